@@ -1,0 +1,5 @@
+import sys
+
+from licscan.cli import main
+
+sys.exit(main())

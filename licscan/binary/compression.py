@@ -1,0 +1,204 @@
+"""Fatbin payload decompression, bounded by the declared size and a configurable limit (formats.md §3).
+
+| flag     | algorithm                         | decoder                      |
+|----------|-----------------------------------|------------------------------|
+| 0x8000   | zstd, one standard frame          | PyPI ``zstandard``           |
+| 0x2000   | LZ4 *block* (no frame, no magic)  | PyPI ``lz4.block``           |
+| 0x1000   | legacy, never observed            | treated like 0x2000          |
+"""
+
+from __future__ import annotations
+
+import lz4.block
+import zstandard
+
+from licscan.binary.errors import FormatError
+from licscan.model import Compression
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def decompress(algorithm: Compression, stream, declared_size: int, limit: int) -> bytes:
+    """Decode ``stream`` (the ``compressed_size`` bytes of a payload) to exactly ``declared_size`` bytes.
+
+    Nothing larger than ``limit`` is ever allocated: a payload declaring more raises a ``limit`` error before any
+    decoding, so a lying header cannot make licscan allocate terabytes.
+    """
+    if declared_size > limit:
+        raise FormatError(None, f"declared uncompressed size {declared_size} exceeds the limit of {limit} bytes",
+                          limit=True)
+    if algorithm is Compression.ZSTD:
+        data = _zstd(stream, declared_size)
+    elif algorithm is Compression.LZ4:
+        try:
+            data = lz4.block.decompress(stream, uncompressed_size=declared_size)
+        except lz4.block.LZ4BlockError as error:
+            raise FormatError(None, f"LZ4 block does not decode to {declared_size} bytes: {error}") from None
+    else:
+        return bytes(stream)
+    if len(data) != declared_size:
+        raise FormatError(None, f"{algorithm.value} payload decodes to {len(data)} bytes, header declares "
+                                f"{declared_size}")
+    return data
+
+
+def _zstd(stream, declared_size: int) -> bytes:
+    if bytes(stream[:4]) != ZSTD_MAGIC:
+        raise FormatError(None, "zstd payload does not start with the zstd frame magic 28 B5 2F FD")
+    try:
+        return zstandard.ZstdDecompressor().decompress(stream, max_output_size=declared_size)
+    except zstandard.ZstdError as error:
+        raise FormatError(None, f"zstd frame does not decode within {declared_size} bytes: {error}") from None
+
+
+class PrefixReader:
+    """Decode a compressed payload progressively, so that a caller can stop after the bytes it needs.
+
+    zstd streams decode chunk by chunk, ``more(n)`` asking for ``n`` more *output* bytes (cubins compress 20:1, so
+    counting input would overshoot); an LZ4 block has no streaming form, so it is decoded whole (LZ4 decodes at
+    several GB/s, and the declared size has already been checked against the limit).
+    """
+
+    def __init__(self, algorithm: Compression, stream, declared_size: int, limit: int):
+        if declared_size > limit:
+            raise FormatError(None, f"declared uncompressed size {declared_size} exceeds the limit of {limit} "
+                                    "bytes", limit=True)
+        self.declared_size = declared_size
+        self.data: bytes | bytearray = bytearray()
+        self._stream = stream
+        self._reader = None
+        self._done = False
+        self._algorithm = algorithm
+        self._limit = limit
+        if algorithm is Compression.ZSTD:
+            if bytes(stream[:4]) != ZSTD_MAGIC:
+                raise FormatError(None, "zstd payload does not start with the zstd frame magic 28 B5 2F FD")
+            self._source = _CountingSource(stream)
+            self._reader = zstandard.ZstdDecompressor().stream_reader(self._source, read_size=16384, closefd=False)
+        elif algorithm is Compression.NONE:
+            self.data = bytes(stream)
+            self._done = True
+
+    @property
+    def consumed(self) -> int:
+        """Compressed bytes read so far."""
+        if self._reader is not None:
+            return self._source.position
+        return len(self._stream) if self._done else self._lz4_position
+
+    _lz4_position = 0
+
+    @property
+    def complete(self) -> bool:
+        return self._done
+
+    def more(self, output_bytes: int) -> bool:
+        """Decode up to ``output_bytes`` more bytes; returns False once the image is complete."""
+        if self._done:
+            return False
+        if self._algorithm is Compression.LZ4:
+            return self._more_lz4(output_bytes)
+        want = min(output_bytes, self.declared_size + 1 - len(self.data))
+        try:
+            out = self._reader.read(want)
+        except zstandard.ZstdError as error:
+            raise FormatError(None, f"zstd frame does not decode: {error}") from None
+        if not out:
+            self._done = True
+            if len(self.data) != self.declared_size:
+                raise FormatError(None, f"zstd payload decodes to {len(self.data)} bytes, header declares "
+                                        f"{self.declared_size}")
+            return False
+        if len(self.data) + len(out) > self.declared_size:
+            raise FormatError(None, f"zstd payload decodes past its declared size {self.declared_size}")
+        self.data += out
+        if len(self.data) == self.declared_size:
+            self._done = True
+        return True
+
+
+    def _more_lz4(self, output_bytes: int) -> bool:
+        if not self.data and output_bytes <= LZ4_PREFIX_MAX:
+            self.data, self._lz4_position = lz4_block_prefix(self._stream, output_bytes, self.declared_size)
+            if len(self.data) >= self.declared_size:
+                self._done = True
+            return True
+        self.data = decompress(Compression.LZ4, self._stream, self.declared_size, self._limit)
+        self._done = True
+        return True
+
+
+LZ4_PREFIX_MAX = 4096
+
+
+def lz4_block_prefix(stream, want: int, declared_size: int) -> tuple[bytes, int]:
+    """Decode the first ``want`` bytes of an LZ4 block (formats.md §1.7); returns (output, input bytes used).
+
+    python-lz4 decodes whole blocks only; a cubin's ELF header is the first 64 bytes of a block that may decode to
+    megabytes, so this reads sequences until enough output exists:
+    "Read a token byte. Literal length = high nibble; if it is 15, keep adding the following bytes until one is not
+    255 ... Copy that many literal bytes ... Read the match offset as u16 little-endian. Match length = low nibble
+    + 4; if the nibble is 15, extend with the same 255-rule ... Copy the match byte by byte from len(out) - offset
+    (overlapping copies are legal)."
+    """
+    out = bytearray()
+    pos = 0
+    size = len(stream)
+    while len(out) < want:
+        if pos >= size:
+            break
+        token = stream[pos]
+        pos += 1
+        literal = token >> 4
+        if literal == 15:
+            while True:
+                if pos >= size:
+                    raise FormatError(pos, "LZ4 literal length runs past the end of the block", truncated=True)
+                extra = stream[pos]
+                pos += 1
+                literal += extra
+                if extra != 255:
+                    break
+        if pos + literal > size:
+            raise FormatError(pos, "LZ4 literals run past the end of the block", truncated=True)
+        out += stream[pos : pos + literal]
+        pos += literal
+        if pos >= size or len(out) >= want:
+            break  # "the last sequence carries literals only"
+        if pos + 2 > size:
+            raise FormatError(pos, "LZ4 match offset truncated", truncated=True)
+        offset = stream[pos] | stream[pos + 1] << 8
+        pos += 2
+        if offset == 0 or offset > len(out):
+            raise FormatError(pos - 2, f"LZ4 match offset {offset} points before the start of the output")
+        match = (token & 15) + 4
+        if match == 19:
+            while True:
+                if pos >= size:
+                    raise FormatError(pos, "LZ4 match length runs past the end of the block", truncated=True)
+                extra = stream[pos]
+                pos += 1
+                match += extra
+                if extra != 255:
+                    break
+        match = min(match, want + 64 - len(out))  # only the wanted prefix is produced
+        start = len(out) - offset
+        for k in range(match):
+            out.append(out[start + k])
+    if len(out) > declared_size:
+        raise FormatError(None, f"LZ4 block decodes past its declared size {declared_size}")
+    return bytes(out[:want]) if len(out) > want else bytes(out), pos
+
+
+class _CountingSource:
+    """The compressed stream as a file-like source, counting the bytes the decoder pulls (for ``bytes_read``)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._stream) if size is None or size < 0 else min(len(self._stream), self.position + size)
+        chunk = bytes(self._stream[self.position : end])
+        self.position = end
+        return chunk

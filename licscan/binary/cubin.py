@@ -1,0 +1,284 @@
+"""Device ELF (cubin) facts: ABI, SM, the ``a`` suffix, and the toolkit notes (formats.md §4).
+
+Two ways in, one result (:class:`CubinFacts`):
+
+* :func:`from_image` parses a complete cubin with the ELF adapter (standalone files, uncompressed and LZ4 entries);
+* :func:`from_prefix` reads a zstd entry progressively: the ELF header is in the first 64 bytes, and the NVIDIA
+  notes are located by their note-record header in the decoded prefix, because the section header table sits at
+  the end of the image, behind every section's data -- reaching it would mean decoding the whole image.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+
+from licscan.binary import elf as elf_adapter
+from licscan.binary.compression import PrefixReader
+from licscan.binary.errors import FormatError
+from licscan.model import ToolInfo
+
+ELF_MAGIC = b"\x7fELF"
+EM_CUDA = elf_adapter.EM_CUDA
+
+# e_ident[EI_OSABI] / [EI_ABIVERSION]: "v7: 0x33 (51), 7; v8: 0x41 (65), 8".
+ABI_V7 = 7
+ABI_V8 = 8
+
+# ABI v7 e_flags (LLVM EF_CUDA_*): bits 0-7 real SM, 0x800 EF_CUDA_ACCELERATORS ("sm_90a"), bits 16-23 virtual SM.
+V7_SM_MASK = 0xFF
+V7_ACCELERATORS = 0x800
+# ABI v8 e_flags: "bits 8-15 real SM; 0x08 accelerators (a) -- only as written by ptxas 12.8/12.9".
+V8_ACCELERATORS = 0x08
+
+NOTE_OWNER = "NVIDIA Corp"
+NT_CUDA_TKINFO = 2000  # .note.nv.tkinfo
+NT_CUDA_CUINFO = 1000  # .note.nv.cuinfo (13.0) and .note.nv.cuver (12.8/12.9)
+COMPAT_ATTR_ACCELERATORS = 9  # ".nv.compat attribute 9 = 1 <=> a"
+
+_RELEASE = re.compile(r"release (\d+\.\d+), V(\d+\.\d+\.\d+)")
+_ELF64_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
+
+
+@dataclass(frozen=True)
+class CubinFacts:
+    abi: int  # 7, 8, or another EI_ABIVERSION value
+    e_type: int  # 1 ET_REL (-rdc), 2 ET_EXEC
+    e_version: int  # ABI v7: toolkit major*10+minor of the producing ptxas/nvlink
+    e_flags: int
+    sm: int
+    accelerated: bool  # the "a" suffix as the cubin itself records it
+    virtual_sm: int | None
+    tool: ToolInfo | None  # .note.nv.tkinfo
+    tkinfo_word: int | None  # tkinfo's first u32: toolkit*10 in 12.8/12.9, 2 in 13.0
+    cuinfo_toolkit: int | None  # .note.nv.cuinfo u32 (13.0): major*10+minor
+    debug: bool
+
+    @property
+    def arch(self) -> str:
+        return f"sm_{self.sm}" + ("a" if self.accelerated else "")
+
+
+def parse_header(prefix) -> tuple[int, int, int, int, int, int]:
+    """(abi, e_type, e_machine, e_version, e_flags, shoff) from the first 64 bytes of a device ELF."""
+    if len(prefix) < _ELF64_HEADER.size:
+        raise FormatError(0, f"cubin ELF header needs 64 bytes, got {len(prefix)}", truncated=True)
+    ident, e_type, e_machine, e_version, _entry, _phoff, shoff, e_flags, *_ = _ELF64_HEADER.unpack_from(prefix, 0)
+    if ident[:4] != ELF_MAGIC:
+        raise FormatError(0, "cubin does not start with the ELF magic")
+    if ident[4] != 2 or ident[5] != 1:
+        raise FormatError(4, "cubin is not a little-endian ELF64 image")
+    if e_machine != EM_CUDA:
+        raise FormatError(18, f"e_machine {e_machine} is not EM_CUDA (190)")
+    return ident[8], e_type, e_machine, e_version, e_flags, shoff
+
+
+def _sm_and_accel(abi: int, e_flags: int) -> tuple[int, bool, int | None]:
+    if abi == ABI_V7:
+        virtual = (e_flags >> 16) & 0xFF
+        return e_flags & V7_SM_MASK, bool(e_flags & V7_ACCELERATORS), virtual or None
+    # ABI v8 (LLVM: "(e_flags & EF_CUDA_SM_MASK=0xff00) >> 8"); the virtual SM moved to .note.nv.cuinfo.
+    return (e_flags >> 8) & 0xFF, bool(e_flags & V8_ACCELERATORS), None
+
+
+def parse_tkinfo(desc: bytes) -> tuple[int, ToolInfo]:
+    """``.note.nv.tkinfo`` desc: six u32 (first word, then string offsets) + a string table at desc+24."""
+    if len(desc) < 24:
+        raise FormatError(None, f"tkinfo note desc has {len(desc)} bytes, needs 24")
+    first, _obj, tool_off, version_off, build_off, options_off = struct.unpack_from("<6I", desc, 0)
+    table = desc[24:]
+
+    def string(off: int) -> str | None:
+        if off >= len(table):
+            return None
+        text = table[off:].split(b"\0", 1)[0].decode("utf-8", "replace")
+        return text or None
+
+    version_text = string(version_off) or ""
+    match = _RELEASE.search(version_text)
+    options = string(options_off)
+    return first, ToolInfo(
+        tool=string(tool_off) or "",
+        version=match.group(2) if match else None,
+        release=match.group(1) if match else None,
+        build=string(build_off),
+        options=options.strip() if options else None,
+    )
+
+
+def parse_cuinfo(desc: bytes) -> tuple[int | None, int | None]:
+    """``.note.nv.cuinfo`` (v2: u16 version, u16 virtual SM, u32 toolkit) or ``.note.nv.cuver`` (v1, no toolkit).
+
+    Returns (virtual SM, toolkit major*10+minor or None).
+    """
+    if len(desc) < 4:
+        return None, None
+    version, virtual = struct.unpack_from("<HH", desc, 0)
+    if version >= 2 and len(desc) >= 8:
+        return virtual or None, struct.unpack_from("<I", desc, 4)[0]
+    return virtual or None, None
+
+
+def _compat_accelerated(data) -> bool:
+    """``.nv.compat`` records {u8 fmt, u8 attr, value} in 4-byte units; fmt 4 carries u16 size + data."""
+    pos = 0
+    while pos + 4 <= len(data):
+        fmt, attr = data[pos], data[pos + 1]
+        if fmt == 4:
+            size = struct.unpack_from("<H", data, pos + 2)[0]
+            pos += 4 + size
+            continue
+        if fmt == 2 and attr == COMPAT_ATTR_ACCELERATORS:
+            return data[pos + 2] == 1
+        if fmt not in (2, 3):
+            return False
+        pos += 4
+    return False
+
+
+def _debug(abi: int, e_flags: int) -> bool:
+    # v8 top byte: 0x06 ptxas, 0x05 nvlink, 0x0e with -G ("0x08000000 = debug?", formats.md §4.2).
+    return abi == ABI_V8 and bool(e_flags & 0x08000000)
+
+
+# Elf64_Shdr: sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link, sh_info, sh_addralign, sh_entsize.
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+SHT_NOTE = 7
+MAX_SECTIONS = 1 << 20
+
+
+def _section_table(view, shoff: int, shnum: int, shentsize: int) -> list[tuple[int, int, int]]:
+    """(sh_type, sh_offset, sh_size) of every section of a cubin.
+
+    Cubins hold hundreds of sections (``.text.<kernel>``, ``.nv.info.<kernel>``, ...) and a fatbin thousands of
+    cubins: walking the table with one ``struct.iter_unpack`` is about a hundred times faster than building
+    pyelftools section objects, which the host-ELF adapter (licscan.binary.elf) still does for host files.
+    """
+    if shoff == 0:
+        return []
+    if shentsize != _SHDR.size:
+        raise FormatError(0x3A, f"e_shentsize {shentsize}, expected {_SHDR.size}")
+    if shnum == 0 and shoff + _SHDR.size <= len(view):  # extended numbering: the count is section 0's sh_size
+        shnum = _SHDR.unpack_from(view, shoff)[5]
+    if shnum > MAX_SECTIONS:
+        raise FormatError(0x3C, f"{shnum} sections declared", limit=True)
+    end = shoff + shnum * _SHDR.size
+    if end > len(view):
+        raise FormatError(shoff, f"section header table ends {end - len(view)} bytes past the cubin",
+                          truncated=True)
+    return [(sh_type, offset, size) for _n, sh_type, _f, _a, offset, size, *_ in _SHDR.iter_unpack(view[shoff:end])]
+
+
+def _notes(data) -> list[tuple[str, int, bytes]]:
+    """(owner, type, desc) of the records of one SHT_NOTE section: u32 namesz, descsz, type; name and desc each
+    padded to 4 bytes."""
+    out = []
+    pos = 0
+    while pos + 12 <= len(data):
+        namesz, descsz, n_type = struct.unpack_from("<III", data, pos)
+        name_end = pos + 12 + namesz
+        desc_start = pos + 12 + ((namesz + 3) & ~3)
+        desc_end = desc_start + descsz
+        if name_end > len(data) or desc_end > len(data):
+            raise FormatError(pos, "note record runs past the end of its section", truncated=True)
+        owner = bytes(data[pos + 12 : name_end]).rstrip(b"\0").decode("utf-8", "replace")
+        out.append((owner, n_type, bytes(data[desc_start:desc_end])))
+        pos = desc_start + ((descsz + 3) & ~3)
+    return out
+
+
+def from_image(buf, start: int = 0, size: int | None = None) -> CubinFacts:
+    """Facts of the complete cubin ``buf[start:start+size]`` (ELF header, section table, NVIDIA notes)."""
+    view = memoryview(buf)[start : (start + size) if size is not None else None]
+    try:
+        abi, e_type, _m, e_version, e_flags, shoff = parse_header(view[:64])
+        shentsize, shnum = struct.unpack_from("<HH", view, 0x3A)
+        tool = word = cu_toolkit = virtual = None
+        sm, accel, v7_virtual = _sm_and_accel(abi, e_flags)
+        compat_accel = False
+        for sh_type, offset, length in _section_table(view, shoff, shnum, shentsize):
+            if sh_type not in (SHT_NOTE, elf_adapter.SHT_CUDA_COMPAT):
+                continue
+            if offset + length > len(view):
+                raise FormatError(offset, "section runs past the end of the cubin", truncated=True)
+            data = view[offset : offset + length]
+            if sh_type == elf_adapter.SHT_CUDA_COMPAT:
+                compat_accel = compat_accel or _compat_accelerated(data)
+                continue
+            for owner, n_type, desc in _notes(data):
+                if owner != NOTE_OWNER:
+                    continue
+                if n_type == NT_CUDA_TKINFO and tool is None:
+                    word, tool = parse_tkinfo(desc)
+                elif n_type == NT_CUDA_CUINFO and virtual is None and cu_toolkit is None:
+                    virtual, cu_toolkit = parse_cuinfo(desc)
+    finally:
+        view.release()
+    if abi != ABI_V7:
+        accel = accel or compat_accel
+    return CubinFacts(abi, e_type, e_version, e_flags, sm, accel, v7_virtual or virtual, tool, word, cu_toolkit,
+                      _debug(abi, e_flags))
+
+
+# A note record: u32 namesz (12 = len("NVIDIA Corp\0")), u32 descsz, u32 type, then the padded name.
+_OWNER_BYTES = b"NVIDIA Corp\0"
+_NOTE_TYPES = {NT_CUDA_TKINFO, NT_CUDA_CUINFO}
+
+
+def _note_records(data, start: int):
+    """(type, desc offset, descsz) of every NVIDIA note record header in ``data[start:]``, found by the owner
+    string and validated by the record header before it (namesz 12, a known type)."""
+    find = data.find
+    needle = _OWNER_BYTES[:-1]  # searched without its NUL: a needle ending in a rare byte skips fastest
+    pos = find(needle, start)
+    while pos >= 0:
+        header = pos - 12
+        if header >= 0 and data[pos + len(needle) : pos + len(_OWNER_BYTES)] == b"\0":
+            namesz, descsz, n_type = struct.unpack_from("<III", data, header)
+            if namesz == len(_OWNER_BYTES) and n_type in _NOTE_TYPES:
+                yield n_type, pos + len(_OWNER_BYTES), descsz
+        pos = find(needle, pos + 1)
+
+
+def from_prefix(reader: PrefixReader, *, notes: bool = True, step: int = 65536,
+                max_prefix: int = 64 << 20) -> CubinFacts:
+    """Facts of a compressed cubin, decoding only as far as its NVIDIA notes (see the module docstring).
+
+    ABI v7 cubins carry no notes (their toolkit is ``e_version``), so only the header is decoded for them; with
+    ``notes=False`` the same holds for every cubin.
+    """
+    while len(reader.data) < 64 and reader.more(64):
+        pass
+    abi, e_type, _m, e_version, e_flags, _shoff = parse_header(reader.data[:64])
+    sm, accel, v7_virtual = _sm_and_accel(abi, e_flags)
+    if abi == ABI_V7 or not notes:
+        return CubinFacts(abi, e_type, e_version, e_flags, sm, accel, v7_virtual, None, None, None,
+                          _debug(abi, e_flags))
+    tool = word = cu_toolkit = virtual = None
+    searched = 64
+    tool_end = None
+    while True:
+        for n_type, start, descsz in list(_note_records(reader.data, max(76, searched - 16))):
+            while len(reader.data) < start + descsz and reader.more(step):
+                pass
+            desc = bytes(reader.data[start : start + descsz])
+            if len(desc) < descsz:
+                raise FormatError(start, "NVIDIA note runs past the end of the cubin", truncated=True)
+            if n_type == NT_CUDA_TKINFO and tool is None:
+                word, tool = parse_tkinfo(desc)
+                tool_end = start + descsz
+            elif n_type == NT_CUDA_CUINFO and virtual is None and cu_toolkit is None:
+                virtual, cu_toolkit = parse_cuinfo(desc)
+        searched = len(reader.data)
+        if tool is not None and (virtual is not None or cu_toolkit is not None):
+            break  # both notes found
+        if tool_end is not None and searched > tool_end + 512:
+            break  # ".note.nv.cuinfo" directly follows the tkinfo note when it exists
+        if searched >= max_prefix or not reader.more(step):
+            break
+    if reader.complete:
+        # Decoded whole anyway: let the ELF reader confirm, and read .nv.compat for the "a" suffix.
+        return from_image(bytes(reader.data))
+    return CubinFacts(abi, e_type, e_version, e_flags, sm, accel, v7_virtual or virtual, tool, word, cu_toolkit,
+                      _debug(abi, e_flags))

@@ -1,0 +1,235 @@
+"""The fatbin container: outer header, entry headers, and where the payloads are (formats.md §1).
+
+Pure functions over a buffer (bytes, mmap or memoryview). Nothing here decompresses or reads a payload:
+the walker only reads headers, so listing a 300 MB ``.nv_fatbin`` touches a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from licscan.binary.errors import FormatError
+
+# fatBinaryHeader: "u32 magic 0xBA55ED50 (bytes 50 ED 55 BA), u16 version 1, u16 header_size 16, u64 fat_size".
+FATBIN_MAGIC = 0xBA55ED50
+FATBIN_MAGIC_BYTES = struct.pack("<I", FATBIN_MAGIC)
+_OUTER = struct.Struct("<IHHQ")
+OUTER_HEADER_SIZE = 16
+
+# fatBinData: kind, version, header_size, payload_size, compressed_size, extra_desc_off, minor, major, arch,
+# ident_off, ident_size, flags, reserved, uncompressed_size -- 64 bytes, then an optional tail.
+_ENTRY = struct.Struct("<HHIQIIHHIIIQQQ")
+ENTRY_MIN_HEADER = 64
+ENTRY_MAX_HEADER = 4096  # far above the largest seen (152 bytes); bounds a lying header_size
+ENTRY_VERSION = 0x0101  # "0x0101 in every entry seen"
+
+
+class EntryKind(enum.IntEnum):
+    """Entry kind field: "1 = PTX, 2 = ELF (cubin). NVIDIA's old header also defines 4 = OLDCUBIN"."""
+
+    PTX = 1
+    ELF = 2
+    OLDCUBIN = 4
+
+
+class Flag(enum.IntFlag):
+    """Entry flags (u64 at +0x28), names from NVIDIA ``fatbinary.h`` as quoted in formats.md §1.3."""
+
+    ADDRESS_64BIT = 0x1
+    DEBUG = 0x2
+    PRODUCER_CUDA = 0x4
+    PRODUCER_OPENCL = 0x8
+    HOST_LINUX = 0x10
+    HOST_MAC = 0x20
+    HOST_WINDOWS = 0x40
+    COMPRESS_LEGACY = 0x1000  # never seen; decoded like COMPRESS_LZ4 (as redplait/denvdis does)
+    COMPRESS_LZ4 = 0x2000  # "COMPRESS2 = LZ4 block"
+    COMPRESS_ZSTD = 0x8000  # "ZCOMPRESS = zstd"
+    ARCH_SPECIFIC = 0x100000  # sm_90a, compute_100a
+    FAMILY_SPECIFIC = 0x200000  # sm_100f, compute_120f
+    COMPAT_BLOB = 0x1000000  # set on every ELF entry with arch >= 100 (meaning undocumented)
+
+
+COMPRESSION_FLAGS = Flag.COMPRESS_LEGACY | Flag.COMPRESS_LZ4 | Flag.COMPRESS_ZSTD
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry header; offsets are absolute positions in the buffer that was walked."""
+
+    offset: int
+    kind: int
+    header_size: int
+    payload_size: int
+    compressed_size: int
+    minor: int
+    major: int
+    arch: int
+    flags: int
+    uncompressed_size: int
+    identifier: str | None
+    ptxas_options: str | None
+
+    @property
+    def payload_offset(self) -> int:
+        return self.offset + self.header_size
+
+    @property
+    def is_ptx(self) -> bool:
+        return self.kind == EntryKind.PTX
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.flags & COMPRESSION_FLAGS)
+
+    @property
+    def stored_size(self) -> int:
+        """Bytes of the payload that hold the image: the compressed stream, or the padded payload."""
+        return self.compressed_size if self.compressed else self.payload_size
+
+    def arch_name(self, *, family_suffix: bool) -> str:
+        """``sm_<arch>`` + ``a`` (flag 0x100000) or ``f`` (flag 0x200000), as cuobjdump names entries.
+
+        cuobjdump keeps ``f`` in PTX names (``sm_100f.ptx``) but lists family ELF entries without it; pass
+        ``family_suffix=False`` for that spelling.
+        """
+        name = f"sm_{self.arch}"
+        if self.flags & Flag.ARCH_SPECIFIC:
+            return name + "a"
+        if family_suffix and self.flags & Flag.FAMILY_SPECIFIC:
+            return name + "f"
+        return name
+
+
+@dataclass(frozen=True)
+class Fatbin:
+    """One fatbin. With ``partial=True`` parsing, ``error`` says why the entries stop early."""
+
+    offset: int
+    size: int  # header + entries, as declared
+    entries: tuple[Entry, ...]
+    error: FormatError | None = None
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+def _text(buf, start: int, size: int, limit: int) -> str | None:
+    if start < 0 or size < 0 or start + size > limit:
+        return None
+    raw = bytes(buf[start : start + size])
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def parse_entry(buf, pos: int, end: int) -> Entry:
+    """Parse and validate the entry header at ``pos``; ``end`` is the end of the enclosing fatbin."""
+    if pos + ENTRY_MIN_HEADER > end:
+        raise FormatError(pos, f"entry header needs {ENTRY_MIN_HEADER} bytes, {end - pos} left in the fatbin")
+    (kind, version, header_size, payload_size, compressed_size, extra_off, minor, major, arch, ident_off,
+     ident_size, flags, _reserved, uncompressed_size) = _ENTRY.unpack_from(buf, pos)
+    if kind not in (EntryKind.PTX, EntryKind.ELF):
+        raise FormatError(pos, f"entry kind {kind} is neither 1 (PTX) nor 2 (ELF)")
+    if version != ENTRY_VERSION:
+        raise FormatError(pos, f"entry version {version:#x}, expected {ENTRY_VERSION:#x}")
+    if header_size < ENTRY_MIN_HEADER or header_size > ENTRY_MAX_HEADER or header_size % 8:
+        raise FormatError(pos, f"entry header_size {header_size} is not a multiple of 8 in [64, 4096]")
+    if payload_size % 8:
+        raise FormatError(pos, f"entry payload_size {payload_size} is not a multiple of 8")
+    if pos + header_size + payload_size > end:
+        raise FormatError(
+            pos, f"entry of {header_size}+{payload_size} bytes runs {pos + header_size + payload_size - end} "
+                 "bytes past the end of its fatbin")
+    if compressed_size > payload_size:
+        raise FormatError(pos, f"compressed_size {compressed_size} exceeds payload_size {payload_size}")
+    if flags & COMPRESSION_FLAGS and uncompressed_size == 0:
+        raise FormatError(pos, "compressed entry declares uncompressed_size 0")
+    entry_end = pos + header_size
+    ident = _text(buf, pos + ident_off, ident_size, entry_end) if ident_off else None
+    options = None
+    if extra_off and kind == EntryKind.PTX and pos + extra_off + 8 <= entry_end:
+        # "PTX: off/size locate the ptxas options text (size may be 0)"
+        opt_off, opt_size = struct.unpack_from("<II", buf, pos + extra_off)
+        if opt_size:
+            options = _text(buf, pos + opt_off, opt_size, entry_end)
+    return Entry(pos, kind, header_size, payload_size, compressed_size, minor, major, arch, flags,
+                 uncompressed_size, ident, options)
+
+
+def parse_fatbin(buf, pos: int, limit: int, *, max_entries: int = 100_000, partial: bool = False) -> Fatbin:
+    """Parse the fatbin whose header is at ``pos``; it must end at or before ``limit``.
+
+    Raises :class:`FormatError` with the offset of the first structure that does not validate. With
+    ``partial=True`` an invalid or truncated entry list is not raised: the entries before the fault are returned
+    with the error (used inside the dedicated sections, where a magic cannot be a false positive).
+    """
+    if pos + OUTER_HEADER_SIZE > limit:
+        raise FormatError(pos, "fatbin header truncated")
+    magic, version, header_size, fat_size = _OUTER.unpack_from(buf, pos)
+    if magic != FATBIN_MAGIC:
+        raise FormatError(pos, f"bad fatbin magic {magic:#010x}")
+    if version != 1 or header_size != OUTER_HEADER_SIZE:
+        raise FormatError(pos, f"fatbin version {version} / header_size {header_size}, expected 1 / 16")
+    end = pos + header_size + fat_size
+    entries: list[Entry] = []
+    try:
+        if end > limit:
+            error = FormatError(pos, f"fatbin declares {fat_size} bytes of entries, only {limit - pos - header_size}"
+                                     " remain", truncated=True)
+            if not partial:
+                raise error
+            end = limit  # read what is there, then report the truncation
+        e = pos + header_size
+        while e < end:
+            if len(entries) >= max_entries:
+                raise FormatError(e, f"more than {max_entries} entries in one fatbin", limit=True)
+            entry = parse_entry(buf, e, end)
+            entries.append(entry)
+            e = entry.payload_offset + entry.payload_size
+        # "Require e == end: entries tile the fatbin exactly" -- parse_entry's bounds check guarantees it.
+        if end != pos + header_size + fat_size:
+            raise error
+    except FormatError as fault:
+        if not partial:
+            raise
+        return Fatbin(pos, header_size + fat_size, tuple(entries), fault)
+    return Fatbin(pos, header_size + fat_size, tuple(entries))
+
+
+@dataclass(frozen=True)
+class ScanError:
+    """A fatbin magic whose header or entries did not validate."""
+
+    error: FormatError
+
+
+def scan(buf, start: int = 0, end: int | None = None, *, max_entries: int = 100_000,
+         partial: bool = False) -> Iterator[Fatbin | ScanError]:
+    """Find every fatbin in ``buf[start:end]`` (formats.md §1.6 algorithm).
+
+    After a valid fatbin the search goes on at its end; after a magic that does not validate it goes on four
+    bytes later (a false positive, or a damaged fatbin: the caller decides whether that matters).
+    """
+    end = len(buf) if end is None else end
+    find = buf.find
+    pos = start
+    while True:
+        pos = find(FATBIN_MAGIC_BYTES, pos, end)
+        if pos < 0:
+            return
+        try:
+            fatbin = parse_fatbin(buf, pos, end, max_entries=max_entries, partial=partial)
+        except FormatError as error:
+            yield ScanError(error)
+            pos += 4
+            continue
+        yield fatbin
+        if fatbin.error is not None:
+            # Damaged: the declared size cannot be trusted; look for the next magic after the good entries.
+            last = fatbin.entries[-1] if fatbin.entries else None
+            pos = last.payload_offset + last.payload_size if last else pos + 4
+        else:
+            pos = max(fatbin.end, pos + OUTER_HEADER_SIZE)

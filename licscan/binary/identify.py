@@ -1,0 +1,40 @@
+"""Identify a file by its content, never by its name (DESIGN A1 "identify: by magic bytes")."""
+
+from __future__ import annotations
+
+import struct
+
+from licscan.binary import archive, fatbin, ptx
+from licscan.binary.elf import EM_AMDGPU, EM_CUDA
+from licscan.model import FileFormat
+
+SNIFF_SIZE = 64 * 1024  # enough for the PE header and for the comment block before a PTX ".version"
+
+
+def identify(head: bytes) -> FileFormat:
+    """The format of a file whose first bytes are ``head`` (pass at least :data:`SNIFF_SIZE` when available)."""
+    if head[:4] == b"\x7fELF":
+        if len(head) >= 20:
+            little = head[5] == 1
+            (machine,) = struct.unpack_from("<H" if little else ">H", head, 18)
+            if machine == EM_CUDA:
+                return FileFormat.CUBIN
+            if machine == EM_AMDGPU:
+                return FileFormat.HSACO
+        return FileFormat.ELF
+    if head[:8] in (archive.AR_MAGIC, archive.THIN_MAGIC):
+        return FileFormat.AR
+    if head[:4] == fatbin.FATBIN_MAGIC_BYTES:
+        return FileFormat.FATBIN
+    if head[:2] == b"MZ" and len(head) >= 0x40:
+        (pe_offset,) = struct.unpack_from("<I", head, 0x3C)
+        if pe_offset + 4 <= len(head) and head[pe_offset : pe_offset + 4] == b"PE\0\0":
+            return FileFormat.PE
+    if _is_text(head) and ptx.looks_like_ptx(head):
+        return FileFormat.PTX
+    return FileFormat.UNKNOWN
+
+
+def _is_text(head: bytes) -> bool:
+    sample = head[:4096].split(b"\0", 1)[0]
+    return bool(sample) and not any(b < 9 or 13 < b < 32 for b in sample[:4096] if b != 27)

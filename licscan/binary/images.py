@@ -1,0 +1,268 @@
+"""Fatbin entries and standalone files -> :class:`DeviceImage` facts, with the toolkit of each image.
+
+Listing needs only entry headers. The toolkit of a cubin needs its ELF header and notes: free for an uncompressed
+entry (the pages are touched in place), a decoded prefix for a zstd entry, the whole block for an LZ4 entry. Large
+files spread that decoding over worker processes (``jobs``), each reading the same mapping.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import mmap
+import multiprocessing
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from licscan.binary import cubin, toolkit
+from licscan.binary.compression import PrefixReader, decompress
+from licscan.binary.errors import FormatError
+from licscan.binary.fatbin import Entry, Fatbin, Flag
+from licscan.model import (Compression, Container, DeviceImage, Diagnostic, DiagnosticKind, ImageKind, Producer)
+
+PARALLEL_THRESHOLD = 16 << 20  # compressed cubin bytes in one file before worker processes pay off
+
+
+class NotesMode(enum.Enum):
+    """Whether to decode compressed cubins as far as their toolkit notes (``.note.nv.tkinfo``, ``.note.nv.cuinfo``).
+
+    The notes follow ``.strtab``, ``.symtab`` and ``.debug_frame``: about 200 KB into each decoded image, so for
+    the 2,975 zstd cubins of libtorch_cuda.so that is 0.6 GB of decoding. ``auto`` decodes them unless the file's
+    compressed cubins declare more than ``Limits.notes_auto_bytes`` in total; then every compressed cubin of that
+    file gets the toolkit range its ELF header proves, and the report says so.
+    """
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of the binary readers; every refusal becomes a ``limit`` diagnostic."""
+
+    max_image_bytes: int = 2 << 30  # decompressed size of one device image
+    max_entries_per_fatbin: int = 100_000
+    max_archive_depth: int = 8
+    jobs: int = os.cpu_count() or 1
+    notes: NotesMode = NotesMode.AUTO
+    notes_auto_bytes: int = 1 << 30  # declared decoded size of a file's compressed cubins, for NotesMode.AUTO
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A fatbin entry waiting for its image facts."""
+
+    path: str
+    container: Container
+    fatbin_offset: int  # in the buffer that was walked
+    entry: Entry
+    base: int  # offset of that buffer in the file, added to every reported offset
+
+
+def compression_of(flags: int) -> Compression:
+    if flags & Flag.COMPRESS_ZSTD:
+        return Compression.ZSTD
+    if flags & (Flag.COMPRESS_LZ4 | Flag.COMPRESS_LEGACY):
+        return Compression.LZ4
+    return Compression.NONE
+
+
+def host_of(flags: int) -> str | None:
+    for flag, name in ((Flag.HOST_LINUX, "linux"), (Flag.HOST_WINDOWS, "windows"), (Flag.HOST_MAC, "mac")):
+        if flags & flag:
+            return name
+    return None
+
+
+def _producer(tool_name: str | None) -> Producer | None:
+    if not tool_name:
+        return None
+    try:
+        return Producer(tool_name)
+    except ValueError:
+        return Producer.OTHER
+
+
+def release_pages(buf, start: int, end: int) -> None:
+    """Drop the pages of ``buf[start:end]`` from this process's resident set (they stay in the page cache)."""
+    if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        page = mmap.PAGESIZE
+        lo = start - start % page
+        hi = end - end % page
+        if hi > lo:
+            try:
+                buf.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+            except (OSError, ValueError):
+                pass
+
+
+def cubin_facts(buf, entry: Entry, limits: Limits, notes: bool = True,
+                ) -> tuple[cubin.CubinFacts | None, FormatError | None, int]:
+    """(facts, error, bytes read) for the ELF entry ``entry`` of ``buf``; ``notes=False`` stops a compressed
+    image after its ELF header."""
+    start = entry.payload_offset
+    algorithm = compression_of(entry.flags)
+    try:
+        if algorithm is Compression.NONE:
+            facts = cubin.from_image(buf, start, entry.payload_size)
+            return facts, None, 0
+        stream = memoryview(buf)[start : start + entry.compressed_size]
+        try:
+            reader = PrefixReader(algorithm, stream, entry.uncompressed_size, limits.max_image_bytes)
+            facts = cubin.from_prefix(reader, notes=notes)
+            return facts, None, reader.consumed
+        finally:
+            stream.release()
+    except FormatError as error:
+        return None, error, 0
+    except Exception as error:  # a reader bug must not lose the rest of the file: report it like bad input
+        return None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: {error})"), 0
+    finally:
+        release_pages(buf, start, start + entry.payload_size)
+
+
+_WORKER_BUF = None  # the mapping a forked worker reads; set in the parent just before the fork
+
+
+def _work(batch: Sequence[tuple[Entry, Limits, bool]]):
+    return [cubin_facts(_WORKER_BUF, entry, limits, notes) for entry, limits, notes in batch]
+
+
+def notes_wanted(slots: Sequence[Slot], limits: Limits) -> bool:
+    if limits.notes is not NotesMode.AUTO:
+        return limits.notes is NotesMode.ALWAYS
+    declared = sum(s.entry.uncompressed_size for s in slots if not s.entry.is_ptx and s.entry.compressed)
+    return declared <= limits.notes_auto_bytes
+
+
+def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = False,
+            ) -> tuple[list[DeviceImage], list[str], list[Diagnostic], int]:
+    """Turn entry slots into device images (file order kept).
+
+    Returns (images, remarks, diagnostics, bytes read); a remark says what was deliberately not read.
+    """
+    elf_slots = [i for i, s in enumerate(slots) if not s.entry.is_ptx]
+    facts: dict[int, tuple] = {}
+    notes = notes_wanted(slots, limits)
+    remarks = []
+    if not notes:
+        skipped = [slots[i].entry for i in elf_slots if slots[i].entry.compressed]
+        if skipped:
+            declared = sum(e.uncompressed_size for e in skipped)
+            remarks.append(
+                f"toolkit notes of {len(skipped)} compressed cubins ({declared / 1e6:.0f} MB decoded) were not read; "
+                f"their toolkit is the range the cubin ELF header proves ({'--notes always' if limits.notes is NotesMode.AUTO else 'notes disabled'})")
+    compressed = sum(slots[i].entry.compressed_size for i in elf_slots
+                     if compression_of(slots[i].entry.flags) is Compression.ZSTD) if notes else 0
+    jobs = max(1, limits.jobs)
+    if jobs > 1 and compressed >= PARALLEL_THRESHOLD and "fork" in multiprocessing.get_all_start_methods():
+        global _WORKER_BUF
+        _WORKER_BUF = buf
+        try:
+            chunks = [elf_slots[k::jobs] for k in range(jobs)]
+            context = multiprocessing.get_context("fork")
+            with context.Pool(jobs) as pool:
+                results = pool.map(_work, [[(slots[i].entry, limits, notes) for i in chunk] for chunk in chunks])
+        finally:
+            _WORKER_BUF = None
+        for chunk, result in zip(chunks, results):
+            facts.update(zip(chunk, result))
+    else:
+        for i in elf_slots:
+            facts[i] = cubin_facts(buf, slots[i].entry, limits, notes)
+    images: list[DeviceImage] = []
+    diagnostics: list[Diagnostic] = []
+    bytes_read = 0
+    for i, slot in enumerate(slots):
+        entry = slot.entry
+        bytes_read += entry.header_size
+        if entry.is_ptx:
+            image = ptx_entry_image(slot)
+        else:
+            cubin_result, error, consumed = facts[i]
+            bytes_read += consumed or (0 if error else min(entry.payload_size, 4096))
+            image = cubin_entry_image(slot, cubin_result)
+            if error is not None:
+                diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
+                                               f"cubin {image.arch_full} at entry {slot.base + entry.offset:#x}"))
+        if want_hash:
+            digest, error = payload_sha256(buf, entry, limits)
+            if error is not None:
+                diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
+                                               f"{image.kind.value} {image.arch_full}"))
+            image = replace(image, sha256=digest)
+        images.append(image)
+    return images, remarks, diagnostics, bytes_read
+
+
+def _diagnostic(path: str, error: FormatError, offset: int, what: str) -> Diagnostic:
+    if error.limit:
+        kind = DiagnosticKind.LIMIT
+    elif error.truncated:
+        kind = DiagnosticKind.TRUNCATED
+    elif "decode" in error.reason or "zstd" in error.reason or "LZ4" in error.reason:
+        kind = DiagnosticKind.DECOMPRESSION
+    else:
+        kind = DiagnosticKind.MALFORMED
+    return Diagnostic(path, kind, f"{what}: {error.reason}", offset)
+
+
+def ptx_entry_image(slot: Slot) -> DeviceImage:
+    entry = slot.entry
+    arch = entry.arch_name(family_suffix=True)
+    isa = f"{entry.major}.{entry.minor}"
+    return DeviceImage(
+        path=slot.path, container=slot.container, kind=ImageKind.PTX, arch=arch, arch_full=arch, ptx_isa=isa,
+        toolkit=toolkit.for_ptx(isa, arch), compression=compression_of(entry.flags), size=entry.payload_size,
+        uncompressed_size=entry.uncompressed_size or None, debug=bool(entry.flags & Flag.DEBUG),
+        host=host_of(entry.flags), identifier=entry.identifier, ptxas_options=entry.ptxas_options,
+        fatbin_offset=slot.base + slot.fatbin_offset, entry_offset=slot.base + entry.offset)
+
+
+def cubin_entry_image(slot: Slot, facts: cubin.CubinFacts | None) -> DeviceImage:
+    entry = slot.entry
+    arch_full = entry.arch_name(family_suffix=True)
+    if facts is not None:
+        tk = toolkit.for_cubin(facts, arch_full)
+    else:
+        tk = toolkit.arch_bounds(arch_full)
+    return DeviceImage(
+        path=slot.path, container=slot.container, kind=ImageKind.CUBIN, arch=entry.arch_name(family_suffix=False),
+        arch_full=arch_full, ptx_isa=None, toolkit=tk, compression=compression_of(entry.flags),
+        size=entry.payload_size, uncompressed_size=entry.uncompressed_size or None,
+        producer=_producer(facts.tool.tool) if facts and facts.tool else None,
+        tool=facts.tool if facts else None, cubin_abi=facts.abi if facts else None,
+        virtual_arch=f"sm_{facts.virtual_sm}" if facts and facts.virtual_sm else None,
+        debug=bool(entry.flags & Flag.DEBUG), host=host_of(entry.flags), identifier=entry.identifier,
+        fatbin_offset=slot.base + slot.fatbin_offset, entry_offset=slot.base + entry.offset)
+
+
+def payload(buf, entry: Entry, limits: Limits) -> bytes:
+    """The decompressed image of an entry, as ``cuobjdump -xelf/-xptx`` writes it.
+
+    Compressed entries give exactly ``uncompressed_size`` bytes. For PTX the text ends at its first NUL
+    (``uncompressed_size`` "includes the trailing NUL"); an uncompressed cubin is the whole padded payload.
+    """
+    start = entry.payload_offset
+    algorithm = compression_of(entry.flags)
+    if algorithm is Compression.NONE:
+        data = bytes(buf[start : start + entry.payload_size])
+    else:
+        data = decompress(algorithm, memoryview(buf)[start : start + entry.compressed_size],
+                          entry.uncompressed_size, limits.max_image_bytes)
+    if entry.is_ptx:
+        data = data.split(b"\0", 1)[0]
+    return data
+
+
+def payload_sha256(buf, entry: Entry, limits: Limits) -> tuple[str | None, FormatError | None]:
+    try:
+        return hashlib.sha256(payload(buf, entry, limits)).hexdigest(), None
+    except FormatError as error:
+        return None, error
+
+
+def fatbin_slots(fatbin: Fatbin, path: str, container: Container, base: int) -> list[Slot]:
+    return [Slot(path, container, fatbin.offset, entry, base) for entry in fatbin.entries]

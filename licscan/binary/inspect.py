@@ -1,0 +1,304 @@
+"""Everything licscan can tell about one file: identify it, then read what its format points at (DESIGN A3).
+
+``inspect_file`` maps the file read-only and never writes, executes or follows anything. Device code comes from
+the dedicated sections (``.nv_fatbin``, ``__nv_relfatbin``; PE ``.nv_fatb``, ``__nv_rel``) and from a validated
+magic scan of the other non-executable data sections, where NVIDIA's own CUPTI keeps fatbins (formats.md §1.6).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import replace
+
+from licscan.binary import archive, fatbin, images, ptx, toolkit
+from licscan.binary import cubin as cubin_reader
+from licscan.binary.elf import ElfView, gnu_build_id, read_elf
+from licscan.binary.errors import FormatError
+from licscan.binary.identify import SNIFF_SIZE, identify
+from licscan.binary.images import Limits, Slot
+from licscan.binary.stream import WindowStream
+from licscan.model import (Compression, Container, DeviceImage, Diagnostic, DiagnosticKind, ElfFacts, FileFacts,
+                           FileFormat, ImageKind, WrapperCheck)
+
+# fatbinary_section.h: "#define FATBIN_CONTROL_SECTION_NAME .nvFatBinSegment", "FATBIN_DATA_SECTION_NAME
+# .nv_fatbin", "FATBIN_PRELINK_DATA_SECTION_NAME __nv_relfatbin"; PE truncates names to 8 characters.
+DEVICE_SECTIONS = {
+    ".nv_fatbin": Container.NV_FATBIN,
+    "__nv_relfatbin": Container.RELFATBIN,
+    ".nv_fatb": Container.NV_FATBIN,
+    "__nv_rel": Container.RELFATBIN,
+}
+WRAPPER_SECTIONS = (".nvFatBinSegment", ".nvFatBi")
+RODATA_SECTIONS = (".rodata", ".rdata")
+# Data sections that hold compiler or loader metadata, never an application's byte arrays: not scanned.
+METADATA_SECTIONS = (".eh_frame", ".eh_frame_hdr", ".gcc_except_table", ".got", ".got.plt", ".comment",
+                     ".reloc", ".pdata", ".xdata", ".rsrc", ".edata", ".idata", ".tls", ".CRT")
+
+
+def _scannable(name: str) -> bool:
+    return name not in METADATA_SECTIONS and name not in WRAPPER_SECTIONS
+WRAPPER_MAGIC = 0x466243B1  # __fatBinC_Wrapper_t.magic
+_WRAPPER = struct.Struct("<IIQQ")
+
+
+def inspect_file(path: str, display: str | None = None, limits: Limits = Limits(), *,
+                 want_hash: bool = False) -> FileFacts:
+    """Inspect the file at ``path``; ``display`` is the (virtual) path to report (default: ``path``)."""
+    display = path if display is None else display
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                return FileFacts(display, FileFormat.UNKNOWN, 0)
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                if hasattr(mmap, "MADV_RANDOM"):
+                    # Headers are read scattered over the file: no read-ahead, so only touched pages are read.
+                    buf.madvise(mmap.MADV_RANDOM)
+                return inspect_buffer(buf, display, limits, want_hash=want_hash)
+    except OSError as error:
+        return FileFacts(display, FileFormat.UNKNOWN, 0,
+                         diagnostics=(Diagnostic(display, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror}"),))
+
+
+def inspect_buffer(buf, display: str, limits: Limits = Limits(), *, start: int = 0, size: int | None = None,
+                   want_hash: bool = False, depth: int = 0) -> FileFacts:
+    """Inspect ``buf[start:start+size]`` (a file mapping, or an archive member inside one)."""
+    size = len(buf) - start if size is None else size
+    head = bytes(buf[start : start + min(size, SNIFF_SIZE)])
+    kind = identify(head)
+    reader = _READERS.get(kind)
+    if reader is None:
+        return FileFacts(display, kind, size, bytes_read=len(head))
+    try:
+        facts = reader(buf, display, limits, start, size, want_hash, depth)
+    except FormatError as error:
+        offset = None if error.offset is None else start + error.offset
+        diag = Diagnostic(display, _kind(error), f"{kind.value} file does not parse: {error.reason}", offset)
+        return FileFacts(display, kind, size, diagnostics=(diag,), bytes_read=len(head))
+    except (ValueError, struct.error, IndexError, OverflowError, MemoryError, RecursionError) as error:
+        # A reader bug on hostile input must not crash the scan or hide the file: it is reported as unreadable.
+        diag = Diagnostic(display, DiagnosticKind.MALFORMED,
+                          f"{kind.value} file could not be read ({type(error).__name__}: {error})", None)
+        return FileFacts(display, kind, size, diagnostics=(diag,), bytes_read=len(head))
+    return replace(facts, bytes_read=facts.bytes_read + len(head))
+
+
+def _scan_region(buf, path: str, container: Container, lo: int, hi: int, base: int, limits: Limits, *,
+                 dedicated: bool) -> tuple[list[Slot], list[Diagnostic], list[int]]:
+    """Fatbins in ``buf[lo:hi]``. In a dedicated section a fatbin that does not validate is a diagnostic; in other
+    data a magic that does not validate is an ordinary false positive."""
+    slots: list[Slot] = []
+    diagnostics: list[Diagnostic] = []
+    starts: list[int] = []
+    for found in fatbin.scan(buf, lo, hi, max_entries=limits.max_entries_per_fatbin, partial=dedicated):
+        if isinstance(found, fatbin.ScanError):
+            if dedicated:
+                error = found.error
+                diagnostics.append(Diagnostic(path, _kind(error), f"fatbin in {container.value}: {error.reason}",
+                                              None if error.offset is None else base + error.offset))
+            continue
+        starts.append(found.offset)
+        slots.extend(images.fatbin_slots(found, path, container, base))
+        # The kernel maps cached neighbours of every touched page ("fault-around"): unmap this fatbin's pages
+        # again so that resident memory stays bounded on files with hundreds of MB of device code.
+        images.release_pages(buf, found.offset, found.end)
+        if found.error is not None:
+            error = found.error
+            diagnostics.append(Diagnostic(
+                path, _kind(error), f"fatbin at {base + found.offset:#x} in {container.value}: {error.reason}; "
+                                    f"{len(found.entries)} entries before the fault were read",
+                None if error.offset is None else base + error.offset))
+    if dedicated and not starts and not diagnostics and hi > lo and any(bytes(buf[lo:min(hi, lo + 4096)])):
+        diagnostics.append(Diagnostic(path, DiagnosticKind.MALFORMED,
+                                      f"{container.value} section holds {hi - lo} bytes but no fatbin", base + lo))
+    return slots, diagnostics, starts
+
+
+def _kind(error: FormatError) -> DiagnosticKind:
+    if error.limit:
+        return DiagnosticKind.LIMIT
+    return DiagnosticKind.TRUNCATED if error.truncated else DiagnosticKind.MALFORMED
+
+
+def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
+    stream = WindowStream(buf, start, size)
+    try:
+        view = read_elf(stream)
+    finally:
+        stream.close()
+    slots: list[Slot] = []
+    diagnostics: list[Diagnostic] = []
+    scanned = 0
+    fatbin_starts: dict[int, int] = {}  # absolute offset of each fatbin -> 1
+    end = start + size
+    sections = [s for s in view.sections if s.has_bytes and s.size]
+    for section in sections:
+        lo, hi = start + section.offset, start + section.offset + section.size
+        if hi > end:
+            diagnostics.append(Diagnostic(display, DiagnosticKind.TRUNCATED,
+                                          f"section {section.name} runs past the end of the file", section.offset))
+            hi = end
+        if lo >= hi:
+            continue
+        container = DEVICE_SECTIONS.get(section.name)
+        if container is not None:
+            found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
+        elif (section.sh_type == "SHT_PROGBITS" and section.is_alloc and not section.is_exec
+              and _scannable(section.name)):
+            container = Container.RODATA if section.name.startswith(RODATA_SECTIONS) else Container.EMBEDDED
+            found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
+            scanned += hi - lo
+        else:
+            continue
+        slots.extend(found)
+        diagnostics.extend(diags)
+        fatbin_starts.update(dict.fromkeys(starts, 1))
+    if not view.sections:
+        # No section header table (stripped of it, or never had one): every byte may hold a fatbin.
+        found, diags, starts = _scan_region(buf, display, Container.EMBEDDED, start, end, 0, limits, dedicated=False)
+        slots.extend(found)
+        diagnostics.extend(diags)
+        scanned += size
+    found_images, remarks, image_diags, read = images.resolve(buf, slots, limits, want_hash=want_hash)
+    diagnostics.extend(image_diags)
+    wrappers = _check_wrappers(buf, view, start, {s - start for s in fatbin_starts})
+    if wrappers and wrappers.wrappers and wrappers.resolved + wrappers.unresolved < wrappers.wrappers:
+        diagnostics.append(Diagnostic(display, DiagnosticKind.MALFORMED,
+                                      f"{wrappers.wrappers - wrappers.resolved - wrappers.unresolved} .nvFatBinSegment "
+                                      "wrappers point where no fatbin was found"))
+    elf = ElfFacts(
+        elf_type=view.e_type, machine=view.machine_name, soname=view.soname, needed=view.needed,
+        runpath=view.runpath, rpath=view.rpath, has_symtab=view.section(".symtab") is not None,
+        build_id=gnu_build_id(view), sections=tuple(s.name for s in view.sections))
+    return FileFacts(display, FileFormat.ELF, size, elf=elf, device_code=tuple(found_images), wrappers=wrappers,
+                     remarks=tuple(remarks), diagnostics=tuple(diagnostics),
+                     bytes_read=read + scanned + stream.bytes_read)
+
+
+def _check_wrappers(buf, view: ElfView, start: int, fatbin_offsets: set[int]) -> WrapperCheck | None:
+    """``__fatBinC_Wrapper_t`` {u32 magic 0x466243B1, u32 version, u64 data, u64 filename_or_fatbins} records:
+    resolve each ``data`` address through the section table to a file offset and look for a fatbin there."""
+    section = next((view.section(name) for name in WRAPPER_SECTIONS if view.section(name)), None)
+    if section is None or not section.has_bytes:
+        return None
+    wrappers = resolved = unresolved = 0
+    lo = start + section.offset
+    hi = min(lo + section.size, len(buf))
+    for pos in range(lo, hi - _WRAPPER.size + 1, _WRAPPER.size):
+        magic, version, data, _names = _WRAPPER.unpack_from(buf, pos)
+        if magic != WRAPPER_MAGIC:
+            continue
+        wrappers += 1
+        offset = _address_to_offset(view, data) if data else None
+        if offset is None:
+            unresolved += 1  # relocatable object: "the data fields are 0 and patched by .rela.nvFatBinSegment"
+        elif offset in fatbin_offsets:
+            resolved += 1
+    return WrapperCheck(wrappers, resolved, unresolved)
+
+
+def _address_to_offset(view: ElfView, address: int) -> int | None:
+    for section in view.sections:
+        if section.addr and section.has_bytes and section.addr <= address < section.addr + section.size:
+            return section.offset + (address - section.addr)
+    return None
+
+
+def _read_fatbin(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
+    slots, diagnostics, _ = _scan_region(buf, display, Container.STANDALONE, start, start + size, 0, limits,
+                                         dedicated=True)
+    found, remarks, diags, read = images.resolve(buf, slots, limits, want_hash=want_hash)
+    return FileFacts(display, FileFormat.FATBIN, size, device_code=tuple(found), remarks=tuple(remarks),
+                     diagnostics=tuple(diagnostics + diags), bytes_read=read)
+
+
+def _read_cubin(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
+    facts = cubin_reader.from_image(buf, start, size)
+    arch = facts.arch
+    sha = None
+    if want_hash:
+        import hashlib
+
+        sha = hashlib.sha256(bytes(buf[start : start + size])).hexdigest()
+    image = DeviceImage(
+        path=display, container=Container.STANDALONE, kind=ImageKind.CUBIN, arch=arch, arch_full=arch,
+        ptx_isa=None, toolkit=toolkit.for_cubin(facts, arch), compression=Compression.NONE, size=size,
+        uncompressed_size=None, producer=images._producer(facts.tool.tool) if facts.tool else None, tool=facts.tool,
+        cubin_abi=facts.abi, virtual_arch=f"sm_{facts.virtual_sm}" if facts.virtual_sm else None, debug=facts.debug,
+        entry_offset=start, sha256=sha)
+    return FileFacts(display, FileFormat.CUBIN, size, device_code=(image,), bytes_read=min(size, 4096))
+
+
+def _read_ptx(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
+    text = bytes(buf[start : start + min(size, ptx.HEAD_LIMIT)])
+    header = ptx.parse_header(text)
+    arch = ptx.cuobjdump_arch(header.target)
+    sha = None
+    if want_hash:
+        import hashlib
+
+        sha = hashlib.sha256(bytes(buf[start : start + size]).split(b"\0", 1)[0]).hexdigest()
+    image = DeviceImage(
+        path=display, container=Container.STANDALONE, kind=ImageKind.PTX, arch=arch, arch_full=arch,
+        ptx_isa=header.isa, toolkit=toolkit.for_ptx(header.isa, arch, header), compression=Compression.NONE,
+        size=size, uncompressed_size=None, debug="debug" in header.target_options, entry_offset=start, sha256=sha)
+    return FileFacts(display, FileFormat.PTX, size, device_code=(image,), ptx_header=header, bytes_read=len(text))
+
+
+def _read_ar(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
+    members: list[FileFacts] = []
+    diagnostics: list[Diagnostic] = []
+    if depth >= limits.max_archive_depth:
+        return FileFacts(display, FileFormat.AR, size, diagnostics=(Diagnostic(
+            display, DiagnosticKind.LIMIT, f"archive nested deeper than {limits.max_archive_depth} levels", start),))
+    try:
+        for member in archive.members(buf, start, start + size):
+            member_path = f"{display}!/{member.name}"
+            members.append(inspect_buffer(buf, member_path, limits, start=member.offset, size=member.size,
+                                          want_hash=want_hash, depth=depth + 1))
+    except FormatError as error:
+        diagnostics.append(Diagnostic(display, _kind(error), f"archive: {error.reason}",
+                                      error.offset))
+    return FileFacts(display, FileFormat.AR, size, members=tuple(members), diagnostics=tuple(diagnostics),
+                     bytes_read=sum(m.bytes_read for m in members))
+
+
+def _read_pe(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
+    from licscan.binary.pe import read_pe
+
+    view = read_pe(memoryview(buf)[start : start + size])
+    slots: list[Slot] = []
+    diagnostics: list[Diagnostic] = []
+    scanned = 0
+    for section in view.sections:
+        if not section.has_bytes:
+            continue
+        lo, hi = start + section.offset, min(start + section.offset + section.size, start + size)
+        if lo >= hi:
+            continue
+        container = DEVICE_SECTIONS.get(section.name)
+        if container is not None:
+            found, diags, _ = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
+        elif not section.is_exec and _scannable(section.name):
+            container = Container.RODATA if section.name in RODATA_SECTIONS else Container.EMBEDDED
+            found, diags, _ = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
+            scanned += hi - lo
+        else:
+            continue
+        slots.extend(found)
+        diagnostics.extend(diags)
+    found_images, remarks, image_diags, read = images.resolve(buf, slots, limits, want_hash=want_hash)
+    return FileFacts(display, FileFormat.PE, size, device_code=tuple(found_images), remarks=tuple(remarks),
+                     diagnostics=tuple(diagnostics + image_diags), bytes_read=read + scanned)
+
+
+_READERS = {
+    FileFormat.ELF: _read_elf,
+    FileFormat.FATBIN: _read_fatbin,
+    FileFormat.CUBIN: _read_cubin,
+    FileFormat.PTX: _read_ptx,
+    FileFormat.AR: _read_ar,
+    FileFormat.PE: _read_pe,
+}

@@ -1,0 +1,57 @@
+"""A read-only binary stream over a window of a buffer, so that pyelftools and lief-free readers can parse an
+archive member or an embedded image in place (an mmap slice: no copy, only the touched pages are read)."""
+
+from __future__ import annotations
+
+import io
+
+
+class WindowStream(io.RawIOBase):
+    """``buf[start:start+size]`` as a seekable, read-only stream."""
+
+    def __init__(self, buf, start: int = 0, size: int | None = None):
+        super().__init__()
+        self._view = memoryview(buf)[start : (start + size) if size is not None else None]
+        self._pos = 0
+        self.bytes_read = 0  # bytes handed out, for the "bytes_read" figure of a report
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = len(self._view) + offset
+        else:
+            raise ValueError(f"bad whence {whence}")
+        if pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def read(self, size: int = -1) -> bytes:
+        if self._pos >= len(self._view):
+            return b""
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        data = self._view[self._pos : end].tobytes()
+        self._pos = end
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, target) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._view.release()
+        super().close()

@@ -1,0 +1,110 @@
+"""The command line: parse arguments, call the library, render, map to an exit code; nothing else (DESIGN B1).
+
+Exit codes: 0 clean; 1 findings at or above --fail-on; 2 usage, config or rule-pack error; 3 scan incomplete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from licscan import __version__
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    text = text.strip().lower().rstrip("ib")
+    factor = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        value = int(float(number) * factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="licscan", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"licscan {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    inspect = commands.add_parser("inspect", help="list the device code and ELF facts of one file",
+                                  description="Everything licscan finds in one file: a richer "
+                                              "`cuobjdump -all -lelf -lptx`.")
+    inspect.add_argument("file")
+    inspect.add_argument("--format", choices=("text", "json"), default="text")
+    inspect.add_argument("-o", "--output", help="write the report here instead of standard output")
+    inspect.add_argument("--hash", action="store_true", help="add the sha256 of every decompressed image")
+    inspect.add_argument("--extract", metavar="DIR",
+                         help="write every decompressed image to DIR, named like cuobjdump -xelf/-xptx")
+    inspect.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1,
+                         help="worker processes for decoding compressed cubins (default: all cores)")
+    inspect.add_argument("--notes", choices=("auto", "always", "never"), default="auto",
+                         help="decode compressed cubins as far as their toolkit notes for exact versions: always, "
+                              "never, or auto (unless the file's compressed cubins declare more than 1 GB)")
+    inspect.add_argument("--max-image-size", type=_size, default=2 << 30, metavar="SIZE",
+                         help="refuse to decompress a device image larger than SIZE (default 2G)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
+    if args.command == "inspect":
+        return _inspect(args)
+    return EXIT_USAGE
+
+
+def _inspect(args) -> int:
+    from licscan.binary.images import Limits, NotesMode
+    from licscan.binary.inspect import inspect_file
+    from licscan.model import DiagnosticKind
+
+    if not os.path.exists(args.file):
+        print(f"licscan: {args.file}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    if os.path.isdir(args.file):
+        print(f"licscan: {args.file}: is a directory (inspect takes one file; use `licscan audit` for trees)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    limits = Limits(max_image_bytes=args.max_image_size, jobs=args.jobs, notes=NotesMode(args.notes))
+    facts = inspect_file(args.file, limits=limits, want_hash=args.hash)
+    if args.extract:
+        from licscan.binary.extract import extract
+
+        facts = extract(args.file, facts, args.extract, limits)
+    if args.format == "json":
+        from licscan.report.inspect_json import render
+    else:
+        from licscan.report.inspect_text import render
+    text = render(facts)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+    diagnostics = facts.all_diagnostics()
+    for diag in diagnostics:
+        if not args.output and args.format == "json":
+            print(f"licscan: {diag.path}: {diag.kind.value}: {diag.message}", file=sys.stderr)
+    if any(d.kind is not DiagnosticKind.UNSUPPORTED for d in diagnostics) or diagnostics:
+        return EXIT_INCOMPLETE
+    return EXIT_OK

@@ -1,0 +1,292 @@
+"""The facts model: frozen values that flow one way through licscan (DESIGN A1).
+
+Parsers in ``licscan.binary`` produce these values; rules judge them; renderers print them.
+Every value is immutable and turns into plain JSON with :func:`to_json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import Version
+
+
+class FileFormat(enum.Enum):
+    """What a file is, decided from its bytes, never from its name."""
+
+    ELF = "elf"  # host ELF: executable, shared object, relocatable object
+    CUBIN = "cubin"  # device ELF, e_machine 190 (EM_CUDA)
+    HSACO = "hsaco"  # AMD GPU code object, e_machine 224 (EM_AMDGPU)
+    AR = "ar"  # static archive, "!<arch>\n"
+    PE = "pe"  # Windows PE image, "MZ" ... "PE\0\0"
+    FATBIN = "fatbin"  # standalone fatbin, magic 0xBA55ED50
+    PTX = "ptx"  # PTX assembly text
+    UNKNOWN = "unknown"
+
+
+class ImageKind(enum.Enum):
+    """Kind of one device image; the values are the ``kind`` strings of the JSON report (DESIGN B3)."""
+
+    CUBIN = "cubin"
+    PTX = "ptx"
+
+
+class Container(enum.Enum):
+    """Where a device image was found (DESIGN B3 ``container``)."""
+
+    NV_FATBIN = "nv_fatbin"  # ELF ".nv_fatbin", PE ".nv_fatb"
+    RELFATBIN = "relfatbin"  # ELF "__nv_relfatbin", PE "__nv_rel"
+    STANDALONE = "standalone"  # a .fatbin / .cubin / .ptx file of its own
+    RODATA = "rodata"  # a fatbin found by magic scan in ".rodata" / ".rdata"
+    EMBEDDED = "embedded"  # a fatbin found by magic scan in another data section
+
+
+class Compression(enum.Enum):
+    NONE = "none"
+    LZ4 = "lz4"
+    ZSTD = "zstd"
+
+
+class Producer(enum.Enum):
+    """The NVIDIA tool that wrote a cubin, from its ``.note.nv.tkinfo``."""
+
+    PTXAS = "ptxas"
+    NVLINK = "nvlink"
+    OTHER = "other"
+
+
+class DiagnosticKind(enum.Enum):
+    """Why part of an input could not be read completely."""
+
+    UNREADABLE = "unreadable"  # I/O error, permission denied
+    TRUNCATED = "truncated"  # a structure runs past the end of its container
+    MALFORMED = "malformed"  # a structure violates its format
+    DECOMPRESSION = "decompression"  # an LZ4/zstd payload does not decode to its declared size
+    LIMIT = "limit"  # a configured resource limit stopped the reader
+    UNSUPPORTED = "unsupported"  # a valid structure licscan cannot decode (e.g. unknown entry kind)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A part of the input that could not be read; it makes a scan incomplete (DESIGN B1, exit 3)."""
+
+    path: str
+    kind: DiagnosticKind
+    message: str
+    offset: int | None = None
+
+
+def _version_key(text: str) -> Version:
+    return Version(text)
+
+
+@dataclass(frozen=True)
+class ToolkitRange:
+    """The CUDA toolkit that produced something, as far as the bytes tell (DESIGN A3: versions are ranges).
+
+    ``low`` / ``high`` are inclusive "major.minor" bounds (None = unbounded); ``exact`` is a full release such as
+    "13.0.88" and is set only when a marker in the bytes states it. ``evidence`` says which marker gave each bound.
+    """
+
+    low: str | None = None
+    high: str | None = None
+    exact: str | None = None
+    evidence: tuple[str, ...] = ()
+
+    @staticmethod
+    def unknown() -> ToolkitRange:
+        return ToolkitRange()
+
+    @property
+    def is_unknown(self) -> bool:
+        return self.low is None and self.high is None and self.exact is None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.low is not None and self.high is not None and _version_key(self.low) > _version_key(self.high)
+
+    def intersect(self, other: ToolkitRange) -> ToolkitRange:
+        """Both facts hold: the tighter bounds win; evidence of both is kept."""
+        low = _max_version(self.low, other.low)
+        high = _min_version(self.high, other.high)
+        exact = self.exact or other.exact
+        return ToolkitRange(low, high, exact, self.evidence + tuple(e for e in other.evidence if e not in self.evidence))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"min": self.low, "max": self.high, "exact": self.exact, "evidence": list(self.evidence)}
+
+
+def _max_version(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return a or b
+    return a if _version_key(a) >= _version_key(b) else b
+
+
+def _min_version(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return a or b
+    return a if _version_key(a) <= _version_key(b) else b
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """The producing tool recorded in a cubin's ``.note.nv.tkinfo`` (formats.md §4.3)."""
+
+    tool: str  # "ptxas" / "nvlink"
+    version: str | None  # "13.0.88"
+    release: str | None  # "13.0"
+    build: str | None  # "Build cuda_13.0.r13.0/compiler.36424714_0"
+    options: str | None  # "-arch sm_90a -m 64"
+
+
+@dataclass(frozen=True)
+class DeviceImage:
+    """One cubin or PTX image, in file order (one ``device_code`` entry of DESIGN B3)."""
+
+    path: str  # virtual path of the host file (DESIGN B2)
+    container: Container
+    kind: ImageKind
+    arch: str  # as ``cuobjdump -lelf/-lptx`` spells it: sm_90a; "f" kept for PTX only
+    arch_full: str  # with the family suffix for cubins too: sm_100f
+    ptx_isa: str | None  # "9.0" for PTX images
+    toolkit: ToolkitRange | None
+    compression: Compression
+    size: int  # bytes the image occupies in its container (fatbin payload, or file size)
+    uncompressed_size: int | None  # declared decompressed size, None when stored uncompressed
+    producer: Producer | None = None
+    tool: ToolInfo | None = None
+    cubin_abi: int | None = None  # 7 or 8 (EI_ABIVERSION)
+    virtual_arch: str | None = None  # the PTX target a cubin was assembled from, when recorded
+    debug: bool = False
+    host: str | None = None  # linux / windows / mac, from the fatbin entry flags
+    identifier: str | None = None
+    ptxas_options: str | None = None
+    fatbin_offset: int | None = None  # file offset of the enclosing fatbin header
+    entry_offset: int | None = None  # file offset of the entry header (or of the image, standalone)
+    sha256: str | None = None  # of the decompressed image, only when asked for
+
+    def to_json(self) -> dict[str, Any]:
+        return to_json(self)
+
+
+@dataclass(frozen=True)
+class ElfFacts:
+    """Host ELF facts that rules and the SBOM use."""
+
+    elf_type: str  # ET_EXEC / ET_DYN / ET_REL
+    machine: str  # EM_X86_64 ...
+    soname: str | None
+    needed: tuple[str, ...]
+    runpath: tuple[str, ...]
+    rpath: tuple[str, ...]
+    has_symtab: bool  # False for a stripped file
+    build_id: str | None
+    sections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WrapperCheck:
+    """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (formats.md §2.1)."""
+
+    wrappers: int
+    resolved: int  # wrappers whose data pointer resolved to a fatbin start that was found
+    unresolved: int  # wrappers whose pointer is 0 (relocatable objects) or not resolvable statically
+
+
+class ComponentKind(enum.Enum):
+    SDK_LIBRARY = "sdk-library"
+    DRIVER = "driver"
+    KERNEL_MODULE = "kernel-module"
+    DEVELOPER_TOOL = "developer-tool"
+    TRANSLATION_LAYER = "translation-layer"
+    NON_NVIDIA_GPU_RUNTIME = "non-nvidia-gpu-runtime"
+    PYTHON_DISTRIBUTION = "python-distribution"
+    LICENSE_TEXT = "license-text"
+
+
+@dataclass(frozen=True)
+class Component:
+    """A named third-party part found in the input (DESIGN B3 ``components``)."""
+
+    id: str
+    name: str
+    vendor: str
+    kind: ComponentKind
+    version: str | None
+    license: str | None
+    paths: tuple[str, ...]
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """Everything ``inspect`` learnt about one file (or one archive member)."""
+
+    path: str
+    format: FileFormat
+    size: int
+    elf: ElfFacts | None = None
+    device_code: tuple[DeviceImage, ...] = ()
+    members: tuple[FileFacts, ...] = ()  # archive members, in archive order
+    wrappers: WrapperCheck | None = None
+    ptx_header: Any = None  # licscan.binary.ptx.PtxHeader for standalone PTX
+    remarks: tuple[str, ...] = ()  # what was deliberately left unread (not a failure: see diagnostics for those)
+    diagnostics: tuple[Diagnostic, ...] = ()
+    bytes_read: int = 0
+
+    def all_images(self) -> tuple[DeviceImage, ...]:
+        """Device images of the file and of its members, in file order."""
+        out = list(self.device_code)
+        for member in self.members:
+            out.extend(member.all_images())
+        return tuple(out)
+
+    def all_remarks(self) -> tuple[str, ...]:
+        out = list(self.remarks)
+        for member in self.members:
+            out.extend(f"{member.path}: {r}" for r in member.all_remarks())
+        return tuple(out)
+
+    def all_diagnostics(self) -> tuple[Diagnostic, ...]:
+        out = list(self.diagnostics)
+        for member in self.members:
+            out.extend(member.all_diagnostics())
+        return tuple(out)
+
+
+def to_json(value: Any) -> Any:
+    """Plain-JSON form of a facts value: enums by value, tuples as lists, dataclasses as objects."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, ToolkitRange):
+        return value.to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+__all__ = [
+    "Component",
+    "ComponentKind",
+    "Compression",
+    "Container",
+    "DeviceImage",
+    "Diagnostic",
+    "DiagnosticKind",
+    "ElfFacts",
+    "FileFacts",
+    "FileFormat",
+    "ImageKind",
+    "Producer",
+    "ToolInfo",
+    "ToolkitRange",
+    "WrapperCheck",
+    "to_json",
+]

@@ -1,0 +1,115 @@
+"""``licscan inspect --format json``: schema ``licscan-inspect/1`` (licscan/schemas/inspect.schema.json).
+
+``device_code`` holds one entry per image, in file order, in the entry shape of the audit report (DESIGN B3) plus
+the details inspect knows (producer, cubin ABI, offsets, identifier, ptxas options).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import Counter
+from typing import Any
+
+from licscan import __version__
+from licscan.model import DeviceImage, Diagnostic, FileFacts, to_json
+
+SCHEMA_ID = "licscan-inspect/1"
+
+
+def device_code_entry(image: DeviceImage) -> dict[str, Any]:
+    """One ``device_code`` entry: the DESIGN B3 keys first, then inspect's details."""
+    return {
+        "path": image.path,
+        "container": image.container.value,
+        "kind": image.kind.value,
+        "arch": image.arch,
+        "ptx_isa": image.ptx_isa,
+        "toolkit": image.toolkit.to_json() if image.toolkit is not None else None,
+        "compression": image.compression.value,
+        "size": image.size,
+        "arch_full": image.arch_full,
+        "uncompressed_size": image.uncompressed_size,
+        "producer": image.producer.value if image.producer else None,
+        "tool": to_json(image.tool),
+        "cubin_abi": image.cubin_abi,
+        "virtual_arch": image.virtual_arch,
+        "debug": image.debug,
+        "host": image.host,
+        "identifier": image.identifier,
+        "ptxas_options": image.ptxas_options,
+        "fatbin_offset": image.fatbin_offset,
+        "entry_offset": image.entry_offset,
+        "sha256": image.sha256,
+    }
+
+
+def diagnostic_entry(diag: Diagnostic) -> dict[str, Any]:
+    return {"path": diag.path, "kind": diag.kind.value, "message": diag.message, "offset": diag.offset}
+
+
+def producers(images: tuple[DeviceImage, ...]) -> list[dict[str, Any]]:
+    """The set of producing tools of a file with image counts (one binary mixing toolkits is normal)."""
+    counts: Counter[tuple[str, str | None]] = Counter()
+    for image in images:
+        if image.tool is not None:
+            counts[(image.tool.tool, image.tool.version)] += 1
+    return [{"tool": tool, "version": version, "images": n}
+            for (tool, version), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))]
+
+
+def toolkits(images: tuple[DeviceImage, ...]) -> list[dict[str, Any]]:
+    """Distinct toolkit ranges of the file's images, with counts, sorted."""
+    counts: Counter[tuple[str | None, str | None, str | None]] = Counter()
+    for image in images:
+        tk = image.toolkit
+        counts[(tk.low, tk.high, tk.exact) if tk else (None, None, None)] += 1
+    return [{"min": low, "max": high, "exact": exact, "images": n}
+            for (low, high, exact), n in sorted(counts.items(), key=lambda kv: tuple(x or "" for x in kv[0]))]
+
+
+def _member(facts: FileFacts) -> dict[str, Any]:
+    return {"path": facts.path, "format": facts.format.value, "size": facts.size, "elf": to_json(facts.elf),
+            "images": len(facts.all_images())}
+
+
+def render(facts: FileFacts) -> str:
+    images = facts.all_images()
+    document = {
+        "schema": SCHEMA_ID,
+        "tool": {"name": "licscan", "version": __version__},
+        "path": facts.path,
+        "format": facts.format.value,
+        "size": facts.size,
+        "bytes_read": facts.bytes_read,
+        "elf": to_json(facts.elf),
+        "wrappers": to_json(facts.wrappers),
+        "ptx_header": to_json(facts.ptx_header),
+        "members": [_member(m) for m in facts.members],
+        "device_code": [device_code_entry(image) for image in images],
+        "producers": producers(images),
+        "toolkits": toolkits(images),
+        "remarks": list(facts.all_remarks()),
+        "diagnostics": [diagnostic_entry(d) for d in facts.all_diagnostics()],
+    }
+    return dumps(document)
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """JSON with one top-level key per line and one list item per line: diff-friendly, and written by the C
+    encoder (``indent=`` would switch to the pure-Python one, which is slower than the whole scan of a large
+    library)."""
+    compact = functools.partial(json.dumps, ensure_ascii=False, separators=(", ", ": "))
+    lines = ["{"]
+    keys = list(document)
+    for n, key in enumerate(keys):
+        value = document[key]
+        comma = "," if n < len(keys) - 1 else ""
+        if isinstance(value, list) and value:
+            lines.append(f"  {compact(key)}: [")
+            lines.extend(f"    {compact(item)}{',' if i < len(value) - 1 else ''}" for i, item in enumerate(value))
+            lines.append(f"  ]{comma}")
+        else:
+            lines.append(f"  {compact(key)}: {compact(value)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""``licscan inspect`` for people: the file, its ELF facts, one line per device image, producers, diagnostics."""
+
+from __future__ import annotations
+
+from licscan.model import DeviceImage, FileFacts, ToolkitRange
+from licscan.report.inspect_json import producers
+
+
+def toolkit_text(tk: ToolkitRange | None) -> str:
+    if tk is None or tk.is_unknown:
+        return "unknown"
+    if tk.exact:
+        return tk.exact
+    if tk.low and tk.high:
+        return tk.low if tk.low == tk.high else f"{tk.low}..{tk.high}"
+    if tk.low:
+        return f">={tk.low}"
+    return f"<={tk.high}"
+
+
+def _row(index: int, image: DeviceImage) -> list[str]:
+    flags = []
+    if image.debug:
+        flags.append("debug")
+    if image.identifier:
+        flags.append(f"ident={image.identifier}")
+    if image.ptxas_options:
+        flags.append(f"ptxas='{image.ptxas_options.strip()}'")
+    producer = image.producer.value if image.producer else ("" if image.kind.value == "ptx" else "-")
+    return [str(index), image.container.value, image.kind.value, image.arch_full, image.ptx_isa or "-",
+            toolkit_text(image.toolkit), image.compression.value, str(image.size), producer, " ".join(flags)]
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def render(facts: FileFacts) -> str:
+    lines = [f"{facts.path}: {facts.format.value}, {facts.size} bytes"]
+    if facts.elf is not None:
+        elf = facts.elf
+        lines.append(f"  ELF      {elf.elf_type} {elf.machine}{'' if elf.has_symtab else ', stripped'}")
+        if elf.soname:
+            lines.append(f"  SONAME   {elf.soname}")
+        if elf.needed:
+            lines.append(f"  NEEDED   {', '.join(elf.needed)}")
+        if elf.runpath:
+            lines.append(f"  RUNPATH  {':'.join(elf.runpath)}")
+        if elf.rpath:
+            lines.append(f"  RPATH    {':'.join(elf.rpath)}")
+    if facts.ptx_header is not None and facts.ptx_header.version:
+        header = facts.ptx_header
+        lines.append(f"  PTX      {header.generator or ''}, CUDA {header.version}"
+                     + (f", CL-{header.build_id}" if header.build_id else ""))
+    if facts.members:
+        lines.append(f"  archive  {len(facts.members)} members")
+    images = facts.all_images()
+    cubins = sum(1 for i in images if i.kind.value == "cubin")
+    lines.append(f"  device code: {len(images)} images ({cubins} cubin, {len(images) - cubins} ptx)")
+    current = None
+    rows: list[list[str]] = []
+    for n, image in enumerate(images, 1):
+        if image.path != current:
+            if rows:
+                lines.extend(_table([["#", "container", "kind", "arch", "ISA", "toolkit", "compression", "size",
+                                      "producer", ""]] + rows))
+                rows = []
+            if image.path != facts.path:
+                lines.append(f"  {image.path}")
+            current = image.path
+        rows.append(_row(n, image))
+    if rows:
+        lines.extend(_table([["#", "container", "kind", "arch", "ISA", "toolkit", "compression", "size", "producer",
+                              ""]] + rows))
+    made_by = producers(images)
+    if made_by:
+        lines.append("  producers: " + ", ".join(f"{p['tool']} {p['version'] or '?'} ({p['images']})" for p in made_by))
+    for remark in facts.all_remarks():
+        lines.append(f"  note: {remark}")
+    diagnostics = facts.all_diagnostics()
+    if diagnostics:
+        lines.append(f"  diagnostics: {len(diagnostics)}")
+        for diag in diagnostics:
+            where = f" at {diag.offset:#x}" if diag.offset is not None else ""
+            lines.append(f"    {diag.kind.value}{where}: {diag.message}")
+    return "\n".join(lines) + "\n"
