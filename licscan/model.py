@@ -158,6 +158,7 @@ class DeviceImage:
     uncompressed_size: int | None  # declared decompressed size, None when stored uncompressed
     producer: Producer | None = None
     tool: ToolInfo | None = None
+    linked_from: tuple[ToolInfo, ...] = ()  # tkinfo records of the inputs of a device-linked (nvlink) cubin
     cubin_abi: int | None = None  # 7 or 8 (EI_ABIVERSION)
     virtual_arch: str | None = None  # the PTX target a cubin was assembled from, when recorded
     debug: bool = False

@@ -33,22 +33,25 @@ def decompress(algorithm: Compression, stream, declared_size: int, limit: int) -
         try:
             data = lz4.block.decompress(stream, uncompressed_size=declared_size)
         except lz4.block.LZ4BlockError as error:
-            raise FormatError(None, f"LZ4 block does not decode to {declared_size} bytes: {error}") from None
+            raise FormatError(None, f"LZ4 block does not decode to {declared_size} bytes: {error}",
+                              decompression=True) from None
     else:
         return bytes(stream)
     if len(data) != declared_size:
         raise FormatError(None, f"{algorithm.value} payload decodes to {len(data)} bytes, header declares "
-                                f"{declared_size}")
+                                f"{declared_size}", decompression=True)
     return data
 
 
 def _zstd(stream, declared_size: int) -> bytes:
     if bytes(stream[:4]) != ZSTD_MAGIC:
-        raise FormatError(None, "zstd payload does not start with the zstd frame magic 28 B5 2F FD")
+        raise FormatError(None, "zstd payload does not start with the zstd frame magic 28 B5 2F FD",
+                              decompression=True)
     try:
         return zstandard.ZstdDecompressor().decompress(stream, max_output_size=declared_size)
     except zstandard.ZstdError as error:
-        raise FormatError(None, f"zstd frame does not decode within {declared_size} bytes: {error}") from None
+        raise FormatError(None, f"zstd frame does not decode within {declared_size} bytes: {error}",
+                          decompression=True) from None
 
 
 class PrefixReader:
@@ -72,7 +75,8 @@ class PrefixReader:
         self._limit = limit
         if algorithm is Compression.ZSTD:
             if bytes(stream[:4]) != ZSTD_MAGIC:
-                raise FormatError(None, "zstd payload does not start with the zstd frame magic 28 B5 2F FD")
+                raise FormatError(None, "zstd payload does not start with the zstd frame magic 28 B5 2F FD",
+                              decompression=True)
             self._source = _CountingSource(stream)
             self._reader = zstandard.ZstdDecompressor().stream_reader(self._source, read_size=16384, closefd=False)
         elif algorithm is Compression.NONE:
@@ -102,15 +106,16 @@ class PrefixReader:
         try:
             out = self._reader.read(want)
         except zstandard.ZstdError as error:
-            raise FormatError(None, f"zstd frame does not decode: {error}") from None
+            raise FormatError(None, f"zstd frame does not decode: {error}", decompression=True) from None
         if not out:
             self._done = True
             if len(self.data) != self.declared_size:
                 raise FormatError(None, f"zstd payload decodes to {len(self.data)} bytes, header declares "
-                                        f"{self.declared_size}")
+                                        f"{self.declared_size}", decompression=True)
             return False
         if len(self.data) + len(out) > self.declared_size:
-            raise FormatError(None, f"zstd payload decodes past its declared size {self.declared_size}")
+            raise FormatError(None, f"zstd payload decodes past its declared size {self.declared_size}",
+                              decompression=True)
         self.data += out
         if len(self.data) == self.declared_size:
             self._done = True
@@ -153,29 +158,30 @@ def lz4_block_prefix(stream, want: int, declared_size: int) -> tuple[bytes, int]
         if literal == 15:
             while True:
                 if pos >= size:
-                    raise FormatError(pos, "LZ4 literal length runs past the end of the block", truncated=True)
+                    raise FormatError(pos, "LZ4 literal length runs past the end of the block", decompression=True)
                 extra = stream[pos]
                 pos += 1
                 literal += extra
                 if extra != 255:
                     break
         if pos + literal > size:
-            raise FormatError(pos, "LZ4 literals run past the end of the block", truncated=True)
+            raise FormatError(pos, "LZ4 literals run past the end of the block", decompression=True)
         out += stream[pos : pos + literal]
         pos += literal
         if pos >= size or len(out) >= want:
             break  # "the last sequence carries literals only"
         if pos + 2 > size:
-            raise FormatError(pos, "LZ4 match offset truncated", truncated=True)
+            raise FormatError(pos, "LZ4 match offset truncated", decompression=True)
         offset = stream[pos] | stream[pos + 1] << 8
         pos += 2
         if offset == 0 or offset > len(out):
-            raise FormatError(pos - 2, f"LZ4 match offset {offset} points before the start of the output")
+            raise FormatError(pos - 2, f"LZ4 match offset {offset} points before the start of the output",
+                                  decompression=True)
         match = (token & 15) + 4
         if match == 19:
             while True:
                 if pos >= size:
-                    raise FormatError(pos, "LZ4 match length runs past the end of the block", truncated=True)
+                    raise FormatError(pos, "LZ4 match length runs past the end of the block", decompression=True)
                 extra = stream[pos]
                 pos += 1
                 match += extra
@@ -186,7 +192,7 @@ def lz4_block_prefix(stream, want: int, declared_size: int) -> tuple[bytes, int]
         for k in range(match):
             out.append(out[start + k])
     if len(out) > declared_size:
-        raise FormatError(None, f"LZ4 block decodes past its declared size {declared_size}")
+        raise FormatError(None, f"LZ4 block decodes past its declared size {declared_size}", decompression=True)
     return bytes(out[:want]) if len(out) > want else bytes(out), pos
 
 

@@ -50,10 +50,12 @@ class CubinFacts:
     sm: int
     accelerated: bool  # the "a" suffix as the cubin itself records it
     virtual_sm: int | None
-    tool: ToolInfo | None  # .note.nv.tkinfo
+    tool: ToolInfo | None  # the first .note.nv.tkinfo record: the tool that wrote this cubin
     tkinfo_word: int | None  # tkinfo's first u32: toolkit*10 in 12.8/12.9, 2 in 13.0
     cuinfo_toolkit: int | None  # .note.nv.cuinfo u32 (13.0): major*10+minor
     debug: bool
+    # Further tkinfo records: a device-linked cubin carries nvlink's record, then one per ptxas-built input.
+    inputs: tuple[ToolInfo, ...] = ()
 
     @property
     def arch(self) -> str:
@@ -170,6 +172,22 @@ def _section_table(view, shoff: int, shnum: int, shentsize: int) -> list[tuple[i
     return [(sh_type, offset, size) for _n, sh_type, _f, _a, offset, size, *_ in _SHDR.iter_unpack(view[shoff:end])]
 
 
+SHT_NOBITS = 8
+
+
+def image_extent(data) -> int:
+    """Length of the ELF image at the start of ``data``: the end of its header tables and of the last section with
+    file bytes. Fatbin payloads pad cubins to 8 bytes; ``cuobjdump -xelf`` writes exactly this extent."""
+    _abi, _t, _m, _v, _f, shoff = parse_header(data[:64])
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 0x36)
+    end = max(64, phoff + phentsize * phnum if phoff else 0, shoff + shentsize * shnum if shoff else 0)
+    for sh_type, offset, size in _section_table(data, shoff, shnum, shentsize):
+        if sh_type != SHT_NOBITS:
+            end = max(end, offset + size)
+    return min(end, len(data))
+
+
 def _notes(data) -> list[tuple[str, int, bytes]]:
     """(owner, type, desc) of the records of one SHT_NOTE section: u32 namesz, descsz, type; name and desc each
     padded to 4 bytes."""
@@ -195,6 +213,7 @@ def from_image(buf, start: int = 0, size: int | None = None) -> CubinFacts:
         abi, e_type, _m, e_version, e_flags, shoff = parse_header(view[:64])
         shentsize, shnum = struct.unpack_from("<HH", view, 0x3A)
         tool = word = cu_toolkit = virtual = None
+        inputs: list[ToolInfo] = []
         sm, accel, v7_virtual = _sm_and_accel(abi, e_flags)
         compat_accel = False
         for sh_type, offset, length in _section_table(view, shoff, shnum, shentsize):
@@ -209,8 +228,11 @@ def from_image(buf, start: int = 0, size: int | None = None) -> CubinFacts:
             for owner, n_type, desc in _notes(data):
                 if owner != NOTE_OWNER:
                     continue
-                if n_type == NT_CUDA_TKINFO and tool is None:
-                    word, tool = parse_tkinfo(desc)
+                if n_type == NT_CUDA_TKINFO:
+                    if tool is None:
+                        word, tool = parse_tkinfo(desc)
+                    else:
+                        inputs.append(parse_tkinfo(desc)[1])
                 elif n_type == NT_CUDA_CUINFO and virtual is None and cu_toolkit is None:
                     virtual, cu_toolkit = parse_cuinfo(desc)
     finally:
@@ -218,7 +240,7 @@ def from_image(buf, start: int = 0, size: int | None = None) -> CubinFacts:
     if abi != ABI_V7:
         accel = accel or compat_accel
     return CubinFacts(abi, e_type, e_version, e_flags, sm, accel, v7_virtual or virtual, tool, word, cu_toolkit,
-                      _debug(abi, e_flags))
+                      _debug(abi, e_flags), tuple(inputs))
 
 
 # A note record: u32 namesz (12 = len("NVIDIA Corp\0")), u32 descsz, u32 type, then the padded name.
@@ -256,6 +278,8 @@ def from_prefix(reader: PrefixReader, *, notes: bool = True, step: int = 65536,
         return CubinFacts(abi, e_type, e_version, e_flags, sm, accel, v7_virtual, None, None, None,
                           _debug(abi, e_flags))
     tool = word = cu_toolkit = virtual = None
+    inputs: list[ToolInfo] = []
+    seen: set[int] = set()
     searched = 64
     tool_end = None
     while True:
@@ -265,14 +289,20 @@ def from_prefix(reader: PrefixReader, *, notes: bool = True, step: int = 65536,
             desc = bytes(reader.data[start : start + descsz])
             if len(desc) < descsz:
                 raise FormatError(start, "NVIDIA note runs past the end of the cubin", truncated=True)
-            if n_type == NT_CUDA_TKINFO and tool is None:
-                word, tool = parse_tkinfo(desc)
+            if start in seen:
+                continue
+            seen.add(start)
+            if n_type == NT_CUDA_TKINFO:
+                if tool is None:
+                    word, tool = parse_tkinfo(desc)
+                else:
+                    inputs.append(parse_tkinfo(desc)[1])
                 tool_end = start + descsz
             elif n_type == NT_CUDA_CUINFO and virtual is None and cu_toolkit is None:
                 virtual, cu_toolkit = parse_cuinfo(desc)
         searched = len(reader.data)
         if tool is not None and (virtual is not None or cu_toolkit is not None):
-            break  # both notes found
+            break  # both notes found: .note.nv.cuinfo follows every tkinfo record
         if tool_end is not None and searched > tool_end + 512:
             break  # ".note.nv.cuinfo" directly follows the tkinfo note when it exists
         if searched >= max_prefix or not reader.more(step):
@@ -281,4 +311,4 @@ def from_prefix(reader: PrefixReader, *, notes: bool = True, step: int = 65536,
         # Decoded whole anyway: let the ELF reader confirm, and read .nv.compat for the "a" suffix.
         return from_image(bytes(reader.data))
     return CubinFacts(abi, e_type, e_version, e_flags, sm, accel, v7_virtual or virtual, tool, word, cu_toolkit,
-                      _debug(abi, e_flags))
+                      _debug(abi, e_flags), tuple(inputs))

@@ -11,9 +11,18 @@ class FormatError(ValueError):
     ``limit`` one that a configured resource limit refused to read.
     """
 
-    def __init__(self, offset: int | None, message: str, *, truncated: bool = False, limit: bool = False):
+    def __init__(self, offset: int | None, message: str, *, truncated: bool = False, limit: bool = False,
+                 decompression: bool = False):
         super().__init__(message if offset is None else f"{message} (at offset {offset:#x})")
         self.offset = offset
         self.reason = message
         self.truncated = truncated
         self.limit = limit
+        self.decompression = decompression  # a compressed stream that does not decode as declared
+
+    def detached(self) -> FormatError:
+        """This error without its traceback: kept in results, it must not keep parser frames (and the memoryviews
+        they hold on a file mapping) alive."""
+        self.__traceback__ = None
+        self.__context__ = None
+        return self

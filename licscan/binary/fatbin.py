@@ -175,6 +175,7 @@ def parse_fatbin(buf, pos: int, limit: int, *, max_entries: int = 100_000, parti
         raise FormatError(pos, f"fatbin version {version} / header_size {header_size}, expected 1 / 16")
     end = pos + header_size + fat_size
     entries: list[Entry] = []
+    error = None
     try:
         if end > limit:
             error = FormatError(pos, f"fatbin declares {fat_size} bytes of entries, only {limit - pos - header_size}"
@@ -195,7 +196,8 @@ def parse_fatbin(buf, pos: int, limit: int, *, max_entries: int = 100_000, parti
     except FormatError as fault:
         if not partial:
             raise
-        return Fatbin(pos, header_size + fat_size, tuple(entries), fault)
+        # When the fatbin was cut off, the cut is the cause of whatever entry fault followed.
+        return Fatbin(pos, header_size + fat_size, tuple(entries), (error or fault).detached())
     return Fatbin(pos, header_size + fat_size, tuple(entries))
 
 
@@ -223,7 +225,7 @@ def scan(buf, start: int = 0, end: int | None = None, *, max_entries: int = 100_
         try:
             fatbin = parse_fatbin(buf, pos, end, max_entries=max_entries, partial=partial)
         except FormatError as error:
-            yield ScanError(error)
+            yield ScanError(error.detached())
             pos += 4
             continue
         yield fatbin

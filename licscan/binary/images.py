@@ -116,7 +116,7 @@ def cubin_facts(buf, entry: Entry, limits: Limits, notes: bool = True,
         finally:
             stream.release()
     except FormatError as error:
-        return None, error, 0
+        return None, error.detached(), 0
     except Exception as error:  # a reader bug must not lose the rest of the file: report it like bad input
         return None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: {error})"), 0
     finally:
@@ -180,6 +180,11 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
         bytes_read += entry.header_size
         if entry.is_ptx:
             image = ptx_entry_image(slot)
+            if entry.compressed and entry.uncompressed_size > limits.max_image_bytes:
+                diagnostics.append(Diagnostic(
+                    slot.path, DiagnosticKind.LIMIT,
+                    f"ptx {image.arch_full}: declared uncompressed size {entry.uncompressed_size} exceeds the limit "
+                    f"of {limits.max_image_bytes} bytes", slot.base + entry.offset))
         else:
             cubin_result, error, consumed = facts[i]
             bytes_read += consumed or (0 if error else min(entry.payload_size, 4096))
@@ -187,7 +192,9 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
             if error is not None:
                 diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
                                                f"cubin {image.arch_full} at entry {slot.base + entry.offset:#x}"))
-        if want_hash:
+        entry_failed = bool(diagnostics) and diagnostics[-1].offset in (slot.base + entry.offset,
+                                                                          slot.base + entry.payload_offset)
+        if want_hash and not entry_failed:
             digest, error = payload_sha256(buf, entry, limits)
             if error is not None:
                 diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
@@ -200,10 +207,10 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
 def _diagnostic(path: str, error: FormatError, offset: int, what: str) -> Diagnostic:
     if error.limit:
         kind = DiagnosticKind.LIMIT
+    elif error.decompression:
+        kind = DiagnosticKind.DECOMPRESSION
     elif error.truncated:
         kind = DiagnosticKind.TRUNCATED
-    elif "decode" in error.reason or "zstd" in error.reason or "LZ4" in error.reason:
-        kind = DiagnosticKind.DECOMPRESSION
     else:
         kind = DiagnosticKind.MALFORMED
     return Diagnostic(path, kind, f"{what}: {error.reason}", offset)
@@ -233,7 +240,7 @@ def cubin_entry_image(slot: Slot, facts: cubin.CubinFacts | None) -> DeviceImage
         arch_full=arch_full, ptx_isa=None, toolkit=tk, compression=compression_of(entry.flags),
         size=entry.payload_size, uncompressed_size=entry.uncompressed_size or None,
         producer=_producer(facts.tool.tool) if facts and facts.tool else None,
-        tool=facts.tool if facts else None, cubin_abi=facts.abi if facts else None,
+        tool=facts.tool if facts else None, linked_from=facts.inputs if facts else (), cubin_abi=facts.abi if facts else None,
         virtual_arch=f"sm_{facts.virtual_sm}" if facts and facts.virtual_sm else None,
         debug=bool(entry.flags & Flag.DEBUG), host=host_of(entry.flags), identifier=entry.identifier,
         fatbin_offset=slot.base + slot.fatbin_offset, entry_offset=slot.base + entry.offset)
@@ -242,26 +249,26 @@ def cubin_entry_image(slot: Slot, facts: cubin.CubinFacts | None) -> DeviceImage
 def payload(buf, entry: Entry, limits: Limits) -> bytes:
     """The decompressed image of an entry, as ``cuobjdump -xelf/-xptx`` writes it.
 
-    Compressed entries give exactly ``uncompressed_size`` bytes. For PTX the text ends at its first NUL
-    (``uncompressed_size`` "includes the trailing NUL"); an uncompressed cubin is the whole padded payload.
+    A cubin is its ELF image without the payload padding (:func:`cubin.image_extent`); a PTX text ends at its first
+    NUL (``uncompressed_size`` "includes the trailing NUL", and cuobjdump does not write it).
     """
     start = entry.payload_offset
     algorithm = compression_of(entry.flags)
     if algorithm is Compression.NONE:
         data = bytes(buf[start : start + entry.payload_size])
     else:
-        data = decompress(algorithm, memoryview(buf)[start : start + entry.compressed_size],
-                          entry.uncompressed_size, limits.max_image_bytes)
+        with memoryview(buf) as whole, whole[start : start + entry.compressed_size] as stream:
+            data = decompress(algorithm, stream, entry.uncompressed_size, limits.max_image_bytes)
     if entry.is_ptx:
-        data = data.split(b"\0", 1)[0]
-    return data
+        return data.split(b"\0", 1)[0]
+    return data[: cubin.image_extent(data)]
 
 
 def payload_sha256(buf, entry: Entry, limits: Limits) -> tuple[str | None, FormatError | None]:
     try:
         return hashlib.sha256(payload(buf, entry, limits)).hexdigest(), None
     except FormatError as error:
-        return None, error
+        return None, error.detached()
 
 
 def fatbin_slots(fatbin: Fatbin, path: str, container: Container, base: int) -> list[Slot]:

@@ -221,12 +221,13 @@ def _read_cubin(buf, display, limits, start, size, want_hash, depth) -> FileFact
     if want_hash:
         import hashlib
 
-        sha = hashlib.sha256(bytes(buf[start : start + size])).hexdigest()
+        image_bytes = bytes(buf[start : start + size])
+        sha = hashlib.sha256(image_bytes[: cubin_reader.image_extent(image_bytes)]).hexdigest()
     image = DeviceImage(
         path=display, container=Container.STANDALONE, kind=ImageKind.CUBIN, arch=arch, arch_full=arch,
         ptx_isa=None, toolkit=toolkit.for_cubin(facts, arch), compression=Compression.NONE, size=size,
         uncompressed_size=None, producer=images._producer(facts.tool.tool) if facts.tool else None, tool=facts.tool,
-        cubin_abi=facts.abi, virtual_arch=f"sm_{facts.virtual_sm}" if facts.virtual_sm else None, debug=facts.debug,
+        linked_from=facts.inputs, cubin_abi=facts.abi, virtual_arch=f"sm_{facts.virtual_sm}" if facts.virtual_sm else None, debug=facts.debug,
         entry_offset=start, sha256=sha)
     return FileFacts(display, FileFormat.CUBIN, size, device_code=(image,), bytes_read=min(size, 4096))
 

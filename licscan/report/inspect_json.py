@@ -32,6 +32,7 @@ def device_code_entry(image: DeviceImage) -> dict[str, Any]:
         "uncompressed_size": image.uncompressed_size,
         "producer": image.producer.value if image.producer else None,
         "tool": to_json(image.tool),
+        "linked_from": to_json(image.linked_from),
         "cubin_abi": image.cubin_abi,
         "virtual_arch": image.virtual_arch,
         "debug": image.debug,
@@ -49,11 +50,12 @@ def diagnostic_entry(diag: Diagnostic) -> dict[str, Any]:
 
 
 def producers(images: tuple[DeviceImage, ...]) -> list[dict[str, Any]]:
-    """The set of producing tools of a file with image counts (one binary mixing toolkits is normal)."""
+    """The set of producing tools of a file with image counts (one binary mixing toolkits is normal); the ptxas
+    inputs recorded in device-linked cubins count too."""
     counts: Counter[tuple[str, str | None]] = Counter()
     for image in images:
-        if image.tool is not None:
-            counts[(image.tool.tool, image.tool.version)] += 1
+        for tool in ((image.tool,) if image.tool else ()) + image.linked_from:
+            counts[(tool.tool, tool.version)] += 1
     return [{"tool": tool, "version": version, "images": n}
             for (tool, version), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))]
 
