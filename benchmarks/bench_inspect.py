@@ -50,6 +50,25 @@ def run_measured(cmd: Sequence[str], env=None) -> Tuple[float, int, int, bytes]:
         return wall, ru.ru_maxrss, proc.returncode, out.read()
 
 
+GNU_TIME = "/usr/bin/time"
+
+
+def peak_rss(cmd: Sequence[str], env=None) -> Tuple[Optional[int], int, bytes]:
+    """Peak RSS (KiB) of cmd, exit code and stdout, measured by GNU time (``%M``) when available.
+
+    A child forked from this Python process starts with the parent's RSS, and Linux folds that pre-exec value
+    into the child's ``ru_maxrss``; so wait4() alone reports at least this process's size (~30 MB) even for
+    a 2 MB program. GNU time forks the command from a tiny process instead. Without it, fall back to wait4().
+    """
+    if not os.access(GNU_TIME, os.X_OK):
+        _, rss, rc, out = run_measured(cmd, env=env)
+        return rss, rc, out
+    with tempfile.NamedTemporaryFile("r") as rep:
+        _, _, rc, out = run_measured([GNU_TIME, "-q", "-f", "%M", "-o", rep.name, *cmd], env=env)
+        lines = [ln for ln in open(rep.name).read().splitlines() if ln.strip().isdigit()]
+        return (int(lines[-1]) if lines else None), rc, out
+
+
 def read_floor(path: Path, limit: Optional[int] = None) -> float:
     """Seconds to read the file (or its first ``limit`` bytes) with a 1 MiB buffer."""
     buf = bytearray(MiB)
@@ -112,24 +131,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"licscan:   {' '.join(lic_base)} FILE {' '.join(lic_extra)}")
     print(f"cuobjdump: {cuobjdump or 'not found'}"
           + (f" (V{oracle.cuobjdump_version(cuobjdump)}) -all -lelf -lptx FILE" if cuobjdump else ""))
-    print(f"best of {args.repeat} timed runs after one untimed warm-up run of each command (page cache warm, "
-          "not dropped); peak RSS = max over runs, from wait4()")
-    startup = [run_measured([sys.executable, "-c", "import licscan.cli"], env=env) for _ in range(args.repeat)]
-    print(f"python + `import licscan.cli` alone: {fmt_s(best(startup)[0])}, {fmt_mb(best(startup)[1])}")
+    rss_how = ("GNU time %M of the warm-up run" if os.access(GNU_TIME, os.X_OK)
+               else "wait4() ru_maxrss of the warm-up run (includes this process's RSS at fork: a floor)")
+    print(f"wall = best of {args.repeat} timed runs after one untimed warm-up run of each command (page cache "
+          f"warm, not dropped); peak RSS = {rss_how}")
+    startup = min(run_measured([sys.executable, "-c", "import licscan.cli"], env=env)[0] for _ in range(args.repeat))
+    startup_rss = peak_rss([sys.executable, "-c", "import licscan.cli"], env=env)[0]
+    print(f"python + `import licscan.cli` alone: {fmt_s(startup)}, {fmt_mb(startup_rss)}")
     print()
 
     rows = []
     for path in files:
         size = path.stat().st_size
-        # warm-up (untimed): page cache for the file, the interpreter, the cuobjdump binary
-        _, _, lrc, lout = run_measured([*lic_base, str(path), *lic_extra], env=env)
+        # warm-up (untimed, but it gives the peak RSS): page cache for the file, .pyc files, the cuobjdump binary
+        lic_rss, lrc, lout = peak_rss([*lic_base, str(path), *lic_extra], env=env)
         report = None
         try:
             report = json.loads(lout)
         except ValueError:
             pass
-        if cuobjdump:
-            run_measured([cuobjdump, "-all", "-lelf", "-lptx", str(path)])
+        cuo_rss = peak_rss([cuobjdump, "-all", "-lelf", "-lptx", str(path)])[0] if cuobjdump else None
         read_floor(path)
 
         lic = best([run_measured([*lic_base, str(path), *lic_extra], env=env) for _ in range(args.repeat)])
@@ -140,9 +161,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         io_read = (min(read_floor(path, int(bytes_read)) for _ in range(args.repeat))
                    if isinstance(bytes_read, int) else None)
         entries = len(report["device_code"]) if isinstance(report, dict) and "device_code" in report else None
-        rows.append(dict(file=str(path), size=size, entries=entries, licscan_s=lic[0], licscan_rss_kib=lic[1],
+        rows.append(dict(file=str(path), size=size, entries=entries, licscan_s=lic[0], licscan_rss_kib=lic_rss,
                          licscan_rc=lrc, cuobjdump_s=cuo[0] if cuo else None,
-                         cuobjdump_rss_kib=cuo[1] if cuo else None, io_floor_s=io,
+                         cuobjdump_rss_kib=cuo_rss, io_floor_s=io,
                          bytes_read=bytes_read, io_bytes_read_s=io_read))
 
     hdr = ["file", "size", "entries", "licscan", "cuobjdump", "io-floor", "lic/cuobj", "lic/io",
