@@ -1,0 +1,86 @@
+"""``licscan inspect``: JSON valid against the shipped schema for every fixture, golden outputs, README and CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from licscan.cli import main
+from tests.helpers import FIXTURES, fixture, manifest
+
+REPO = Path(__file__).parent.parent
+GOLDEN = Path(__file__).parent / "golden"
+SCHEMA = json.loads(resources.files("licscan.schemas").joinpath("inspect.schema.json").read_text())
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "licscan", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("rel", sorted(manifest()))
+def test_json_report_is_valid_for_every_fixture(rel, capsys):
+    code = main(["inspect", str(FIXTURES / rel), "--format", "json", "--hash", "--jobs", "1"])
+    report = json.loads(capsys.readouterr().out)
+    jsonschema.validate(report, SCHEMA)
+    assert code == (3 if report["diagnostics"] else 0)
+    assert report["path"] == str(FIXTURES / rel)
+    for entry in report["device_code"]:
+        assert entry["sha256"] is not None
+        assert entry["path"] == report["path"] or entry["path"].startswith(report["path"] + "!/")
+
+
+@pytest.mark.parametrize("name, args", [
+    ("kern_multi.fatbin.json", ["tests/fixtures/cuda13/kern_multi.fatbin", "--format", "json", "--hash"]),
+    ("exe_rdc_sm80.txt", ["tests/fixtures/cuda13/exe_rdc_sm80"]),
+    ("liblongnames.a.txt", ["tests/fixtures/cuda13/liblongnames.a"]),
+    ("k112_ident_cmdline.fatbin.txt", ["tests/fixtures/cuda112/k112_ident_cmdline.fatbin"]),
+])
+def test_golden(name, args):
+    proc = run("inspect", *args)
+    assert proc.returncode == 0, proc.stderr
+    golden = GOLDEN / name
+    if os.environ.get("LICSCAN_UPDATE_GOLDEN"):
+        golden.write_text(proc.stdout)
+    assert proc.stdout == golden.read_text()
+
+
+def test_output_file_and_extract(tmp_path):
+    out = tmp_path / "report.json"
+    proc = run("inspect", str(fixture("cuda13/kern_multi.fatbin")), "--format", "json", "--hash", "-o", str(out),
+               "--extract", str(tmp_path / "x"))
+    assert proc.returncode == 0 and proc.stdout == ""
+    report = json.loads(out.read_text())
+    names = sorted(os.listdir(tmp_path / "x"))
+    assert names == ["kern_multi.1.sm_75.cubin", "kern_multi.1.sm_90.ptx", "kern_multi.2.sm_120.ptx",
+                     "kern_multi.2.sm_80.cubin", "kern_multi.3.sm_90.cubin", "kern_multi.4.sm_90a.cubin",
+                     "kern_multi.5.sm_100.cubin"]
+    import hashlib
+
+    by_name = {n: hashlib.sha256((tmp_path / "x" / n).read_bytes()).hexdigest() for n in names}
+    assert sorted(by_name.values()) == sorted(e["sha256"] for e in report["device_code"])
+
+
+def test_usage_errors(tmp_path):
+    assert run("inspect").returncode == 2
+    assert run("inspect", str(tmp_path)).returncode == 2
+    assert run("frobnicate").returncode == 2
+    assert run("--version").stdout.startswith("licscan ")
+
+
+def test_readme_commands_and_ci_agree():
+    """README opens with the two commands; .ci/run runs exactly README's test command."""
+    readme = (REPO / "README.md").read_text()
+    commands = re.findall(r"^    (python3 -m venv .*)$", readme, re.MULTILINE)
+    assert len(commands) >= 2
+    demo, tests = commands[0], commands[1]
+    assert "licscan inspect tests/fixtures/" in demo
+    assert tests in (REPO / ".ci" / "run").read_text().splitlines()
+    assert "pytest" in tests
