@@ -1,13 +1,22 @@
-"""Loads the version knowledge kept as data under ``rules/`` (shipped in the wheel as ``licscan._builtin_rules``)."""
+"""Loads the version knowledge kept as data under ``rules/`` (shipped in the wheel as ``licscan._builtin_rules``).
+
+The YAML files are the source. Parsing YAML costs more than listing the 2,975 cubins of a 500 MB library, so each
+table also has a JSON snapshot beside it (``versions.yaml`` -> ``versions.json``) that carries the SHA-256 of the
+YAML it was made from; the snapshot is used only while that hash matches, so an edited YAML file is never shadowed
+by a stale snapshot. ``python -m licscan.knowledge`` rewrites the snapshots; a test keeps them in sync.
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from ruamel.yaml import YAML
+TABLES = ("toolkit/versions.yaml",)
 
 
 def builtin_rules_dir():
@@ -15,9 +24,44 @@ def builtin_rules_dir():
     return resources.files("licscan._builtin_rules")
 
 
-def load_yaml(name: str) -> Any:
-    yaml = YAML(typ="safe", pure=True)
-    return yaml.load(builtin_rules_dir().joinpath(name).read_text(encoding="utf-8"))
+def _parse_yaml(text: str) -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def load_table(name: str) -> Any:
+    """The data of ``rules/<name>``, from its JSON snapshot when that is current."""
+    source = builtin_rules_dir().joinpath(name)
+    raw = source.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    snapshot = builtin_rules_dir().joinpath(_snapshot_name(name))
+    try:
+        cached = json.loads(snapshot.read_text(encoding="utf-8"))
+        if cached.get("source_sha256") == digest:
+            return cached["data"]
+    except (OSError, ValueError):
+        pass
+    return _parse_yaml(raw.decode("utf-8"))
+
+
+def _snapshot_name(name: str) -> str:
+    return name.rsplit(".", 1)[0] + ".json"
+
+
+def write_snapshots() -> list[str]:
+    written = []
+    for name in TABLES:
+        source = builtin_rules_dir().joinpath(name)
+        raw = source.read_bytes()
+        document = {"source": name, "source_sha256": hashlib.sha256(raw).hexdigest(),
+                    "data": _parse_yaml(raw.decode("utf-8"))}
+        target = builtin_rules_dir().joinpath(_snapshot_name(name))
+        with open(str(target), "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=1, sort_keys=True)
+            out.write("\n")
+        written.append(str(target))
+    return written
 
 
 @dataclass(frozen=True)
@@ -31,7 +75,7 @@ class ToolkitTables:
 
 @functools.cache
 def toolkit_tables() -> ToolkitTables:
-    data = load_yaml("toolkit/versions.yaml")
+    data = load_table("toolkit/versions.yaml")
     if data.get("version") != 1:
         raise ValueError("rules/toolkit/versions.yaml: unsupported version")
     isa = {str(k): (str(v["first"]), str(v["last"]) if v.get("last") else None) for k, v in data["ptx_isa"].items()}
@@ -45,3 +89,8 @@ def toolkit_tables() -> ToolkitTables:
         cubin_abi_v8={str(k): str(v) for k, v in data["cubin_abi_v8"].items()},
         newest_isa=(newest[0], newest[1][0]) if newest else None,
     )
+
+
+if __name__ == "__main__":
+    for path in write_snapshots():
+        print(f"wrote {path}", file=sys.stderr)

@@ -129,3 +129,16 @@ def test_tkinfo_independently(sample):
             m.replace(" ", "") for m in re.findall(r"description data:\s*([0-9a-f ]+)", notes.decode())
         ))
         assert b"\x00ptxas\x00Cuda compilation tools, release 13.0, V13.0.88\x00" in desc, x.name
+
+
+def test_default_listing_reads_only_headers_and_says_so(torch_lib):
+    """Without --hash, auto mode skips the 5.4 GB of toolkit notes: ranges the fatbin entry headers prove, a remark
+    saying so, no invented exact version, and only a few percent of the file read."""
+    report = oracle.run_inspect(torch_lib)
+    dcs = report["device_code"]
+    assert len(dcs) == 2975 and not report["diagnostics"]
+    assert all(d["toolkit"]["exact"] is None and d["toolkit"]["max"] is None for d in dcs)
+    mins = collections.Counter((d["arch_full"], d["toolkit"]["min"]) for d in dcs)
+    assert mins[("sm_75", "13.0")] == 475 and mins[("sm_100", "12.8")] == 475 and mins[("sm_103f", "12.9")] == 59
+    assert len(report["remarks"]) == 1 and "2975 compressed cubins" in report["remarks"][0]
+    assert report["bytes_read"] < report["size"] // 20

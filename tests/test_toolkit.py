@@ -85,3 +85,17 @@ def test_shallow_notes_mode_gives_header_ranges():
         ("sm_75", "13.0", None, None), ("sm_80", "13.0", None, None), ("sm_90", "13.0", None, None),
         ("sm_90a", "13.0", None, None), ("sm_100f", "12.9", None, None)]
     assert facts.remarks and "not read" in facts.remarks[0]
+
+
+def test_json_snapshots_of_the_yaml_tables_are_current():
+    """rules/*.json must be regenerated (python -m licscan.knowledge) whenever the YAML changes."""
+    import hashlib
+    import json
+
+    from licscan import knowledge
+
+    for name in knowledge.TABLES:
+        raw = knowledge.builtin_rules_dir().joinpath(name).read_bytes()
+        snapshot = json.loads(knowledge.builtin_rules_dir().joinpath(name[:-5] + ".json").read_text())
+        assert snapshot["source_sha256"] == hashlib.sha256(raw).hexdigest(), f"stale snapshot of {name}"
+        assert snapshot["data"] == knowledge._parse_yaml(raw.decode())

@@ -14,13 +14,13 @@ import re
 import struct
 from dataclasses import dataclass
 
-from licscan.binary import elf as elf_adapter
 from licscan.binary.compression import PrefixReader
 from licscan.binary.errors import FormatError
 from licscan.model import ToolInfo
 
 ELF_MAGIC = b"\x7fELF"
-EM_CUDA = elf_adapter.EM_CUDA
+EM_CUDA = 190  # e_machine of NVIDIA device code
+SHT_CUDA_COMPAT = 0x70000086  # ".nv.compat" (formats.md §4.5)
 
 # e_ident[EI_OSABI] / [EI_ABIVERSION]: "v7: 0x33 (51), 7; v8: 0x41 (65), 8".
 ABI_V7 = 7
@@ -56,6 +56,14 @@ class CubinFacts:
     debug: bool
     # Further tkinfo records: a device-linked cubin carries nvlink's record, then one per ptxas-built input.
     inputs: tuple[ToolInfo, ...] = ()
+    # True when the facts come from the fatbin entry header alone (the image itself was not decoded).
+    from_entry: bool = False
+
+    @staticmethod
+    def from_entry_header(code_minor: int, arch: int, accelerated: bool, debug: bool) -> CubinFacts:
+        """What a fatbin entry header states about its cubin without decoding it: the entry's "code version"
+        [1,7] / [1,8] is the cubin ABI (formats.md §1.2), ``arch`` its SM, the flags its ``a`` suffix."""
+        return CubinFacts(code_minor, 0, 0, 0, arch, accelerated, None, None, None, None, debug, (), True)
 
     @property
     def arch(self) -> str:
@@ -206,23 +214,31 @@ def _notes(data) -> list[tuple[str, int, bytes]]:
     return out
 
 
-def from_image(buf, start: int = 0, size: int | None = None) -> CubinFacts:
-    """Facts of the complete cubin ``buf[start:start+size]`` (ELF header, section table, NVIDIA notes)."""
+def from_image(buf, start: int = 0, size: int | None = None, touched: list | None = None) -> CubinFacts:
+    """Facts of the complete cubin ``buf[start:start+size]`` (ELF header, section table, NVIDIA notes).
+
+    ``touched`` receives the (offset, length) ranges of ``buf`` that were read.
+    """
     view = memoryview(buf)[start : (start + size) if size is not None else None]
+    touched = [] if touched is None else touched
     try:
         abi, e_type, _m, e_version, e_flags, shoff = parse_header(view[:64])
         shentsize, shnum = struct.unpack_from("<HH", view, 0x3A)
+        touched.append((start, 64))
+        if shoff:
+            touched.append((start + shoff, shnum * _SHDR.size))
         tool = word = cu_toolkit = virtual = None
         inputs: list[ToolInfo] = []
         sm, accel, v7_virtual = _sm_and_accel(abi, e_flags)
         compat_accel = False
         for sh_type, offset, length in _section_table(view, shoff, shnum, shentsize):
-            if sh_type not in (SHT_NOTE, elf_adapter.SHT_CUDA_COMPAT):
+            if sh_type not in (SHT_NOTE, SHT_CUDA_COMPAT):
                 continue
             if offset + length > len(view):
                 raise FormatError(offset, "section runs past the end of the cubin", truncated=True)
             data = view[offset : offset + length]
-            if sh_type == elf_adapter.SHT_CUDA_COMPAT:
+            touched.append((start + offset, length))
+            if sh_type == SHT_CUDA_COMPAT:
                 compat_accel = compat_accel or _compat_accelerated(data)
                 continue
             for owner, n_type, desc in _notes(data):

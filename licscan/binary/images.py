@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from licscan.binary import cubin, toolkit
+from licscan.binary import cubin, readlog, toolkit
 from licscan.binary.compression import PrefixReader, decompress
 from licscan.binary.errors import FormatError
 from licscan.binary.fatbin import Entry, Fatbin, Flag
@@ -104,9 +104,17 @@ def cubin_facts(buf, entry: Entry, limits: Limits, notes: bool = True,
     image after its ELF header."""
     start = entry.payload_offset
     algorithm = compression_of(entry.flags)
+    if not notes and algorithm is not Compression.NONE and entry.major == 1 and entry.minor >= cubin.ABI_V8:
+        # ABI v8 is all that decoding the header would add for a compressed v8 cubin; for v7 (code version
+        # [1,7]) the header's e_version gives major.minor and is worth 64 decoded bytes.
+        return cubin.CubinFacts.from_entry_header(entry.minor, entry.arch, bool(entry.flags & Flag.ARCH_SPECIFIC),
+                                                  bool(entry.flags & Flag.DEBUG)), None, 0
     try:
         if algorithm is Compression.NONE:
-            facts = cubin.from_image(buf, start, entry.payload_size)
+            touched: list[tuple[int, int]] = []
+            facts = cubin.from_image(buf, start, entry.payload_size, touched)
+            for offset, length in touched:
+                readlog.record(offset, length)
             return facts, None, 0
         stream = memoryview(buf)[start : start + entry.compressed_size]
         try:
@@ -130,7 +138,9 @@ def _work(batch: Sequence[tuple[Entry, Limits, bool]]):
     return [cubin_facts(_WORKER_BUF, entry, limits, notes) for entry, limits, notes in batch]
 
 
-def notes_wanted(slots: Sequence[Slot], limits: Limits) -> bool:
+def notes_wanted(slots: Sequence[Slot], limits: Limits, want_hash: bool = False) -> bool:
+    if want_hash and limits.notes is not NotesMode.NEVER:
+        return True  # every image is decoded for its hash anyway
     if limits.notes is not NotesMode.AUTO:
         return limits.notes is NotesMode.ALWAYS
     declared = sum(s.entry.uncompressed_size for s in slots if not s.entry.is_ptx and s.entry.compressed)
@@ -138,14 +148,14 @@ def notes_wanted(slots: Sequence[Slot], limits: Limits) -> bool:
 
 
 def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = False,
-            ) -> tuple[list[DeviceImage], list[str], list[Diagnostic], int]:
+            ) -> tuple[list[DeviceImage], list[str], list[Diagnostic]]:
     """Turn entry slots into device images (file order kept).
 
-    Returns (images, remarks, diagnostics, bytes read); a remark says what was deliberately not read.
+    Returns (images, remarks, diagnostics); a remark says what was deliberately not read.
     """
     elf_slots = [i for i, s in enumerate(slots) if not s.entry.is_ptx]
     facts: dict[int, tuple] = {}
-    notes = notes_wanted(slots, limits)
+    notes = notes_wanted(slots, limits, want_hash)
     remarks = []
     if not notes:
         skipped = [slots[i].entry for i in elf_slots if slots[i].entry.compressed]
@@ -157,7 +167,12 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
     compressed = sum(slots[i].entry.compressed_size for i in elf_slots
                      if compression_of(slots[i].entry.flags) is Compression.ZSTD) if notes else 0
     jobs = max(1, limits.jobs)
-    if jobs > 1 and compressed >= PARALLEL_THRESHOLD and "fork" in multiprocessing.get_all_start_methods():
+    hashes: dict[int, str | None] = {}
+    if want_hash:
+        # One full decode per cubin gives both its hash and its facts.
+        for i in elf_slots:
+            facts[i], hashes[i] = hashed_cubin_facts(buf, slots[i].entry, limits)
+    elif jobs > 1 and compressed >= PARALLEL_THRESHOLD and "fork" in multiprocessing.get_all_start_methods():
         global _WORKER_BUF
         _WORKER_BUF = buf
         try:
@@ -174,10 +189,9 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
             facts[i] = cubin_facts(buf, slots[i].entry, limits, notes)
     images: list[DeviceImage] = []
     diagnostics: list[Diagnostic] = []
-    bytes_read = 0
     for i, slot in enumerate(slots):
         entry = slot.entry
-        bytes_read += entry.header_size
+        readlog.record(entry.offset, entry.header_size)
         if entry.is_ptx:
             image = ptx_entry_image(slot)
             if entry.compressed and entry.uncompressed_size > limits.max_image_bytes:
@@ -187,21 +201,24 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
                     f"of {limits.max_image_bytes} bytes", slot.base + entry.offset))
         else:
             cubin_result, error, consumed = facts[i]
-            bytes_read += consumed or (0 if error else min(entry.payload_size, 4096))
+            readlog.record(entry.payload_offset, consumed)
             image = cubin_entry_image(slot, cubin_result)
             if error is not None:
                 diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
                                                f"cubin {image.arch_full} at entry {slot.base + entry.offset:#x}"))
         entry_failed = bool(diagnostics) and diagnostics[-1].offset in (slot.base + entry.offset,
                                                                           slot.base + entry.payload_offset)
-        if want_hash and not entry_failed:
+        if want_hash and not entry.is_ptx:
+            image = replace(image, sha256=hashes.get(i))
+        elif want_hash and not entry_failed:
+            readlog.record(entry.payload_offset, entry.stored_size)
             digest, error = payload_sha256(buf, entry, limits)
             if error is not None:
                 diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
                                                f"{image.kind.value} {image.arch_full}"))
             image = replace(image, sha256=digest)
         images.append(image)
-    return images, remarks, diagnostics, bytes_read
+    return images, remarks, diagnostics
 
 
 def _diagnostic(path: str, error: FormatError, offset: int, what: str) -> Diagnostic:
@@ -246,19 +263,38 @@ def cubin_entry_image(slot: Slot, facts: cubin.CubinFacts | None) -> DeviceImage
         fatbin_offset=slot.base + slot.fatbin_offset, entry_offset=slot.base + entry.offset)
 
 
+def hashed_cubin_facts(buf, entry: Entry, limits: Limits) -> tuple[tuple, str | None]:
+    """((facts, error, bytes read), sha256) of a cubin entry from one full decode."""
+    try:
+        data = _decoded(buf, entry, limits)
+        readlog.record(entry.payload_offset, entry.stored_size)
+        facts = cubin.from_image(data)
+        return (facts, None, entry.stored_size), hashlib.sha256(data[: cubin.image_extent(data)]).hexdigest()
+    except FormatError as error:
+        return (None, error.detached(), 0), None
+    except Exception as error:  # a reader bug must not lose the rest of the file: report it like bad input
+        return (None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: "
+                                        f"{error})"), 0), None
+    finally:
+        release_pages(buf, entry.payload_offset, entry.payload_offset + entry.payload_size)
+
+
+def _decoded(buf, entry: Entry, limits: Limits) -> bytes:
+    start = entry.payload_offset
+    algorithm = compression_of(entry.flags)
+    if algorithm is Compression.NONE:
+        return bytes(buf[start : start + entry.payload_size])
+    with memoryview(buf) as whole, whole[start : start + entry.compressed_size] as stream:
+        return decompress(algorithm, stream, entry.uncompressed_size, limits.max_image_bytes)
+
+
 def payload(buf, entry: Entry, limits: Limits) -> bytes:
     """The decompressed image of an entry, as ``cuobjdump -xelf/-xptx`` writes it.
 
     A cubin is its ELF image without the payload padding (:func:`cubin.image_extent`); a PTX text ends at its first
     NUL (``uncompressed_size`` "includes the trailing NUL", and cuobjdump does not write it).
     """
-    start = entry.payload_offset
-    algorithm = compression_of(entry.flags)
-    if algorithm is Compression.NONE:
-        data = bytes(buf[start : start + entry.payload_size])
-    else:
-        with memoryview(buf) as whole, whole[start : start + entry.compressed_size] as stream:
-            data = decompress(algorithm, stream, entry.uncompressed_size, limits.max_image_bytes)
+    data = _decoded(buf, entry, limits)
     if entry.is_ptx:
         return data.split(b"\0", 1)[0]
     return data[: cubin.image_extent(data)]

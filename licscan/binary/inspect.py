@@ -12,7 +12,7 @@ import os
 import struct
 from dataclasses import replace
 
-from licscan.binary import archive, fatbin, images, ptx, toolkit
+from licscan.binary import archive, fatbin, images, ptx, readlog, toolkit
 from licscan.binary import cubin as cubin_reader
 from licscan.binary.elf import ElfView, gnu_build_id, read_elf
 from licscan.binary.errors import FormatError
@@ -56,7 +56,9 @@ def inspect_file(path: str, display: str | None = None, limits: Limits = Limits(
                 if hasattr(mmap, "MADV_RANDOM"):
                     # Headers are read scattered over the file: no read-ahead, so only touched pages are read.
                     buf.madvise(mmap.MADV_RANDOM)
-                return inspect_buffer(buf, display, limits, want_hash=want_hash)
+                with readlog.reading() as log:
+                    facts = inspect_buffer(buf, display, limits, want_hash=want_hash)
+                return replace(facts, bytes_read=log.total())
     except OSError as error:
         return FileFacts(display, FileFormat.UNKNOWN, 0,
                          diagnostics=(Diagnostic(display, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror}"),))
@@ -66,23 +68,30 @@ def inspect_buffer(buf, display: str, limits: Limits = Limits(), *, start: int =
                    want_hash: bool = False, depth: int = 0) -> FileFacts:
     """Inspect ``buf[start:start+size]`` (a file mapping, or an archive member inside one)."""
     size = len(buf) - start if size is None else size
-    head = bytes(buf[start : start + min(size, SNIFF_SIZE)])
+    head = bytes(buf[start : start + min(size, 4096)])
     kind = identify(head)
+    if kind is FileFormat.UNKNOWN and size > len(head):
+        # A long comment block before ".version", or a PE header far into the file: look further.
+        head = bytes(buf[start : start + min(size, SNIFF_SIZE)])
+        kind = identify(head)
+    readlog.record(start, len(head))
     reader = _READERS.get(kind)
     if reader is None:
-        return FileFacts(display, kind, size, bytes_read=len(head))
+        return FileFacts(display, kind, size)
     try:
         facts = reader(buf, display, limits, start, size, want_hash, depth)
     except FormatError as error:
         offset = None if error.offset is None else start + error.offset
         diag = Diagnostic(display, _kind(error), f"{kind.value} file does not parse: {error.reason}", offset)
-        return FileFacts(display, kind, size, diagnostics=(diag,), bytes_read=len(head))
-    except (ValueError, struct.error, IndexError, OverflowError, MemoryError, RecursionError) as error:
-        # A reader bug on hostile input must not crash the scan or hide the file: it is reported as unreadable.
+        return FileFacts(display, kind, size, diagnostics=(diag,))
+    except Exception as error:  # noqa: BLE001
+        # A reader bug on hostile input must not crash the scan or hide the file: it is reported, never skipped.
+        error.__traceback__ = None  # frames may hold memoryviews of the file mapping
         diag = Diagnostic(display, DiagnosticKind.MALFORMED,
-                          f"{kind.value} file could not be read ({type(error).__name__}: {error})", None)
-        return FileFacts(display, kind, size, diagnostics=(diag,), bytes_read=len(head))
-    return replace(facts, bytes_read=facts.bytes_read + len(head))
+                          f"{kind.value} file could not be read (internal error {type(error).__name__}: {error})",
+                          None)
+        return FileFacts(display, kind, size, diagnostics=(diag,))
+    return facts
 
 
 def _scan_region(buf, path: str, container: Container, lo: int, hi: int, base: int, limits: Limits, *,
@@ -100,6 +109,7 @@ def _scan_region(buf, path: str, container: Container, lo: int, hi: int, base: i
                                               None if error.offset is None else base + error.offset))
             continue
         starts.append(found.offset)
+        readlog.record(found.offset, fatbin.OUTER_HEADER_SIZE)
         slots.extend(images.fatbin_slots(found, path, container, base))
         # The kernel maps cached neighbours of every touched page ("fault-around"): unmap this fatbin's pages
         # again so that resident memory stays bounded on files with hundreds of MB of device code.
@@ -130,7 +140,6 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         stream.close()
     slots: list[Slot] = []
     diagnostics: list[Diagnostic] = []
-    scanned = 0
     fatbin_starts: dict[int, int] = {}  # absolute offset of each fatbin -> 1
     end = start + size
     sections = [s for s in view.sections if s.has_bytes and s.size]
@@ -149,7 +158,7 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
               and _scannable(section.name)):
             container = Container.RODATA if section.name.startswith(RODATA_SECTIONS) else Container.EMBEDDED
             found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
-            scanned += hi - lo
+            readlog.record(lo, hi - lo)
         else:
             continue
         slots.extend(found)
@@ -160,62 +169,94 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         found, diags, starts = _scan_region(buf, display, Container.EMBEDDED, start, end, 0, limits, dedicated=False)
         slots.extend(found)
         diagnostics.extend(diags)
-        scanned += size
-    found_images, remarks, image_diags, read = images.resolve(buf, slots, limits, want_hash=want_hash)
+        readlog.record(start, size)
+    found_images, remarks, image_diags = images.resolve(buf, slots, limits, want_hash=want_hash)
     diagnostics.extend(image_diags)
-    wrappers = _check_wrappers(buf, view, start, {s - start for s in fatbin_starts})
-    if wrappers and wrappers.wrappers and wrappers.resolved + wrappers.unresolved < wrappers.wrappers:
-        diagnostics.append(Diagnostic(display, DiagnosticKind.MALFORMED,
-                                      f"{wrappers.wrappers - wrappers.resolved - wrappers.unresolved} .nvFatBinSegment "
-                                      "wrappers point where no fatbin was found"))
+    wrappers = _elf_wrappers(buf, view, start, set(fatbin_starts))
+    diagnostics.extend(_wrapper_diagnostics(display, wrappers))
     elf = ElfFacts(
         elf_type=view.e_type, machine=view.machine_name, soname=view.soname, needed=view.needed,
         runpath=view.runpath, rpath=view.rpath, has_symtab=view.section(".symtab") is not None,
         build_id=gnu_build_id(view), sections=tuple(s.name for s in view.sections))
     return FileFacts(display, FileFormat.ELF, size, elf=elf, device_code=tuple(found_images), wrappers=wrappers,
-                     remarks=tuple(remarks), diagnostics=tuple(diagnostics),
-                     bytes_read=read + scanned + stream.bytes_read)
+                     remarks=tuple(remarks), diagnostics=tuple(diagnostics))
 
 
-def _check_wrappers(buf, view: ElfView, start: int, fatbin_offsets: set[int]) -> WrapperCheck | None:
-    """``__fatBinC_Wrapper_t`` {u32 magic 0x466243B1, u32 version, u64 data, u64 filename_or_fatbins} records:
-    resolve each ``data`` address through the section table to a file offset and look for a fatbin there."""
-    section = next((view.section(name) for name in WRAPPER_SECTIONS if view.section(name)), None)
-    if section is None or not section.has_bytes:
-        return None
+def _check_wrappers(buf, lo: int, hi: int, to_offset, fatbin_offsets: set[int]) -> WrapperCheck:
+    """``__fatBinC_Wrapper_t`` {u32 magic 0x466243B1, u32 version, u64 data, u64 filename_or_fatbins} records in
+    ``buf[lo:hi]``: resolve each ``data`` address with ``to_offset`` and look for a fatbin found there."""
     wrappers = resolved = unresolved = 0
-    lo = start + section.offset
-    hi = min(lo + section.size, len(buf))
-    for pos in range(lo, hi - _WRAPPER.size + 1, _WRAPPER.size):
+    hi = min(hi, len(buf))
+    for pos in range(lo, hi - _WRAPPER.size + 1, 8):
         magic, version, data, _names = _WRAPPER.unpack_from(buf, pos)
-        if magic != WRAPPER_MAGIC:
+        if magic != WRAPPER_MAGIC or version not in (1, 2):
             continue
         wrappers += 1
-        offset = _address_to_offset(view, data) if data else None
+        offset = to_offset(data) if data else None
         if offset is None:
             unresolved += 1  # relocatable object: "the data fields are 0 and patched by .rela.nvFatBinSegment"
         elif offset in fatbin_offsets:
             resolved += 1
+    readlog.record(lo, hi - lo)
     return WrapperCheck(wrappers, resolved, unresolved)
 
 
-def _address_to_offset(view: ElfView, address: int) -> int | None:
-    for section in view.sections:
-        if section.addr and section.has_bytes and section.addr <= address < section.addr + section.size:
-            return section.offset + (address - section.addr)
-    return None
+def _wrapper_diagnostics(display: str, wrappers: WrapperCheck | None) -> list[Diagnostic]:
+    if wrappers is None:
+        return []
+    dangling = wrappers.wrappers - wrappers.resolved - wrappers.unresolved
+    if dangling <= 0:
+        return []
+    return [Diagnostic(display, DiagnosticKind.MALFORMED,
+                       f"{dangling} of {wrappers.wrappers} fatbin wrappers point where no fatbin was found")]
+
+
+def _elf_wrappers(buf, view: ElfView, start: int, fatbin_offsets: set[int]) -> WrapperCheck | None:
+    section = next((view.section(name) for name in WRAPPER_SECTIONS if view.section(name)), None)
+    if section is None or not section.has_bytes:
+        return None
+
+    def to_offset(address: int) -> int | None:
+        for s in view.sections:
+            if s.addr and s.has_bytes and s.addr <= address < s.addr + s.size:
+                return start + s.offset + (address - s.addr)
+        return None
+
+    return _check_wrappers(buf, start + section.offset, start + section.offset + section.size, to_offset,
+                           fatbin_offsets)
+
+
+def _pe_wrappers(buf, view, start: int, fatbin_offsets: set[int]) -> WrapperCheck | None:
+    """PE wrappers hold absolute VAs: "file offset = VA - ImageBase - section.VirtualAddress +
+    section.PointerToRawData" (formats.md §2.4)."""
+    section = next((s for s in view.sections if s.name in WRAPPER_SECTIONS and s.has_bytes), None)
+    if section is None:
+        return None
+
+    def to_offset(address: int) -> int | None:
+        rva = address - view.image_base
+        for s in view.sections:
+            if s.has_bytes and s.virtual_address <= rva < s.virtual_address + s.size:
+                return start + s.offset + (rva - s.virtual_address)
+        return None
+
+    return _check_wrappers(buf, start + section.offset, start + section.offset + section.size, to_offset,
+                           fatbin_offsets)
 
 
 def _read_fatbin(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
     slots, diagnostics, _ = _scan_region(buf, display, Container.STANDALONE, start, start + size, 0, limits,
                                          dedicated=True)
-    found, remarks, diags, read = images.resolve(buf, slots, limits, want_hash=want_hash)
+    found, remarks, diags = images.resolve(buf, slots, limits, want_hash=want_hash)
     return FileFacts(display, FileFormat.FATBIN, size, device_code=tuple(found), remarks=tuple(remarks),
-                     diagnostics=tuple(diagnostics + diags), bytes_read=read)
+                     diagnostics=tuple(diagnostics + diags))
 
 
 def _read_cubin(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
-    facts = cubin_reader.from_image(buf, start, size)
+    touched: list[tuple[int, int]] = []
+    facts = cubin_reader.from_image(buf, start, size, touched)
+    for offset, length in touched:
+        readlog.record(offset, length)
     arch = facts.arch
     sha = None
     if want_hash:
@@ -229,7 +270,7 @@ def _read_cubin(buf, display, limits, start, size, want_hash, depth) -> FileFact
         uncompressed_size=None, producer=images._producer(facts.tool.tool) if facts.tool else None, tool=facts.tool,
         linked_from=facts.inputs, cubin_abi=facts.abi, virtual_arch=f"sm_{facts.virtual_sm}" if facts.virtual_sm else None, debug=facts.debug,
         entry_offset=start, sha256=sha)
-    return FileFacts(display, FileFormat.CUBIN, size, device_code=(image,), bytes_read=min(size, 4096))
+    return FileFacts(display, FileFormat.CUBIN, size, device_code=(image,))
 
 
 def _read_ptx(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
@@ -245,7 +286,7 @@ def _read_ptx(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         path=display, container=Container.STANDALONE, kind=ImageKind.PTX, arch=arch, arch_full=arch,
         ptx_isa=header.isa, toolkit=toolkit.for_ptx(header.isa, arch, header), compression=Compression.NONE,
         size=size, uncompressed_size=None, debug="debug" in header.target_options, entry_offset=start, sha256=sha)
-    return FileFacts(display, FileFormat.PTX, size, device_code=(image,), ptx_header=header, bytes_read=len(text))
+    return FileFacts(display, FileFormat.PTX, size, device_code=(image,), ptx_header=header)
 
 
 def _read_ar(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
@@ -262,17 +303,16 @@ def _read_ar(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
     except FormatError as error:
         diagnostics.append(Diagnostic(display, _kind(error), f"archive: {error.reason}",
                                       error.offset))
-    return FileFacts(display, FileFormat.AR, size, members=tuple(members), diagnostics=tuple(diagnostics),
-                     bytes_read=sum(m.bytes_read for m in members))
+    return FileFacts(display, FileFormat.AR, size, members=tuple(members), diagnostics=tuple(diagnostics))
 
 
 def _read_pe(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
     from licscan.binary.pe import read_pe
 
-    view = read_pe(memoryview(buf)[start : start + size])
+    view = read_pe(bytes(buf[start : start + size]))
+    fatbin_starts: set[int] = set()
     slots: list[Slot] = []
     diagnostics: list[Diagnostic] = []
-    scanned = 0
     for section in view.sections:
         if not section.has_bytes:
             continue
@@ -281,18 +321,22 @@ def _read_pe(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
             continue
         container = DEVICE_SECTIONS.get(section.name)
         if container is not None:
-            found, diags, _ = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
+            found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
         elif not section.is_exec and _scannable(section.name):
             container = Container.RODATA if section.name in RODATA_SECTIONS else Container.EMBEDDED
-            found, diags, _ = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
-            scanned += hi - lo
+            found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
+            readlog.record(lo, hi - lo)
         else:
             continue
         slots.extend(found)
         diagnostics.extend(diags)
-    found_images, remarks, image_diags, read = images.resolve(buf, slots, limits, want_hash=want_hash)
+        fatbin_starts.update(starts)
+    wrappers = _pe_wrappers(buf, view, start, fatbin_starts)
+    diagnostics.extend(_wrapper_diagnostics(display, wrappers))
+    found_images, remarks, image_diags = images.resolve(buf, slots, limits, want_hash=want_hash)
     return FileFacts(display, FileFormat.PE, size, device_code=tuple(found_images), remarks=tuple(remarks),
-                     diagnostics=tuple(diagnostics + image_diags), bytes_read=read + scanned)
+                     wrappers=wrappers,
+                     diagnostics=tuple(diagnostics + image_diags))
 
 
 _READERS = {

@@ -59,7 +59,9 @@ def read_pe(data) -> PeView:
         raise FormatError(None, "PE image does not parse")
     sections = []
     for section in binary.sections:
-        name = section.fullname if section.fullname else section.name
+        name = section.fullname or section.name  # fullname: the COFF string-table name of a long section name
+        if isinstance(name, bytes):  # lief 1.0 returns fullname as bytes
+            name = name.decode("utf-8", "replace")
         sections.append(PeSection(name.rstrip("\0"), section.virtual_address, section.pointerto_raw_data,
                                   section.sizeof_raw_data, int(section.characteristics)))
     imports = tuple(entry.name for entry in binary.imports) if binary.has_imports else ()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 
+from licscan.binary import readlog
+
 
 class WindowStream(io.RawIOBase):
     """``buf[start:start+size]`` as a seekable, read-only stream."""
@@ -12,8 +14,8 @@ class WindowStream(io.RawIOBase):
     def __init__(self, buf, start: int = 0, size: int | None = None):
         super().__init__()
         self._view = memoryview(buf)[start : (start + size) if size is not None else None]
+        self._base = start
         self._pos = 0
-        self.bytes_read = 0  # bytes handed out, for the "bytes_read" figure of a report
 
     def readable(self) -> bool:
         return True
@@ -43,8 +45,8 @@ class WindowStream(io.RawIOBase):
             return b""
         end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
         data = self._view[self._pos : end].tobytes()
+        readlog.record(self._base + self._pos, len(data))
         self._pos = end
-        self.bytes_read += len(data)
         return data
 
     def readinto(self, target) -> int:

@@ -95,7 +95,8 @@ def for_cubin(facts: CubinFacts, arch_full: str) -> ToolkitRange:
     elif facts.abi == ABI_V8:
         abi = toolkit_tables().cubin_abi_v8
         low = abi["min"] if facts.sm >= 100 else abi["min_below_sm100"]
-        result = result.intersect(ToolkitRange(low, None, None, (f"cubin ABI v8 for sm_{facts.sm}",)))
+        source = "fatbin entry code version [1,8]" if facts.from_entry else "cubin ABI v8"
+        result = result.intersect(ToolkitRange(low, None, None, (f"{source} for sm_{facts.sm}",)))
     return result.intersect(arch_bounds(arch_full))
 
 
