@@ -43,6 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"licscan {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    audit = commands.add_parser("audit", help="inventory build outputs and judge them (the CI gate)",
+                                description="Walk files, folders, archives and container images; name every NVIDIA "
+                                            "part and its device code.")
+    audit.add_argument("paths", nargs="+", metavar="PATH")
+    audit.add_argument("--format", choices=("text", "json"), default="text")
+    audit.add_argument("-o", "--output", help="write the report here instead of standard output")
+    audit.add_argument("--fail-on", choices=("error", "warning", "note", "never"), default="error",
+                       help="exit 1 when a finding at or above this severity remains (default: error)")
+    audit.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1,
+                       help="worker processes for plain files (default: all cores)")
+    audit.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
+    audit.add_argument("--no-cache", action="store_true", help="do not read or write the content cache")
+    audit.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                       help="skip virtual paths matching GLOB (repeatable)")
+    audit.add_argument("--max-depth", type=_positive, default=8, help="archive nesting depth (default 8)")
+    audit.add_argument("--notes", choices=("auto", "always", "never"), default="auto",
+                       help="decode compressed cubins as far as their toolkit notes (see `licscan inspect`)")
+
     inspect = commands.add_parser("inspect", help="list the device code and ELF facts of one file",
                                   description="Everything licscan finds in one file: a richer "
                                               "`cuobjdump -all -lelf -lptx`.")
@@ -70,7 +88,42 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_OK
     if args.command == "inspect":
         return _inspect(args)
+    if args.command == "audit":
+        return _audit(args)
     return EXIT_USAGE
+
+
+def _audit(args) -> int:
+    from licscan import cache
+    from licscan.binary.images import Limits, NotesMode
+    from licscan.inventory.walk import WalkLimits
+    from licscan.scan import ScanConfig, scan
+
+    missing = [p for p in args.paths if not os.path.lexists(p)]
+    if missing:
+        print(f"licscan: {missing[0]}: no such file or folder", file=sys.stderr)
+        return EXIT_USAGE
+    config = ScanConfig(limits=Limits(jobs=1, notes=NotesMode(args.notes)),
+                        walk_limits=WalkLimits(max_depth=args.max_depth), jobs=args.jobs,
+                        cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
+                        exclude=tuple(args.exclude))
+    inventory, _records = scan(args.paths, config)
+    if args.format == "json":
+        from licscan.report.json_report import render
+    else:
+        from licscan.report.text_report import render
+    text = render(inventory)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+    if inventory.diagnostics:
+        if args.output or args.format != "text":
+            print(f"licscan: scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read "
+                  "(see diagnostics)", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    return EXIT_OK
 
 
 def _inspect(args) -> int:

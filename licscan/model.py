@@ -220,6 +220,9 @@ class Component:
     license: str | None
     paths: tuple[str, ...]
     evidence: tuple[str, ...]
+    # Further facts rules can test, as (name, value) pairs, e.g. ("modified", "auditwheel-grafted"),
+    # ("distribution", "nvidia-cuda-runtime-cu12"), ("license_declared", "LicenseRef-NVIDIA-Proprietary").
+    properties: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,32 @@ class FileFacts:
         return tuple(out)
 
 
+@dataclass(frozen=True)
+class Summary:
+    files: int  # regular files inventoried (archive members included)
+    bytes: int  # their total size
+    diagnostics: int
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """All facts of one scan (DESIGN A1): what ``licscan audit`` reports before any rule judges it."""
+
+    inputs: tuple[str, ...]
+    components: tuple[Component, ...]
+    device_code: tuple[DeviceImage, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    summary: Summary
+    distributions: tuple[Any, ...] = ()  # licscan.inventory.items.Distribution
+    special_files: tuple[Any, ...] = ()  # licscan.inventory.items.SpecialFile
+    remarks: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """False when an input could not be read fully (exit 3, fail closed)."""
+        return not self.diagnostics
+
+
 def to_json(value: Any) -> Any:
     """Plain-JSON form of a facts value: enums by value, tuples as lists, dataclasses as objects."""
     if isinstance(value, enum.Enum):
@@ -285,6 +314,8 @@ __all__ = [
     "FileFacts",
     "FileFormat",
     "ImageKind",
+    "Inventory",
+    "Summary",
     "Producer",
     "ToolInfo",
     "ToolkitRange",

@@ -1,0 +1,57 @@
+"""``licscan audit --format json``: the report of DESIGN B3, schema ``licscan-report/1``
+(licscan/schemas/report.schema.json). Keys are sorted where order carries no meaning; lists are sorted by path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from licscan import __version__
+from licscan.model import Inventory, to_json
+from licscan.report.inspect_json import device_code_entry, diagnostic_entry, dumps
+
+SCHEMA_ID = "licscan-report/1"
+
+
+def component_entry(component) -> dict[str, Any]:
+    return {"id": component.id, "name": component.name, "vendor": component.vendor, "kind": component.kind.value,
+            "version": component.version, "license": component.license, "paths": list(component.paths),
+            "evidence": list(component.evidence),
+            "properties": {k: v for k, v in sorted(set(component.properties))}}
+
+
+def distribution_entry(dist) -> dict[str, Any]:
+    return {"path": dist.vpath, "ecosystem": dist.ecosystem.value, "name": dist.name, "version": dist.version,
+            "license_declared": dist.license_declared, "license_files": list(dist.license_files)}
+
+
+def special_entry(special) -> dict[str, Any]:
+    return {"path": special.vpath, "kind": special.kind.value, "target": special.target, "note": special.note}
+
+
+def document(inventory: Inventory, findings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    findings = findings or []
+    counts = {"error": 0, "warning": 0, "note": 0}
+    for finding in findings:
+        if not finding.get("waived"):
+            counts[finding["severity"]] += 1
+    return {
+        "schema": SCHEMA_ID,
+        "tool": {"name": "licscan", "version": __version__},
+        "inputs": list(inventory.inputs),
+        "summary": {"files": inventory.summary.files, "bytes": inventory.summary.bytes, "findings": counts,
+                    "diagnostics": inventory.summary.diagnostics, "complete": inventory.complete},
+        "components": [component_entry(c) for c in inventory.components],
+        "device_code": [device_code_entry(i) for i in inventory.device_code],
+        "findings": findings,
+        "diagnostics": [diagnostic_entry(d) for d in inventory.diagnostics],
+        "distributions": [distribution_entry(d) for d in inventory.distributions],
+        "special_files": [special_entry(s) for s in inventory.special_files],
+        "remarks": list(inventory.remarks),
+    }
+
+
+def render(inventory: Inventory, findings: list[dict[str, Any]] | None = None) -> str:
+    return dumps(document(inventory, findings))
+
+
+__all__ = ["SCHEMA_ID", "document", "render", "to_json"]
