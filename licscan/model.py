@@ -113,7 +113,8 @@ class ToolkitRange:
         low = _max_version(self.low, other.low)
         high = _min_version(self.high, other.high)
         exact = self.exact or other.exact
-        return ToolkitRange(low, high, exact, self.evidence + tuple(e for e in other.evidence if e not in self.evidence))
+        evidence = self.evidence + tuple(e for e in other.evidence if e not in self.evidence)
+        return ToolkitRange(low, high, exact, evidence)
 
     def to_json(self) -> dict[str, Any]:
         return {"min": self.low, "max": self.high, "exact": self.exact, "evidence": list(self.evidence)}

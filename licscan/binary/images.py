@@ -161,9 +161,10 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
         skipped = [slots[i].entry for i in elf_slots if slots[i].entry.compressed]
         if skipped:
             declared = sum(e.uncompressed_size for e in skipped)
+            how = "--notes always reads them" if limits.notes is NotesMode.AUTO else "notes disabled"
             remarks.append(
                 f"toolkit notes of {len(skipped)} compressed cubins ({declared / 1e6:.0f} MB decoded) were not read; "
-                f"their toolkit is the range the cubin ELF header proves ({'--notes always' if limits.notes is NotesMode.AUTO else 'notes disabled'})")
+                f"their toolkit is the range the fatbin entry and cubin header prove ({how})")
     compressed = sum(slots[i].entry.compressed_size for i in elf_slots
                      if compression_of(slots[i].entry.flags) is Compression.ZSTD) if notes else 0
     jobs = max(1, limits.jobs)
@@ -257,7 +258,8 @@ def cubin_entry_image(slot: Slot, facts: cubin.CubinFacts | None) -> DeviceImage
         arch_full=arch_full, ptx_isa=None, toolkit=tk, compression=compression_of(entry.flags),
         size=entry.payload_size, uncompressed_size=entry.uncompressed_size or None,
         producer=_producer(facts.tool.tool) if facts and facts.tool else None,
-        tool=facts.tool if facts else None, linked_from=facts.inputs if facts else (), cubin_abi=facts.abi if facts else None,
+        tool=facts.tool if facts else None, linked_from=facts.inputs if facts else (),
+        cubin_abi=facts.abi if facts else None,
         virtual_arch=f"sm_{facts.virtual_sm}" if facts and facts.virtual_sm else None,
         debug=bool(entry.flags & Flag.DEBUG), host=host_of(entry.flags), identifier=entry.identifier,
         fatbin_offset=slot.base + slot.fatbin_offset, entry_offset=slot.base + entry.offset)

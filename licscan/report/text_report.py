@@ -17,7 +17,8 @@ def render(inventory: Inventory) -> str:
         lines.append("  none")
     for c in inventory.components:
         where = c.paths[0] + (f" (+{len(c.paths) - 1} more)" if len(c.paths) > 1 else "")
-        lines.append(f"  {c.kind.value:22} {c.vendor + ' ' if c.vendor else ''}{c.name} {c.version or '(version unknown)'}"
+        vendor = c.vendor + " " if c.vendor else ""
+        lines.append(f"  {c.kind.value:22} {vendor}{c.name} {c.version or '(version unknown)'}"
                      f"  license: {c.license or 'unknown'}")
         lines.append(f"  {'':22} {where}")
     lines.append("")
