@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-TABLES = ("toolkit/versions.yaml",)
+TABLES = ("toolkit/versions.yaml", "catalog/nvidia.yaml", "catalog/license-texts.yaml", "catalog/translation-layers.yaml",
+          "catalog/amdgpu.yaml")
 
 
 def builtin_rules_dir():
@@ -89,6 +90,16 @@ def toolkit_tables() -> ToolkitTables:
         cubin_abi_v8={str(k): str(v) for k, v in data["cubin_abi_v8"].items()},
         newest_isa=(newest[0], newest[1][0]) if newest else None,
     )
+
+
+@functools.cache
+def catalog_table(name: str) -> Any:
+    """The data of ``rules/catalog/<name>.yaml`` (version 1), e.g. ``catalog_table("nvidia")``; compiled by
+    licscan/binary/catalog.py, licensetext.py, signals.py and amdgpu.py."""
+    data = load_table(f"catalog/{name}.yaml")
+    if data.get("version") != 1:
+        raise ValueError(f"rules/catalog/{name}.yaml: unsupported version")
+    return data
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ class ImageKind(enum.Enum):
 
     CUBIN = "cubin"
     PTX = "ptx"
+    HSACO = "hsaco"  # AMD GPU code object (ELF, e_machine 224)
+    SPIRV = "spirv"  # SPIR-V module in an offload bundle (chipStar)
 
 
 class Container(enum.Enum):
@@ -42,12 +44,15 @@ class Container(enum.Enum):
     STANDALONE = "standalone"  # a .fatbin / .cubin / .ptx file of its own
     RODATA = "rodata"  # a fatbin found by magic scan in ".rodata" / ".rdata"
     EMBEDDED = "embedded"  # a fatbin found by magic scan in another data section
+    HIP_FATBIN = "hip_fatbin"  # ELF ".hip_fatbin": a Clang offload bundle (AMD / SPIR-V device code)
+    OFFLOAD_BUNDLE = "offload_bundle"  # a Clang offload bundle (or CCOB) found elsewhere, or a file of its own
 
 
 class Compression(enum.Enum):
     NONE = "none"
     LZ4 = "lz4"
     ZSTD = "zstd"
+    ZLIB = "zlib"  # compressed Clang offload bundles (CCOB method 0)
 
 
 class Producer(enum.Enum):

@@ -172,6 +172,9 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         readlog.record(start, size)
     found_images, remarks, image_diags = images.resolve(buf, slots, limits, want_hash=want_hash)
     diagnostics.extend(image_diags)
+    amd_images, amd_diags = _amd_images(buf, display, sections, start, end, want_hash)
+    found_images = list(found_images) + amd_images
+    diagnostics.extend(amd_diags)
     wrappers = _elf_wrappers(buf, view, start, set(fatbin_starts))
     diagnostics.extend(_wrapper_diagnostics(display, wrappers))
     elf = ElfFacts(
@@ -180,6 +183,42 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         build_id=gnu_build_id(view), sections=tuple(s.name for s in view.sections))
     return FileFacts(display, FileFormat.ELF, size, elf=elf, device_code=tuple(found_images), wrappers=wrappers,
                      remarks=tuple(remarks), diagnostics=tuple(diagnostics))
+
+
+def _amd_images(buf, display, sections, start, end, want_hash):
+    """AMD code objects (amdgpu.py): the ``.hip_fatbin`` section, and offload bundles / CCOB anywhere in the other
+    allocated data sections (translation-layers.md §11)."""
+    from licscan.binary import amdgpu
+
+    out: list[DeviceImage] = []
+    diags: list[Diagnostic] = []
+    for section in sections:
+        lo, hi = start + section.offset, min(start + section.offset + section.size, end)
+        if section.name == amdgpu.HIP_FATBIN_SECTION:
+            container, dedicated = Container.HIP_FATBIN, True
+        elif (section.sh_type == "SHT_PROGBITS" and section.is_alloc and not section.is_exec
+              and _scannable(section.name) and section.name not in DEVICE_SECTIONS):
+            container, dedicated = Container.OFFLOAD_BUNDLE, False
+        else:
+            continue
+        found, found_diags = amdgpu.scan_region(buf, display, lo, hi, container, dedicated=dedicated,
+                                                want_hash=want_hash)
+        out.extend(found)
+        diags.extend(found_diags)
+    return out, diags
+
+
+def _read_hsaco(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
+    """A standalone AMD code object (EM_AMDGPU): one ``hsaco`` image, its target from ``e_flags``."""
+    from licscan.binary import amdgpu
+
+    image = amdgpu.image_from_bytes(bytes(buf[start : start + min(size, 4096)]), display, Container.STANDALONE,
+                                    None, entry_offset=start, size=size)
+    if image is not None and want_hash:
+        import hashlib
+
+        image = replace(image, sha256=hashlib.sha256(bytes(buf[start : start + size])).hexdigest())
+    return FileFacts(display, FileFormat.HSACO, size, device_code=(image,) if image else ())
 
 
 def _check_wrappers(buf, lo: int, hi: int, to_offset, fatbin_offsets: set[int]) -> WrapperCheck:
@@ -346,4 +385,5 @@ _READERS = {
     FileFormat.PTX: _read_ptx,
     FileFormat.AR: _read_ar,
     FileFormat.PE: _read_pe,
+    FileFormat.HSACO: _read_hsaco,
 }

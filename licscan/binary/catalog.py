@@ -1,0 +1,582 @@
+"""Name NVIDIA components: match one file against the catalog in ``rules/catalog/nvidia.yaml`` (DESIGN A2).
+
+Pure: :func:`identify` takes what the walker and ``inspect`` already know (virtual path, :class:`FileFacts`, the
+enclosing :class:`Distribution`, the file's bytes for bounded literal probes) and returns facts; it never opens,
+runs or writes anything. Versions follow the order of trust of issue 3: the file's own markers ("Cuda compilation
+tools, release 12.4, V12.4.127"), its full file name (``libcublas.so.12.9.1.4``), its SONAME, then the enclosing
+distribution's metadata (wheel ``METADATA`` ``Version:``, Debian ``Version``, conda ``version``) -- and the last
+only when the catalog says that distribution ships the component (a torch wheel's version is not cuDNN's).
+
+Content probes are ``find`` calls for literals the catalog names (``mmap.find`` / ``bytes.find``: memchr speed, no
+regex over the file); a regex only parses the few bytes after a literal that was found.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from licscan.knowledge import catalog_table
+from licscan.model import Component, ComponentKind, FileFacts, FileFormat
+
+NVIDIA = "NVIDIA"
+
+
+class VersionSource(enum.Enum):
+    """Where a component's version was read, most trusted first (issue 3)."""
+
+    MARKER = "marker"  # a version string inside the file
+    FILE_NAME = "file-name"  # libcublas.so.12.9.1.4, libcuda.so.580.159.04
+    SONAME = "soname"  # DT_SONAME libcublas.so.12
+    DISTRIBUTION = "distribution-metadata"  # wheel METADATA "Version:" of an nvidia-* distribution
+    DEBIAN = "debian-metadata"
+    CONDA = "conda-metadata"
+    MODINFO = "modinfo"  # a kernel module's .modinfo "version=" field
+
+
+_TRUST = list(VersionSource)
+
+
+@dataclass(frozen=True)
+class VersionClaim:
+    source: VersionSource
+    value: str  # "12.4.127", or a prefix "12" / "12.4" when ``exact`` is False
+    exact: bool
+    evidence: str
+
+
+@dataclass(frozen=True)
+class ComponentMatch:
+    """One component found in one file: who made it, what it is, its version and licence, and how we know.
+
+    ``version`` is set only when a source states a full release; otherwise ``version_range`` says what is known
+    ("12.x", "12.4.x"). ``modifications`` are facts a rule on EULA §2.3 ("not modified in any way") can test:
+    ``auditwheel-grafted``, ``soname-rewritten``, ``soname-missing``, ``runpath-added``, ``stripped``,
+    ``sha256-differs-from-record``.
+    """
+
+    name: str  # catalog key: "cublas", "cuda-driver", "zluda", ...
+    display: str  # "cuBLAS"
+    kind: ComponentKind
+    vendor: str
+    version: str | None
+    version_source: VersionSource | None
+    license: str | None  # concluded: SPDX id or LicenseRef-
+    evidence: tuple[str, ...]
+    version_range: str | None = None
+    license_declared: str | None = None  # what the enclosing distribution declares, as found
+    confidence: str = "high"  # high / medium / low
+    modifications: tuple[str, ...] = ()
+    versions: tuple[VersionClaim, ...] = ()  # every claim seen, most trusted first
+    properties: tuple[tuple[str, str], ...] = field(default=())
+
+    def to_component(self, component_id: str, paths: tuple[str, ...]) -> Component:
+        """The report's :class:`Component` (DESIGN B3); further facts go to ``properties``."""
+        props = list(self.properties)
+        props.append(("confidence", self.confidence))
+        if self.version_source is not None:
+            props.append(("version_source", self.version_source.value))
+        if self.version_range:
+            props.append(("version_range", self.version_range))
+        if self.license_declared:
+            props.append(("license_declared", self.license_declared))
+        props.extend(("modified", m) for m in self.modifications)
+        return Component(component_id, self.name, self.vendor, self.kind, self.version, self.license, paths,
+                         self.evidence, tuple(props))
+
+
+# ----------------------------------------------------------------------------------------------- the catalog
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    regex: re.Pattern
+    linux_stem: bool  # built from a `linux` stem: the SONAME check applies
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    display: str
+    kind: ComponentKind
+    license: str | None
+    patterns: tuple[_Pattern, ...]
+    soname: re.Pattern | None
+    name_version: str
+    distributions: dict[str, tuple[str, ...]]
+    markers: tuple[tuple[bytes, re.Pattern, str], ...]
+    banner: bytes | None
+    kernel_module: bool
+    executable: bool
+    runpath: str | None  # "none": NVIDIA ships it without RUNPATH (verified)
+    ships_symtab: bool
+
+
+@dataclass(frozen=True)
+class Catalog:
+    entries: tuple[_Entry, ...]
+    release_banner: bytes
+    copyright: bytes
+    probe_limit: int
+    kernel_licenses: dict[str, tuple[str, str]]
+
+    def entry(self, name: str) -> _Entry:
+        return next(e for e in self.entries if e.name == name)
+
+
+_VERSION = r"(?P<version>\d+(?:\.\d+)*)"
+
+
+def _stem_patterns(stem: str) -> list[str]:
+    return [
+        rf"lib(?:{stem})\.so(?:\.{_VERSION})?",
+        rf"lib(?:{stem})-(?P<graft>[0-9a-f]{{8}})\.so(?:\.{_VERSION})?",
+        rf"lib(?:{stem})(?:_static(?:_nocallback)?)?\.a",
+        rf"lib(?:{stem})(?:\.{_VERSION})?\.dylib",
+    ]
+
+
+@functools.cache
+def load_catalog() -> Catalog:
+    data = catalog_table("nvidia")
+    licenses = data["licenses"]
+    entries = []
+    for name, spec in data["components"].items():
+        patterns: list[_Pattern] = []
+        for stem in spec.get("linux", ()):
+            patterns.extend(_Pattern(re.compile(p), True) for p in _stem_patterns(stem))
+        patterns.extend(_Pattern(re.compile(p), False) for p in spec.get("names", ()))
+        patterns.extend(_Pattern(re.compile(p, re.IGNORECASE), False) for p in spec.get("windows", ()))
+        stems = spec.get("linux", ())
+        soname = re.compile("|".join(rf"lib(?:{s})\.so(?:\.\d+)*" for s in stems)) if stems else None
+        markers = tuple((m["literal"].encode("latin-1"), re.compile(m["regex"].encode("latin-1")), m["format"])
+                        for m in spec.get("markers", ()))
+        tool = spec.get("tool") or {}
+        entries.append(_Entry(
+            name=name, display=spec["display"], kind=ComponentKind(spec["kind"]),
+            license=licenses.get(spec.get("license"), spec.get("license")), patterns=tuple(patterns),
+            soname=soname, name_version=spec.get("name_version", "release"),
+            distributions={k: tuple(v) for k, v in (spec.get("distributions") or {}).items()},
+            markers=markers, banner=tool["banner"].encode() if tool.get("banner") else None,
+            kernel_module=bool(spec.get("kernel_module")), executable=bool(spec.get("executable")),
+            runpath=spec.get("runpath"), ships_symtab=bool(spec.get("ships_symtab"))))
+    kernel = {k: (v["license"], v["flavour"]) for k, v in data["kernel_licenses"].items()}
+    return Catalog(tuple(entries), data["release_banner"].encode(), data["nvidia_copyright"].encode(),
+                   int(data["probe_limit"]), kernel)
+
+
+# ----------------------------------------------------------------------------------------------- probes
+
+
+def find(data: Any, needle: bytes, start: int = 0, end: int | None = None) -> int:
+    """``data.find`` for bytes / mmap (memchr speed); -1 when absent or ``data`` is None."""
+    if data is None:
+        return -1
+    end = len(data) if end is None else min(end, len(data))
+    if isinstance(data, memoryview):
+        data = data.obj if isinstance(data.obj, (bytes, bytearray)) else bytes(data)
+    return data.find(needle, start, end)
+
+
+def window(data: Any, offset: int, size: int) -> bytes:
+    return bytes(data[offset : offset + size])
+
+
+def basename(vpath: str) -> str:
+    return vpath.rsplit("!/", 1)[-1].rsplit("/", 1)[-1]
+
+
+# ----------------------------------------------------------------------------------------------- identify
+
+
+def identify(vpath: str, facts: FileFacts | None, distribution: Any = None, data: Any = None, *,
+             sha256: str | None = None, with_signals: bool = True) -> tuple[ComponentMatch, ...]:
+    """Components in the file at ``vpath``: NVIDIA catalog matches, plus (``with_signals``) translation-layer and
+    non-NVIDIA GPU runtime facts from :mod:`licscan.binary.signals`.
+
+    ``distribution`` is the enclosing :class:`licscan.inventory.items.Distribution` (or None); ``data`` the file's
+    bytes (bytes or mmap, or None: then no content probe runs); ``sha256`` the file's hex digest when known, to
+    compare with the distribution's RECORD. A CUDA-named file that a high-confidence signal shows to be a drop-in
+    replacement (``libcuda.so.1`` importing ``libamdhip64.so``) is reported as that layer, not as NVIDIA's.
+    """
+    cat = load_catalog()
+    name = basename(vpath)
+    elf = facts.elf if facts is not None else None
+    size = facts.size if facts is not None else (len(data) if data is not None else 0)
+    found: list[tuple[_Entry, re.Match | None, str]] = []
+    for entry in cat.entries:
+        for pattern in entry.patterns:
+            m = pattern.regex.fullmatch(name)
+            if m:
+                found.append((entry, m, "file name"))
+                break
+    if not found and elf is not None and elf.soname:
+        for entry in cat.entries:
+            if entry.soname is not None and entry.soname.fullmatch(elf.soname):
+                found.append((entry, None, "SONAME"))
+                break
+    content_tool = _tool_by_content(cat, facts, data, size, tuple(f[0].name for f in found))
+    if content_tool is not None:
+        entry, release, evidence = content_tool
+        found = [f for f in found if f[0].kind is not ComponentKind.DEVELOPER_TOOL]
+        found.append((entry, None, evidence))
+    matches = [_build(cat, entry, m, how, vpath, name, facts, distribution, data, sha256, size)
+               for entry, m, how in found]
+    if with_signals:
+        from licscan.binary import signals
+
+        layer_matches = signals.detect(vpath, facts, data)
+        impostor = [s for s in layer_matches if s.confidence == "high"
+                    and dict(s.properties).get("replaces") == "cuda-named"]
+        if impostor:
+            dropped = [m for m in matches if m.vendor == NVIDIA]
+            matches = [m for m in matches if m.vendor != NVIDIA]
+            layer_matches = tuple(
+                _with_evidence(s, tuple(f"named like NVIDIA {m.display} ({name}), but not NVIDIA's file"
+                                        for m in dropped)) if s in impostor else s
+                for s in layer_matches)
+        matches.extend(layer_matches)
+    return tuple(matches)
+
+
+def _with_evidence(match: ComponentMatch, extra: tuple[str, ...]) -> ComponentMatch:
+    from dataclasses import replace
+
+    return replace(match, evidence=match.evidence + extra)
+
+
+def _is_executable(facts: FileFacts | None) -> bool:
+    elf = facts.elf if facts is not None else None
+    if elf is None:
+        return False
+    return elf.elf_type == "ET_EXEC" or (elf.elf_type == "ET_DYN" and elf.soname is None)
+
+
+def _tool_by_content(cat: Catalog, facts, data, size: int, prefer: tuple[str, ...] = ()):
+    """An NVIDIA developer tool recognised by its banner, whatever its file name: the CUDA release line, NVIDIA's
+    copyright notice and the tool's own banner ("Ptx optimizing assembler") must all be in the file."""
+    if data is None or not _is_executable(facts) or size > cat.probe_limit:
+        return None
+    at = find(data, cat.release_banner)
+    if at < 0 or find(data, cat.copyright) < 0:
+        return None
+    hits = [(entry, where) for entry in cat.entries if entry.banner is not None
+            for where in (find(data, entry.banner),) if where >= 0]
+    if not hits:
+        return None
+    # A tool may quote another's banner: prefer the one its own name says, else the first in catalog order.
+    named = [h for h in hits if h[0].name in prefer]
+    entry, where = (named or hits)[0]
+    line = _cstring(data, at)
+    return entry, line, (f"content: banner {entry.banner.decode()!r} at {where:#x}, "
+                         f"{line!r} at {at:#x}, {cat.copyright.decode()!r}")
+
+
+def _cstring(data, offset: int, limit: int = 120) -> str:
+    raw = window(data, offset, limit).split(b"\0", 1)[0].split(b"\n", 1)[0]
+    return raw.decode("latin-1")
+
+
+def _build(cat: Catalog, entry: _Entry, m: re.Match | None, how: str, vpath: str, name: str, facts, distribution,
+           data, sha256: str | None, size: int) -> ComponentMatch:
+    evidence = [f"{how} {name!r} matches {entry.display} (rules/catalog/nvidia.yaml: {entry.name})"
+                if how in ("file name", "SONAME") else f"{entry.display}: {how}"]
+    if how == "SONAME":
+        evidence[0] = f"SONAME {facts.elf.soname!r} matches {entry.display} (rules/catalog/nvidia.yaml: {entry.name})"
+    elf = facts.elf if facts is not None else None
+    claims: list[VersionClaim] = []
+    properties: list[tuple[str, str]] = []
+    modifications: list[str] = []
+    confidence = "high"
+    license_ = entry.license
+    # 1. markers inside the file
+    claims.extend(_marker_claims(cat, entry, data, size))
+    if entry.banner is not None and data is not None and size <= cat.probe_limit:
+        at = find(data, cat.release_banner)
+        if at >= 0:
+            claims.extend(_release_claim(data, at, cat.release_banner))
+        elif how == "file name" and facts is not None and facts.format is not FileFormat.UNKNOWN:
+            confidence = "medium"
+            evidence.append("named like the NVIDIA tool, but its bytes hold no CUDA release banner")
+    # 2. file name, 3. SONAME
+    if m is not None:
+        claim = _name_claim(entry, m, f"file name {name!r}", VersionSource.FILE_NAME)
+        if claim:
+            claims.append(claim)
+        groups = m.groupdict()
+        if groups.get("graft"):
+            modifications.append("auditwheel-grafted")
+            properties.append(("grafted_hash", groups["graft"]))
+            evidence.append(f"auditwheel-grafted name: '-{groups['graft']}' inserted before '.so'")
+        if groups.get("module"):
+            properties.append(("module", groups["module"]))
+    if elf is not None and elf.soname:
+        sm = next((p.regex.fullmatch(elf.soname) for p in entry.patterns if p.linux_stem
+                   and p.regex.fullmatch(elf.soname)), None)
+        if sm is not None:
+            claim = _name_claim(entry, sm, f"SONAME {elf.soname!r}", VersionSource.SONAME)
+            if claim:
+                claims.append(claim)
+    linux_named = m is not None and any(p.linux_stem and p.regex.fullmatch(name) for p in entry.patterns)
+    if elf is not None and elf.elf_type == "ET_DYN" and linux_named and entry.soname is not None:
+        if elf.soname is None:
+            modifications.append("soname-missing")
+            evidence.append(f"no DT_SONAME (NVIDIA's {entry.display} has one)")
+        elif not entry.soname.fullmatch(elf.soname):
+            modifications.append("soname-rewritten")
+            evidence.append(f"SONAME {elf.soname!r} is not NVIDIA's ({entry.soname.pattern})")
+    if elf is not None and (elf.runpath or elf.rpath):
+        properties.append(("runpath", ":".join(elf.runpath or elf.rpath)))
+        if entry.runpath == "none":
+            modifications.append("runpath-added")
+            evidence.append(f"RUNPATH/RPATH {':'.join(elf.runpath or elf.rpath)!r} set; NVIDIA ships it without one")
+    if elf is not None and entry.ships_symtab and not elf.has_symtab:
+        modifications.append("stripped")
+        evidence.append("no .symtab, while NVIDIA ships it with one")
+    # kernel modules: the module's own licence
+    if entry.kernel_module:
+        info = modinfo(vpath, facts, data)
+        for key in ("license", "version", "vermagic"):
+            if key in info:
+                properties.append((f"modinfo_{key}", info[key]))
+        if "license" in info:
+            declared = info["license"]
+            license_, flavour = cat.kernel_licenses.get(declared, (None, "unknown"))
+            properties.append(("flavour", flavour))
+            evidence.append(f".modinfo license={declared!r} -> {license_ or 'unknown licence'} ({flavour})")
+        else:
+            confidence = "medium"
+            evidence.append("module licence not read (no .modinfo license= field found)")
+        if "version" in info:
+            claims.append(VersionClaim(VersionSource.MODINFO, info["version"], True,
+                                       f".modinfo version={info['version']!r}"))
+    # 4. the enclosing distribution
+    declared = None
+    if distribution is not None:
+        declared = getattr(distribution, "license_declared", None)
+        dist_name = getattr(distribution, "name", "")
+        if declared:
+            evidence.append(f"declared: {declared} (by {dist_name} {getattr(distribution, 'version', '') or ''})".rstrip())
+        claim = _distribution_claim(entry, distribution)
+        if claim:
+            claims.append(claim)
+        properties.append(("distribution", dist_name))
+        recorded = _recorded_sha256(distribution, vpath)
+        if recorded and sha256 and recorded.lower() != sha256.lower():
+            modifications.append("sha256-differs-from-record")
+            evidence.append(f"sha256 {sha256} differs from {dist_name} RECORD {recorded}")
+    version, source, version_range, conflicts = _choose(claims)
+    evidence.extend(c.evidence for c in claims)
+    evidence.extend(conflicts)
+    return ComponentMatch(
+        name=entry.name, display=entry.display, kind=entry.kind, vendor=NVIDIA, version=version,
+        version_source=source, license=license_, evidence=tuple(evidence), version_range=version_range,
+        license_declared=declared, confidence=confidence, modifications=tuple(modifications),
+        versions=tuple(sorted(claims, key=lambda c: _TRUST.index(c.source))), properties=tuple(properties))
+
+
+def _marker_claims(cat: Catalog, entry: _Entry, data, size: int) -> list[VersionClaim]:
+    out = []
+    if data is None or size > cat.probe_limit:
+        return out
+    for literal, regex, fmt in entry.markers:
+        at = find(data, literal)
+        if at < 0:
+            continue
+        tail = window(data, at + len(literal), 64)
+        m = regex.match(tail)
+        if not m:
+            continue
+        text = (literal + tail[: m.end()]).decode("latin-1")
+        if fmt == "cudart":
+            v = int(m.group("v"))
+            value, exact = f"{v // 1000}.{(v % 1000) // 10}", False
+        else:
+            value = m.group("version").decode()
+            exact = value.count(".") >= 2
+        out.append(VersionClaim(VersionSource.MARKER, value, exact, f"marker {text!r} at {at:#x}"))
+    return out
+
+
+_RELEASE = re.compile(rb"(\d+\.\d+), V(\d+\.\d+\.\d+)")
+
+
+def _release_claim(data, at: int, banner: bytes) -> list[VersionClaim]:
+    tail = window(data, at + len(banner), 40)
+    m = _RELEASE.match(tail)
+    if not m:
+        return []
+    line = (banner + tail[: m.end()]).decode("latin-1")
+    return [VersionClaim(VersionSource.MARKER, m.group(2).decode(), True, f"marker {line!r} at {at:#x}")]
+
+
+def _name_claim(entry: _Entry, m: re.Match, what: str, source: VersionSource) -> VersionClaim | None:
+    groups = m.groupdict()
+    mode = entry.name_version
+    if groups.get("version"):
+        parts = groups["version"].split(".")
+    elif groups.get("major"):
+        parts = [groups["major"]] + ([groups["minor"]] if groups.get("minor") else [])
+    else:
+        return None
+    if mode == "abi":
+        return None
+    if mode == "driver":
+        if len(parts) >= 2 and int(parts[0]) >= 100:
+            return VersionClaim(source, ".".join(parts), True, f"{what}: driver version {'.'.join(parts)}")
+        return None
+    if mode == "major":
+        return VersionClaim(source, parts[0], False, f"{what}: major version {parts[0]}")
+    value = ".".join(parts)
+    exact = len(parts) >= 3
+    return VersionClaim(source, value, exact, f"{what}: version {value}" + ("" if exact else " (prefix)"))
+
+
+_ECOSYSTEM = {"pypi": VersionSource.DISTRIBUTION, "deb": VersionSource.DEBIAN, "conda": VersionSource.CONDA}
+_ECO_KEY = {"pypi": "pypi", "deb": "debian", "conda": "conda"}
+
+
+def _normalise_dist_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _distribution_claim(entry: _Entry, distribution) -> VersionClaim | None:
+    eco = getattr(getattr(distribution, "ecosystem", None), "value", None) or "pypi"
+    patterns = entry.distributions.get(_ECO_KEY.get(eco, eco), ())
+    dname = _normalise_dist_name(getattr(distribution, "name", "") or "")
+    if not any(fnmatch.fnmatchcase(dname, p.lower()) for p in patterns):
+        return None
+    version = getattr(distribution, "version", None)
+    if not version:
+        return None
+    if eco == "deb":
+        # "[epoch:]upstream[-debian]"; NVIDIA packages write "11.2.152~11.2.2-3+deb11u3"
+        version = version.split(":", 1)[-1].split("~", 1)[0].rsplit("-", 1)[0]
+    m = re.match(r"\d+(?:\.\d+)*", version)
+    if not m:
+        return None
+    value = m.group(0)
+    label = {"pypi": "METADATA", "deb": "control", "conda": "info/index.json"}.get(eco, "metadata")
+    return VersionClaim(_ECOSYSTEM.get(eco, VersionSource.DISTRIBUTION), value, value.count(".") >= 2,
+                        f"distribution {getattr(distribution, 'name', '')} {version} ({label})")
+
+
+def _recorded_sha256(distribution, vpath: str) -> str | None:
+    for path, digest in getattr(distribution, "files", ()) or ():
+        if path == vpath:
+            return digest
+    return None
+
+
+def _consistent(value: str, prefix: str) -> bool:
+    a, b = value.split("."), prefix.split(".")
+    return a[: len(b)] == b
+
+
+def _choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | None, str | None, list[str]]:
+    """The most trusted exact claim that agrees with every more trusted partial claim; else the most trusted
+    prefix as a range ("12.x")."""
+    ordered = sorted(claims, key=lambda c: _TRUST.index(c.source))
+    partial_seen: list[VersionClaim] = []
+    conflicts: list[str] = []
+    for claim in ordered:
+        if not claim.exact:
+            partial_seen.append(claim)
+            continue
+        bad = [p for p in partial_seen if not _consistent(claim.value, p.value)]
+        if bad:
+            conflicts.append(f"version conflict: {claim.evidence} contradicts {bad[0].evidence}")
+            continue
+        return claim.value, claim.source, None, conflicts
+    if partial_seen:
+        best = partial_seen[0]
+        return None, best.source, f"{best.value}.x", conflicts
+    return None, None, None, conflicts
+
+
+# ----------------------------------------------------------------------------------------------- kernel modules
+
+_MODINFO_KEYS = (b"license", b"version", b"vermagic")
+_COMPRESSED_LIMIT = 1 << 30  # decompressed bytes read from a .ko.xz/.ko.zst/.ko.gz before giving up
+
+
+def modinfo(vpath: str, facts: FileFacts | None, data) -> dict[str, str]:
+    """``license=``, ``version=``, ``vermagic=`` of a kernel module: from the ``.modinfo`` section of an ELF
+    ``.ko``, or by streaming a compressed ``.ko.xz`` / ``.ko.zst`` / ``.ko.gz`` for the NUL-separated fields."""
+    if data is None:
+        return {}
+    head = window(data, 0, 6)
+    if head[:4] == b"\x7fELF":
+        return _modinfo_elf(data)
+    return _modinfo_compressed(data, head)
+
+
+def _modinfo_elf(data) -> dict[str, str]:
+    from licscan.binary.elf import read_elf
+    from licscan.binary.errors import FormatError
+    from licscan.binary.stream import WindowStream
+
+    stream = WindowStream(data, 0, len(data))
+    try:
+        view = read_elf(stream, read_notes=False)
+    except FormatError:
+        return {}
+    finally:
+        stream.close()
+    section = view.section(".modinfo")
+    if section is None or not section.has_bytes:
+        return {}
+    return _parse_modinfo(window(data, section.offset, min(section.size, 1 << 16)))
+
+
+def _parse_modinfo(raw: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep and key in _MODINFO_KEYS and key.decode() not in out:
+            out[key.decode()] = value.decode("utf-8", "replace")
+    return out
+
+
+_FIELD = re.compile(rb"\0(license|version|vermagic)=([^\0]{1,200})\0")
+
+
+def _modinfo_compressed(data, head: bytes) -> dict[str, str]:
+    import lzma
+    import zlib
+
+    if head.startswith(b"\xfd7zXZ\0"):
+        decomp = lzma.LZMADecompressor()
+        feed = decomp.decompress
+    elif head.startswith(b"\x28\xb5\x2f\xfd"):
+        import zstandard
+
+        feed = zstandard.ZstdDecompressor().decompressobj().decompress
+    elif head.startswith(b"\x1f\x8b"):
+        feed = zlib.decompressobj(31).decompress
+    else:
+        return {}
+    out: dict[str, str] = {}
+    tail = b""
+    total = 0
+    step = 1 << 20
+    for pos in range(0, len(data), step):
+        try:
+            chunk = feed(window(data, pos, step))
+        except Exception:  # noqa: BLE001 -- a corrupt stream just yields no fields
+            break
+        total += len(chunk)
+        buf = tail + chunk
+        for m in _FIELD.finditer(buf):
+            out.setdefault(m.group(1).decode(), m.group(2).decode("utf-8", "replace"))
+        if "license" in out and "version" in out or total > _COMPRESSED_LIMIT:
+            break
+        tail = buf[-256:]
+    return out
+
+
+__all__ = ["ComponentMatch", "VersionClaim", "VersionSource", "identify", "load_catalog", "modinfo"]

@@ -1,0 +1,128 @@
+"""Which NVIDIA licence text a file is (eula.md §1): by the hash of its normalised text where a real copy was
+hashed, else by the dated phrases that tell the texts apart. The texts themselves are not stored (rules/catalog/
+license-texts.yaml holds hashes and phrases only).
+
+Normalisation: UTF-8 (errors replaced), every whitespace run collapsed to one space, stripped. Phrases are
+compared with the normalised text lower-cased, so EULA.txt wrapping, Debian ``copyright`` continuation lines and
+HTML-to-text copies all match.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from licscan.binary.catalog import basename, window
+from licscan.knowledge import catalog_table
+
+
+@dataclass(frozen=True)
+class LicenseTextMatch:
+    document: str  # catalog id: "nvidia-sdk-eula-2018", "cuda-eula-2021-10-08", ...
+    title: str
+    date: str | None  # the text's own "Last updated" / "Release Date", ISO
+    license: str | None  # concluded SPDX id / LicenseRef
+    sha256: str  # of the file's bytes (decompressed for .gz)
+    normalized_sha256: str
+    method: str  # "sha256" | "normalized-sha256" | "phrases"
+    translation_clause: bool | None  # EULA §1.2 item 8 present (None: not applicable)
+    variant: str | None = None
+    seen_in: str | None = None  # where the known copy with this hash was found
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Doc:
+    id: str
+    title: str
+    date: str | None
+    license: str | None
+    all_of: tuple[str, ...]
+    none_of: tuple[str, ...]
+    translation_clause: bool | None
+    variants: tuple[tuple[str, tuple[str, ...]], ...]
+    known: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class _Table:
+    file_names: re.Pattern
+    max_size: int
+    clause: str
+    documents: tuple[_Doc, ...]
+
+
+@functools.cache
+def _table() -> _Table:
+    data = catalog_table("license-texts")
+    docs = tuple(
+        _Doc(k, v["title"], v.get("date"), v.get("license"), tuple(p.lower() for p in v.get("all_of", ())),
+             tuple(p.lower() for p in v.get("none_of", ())), v.get("translation_clause"),
+             tuple((x["id"], tuple(p.lower() for p in x["all_of"])) for x in v.get("variants", ())),
+             tuple(v.get("known", ())))
+        for k, v in data["documents"].items())
+    return _Table(re.compile(data["file_names"], re.IGNORECASE), int(data["max_size"]),
+                  data["translation_clause"].lower(), docs)
+
+
+def normalize(text: bytes) -> str:
+    return " ".join(text.decode("utf-8", "replace").split())
+
+
+def is_candidate(vpath: str, size: int | None = None) -> bool:
+    """Whether ``vpath`` is named like a licence file worth reading (and small enough)."""
+    table = _table()
+    return bool(table.file_names.fullmatch(basename(vpath))) and (size is None or size <= table.max_size)
+
+
+def identify_license_text(vpath: str, data: Any) -> LicenseTextMatch | None:
+    """The NVIDIA (or known) licence text held by ``data`` (bytes or mmap), or None. Files not named like a
+    licence file, or larger than the catalog's ``max_size``, are not read."""
+    table = _table()
+    if data is None or not is_candidate(vpath, len(data)):
+        return None
+    raw = window(data, 0, table.max_size + 1)
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=__import__("io").BytesIO(raw)) as handle:
+                raw = handle.read(table.max_size + 1)
+        except (OSError, EOFError):
+            return None
+    if len(raw) > table.max_size:
+        return None
+    digest = hashlib.sha256(raw).hexdigest()
+    text = normalize(raw)
+    ndigest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    for doc in table.documents:
+        for known in doc.known:
+            if known.get("sha256") == digest:
+                return _match(doc, digest, ndigest, "sha256", text, known.get("seen_in"))
+            if known.get("normalized_sha256") == ndigest:
+                return _match(doc, digest, ndigest, "normalized-sha256", text, known.get("seen_in"))
+    lower = text.lower()
+    for doc in table.documents:
+        if doc.all_of and all(p in lower for p in doc.all_of) and not any(p in lower for p in doc.none_of):
+            return _match(doc, digest, ndigest, "phrases", text, None)
+    return None
+
+
+def _match(doc: _Doc, digest: str, ndigest: str, method: str, text: str, seen_in: str | None) -> LicenseTextMatch:
+    lower = text.lower()
+    clause_present = _table().clause in lower
+    variant = next((vid for vid, phrases in doc.variants if all(p in lower for p in phrases)), None)
+    evidence = [f"{method}: {doc.title}" + (f" ({doc.date})" if doc.date else "")]
+    evidence.extend(f"phrase {p!r}" for p in doc.all_of)
+    if seen_in:
+        evidence.append(f"identical to the copy in {seen_in}")
+    if doc.translation_clause is not None and clause_present != doc.translation_clause:
+        evidence.append("translation clause presence differs from the catalogued text")
+    clause = doc.translation_clause if doc.translation_clause is not None else (True if clause_present else None)
+    return LicenseTextMatch(doc.id, doc.title, doc.date, doc.license, digest, ndigest, method, clause, variant,
+                            seen_in, tuple(evidence))
+
+
+__all__ = ["LicenseTextMatch", "identify_license_text", "is_candidate", "normalize"]
