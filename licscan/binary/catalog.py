@@ -429,7 +429,7 @@ def _name_claim(entry: _Entry, m: re.Match, what: str, source: VersionSource) ->
         if len(parts) >= 2 and int(parts[0]) >= 100:
             return VersionClaim(source, ".".join(parts), True, f"{what}: driver version {'.'.join(parts)}")
         return None
-    if mode == "major":
+    if mode == "major" and len(parts) < 3:
         return VersionClaim(source, parts[0], False, f"{what}: major version {parts[0]}")
     value = ".".join(parts)
     exact = len(parts) >= 3
