@@ -1,0 +1,375 @@
+"""``.licscan.yaml`` (DESIGN B1, B5): found upward from the first PATH, or given with ``--config``.
+
+Keys (all optional)::
+
+    version: 1
+    fail-on: error                        # error|warning|note|never (the CLI's --fail-on wins)
+    eula:
+      translation-clause-since: "11.6"    # toolkit release, or an EULA text date ("2021-10-08" -> 11.4.3)
+      text: "2024-01-12"                  # pin the EULA text Attachment A is read from (default: by toolkit)
+    rules: [extra-pack.yaml]              # extra rule packs, relative to this file
+    exclude: ["build/tmp/*"]              # virtual-path globs whose facts are not judged
+    waivers:
+      - rule: CUDA-EULA-DEV-TOOL          # rule id (or glob); with `path`, or use `fingerprint`
+        path: "dist/*.whl!/triton/backends/nvidia/bin/ptxas"
+        fingerprint: 0123456789abcdef     # a finding's fingerprint (licscan waive)
+        reason: "Redistribution approved by NVIDIA, ticket LEGAL-123"
+        expires: 2027-06-30               # waives up to and including this day
+        approver: legal@example.com
+
+Every problem is reported at once with file:line:column as one ConfigError (exit code 2). An expired waiver stops
+waiving and is reported (LICSCAN-WAIVER-EXPIRED, warning); a waiver that matched nothing is reported
+(LICSCAN-WAIVER-UNUSED, note). ``waive()`` edits the file with ruamel's round-trip dumper, so comments and key
+order survive.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from licscan.rules.errors import ConfigError, Problem, Span
+from licscan.rules.yamlsource import item_span, key_span, node_span, parse, value_span
+
+FILE_NAME = ".licscan.yaml"
+FAIL_ON = ("error", "warning", "note", "never")
+TOP_KEYS = ("version", "fail-on", "eula", "rules", "exclude", "waivers")
+EULA_KEYS = ("translation-clause-since", "text")
+WAIVER_KEYS = ("rule", "path", "fingerprint", "reason", "expires", "approver")
+_RELEASE = re.compile(r"^\d+(?:\.\d+){1,2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True)
+class Waiver:
+    reason: str
+    rule: str | None = None
+    path: str | None = None
+    fingerprint: str | None = None
+    expires: datetime.date | None = None
+    approver: str | None = None
+    span: Span = Span("")
+
+    def matches(self, finding: dict[str, Any]) -> bool:
+        if self.fingerprint and finding.get("fingerprint") != self.fingerprint:
+            return False
+        if self.rule and not fnmatch.fnmatchcase(finding.get("rule", ""), self.rule):
+            return False
+        if self.path and not fnmatch.fnmatchcase(finding.get("path", ""), self.path):
+            return False
+        return True
+
+    def expired(self, today: datetime.date) -> bool:
+        return self.expires is not None and self.expires < today
+
+    def describe(self) -> str:
+        what = [f"rule {self.rule}" if self.rule else "", f"path {self.path}" if self.path else "",
+                f"fingerprint {self.fingerprint}" if self.fingerprint else ""]
+        return ", ".join(w for w in what if w)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "expires": self.expires.isoformat() if self.expires else None,
+                "approver": self.approver, "source": str(self.span)}
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str | None = None
+    fail_on: str = "error"
+    translation_clause_since: str = "11.6"
+    eula_text: str | None = None
+    rules: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    waivers: tuple[Waiver, ...] = field(default_factory=tuple)
+
+    def settings(self) -> dict[str, str]:
+        return {"eula.translation-clause-since": self.translation_clause_since}
+
+    def excluded(self, path: str) -> bool:
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.exclude)
+
+    def apply_waivers(self, findings: list[dict[str, Any]], today: datetime.date | None = None) -> list[dict[str, Any]]:
+        """Findings with ``waived`` set by the first active waiver that matches, plus one finding per expired
+        waiver and per active waiver that matched nothing."""
+        today = today or current_date()
+        used: set[int] = set()
+        out = []
+        for finding in findings:
+            finding = dict(finding)
+            for number, waiver in enumerate(self.waivers):
+                if not waiver.matches(finding):
+                    continue
+                if waiver.expired(today):
+                    finding["evidence"] = list(finding.get("evidence", [])) + [
+                        f"waiver at {waiver.span} expired on {waiver.expires.isoformat()} and no longer waives"]
+                    continue
+                used.add(number)
+                finding["waived"] = True
+                finding["waiver"] = waiver.to_json()
+                break
+            out.append(finding)
+        source = self.path or FILE_NAME
+        for number, waiver in enumerate(self.waivers):
+            if waiver.expired(today):
+                out.append(_waiver_finding("LICSCAN-WAIVER-EXPIRED", "warning", source, waiver,
+                                           f"The waiver at {waiver.span} ({waiver.describe()}) expired on "
+                                           f"{waiver.expires.isoformat()}; it no longer waives anything.",
+                                           "Renew the waiver with a new expiry date after review, or remove it."))
+            elif number not in used:
+                out.append(_waiver_finding("LICSCAN-WAIVER-UNUSED", "note", source, waiver,
+                                           f"The waiver at {waiver.span} ({waiver.describe()}) matched no finding.",
+                                           "Remove the waiver, or correct its rule, path or fingerprint."))
+        return out
+
+
+def _waiver_finding(rule: str, severity: str, source: str, waiver: Waiver, message: str, remediation: str):
+    from licscan.rules.engine import fingerprint
+
+    key = f"{waiver.rule or ''}|{waiver.path or ''}|{waiver.fingerprint or ''}|{waiver.span.line}"
+    return {"rule": rule, "title": "Waiver expired" if rule.endswith("EXPIRED") else "Waiver unused",
+            "severity": severity, "verdict": "violation", "path": source, "component": None, "message": message,
+            "remediation": remediation, "clause": None, "references": [], "evidence": [f"waiver at {waiver.span}: "
+                                                                                       f"{waiver.reason}"],
+            "waived": False, "fingerprint": fingerprint(rule, source, key)}
+
+
+def current_date() -> datetime.date:
+    """Today, or the day of SOURCE_DATE_EPOCH when set (DESIGN A3: deterministic output)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.strip().isdigit():
+        return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc).date()
+    return datetime.date.today()
+
+
+def find_config(paths: Iterable[str | os.PathLike]) -> Path | None:
+    """``.licscan.yaml`` in the folder of the first PATH (its parent for a file) or the nearest folder above."""
+    first = next(iter(paths), None)
+    if first is None:
+        return None
+    start = Path(first).resolve()
+    folder = start if start.is_dir() else start.parent
+    for candidate in (folder, *folder.parents):
+        path = candidate / FILE_NAME
+        if path.is_file():
+            return path
+    return None
+
+
+def resolve_config(paths: Iterable[str | os.PathLike], explicit: str | os.PathLike | None = None) -> Config:
+    """The configuration for a scan: ``explicit`` (``--config``), else the one found from the first PATH, else
+    defaults. Raises ConfigError (exit 2)."""
+    if explicit is not None:
+        return load_config(explicit)
+    found = find_config(paths)
+    return load_config(found) if found else Config()
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([Problem(Span(source), f"cannot read configuration: {error}")]) from None
+    return config_from_yaml(text, source)
+
+
+def config_from_yaml(text: str, source: str) -> Config:
+    data, problems = parse(text, source)
+    if data is None and not problems:
+        return Config(path=source)
+    if data is None:
+        raise ConfigError(problems)
+    return config_from_mapping(data, source, problems)
+
+
+def _date(value: Any) -> datetime.date | None:
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str) and _DATE.match(value):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def config_from_mapping(data: Any, source: str, problems: list[Problem] | None = None) -> Config:
+    from licscan.rules import attachment
+
+    problems = list(problems or ())
+
+    def error(span: Span, message: str) -> None:
+        problems.append(Problem(span, message))
+
+    if not isinstance(data, dict):
+        raise ConfigError(problems + [Problem(Span(source, 1, 1), "the configuration must be a mapping")])
+    for key in data:
+        if key not in TOP_KEYS:
+            error(key_span(data, key, source), f"unknown key {key!r}; expected one of {', '.join(TOP_KEYS)}")
+    config = Config(path=source)
+    if "version" in data and data["version"] != 1:
+        error(value_span(data, "version", source), f"unsupported configuration version {data['version']!r} (expected 1)")
+    if "fail-on" in data:
+        if data["fail-on"] not in FAIL_ON:
+            error(value_span(data, "fail-on", source),
+                  f"'fail-on' must be one of {', '.join(FAIL_ON)} (got {data['fail-on']!r})")
+        else:
+            config = replace(config, fail_on=str(data["fail-on"]))
+    eula = data.get("eula")
+    if eula is not None:
+        if not isinstance(eula, dict):
+            error(value_span(data, "eula", source), "'eula' must be a mapping")
+        else:
+            texts = attachment.load()
+            for key in eula:
+                if key not in EULA_KEYS:
+                    error(key_span(eula, key, source), f"unknown key {key!r} in 'eula'; expected one of {', '.join(EULA_KEYS)}")
+            if "translation-clause-since" in eula:
+                value = eula["translation-clause-since"]
+                as_date = _date(value)
+                if as_date is not None:
+                    text = texts.text_by_date(as_date.isoformat())
+                    if text is None:
+                        error(value_span(eula, "translation-clause-since", source),
+                              f"no EULA text dated {as_date.isoformat()} is known; known dates: "
+                              + ", ".join(t.date for t in texts.texts))
+                    else:
+                        config = replace(config, translation_clause_since=text.first_toolkit)
+                elif isinstance(value, str) and _RELEASE.match(value):
+                    config = replace(config, translation_clause_since=value)
+                else:
+                    hint = " (quote it: YAML reads 11.6 as a number)" if isinstance(value, (int, float)) else ""
+                    error(value_span(eula, "translation-clause-since", source),
+                          f"'translation-clause-since' must be a toolkit release like \"11.6\" or an EULA text date "
+                          f"like 2021-10-08 (got {value!r}){hint}")
+            if "text" in eula:
+                as_date = _date(eula["text"])
+                value = as_date.isoformat() if as_date else str(eula["text"])
+                if not any(t.id == value for t in texts.texts):
+                    error(value_span(eula, "text", source),
+                          f"unknown EULA text {value!r}; known: {', '.join(t.id for t in texts.texts)}")
+                else:
+                    config = replace(config, eula_text=value)
+    base = Path(source).parent
+    for key in ("rules", "exclude"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            error(value_span(data, key, source), f"'{key}' must be a list of strings")
+            continue
+        if key == "rules":
+            config = replace(config, rules=tuple(str(base / v) for v in value))
+        else:
+            config = replace(config, exclude=tuple(str(v) for v in value))
+    waivers_data = data.get("waivers")
+    if waivers_data is not None:
+        if not isinstance(waivers_data, list):
+            error(value_span(data, "waivers", source), "'waivers' must be a list")
+        else:
+            waivers = []
+            for index, item in enumerate(waivers_data):
+                waiver = _waiver(item, item_span(waivers_data, index, source), source, error)
+                if waiver is not None:
+                    waivers.append(waiver)
+            config = replace(config, waivers=tuple(waivers))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _waiver(item: Any, span: Span, source: str, error) -> Waiver | None:
+    if not isinstance(item, dict):
+        error(span, "a waiver must be a mapping {rule, path, reason, expires, approver}")
+        return None
+    ok = True
+    for key in item:
+        if key not in WAIVER_KEYS:
+            error(key_span(item, key, source), f"unknown key {key!r} in waiver; expected one of {', '.join(WAIVER_KEYS)}")
+            ok = False
+        elif item[key] is None:
+            error(key_span(item, key, source), f"waiver key {key!r} has a null value")
+            ok = False
+    for key in ("rule", "path", "fingerprint", "reason", "approver"):
+        if key in item and item[key] is not None and not (isinstance(item[key], str) and item[key].strip()):
+            error(value_span(item, key, source), f"waiver '{key}' must be a non-empty string")
+            ok = False
+    if "reason" not in item:
+        error(node_span(item, source), "a waiver needs a 'reason'")
+        ok = False
+    if "rule" not in item and "fingerprint" not in item:
+        error(node_span(item, source), "a waiver needs a 'rule' (with an optional 'path') or a 'fingerprint'")
+        ok = False
+    fp = item.get("fingerprint")
+    if isinstance(fp, str) and not _FINGERPRINT.match(fp):
+        error(value_span(item, "fingerprint", source), f"'fingerprint' must be 16 lower-case hex digits (got {fp!r})")
+        ok = False
+    expires = None
+    if item.get("expires") is not None:
+        expires = _date(item["expires"])
+        if expires is None:
+            error(value_span(item, "expires", source), f"'expires' must be a date YYYY-MM-DD (got {item['expires']!r})")
+            ok = False
+    if not ok:
+        return None
+    return Waiver(str(item["reason"]), _opt(item, "rule"), _opt(item, "path"), _opt(item, "fingerprint"), expires,
+                  _opt(item, "approver"), node_span(item, source))
+
+
+def _opt(item: dict, key: str) -> str | None:
+    return str(item[key]) if item.get(key) is not None else None
+
+
+def waive(config_path: str | os.PathLike, fingerprint: str, reason: str, expires: str | datetime.date | None = None,
+          approver: str | None = None, rule: str | None = None, path: str | None = None) -> dict[str, Any]:
+    """Append a waiver to ``config_path`` (created when missing), keeping comments and key order. Returns the
+    waiver as written. Raises ConfigError on a bad fingerprint or date, or an invalid existing file."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    source = str(config_path)
+    problems = []
+    if not _FINGERPRINT.match(fingerprint or ""):
+        problems.append(Problem(Span(source), f"fingerprint must be 16 lower-case hex digits (got {fingerprint!r})"))
+    if not (reason or "").strip():
+        problems.append(Problem(Span(source), "a waiver needs a reason"))
+    when = _date(expires) if expires is not None else None
+    if expires is not None and when is None:
+        problems.append(Problem(Span(source), f"expires must be a date YYYY-MM-DD (got {expires!r})"))
+    if problems:
+        raise ConfigError(problems)
+    target = Path(config_path)
+    text = target.read_text(encoding="utf-8") if target.exists() else ""
+    if text.strip():
+        config_from_yaml(text, source)  # refuse to edit an invalid file
+    yaml = YAML(typ="rt", pure=True)
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    data = yaml.load(text) if text.strip() else None
+    if data is None:
+        data = CommentedMap()
+    if data.get("waivers") is None:
+        data["waivers"] = CommentedSeq()
+    entry = CommentedMap()
+    if rule:
+        entry["rule"] = rule
+    if path:
+        entry["path"] = path
+    entry["fingerprint"] = fingerprint
+    entry["reason"] = reason
+    if when is not None:
+        entry["expires"] = when
+    if approver:
+        entry["approver"] = approver
+    data["waivers"].append(entry)
+    with open(target, "w", encoding="utf-8") as handle:
+        yaml.dump(data, handle)
+    return {k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in entry.items()}

@@ -1,0 +1,119 @@
+"""CUDA EULA Attachment A as data (rules/attachment-a.yaml): which EULA texts list a file, and under what condition.
+
+``status(basename, texts)`` gives, per EULA text, one of ``listed``, ``conditional`` (a driver library under the
+Docker Hub / NGC container-only condition of texts A-D) or ``unlisted``. Which texts apply to a file follows from
+its toolkit range (``texts_for``): a range that spans several texts leaves the answer undetermined when they differ.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from licscan.knowledge import builtin_rules_dir
+from licscan.rules.versions import (UNKNOWN_RANGE, SpecifierSet, Tri, VersionRange, contains, parse_specifier,
+                                    range_from_toolkit)
+
+DATA = "attachment-a.yaml"
+
+_GRAFT = re.compile(r"-[0-9a-f]{8}(?=\.so)")
+_SO = re.compile(r"\.so(?:\.\d+)+$")
+_DYLIB = re.compile(r"(?:\.\d+)+\.dylib$")
+_WINDOWS = re.compile(r"^(?P<stem>.+?)(?:32|64)?(?:_\d+)+\.(?P<ext>dll|lib)$")
+
+
+@dataclass(frozen=True)
+class EulaText:
+    id: str
+    title: str
+    date: str
+    toolkits: SpecifierSet
+    first_toolkit: str
+    variants: bool
+    driver_condition: bool
+
+
+@dataclass(frozen=True)
+class AttachmentA:
+    texts: tuple[EulaText, ...]
+    listed: dict[str, frozenset[str]]      # canonical name -> ids of the texts that list it
+    driver: frozenset[str]                 # canonical names of the driver libraries
+    toolkit_versioned: frozenset[str]
+    driver_branches: tuple[tuple[int, str], ...]  # (driver major, toolkit), highest first
+
+    def text(self, text_id: str) -> EulaText:
+        for text in self.texts:
+            if text.id == text_id:
+                return text
+        raise KeyError(text_id)
+
+    def text_by_date(self, date: str) -> EulaText | None:
+        return next((t for t in self.texts if t.date == date), None)
+
+    def texts_for(self, rng: VersionRange) -> tuple[tuple[EulaText, Tri], ...]:
+        """The texts that may govern a toolkit range, each with whether it certainly does."""
+        out = []
+        for text in self.texts:
+            truth = contains(text.toolkits, rng)
+            if truth is not Tri.FALSE:
+                out.append((text, truth))
+        return tuple(out)
+
+    def status(self, basename: str, text: EulaText) -> str:
+        name = canonical(basename)
+        ids = self.listed.get(name)
+        if not ids or text.id not in ids:
+            return "unlisted"
+        if name in self.driver and text.driver_condition:
+            return "conditional"
+        return "listed"
+
+    def driver_toolkit(self, version: str | None) -> VersionRange:
+        """The toolkit a driver release ships with (Table 5a), from a version like "580.159.04"."""
+        match = re.match(r"^(\d{3})\.\d+", version or "")
+        if not match:
+            return UNKNOWN_RANGE
+        major = int(match.group(1))
+        for index, (branch, toolkit) in enumerate(self.driver_branches):
+            if major >= branch:
+                upper = self.driver_branches[index - 1][1] if index else None
+                rng = range_from_toolkit({"min": toolkit, "max": None if upper is None else toolkit, "exact": None})
+                return VersionRange(rng.low, rng.high, f"{toolkit} (driver {version})")
+        return UNKNOWN_RANGE
+
+
+def canonical(basename: str) -> str:
+    """The Attachment A name a file counts as under the variant rule (version and architecture parts removed)."""
+    name = _GRAFT.sub("", basename)
+    name = _SO.sub(".so", name)
+    name = _DYLIB.sub(".dylib", name)
+    match = _WINDOWS.match(name)
+    if match:
+        name = f"{match.group('stem')}.{match.group('ext')}"
+    return name.lower()
+
+
+@functools.lru_cache(maxsize=1)
+def load() -> AttachmentA:
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe", pure=True).load(builtin_rules_dir().joinpath(DATA).read_text(encoding="utf-8"))
+    texts = tuple(EulaText(str(t["id"]), t["title"], str(t["date"]), parse_specifier(t["toolkits"]),
+                           str(t["first_toolkit"]), bool(t["variants"]), bool(t["driver_condition"]))
+                  for t in data["texts"])
+    all_ids = frozenset(t.id for t in texts)
+    listed: dict[str, set[str]] = {}
+    driver: set[str] = set()
+    for group in data["files"]:
+        ids = all_ids if group["texts"] == "all" else frozenset(str(i) for i in group["texts"])
+        unknown = ids - all_ids
+        if unknown:
+            raise ValueError(f"{DATA}: group {group['group']!r} names unknown texts {sorted(unknown)}")
+        for name in group["names"]:
+            listed.setdefault(name.lower(), set()).update(ids)
+            if group.get("driver"):
+                driver.add(name.lower())
+    branches = tuple(sorted(((int(b["driver"]), str(b["toolkit"])) for b in data["driver_branches"]), reverse=True))
+    return AttachmentA(texts, {k: frozenset(v) for k, v in listed.items()}, frozenset(driver),
+                       frozenset(data["toolkit_versioned"]), branches)

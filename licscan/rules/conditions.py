@@ -1,0 +1,365 @@
+"""The closed table of condition operators and their three-valued evaluation.
+
+A condition (YAML mapping) is exactly one of:
+- ``{all: [cond, ...]}``, ``{any: [cond, ...]}``, ``{not: cond}``;
+- ``{field: NAME, OP: ARG}`` with OP in :data:`FIELD_OPERATORS`:
+    ``equals`` (scalar), ``in`` (list of scalars), ``matches`` (glob or list of globs, fnmatchcase),
+    ``regex`` (Python regex, search), ``exists`` (bool: the field is set and not empty),
+    ``version_in`` (PEP 440 specifier set; three-valued over version ranges; ``{setting}`` placeholders such as
+    ``{eula.translation-clause-since}`` are filled from the settings);
+  on a list-valued field (``paths``, ``evidence``, ``license_files``) a test holds when it holds for some item;
+- ``{attachment_a: listed|conditional|unlisted}`` (component scope): the file's Attachment A status under the
+  EULA text(s) its toolkit range may fall under (rules/attachment-a.yaml);
+- ``{together_with: {scope: SCOPE, within: input|distribution|path, match: cond}}``: some other fact of SCOPE in
+  the same group satisfies ``match``.
+
+``all`` is the minimum, ``any`` the maximum and ``not`` the mirror of false < unknown < true.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from licscan.rules import attachment
+from licscan.rules.errors import Problem
+from licscan.rules.facts import FIELDS, GROUPS, RANGE_FIELDS, SCOPES, Fact, FactIndex, field_known
+from licscan.rules.versions import Tri, VersionRange, contains, parse_specifier, range_from_version
+from licscan.rules.yamlsource import key_span, node_span, value_span
+
+FIELD_OPERATORS = ("equals", "in", "matches", "regex", "exists", "version_in")
+STRUCTURAL = ("all", "any", "not", "together_with", "attachment_a")
+ATTACHMENT_VALUES = ("listed", "conditional", "unlisted")
+
+#: Settings a pack may refer to as ``{name}`` in ``version_in``, with their defaults (DESIGN B5).
+SETTINGS: dict[str, str] = {"eula.translation-clause-since": "11.6"}
+
+
+@dataclass
+class Context:
+    index: FactIndex
+    settings: dict[str, str]
+    eula_text: str | None = None  # an EULA text id that overrides the choice by toolkit (config eula.text)
+
+
+@dataclass(frozen=True)
+class Result:
+    truth: Tri
+    reasons: tuple[str, ...] = ()
+    others: tuple[Fact, ...] = ()
+    notes: tuple[str, ...] = ()  # evidence that holds whatever the truth (e.g. the EULA text used)
+
+
+FALSE = Result(Tri.FALSE)
+
+
+class Condition:
+    def evaluate(self, fact: Fact, ctx: Context) -> Result:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class All(Condition):
+    children: tuple[Condition, ...]
+
+    def evaluate(self, fact, ctx):
+        reasons, others, notes = [], [], []
+        truth = Tri.TRUE
+        for child in self.children:
+            result = child.evaluate(fact, ctx)
+            if result.truth is Tri.FALSE:
+                return FALSE
+            truth = min(truth, result.truth)
+            reasons += result.reasons
+            others += result.others
+            notes += result.notes
+        return Result(truth, tuple(reasons) if truth is Tri.UNKNOWN else (), tuple(others), tuple(notes))
+
+
+@dataclass(frozen=True)
+class Any_(Condition):
+    children: tuple[Condition, ...]
+
+    def evaluate(self, fact, ctx):
+        unknown: list[Result] = []
+        for child in self.children:
+            result = child.evaluate(fact, ctx)
+            if result.truth is Tri.TRUE:
+                return result
+            if result.truth is Tri.UNKNOWN:
+                unknown.append(result)
+        if unknown:
+            return Result(Tri.UNKNOWN, tuple(r for u in unknown for r in u.reasons),
+                          tuple(o for u in unknown for o in u.others), tuple(n for u in unknown for n in u.notes))
+        return FALSE
+
+
+@dataclass(frozen=True)
+class Not(Condition):
+    child: Condition
+
+    def evaluate(self, fact, ctx):
+        result = self.child.evaluate(fact, ctx)
+        return Result(~result.truth, result.reasons, (), result.notes)
+
+
+def _items(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
+@dataclass(frozen=True)
+class FieldTest(Condition):
+    field: str
+    op: str
+    arg: Any
+    test: Callable[[Any], bool] | None = None
+
+    def evaluate(self, fact, ctx):
+        value = fact.get(self.field)
+        if self.op == "exists":
+            present = value not in (None, "", [])
+            return Result(Tri.of(present == bool(self.arg)))
+        if self.op == "version_in":
+            spec = parse_specifier(fill(self.arg, ctx.settings))
+            rng = value if isinstance(value, VersionRange) else range_from_version(value)
+            truth = contains(spec, rng)
+            reason = ()
+            if truth is Tri.UNKNOWN:
+                reason = (f"{self.field} {rng.text} may or may not satisfy {spec}",)
+            return Result(truth, reason)
+        return Result(Tri.of(any(self.test(item) for item in _items(value))))
+
+
+@dataclass(frozen=True)
+class AttachmentTest(Condition):
+    value: str
+
+    def evaluate(self, fact, ctx):
+        data = attachment.load()
+        if ctx.eula_text:
+            candidates = ((data.text(ctx.eula_text), Tri.TRUE),)
+            why = "configured eula.text"
+        else:
+            candidates = data.texts_for(fact.toolkit)
+            why = f"toolkit {fact.toolkit.text}"
+        basename = fact.get("basename") or ""
+        statuses = {text.id: data.status(basename, text) for text, _ in candidates}
+        hits = {tid for tid, status in statuses.items() if status == self.value}
+        titles = {t.id: t.title for t, _ in candidates}
+        if len(candidates) == 1:
+            note = (f"Attachment A of {titles[next(iter(titles))]} ({why}): {basename} is {next(iter(statuses.values()))}",)
+        else:
+            note = (f"EULA texts possible for {why}: " + "; ".join(f"{tid}: {s}" for tid, s in statuses.items()),)
+        if hits and len(hits) == len(statuses):
+            return Result(Tri.TRUE, (), (), note)
+        if not hits:
+            return Result(Tri.FALSE, (), (), note)
+        return Result(Tri.UNKNOWN, (f"{basename} is {self.value} in the texts of {', '.join(sorted(hits))} but "
+                                    f"not in {', '.join(sorted(set(statuses) - hits))}, and {why} does not decide "
+                                    f"which text applies",), (), note)
+
+
+@dataclass(frozen=True)
+class TogetherWith(Condition):
+    scope: str
+    within: str
+    match: Condition
+
+    def evaluate(self, fact, ctx):
+        found, unknown = [], []
+        for other in ctx.index.joined(fact, self.scope, self.within):
+            result = self.match.evaluate(other, ctx)
+            if result.truth is Tri.TRUE:
+                found.append(other)
+            elif result.truth is Tri.UNKNOWN:
+                unknown.append((other, result))
+        if found:
+            return Result(Tri.TRUE, (), tuple(sorted(found, key=lambda f: (f.path, f.component or ""))))
+        if unknown:
+            return Result(Tri.UNKNOWN, tuple(f"{o.label} at {o.path}: {r}" for o, res in unknown for r in res.reasons),
+                          tuple(o for o, _ in unknown))
+        return FALSE
+
+
+def fill(template: str, settings: dict[str, str]) -> str:
+    out = template
+    for name, value in settings.items():
+        out = out.replace("{" + name + "}", str(value))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- compilation
+
+class _Compiler:
+    def __init__(self, source: str):
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def error(self, span, message: str) -> None:
+        self.problems.append(Problem(span, message))
+
+    def compile(self, data: Any, scopes: tuple[str, ...], where) -> Condition | None:
+        if not isinstance(data, dict):
+            self.error(where, f"a condition must be a mapping (got {type(data).__name__})")
+            return None
+        keys = [str(k) for k in data]
+        ops = [k for k in keys if k in STRUCTURAL or k in FIELD_OPERATORS]
+        unknown = [k for k in keys if k not in STRUCTURAL and k not in FIELD_OPERATORS and k != "field"]
+        for key in unknown:
+            self.error(key_span(data, key, self.source),
+                       f"unknown operator {key!r}; operators are: {', '.join(STRUCTURAL + FIELD_OPERATORS)}")
+        if unknown:
+            return None
+        if "field" in keys:
+            return self._field(data, scopes)
+        if len(ops) != 1:
+            self.error(node_span(data, self.source),
+                       f"a condition needs exactly one operator (got {', '.join(ops) or 'none'})")
+            return None
+        op = ops[0]
+        arg = data[op]
+        span = value_span(data, op, self.source)
+        if op in ("all", "any"):
+            if not isinstance(arg, list) or not arg:
+                self.error(span, f"'{op}' takes a non-empty list of conditions")
+                return None
+            from licscan.rules.yamlsource import item_span
+            children = [self.compile(item, scopes, item_span(arg, i, self.source)) for i, item in enumerate(arg)]
+            if any(c is None for c in children):
+                return None
+            return All(tuple(children)) if op == "all" else Any_(tuple(children))
+        if op == "not":
+            child = self.compile(arg, scopes, span)
+            return Not(child) if child else None
+        if op == "attachment_a":
+            if "component" not in scopes:
+                self.error(key_span(data, op, self.source), "'attachment_a' applies to the component scope only")
+            if arg not in ATTACHMENT_VALUES:
+                self.error(span, f"'attachment_a' must be one of {', '.join(ATTACHMENT_VALUES)} (got {arg!r})")
+                return None
+            return AttachmentTest(str(arg))
+        if op == "together_with":
+            return self._together(arg, span)
+        self.error(key_span(data, op, self.source), f"operator {op!r} needs 'field'")
+        return None
+
+    def _together(self, arg: Any, span) -> Condition | None:
+        if not isinstance(arg, dict):
+            self.error(span, "'together_with' takes a mapping {scope, within, match}")
+            return None
+        ok = True
+        for key in arg:
+            if key not in ("scope", "within", "match"):
+                self.error(key_span(arg, key, self.source), f"unknown key {key!r} in 'together_with' "
+                                                            "(expected scope, within, match)")
+                ok = False
+        scope, within = arg.get("scope"), arg.get("within", "input")
+        if scope not in SCOPES:
+            self.error(value_span(arg, "scope", self.source) if "scope" in arg else span,
+                       f"'scope' must be one of {', '.join(SCOPES)} (got {scope!r})")
+            ok = False
+        if within not in GROUPS:
+            self.error(value_span(arg, "within", self.source),
+                       f"'within' must be one of {', '.join(GROUPS)} (got {within!r})")
+            ok = False
+        if "match" not in arg:
+            self.error(span, "'together_with' needs 'match'")
+            return None
+        match = self.compile(arg["match"], (scope,) if scope in SCOPES else SCOPES,
+                             value_span(arg, "match", self.source))
+        if not ok or match is None:
+            return None
+        return TogetherWith(str(scope), str(within), match)
+
+    def _field(self, data: dict, scopes: tuple[str, ...]) -> Condition | None:
+        name = data["field"]
+        ops = [str(k) for k in data if k != "field"]
+        if not isinstance(name, str) or not any(field_known(s, name) for s in scopes):
+            known = sorted({f for s in scopes for f in FIELDS[s]})
+            self.error(value_span(data, "field", self.source),
+                       f"unknown field {name!r} for scope {'/'.join(scopes)}; fields are: {', '.join(known)}"
+                       + (", properties.<key>" if "component" in scopes else ""))
+            return None
+        bad = [k for k in ops if k not in FIELD_OPERATORS]
+        if bad or len(ops) != 1:
+            if bad:
+                for key in bad:
+                    self.error(key_span(data, key, self.source),
+                               f"{key!r} is not a field operator; field operators are: {', '.join(FIELD_OPERATORS)}")
+            else:
+                self.error(key_span(data, "field", self.source),
+                           f"a field test needs exactly one operator (got {', '.join(ops) or 'none'})")
+            return None
+        op = ops[0]
+        arg = data[op]
+        span = value_span(data, op, self.source)
+        if op == "equals":
+            if not isinstance(arg, (str, int, float, bool)):
+                self.error(span, "'equals' takes a scalar")
+                return None
+            value = _scalar(arg)
+            return FieldTest(name, op, value, lambda item, v=value: _scalar(item) == v)
+        if op == "in":
+            if not isinstance(arg, list) or not arg or not all(isinstance(a, (str, int, float, bool)) for a in arg):
+                self.error(span, "'in' takes a non-empty list of scalars")
+                return None
+            values = frozenset(_scalar(a) for a in arg)
+            return FieldTest(name, op, tuple(sorted(values, key=str)), lambda item, v=values: _scalar(item) in v)
+        if op == "matches":
+            globs = arg if isinstance(arg, list) else [arg]
+            if not globs or not all(isinstance(g, str) for g in globs):
+                self.error(span, "'matches' takes a glob or a list of globs")
+                return None
+            pats = tuple(str(g) for g in globs)
+            return FieldTest(name, op, pats,
+                             lambda item, p=pats: isinstance(item, str) and any(fnmatch.fnmatchcase(item, g) for g in p))
+        if op == "regex":
+            if not isinstance(arg, str):
+                self.error(span, "'regex' takes a string")
+                return None
+            try:
+                pattern = re.compile(str(arg))
+            except re.error as error:
+                self.error(span, f"invalid regex {str(arg)!r}: {error}")
+                return None
+            return FieldTest(name, op, str(arg), lambda item, p=pattern: isinstance(item, str) and bool(p.search(item)))
+        if op == "exists":
+            if not isinstance(arg, bool):
+                self.error(span, f"'exists' takes true or false (got {arg!r})")
+                return None
+            return FieldTest(name, op, arg)
+        # version_in
+        if name not in RANGE_FIELDS:
+            self.error(key_span(data, op, self.source),
+                       f"'version_in' applies to version fields ({', '.join(RANGE_FIELDS)}), not {name!r}")
+            return None
+        if not isinstance(arg, str):
+            self.error(span, "'version_in' takes a PEP 440 specifier string")
+            return None
+        placeholders = set(re.findall(r"\{([^{}]*)\}", str(arg)))
+        unknown = sorted(placeholders - set(SETTINGS))
+        if unknown:
+            self.error(span, f"unknown setting {{{unknown[0]}}} in specifier; settings are: {', '.join(SETTINGS)}")
+            return None
+        try:
+            parse_specifier(fill(str(arg), SETTINGS))
+        except ValueError as error:
+            self.error(span, str(error))
+            return None
+        return FieldTest(name, op, str(arg))
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    return str(value)
+
+
+def compile_condition(data: Any, scopes: tuple[str, ...], source: str, where) -> tuple[Condition | None, list[Problem]]:
+    compiler = _Compiler(source)
+    condition = compiler.compile(data, scopes, where)
+    return condition, compiler.problems

@@ -1,0 +1,106 @@
+"""YAML with positions: ruamel.yaml's round-trip loader, duplicate keys found on the node tree (every one, with
+its position) instead of ruamel's single DuplicateKeyError, and helpers that give the span of a key or an item."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from licscan.rules.errors import Problem, Span
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = True  # duplicates are reported by duplicate_keys(), all of them
+    return yaml
+
+
+def parse(text: str, source: str) -> tuple[Any, list[Problem]]:
+    """The round-trip data of ``text`` and the problems found while reading it (syntax, duplicate keys).
+    On a syntax error the data is None."""
+    try:
+        node = _yaml().compose(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        span = Span(source, mark.line + 1, mark.column + 1) if mark else Span(source)
+        return None, [Problem(span, f"YAML syntax: {error.problem or error.context}")]
+    except YAMLError as error:
+        return None, [Problem(Span(source), f"YAML syntax: {error}")]
+    problems = list(duplicate_keys(node, source)) if node is not None else []
+    data = _yaml().load(text)
+    return data, problems
+
+
+def duplicate_keys(node: Node, source: str):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, MappingNode):
+            seen: dict[Any, Node] = {}
+            for key, value in current.value:
+                if isinstance(key, ScalarNode):
+                    if key.value in seen:
+                        first = seen[key.value].start_mark
+                        yield Problem(Span(source, key.start_mark.line + 1, key.start_mark.column + 1),
+                                      f"duplicate key {key.value!r} (first at line {first.line + 1})")
+                    else:
+                        seen[key.value] = key
+                stack.append(value)
+        elif isinstance(current, SequenceNode):
+            stack.extend(current.value)
+
+
+def key_span(mapping: Any, key: Any, source: str) -> Span:
+    """The span of ``key`` in ``mapping`` (or of the mapping itself when the key is absent)."""
+    if isinstance(mapping, CommentedMap):
+        try:
+            line, column = mapping.lc.key(key)
+            return Span(source, line + 1, column + 1)
+        except (KeyError, TypeError):
+            return node_span(mapping, source)
+    return Span(source)
+
+
+def value_span(mapping: Any, key: Any, source: str) -> Span:
+    if isinstance(mapping, CommentedMap):
+        try:
+            line, column = mapping.lc.value(key)
+            return Span(source, line + 1, column + 1)
+        except (KeyError, TypeError):
+            return key_span(mapping, key, source)
+    return Span(source)
+
+
+def item_span(sequence: Any, index: int, source: str) -> Span:
+    if isinstance(sequence, CommentedSeq):
+        try:
+            line, column = sequence.lc.item(index)
+            return Span(source, line + 1, column + 1)
+        except (KeyError, TypeError, IndexError):
+            return node_span(sequence, source)
+    return Span(source)
+
+
+def node_span(data: Any, source: str) -> Span:
+    lc = getattr(data, "lc", None)
+    if lc is not None and lc.line is not None:
+        return Span(source, lc.line + 1, lc.col + 1)
+    return Span(source)
+
+
+def plain(data: Any) -> Any:
+    """Round-trip data as plain dicts, lists and scalars (dates as ISO strings)."""
+    if isinstance(data, dict):
+        return {str(k): plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [plain(v) for v in data]
+    if isinstance(data, (datetime.date, datetime.datetime)):
+        return data.isoformat()
+    if isinstance(data, str):
+        return str(data)
+    return data
