@@ -1,0 +1,123 @@
+"""Single-stream compression around a tar (or a lone file): gzip (RFC 1952), bzip2, xz, zstd (RFC 8878).
+
+Decompression is streamed. Python's gzip/bz2/lzma raise ``EOFError`` on a stream cut short; the zstd stream reader
+does not, so a zstd input is first checked by walking its frame and block headers (no decompression):
+
+    frame   = magic 28 B5 2F FD, Frame_Header_Descriptor (FCS_Flag bits 7-6, Single_Segment bit 5,
+              Content_Checksum bit 2, Dictionary_ID_Flag bits 1-0), [Window_Descriptor], [Dictionary_ID],
+              [Frame_Content_Size], blocks, [4-byte checksum]
+    block   = 3-byte little-endian header: Last_Block bit 0, Block_Type bits 1-2 (0 raw, 1 RLE, 2 compressed,
+              3 reserved), Block_Size bits 3-23; then Block_Size bytes (1 byte for RLE)
+    skippable frame = magic 0x184D2A50..5F (little-endian), 4-byte size, data
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import struct
+
+import zstandard
+
+from licscan.inventory.sniff import ArchiveKind
+
+ZSTD_MAGIC = 0xFD2FB528
+
+
+class CountingReader(io.RawIOBase):
+    """Counts the bytes read through it (compressed bytes consumed, or uncompressed bytes produced)."""
+
+    def __init__(self, raw, on_read=None):
+        super().__init__()
+        self._raw = raw
+        self.count = 0
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.count += len(data)
+        if self._on_read is not None and data:
+            self._on_read(len(data))
+        return data
+
+    def readinto(self, target) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+
+def open_stream(kind: ArchiveKind, raw):
+    """A binary stream of the decompressed content of ``raw``."""
+    if kind is ArchiveKind.GZIP:
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind is ArchiveKind.BZIP2:
+        return bz2.BZ2File(raw)
+    if kind is ArchiveKind.XZ:
+        return lzma.LZMAFile(raw)
+    if kind is ArchiveKind.ZSTD:
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_size=64 * 1024, read_across_frames=True,
+                                                          closefd=False)
+    raise ValueError(f"not a compression: {kind}")
+
+
+def gzip_name(head: bytes) -> str | None:
+    """The original file name stored in a gzip header (FLG.FNAME), if any."""
+    if len(head) < 10 or head[:2] != b"\x1f\x8b" or not head[3] & 0x08:
+        return None
+    pos = 10
+    if head[3] & 0x04:  # FEXTRA: XLEN then XLEN bytes
+        if len(head) < 12:
+            return None
+        pos += 2 + struct.unpack_from("<H", head, 10)[0]
+    end = head.find(b"\0", pos)
+    if end < 0:
+        return None
+    return head[pos:end].decode("latin-1") or None
+
+
+def zstd_problem(buf) -> tuple[int, str] | None:
+    """``(offset, message)`` when the zstd frames in ``buf`` are cut short or malformed, else None."""
+    view = memoryview(buf)
+    try:
+        end = len(view)
+        pos = 0
+        while pos < end:
+            if end - pos < 8:
+                return pos, "zstd frame header cut short"
+            (magic,) = struct.unpack_from("<I", view, pos)
+            if magic & 0xFFFFFFF0 == 0x184D2A50:
+                (length,) = struct.unpack_from("<I", view, pos + 4)
+                pos += 8 + length
+                if pos > end:
+                    return end, "skippable zstd frame cut short"
+                continue
+            if magic != ZSTD_MAGIC:
+                return pos, f"no zstd frame magic (found {magic:#010x})"
+            descriptor = view[pos + 4]
+            fcs_flag, single, checksum, dict_flag = descriptor >> 6, (descriptor >> 5) & 1, (descriptor >> 2) & 1, \
+                descriptor & 3
+            pos += 5 + (0 if single else 1) + (0, 1, 2, 4)[dict_flag] + \
+                ((1 if single else 0), 2, 4, 8)[fcs_flag]
+            while True:
+                if pos + 3 > end:
+                    return end, "zstd block header cut short"
+                header = view[pos] | view[pos + 1] << 8 | view[pos + 2] << 16
+                last, kind, size = header & 1, (header >> 1) & 3, header >> 3
+                if kind == 3:
+                    return pos, "reserved zstd block type"
+                pos += 3 + (1 if kind == 1 else size)
+                if pos > end:
+                    return end, "zstd block cut short"
+                if last:
+                    break
+            pos += 4 if checksum else 0
+            if pos > end:
+                return end, "zstd checksum cut short"
+        return None
+    finally:
+        view.release()

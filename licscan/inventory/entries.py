@@ -1,0 +1,255 @@
+"""The members of one archive, as a uniform sequence of :class:`Entry` values: zip (APPNOTE.TXT), tar (POSIX
+ustar / pax / GNU, through the stdlib), ar (licscan.binary.archive). Readers yield entries in archive order and
+raise :class:`ArchiveError` at the first damage, after the entries before it.
+
+An entry's ``open()`` must be used before the reader is advanced (a streamed tar reads through it once).
+"""
+
+from __future__ import annotations
+
+import enum
+import stat
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from licscan.binary import archive
+from licscan.binary.errors import FormatError
+from licscan.binary.stream import WindowStream
+from licscan.model import DiagnosticKind
+
+
+class EntryType(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    FIFO = "fifo"
+    CHAR_DEVICE = "char-device"
+    BLOCK_DEVICE = "block-device"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str  # as stored
+    type: EntryType
+    size: int | None = None  # declared uncompressed size
+    packed: int | Callable[[], int] | None = None  # compressed size, or the compressed bytes consumed so far
+    mode: int | None = None  # permission bits
+    link: str | None = None  # link target as stored
+    open: Callable[[], Any] | None = None  # a binary stream of the content (FILE only)
+    window: tuple[Any, int, int] | None = None  # (buffer, offset, size) when stored contiguous and uncompressed
+    charged: bool = False  # its bytes were already charged to the budget by the stream below
+
+
+class ArchiveError(Exception):
+    def __init__(self, kind: DiagnosticKind, message: str, offset: int | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.offset = offset
+
+
+# ---------------------------------------------------------------------------------------------------------- zip
+# Local file header (APPNOTE 4.3.7): signature 50 4B 03 04, version, flags, method, time, date, crc-32,
+# compressed size, uncompressed size, name length, extra length; then name, extra, data. Flag bit 3: sizes follow
+# the data in a data descriptor ([50 4B 07 08] crc, compressed, uncompressed).
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+_STORED, _DEFLATED = 0, 8
+
+
+def zip_entries(buf) -> Iterator[Entry]:
+    stream = WindowStream(buf)
+    try:
+        zf = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError, struct.error) as error:
+        count = 0
+        try:
+            for entry in _local_entries(buf):
+                count += 1
+                yield entry
+        except ArchiveError as damage:
+            raise ArchiveError(damage.kind, f"no usable central directory ({error}); {count} members recovered "
+                                            f"from their local headers, then: {damage.message}", damage.offset)
+        raise ArchiveError(DiagnosticKind.TRUNCATED, f"no usable central directory ({error}): truncated or damaged "
+                                                     f"zip; {count} members recovered from their local headers")
+    for info in zf.infolist():
+        mode = (info.external_attr >> 16) if info.create_system == 3 else 0
+        if info.is_dir() or stat.S_ISDIR(mode):
+            yield Entry(info.filename, EntryType.DIR)
+            continue
+        if stat.S_ISLNK(mode):
+            try:
+                target = zf.read(info)[:4096].decode("utf-8", "surrogateescape")
+            except Exception:  # noqa: BLE001 - a damaged link member: no target
+                target = None
+            yield Entry(info.filename, EntryType.SYMLINK, link=target)
+            continue
+        yield Entry(info.filename, EntryType.FILE, info.file_size, info.compress_size,
+                    stat.S_IMODE(mode) if mode else None, open=lambda info=info: zf.open(info))
+
+
+def _local_entries(buf) -> Iterator[Entry]:
+    """Members from their local headers alone, for a zip whose central directory is missing (truncated)."""
+    end = len(buf)
+    pos = 0
+    while pos + 4 <= end and bytes(buf[pos : pos + 4]) == b"PK\x03\x04":
+        if pos + _LOCAL.size > end:
+            raise ArchiveError(DiagnosticKind.TRUNCATED, "local header cut short", pos)
+        _sig, _ver, flags, method, _t, _d, _crc, csize, usize, nlen, elen = _LOCAL.unpack_from(bytes(
+            buf[pos : pos + _LOCAL.size]))
+        name_at = pos + _LOCAL.size
+        data = name_at + nlen + elen
+        if data > end:
+            raise ArchiveError(DiagnosticKind.TRUNCATED, "local header cut short", pos)
+        name = bytes(buf[name_at : name_at + nlen]).decode("utf-8" if flags & 0x800 else "cp437")
+        if method not in (_STORED, _DEFLATED):
+            raise ArchiveError(DiagnosticKind.UNSUPPORTED, f"{name}: compression method {method} in a zip without "
+                                                           f"central directory", pos)
+        if flags & 0x08 and csize == 0:
+            if method != _DEFLATED:
+                raise ArchiveError(DiagnosticKind.UNSUPPORTED, f"{name}: stored member with a data descriptor", pos)
+            csize, usize = _inflated_extent(buf, data, name)
+        if data + csize > end:
+            raise ArchiveError(DiagnosticKind.TRUNCATED, f"{name}: member data cut short", data)
+        if name.endswith("/"):
+            yield Entry(name, EntryType.DIR)
+        elif method == _STORED:
+            yield Entry(name, EntryType.FILE, csize, csize, window=(buf, data, csize),
+                        open=lambda d=data, c=csize: WindowStream(buf, d, c))
+        else:
+            yield Entry(name, EntryType.FILE, usize, csize, open=lambda d=data, c=csize: _Inflate(buf, d, c))
+        pos = data + csize
+        if flags & 0x08:
+            pos += 16 if bytes(buf[pos : pos + 4]) == b"PK\x07\x08" else 12
+
+
+def _inflated_extent(buf, start: int, name: str) -> tuple[int, int]:
+    """``(compressed, uncompressed)`` size of the raw deflate stream at ``start`` (counted, not kept)."""
+    inflater = zlib.decompressobj(-15)
+    pos = start
+    produced = 0
+    while not inflater.eof:
+        if pos >= len(buf):
+            raise ArchiveError(DiagnosticKind.TRUNCATED, f"{name}: deflate stream cut short", start)
+        chunk = bytes(buf[pos : pos + 65536])
+        try:
+            produced += len(inflater.decompress(chunk, 1 << 20))
+            while inflater.unconsumed_tail and not inflater.eof:
+                produced += len(inflater.decompress(inflater.unconsumed_tail, 1 << 20))
+        except zlib.error as error:
+            raise ArchiveError(DiagnosticKind.MALFORMED, f"{name}: {error}", pos) from None
+        pos += len(chunk)
+    return pos - len(inflater.unused_data) - start, produced
+
+
+class _Inflate:
+    """A raw-deflate member read from ``buf[start:start+size]``."""
+
+    def __init__(self, buf, start: int, size: int):
+        self._buf, self._pos, self._end = buf, start, start + size
+        self._inflater = zlib.decompressobj(-15)
+        self._tail = b""
+
+    def read(self, size: int = -1) -> bytes:
+        size = 1 << 20 if size is None or size < 0 else size
+        while True:
+            if self._tail:
+                data, self._tail = self._tail, b""
+            elif self._pos < self._end:
+                data = bytes(self._buf[self._pos : min(self._end, self._pos + 65536)])
+                self._pos += len(data)
+            elif self._inflater.eof:
+                return b""
+            else:
+                raise EOFError("deflate stream ended early")
+            out = self._inflater.decompress(data, size)
+            self._tail = self._inflater.unconsumed_tail
+            if out or self._inflater.eof:
+                return out
+
+
+# ---------------------------------------------------------------------------------------------------------- tar
+_TAR_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, ValueError, struct.error)
+
+
+def tar_entries(fileobj, *, streamed: bool, buf=None, packed: Callable[[], int] | None = None) -> Iterator[Entry]:
+    """Members of the tar read from ``fileobj``: streamed (``r|``, from a decompressor) or with random access over
+    ``buf`` (then members carry their window and the end of the archive is checked for truncation)."""
+    try:
+        tf = tarfile.open(fileobj=fileobj, mode="r|" if streamed else "r:")
+    except _TAR_ERRORS as error:
+        raise _tar_error(error, "tar header") from None
+    count = 0
+    last_end = 0
+    try:
+        for info in tf:
+            count += 1
+            yield _tar_entry(tf, info, streamed, buf, packed)
+            if not streamed:
+                last_end = info.offset_data + (info.size if info.isreg() else 0)
+    except _TAR_ERRORS as error:
+        raise _tar_error(error, f"after {count} members") from None
+    if buf is not None and not streamed:
+        if last_end > len(buf):
+            raise ArchiveError(DiagnosticKind.TRUNCATED, f"tar cut short: last member ends at {last_end}, "
+                                                         f"archive has {len(buf)} bytes", len(buf))
+        rest = tf.offset
+        if rest < len(buf) and any(bytes(buf[rest : rest + 512])):
+            block = bytes(buf[rest : rest + 512])
+            kind = DiagnosticKind.TRUNCATED if len(block) < 512 else DiagnosticKind.MALFORMED
+            raise ArchiveError(kind, f"unreadable tar header after {count} members", rest)
+
+
+def _tar_error(error: Exception, where: str) -> ArchiveError:
+    text = str(error) or type(error).__name__
+    truncated = isinstance(error, EOFError) or "unexpected end" in text or "truncated" in text.lower() or \
+        "ended before" in text
+    return ArchiveError(DiagnosticKind.TRUNCATED if truncated else DiagnosticKind.MALFORMED, f"{text} ({where})")
+
+
+def _tar_entry(tf, info: tarfile.TarInfo, streamed: bool, buf, packed) -> Entry:
+    mode = stat.S_IMODE(info.mode) if info.mode is not None else None
+    if info.isreg():
+        window = None if streamed or info.issparse() or buf is None else (buf, info.offset_data, info.size)
+        return Entry(info.name, EntryType.FILE, info.size, packed if streamed else info.size, mode,
+                     open=lambda: tf.extractfile(info), window=window, charged=streamed)
+    if info.isdir():
+        return Entry(info.name, EntryType.DIR)
+    if info.issym():
+        return Entry(info.name, EntryType.SYMLINK, link=info.linkname)
+    if info.islnk():
+        return Entry(info.name, EntryType.HARDLINK, link=info.linkname)
+    if info.isfifo():
+        return Entry(info.name, EntryType.FIFO)
+    if info.ischr():
+        return Entry(info.name, EntryType.CHAR_DEVICE)
+    if info.isblk():
+        return Entry(info.name, EntryType.BLOCK_DEVICE)
+    return Entry(info.name, EntryType.OTHER)
+
+
+# ----------------------------------------------------------------------------------------------------------- ar
+def ar_entries(buf) -> Iterator[Entry]:
+    try:
+        for member in archive.members(buf):
+            yield Entry(member.name, EntryType.FILE, member.size, member.size,
+                        window=(buf, member.offset, member.size),
+                        open=lambda m=member: WindowStream(buf, m.offset, m.size))
+    except FormatError as error:
+        raise ArchiveError(DiagnosticKind.TRUNCATED if error.truncated else DiagnosticKind.MALFORMED,
+                           error.reason, error.offset) from None
+
+
+def first_ar_name(buf) -> str | None:
+    try:
+        for member in archive.members(buf):
+            return member.name
+    except FormatError:
+        return None
+    return None

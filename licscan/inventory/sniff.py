@@ -1,0 +1,67 @@
+"""Which archive a byte string is, by its magic bytes, never by its name (DESIGN A1 "identify").
+
+- zip: local file header ``PK\\x03\\x04``, or an empty archive's end record ``PK\\x05\\x06`` (wheel, egg, jar, .conda)
+- tar: POSIX ``ustar\\0`` / GNU ``ustar  \\0`` magic at offset 257, or a v7 header whose checksum (the sum of the
+  512 header bytes with the 8 checksum bytes at 148 counted as spaces) matches the octal field at 148
+- gzip ``1f 8b``, bzip2 ``BZh`` + block size digit, xz ``FD 37 7A 58 5A 00``, zstd frame ``28 B5 2F FD``
+- ar ``!<arch>\\n`` (a Debian package when its first member is ``debian-binary``)
+"""
+
+from __future__ import annotations
+
+import enum
+
+HEAD_SIZE = 512
+
+
+class ArchiveKind(enum.Enum):
+    ZIP = "zip"
+    TAR = "tar"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    ZSTD = "zstd"
+    AR = "ar"
+
+
+COMPRESSED = (ArchiveKind.GZIP, ArchiveKind.BZIP2, ArchiveKind.XZ, ArchiveKind.ZSTD)
+
+
+def sniff(head: bytes) -> ArchiveKind | None:
+    """The archive kind of content starting with ``head`` (give :data:`HEAD_SIZE` bytes when available)."""
+    if head[:4] == b"PK\x03\x04" or (head[:4] == b"PK\x05\x06" and len(head) >= 22):
+        return ArchiveKind.ZIP
+    if head[:2] == b"\x1f\x8b":
+        return ArchiveKind.GZIP
+    if head[:3] == b"BZh" and head[3:4] in tuple(bytes([d]) for d in b"123456789"):
+        return ArchiveKind.BZIP2
+    if head[:6] == b"\xfd7zXZ\x00":
+        return ArchiveKind.XZ
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return ArchiveKind.ZSTD
+    if head[:8] == b"!<arch>\n":
+        return ArchiveKind.AR
+    if is_tar_header(head):
+        return ArchiveKind.TAR
+    return None
+
+
+def is_tar_header(head: bytes) -> bool:
+    """A ustar magic at 257, or a plain (v7) tar header with a valid checksum."""
+    if len(head) < 512:
+        return False
+    if head[257:263] in (b"ustar\x00", b"ustar "):
+        return _checksum_ok(head)
+    return head[0] != 0 and _checksum_ok(head)
+
+
+def _checksum_ok(head: bytes) -> bool:
+    field = head[148:156].split(b"\0", 1)[0].strip()
+    try:
+        stored = int(field, 8)
+    except ValueError:
+        return False
+    unsigned = sum(head[:148]) + 8 * 32 + sum(head[156:512])
+    signed = sum(b - 256 if b > 127 else b for b in head[:148]) + 8 * 32 + sum(
+        b - 256 if b > 127 else b for b in head[156:512])
+    return stored in (unsigned, signed)

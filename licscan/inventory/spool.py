@@ -1,0 +1,132 @@
+"""Holding one archive member while it is inspected: ``bytes`` when small, else a read-only mmap of a file in a
+private temporary folder (never in the scanned tree), removed with the walk -- also on errors and generator close.
+
+Every byte read is checked against the limits as it arrives, so a bomb is stopped after at most
+``max_ratio * packed`` bytes, not after it has been inflated.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from licscan.inventory.limits import WalkLimits
+
+CHUNK = 1 << 20
+READ_AHEAD_SLACK = 64 * 1024  # compressed bytes a decompressor may have consumed ahead of a member's start
+
+
+class LimitExceeded(Exception):
+    """A configured limit refused a member; ``walk_over`` marks the whole-walk budget (nothing more is read)."""
+
+    def __init__(self, message: str, *, walk_over: bool = False):
+        super().__init__(message)
+        self.walk_over = walk_over
+
+
+@dataclass
+class Budget:
+    """Counters over the whole walk."""
+
+    limits: WalkLimits
+    total: int = 0
+    members: int = 0
+
+    def charge(self, count: int) -> None:
+        self.total += count
+        if self.total > self.limits.max_total_bytes:
+            raise LimitExceeded(f"total uncompressed bytes over the limit of {self.limits.max_total_bytes}",
+                                walk_over=True)
+
+    def count_member(self) -> None:
+        self.members += 1
+        if self.members > self.limits.max_members:
+            raise LimitExceeded(f"more than {self.limits.max_members} archive members", walk_over=True)
+
+
+class Held:
+    """One member's bytes: ``data`` is ``bytes`` or a read-only ``mmap``; valid until :meth:`release`."""
+
+    def __init__(self, data, size: int):
+        self.data = data
+        self.size = size
+
+    def release(self) -> None:
+        data, self.data = self.data, None
+        if isinstance(data, mmap.mmap):
+            try:
+                data.close()
+            except BufferError:
+                pass  # a consumer still holds a view: the mapping goes with its last reference (the file is unlinked)
+
+
+class Spool:
+    """The private temporary folder of one walk (created on first use)."""
+
+    def __init__(self, limits: WalkLimits):
+        self.limits = limits
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self._count = 0
+
+    @property
+    def path(self) -> str | None:
+        return self._dir.name if self._dir is not None else None
+
+    def close(self) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def hold(self, reader, budget: Budget, *, charge: bool = True, packed: int | Callable[[], int] | None = None,
+             declared: int | None = None) -> Held:
+        """Read ``reader`` to its end within the limits. ``packed`` is the member's compressed size, or a function
+        giving the compressed bytes consumed so far by the stream it comes from; ``charge`` False when the stream
+        below already charged the budget."""
+        limits = self.limits
+        start = packed() if callable(packed) else 0
+        buffer = bytearray()
+        spill = None
+        size = 0
+        try:
+            while True:
+                chunk = reader.read(CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if charge:
+                    budget.charge(len(chunk))
+                if size > limits.max_member_bytes:
+                    raise LimitExceeded(f"member larger than the limit of {limits.max_member_bytes} bytes")
+                if size > limits.ratio_floor_bytes and packed is not None:
+                    compressed = (packed() - start + READ_AHEAD_SLACK) if callable(packed) else packed
+                    if size > limits.max_ratio * max(compressed, 1):
+                        raise LimitExceeded(f"compression ratio over {limits.max_ratio:g} "
+                                            f"({size} bytes from {compressed} compressed bytes, still inflating)")
+                if spill is None and size > limits.in_memory_bytes:
+                    spill = self._file()
+                    spill.write(buffer)
+                    buffer = bytearray()
+                if spill is None:
+                    buffer += chunk
+                else:
+                    spill.write(chunk)
+            if spill is None:
+                return Held(bytes(buffer), size)
+            spill.flush()
+            mapping = mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ)
+            return Held(mapping, size)
+        finally:
+            if spill is not None:
+                spill.close()  # unlinked on open: the mapping keeps the data until released
+
+    def _file(self):
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="licscan-spool-")
+        self._count += 1
+        path = os.path.join(self._dir.name, f"member-{self._count}")
+        handle = open(path, "w+b")
+        os.unlink(path)
+        return handle
