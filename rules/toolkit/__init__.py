@@ -1,1 +1,0 @@
-"""Toolkit version tables (data)."""
