@@ -1,0 +1,44 @@
+"""Deterministic identity for SBOM documents and elements (DESIGN A3: ids derived from content, time from
+``SOURCE_DATE_EPOCH``)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from datetime import datetime, timezone
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")  # SPDX ids allow letters, digits, "." and "-" only ("_" is rejected)
+NAMESPACE = uuid.UUID("6f0b7d1e-3c55-5b8e-9a43-6c1c2a9e5d10")  # licscan's uuid5 namespace for SBOM documents
+
+
+def digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def element_id(kind: str, label: str, *identity: str) -> str:
+    """``SPDXRef-<kind>-<label slug>-<10 hex of the identity>``: readable, unique, the same for the same content."""
+    slug = _UNSAFE.sub("-", label).strip("-.")[:48].strip("-.") or "x"
+    return f"SPDXRef-{kind}-{slug}-{digest(kind, *identity)[:10]}"
+
+
+def document_uuid(*parts: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, digest(*parts))
+
+
+def created_now(environ=None) -> datetime:
+    """``SOURCE_DATE_EPOCH`` when set (reproducible builds), else the current time; UTC, whole seconds."""
+    environ = os.environ if environ is None else environ
+    epoch = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    return datetime.now(tz=timezone.utc).replace(microsecond=0)
+
+
+def slug(text: str) -> str:
+    return _UNSAFE.sub("-", text).strip("-.").lower() or "x"
