@@ -268,6 +268,18 @@ class FileFacts:
 
 
 @dataclass(frozen=True)
+class Dependency:
+    """A run-time dependency of a binary on a named part (DT_NEEDED / PE import), shipped or not."""
+
+    path: str  # the binary that needs it
+    needs: str  # the name it asks for: "libcudart.so.13"
+    component: str  # the catalog name it matches: "cudart"
+    vendor: str
+    kind: ComponentKind
+    shipped: tuple[str, ...]  # virtual paths in the input that provide it (by file name or SONAME)
+
+
+@dataclass(frozen=True)
 class Summary:
     files: int  # regular files inventoried (archive members included)
     bytes: int  # their total size
@@ -286,6 +298,7 @@ class Inventory:
     distributions: tuple[Any, ...] = ()  # licscan.inventory.items.Distribution
     special_files: tuple[Any, ...] = ()  # licscan.inventory.items.SpecialFile
     remarks: tuple[str, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -314,6 +327,7 @@ __all__ = [
     "Compression",
     "Container",
     "DeviceImage",
+    "Dependency",
     "Diagnostic",
     "DiagnosticKind",
     "ElfFacts",

@@ -37,14 +37,15 @@ class ScanConfig:
 
 @dataclass(frozen=True)
 class FileRecord:
-    """One inventoried file: its facts, what the catalog saw in its bytes, and its sha256 when it was needed."""
+    """One inventoried file: its facts, the components the catalog names in it, its sha256 when it was needed."""
 
     vpath: str
     size: int
     containers: tuple[str, ...]
     facts: FileFacts
-    matches: tuple[Any, ...]  # licscan.binary.catalog matches from the file's own bytes
+    matches: tuple[Any, ...]  # licscan.binary.catalog.ComponentMatch
     sha256: str | None
+    license_text: Any = None  # licscan.binary.licensetext.LicenseTextMatch
     layer: str | None = None
     deleted_in_upper_layer: bool = False
 
@@ -53,23 +54,44 @@ def _excluded(vpath: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(vpath, p) for p in patterns)
 
 
-def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str, ...] = ()) -> FileRecord:
-    """Catalog matches from the file's own bytes, and its sha256 when it is a named third-party part (for the
-    comparison with the enclosing distribution's RECORD)."""
-    from licscan.binary import catalog
+def _recorded_sha256(vpath: str, dist) -> str | None:
+    if dist is None:
+        return None
+    for path, digest in dist.files:
+        if path == vpath:
+            return digest
+    return None
 
-    matches = tuple(catalog.identify(vpath, facts, None, data))
-    digest = hashlib.sha256(data).hexdigest() if matches and data is not None else None
-    return FileRecord(vpath, size, containers, facts, matches, digest)
+
+def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str, ...] = (),
+            distributions: Sequence[Any] = ()) -> FileRecord:
+    """Name the components in one file from its facts, its bytes and its enclosing distribution; hash it when the
+    distribution's RECORD has a hash to compare with; identify licence texts."""
+    from licscan.binary import catalog, licensetext
+
+    dist = distribution_of(vpath, distributions)
+    matches = tuple(catalog.identify(vpath, facts, dist, data))
+    digest = None
+    if data is not None and matches and (dist is None or _recorded_sha256(vpath, dist)):
+        # Hashed now while the bytes are here: the enclosing wheel's RECORD may only be read later in the walk.
+        digest = hashlib.sha256(data).hexdigest()
+        if dist is not None:
+            matches = tuple(catalog.identify(vpath, facts, dist, data, sha256=digest))
+    text = None
+    if data is not None and licensetext.is_candidate(vpath, size):
+        text = licensetext.identify_license_text(vpath, data)
+    return FileRecord(vpath, size, containers, facts, matches, digest, text)
 
 
-def _examine_path(source: str, vpath: str, limits: Limits, cache_dir: str | None, settings: str) -> FileRecord:
+def _examine_path(source: str, vpath: str, limits: Limits, cache_dir: str | None, settings: str,
+                  distributions: Sequence[Any] = ()) -> FileRecord:
     """Inspect one plain file (runs in a worker process when jobs > 1)."""
     cache = Cache(cache_dir, settings) if cache_dir else None
     key = None
     if cache is not None:
+        dist = distribution_of(vpath, distributions)
         try:
-            key = cache.key(source, os.stat(source), vpath)
+            key = cache.key(source, os.stat(source), f"{vpath}\0{dist!r}")
         except OSError:
             key = None
         if key is not None:
@@ -77,7 +99,7 @@ def _examine_path(source: str, vpath: str, limits: Limits, cache_dir: str | None
             if isinstance(hit, FileRecord):
                 return hit
     facts = inspect_file(source, display=vpath, limits=replace(limits, jobs=1))
-    record = _with_data(source, lambda data: examine(vpath, facts, data, facts.size))
+    record = _with_data(source, lambda data: examine(vpath, facts, data, facts.size, (), distributions))
     if cache is not None and key is not None:
         cache.put(key, record)
     return record
@@ -96,17 +118,18 @@ def _with_data(source: str, use):
         return use(None)
 
 
-def _records_for_paths(jobs: list[tuple[str, str]], config: ScanConfig) -> list[FileRecord]:
+def _records_for_paths(jobs: list[tuple[str, str]], config: ScanConfig, distributions: list) -> list[FileRecord]:
     if not jobs:
         return []
     settings = config.settings()
     if config.jobs <= 1 or len(jobs) < 4:
-        return [_examine_path(src, vpath, config.limits, config.cache_dir, settings) for src, vpath in jobs]
+        return [_examine_path(src, vpath, config.limits, config.cache_dir, settings, distributions)
+                for src, vpath in jobs]
     import multiprocessing
 
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=config.jobs, mp_context=context) as pool:
-        futures = [pool.submit(_examine_path, src, vpath, config.limits, config.cache_dir, settings)
+        futures = [pool.submit(_examine_path, src, vpath, config.limits, config.cache_dir, settings, distributions)
                    for src, vpath in jobs]
         return [f.result() for f in futures]
 
@@ -131,7 +154,7 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig()) -> tuple[Inven
             data = item.data if item.data is not None else b""
             facts = inspect_buffer(data, item.vpath, replace(config.limits, jobs=1)) if len(data) else \
                 FileFacts(item.vpath, _unknown(), 0)
-            record = examine(item.vpath, facts, data, item.size, item.containers)
+            record = examine(item.vpath, facts, data, item.size, item.containers, distributions)
             records.append(replace(record, layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer))
         elif isinstance(item, items.Distribution):
             distributions.append(item)
@@ -139,7 +162,8 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig()) -> tuple[Inven
             specials.append(item)
         elif isinstance(item, Diagnostic):
             diagnostics.append(item)
-    records.extend(_records_for_paths(plain, config))
+    records = [refine(r, distributions) if r.containers else r for r in records]
+    records.extend(_records_for_paths(plain, config, distributions))
     records.sort(key=lambda r: r.vpath)
     return build_inventory(paths, records, distributions, specials, diagnostics), records
 
@@ -148,6 +172,31 @@ def _unknown():
     from licscan.model import FileFormat
 
     return FileFormat.UNKNOWN
+
+
+def refine(record: FileRecord, distributions: Sequence[Any]) -> FileRecord:
+    """Name the components of an archive member again once the walk has read its distribution's metadata (a wheel's
+    RECORD and METADATA come after its libraries). The first pass saw the bytes: what it learnt from them (content
+    markers, tools found by content, translation-layer signals) is kept."""
+    from licscan.binary import catalog
+
+    dist = distribution_of(record.vpath, distributions)
+    if dist is None or not record.matches:
+        return record
+    second = catalog.identify(record.vpath, record.facts, dist, None, sha256=record.sha256)
+    first = {m.name: m for m in record.matches}
+    merged = []
+    for match in second:
+        seen = first.pop(match.name, None)
+        if seen is not None and seen.version_source is not None and seen.version_source.value == "marker":
+            match = replace(match, version=seen.version, version_source=seen.version_source,
+                            version_range=seen.version_range, versions=seen.versions)
+        if seen is not None:
+            match = replace(match, evidence=tuple(dict.fromkeys(match.evidence + seen.evidence)),
+                            modifications=tuple(dict.fromkeys(match.modifications + seen.modifications)))
+        merged.append(match)
+    merged.extend(first.values())  # found from the bytes only
+    return replace(record, matches=tuple(merged))
 
 
 def distribution_of(vpath: str, distributions: Iterable[Any]) -> Any | None:
@@ -165,19 +214,21 @@ def distribution_of(vpath: str, distributions: Iterable[Any]) -> Any | None:
 
 def build_inventory(paths: Sequence[str], records: list[FileRecord], distributions: list, specials: list,
                     diagnostics: list[Diagnostic]) -> Inventory:
-    from licscan.binary import catalog
-
     all_diagnostics = list(diagnostics)
     device_code = []
     hits: list[tuple[Any, str]] = []
+    texts: list[tuple[Any, str]] = []
     for record in records:
         all_diagnostics.extend(record.facts.all_diagnostics())
         device_code.extend(record.facts.all_images())
-        dist = distribution_of(record.vpath, distributions)
-        matches = catalog.refine(record.vpath, record.matches, dist, record.sha256) if record.matches else ()
-        hits.extend((m, record.vpath) for m in matches)
-    components = _components(hits) + _distribution_components(distributions)
+        hits.extend((m, record.vpath) for m in record.matches)
+        if record.license_text is not None:
+            texts.append((record.license_text, record.vpath))
+    nvidia_dists = {distribution_of(v, distributions) for m, v in hits if m.vendor == "NVIDIA"} - {None}
+    components = _components(hits) + _license_components(texts) + _distribution_components(
+        d for d in distributions if d in nvidia_dists or d.name.lower().replace("_", "-").startswith("nvidia-"))
     summary = Summary(files=len(records), bytes=sum(r.size for r in records), diagnostics=len(all_diagnostics))
+    remarks = sorted({f"{r.vpath}: {x}" for r in records for x in r.facts.all_remarks()})
     return Inventory(
         inputs=tuple(paths),
         components=tuple(sorted(components, key=lambda c: (c.kind.value, c.name, c.version or "", c.id))),
@@ -186,46 +237,91 @@ def build_inventory(paths: Sequence[str], records: list[FileRecord], distributio
         summary=summary,
         distributions=tuple(sorted(distributions, key=lambda d: d.vpath)),
         special_files=tuple(sorted(specials, key=lambda s: s.vpath)),
+        remarks=tuple(remarks),
+        dependencies=tuple(_dependencies(records)),
     )
 
 
+def _dependencies(records: list[FileRecord]) -> list:
+    """DT_NEEDED entries of every ELF file that name a catalogued part, and where the input ships it."""
+    from licscan.binary import catalog
+    from licscan.model import Dependency
+
+    provided: dict[str, list[str]] = {}
+    for record in records:
+        name = record.vpath.rsplit("/", 1)[-1]
+        provided.setdefault(name, []).append(record.vpath)
+        elf = record.facts.elf
+        if elf is not None and elf.soname and elf.soname != name:
+            provided.setdefault(elf.soname, []).append(record.vpath)
+    out = []
+    for record in records:
+        elf = record.facts.elf
+        if elf is None:
+            continue
+        for needed in elf.needed:
+            for match in catalog.identify(needed, None, None, None, with_signals=False):
+                out.append(Dependency(record.vpath, needed, match.name, match.vendor, match.kind,
+                                      tuple(sorted(provided.get(needed, ())))))
+    return sorted(out, key=lambda d: (d.path, d.needs))
+
+
 def _component_id(vendor: str, name: str, version: str | None, kind: ComponentKind) -> str:
-    slug = f"{vendor}/{name}@{version or 'unknown'}".lower().replace(" ", "-")
+    slug = f"{vendor or 'unknown'}/{name}@{version or 'unknown'}".lower().replace(" ", "-")
     return f"{kind.value}:{slug}"
 
 
 def _components(hits: list[tuple[Any, str]]) -> list[Component]:
-    """One component per (vendor, name, version, kind, licence); its paths and evidence merged, sorted."""
-    groups: dict[tuple, tuple[set[str], set[str]]] = {}
+    """One component per (vendor, name, version, kind, licence); paths, evidence and properties merged, sorted."""
+    groups: dict[tuple, list[tuple[Any, str]]] = {}
     for match, vpath in hits:
-        key = (match.vendor, match.name, match.version, match.kind, match.license)
-        paths, evidence = groups.setdefault(key, (set(), set()))
-        paths.add(vpath)
-        evidence.update(match.evidence)
-    return [Component(_component_id(vendor, name, version, kind), name, vendor, kind, version, license_,
-                      tuple(sorted(paths)), tuple(sorted(evidence)))
-            for (vendor, name, version, kind, license_), (paths, evidence) in groups.items()]
+        groups.setdefault((match.vendor, match.name, match.version, match.kind, match.license), []).append(
+            (match, vpath))
+    out = []
+    for (vendor, name, version, kind, _license), members in groups.items():
+        paths = tuple(sorted({v for _, v in members}))
+        first = members[0][0].to_component(_component_id(vendor, name, version, kind), paths)
+        evidence = sorted({e for m, v in members for e in (f"{v}: {x}" for x in m.evidence)})
+        props = sorted({p for m, v in members for p in m.to_component("", ()).properties})
+        out.append(replace(first, evidence=tuple(evidence), properties=tuple(props)))
+    return out
 
 
-def _distribution_components(distributions: list) -> list[Component]:
-    """Every Python/Debian/conda distribution found is a component of kind python-distribution (DESIGN B3)."""
+def _license_components(texts: list[tuple[Any, str]]) -> list[Component]:
+    groups: dict[str, list[tuple[Any, str]]] = {}
+    for match, vpath in texts:
+        groups.setdefault(match.normalized_sha256, []).append((match, vpath))
+    out = []
+    for members in groups.values():
+        match = members[0][0]
+        props = [("document", match.document), ("match_method", match.method), ("sha256", match.sha256)]
+        if match.date:
+            props.append(("eula_text_date", match.date))
+        if match.translation_clause is not None:
+            props.append(("translation_clause", "yes" if match.translation_clause else "no"))
+        if match.variant:
+            props.append(("variant", match.variant))
+        vendor = "NVIDIA" if match.document.startswith(("nvidia", "cuda", "cudnn", "tensorrt")) else ""
+        out.append(Component(_component_id(vendor, match.document, match.date, ComponentKind.LICENSE_TEXT),
+                             match.title, vendor, ComponentKind.LICENSE_TEXT, match.date, match.license,
+                             tuple(sorted(v for _, v in members)), tuple(match.evidence), tuple(sorted(props))))
+    return out
+
+
+def _distribution_components(distributions: Iterable[Any]) -> list[Component]:
+    """Python distributions that are NVIDIA's or ship NVIDIA parts (kind python-distribution, DESIGN B3)."""
     out = []
     for dist in distributions:
         if dist.ecosystem.value != "pypi":
             continue
         evidence = [f"{dist.vpath}: Name: {dist.name}, Version: {dist.version}"]
+        props = [("ecosystem", "pypi")]
         if dist.license_declared:
             evidence.append(f"declared license: {dist.license_declared}")
-        out.append(Component(_component_id("pypi", dist.name, dist.version, ComponentKind.PYTHON_DISTRIBUTION),
-                             dist.name, _vendor_of(dist), ComponentKind.PYTHON_DISTRIBUTION, dist.version,
-                             dist.license_declared, (dist.vpath,), tuple(evidence)))
+            props.append(("license_declared", dist.license_declared))
+        vendor = "NVIDIA" if dist.name.lower().replace("_", "-").startswith("nvidia-") else ""
+        out.append(Component(_component_id(vendor or "pypi", dist.name, dist.version,
+                                           ComponentKind.PYTHON_DISTRIBUTION),
+                             dist.name, vendor, ComponentKind.PYTHON_DISTRIBUTION, dist.version,
+                             dist.license_declared, (dist.vpath,), tuple(evidence), tuple(props)))
     return out
-
-
-def _vendor_of(dist) -> str:
-    name = dist.name.lower().replace("_", "-")
-    return "NVIDIA" if name.startswith("nvidia-") else ""
-
-
-def incomplete(inventory: Inventory) -> bool:
-    return any(d.kind is not DiagnosticKind.UNSUPPORTED for d in inventory.diagnostics) or bool(inventory.diagnostics)

@@ -46,6 +46,8 @@ def document(inventory: Inventory, findings: list[dict[str, Any]] | None = None)
         "diagnostics": [diagnostic_entry(d) for d in inventory.diagnostics],
         "distributions": [distribution_entry(d) for d in inventory.distributions],
         "special_files": [special_entry(s) for s in inventory.special_files],
+        "dependencies": [{"path": d.path, "needs": d.needs, "component": d.component, "vendor": d.vendor,
+                          "kind": d.kind.value, "shipped": list(d.shipped)} for d in inventory.dependencies],
         "remarks": list(inventory.remarks),
     }
 
