@@ -32,7 +32,11 @@ import mmap
 import os
 import posixpath
 import stat
+import tarfile
 import zipfile
+import zlib
+
+import zstandard
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -51,7 +55,8 @@ Item = FileBlob | SpecialFile | Distribution | Diagnostic
 
 # Members whose bytes are kept (up to max_metadata_bytes) to build Distributions when their archive is done.
 _KEPT = {"METADATA", "RECORD", "PKG-INFO", "control", "index.json", "about.json", "paths.json", "files"}
-_READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, RuntimeError, ArchiveError)
+_READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, RuntimeError, ArchiveError, tarfile.TarError,
+                zlib.error, zstandard.ZstdError)
 _SPECIAL = {EntryType.FIFO: SpecialKind.FIFO, EntryType.CHAR_DEVICE: SpecialKind.CHAR_DEVICE,
             EntryType.BLOCK_DEVICE: SpecialKind.BLOCK_DEVICE, EntryType.HARDLINK: SpecialKind.HARDLINK,
             EntryType.SYMLINK: SpecialKind.SYMLINK}
@@ -281,11 +286,12 @@ class _Walker:
 
     def members(self, level: _Level, entries: Iterator[Entry], *, only: Callable[[Entry], bool] | None = None,
                 on_entry: Callable[[Entry], Iterator[Item] | None] | None = None) -> Iterator[Item]:
+        """Walk the entries; returns True when the archive could not be read to its end."""
         try:
             for entry in entries:
                 if self.over:
                     yield Diagnostic(level.vpath, DiagnosticKind.LIMIT, f"rest of the archive not read: {self.over}")
-                    return
+                    return True
                 if only is not None and not only(entry):
                     continue
                 special = on_entry(entry) if on_entry is not None else None
@@ -295,8 +301,11 @@ class _Walker:
                 yield from self.entry(level, entry)
         except ArchiveError as error:
             yield Diagnostic(level.vpath, error.kind, error.message, error.offset)
+            return True
         except LimitExceeded as error:
             yield self._limit(level.vpath, error)
+            return True
+        return False
 
     def _limit(self, vpath: str, error: LimitExceeded) -> Diagnostic:
         if error.walk_over:
@@ -521,9 +530,9 @@ class _Walker:
         raw = compressed.CountingReader(WindowStream(buf))
         stream = compressed.CountingReader(compressed.open_stream(kind, raw), on_read=self.budget.charge)
         if is_tar_header(head):
-            yield from self.members(level, tar_entries(stream, streamed=True, packed=lambda: raw.count))
+            failed = yield from self.members(level, tar_entries(stream, streamed=True, packed=lambda: raw.count))
             try:
-                while stream.read(1 << 20):
+                while not failed and stream.read(1 << 20):
                     pass
             except LimitExceeded as error:
                 yield self._limit(level.vpath, error)
