@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--notes", choices=("auto", "always", "never"), default="auto",
                        help="decode compressed cubins as far as their toolkit notes (see `licscan inspect`)")
 
+    sbom = commands.add_parser("sbom", help="write an SBOM (SPDX 2.3 or CycloneDX 1.6) of build outputs",
+                               description="The same inventory as `audit`, as a bill of materials for legal review.")
+    sbom.add_argument("paths", nargs="+", metavar="PATH")
+    sbom.add_argument("--format", choices=("spdx-json", "spdx-tv", "cyclonedx-json"), default="spdx-json")
+    sbom.add_argument("-o", "--output", required=True, help="the SBOM file to write")
+    sbom.add_argument("--organization", help="the creating organization recorded in the SBOM")
+    sbom.add_argument("--name", help="name of the root package (default: the first PATH)")
+    sbom.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1)
+    sbom.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
+    sbom.add_argument("--no-cache", action="store_true")
+    sbom.add_argument("--exclude", action="append", default=[], metavar="GLOB")
+    sbom.add_argument("--max-depth", type=_positive, default=8)
+    sbom.add_argument("--notes", choices=("auto", "always", "never"), default="auto")
+
     inspect = commands.add_parser("inspect", help="list the device code and ELF facts of one file",
                                   description="Everything licscan finds in one file: a richer "
                                               "`cuobjdump -all -lelf -lptx`.")
@@ -90,24 +104,52 @@ def main(argv: list[str] | None = None) -> int:
         return _inspect(args)
     if args.command == "audit":
         return _audit(args)
+    if args.command == "sbom":
+        return _sbom(args)
     return EXIT_USAGE
 
 
-def _audit(args) -> int:
+def _scan_config(args, *, digests: bool = False):
     from licscan import cache
     from licscan.binary.images import Limits, NotesMode
     from licscan.inventory.walk import WalkLimits
-    from licscan.scan import ScanConfig, scan
+    from licscan.scan import ScanConfig
 
-    missing = [p for p in args.paths if not os.path.lexists(p)]
+    return ScanConfig(limits=Limits(jobs=1, notes=NotesMode(args.notes)),
+                      walk_limits=WalkLimits(max_depth=args.max_depth), jobs=args.jobs,
+                      cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
+                      exclude=tuple(args.exclude), digests=digests)
+
+
+def _missing(paths) -> bool:
+    missing = [p for p in paths if not os.path.lexists(p)]
     if missing:
         print(f"licscan: {missing[0]}: no such file or folder", file=sys.stderr)
+    return bool(missing)
+
+
+def _sbom(args) -> int:
+    from licscan import sbom
+    from licscan.scan import scan
+
+    if _missing(args.paths):
         return EXIT_USAGE
-    config = ScanConfig(limits=Limits(jobs=1, notes=NotesMode(args.notes)),
-                        walk_limits=WalkLimits(max_depth=args.max_depth), jobs=args.jobs,
-                        cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
-                        exclude=tuple(args.exclude))
-    inventory, _records = scan(args.paths, config)
+    inventory, records = scan(args.paths, _scan_config(args, digests=True))
+    sbom.render(inventory, records, args.format, args.output, creator_org=args.organization,
+                name=args.name, digests=sbom.plan.filesystem_digests)
+    if inventory.diagnostics:
+        print(f"licscan: scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read; the SBOM "
+              "lists what was read", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    return EXIT_OK
+
+
+def _audit(args) -> int:
+    from licscan.scan import scan
+
+    if _missing(args.paths):
+        return EXIT_USAGE
+    inventory, _records = scan(args.paths, _scan_config(args))
     if args.format == "json":
         from licscan.report.json_report import render
     else:

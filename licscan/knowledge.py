@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-TABLES = ("toolkit/versions.yaml", "catalog/nvidia.yaml", "catalog/license-texts.yaml", "catalog/translation-layers.yaml",
-          "catalog/amdgpu.yaml")
+TABLES = ("toolkit/versions.yaml", "catalog/nvidia.yaml", "catalog/license-texts.yaml",
+          "catalog/translation-layers.yaml", "catalog/amdgpu.yaml", "sbom/driver-requirements.yaml",
+          "licenses/licenses.yaml")
 
 
 def builtin_rules_dir():

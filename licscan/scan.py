@@ -18,7 +18,8 @@ from typing import Any
 from licscan.binary.images import Limits
 from licscan.binary.inspect import inspect_buffer, inspect_file
 from licscan.cache import Cache
-from licscan.model import Component, ComponentKind, Diagnostic, DiagnosticKind, FileFacts, Inventory, Summary
+from licscan.model import (Component, ComponentKind, Diagnostic, DiagnosticKind, FileFacts, FileFormat, Inventory,
+                           Summary)
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,12 @@ class ScanConfig:
     jobs: int = os.cpu_count() or 1
     cache_dir: str | None = None
     exclude: tuple[str, ...] = ()  # fnmatch globs over virtual paths
+    digests: bool = False  # SHA-1 and SHA-256 of every binary and named part (for the SBOM)
 
     def settings(self) -> str:
         """What changes results, for the cache key."""
         return repr((self.limits.max_image_bytes, self.limits.notes, self.limits.notes_auto_bytes,
-                     self.limits.max_entries_per_fatbin))
+                     self.limits.max_entries_per_fatbin, self.digests))
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class FileRecord:
     matches: tuple[Any, ...]  # licscan.binary.catalog.ComponentMatch
     sha256: str | None
     license_text: Any = None  # licscan.binary.licensetext.LicenseTextMatch
+    sha1: str | None = None  # with ScanConfig.digests, for binaries and named parts
     layer: str | None = None
     deleted_in_upper_layer: bool = False
 
@@ -64,7 +67,7 @@ def _recorded_sha256(vpath: str, dist) -> str | None:
 
 
 def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str, ...] = (),
-            distributions: Sequence[Any] = ()) -> FileRecord:
+            distributions: Sequence[Any] = (), *, digests: bool = False) -> FileRecord:
     """Name the components in one file from its facts, its bytes and its enclosing distribution; hash it when the
     distribution's RECORD has a hash to compare with; identify licence texts."""
     from licscan.binary import catalog, licensetext
@@ -80,11 +83,15 @@ def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str
     text = None
     if data is not None and licensetext.is_candidate(vpath, size):
         text = licensetext.identify_license_text(vpath, data)
-    return FileRecord(vpath, size, containers, facts, matches, digest, text)
+    sha1 = None
+    if digests and data is not None and (matches or facts.format is not FileFormat.UNKNOWN or text is not None):
+        sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+        digest = digest or hashlib.sha256(data).hexdigest()
+    return FileRecord(vpath, size, containers, facts, matches, digest, text, sha1)
 
 
 def _examine_path(source: str, vpath: str, limits: Limits, cache_dir: str | None, settings: str,
-                  distributions: Sequence[Any] = ()) -> FileRecord:
+                  distributions: Sequence[Any] = (), digests: bool = False) -> FileRecord:
     """Inspect one plain file (runs in a worker process when jobs > 1)."""
     cache = Cache(cache_dir, settings) if cache_dir else None
     key = None
@@ -99,7 +106,8 @@ def _examine_path(source: str, vpath: str, limits: Limits, cache_dir: str | None
             if isinstance(hit, FileRecord):
                 return hit
     facts = inspect_file(source, display=vpath, limits=replace(limits, jobs=1))
-    record = _with_data(source, lambda data: examine(vpath, facts, data, facts.size, (), distributions))
+    record = _with_data(source, lambda data: examine(vpath, facts, data, facts.size, (), distributions,
+                                                     digests=digests))
     if cache is not None and key is not None:
         cache.put(key, record)
     return record
@@ -123,13 +131,14 @@ def _records_for_paths(jobs: list[tuple[str, str]], config: ScanConfig, distribu
         return []
     settings = config.settings()
     if config.jobs <= 1 or len(jobs) < 4:
-        return [_examine_path(src, vpath, config.limits, config.cache_dir, settings, distributions)
+        return [_examine_path(src, vpath, config.limits, config.cache_dir, settings, distributions, config.digests)
                 for src, vpath in jobs]
     import multiprocessing
 
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=config.jobs, mp_context=context) as pool:
-        futures = [pool.submit(_examine_path, src, vpath, config.limits, config.cache_dir, settings, distributions)
+        futures = [pool.submit(_examine_path, src, vpath, config.limits, config.cache_dir, settings, distributions,
+                               config.digests)
                    for src, vpath in jobs]
         return [f.result() for f in futures]
 
@@ -154,7 +163,8 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig()) -> tuple[Inven
             data = item.data if item.data is not None else b""
             facts = inspect_buffer(data, item.vpath, replace(config.limits, jobs=1)) if len(data) else \
                 FileFacts(item.vpath, _unknown(), 0)
-            record = examine(item.vpath, facts, data, item.size, item.containers, distributions)
+            record = examine(item.vpath, facts, data, item.size, item.containers, distributions,
+                             digests=config.digests)
             records.append(replace(record, layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer))
         elif isinstance(item, items.Distribution):
             distributions.append(item)
