@@ -1,0 +1,241 @@
+"""Three-valued evaluation, version ranges, fingerprints, exit codes, .licscan.yaml and waivers."""
+
+import argparse
+import datetime
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from licscan.config import Config, ConfigError, config_from_yaml, find_config, load_config, resolve_config, waive
+from licscan.rules.attachment import canonical
+from licscan.rules.commands import cmd_show, cmd_waive
+from licscan.rules.engine import evaluate, exit_code, fingerprint
+from licscan.rules.loader import load_packs
+from licscan.rules.versions import Tri, contains, parse_specifier, range_from_toolkit, range_from_version
+
+CASES = Path(__file__).resolve().parent / "rules"
+PACKS = load_packs()
+TODAY = datetime.date(2026, 6, 1)
+
+
+def _doc(rule, kind="positive"):
+    return json.loads((CASES / rule / kind / "report.json").read_text())
+
+
+def _zluda(toolkit):
+    document = _doc("CUDA-EULA-TRANSLATION")
+    for entry in document["device_code"]:
+        entry["toolkit"] = toolkit
+    return document
+
+
+@pytest.mark.parametrize("spec,toolkit,expected", [
+    (">=11.6", {"min": "13.0", "max": "13.0", "exact": "13.0.88"}, Tri.TRUE),
+    (">=11.6", {"min": "11.2", "max": "11.2", "exact": None}, Tri.FALSE),
+    (">=11.6", {"min": "11.0", "max": "12.9", "exact": None}, Tri.UNKNOWN),
+    (">=11.6", None, Tri.UNKNOWN),
+    (">=11.6", {"min": "11.6", "max": None, "exact": None}, Tri.TRUE),
+    (">=11.4.3", {"min": "11.4", "max": "11.4", "exact": None}, Tri.UNKNOWN),
+    ("<11.6", {"min": "11.5", "max": "11.5", "exact": None}, Tri.TRUE),
+    ("==12.*", {"min": "12.0", "max": "12.9", "exact": None}, Tri.TRUE),
+    ("!=12.4", {"min": "12.4", "max": "12.4", "exact": None}, Tri.UNKNOWN),  # 12.4.0 vs 12.4.1
+    ("~=11.6", {"min": "12.0", "max": "12.1", "exact": None}, Tri.FALSE),
+])
+def test_contains_is_three_valued(spec, toolkit, expected):
+    assert contains(parse_specifier(spec), range_from_toolkit(toolkit)) is expected
+
+
+def test_version_strings_as_ranges():
+    assert range_from_version("13.0.96").is_point
+    assert contains(parse_specifier(">=12"), range_from_version("12.x")) is Tri.TRUE
+    assert range_from_version("not a version").is_unknown
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("libcudart.so.12.9.79", "libcudart.so"), ("libcudart-1a2b3c4d.so.12", "libcudart.so"),
+    ("cudart64_12.dll", "cudart.dll"), ("nvrtc64_120_0.dll", "nvrtc.dll"), ("cublasLt64_12.dll", "cublaslt.dll"),
+    ("libcublas.12.dylib", "libcublas.dylib"), ("libcudart_static.a", "libcudart_static.a"),
+    ("nvJitLink_120_0.dll", "nvjitlink.dll"), ("libdevice.10.bc", "libdevice.10.bc"),
+])
+def test_attachment_a_variant_rule(name, expected):
+    assert canonical(name) == expected
+
+
+def test_translation_undetermined_shows_range_and_why():
+    findings = evaluate(_zluda({"min": "11.0", "max": "12.9", "exact": None}), PACKS)
+    translation = [f for f in findings if f["rule"] == "CUDA-EULA-TRANSLATION"]
+    assert len(translation) == 1
+    finding = translation[0]
+    assert finding["verdict"] == "undetermined" and finding["severity"] == "warning"
+    assert "11.0–12.9" in finding["message"] and "Undetermined" in finding["message"]
+    assert "may or may not satisfy >=11.6" in finding["message"]
+    # the pre-clause note is not reported for an unknown verdict (report_undetermined: false)
+    assert not [f for f in findings if f["rule"] == "CUDA-EULA-TRANSLATION-PRE-CLAUSE"]
+
+
+def test_translation_threshold_is_configurable():
+    document = _zluda({"min": "11.5", "max": "11.5", "exact": None})
+    default = {f["rule"] for f in evaluate(document, PACKS)}
+    assert "CUDA-EULA-TRANSLATION" not in default and "CUDA-EULA-TRANSLATION-PRE-CLAUSE" in default
+    for value in ('"11.4.3"', "2021-10-08"):
+        config = config_from_yaml(f"eula:\n  translation-clause-since: {value}\n", "c.yaml")
+        rules = {f["rule"] for f in evaluate(document, PACKS, config)}
+        assert "CUDA-EULA-TRANSLATION" in rules, value
+
+
+def test_attachment_a_undetermined_without_toolkit():
+    document = _doc("CUDA-EULA-NOT-REDISTRIBUTABLE")
+    document["components"] = [c for c in document["components"] if c["name"] == "nvjitlink"]
+    document["components"][0]["version"] = None
+    [finding] = evaluate(document, PACKS)
+    assert finding["verdict"] == "undetermined" and finding["severity"] == "warning"
+    assert "2024-01-12" in finding["message"]
+    pinned = config_from_yaml("eula:\n  text: 2024-01-12\n", "c.yaml")
+    assert evaluate(document, PACKS, pinned) == []
+
+
+def test_findings_sorted_and_fingerprints_stable():
+    findings = evaluate(_doc("CUDA-EULA-NOT-REDISTRIBUTABLE"), PACKS)
+    assert findings == sorted(findings, key=lambda f: (f["path"], f["rule"], f["fingerprint"]))
+    for finding in findings:
+        assert finding["fingerprint"] == fingerprint(finding["rule"], finding["path"], finding["component"])
+        assert len(finding["fingerprint"]) == 16
+    assert evaluate(_doc("CUDA-EULA-NOT-REDISTRIBUTABLE"), PACKS) == findings
+
+
+@pytest.mark.parametrize("fail_on,expected", [("error", 1), ("warning", 1), ("note", 1), ("never", 0)])
+def test_exit_code_fail_on(fail_on, expected):
+    findings = evaluate(_doc("CUDA-EULA-DEV-TOOL"), PACKS)
+    assert exit_code(findings, fail_on) == expected
+
+
+def test_exit_code_levels():
+    warning = [{"severity": "warning", "waived": False}]
+    assert exit_code(warning, "error") == 0 and exit_code(warning, "warning") == 1
+    assert exit_code([{"severity": "error", "waived": True}], "note") == 0
+    assert exit_code([], "error", complete=False) == 3
+    with pytest.raises(ValueError):
+        exit_code([], "fatal")
+
+
+def _dev_tool_config(expires):
+    return config_from_yaml(
+        "fail-on: error\n"
+        "waivers:\n"
+        "  - rule: CUDA-EULA-DEV-TOOL\n"
+        "    path: \"dist/*.whl!/triton/backends/nvidia/bin/ptxas\"\n"
+        "    reason: \"Redistribution approved by NVIDIA, ticket LEGAL-123\"\n"
+        f"    expires: {expires}\n"
+        "  - rule: CUDA-EULA-MODIFIED\n"
+        "    reason: nothing to waive\n", "cfg/.licscan.yaml")
+
+
+def test_waiver_waives_and_unused_is_reported():
+    findings = evaluate(_doc("CUDA-EULA-DEV-TOOL"), PACKS, _dev_tool_config("2027-06-30"), today=TODAY)
+    [tool] = [f for f in findings if f["rule"] == "CUDA-EULA-DEV-TOOL"]
+    assert tool["waived"] and tool["waiver"]["reason"].startswith("Redistribution approved")
+    [unused] = [f for f in findings if f["rule"] == "LICSCAN-WAIVER-UNUSED"]
+    assert unused["severity"] == "note" and "cfg/.licscan.yaml:7:5" in unused["message"]
+    assert exit_code(findings, "error") == 0
+    assert exit_code(findings, "note") == 1  # the unused-waiver note
+
+
+def test_expired_waiver_stops_waiving():
+    findings = evaluate(_doc("CUDA-EULA-DEV-TOOL"), PACKS, _dev_tool_config("2026-01-31"), today=TODAY)
+    [tool] = [f for f in findings if f["rule"] == "CUDA-EULA-DEV-TOOL"]
+    assert not tool["waived"] and any("expired on 2026-01-31" in e for e in tool["evidence"])
+    [expired] = [f for f in findings if f["rule"] == "LICSCAN-WAIVER-EXPIRED"]
+    assert expired["severity"] == "warning"
+    assert exit_code(findings, "error") == 1
+
+
+def test_excluded_paths_are_not_judged():
+    config = config_from_yaml("exclude: ['dist/triton-*']\n", "c.yaml")
+    assert evaluate(_doc("CUDA-EULA-DEV-TOOL"), PACKS, config) == []
+
+
+def test_config_errors_have_positions():
+    text = ("fail-on: fatal\n"
+            "eula:\n"
+            "  translation-clause-since: 11.6\n"
+            "  text: 1999-01-01\n"
+            "colour: red\n"
+            "waivers:\n"
+            "  - rule: X\n"
+            "    expires: someday\n"
+            "    fail-on: error\n"
+            "fail-on: note\n")
+    with pytest.raises(ConfigError) as error:
+        config_from_yaml(text, "c.yaml")
+    rendered = [str(p) for p in error.value.problems]
+    assert rendered == [
+        "c.yaml:1:10: 'fail-on' must be one of error, warning, note, never (got 'fatal')",
+        "c.yaml:3:29: 'translation-clause-since' must be a toolkit release like \"11.6\" or an EULA text date like "
+        "2021-10-08 (got 11.6) (quote it: YAML reads 11.6 as a number)",
+        "c.yaml:4:9: unknown EULA text '1999-01-01'; known: 2018-07-26, 2020-11-02, 2021-10-08, 2024-01-12, 2026-01-26",
+        "c.yaml:5:1: unknown key 'colour'; expected one of version, fail-on, eula, rules, exclude, waivers",
+        "c.yaml:7:5: a waiver needs a 'reason'",
+        "c.yaml:8:14: 'expires' must be a date YYYY-MM-DD (got 'someday')",
+        "c.yaml:9:5: unknown key 'fail-on' in waiver; expected one of rule, path, fingerprint, reason, expires, approver",
+        "c.yaml:10:1: duplicate key 'fail-on' (first at line 1)",
+    ]
+
+
+def test_find_config_upward(tmp_path):
+    (tmp_path / ".licscan.yaml").write_text("fail-on: warning\n")
+    dist = tmp_path / "a" / "dist"
+    dist.mkdir(parents=True)
+    (dist / "x.whl").write_bytes(b"")
+    assert find_config([dist / "x.whl"]) == tmp_path / ".licscan.yaml"
+    assert resolve_config([dist]).fail_on == "warning"
+    other = tmp_path / "o.yaml"
+    other.write_text("fail-on: never\nrules: [extra.yaml]\n")
+    config = resolve_config([dist], other)
+    assert config.fail_on == "never" and config.rules == (str(tmp_path / "extra.yaml"),)
+
+
+def test_waive_keeps_comments_and_order(tmp_path):
+    path = tmp_path / ".licscan.yaml"
+    original = ("# licscan settings for this repository\n"
+                "fail-on: error   # the CI gate\n"
+                "eula:\n"
+                "  translation-clause-since: \"11.6\"     # product default\n"
+                "waivers:\n"
+                "  - rule: CUDA-EULA-DEV-TOOL\n"
+                "    path: \"dist/*.whl!/triton/backends/nvidia/bin/ptxas\"\n"
+                "    reason: \"ticket LEGAL-123\"\n"
+                "    expires: 2027-06-30\n")
+    path.write_text(original)
+    waive(path, "0123456789abcdef", "approved in LEGAL-124", "2027-01-31", "legal@example.com")
+    text = path.read_text()
+    assert text.startswith(original)
+    assert text[len(original):] == ("  - fingerprint: 0123456789abcdef\n"
+                                    "    reason: approved in LEGAL-124\n"
+                                    "    expires: 2027-01-31\n"
+                                    "    approver: legal@example.com\n")
+    config = load_config(path)
+    assert config.waivers[1].fingerprint == "0123456789abcdef"
+    assert config.waivers[1].expires == datetime.date(2027, 1, 31)
+
+
+def test_waive_command(tmp_path):
+    target = tmp_path / ".licscan.yaml"
+    out, err = io.StringIO(), io.StringIO()
+    args = argparse.Namespace(fingerprint="0123456789abcdef", reason="ok", expires="2027-01-01", approver=None,
+                              rule=None, path=None, config=str(target))
+    assert cmd_waive(args, out, err) == 0
+    assert load_config(target).waivers[0].reason == "ok"
+    args.fingerprint = "XYZ"
+    assert cmd_waive(args, out, err) == 2 and "16 lower-case hex" in err.getvalue()
+
+
+def test_rules_show_unknown_id():
+    err = io.StringIO()
+    assert cmd_show(argparse.Namespace(id="NO-SUCH-RULE", rules=None), io.StringIO(), err) == 2
+
+
+def test_default_config_matches_product_defaults():
+    config = Config()
+    assert config.fail_on == "error" and config.settings() == {"eula.translation-clause-since": "11.6"}
