@@ -3,6 +3,8 @@ identification evidence (identity methods, occurrences) that SPDX 2.3 cannot car
 
 from __future__ import annotations
 
+import hashlib
+
 from decimal import Decimal
 from uuid import UUID
 
@@ -63,7 +65,10 @@ def _evidence(node: PackageNode | FileNode):
     identity = [Identity(field=IdentityField.NAME, confidence=max((m.confidence for m in methods),
                                                                   default=Decimal("1.0")), methods=methods)] \
         if methods else []
-    return ComponentEvidence(identity=identity, occurrences=[Occurrence(location=p) for p in locations])
+    # An Occurrence sorts by its bom-ref first, which defaults to a random UUID: derive it from the location.
+    occurrences = [Occurrence(location=p, bom_ref="occurrence-" + hashlib.sha256(p.encode()).hexdigest()[:16])
+                   for p in locations]
+    return ComponentEvidence(identity=identity, occurrences=occurrences)
 
 
 def to_bom(plan: Plan):
