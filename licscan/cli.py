@@ -49,8 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("paths", nargs="+", metavar="PATH")
     audit.add_argument("--format", choices=("text", "json"), default="text")
     audit.add_argument("-o", "--output", help="write the report here instead of standard output")
-    audit.add_argument("--fail-on", choices=("error", "warning", "note", "never"), default="error",
-                       help="exit 1 when a finding at or above this severity remains (default: error)")
+    audit.add_argument("--fail-on", choices=("error", "warning", "note", "never"), default=None,
+                       help="exit 1 when a finding at or above this severity remains (default: the config's, "
+                            "else error)")
+    audit.add_argument("--config", help="the .licscan.yaml to use (default: found upward from the first PATH)")
+    audit.add_argument("--rules", action="append", default=[], metavar="PACK",
+                       help="an extra rule pack (repeatable)")
     audit.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1,
                        help="worker processes for plain files (default: all cores)")
     audit.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
@@ -74,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     sbom.add_argument("--exclude", action="append", default=[], metavar="GLOB")
     sbom.add_argument("--max-depth", type=_positive, default=8)
     sbom.add_argument("--notes", choices=("auto", "always", "never"), default="auto")
+
+    from licscan.rules import commands as rule_commands
+
+    rule_commands.add_rules_parser(commands)
+    rule_commands.add_waive_parser(commands)
 
     inspect = commands.add_parser("inspect", help="list the device code and ELF facts of one file",
                                   description="Everything licscan finds in one file: a richer "
@@ -106,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         return _audit(args)
     if args.command == "sbom":
         return _sbom(args)
+    if hasattr(args, "func"):
+        return args.func(args)
     return EXIT_USAGE
 
 
-def _scan_config(args, *, digests: bool = False):
+def _scan_config(args, *, digests: bool = False, exclude: tuple[str, ...] = ()):
     from licscan import cache
     from licscan.binary.images import Limits, NotesMode
     from licscan.inventory.walk import WalkLimits
@@ -118,7 +129,7 @@ def _scan_config(args, *, digests: bool = False):
     return ScanConfig(limits=Limits(jobs=1, notes=NotesMode(args.notes)),
                       walk_limits=WalkLimits(max_depth=args.max_depth), jobs=args.jobs,
                       cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
-                      exclude=tuple(args.exclude), digests=digests)
+                      exclude=tuple(args.exclude) + tuple(exclude), digests=digests)
 
 
 def _missing(paths) -> bool:
@@ -145,27 +156,38 @@ def _sbom(args) -> int:
 
 
 def _audit(args) -> int:
+    from licscan.config import resolve_config
+    from licscan.report import json_report
+    from licscan.rules.engine import evaluate, exit_code
+    from licscan.rules.errors import LoadError
+    from licscan.rules.loader import load_packs
     from licscan.scan import scan
 
     if _missing(args.paths):
         return EXIT_USAGE
-    inventory, _records = scan(args.paths, _scan_config(args))
+    try:
+        config = resolve_config(args.paths, args.config)
+        packs = load_packs(list(config.rules) + list(args.rules))
+    except LoadError as error:
+        print(error.render(), file=sys.stderr)
+        return EXIT_USAGE
+    inventory, _records = scan(args.paths, _scan_config(args, exclude=tuple(config.exclude)))
+    findings = evaluate(json_report.document(inventory), packs, config)
     if args.format == "json":
-        from licscan.report.json_report import render
+        text = json_report.render(inventory, findings)
     else:
         from licscan.report.text_report import render
-    text = render(inventory)
+
+        text = render(inventory, findings)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text)
     else:
         sys.stdout.write(text)
-    if inventory.diagnostics:
-        if args.output or args.format != "text":
-            print(f"licscan: scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read "
-                  "(see diagnostics)", file=sys.stderr)
-        return EXIT_INCOMPLETE
-    return EXIT_OK
+    if inventory.diagnostics and (args.output or args.format != "text"):
+        print(f"licscan: scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read "
+              "(see diagnostics)", file=sys.stderr)
+    return exit_code(findings, args.fail_on or config.fail_on, complete=inventory.complete)
 
 
 def _inspect(args) -> int:

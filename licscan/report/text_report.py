@@ -8,9 +8,25 @@ from licscan.model import Inventory
 from licscan.report.inspect_text import toolkit_text
 
 
-def render(inventory: Inventory) -> str:
+def render(inventory: Inventory, findings: list[dict] | None = None) -> str:
     s = inventory.summary
+    findings = findings or []
     lines = [f"licscan audit: {s.files} files, {s.bytes} bytes in {', '.join(inventory.inputs)}"]
+    active = [f for f in findings if not f.get("waived")]
+    lines.append("")
+    lines.append(f"Findings ({len(active)}" + (f", {len(findings) - len(active)} waived" if len(active) < len(findings)
+                                                 else "") + "):")
+    if not findings:
+        lines.append("  none")
+    for f in findings:
+        state = "waived " if f.get("waived") else ""
+        verdict = "" if f["verdict"] == "violation" else f" ({f['verdict']})"
+        lines.append(f"  {state}{f['severity'].upper()} {f['rule']}{verdict}: {f['path']}")
+        lines.append(f"      {f['message']}")
+        clause = f.get("clause")
+        if clause:
+            date = f", text of {clause['date']}" if clause.get("date") else ""
+            lines.append(f"      {clause['document']} {clause['section']}{date}")
     lines.append("")
     lines.append(f"Components ({len(inventory.components)}):")
     if not inventory.components:
