@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -126,13 +126,15 @@ def _with_data(source: str, use):
         return use(None)
 
 
-def _records_for_paths(jobs: list[tuple[str, str]], config: ScanConfig, distributions: list) -> list[FileRecord]:
+def _records_for_paths(jobs: list[tuple[str, str]], config: ScanConfig, distributions: list,
+                       progress: Callable[[str], None] | None = None) -> list[FileRecord]:
     if not jobs:
         return []
     settings = config.settings()
+    done = progress or (lambda vpath: None)
     if config.jobs <= 1 or len(jobs) < 4:
-        return [_examine_path(src, vpath, config.limits, config.cache_dir, settings, distributions, config.digests)
-                for src, vpath in jobs]
+        return [(_examine_path(src, vpath, config.limits, config.cache_dir, settings, distributions, config.digests),
+                 done(vpath))[0] for src, vpath in jobs]
     import multiprocessing
 
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
@@ -140,11 +142,27 @@ def _records_for_paths(jobs: list[tuple[str, str]], config: ScanConfig, distribu
         futures = [pool.submit(_examine_path, src, vpath, config.limits, config.cache_dir, settings, distributions,
                                config.digests)
                    for src, vpath in jobs]
-        return [f.result() for f in futures]
+        return [(f.result(), done(vpath))[0] for f, (_src, vpath) in zip(futures, jobs)]
 
 
-def scan(paths: Sequence[str], config: ScanConfig = ScanConfig()) -> tuple[Inventory, list[FileRecord]]:
-    """Scan ``paths`` (files or folders) and return the inventory and the per-file records behind it."""
+@dataclass(frozen=True)
+class ArchiveBucket:
+    """Everything one archive file contributed to a scan, as the content cache keeps it."""
+
+    records: tuple[FileRecord, ...]
+    distributions: tuple[Any, ...]
+    specials: tuple[Any, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def _inside(path: str, archive: str) -> bool:
+    return path == archive or path.startswith(archive + "!/")
+
+
+def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
+         progress: Callable[[str], None] | None = None) -> tuple[Inventory, list[FileRecord]]:
+    """Scan ``paths`` (files or folders) and return the inventory and the per-file records behind it.
+    ``progress``, when given, is called with the virtual path of every file once it has been inspected."""
     from licscan.inventory import items
     from licscan.inventory.walk import WalkLimits, walk
 
@@ -154,8 +172,23 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig()) -> tuple[Inven
     diagnostics: list[Diagnostic] = []
     distributions: list[items.Distribution] = []
     specials: list[items.SpecialFile] = []
+    # Archive files (a wheel, a .deb, an image tarball) are cached whole: an unchanged one is not even opened.
+    cache = Cache(config.cache_dir, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}") \
+        if config.cache_dir else None
+    to_store: dict[str, str] = {}
+    replayed: list[ArchiveBucket] = []
+
+    def skip_archive(vpath: str, real: str, st: os.stat_result) -> bool:
+        key = cache.key(real, st, "archive\0" + vpath)
+        bucket = cache.get(key)
+        if isinstance(bucket, ArchiveBucket):
+            replayed.append(bucket)
+            return True
+        to_store[vpath] = key
+        return False
+
     for item in walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
-                     if config.exclude else None):
+                     if config.exclude else None, skip_archive=skip_archive if cache is not None else None):
         if isinstance(item, items.FileBlob):
             if item.source is not None and not item.containers:
                 plain.append((item.source, item.vpath))
@@ -166,6 +199,8 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig()) -> tuple[Inven
             record = examine(item.vpath, facts, data, item.size, item.containers, distributions,
                              digests=config.digests)
             records.append(replace(record, layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer))
+            if progress is not None:
+                progress(item.vpath)
         elif isinstance(item, items.Distribution):
             distributions.append(item)
         elif isinstance(item, items.SpecialFile):
@@ -173,7 +208,18 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig()) -> tuple[Inven
         elif isinstance(item, Diagnostic):
             diagnostics.append(item)
     records = [refine(r, distributions) if r.containers else r for r in records]
-    records.extend(_records_for_paths(plain, config, distributions))
+    for vpath, key in to_store.items():
+        cache.put(key, ArchiveBucket(
+            tuple(r for r in records if r.containers and r.containers[0] == vpath),
+            tuple(d for d in distributions if _inside(d.vpath, vpath)),
+            tuple(s for s in specials if _inside(s.vpath, vpath)),
+            tuple(d for d in diagnostics if _inside(d.path, vpath))))
+    for bucket in replayed:
+        records.extend(bucket.records)
+        distributions.extend(bucket.distributions)
+        specials.extend(bucket.specials)
+        diagnostics.extend(bucket.diagnostics)
+    records.extend(_records_for_paths(plain, config, distributions, progress))
     records.sort(key=lambda r: r.vpath)
     return build_inventory(paths, records, distributions, specials, diagnostics), records
 

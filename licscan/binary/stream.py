@@ -4,6 +4,7 @@ archive member or an embedded image in place (an mmap slice: no copy, only the t
 from __future__ import annotations
 
 import io
+import mmap
 
 from licscan.binary import readlog
 
@@ -11,11 +12,15 @@ from licscan.binary import readlog
 class WindowStream(io.RawIOBase):
     """``buf[start:start+size]`` as a seekable, read-only stream."""
 
+    DROP_EVERY = 8 << 20  # after this many bytes read from a file mapping, unmap the pages read so far
+
     def __init__(self, buf, start: int = 0, size: int | None = None):
         super().__init__()
         self._view = memoryview(buf)[start : (start + size) if size is not None else None]
         self._base = start
         self._pos = 0
+        self._map = buf if isinstance(buf, mmap.mmap) else None
+        self._since_drop = 0
 
     def readable(self) -> bool:
         return True
@@ -47,6 +52,14 @@ class WindowStream(io.RawIOBase):
         data = self._view[self._pos : end].tobytes()
         readlog.record(self._base + self._pos, len(data))
         self._pos = end
+        self._since_drop += len(data)
+        if self._map is not None and self._since_drop >= self.DROP_EVERY:
+            # A zip member decompressed from a mapped wheel would otherwise keep every page of it resident.
+            self._since_drop = 0
+            try:
+                self._map.madvise(mmap.MADV_DONTNEED)
+            except (AttributeError, OSError, ValueError):
+                pass
         return data
 
     def readinto(self, target) -> int:

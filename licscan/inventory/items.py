@@ -52,6 +52,15 @@ class FileBlob:
     deleted_in_upper_layer: bool = False  # still ships in the image (DESIGN issue 3)
 
 
+@dataclass(frozen=True)
+class ArchiveSkipped:
+    """An archive file the caller asked the walker not to open (``walk(..., skip_archive=...)``): the scan already
+    has its results (the content cache). ``source`` is its real path."""
+
+    vpath: str
+    source: str
+
+
 class Ecosystem(enum.Enum):
     PYPI = "pypi"
     DEBIAN = "deb"

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from licscan.binary.stream import WindowStream
 from licscan.inventory import compressed, images, metadata, names
 from licscan.inventory.entries import (ArchiveError, Entry, EntryType, ar_entries, tar_entries, zip_entries)
-from licscan.inventory.items import Distribution, FileBlob, SpecialFile, SpecialKind
+from licscan.inventory.items import ArchiveSkipped, Distribution, FileBlob, SpecialFile, SpecialKind
 from licscan.inventory.limits import WalkLimits
 from licscan.inventory.sniff import COMPRESSED, HEAD_SIZE, ArchiveKind, is_tar_header, sniff
 from licscan.inventory.spool import Budget, LimitExceeded, Spool
@@ -65,10 +65,14 @@ _SUFFIXES = {ArchiveKind.GZIP: (".gz", ".tgz", ".z"), ArchiveKind.BZIP2: (".bz2"
 
 
 def walk(paths: Iterable[str], limits: WalkLimits = WalkLimits(), *,
-         exclude: Callable[[str], bool] | None = None) -> Iterator[Item]:
+         exclude: Callable[[str], bool] | None = None,
+         skip_archive: Callable[[str, str, os.stat_result], bool] | None = None) -> Iterator[Item]:
     """Everything in ``paths`` (files or folders, as the user passed them). ``exclude(vpath)`` True skips a file,
-    folder or member (and what is inside it). A yielded FileBlob's ``data`` is valid until the walk is advanced."""
+    folder or member (and what is inside it). A yielded FileBlob's ``data`` is valid until the walk is advanced.
+    ``skip_archive(vpath, real_path, stat)`` True for an archive *file* yields :class:`ArchiveSkipped` instead of
+    its contents (the content cache has them)."""
     walker = _Walker(limits, exclude)
+    walker.skip_archive = skip_archive
     try:
         for path in paths:
             yield from walker.input(path)
@@ -101,6 +105,8 @@ class _Walker:
         self.seen: set[str] = set()  # member vpaths of the current input (license files, RECORD checks)
         self.kept: dict[str, bytes] = {}  # small metadata members of the current input
         self.deferred: set[str] = set()  # image layer files of a layout folder, walked after the folder
+        self.skip_archive: Callable[[str, str, os.stat_result], bool] | None = None
+        self.root_maps: list = []  # mappings of the archive files being walked (outermost first)
 
     def close(self) -> None:
         self.spool.close()
@@ -108,6 +114,15 @@ class _Walker:
     def forget(self) -> None:
         self.seen.clear()
         self.kept.clear()
+
+    def _drop_pages(self) -> None:
+        """Unmap the pages of the archive files read so far (they stay in the page cache): resident memory stays
+        bounded by the member being read, not by the size of the archive."""
+        for buf in self.root_maps:
+            try:
+                buf.madvise(mmap.MADV_DONTNEED)
+            except (AttributeError, OSError, ValueError):
+                pass
 
     def _excluded(self, vpath: str) -> bool:
         return self.exclude is not None and self.exclude(vpath)
@@ -254,6 +269,9 @@ class _Walker:
                 yield FileBlob(vpath, st.st_size, (), os.path.realpath(path), None, stat.S_IMODE(st.st_mode),
                                layer, False)
                 return
+            if visibility is None and self.skip_archive is not None and self.skip_archive(vpath, path, st):
+                yield ArchiveSkipped(vpath, os.path.realpath(path))
+                return
             try:
                 buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError) as error:
@@ -261,8 +279,10 @@ class _Walker:
                 return
             try:
                 level = _Level(vpath, (vpath,), 1, visibility, layer, False, kind)
+                self.root_maps.append(buf)
                 yield from self.archive(level, buf)
             finally:
+                self.root_maps.remove(buf)
                 _close_map(buf)
 
     # ---------------------------------------------------------------------------------------------- archives
@@ -299,6 +319,7 @@ class _Walker:
                     yield from special
                     continue
                 yield from self.entry(level, entry)
+                self._drop_pages()
         except ArchiveError as error:
             yield Diagnostic(level.vpath, error.kind, error.message, error.offset)
             return True

@@ -191,17 +191,19 @@ def build(document: Mapping[str, Any], exclude=None) -> FactIndex:
     by_path: dict[str, list[dict]] = {}
     for entry in devices:
         by_path.setdefault(entry.get("path"), []).append(entry)
+    # Per file, once: a library can hold thousands of images (libtorch_cuda.so: 2,975).
+    summaries = {p: _device_summary(same) for p, same in by_path.items()}
+    ptx_in = {p: any(e.get("kind") == "ptx" for e in same) for p, same in by_path.items()}
     for entry in devices:
         path = entry.get("path")
         if skip(path):
             continue
         dist = distribution_of(path, named_at.get(path))
         rng = range_from_toolkit(entry.get("toolkit"))
-        same = by_path[path]
         fields = {k: entry.get(k) for k in ("path", "container", "kind", "arch", "ptx_isa", "compression", "size",
                                             "producer")}
         fields.update(basename=_basename(path), toolkit=rng, vendor=DEVICE_VENDORS.get(entry.get("kind")),
-                      ptx_in_file=any(e.get("kind") == "ptx" for e in same), device_summary=_device_summary(same),
+                      ptx_in_file=ptx_in[path], device_summary=summaries[path],
                       input=_input_of(path, inputs))
         fields.update(_dist_fields(dist))
         evidence = (f"{entry.get('kind')} {entry.get('arch')} in {entry.get('container')} "
