@@ -127,7 +127,7 @@ class PrefixReader:
             self.data, self._lz4_position = lz4_block_prefix(self._stream, output_bytes, self.declared_size)
             if len(self.data) >= self.declared_size:
                 self._done = True
-            return True
+            return bool(self.data)  # an empty prefix means an empty block: report no progress, never spin
         self.data = decompress(Compression.LZ4, self._stream, self.declared_size, self._limit)
         self._done = True
         return True
