@@ -46,9 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="inventory build outputs and judge them (the CI gate)",
                                 description="Walk files, folders, archives and container images; name every NVIDIA "
                                             "part and its device code.")
+    from licscan.report.outputs import AUDIT_FORMATS, AuditOutput
+
     audit.add_argument("paths", nargs="+", metavar="PATH")
-    audit.add_argument("--format", choices=("text", "json"), default="text")
-    audit.add_argument("-o", "--output", help="write the report here instead of standard output")
+    audit.add_argument("--format", action=AuditOutput, choices=AUDIT_FORMATS, dest="outputs", metavar="FORMAT",
+                       help="text (default), json, sarif, markdown or html; repeat as `--format F -o FILE` pairs to "
+                            "write several reports from one scan (at most one goes to standard output)")
+    audit.add_argument("-o", "--output", action=AuditOutput, dest="outputs", metavar="FILE",
+                       help="write the report of the preceding --format here ('-' = standard output); alone, the "
+                            "format follows the extension (.sarif .json .md .html .txt)")
+    audit.add_argument("--sarif-category", metavar="ID",
+                       help="SARIF automationDetails.id (default licscan/<inputs>/): keeps uploads apart")
     audit.add_argument("--fail-on", choices=("error", "warning", "note", "never"), default=None,
                        help="exit 1 when a finding at or above this severity remains (default: the config's, "
                             "else error)")
@@ -158,11 +166,18 @@ def _sbom(args) -> int:
 def _audit(args) -> int:
     from licscan.config import resolve_config
     from licscan.report import json_report
+    from licscan.report.outputs import audit_outputs
+    from licscan.report.progress import progress_reporter
     from licscan.rules.engine import evaluate, exit_code
     from licscan.rules.errors import LoadError
-    from licscan.rules.loader import load_packs
+    from licscan.rules.loader import all_rules, load_packs
     from licscan.scan import scan
 
+    try:
+        outputs = audit_outputs(args.outputs)
+    except ValueError as error:
+        print(f"licscan: {error}", file=sys.stderr)
+        return EXIT_USAGE
     if _missing(args.paths):
         return EXIT_USAGE
     try:
@@ -171,20 +186,35 @@ def _audit(args) -> int:
     except LoadError as error:
         print(error.render(), file=sys.stderr)
         return EXIT_USAGE
-    inventory, _records = scan(args.paths, _scan_config(args, exclude=tuple(config.exclude)))
+    with progress_reporter() as progress:
+        inventory, _records = scan(args.paths, _scan_config(args, exclude=tuple(config.exclude)), progress=progress)
     findings = evaluate(json_report.document(inventory), packs, config)
-    if args.format == "json":
-        text = json_report.render(inventory, findings)
-    else:
-        from licscan.report.text_report import render
+    for fmt, path in outputs:
+        if fmt == "json":
+            text = json_report.render(inventory, findings)
+        elif fmt == "sarif":
+            from licscan.report import sarif
 
-        text = render(inventory, findings)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
-            out.write(text)
-    else:
-        sys.stdout.write(text)
-    if inventory.diagnostics and (args.output or args.format != "text"):
+            text = sarif.render(inventory, findings, all_rules(packs), args.sarif_category)
+        elif fmt == "markdown":
+            from licscan.report import markdown
+
+            text = markdown.render(inventory, findings)
+        elif fmt == "html":
+            from licscan.report import html
+
+            text = html.render(inventory, findings)
+        else:
+            from licscan.report.text_report import render, use_color
+
+            text = render(inventory, findings, color=path is None and use_color(sys.stdout))
+        if path:
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(text)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    if inventory.diagnostics and any(path or fmt != "text" for fmt, path in outputs):
         print(f"licscan: scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read "
               "(see diagnostics)", file=sys.stderr)
     return exit_code(findings, args.fail_on or config.fail_on, complete=inventory.complete)

@@ -1,0 +1,102 @@
+"""Helpers the audit renderers share (SARIF, Markdown, HTML, text): no judging, only arranging facts and findings."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Iterable
+
+SEVERITIES = ("error", "warning", "note")
+SEVERITY_RANK = {"error": 0, "warning": 1, "note": 2}
+
+
+def generated_at(environ=None) -> datetime:
+    """SOURCE_DATE_EPOCH when set (reproducible output), else now; UTC, whole seconds."""
+    from licscan.sbom.ids import created_now
+
+    return created_now(environ)
+
+
+def rel(path: str | None) -> str | None:
+    """A path under the current folder as a relative one (reports read the same on every checkout)."""
+    if not path or not os.path.isabs(path):
+        return path
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return path
+    if path == cwd:
+        return "."
+    if path.startswith(cwd.rstrip("/") + "/"):
+        return path[len(cwd.rstrip("/")) + 1:]
+    return path
+
+
+def outer(vpath: str) -> str:
+    """The file on disk a virtual path lies in: ``dist/a.whl!/lib/x.so`` -> ``dist/a.whl``."""
+    return vpath.split("!/", 1)[0]
+
+
+def chain(vpath: str) -> list[str]:
+    """Every level of a virtual path: ``a.tar!/b.whl!/c.so`` -> ``[a.tar, a.tar!/b.whl, a.tar!/b.whl!/c.so]``."""
+    parts = vpath.split("!/")
+    return ["!/".join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def active(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in findings if not f.get("waived")]
+
+
+def waived(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in findings if f.get("waived")]
+
+
+def counts(findings: Iterable[dict[str, Any]]) -> dict[str, int]:
+    out = {s: 0 for s in SEVERITIES}
+    for f in active(findings):
+        out[f["severity"]] += 1
+    return out
+
+
+def by_severity(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Most severe first, then violations before undetermined, then by path and rule (stable)."""
+    return sorted(findings, key=lambda f: (SEVERITY_RANK.get(f["severity"], 9), f.get("verdict") != "violation",
+                                           f["path"], f["rule"], f["fingerprint"]))
+
+
+def is_nvidia(component) -> bool:
+    return (component.vendor or "") == "NVIDIA"
+
+
+def toolkit_label(toolkit) -> str:
+    from licscan.report.inspect_text import toolkit_text
+
+    return toolkit_text(toolkit)
+
+
+def arch_key(arch: str) -> tuple:
+    digits = "".join(ch for ch in arch if ch.isdigit())
+    return (arch.split("_", 1)[0], int(digits) if digits else 0, arch)
+
+
+def device_code_by_file(inventory) -> dict[str, list[dict[str, Any]]]:
+    """Per file: one row per toolkit, with the cubin (SASS) and PTX architectures it built, sorted."""
+    files: dict[str, dict[str, dict[str, set]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(set)))
+    for image in inventory.device_code:
+        files[image.path][toolkit_label(image.toolkit)][image.kind.value].add(image.arch_full)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(files):
+        rows = []
+        for toolkit in sorted(files[path]):
+            kinds = files[path][toolkit]
+            rows.append({"toolkit": toolkit,
+                         "kinds": {k: sorted(v, key=arch_key) for k, v in sorted(kinds.items())},
+                         "images": sum(1 for i in inventory.device_code if i.path == path
+                                       and toolkit_label(i.toolkit) == toolkit)})
+        out[path] = rows
+    return out
+
+
+def rule_doc_command(rule_id: str) -> str:
+    return f"licscan rules show {rule_id}"
