@@ -1,0 +1,156 @@
+"""The CI gate end to end through the CLI: a ZLUDA-shaped dist with CUDA 13.0 and pre-11.6 device code, fail-on,
+waivers written by ``licscan waive``, expired waivers; and the scan's cache and worker processes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FIXTURES
+
+PTXAS = Path("/usr/local/cuda/bin/ptxas")
+
+
+def _gcc(*args: str) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    subprocess.run(["gcc", *args], check=True, capture_output=True)
+
+
+def zluda_dist(root: Path, app: str = "cuda13/libkern.so", *, tool: bool = True) -> Path:
+    """app/: our CUDA library, a libcuda.so.1 that imports AMD's HIP runtime (the shape of ZLUDA's drop-in), the
+    HIP stub it needs, and optionally NVIDIA's ptxas."""
+    build = root / "build"
+    build.mkdir(parents=True)
+    dist = root / "dist" / "app"
+    dist.mkdir(parents=True)
+    (build / "hip.c").write_text("int hipInit(int x) { return x; }\n")
+    (build / "cuda.c").write_text("extern int hipInit(int); int cuInit(unsigned f) { return hipInit((int)f); }\n")
+    _gcc("-shared", "-fPIC", "-o", str(dist / "libamdhip64.so.6"), "-Wl,-soname,libamdhip64.so.6",
+         str(build / "hip.c"))
+    _gcc("-shared", "-fPIC", "-o", str(dist / "libcuda.so.1"), "-Wl,-soname,libcuda.so.1", str(build / "cuda.c"),
+         "-L", str(dist), "-l:libamdhip64.so.6")
+    shutil.copy(FIXTURES / app, dist / Path(app).name)
+    if tool:
+        if not PTXAS.exists():
+            pytest.skip("the CUDA toolkit's ptxas is not installed here")
+        shutil.copy(PTXAS, dist / "ptxas")
+    return root / "dist"
+
+
+def audit(cwd: Path, *args: str) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", "dist", "--format", "json", "--no-cache", *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def rules_of(report: dict, *, waived: bool | None = False) -> list[tuple[str, str, str, str]]:
+    return sorted((f["rule"], f["severity"], f["verdict"], f["path"]) for f in report["findings"]
+                  if waived is None or f["waived"] == waived)
+
+
+def test_zluda_shaped_dist_with_cuda13_device_code(tmp_path):
+    zluda_dist(tmp_path)
+    code, report = audit(tmp_path)
+    assert code == 1
+    assert rules_of(report) == [
+        ("CUDA-EULA-DEV-TOOL", "error", "violation", "dist/app/ptxas"),
+        ("CUDA-EULA-NVIDIA-GPU-ONLY", "warning", "violation", "dist/app/libkern.so"),
+        ("CUDA-EULA-TRANSLATION", "error", "violation", "dist/app/libkern.so"),
+    ]
+    translation = next(f for f in report["findings"] if f["rule"] == "CUDA-EULA-TRANSLATION")
+    assert translation["clause"]["section"].startswith("1.2") and translation["clause"]["date"] == "2021-10-08"
+    assert "PTX" in translation["message"] and translation["clause"]["text"]
+    kinds = {(c["name"], c["kind"]) for c in report["components"]}
+    assert ("zluda", "translation-layer") in kinds and ("ptxas", "developer-tool") in kinds
+    assert not [c for c in report["components"] if c["name"] == "cuda-driver"]  # ZLUDA's libcuda is not NVIDIA's
+
+
+def test_pre_11_6_device_code_is_not_a_translation_violation(tmp_path):
+    zluda_dist(tmp_path, "cuda112/libk112.so", tool=False)
+    code, report = audit(tmp_path)
+    found = rules_of(report)
+    assert ("CUDA-EULA-TRANSLATION", "error", "violation", "dist/app/libk112.so") not in found
+    assert ("CUDA-EULA-TRANSLATION-PRE-CLAUSE", "note", "violation", "dist/app/libk112.so") in found
+    assert ("CUDA-EULA-NVIDIA-GPU-ONLY", "warning", "violation", "dist/app/libk112.so") in found
+    assert code == 0  # warnings and notes pass the default gate ...
+    code, _ = audit(tmp_path, "--fail-on", "warning")
+    assert code == 1  # ... and fail a stricter one
+
+
+def test_translation_clause_threshold_is_configurable(tmp_path):
+    zluda_dist(tmp_path, "cuda112/libk112.so", tool=False)
+    (tmp_path / ".licscan.yaml").write_text('eula:\n  translation-clause-since: "11.0"\n')
+    code, report = audit(tmp_path)
+    assert ("CUDA-EULA-TRANSLATION", "error", "violation", "dist/app/libk112.so") in rules_of(report)
+    assert code == 1
+
+
+def test_waivers_written_by_licscan_waive(tmp_path):
+    zluda_dist(tmp_path)
+    config = tmp_path / ".licscan.yaml"
+    config.write_text("# release gate for the demo app\nfail-on: error\n")
+    _, report = audit(tmp_path)
+    for finding in report["findings"]:
+        if finding["severity"] == "error":
+            proc = subprocess.run([sys.executable, "-m", "licscan", "waive", finding["fingerprint"], "--reason",
+                                   "approved by legal, ticket LEGAL-1", "--expires", "2099-12-31", "--config",
+                                   str(config)], capture_output=True, text=True, cwd=tmp_path)
+            assert proc.returncode == 0, proc.stderr
+    assert config.read_text().startswith("# release gate for the demo app\n")  # comments survive
+    code, report = audit(tmp_path)
+    assert code == 0
+    assert [r for r, *_ in rules_of(report, waived=True)] == ["CUDA-EULA-DEV-TOOL", "CUDA-EULA-TRANSLATION"]
+    assert report["summary"]["findings"] == {"error": 0, "warning": 1, "note": 0}
+
+
+def test_expired_waiver_stops_waiving_and_is_reported(tmp_path):
+    zluda_dist(tmp_path)
+    (tmp_path / ".licscan.yaml").write_text(
+        "waivers:\n  - rule: CUDA-EULA-DEV-TOOL\n    path: \"dist/app/ptxas\"\n    reason: old approval\n"
+        "    expires: 2020-01-01\n")
+    code, report = audit(tmp_path)
+    assert code == 1
+    found = rules_of(report)
+    assert ("CUDA-EULA-DEV-TOOL", "error", "violation", "dist/app/ptxas") in found
+    assert any(r == "LICSCAN-WAIVER-EXPIRED" for r, *_ in found)
+
+
+def test_invalid_rule_pack_is_exit_2(tmp_path):
+    zluda_dist(tmp_path, tool=False)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules:\n  - id: X\n    when: {frobnicate: 1}\n")
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", "dist", "--rules", str(bad), "--no-cache"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "bad.yaml:" in proc.stderr
+
+
+def test_cache_and_workers_give_the_same_report(tmp_path):
+    zluda_dist(tmp_path)
+    shutil.copy(FIXTURES / "cuda13/licscan_test-0.0.1-py3-none-linux_x86_64.whl", tmp_path / "dist")
+    for name in ("exe_multi", "kern_multi.o", "libkern_static.a", "rdc_kern.o"):
+        shutil.copy(FIXTURES / "cuda13" / name, tmp_path / "dist" / "app")
+    cache = tmp_path / "cache"
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "licscan", "audit", "dist", "--format", "json", *args],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 1, proc.stderr
+        return proc.stdout
+
+    baseline = run("--no-cache", "--jobs", "1")
+    assert run("--no-cache", "--jobs", "2") == baseline
+    assert run("--cache-dir", str(cache)) == baseline
+    entries = sorted(p.name for p in cache.rglob("*.pickle"))
+    assert len(entries) == 9  # 8 plain files and 1 wheel
+    assert run("--cache-dir", str(cache)) == baseline  # from the cache
+    # a changed file is read again, not served stale
+    (tmp_path / "dist" / "app" / "ptxas").unlink()
+    changed = json.loads(run("--cache-dir", str(cache)))
+    assert not any(f["path"] == "dist/app/ptxas" for f in changed["findings"])
