@@ -81,6 +81,17 @@ def test_readme_commands_and_ci_agree():
     commands = re.findall(r"^    (python3 -m venv .*)$", readme, re.MULTILINE)
     assert len(commands) >= 2
     demo, tests = commands[0], commands[1]
-    assert "licscan inspect tests/fixtures/" in demo
+    assert "licscan audit examples/demo-dist" in demo
     assert tests in (REPO / ".ci" / "run").read_text().splitlines()
     assert "pytest" in tests
+
+
+def test_bundled_demo_gives_the_findings_readme_promises():
+    proc = run("audit", "examples/demo-dist", "--format", "json", "--no-cache")
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert sorted({(f["rule"], f["severity"]) for f in report["findings"]}) == [
+        ("CUDA-EULA-NVIDIA-GPU-ONLY", "warning"), ("CUDA-EULA-TRANSLATION", "error")]
+    assert {f["path"] for f in report["findings"] if f["rule"] == "CUDA-EULA-TRANSLATION"} == {
+        "examples/demo-dist/app/libkern.so",
+        "examples/demo-dist/licscan_test-0.0.1-py3-none-linux_x86_64.whl!/licscan_test/libkern.so"}
