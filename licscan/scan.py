@@ -18,7 +18,7 @@ from typing import Any
 from licscan.binary.images import Limits
 from licscan.binary.inspect import inspect_buffer, inspect_file
 from licscan.cache import Cache
-from licscan.model import (Component, ComponentKind, Diagnostic, DiagnosticKind, FileFacts, FileFormat, Inventory,
+from licscan.model import (Component, ComponentKind, Diagnostic, FileFacts, FileFormat, Inventory,
                            Summary)
 
 

@@ -35,7 +35,7 @@ from typing import Any, Iterable
 
 from licscan.rules.conditions import SETTINGS, Condition, compile_condition
 from licscan.rules.errors import Problem, RulePackError, Span
-from licscan.rules.facts import FIELDS, SCOPES, field_known
+from licscan.rules.facts import SCOPES, field_known
 from licscan.rules.yamlsource import item_span, key_span, node_span, parse, value_span
 
 PACK_VERSION = 1
