@@ -30,6 +30,9 @@ def decompress(algorithm: Compression, stream, declared_size: int, limit: int) -
     if algorithm is Compression.ZSTD:
         data = _zstd(stream, declared_size)
     elif algorithm is Compression.LZ4:
+        if declared_size > 255 * len(stream) + 255:  # LZ4 expands at most ~255:1; never allocate a lying size
+            raise FormatError(None, f"LZ4 block of {len(stream)} bytes cannot decode to {declared_size} bytes",
+                              decompression=True)
         try:
             data = lz4.block.decompress(stream, uncompressed_size=declared_size)
         except lz4.block.LZ4BlockError as error:
