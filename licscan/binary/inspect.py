@@ -132,6 +132,24 @@ def _kind(error: FormatError) -> DiagnosticKind:
     return DiagnosticKind.TRUNCATED if error.truncated else DiagnosticKind.MALFORMED
 
 
+def _scan_section(buf, display: str, name: str, data_section: bool, lo: int, hi: int, limits: Limits,
+                  slots: list[Slot], diagnostics: list[Diagnostic], fatbin_starts: set[int]) -> None:
+    """Fatbins of one ELF/PE section: the dedicated sections strictly, other data sections by validated magic scan
+    (where CUPTI keeps them), code and loader metadata not at all."""
+    container = DEVICE_SECTIONS.get(name)
+    if container is not None:
+        found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
+    elif data_section and _scannable(name):
+        container = Container.RODATA if name.startswith(RODATA_SECTIONS) else Container.EMBEDDED
+        found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
+        readlog.record(lo, hi - lo)
+    else:
+        return
+    slots.extend(found)
+    diagnostics.extend(diags)
+    fatbin_starts.update(starts)
+
+
 def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
     stream = WindowStream(buf, start, size)
     try:
@@ -140,7 +158,7 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         stream.close()
     slots: list[Slot] = []
     diagnostics: list[Diagnostic] = []
-    fatbin_starts: dict[int, int] = {}  # absolute offset of each fatbin -> 1
+    fatbin_starts: set[int] = set()  # absolute offset of each fatbin
     end = start + size
     sections = [s for s in view.sections if s.has_bytes and s.size]
     for section in sections:
@@ -151,19 +169,8 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
             hi = end
         if lo >= hi:
             continue
-        container = DEVICE_SECTIONS.get(section.name)
-        if container is not None:
-            found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
-        elif (section.sh_type == "SHT_PROGBITS" and section.is_alloc and not section.is_exec
-              and _scannable(section.name)):
-            container = Container.RODATA if section.name.startswith(RODATA_SECTIONS) else Container.EMBEDDED
-            found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
-            readlog.record(lo, hi - lo)
-        else:
-            continue
-        slots.extend(found)
-        diagnostics.extend(diags)
-        fatbin_starts.update(dict.fromkeys(starts, 1))
+        data_section = section.sh_type == "SHT_PROGBITS" and section.is_alloc and not section.is_exec
+        _scan_section(buf, display, section.name, data_section, lo, hi, limits, slots, diagnostics, fatbin_starts)
     if not view.sections:
         # No section header table (stripped of it, or never had one): every byte may hold a fatbin.
         found, diags, starts = _scan_region(buf, display, Container.EMBEDDED, start, end, 0, limits, dedicated=False)
@@ -175,7 +182,7 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
     amd_images, amd_diags = _amd_images(buf, display, sections, start, end, want_hash)
     found_images = list(found_images) + amd_images
     diagnostics.extend(amd_diags)
-    wrappers = _elf_wrappers(buf, view, start, set(fatbin_starts))
+    wrappers = _elf_wrappers(buf, view, start, fatbin_starts)
     diagnostics.extend(_wrapper_diagnostics(display, wrappers))
     elf = ElfFacts(
         elf_type=view.e_type, machine=view.machine_name, soname=view.soname, needed=view.needed,
@@ -358,18 +365,8 @@ def _read_pe(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         lo, hi = start + section.offset, min(start + section.offset + section.size, start + size)
         if lo >= hi:
             continue
-        container = DEVICE_SECTIONS.get(section.name)
-        if container is not None:
-            found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
-        elif not section.is_exec and _scannable(section.name):
-            container = Container.RODATA if section.name in RODATA_SECTIONS else Container.EMBEDDED
-            found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
-            readlog.record(lo, hi - lo)
-        else:
-            continue
-        slots.extend(found)
-        diagnostics.extend(diags)
-        fatbin_starts.update(starts)
+        _scan_section(buf, display, section.name, not section.is_exec, lo, hi, limits, slots, diagnostics,
+                      fatbin_starts)
     wrappers = _pe_wrappers(buf, view, start, fatbin_starts)
     diagnostics.extend(_wrapper_diagnostics(display, wrappers))
     found_images, remarks, image_diags = images.resolve(buf, slots, limits, want_hash=want_hash)
