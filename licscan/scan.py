@@ -58,12 +58,9 @@ def _excluded(vpath: str, patterns: Sequence[str]) -> bool:
 
 
 def _recorded_sha256(vpath: str, dist) -> str | None:
-    if dist is None:
+    if dist is None or vpath not in _recorded_paths(dist):
         return None
-    for path, digest in dist.files:
-        if path == vpath:
-            return digest
-    return None
+    return next(digest for path, digest in dist.files if path == vpath)
 
 
 def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str, ...] = (),
@@ -255,12 +252,24 @@ def refine(record: FileRecord, distributions: Sequence[Any]) -> FileRecord:
     return replace(record, matches=tuple(merged))
 
 
+_RECORDED: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
+def _recorded_paths(dist) -> frozenset[str]:
+    """The virtual paths a distribution's RECORD lists (torch's lists 12,000), indexed once per distribution
+    object (by identity: hashing the frozen dataclass would hash its whole RECORD every time)."""
+    hit = _RECORDED.get(id(dist))
+    if hit is None or hit[0] is not dist:
+        hit = _RECORDED[id(dist)] = (dist, frozenset(path for path, _ in dist.files))
+    return hit[1]
+
+
 def distribution_of(vpath: str, distributions: Iterable[Any]) -> Any | None:
     """The innermost distribution that owns ``vpath``: listed in its RECORD, or under its scope."""
     best = None
     best_len = -1
     for dist in distributions:
-        owned = any(path == vpath for path, _ in dist.files) if dist.files else False
+        owned = vpath in _recorded_paths(dist) if dist.files else False
         scope = dist.scope.rstrip("/")
         inside = owned or vpath == scope or vpath.startswith(scope + "/") or vpath.startswith(scope + "!/")
         if inside and len(scope) > best_len:

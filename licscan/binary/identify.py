@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 
 from licscan.binary import archive, fatbin, ptx
@@ -35,6 +36,9 @@ def identify(head: bytes) -> FileFormat:
     return FileFormat.UNKNOWN
 
 
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")  # control bytes other than tab, newlines, form feed, ESC
+
+
 def _is_text(head: bytes) -> bool:
     sample = head[:4096].split(b"\0", 1)[0]
-    return bool(sample) and not any(b < 9 or 13 < b < 32 for b in sample[:4096] if b != 27)
+    return bool(sample) and _CONTROL.search(sample) is None
