@@ -89,13 +89,18 @@ def run_audit(path: Path, tmp: Path) -> dict:
         pytest.fail(f"licscan audit {path.name} still running after {TIMEOUT} s")
     wall = time.monotonic() - start
     rss_kb, _elapsed = time_file.read_text().split()[-2:]
-    report = None
-    if run.stdout:
+    report, problem = None, None
+    try:
+        text = run.stdout.decode("utf-8")  # RFC 8259: a JSON text is UTF-8
+    except UnicodeDecodeError as error:
+        problem = f"the JSON report is not UTF-8 ({error})"
+        text = run.stdout.decode("utf-8", "surrogateescape")
+    if text:
         try:
-            report = json.loads(run.stdout)
-        except ValueError:
-            report = None
-    return {"rc": run.returncode, "rss_kb": int(rss_kb), "seconds": wall, "report": report,
+            report = json.loads(text)
+        except ValueError as error:
+            problem = problem or f"the report is not JSON ({error})"
+    return {"rc": run.returncode, "rss_kb": int(rss_kb), "seconds": wall, "report": report, "problem": problem,
             "stderr": run.stderr.decode("utf-8", "replace")}
 
 
@@ -142,6 +147,7 @@ def test_hostile_category(category, corpus, tmp_path):
     RESULTS[category]["summary"] = summary
 
     assert before == after, f"{category}: the scanned tree changed"
+    assert result["problem"] is None, f"{category}: {result['problem']}"
     assert report is not None, f"{category}: no JSON report (exit {result['rc']}):\n{result['stderr'][-3000:]}"
     assert result["rc"] in (0, 3), f"{category}: exit {result['rc']}:\n{result['stderr'][-3000:]}"
     assert "internal error" not in json.dumps(report["diagnostics"]), f"{category}: a reader raised"
@@ -165,3 +171,28 @@ def test_hostile_category(category, corpus, tmp_path):
         # Every cut of a file that has device code is an incomplete input.
         silent = sorted(os.fsdecode(os.path.basename(p)) for p in regular if os.path.getsize(p) and p not in named)
         assert not silent, f"{len(silent)} truncated files without a diagnostic: {silent[:10]}"
+
+
+def test_report_file_with_non_utf8_names(corpus, tmp_path):
+    """``-o FILE`` on a tree with non-UTF-8 names: a report, exit 0/3, no traceback."""
+    root, _made = corpus
+    out = tmp_path / "report.json"
+    run = subprocess.run([*LICSCAN, "audit", str(root / "non_utf8"), "--format", "json", "--no-cache", "-o",
+                          str(out)], capture_output=True, timeout=TIMEOUT)
+    stderr = run.stderr.decode("utf-8", "replace")
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert run.returncode in (0, 3), stderr[-3000:]
+    json.loads(out.read_bytes().decode("utf-8"))
+
+
+def test_whole_tree(corpus, tmp_path):
+    """All categories in one ``licscan audit TREE``: exit 3, bounded RSS, the tree unchanged, every unreadable or
+    special entry accounted for."""
+    root, _made = corpus
+    before = tree_digest(root)
+    result = run_audit(root, tmp_path)
+    assert tree_digest(root) == before, "the scanned tree changed"
+    print(f"whole tree: exit {result['rc']}, peak RSS {result['rss_kb'] / 1024:.0f} MB, {result['seconds']:.1f} s")
+    assert result["rc"] == 3, result["stderr"][-3000:]
+    assert result["rss_kb"] <= RSS_LIMIT_KB, f"peak RSS {result['rss_kb'] / 1024:.0f} MB > 256 MB"
+    assert result["problem"] is None, result["problem"]
