@@ -14,19 +14,26 @@ import textwrap
 from typing import TextIO
 
 from licscan.rules.errors import ConfigError, LoadError, RulePackError
-from licscan.rules.loader import RulePack, all_rules, load_packs
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def _packs(args: argparse.Namespace):
+    from licscan.rules.loader import load_packs  # on use: `licscan inspect` builds this parser but needs no packs
+
     return load_packs(getattr(args, "rules", None) or ())
+
+
+def _all_rules(packs):
+    from licscan.rules.loader import all_rules
+
+    return all_rules(packs)
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        rules = all_rules(_packs(args))
+        rules = _all_rules(_packs(args))
     except RulePackError as error:
         print(error.render(), file=err)
         return EXIT_USAGE
@@ -44,7 +51,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
 def cmd_show(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        rules = {r.id: r for r in all_rules(_packs(args))}
+        rules = {r.id: r for r in _all_rules(_packs(args))}
     except RulePackError as error:
         print(error.render(), file=err)
         return EXIT_USAGE
@@ -76,6 +83,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO | None = None, err: TextI
     status = EXIT_OK
     for path in args.files:
         try:
+            from licscan.rules.loader import RulePack
+
             pack = RulePack.from_path(path)
         except RulePackError as error:
             print(error.render(), file=err)
