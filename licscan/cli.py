@@ -186,9 +186,12 @@ def _audit(args) -> int:
     except LoadError as error:
         print(error.render(), file=sys.stderr)
         return EXIT_USAGE
+    scan_config = _scan_config(args, exclude=tuple(config.exclude))
     with progress_reporter() as progress:
-        inventory, _records = scan(args.paths, _scan_config(args, exclude=tuple(config.exclude)), progress=progress)
-    findings = evaluate(json_report.document(inventory), packs, config)
+        inventory, _records = scan(args.paths, scan_config, progress=progress)
+    document = json_report.document(inventory)
+    findings = _cached_findings(scan_config.cache_dir, document, config, list(config.rules) + list(args.rules),
+                                lambda: evaluate(document, packs, config))
     for fmt, path in outputs:
         if fmt == "json":
             text = json_report.render(inventory, findings)
@@ -218,6 +221,38 @@ def _audit(args) -> int:
         print(f"licscan: scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read "
               "(see diagnostics)", file=sys.stderr)
     return exit_code(findings, args.fail_on or config.fail_on, complete=inventory.complete)
+
+
+def _cached_findings(cache_dir, document, config, extra_packs, evaluate_now):
+    """Findings are a pure function of the inventory, the rule packs and data, the configuration and today's date
+    (waivers expire): an unchanged tree re-scanned from the content cache skips the evaluation too."""
+    if not cache_dir:
+        return evaluate_now()
+    import datetime
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from licscan.cache import Cache
+    from licscan.knowledge import builtin_rules_dir
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps(document, sort_keys=True).encode())
+    digest.update(repr((config, datetime.date.today().isoformat())).encode())
+    rules_root = Path(str(builtin_rules_dir()))
+    for path in sorted(rules_root.rglob("*.yaml")) + [Path(p) for p in extra_packs] + \
+            ([Path(config.path)] if config.path else []):
+        try:
+            digest.update(str(path).encode() + b"\0" + path.read_bytes())
+        except OSError:
+            return evaluate_now()
+    cache = Cache(cache_dir, "findings")
+    key = digest.hexdigest()
+    findings = cache.get(key)
+    if not isinstance(findings, list):
+        findings = evaluate_now()
+        cache.put(key, findings)
+    return findings
 
 
 def _inspect(args) -> int:

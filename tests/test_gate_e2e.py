@@ -148,7 +148,7 @@ def test_cache_and_workers_give_the_same_report(tmp_path):
     assert run("--no-cache", "--jobs", "2") == baseline
     assert run("--cache-dir", str(cache)) == baseline
     entries = sorted(p.name for p in cache.rglob("*.pickle"))
-    assert len(entries) == 9  # 8 plain files and 1 wheel
+    assert len(entries) == 10  # 8 plain files, 1 wheel, and the findings of this tree
     assert run("--cache-dir", str(cache)) == baseline  # from the cache
     # a changed file is read again, not served stale
     (tmp_path / "dist" / "app" / "ptxas").unlink()
