@@ -111,7 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# File names that are not UTF-8 reach licscan as lone surrogates (os.fsdecode): reports show each such byte as a
+# visible \xNN escape (in JSON as the escape \udcNN), so every report stays valid UTF-8.
+_ENCODING_ERRORS = "backslashreplace"
+
+
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=_ENCODING_ERRORS)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -212,7 +220,7 @@ def _audit(args) -> int:
 
             text = render(inventory, findings, color=path is None and use_color(sys.stdout))
         if path:
-            with open(path, "w", encoding="utf-8") as out:
+            with open(path, "w", encoding="utf-8", errors=_ENCODING_ERRORS) as out:
                 out.write(text)
         else:
             sys.stdout.write(text)
@@ -279,7 +287,7 @@ def _inspect(args) -> int:
         from licscan.report.inspect_text import render
     text = render(facts)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
+        with open(args.output, "w", encoding="utf-8", errors=_ENCODING_ERRORS) as out:
             out.write(text)
     else:
         sys.stdout.write(text)

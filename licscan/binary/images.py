@@ -43,7 +43,9 @@ class Limits:
     """Resource limits of the binary readers; every refusal becomes a ``limit`` diagnostic."""
 
     max_image_bytes: int = 2 << 30  # decompressed size of one device image
-    max_entries_per_fatbin: int = 100_000
+    # A fatbin holds one entry per target of one translation unit (libtorch_cuda.so: at most 7); 4,096 is far
+    # above any real one and keeps a forged fatbin of 100,000 entries from costing gigabytes of facts.
+    max_entries_per_fatbin: int = 4096
     max_archive_depth: int = 8
     jobs: int = os.cpu_count() or 1
     notes: NotesMode = NotesMode.AUTO
