@@ -139,6 +139,21 @@ class PrefixReader:
 LZ4_PREFIX_MAX = 4096
 
 
+def _lz4_length(stream, pos: int, value: int, extended: int, what: str) -> tuple[int, int]:
+    """A token length, extended when it is ``extended``: "keep adding the following bytes until one is not 255
+    (that byte is added too)". Returns (length, position after the extension bytes)."""
+    if value != extended:
+        return value, pos
+    while True:
+        if pos >= len(stream):
+            raise FormatError(pos, f"LZ4 {what} length runs past the end of the block", decompression=True)
+        extra = stream[pos]
+        pos += 1
+        value += extra
+        if extra != 255:
+            return value, pos
+
+
 def lz4_block_prefix(stream, want: int, declared_size: int) -> tuple[bytes, int]:
     """Decode the first ``want`` bytes of an LZ4 block (formats.md §1.7); returns (output, input bytes used).
 
@@ -157,16 +172,7 @@ def lz4_block_prefix(stream, want: int, declared_size: int) -> tuple[bytes, int]
             break
         token = stream[pos]
         pos += 1
-        literal = token >> 4
-        if literal == 15:
-            while True:
-                if pos >= size:
-                    raise FormatError(pos, "LZ4 literal length runs past the end of the block", decompression=True)
-                extra = stream[pos]
-                pos += 1
-                literal += extra
-                if extra != 255:
-                    break
+        literal, pos = _lz4_length(stream, pos, token >> 4, 15, "literal")
         if pos + literal > size:
             raise FormatError(pos, "LZ4 literals run past the end of the block", decompression=True)
         out += stream[pos : pos + literal]
@@ -180,16 +186,7 @@ def lz4_block_prefix(stream, want: int, declared_size: int) -> tuple[bytes, int]
         if offset == 0 or offset > len(out):
             raise FormatError(pos - 2, f"LZ4 match offset {offset} points before the start of the output",
                                   decompression=True)
-        match = (token & 15) + 4
-        if match == 19:
-            while True:
-                if pos >= size:
-                    raise FormatError(pos, "LZ4 match length runs past the end of the block", decompression=True)
-                extra = stream[pos]
-                pos += 1
-                match += extra
-                if extra != 255:
-                    break
+        match, pos = _lz4_length(stream, pos, (token & 15) + 4, 19, "match")
         match = min(match, want + 64 - len(out))  # only the wanted prefix is produced
         start = len(out) - offset
         for k in range(match):
