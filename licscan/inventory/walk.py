@@ -291,7 +291,13 @@ class _Walker:
         if self.over:
             yield Diagnostic(level.vpath, DiagnosticKind.LIMIT, f"archive not opened: {self.over}")
             return
-        yield from self.contents(level, buf, level.kind)
+        try:
+            yield from self.contents(level, buf, level.kind)
+        except Exception as error:  # noqa: BLE001
+            # A reader fault on a hostile archive (zipfile's NotImplementedError for an unknown version, a corrupt
+            # xz stream's LZMAError, ...) must not end the scan: the archive is reported as not read completely.
+            yield Diagnostic(level.vpath, DiagnosticKind.MALFORMED,
+                             f"archive could not be read completely ({type(error).__name__}: {error})")
         yield from self.distributions(level.vpath)
 
     def contents(self, level: _Level, buf, kind: ArchiveKind) -> Iterator[Item]:
