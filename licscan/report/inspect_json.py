@@ -17,6 +17,17 @@ from licscan.model import DeviceImage, Diagnostic, FileFacts, to_json
 SCHEMA_ID = "licscan-inspect/1"
 
 
+@functools.lru_cache(maxsize=1024)
+def _tool_json(tool) -> dict[str, Any] | None:
+    return to_json(tool) if tool is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _toolkit_json(toolkit) -> dict[str, Any] | None:
+    """Shared by the images of one toolkit range (thousands in a large library; the JSON encoder only reads it)."""
+    return toolkit.to_json() if toolkit is not None else None
+
+
 def device_code_entry(image: DeviceImage) -> dict[str, Any]:
     """One ``device_code`` entry: the DESIGN B3 keys first, then inspect's details."""
     return {
@@ -25,14 +36,14 @@ def device_code_entry(image: DeviceImage) -> dict[str, Any]:
         "kind": image.kind.value,
         "arch": image.arch,
         "ptx_isa": image.ptx_isa,
-        "toolkit": image.toolkit.to_json() if image.toolkit is not None else None,
+        "toolkit": _toolkit_json(image.toolkit),
         "compression": image.compression.value,
         "size": image.size,
         "arch_full": image.arch_full,
         "uncompressed_size": image.uncompressed_size,
         "producer": image.producer.value if image.producer else None,
-        "tool": to_json(image.tool),
-        "linked_from": to_json(image.linked_from),
+        "tool": _tool_json(image.tool),
+        "linked_from": [_tool_json(t) for t in image.linked_from],
         "cubin_abi": image.cubin_abi,
         "virtual_arch": image.virtual_arch,
         "debug": image.debug,
