@@ -9,9 +9,6 @@
 
 from __future__ import annotations
 
-import lz4.block
-import zstandard
-
 from licscan.binary.errors import FormatError
 from licscan.model import Compression
 
@@ -33,6 +30,8 @@ def decompress(algorithm: Compression, stream, declared_size: int, limit: int) -
         if declared_size > 255 * len(stream) + 255:  # LZ4 expands at most ~255:1; never allocate a lying size
             raise FormatError(None, f"LZ4 block of {len(stream)} bytes cannot decode to {declared_size} bytes",
                               decompression=True)
+        import lz4.block  # the codecs load on first use: listing headers needs neither
+
         try:
             data = lz4.block.decompress(stream, uncompressed_size=declared_size)
         except lz4.block.LZ4BlockError as error:
@@ -47,6 +46,8 @@ def decompress(algorithm: Compression, stream, declared_size: int, limit: int) -
 
 
 def _zstd(stream, declared_size: int) -> bytes:
+    import zstandard
+
     if bytes(stream[:4]) != ZSTD_MAGIC:
         raise FormatError(None, "zstd payload does not start with the zstd frame magic 28 B5 2F FD",
                               decompression=True)
@@ -80,6 +81,8 @@ class PrefixReader:
             if bytes(stream[:4]) != ZSTD_MAGIC:
                 raise FormatError(None, "zstd payload does not start with the zstd frame magic 28 B5 2F FD",
                               decompression=True)
+            import zstandard
+
             self._source = _CountingSource(stream)
             self._reader = zstandard.ZstdDecompressor().stream_reader(self._source, read_size=16384, closefd=False)
         elif algorithm is Compression.NONE:
@@ -106,6 +109,8 @@ class PrefixReader:
         if self._algorithm is Compression.LZ4:
             return self._more_lz4(output_bytes)
         want = min(output_bytes, self.declared_size + 1 - len(self.data))
+        import zstandard
+
         try:
             out = self._reader.read(want)
         except zstandard.ZstdError as error:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import mmap
-import multiprocessing
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -149,6 +148,12 @@ def notes_wanted(slots: Sequence[Slot], limits: Limits, want_hash: bool = False)
     return declared <= limits.notes_auto_bytes
 
 
+def _fork_available() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = False,
             ) -> tuple[list[DeviceImage], list[str], list[Diagnostic]]:
     """Turn entry slots into device images (file order kept).
@@ -175,11 +180,13 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
         # One full decode per cubin gives both its hash and its facts.
         for i in elf_slots:
             facts[i], hashes[i] = hashed_cubin_facts(buf, slots[i].entry, limits)
-    elif jobs > 1 and compressed >= PARALLEL_THRESHOLD and "fork" in multiprocessing.get_all_start_methods():
+    elif jobs > 1 and compressed >= PARALLEL_THRESHOLD and _fork_available():
         global _WORKER_BUF
         _WORKER_BUF = buf
         try:
             chunks = [elf_slots[k::jobs] for k in range(jobs)]
+            import multiprocessing  # only here: importing it costs 20 ms of every run's start-up
+
             context = multiprocessing.get_context("fork")
             with context.Pool(jobs) as pool:
                 results = pool.map(_work, [[(slots[i].entry, limits, notes) for i in chunk] for chunk in chunks])
