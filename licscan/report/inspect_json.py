@@ -108,11 +108,14 @@ def render(facts: FileFacts) -> str:
     return dumps(document)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+
+
 def dumps(document: dict[str, Any]) -> str:
     """JSON with one top-level key per line and one list item per line: diff-friendly, and written by the C
     encoder (``indent=`` would switch to the pure-Python one, which is slower than the whole scan of a large
     library)."""
-    compact = functools.partial(json.dumps, ensure_ascii=False, separators=(", ", ": "))
+    compact = _ENCODER.encode  # one encoder: json.dumps with options builds a new one per call
     lines = ["{"]
     keys = list(document)
     for n, key in enumerate(keys):
