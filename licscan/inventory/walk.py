@@ -334,6 +334,14 @@ class _Walker:
             return True
         return False
 
+    def _count_member(self, vpath: str) -> Diagnostic | None:
+        """Count one more member against ``max_members``; the LIMIT diagnostic when that is one too many."""
+        try:
+            self.budget.count_member()
+        except LimitExceeded as error:
+            return self._limit(vpath, error)
+        return None
+
     def _limit(self, vpath: str, error: LimitExceeded) -> Diagnostic:
         if error.walk_over:
             self.over = str(error)
@@ -351,10 +359,9 @@ class _Walker:
                                                               f"never written anywhere)")
         if self._excluded(vpath):
             return
-        try:
-            self.budget.count_member()
-        except LimitExceeded as error:
-            yield self._limit(vpath, error)
+        refused = self._count_member(vpath)
+        if refused is not None:
+            yield refused
             return
         hidden = level.deleted
         if level.visibility is not None:
@@ -526,10 +533,9 @@ class _Walker:
         if entry is None or entry.type is not EntryType.FILE:
             yield Diagnostic(vpath, DiagnosticKind.MALFORMED, f"image layer {layer.id} is missing from the image")
             return
-        try:
-            self.budget.count_member()
-        except LimitExceeded as error:
-            yield self._limit(vpath, error)
+        refused = self._count_member(vpath)
+        if refused is not None:
+            yield refused
             return
         self.seen.add(vpath)
         yield from self.member_file(level, vpath, entry, level.deleted, visibility=visibility, layer=layer.id)
