@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 TABLES = ("toolkit/versions.yaml", "catalog/nvidia.yaml", "catalog/license-texts.yaml",
@@ -23,6 +23,8 @@ TABLES = ("toolkit/versions.yaml", "catalog/nvidia.yaml", "catalog/license-texts
 
 def builtin_rules_dir():
     """The ``rules/`` folder of the source tree, installed as the package ``licscan._builtin_rules``."""
+    from importlib import resources
+
     return resources.files("licscan._builtin_rules")
 
 
@@ -32,14 +34,25 @@ def _parse_yaml(text: str) -> Any:
     return YAML(typ="safe", pure=True).load(text)
 
 
+def _read_builtin(name: str) -> bytes:
+    """The bytes of ``rules/<name>``: straight from the package folder when it is one (every install but a zip
+    import; importlib.resources alone costs more start-up time than a whole ``licscan inspect`` of a fatbin)."""
+    import licscan._builtin_rules as package
+
+    folder = os.path.dirname(package.__file__ or "")
+    path = os.path.join(folder, *name.split("/"))
+    if folder and os.path.isfile(os.path.join(folder, "__init__.py")):
+        with open(path, "rb") as handle:
+            return handle.read()
+    return builtin_rules_dir().joinpath(name).read_bytes()
+
+
 def load_table(name: str) -> Any:
     """The data of ``rules/<name>``, from its JSON snapshot when that is current."""
-    source = builtin_rules_dir().joinpath(name)
-    raw = source.read_bytes()
+    raw = _read_builtin(name)
     digest = hashlib.sha256(raw).hexdigest()
-    snapshot = builtin_rules_dir().joinpath(_snapshot_name(name))
     try:
-        cached = json.loads(snapshot.read_text(encoding="utf-8"))
+        cached = json.loads(_read_builtin(_snapshot_name(name)).decode("utf-8"))
         if cached.get("source_sha256") == digest:
             return cached["data"]
     except (OSError, ValueError):

@@ -95,3 +95,25 @@ def test_bundled_demo_gives_the_findings_readme_promises():
     assert {f["path"] for f in report["findings"] if f["rule"] == "CUDA-EULA-TRANSLATION"} == {
         "examples/demo-dist/app/libkern.so",
         "examples/demo-dist/licscan_test-0.0.1-py3-none-linux_x86_64.whl!/licscan_test/libkern.so"}
+
+
+def test_device_code_lines_equal_the_generic_encoder():
+    """inspect's fast ``device_code`` lines are byte for byte the generic encoder's text of the same entry, for
+    every image of every fixture (PTX and cubin, with and without tool notes, linked inputs, hashes, AMD images)
+    and for an image whose strings need escaping."""
+    from dataclasses import replace
+
+    from licscan.binary.images import Limits
+    from licscan.binary.inspect import inspect_file
+    from licscan.report.inspect_json import _ENCODER, device_code_entry, device_code_line
+
+    seen = 0
+    for rel in sorted(manifest()):
+        facts = inspect_file(str(FIXTURES / rel), limits=Limits(jobs=1), want_hash=rel.endswith(".fatbin"))
+        for image in facts.all_images():
+            assert device_code_line(image) == _ENCODER.encode(device_code_entry(image)), rel
+            seen += 1
+    assert seen > 300
+    image = inspect_file(str(FIXTURES / "cuda13/kern_multi.fatbin")).device_code[0]
+    odd = replace(image, path='dist/"x"\\\u00e9\x01.so', identifier="\udcff-\n", size=0, debug=True)
+    assert device_code_line(odd) == _ENCODER.encode(device_code_entry(odd))

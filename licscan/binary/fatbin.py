@@ -100,10 +100,15 @@ class Entry:
         cuobjdump keeps ``f`` in PTX names (``sm_100f.ptx``) but lists family ELF entries without it; pass
         ``family_suffix=False`` for that spelling.
         """
-        name = f"sm_{self.arch}"
-        if self.flags & Flag.ARCH_SPECIFIC:
+        return Entry.arch_label(self.arch, self.flags, family_suffix=family_suffix)
+
+    @staticmethod
+    def arch_label(arch: int, flags: int, *, family_suffix: bool) -> str:
+        """:meth:`arch_name` of an entry with ``arch`` and ``flags``."""
+        name = f"sm_{arch}"
+        if flags & Flag.ARCH_SPECIFIC:
             return name + "a"
-        if family_suffix and self.flags & Flag.FAMILY_SPECIFIC:
+        if family_suffix and flags & Flag.FAMILY_SPECIFIC:
             return name + "f"
         return name
 

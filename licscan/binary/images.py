@@ -8,7 +8,7 @@ files spread that decoding over worker processes (``jobs``), each reading the sa
 from __future__ import annotations
 
 import enum
-import hashlib
+import functools
 import mmap
 import os
 from collections.abc import Sequence
@@ -99,6 +99,13 @@ def release_pages(buf, start: int, end: int) -> None:
                 pass
 
 
+@functools.lru_cache(maxsize=1024)
+def _header_facts(code_minor: int, arch: int, accelerated: bool, debug: bool) -> cubin.CubinFacts:
+    """One shared facts object per distinct entry header (a large library has thousands of entries, a few dozen
+    distinct headers)."""
+    return cubin.CubinFacts.from_entry_header(code_minor, arch, accelerated, debug)
+
+
 def cubin_facts(buf, entry: Entry, limits: Limits, notes: bool = True,
                 ) -> tuple[cubin.CubinFacts | None, FormatError | None, int]:
     """(facts, error, bytes read) for the ELF entry ``entry`` of ``buf``; ``notes=False`` stops a compressed
@@ -108,8 +115,8 @@ def cubin_facts(buf, entry: Entry, limits: Limits, notes: bool = True,
     if not notes and algorithm is not Compression.NONE and entry.major == 1 and entry.minor >= cubin.ABI_V8:
         # ABI v8 is all that decoding the header would add for a compressed v8 cubin; for v7 (code version
         # [1,7]) the header's e_version gives major.minor and is worth 64 decoded bytes.
-        return cubin.CubinFacts.from_entry_header(entry.minor, entry.arch, bool(entry.flags & Flag.ARCH_SPECIFIC),
-                                                  bool(entry.flags & Flag.DEBUG)), None, 0
+        return _header_facts(entry.minor, entry.arch, bool(entry.flags & Flag.ARCH_SPECIFIC),
+                             bool(entry.flags & Flag.DEBUG)), None, 0
     try:
         if algorithm is Compression.NONE:
             touched: list[tuple[int, int]] = []
@@ -199,9 +206,10 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
             facts[i] = cubin_facts(buf, slots[i].entry, limits, notes)
     images: list[DeviceImage] = []
     diagnostics: list[Diagnostic] = []
+    touched: list[tuple[int, int]] = []
     for i, slot in enumerate(slots):
         entry = slot.entry
-        readlog.record(entry.offset, entry.header_size)
+        touched.append((entry.offset, entry.header_size))
         if entry.is_ptx:
             image = ptx_entry_image(slot)
             if entry.compressed and entry.uncompressed_size > limits.max_image_bytes:
@@ -211,7 +219,7 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
                     f"of {limits.max_image_bytes} bytes", slot.base + entry.offset))
         else:
             cubin_result, error, consumed = facts[i]
-            readlog.record(entry.payload_offset, consumed)
+            touched.append((entry.payload_offset, consumed))
             image = cubin_entry_image(slot, cubin_result)
             if error is not None:
                 diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
@@ -221,13 +229,14 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
         if want_hash and not entry.is_ptx:
             image = replace(image, sha256=hashes.get(i))
         elif want_hash and not entry_failed:
-            readlog.record(entry.payload_offset, entry.stored_size)
+            touched.append((entry.payload_offset, entry.stored_size))
             digest, error = payload_sha256(buf, entry, limits)
             if error is not None:
                 diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
                                                f"{image.kind.value} {image.arch_full}"))
             image = replace(image, sha256=digest)
         images.append(image)
+    readlog.record_many(touched)
     return images, remarks, diagnostics
 
 
@@ -243,39 +252,55 @@ def _diagnostic(path: str, error: FormatError, offset: int, what: str) -> Diagno
     return Diagnostic(path, kind, f"{what}: {error.reason}", offset)
 
 
+@functools.lru_cache(maxsize=1024)
+def _ptx_traits(flags: int, arch_number: int, major: int, minor: int) -> tuple:
+    """(arch, PTX ISA, toolkit range, compression, debug, host) of a PTX entry header, computed once per distinct
+    header."""
+    arch = Entry.arch_label(arch_number, flags, family_suffix=True)
+    isa = f"{major}.{minor}"
+    return (arch, isa, toolkit.for_ptx(isa, arch), compression_of(flags), bool(flags & Flag.DEBUG), host_of(flags))
+
+
 def ptx_entry_image(slot: Slot) -> DeviceImage:
     entry = slot.entry
-    arch = entry.arch_name(family_suffix=True)
-    isa = f"{entry.major}.{entry.minor}"
+    arch, isa, tk, compression, debug, host = _ptx_traits(entry.flags, entry.arch, entry.major, entry.minor)
     return DeviceImage(
         path=slot.path, container=slot.container, kind=ImageKind.PTX, arch=arch, arch_full=arch, ptx_isa=isa,
-        toolkit=toolkit.for_ptx(isa, arch), compression=compression_of(entry.flags), size=entry.payload_size,
-        uncompressed_size=entry.uncompressed_size or None, debug=bool(entry.flags & Flag.DEBUG),
-        host=host_of(entry.flags), identifier=entry.identifier, ptxas_options=entry.ptxas_options,
-        fatbin_offset=slot.base + slot.fatbin_offset, entry_offset=slot.base + entry.offset)
+        toolkit=tk, compression=compression, size=entry.payload_size,
+        uncompressed_size=entry.uncompressed_size or None, debug=debug, host=host, identifier=entry.identifier,
+        ptxas_options=entry.ptxas_options, fatbin_offset=slot.base + slot.fatbin_offset,
+        entry_offset=slot.base + entry.offset)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cubin_traits(facts: cubin.CubinFacts | None, flags: int, arch_number: int) -> tuple:
+    """Everything a cubin image takes from its entry header and its facts, computed once per distinct pair: the
+    2,975 cubins of libtorch_cuda.so have a few dozen."""
+    arch_full = Entry.arch_label(arch_number, flags, family_suffix=True)
+    tk = toolkit.for_cubin(facts, arch_full) if facts is not None else toolkit.arch_bounds(arch_full)
+    return (Entry.arch_label(arch_number, flags, family_suffix=False), arch_full, tk, compression_of(flags),
+            _producer(facts.tool.tool) if facts and facts.tool else None, facts.tool if facts else None,
+            facts.inputs if facts else (), facts.abi if facts else None,
+            f"sm_{facts.virtual_sm}" if facts and facts.virtual_sm else None, bool(flags & Flag.DEBUG),
+            host_of(flags))
 
 
 def cubin_entry_image(slot: Slot, facts: cubin.CubinFacts | None) -> DeviceImage:
     entry = slot.entry
-    arch_full = entry.arch_name(family_suffix=True)
-    if facts is not None:
-        tk = toolkit.for_cubin(facts, arch_full)
-    else:
-        tk = toolkit.arch_bounds(arch_full)
+    (arch, arch_full, tk, compression, producer, tool, linked_from, abi, virtual_arch, debug,
+     host) = _cubin_traits(facts, entry.flags, entry.arch)
     return DeviceImage(
-        path=slot.path, container=slot.container, kind=ImageKind.CUBIN, arch=entry.arch_name(family_suffix=False),
-        arch_full=arch_full, ptx_isa=None, toolkit=tk, compression=compression_of(entry.flags),
-        size=entry.payload_size, uncompressed_size=entry.uncompressed_size or None,
-        producer=_producer(facts.tool.tool) if facts and facts.tool else None,
-        tool=facts.tool if facts else None, linked_from=facts.inputs if facts else (),
-        cubin_abi=facts.abi if facts else None,
-        virtual_arch=f"sm_{facts.virtual_sm}" if facts and facts.virtual_sm else None,
-        debug=bool(entry.flags & Flag.DEBUG), host=host_of(entry.flags), identifier=entry.identifier,
+        path=slot.path, container=slot.container, kind=ImageKind.CUBIN, arch=arch, arch_full=arch_full,
+        ptx_isa=None, toolkit=tk, compression=compression, size=entry.payload_size,
+        uncompressed_size=entry.uncompressed_size or None, producer=producer, tool=tool, linked_from=linked_from,
+        cubin_abi=abi, virtual_arch=virtual_arch, debug=debug, host=host, identifier=entry.identifier,
         fatbin_offset=slot.base + slot.fatbin_offset, entry_offset=slot.base + entry.offset)
 
 
 def hashed_cubin_facts(buf, entry: Entry, limits: Limits) -> tuple[tuple, str | None]:
     """((facts, error, bytes read), sha256) of a cubin entry from one full decode."""
+    import hashlib
+
     try:
         data = _decoded(buf, entry, limits)
         readlog.record(entry.payload_offset, entry.stored_size)
@@ -312,6 +337,8 @@ def payload(buf, entry: Entry, limits: Limits) -> bytes:
 
 
 def payload_sha256(buf, entry: Entry, limits: Limits) -> tuple[str | None, FormatError | None]:
+    import hashlib
+
     try:
         return hashlib.sha256(payload(buf, entry, limits)).hexdigest(), None
     except FormatError as error:

@@ -40,6 +40,13 @@ def record(start: int, length: int) -> None:
         log.add(start, length)
 
 
+def record_many(ranges: list[tuple[int, int]]) -> None:
+    """:func:`record` for a batch of (start, length) ranges."""
+    log = _CURRENT.get()
+    if log is not None:
+        log._ranges.extend((start, start + length) for start, length in ranges if length > 0)
+
+
 @contextlib.contextmanager
 def reading() -> Iterator[ReadLog]:
     log = ReadLog()

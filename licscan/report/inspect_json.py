@@ -6,6 +6,7 @@ the details inspect knows (producer, cubin ABI, offsets, identifier, ptxas optio
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 from collections import Counter
@@ -99,13 +100,51 @@ def render(facts: FileFacts) -> str:
         "wrappers": to_json(facts.wrappers),
         "ptx_header": to_json(facts.ptx_header),
         "members": [_member(m) for m in facts.members],
-        "device_code": [device_code_entry(image) for image in images],
+        "device_code": _Encoded([device_code_line(image) for image in images]),
         "producers": producers(images),
         "toolkits": toolkits(images),
         "remarks": list(facts.all_remarks()),
         "diagnostics": [diagnostic_entry(d) for d in facts.all_diagnostics()],
     }
     return dumps(document)
+
+
+class _Encoded(list):
+    """List items that are JSON text already (:func:`dumps` writes them as they are)."""
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _value(value) -> str:
+    """JSON of a hashable field value; thousands of images share a few dozen distinct paths, archs, toolkits."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    elif hasattr(value, "to_json"):
+        value = value.to_json()
+    elif isinstance(value, tuple):
+        value = [_tool_json(t) for t in value]
+    elif value is not None and not isinstance(value, (str, bool)):
+        value = to_json(value)
+    return _ENCODER.encode(value)
+
+
+def _number(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def device_code_line(image: DeviceImage) -> str:
+    """:func:`device_code_entry` as JSON text, byte for byte what the encoder writes for that dict (a test checks
+    it), built from cached value encodings: the generic encoder takes longer than the scan of a large library."""
+    v = _value
+    n = _number
+    return (f'{{"path": {v(image.path)}, "container": {v(image.container)}, "kind": {v(image.kind)}, '
+            f'"arch": {v(image.arch)}, "ptx_isa": {v(image.ptx_isa)}, "toolkit": {v(image.toolkit)}, '
+            f'"compression": {v(image.compression)}, "size": {n(image.size)}, "arch_full": {v(image.arch_full)}, '
+            f'"uncompressed_size": {n(image.uncompressed_size)}, "producer": {v(image.producer)}, '
+            f'"tool": {v(image.tool)}, "linked_from": {v(image.linked_from)}, "cubin_abi": {n(image.cubin_abi)}, '
+            f'"virtual_arch": {v(image.virtual_arch)}, "debug": {v(image.debug)}, "host": {v(image.host)}, '
+            f'"identifier": {v(image.identifier)}, "ptxas_options": {v(image.ptxas_options)}, '
+            f'"fatbin_offset": {n(image.fatbin_offset)}, "entry_offset": {n(image.entry_offset)}, '
+            f'"sha256": {v(image.sha256)}}}')
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
@@ -123,7 +162,9 @@ def dumps(document: dict[str, Any]) -> str:
         comma = "," if n < len(keys) - 1 else ""
         if isinstance(value, list) and value:
             lines.append(f"  {compact(key)}: [")
-            lines.extend(f"    {compact(item)}{',' if i < len(value) - 1 else ''}" for i, item in enumerate(value))
+            texts = value if isinstance(value, _Encoded) else [compact(item) for item in value]
+            last = len(texts) - 1
+            lines.extend(f"    {text}{',' if i < last else ''}" for i, text in enumerate(texts))
             lines.append(f"  ]{comma}")
         else:
             lines.append(f"  {compact(key)}: {compact(value)}{comma}")
