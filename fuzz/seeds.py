@@ -313,8 +313,15 @@ def _walk() -> list[bytes]:
 
 
 def _rules() -> list[bytes]:
-    paths = sorted((ROOT / "rules").rglob("*.yaml"))
-    return [p.read_bytes()[:8192] for p in paths][:20]
+    """Small rule packs: the invalid-pack corpus of the tests, and every built-in rule as a one-rule pack (the
+    loader parses with ruamel's pure-Python round-trip parser, so small inputs are what keep the rate up)."""
+    seeds = [p.read_bytes() for p in sorted((ROOT / "tests" / "rules" / "invalid").glob("*.yaml"))]
+    for pack in sorted((ROOT / "rules" / "packs").glob("*.yaml")):
+        text = pack.read_text(encoding="utf-8")
+        head, _, body = text.partition("\nrules:\n")
+        for rule in body.split("\n  - id: ")[1:]:
+            seeds.append(f"{head}\nrules:\n  - id: {rule.rstrip()}\n".encode())
+    return seeds
 
 
 SEEDS = {

@@ -410,7 +410,7 @@ INSTRUMENT = {
 }
 # Largest input libFuzzer generates per target (seeds are cut to it).
 MAX_LEN = {"fatbin": 16384, "cubin": 16384, "ptx": 8192, "elf": 16384, "ar": 16384, "pe": 16384, "lz4": 4096,
-           "walk": 65536, "rules": 8192}
+           "walk": 65536, "rules": 2048}
 
 
 def available(target: str) -> tuple[bool, str]:

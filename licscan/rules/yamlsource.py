@@ -35,6 +35,12 @@ def parse(text: str, source: str) -> tuple[Any, list[Problem]]:
         return None, [Problem(span, f"YAML syntax: {error.problem or error.context}")]
     except YAMLError as error:
         return None, [Problem(Span(source), f"YAML syntax: {error}")]
+    except (TypeError, ValueError, NotImplementedError, RecursionError, AttributeError, IndexError, KeyError) as error:
+        # ruamel.yaml's own faults on text it does not support (found by fuzzing: a mapping used as a mapping key
+        # -> "TypeError: unhashable type: 'CommentedMap'"; overlapping comments -> NotImplementedError). The pack
+        # is unreadable, which is a load error of the pack, never a crash of licscan.
+        return None, [Problem(Span(source), f"YAML not readable: ruamel.yaml failed with {type(error).__name__}: "
+                                            f"{str(error)[:200]}")]
     problems = list(duplicate_keys(node, source)) if node is not None else []
     return data, problems
 
