@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--max-depth", type=_positive, default=8, help="archive nesting depth (default 8)")
     audit.add_argument("--notes", choices=("auto", "always", "never"), default="auto",
                        help="decode compressed cubins as far as their toolkit notes (see `licscan inspect`)")
+    _limit_options(audit)
 
     sbom = commands.add_parser("sbom", help="write an SBOM (SPDX 2.3 or CycloneDX 1.6) of build outputs",
                                description="The same inventory as `audit`, as a bill of materials for legal review.")
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sbom.add_argument("--exclude", action="append", default=[], metavar="GLOB")
     sbom.add_argument("--max-depth", type=_positive, default=8)
     sbom.add_argument("--notes", choices=("auto", "always", "never"), default="auto")
+    _limit_options(sbom)
 
     from licscan.rules import commands as rule_commands
 
@@ -108,7 +110,30 @@ def build_parser() -> argparse.ArgumentParser:
                               "never, or auto (unless the file's compressed cubins declare more than 1 GB)")
     inspect.add_argument("--max-image-size", type=_size, default=2 << 30, metavar="SIZE",
                          help="refuse to decompress a device image larger than SIZE (default 2G)")
+    inspect.add_argument("--max-file-seconds", type=float, default=600.0, metavar="S",
+                         help="time budget of the file (default 600; 0 = none): past it, what is left (section "
+                              "scans, archive members, toolkit notes, hashes) is not read and a limit diagnostic "
+                              "says what")
+    inspect.add_argument("--max-fatbin-entries", type=_positive, default=4096, metavar="N",
+                         help="entries read per fatbin (default 4096)")
     return parser
+
+
+def _limit_options(command) -> None:
+    """The resource limits of the scan (issue: hostile input); each refusal is a `limit` diagnostic."""
+    group = command.add_argument_group("resource limits (exceeding one gives a `limit` diagnostic, exit 3)")
+    group.add_argument("--max-file-seconds", type=float, default=600.0, metavar="S",
+                       help="time budget of each file or archive member (default 600; 0 = none)")
+    group.add_argument("--max-member-size", type=_size, default=8 << 30, metavar="SIZE",
+                       help="uncompressed size of one archive member (default 8G)")
+    group.add_argument("--max-total-size", type=_size, default=64 << 30, metavar="SIZE",
+                       help="uncompressed bytes read out of archives in the whole scan (default 64G)")
+    group.add_argument("--max-members", type=_positive, default=1_000_000, metavar="N",
+                       help="archive members in the whole scan (default 1000000)")
+    group.add_argument("--max-image-size", type=_size, default=2 << 30, metavar="SIZE",
+                       help="decompressed size of one device image (default 2G)")
+    group.add_argument("--max-fatbin-entries", type=_positive, default=4096, metavar="N",
+                       help="entries read per fatbin (default 4096)")
 
 
 # File names that are not UTF-8 reach licscan as lone surrogates (os.fsdecode): reports show each such byte as a
@@ -142,8 +167,11 @@ def _scan_config(args, *, digests: bool = False, exclude: tuple[str, ...] = ()):
     from licscan.inventory.walk import WalkLimits
     from licscan.scan import ScanConfig
 
-    return ScanConfig(limits=Limits(jobs=1, notes=NotesMode(args.notes)),
-                      walk_limits=WalkLimits(max_depth=args.max_depth), jobs=args.jobs,
+    limits = Limits(jobs=1, notes=NotesMode(args.notes), max_file_seconds=args.max_file_seconds,
+                    max_image_bytes=args.max_image_size, max_entries_per_fatbin=args.max_fatbin_entries)
+    walk_limits = WalkLimits(max_depth=args.max_depth, max_member_bytes=args.max_member_size,
+                             max_total_bytes=args.max_total_size, max_members=args.max_members)
+    return ScanConfig(limits=limits, walk_limits=walk_limits, jobs=args.jobs,
                       cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
                       exclude=tuple(args.exclude) + tuple(exclude), digests=digests)
 
@@ -275,7 +303,8 @@ def _inspect(args) -> int:
         print(f"licscan: {args.file}: is a directory (inspect takes one file; use `licscan audit` for trees)",
               file=sys.stderr)
         return EXIT_USAGE
-    limits = Limits(max_image_bytes=args.max_image_size, jobs=args.jobs, notes=NotesMode(args.notes))
+    limits = Limits(max_image_bytes=args.max_image_size, jobs=args.jobs, notes=NotesMode(args.notes),
+                    max_file_seconds=args.max_file_seconds, max_entries_per_fatbin=args.max_fatbin_entries)
     facts = inspect_file(args.file, limits=limits, want_hash=args.hash)
     if args.extract:
         from licscan.binary.extract import extract

@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from licscan.binary import budget
 from licscan.binary.images import Limits
 from licscan.binary.inspect import inspect_buffer, inspect_file
 from licscan.cache import Cache
@@ -34,7 +35,7 @@ class ScanConfig:
     def settings(self) -> str:
         """What changes results, for the cache key."""
         return repr((self.limits.max_image_bytes, self.limits.notes, self.limits.notes_auto_bytes,
-                     self.limits.max_entries_per_fatbin, self.digests))
+                     self.limits.max_entries_per_fatbin, self.limits.max_file_seconds, self.digests))
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _examine_path(source: str, vpath: str, limits: Limits, cache_dir: str | None
     facts = inspect_file(source, display=vpath, limits=replace(limits, jobs=1))
     record = _with_data(source, lambda data: examine(vpath, facts, data, facts.size, (), distributions,
                                                      digests=digests))
-    if cache is not None and key is not None:
+    if cache is not None and key is not None and not budget.reached(facts.all_diagnostics()):
         cache.put(key, record)
     return record
 
@@ -206,11 +207,13 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
             diagnostics.append(item)
     records = [refine(r, distributions) if r.containers else r for r in records]
     for vpath, key in to_store.items():
-        cache.put(key, ArchiveBucket(
+        bucket = ArchiveBucket(
             tuple(r for r in records if r.containers and r.containers[0] == vpath),
             tuple(d for d in distributions if _inside(d.vpath, vpath)),
             tuple(s for s in specials if _inside(s.vpath, vpath)),
-            tuple(d for d in diagnostics if _inside(d.path, vpath))))
+            tuple(d for d in diagnostics if _inside(d.path, vpath)))
+        if not any(budget.reached(r.facts.all_diagnostics()) for r in bucket.records):
+            cache.put(key, bucket)
     for bucket in replayed:
         records.extend(bucket.records)
         distributions.extend(bucket.distributions)

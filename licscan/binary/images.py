@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from licscan.binary import cubin, readlog, toolkit
+from licscan.binary import budget, cubin, readlog, toolkit
 from licscan.binary.compression import PrefixReader, decompress
 from licscan.binary.errors import FormatError
 from licscan.binary.fatbin import Entry, Fatbin, Flag
@@ -48,6 +48,9 @@ class Limits:
     max_archive_depth: int = 8
     jobs: int = os.cpu_count() or 1
     notes: NotesMode = NotesMode.AUTO
+    # Wall time one file may take (archive members share their file's); past it the readers leave out what can
+    # be left out and say so in a ``limit`` diagnostic (budget.py). None or 0: no limit.
+    max_file_seconds: float | None = 600.0
     notes_auto_bytes: int = 1 << 30  # declared decoded size of a file's compressed cubins, for NotesMode.AUTO
 
 
@@ -183,11 +186,16 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
                      if compression_of(slots[i].entry.flags) is Compression.ZSTD) if notes else 0
     jobs = max(1, limits.jobs)
     hashes: dict[int, str | None] = {}
+    unread = 0  # cubins left at their entry-header facts because the file's time budget was spent
     if want_hash:
         # One full decode per cubin gives both its hash and its facts.
         for i in elf_slots:
-            facts[i], hashes[i] = hashed_cubin_facts(buf, slots[i].entry, limits)
-    elif jobs > 1 and compressed >= PARALLEL_THRESHOLD and _fork_available():
+            if budget.expired():
+                facts[i], hashes[i] = cubin_facts(buf, slots[i].entry, limits, notes=False), None
+                unread += 1
+            else:
+                facts[i], hashes[i] = hashed_cubin_facts(buf, slots[i].entry, limits)
+    elif jobs > 1 and compressed >= PARALLEL_THRESHOLD and _fork_available() and not budget.expired():
         global _WORKER_BUF
         _WORKER_BUF = buf
         try:
@@ -203,8 +211,13 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
             facts.update(zip(chunk, result))
     else:
         for i in elf_slots:
-            facts[i] = cubin_facts(buf, slots[i].entry, limits, notes)
+            if notes and budget.expired():
+                facts[i] = cubin_facts(buf, slots[i].entry, limits, notes=False)
+                unread += slots[i].entry.compressed  # an uncompressed cubin's notes are read in place anyway
+            else:
+                facts[i] = cubin_facts(buf, slots[i].entry, limits, notes)
     images: list[DeviceImage] = []
+    unhashed = 0
     diagnostics: list[Diagnostic] = []
     touched: list[tuple[int, int]] = []
     for i, slot in enumerate(slots):
@@ -228,6 +241,8 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
                                                                           slot.base + entry.payload_offset)
         if want_hash and not entry.is_ptx:
             image = replace(image, sha256=hashes.get(i))
+        elif want_hash and not entry_failed and budget.expired():
+            unhashed += 1
         elif want_hash and not entry_failed:
             touched.append((entry.payload_offset, entry.stored_size))
             digest, error = payload_sha256(buf, entry, limits)
@@ -237,6 +252,15 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
             image = replace(image, sha256=digest)
         images.append(image)
     readlog.record_many(touched)
+    if unread or unhashed:
+        what = [f"the toolkit notes{' and sha256' if want_hash else ''} of {unread} "
+                f"{'' if want_hash else 'compressed '}cubins"] if unread else []
+        what += [f"the sha256 of {unhashed} PTX images"] if unhashed else []
+        diagnostics.append(Diagnostic(
+            slots[0].path, DiagnosticKind.LIMIT,
+            f"{budget.describe()}: {' and '.join(what)} were not read; those cubins are listed from their entry "
+            "headers, with the toolkit range the header proves" if unread else
+            f"{budget.describe()}: {' and '.join(what)} were not computed"))
     return images, remarks, diagnostics
 
 

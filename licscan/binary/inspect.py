@@ -12,7 +12,7 @@ import os
 import struct
 from dataclasses import replace
 
-from licscan.binary import archive, fatbin, images, ptx, readlog, toolkit
+from licscan.binary import archive, budget, fatbin, images, ptx, readlog, toolkit
 from licscan.binary import cubin as cubin_reader
 from licscan.binary.elf import ElfView, gnu_build_id, read_elf
 from licscan.binary.errors import FormatError
@@ -56,7 +56,7 @@ def inspect_file(path: str, display: str | None = None, limits: Limits = Limits(
                 if hasattr(mmap, "MADV_RANDOM"):
                     # Headers are read scattered over the file: no read-ahead, so only touched pages are read.
                     buf.madvise(mmap.MADV_RANDOM)
-                with readlog.reading() as log:
+                with readlog.reading() as log, budget.file_budget(limits.max_file_seconds):
                     facts = inspect_buffer(buf, display, limits, want_hash=want_hash)
                 return replace(facts, bytes_read=log.total())
     except OSError as error:
@@ -79,7 +79,8 @@ def inspect_buffer(buf, display: str, limits: Limits = Limits(), *, start: int =
     if reader is None:
         return FileFacts(display, kind, size)
     try:
-        facts = reader(buf, display, limits, start, size, want_hash, depth)
+        with budget.file_budget(limits.max_file_seconds):
+            facts = reader(buf, display, limits, start, size, want_hash, depth)
     except FormatError as error:
         offset = None if error.offset is None else start + error.offset
         diag = Diagnostic(display, _kind(error), f"{kind.value} file does not parse: {error.reason}", offset)
@@ -161,7 +162,16 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
     fatbin_starts: set[int] = set()  # absolute offset of each fatbin
     end = start + size
     sections = [s for s in view.sections if s.has_bytes and s.size]
-    for section in sections:
+    cut = False
+    for n, section in enumerate(sections):
+        if budget.expired():
+            left = [s for s in sections[n:]
+                    if s.name in DEVICE_SECTIONS or (_elf_data_section(s) and _scannable(s.name))]
+            if left:
+                diagnostics.append(_unscanned(display, left))
+                cut = True
+            sections = sections[:n]
+            break
         lo, hi = start + section.offset, start + section.offset + section.size
         if hi > end:
             diagnostics.append(Diagnostic(display, DiagnosticKind.TRUNCATED,
@@ -169,8 +179,8 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
             hi = end
         if lo >= hi:
             continue
-        data_section = section.sh_type == "SHT_PROGBITS" and section.is_alloc and not section.is_exec
-        _scan_section(buf, display, section.name, data_section, lo, hi, limits, slots, diagnostics, fatbin_starts)
+        _scan_section(buf, display, section.name, _elf_data_section(section), lo, hi, limits, slots, diagnostics,
+                      fatbin_starts)
     if not view.sections:
         # No section header table (stripped of it, or never had one): every byte may hold a fatbin.
         found, diags, starts = _scan_region(buf, display, Container.EMBEDDED, start, end, 0, limits, dedicated=False)
@@ -179,10 +189,15 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         readlog.record(start, size)
     found_images, remarks, image_diags = images.resolve(buf, slots, limits, want_hash=want_hash)
     diagnostics.extend(image_diags)
+    if budget.expired() and sections:
+        diagnostics.append(Diagnostic(display, DiagnosticKind.LIMIT,
+                                      f"{budget.describe()}: not searched for AMD code objects", None))
+        sections = []
     amd_images, amd_diags = _amd_images(buf, display, sections, start, end, want_hash)
     found_images = list(found_images) + amd_images
     diagnostics.extend(amd_diags)
-    wrappers = _elf_wrappers(buf, view, start, fatbin_starts)
+    # With sections left unscanned, wrappers pointing at them prove nothing: no cross-check then.
+    wrappers = None if cut else _elf_wrappers(buf, view, start, fatbin_starts)
     diagnostics.extend(_wrapper_diagnostics(display, wrappers))
     elf = ElfFacts(
         elf_type=view.e_type, machine=view.machine_name, soname=view.soname, needed=view.needed,
@@ -190,6 +205,16 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         build_id=gnu_build_id(view), sections=tuple(s.name for s in view.sections))
     return FileFacts(display, FileFormat.ELF, size, elf=elf, device_code=tuple(found_images), wrappers=wrappers,
                      remarks=tuple(remarks), diagnostics=tuple(diagnostics))
+
+
+def _elf_data_section(section) -> bool:
+    return section.sh_type == "SHT_PROGBITS" and section.is_alloc and not section.is_exec
+
+
+def _unscanned(display: str, sections) -> Diagnostic:
+    names = ", ".join(s.name or "(unnamed)" for s in sections[:8]) + (", ..." if len(sections) > 8 else "")
+    return Diagnostic(display, DiagnosticKind.LIMIT,
+                      f"{budget.describe()}: {len(sections)} sections not scanned for device code ({names})", None)
 
 
 def _amd_images(buf, display, sections, start, end, want_hash):
@@ -344,6 +369,11 @@ def _read_ar(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
     try:
         for member in archive.members(buf, start, start + size):
             member_path = f"{display}!/{member.name}"
+            if budget.expired():
+                diagnostics.append(Diagnostic(display, DiagnosticKind.LIMIT,
+                                              f"{budget.describe()}: members from {member.name!r} (offset "
+                                              f"{member.offset:#x}) on were not read", member.offset))
+                break
             members.append(inspect_buffer(buf, member_path, limits, start=member.offset, size=member.size,
                                           want_hash=want_hash, depth=depth + 1))
     except FormatError as error:
@@ -359,15 +389,23 @@ def _read_pe(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
     fatbin_starts: set[int] = set()
     slots: list[Slot] = []
     diagnostics: list[Diagnostic] = []
-    for section in view.sections:
+    cut = False
+    for n, section in enumerate(view.sections):
         if not section.has_bytes:
             continue
+        if budget.expired():
+            left = [s for s in view.sections[n:] if s.has_bytes and (s.name in DEVICE_SECTIONS
+                                                                   or (not s.is_exec and _scannable(s.name)))]
+            if left:
+                diagnostics.append(_unscanned(display, left))
+                cut = True
+            break
         lo, hi = start + section.offset, min(start + section.offset + section.size, start + size)
         if lo >= hi:
             continue
         _scan_section(buf, display, section.name, not section.is_exec, lo, hi, limits, slots, diagnostics,
                       fatbin_starts)
-    wrappers = _pe_wrappers(buf, view, start, fatbin_starts)
+    wrappers = None if cut else _pe_wrappers(buf, view, start, fatbin_starts)
     diagnostics.extend(_wrapper_diagnostics(display, wrappers))
     found_images, remarks, image_diags = images.resolve(buf, slots, limits, want_hash=want_hash)
     return FileFacts(display, FileFormat.PE, size, device_code=tuple(found_images), remarks=tuple(remarks),
