@@ -309,7 +309,49 @@ def _walk() -> list[bytes]:
     cub = [p.read_bytes() for p in fixture_files(".cubin", max_size=6000)][:1]
     members = [("lib/libk.so", host_elf_with(fats[:1])), ("k.cubin", cub[0]), ("k.fatbin", fats[-1])]
     return [make_zip(members), make_zip(members, zipfile.ZIP_STORED), make_tar(members), make_tar(members, "w:gz"),
-            make_zip([("pkg.whl", make_zip(members))]), make_ar(members)]
+            make_zip([("pkg.whl", make_zip(members))]), make_ar(members), *_packages(members)]
+
+
+def _packages(members: list[tuple[str, bytes]]) -> list[bytes]:
+    """Every other archive reader of the walker, small: tar.bz2 / .xz / .zst, a wheel with its dist-info, a .deb,
+    conda v1 and v2 packages, an OCI image layout and a docker-save tarball (two layers, one whiteout)."""
+    import bz2
+    import hashlib
+    import json
+    import lzma
+
+    import zstandard
+
+    tar = make_tar(members)
+    meta = "Metadata-Version: 2.1\nName: kern\nVersion: 1.0\nLicense: LicenseRef-NVIDIA-Proprietary\n"
+    wheel = make_zip(members + [("kern-1.0.dist-info/METADATA", meta.encode()),
+                                ("kern-1.0.dist-info/RECORD", b"lib/libk.so,,\n")])
+    deb = make_ar([("debian-binary", b"2.0\n"),
+                   ("control.tar.gz", make_tar([("./control", b"Package: kern\nVersion: 1.0-1\n")], "w:gz")),
+                   ("data.tar.xz", lzma.compress(make_tar([("./usr/lib/" + n, d) for n, d in members])))],
+                  gnu_long=False)
+    info = [("info/index.json", json.dumps({"name": "kern", "version": "1.0", "license": "NVIDIA"}).encode())]
+    zstd = zstandard.ZstdCompressor().compress
+    conda_v2 = make_zip([("metadata.json", b'{"conda_pkg_format_version": 2}'),
+                         ("info-kern-1.0-0.tar.zst", zstd(make_tar(info))),
+                         ("pkg-kern-1.0-0.tar.zst", zstd(tar))], zipfile.ZIP_STORED)
+    conda_v1 = bz2.compress(make_tar(info + members))
+
+    def blob(data: bytes) -> tuple[str, bytes]:
+        return hashlib.sha256(data).hexdigest(), data
+
+    lower = blob(make_tar(members, "w:gz"))
+    upper = blob(make_tar([("lib/.wh.libk.so", b"")]))
+    config = blob(b'{"architecture": "amd64", "os": "linux"}')
+    manifest = blob(json.dumps({"schemaVersion": 2, "config": {"digest": "sha256:" + config[0]},
+                                "layers": [{"digest": "sha256:" + d} for d, _ in (lower, upper)]}).encode())
+    index = json.dumps({"schemaVersion": 2, "manifests": [{"digest": "sha256:" + manifest[0]}]}).encode()
+    oci = make_tar([("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", index)]
+                   + [(f"blobs/sha256/{d}", b) for d, b in (config, manifest, lower, upper)])
+    docker = make_tar([("a/layer.tar", make_tar(members)), ("b/layer.tar", upper[1]), ("config.json", b"{}"),
+                       ("manifest.json", json.dumps([{"Config": "config.json",
+                                                      "Layers": ["a/layer.tar", "b/layer.tar"]}]).encode())])
+    return [bz2.compress(tar), lzma.compress(tar), zstd(tar), wheel, deb, conda_v2, conda_v1, oci, docker]
 
 
 def _rules() -> list[bytes]:
