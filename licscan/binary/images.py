@@ -146,7 +146,14 @@ _WORKER_BUF = None  # the mapping a forked worker reads; set in the parent just 
 
 
 def _work(batch: Sequence[tuple[Entry, Limits, bool]]):
-    return [cubin_facts(_WORKER_BUF, entry, limits, notes) for entry, limits, notes in batch]
+    return [_budgeted_facts(_WORKER_BUF, entry, limits, notes) for entry, limits, notes in batch]
+
+
+def _budgeted_facts(buf, entry: Entry, limits: Limits, notes: bool) -> tuple[tuple, bool]:
+    """(cubin_facts, whether the time budget (budget.py) kept a compressed cubin's notes from being read); a
+    forked worker inherits the file's budget."""
+    cut = notes and budget.expired()
+    return cubin_facts(buf, entry, limits, notes and not cut), cut and entry.compressed
 
 
 def notes_wanted(slots: Sequence[Slot], limits: Limits, want_hash: bool = False) -> bool:
@@ -208,14 +215,13 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
         finally:
             _WORKER_BUF = None
         for chunk, result in zip(chunks, results):
-            facts.update(zip(chunk, result))
+            for i, (found, cut) in zip(chunk, result):
+                facts[i] = found
+                unread += cut
     else:
         for i in elf_slots:
-            if notes and budget.expired():
-                facts[i] = cubin_facts(buf, slots[i].entry, limits, notes=False)
-                unread += slots[i].entry.compressed  # an uncompressed cubin's notes are read in place anyway
-            else:
-                facts[i] = cubin_facts(buf, slots[i].entry, limits, notes)
+            facts[i], cut = _budgeted_facts(buf, slots[i].entry, limits, notes)
+            unread += cut  # (an uncompressed cubin's notes are read in place either way)
     images: list[DeviceImage] = []
     unhashed = 0
     diagnostics: list[Diagnostic] = []
