@@ -139,3 +139,31 @@ def test_lz4_prefix_decoder_matches_lz4_block(rel):
                 assert prefix == full[:want] and 0 < used <= len(stream)
             count += 1
     assert count >= 5
+
+
+def test_device_image_from_values_equals_the_generated_init():
+    """images.py builds listed images with DeviceImage.from_values (no per-field frozen __setattr__): every field
+    lands where __init__ puts it, the object is still frozen, hashable and equal to the __init__ one."""
+    import dataclasses
+
+    import pytest as _pytest
+
+    from licscan.binary.images import Limits
+    from licscan.binary.inspect import inspect_file
+    from licscan.model import DeviceImage
+    from tests.helpers import fixture
+
+    images = inspect_file(str(fixture("cuda13/kern_multi.fatbin")), limits=Limits(jobs=1)).device_code
+    assert {i.kind.value for i in images} == {"cubin", "ptx"}
+    for image in images:
+        values = {f.name: getattr(image, f.name) for f in dataclasses.fields(DeviceImage)}
+        rebuilt = DeviceImage(**values)
+        assert rebuilt == image and hash(rebuilt) == hash(image) and repr(rebuilt) == repr(image)
+        assert vars(rebuilt) == vars(image)
+        with _pytest.raises(dataclasses.FrozenInstanceError):
+            image.arch = "sm_0"
+    distinct = DeviceImage.from_values(*(f"v{n}" for n in range(len(dataclasses.fields(DeviceImage)))))
+    assert [getattr(distinct, f.name) for f in dataclasses.fields(DeviceImage)] == \
+           [f"v{n}" for n in range(len(dataclasses.fields(DeviceImage)))]
+    with _pytest.raises(TypeError):
+        DeviceImage.from_values("too", "few")

@@ -294,12 +294,13 @@ def _ptx_traits(flags: int, arch_number: int, major: int, minor: int) -> tuple:
 def ptx_entry_image(slot: Slot) -> DeviceImage:
     entry = slot.entry
     arch, isa, tk, compression, debug, host = _ptx_traits(entry.flags, entry.arch, entry.major, entry.minor)
-    return DeviceImage(
-        path=slot.path, container=slot.container, kind=ImageKind.PTX, arch=arch, arch_full=arch, ptx_isa=isa,
-        toolkit=tk, compression=compression, size=entry.payload_size,
-        uncompressed_size=entry.uncompressed_size or None, debug=debug, host=host, identifier=entry.identifier,
-        ptxas_options=entry.ptxas_options, fatbin_offset=slot.base + slot.fatbin_offset,
-        entry_offset=slot.base + entry.offset)
+    # DeviceImage fields in declaration order (path, container, kind, arch, arch_full, ptx_isa, toolkit,
+    # compression, size, uncompressed_size, producer, tool, linked_from, cubin_abi, virtual_arch, debug, host,
+    # identifier, ptxas_options, fatbin_offset, entry_offset, sha256).
+    return DeviceImage.from_values(
+        slot.path, slot.container, ImageKind.PTX, arch, arch, isa, tk, compression, entry.payload_size,
+        entry.uncompressed_size or None, None, None, (), None, None, debug, host, entry.identifier,
+        entry.ptxas_options, slot.base + slot.fatbin_offset, slot.base + entry.offset, None)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -319,12 +320,10 @@ def cubin_entry_image(slot: Slot, facts: cubin.CubinFacts | None) -> DeviceImage
     entry = slot.entry
     (arch, arch_full, tk, compression, producer, tool, linked_from, abi, virtual_arch, debug,
      host) = _cubin_traits(facts, entry.flags, entry.arch)
-    return DeviceImage(
-        path=slot.path, container=slot.container, kind=ImageKind.CUBIN, arch=arch, arch_full=arch_full,
-        ptx_isa=None, toolkit=tk, compression=compression, size=entry.payload_size,
-        uncompressed_size=entry.uncompressed_size or None, producer=producer, tool=tool, linked_from=linked_from,
-        cubin_abi=abi, virtual_arch=virtual_arch, debug=debug, host=host, identifier=entry.identifier,
-        fatbin_offset=slot.base + slot.fatbin_offset, entry_offset=slot.base + entry.offset)
+    return DeviceImage.from_values(
+        slot.path, slot.container, ImageKind.CUBIN, arch, arch_full, None, tk, compression, entry.payload_size,
+        entry.uncompressed_size or None, producer, tool, linked_from, abi, virtual_arch, debug, host,
+        entry.identifier, None, slot.base + slot.fatbin_offset, slot.base + entry.offset, None)
 
 
 def hashed_cubin_facts(buf, entry: Entry, limits: Limits) -> tuple[tuple, str | None]:

@@ -133,18 +133,28 @@ def _number(value: int | None) -> str:
 
 def device_code_line(image: DeviceImage) -> str:
     """:func:`device_code_entry` as JSON text, byte for byte what the encoder writes for that dict (a test checks
-    it), built from cached value encodings: the generic encoder takes longer than the scan of a large library."""
-    v = _value
+    it): the fields images share (path, arch, toolkit, tool ...) are encoded once per distinct combination, the
+    per-image numbers and strings in between. The generic encoder took longer than the scan of a large library."""
     n = _number
-    return (f'{{"path": {v(image.path)}, "container": {v(image.container)}, "kind": {v(image.kind)}, '
-            f'"arch": {v(image.arch)}, "ptx_isa": {v(image.ptx_isa)}, "toolkit": {v(image.toolkit)}, '
-            f'"compression": {v(image.compression)}, "size": {n(image.size)}, "arch_full": {v(image.arch_full)}, '
-            f'"uncompressed_size": {n(image.uncompressed_size)}, "producer": {v(image.producer)}, '
-            f'"tool": {v(image.tool)}, "linked_from": {v(image.linked_from)}, "cubin_abi": {n(image.cubin_abi)}, '
-            f'"virtual_arch": {v(image.virtual_arch)}, "debug": {v(image.debug)}, "host": {v(image.host)}, '
-            f'"identifier": {v(image.identifier)}, "ptxas_options": {v(image.ptxas_options)}, '
-            f'"fatbin_offset": {n(image.fatbin_offset)}, "entry_offset": {n(image.entry_offset)}, '
-            f'"sha256": {v(image.sha256)}}}')
+    head, middle, tail, end = _template(
+        image.path, image.container, image.kind, image.arch, image.ptx_isa, image.toolkit, image.compression,
+        image.arch_full, image.producer, image.tool, image.linked_from, image.cubin_abi, image.virtual_arch,
+        image.debug, image.host, image.ptxas_options)
+    return (f"{head}{n(image.size)}{middle}{n(image.uncompressed_size)}{tail}{_value(image.identifier)}{end}"
+            f"{n(image.fatbin_offset)}, \"entry_offset\": {n(image.entry_offset)}, \"sha256\": {_value(image.sha256)}}}")
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _template(path, container, kind, arch, ptx_isa, toolkit, compression, arch_full, producer, tool, linked_from,
+              cubin_abi, virtual_arch, debug, host, ptxas_options) -> tuple[str, str, str, str]:
+    v = _value
+    return (f'{{"path": {v(path)}, "container": {v(container)}, "kind": {v(kind)}, "arch": {v(arch)}, '
+            f'"ptx_isa": {v(ptx_isa)}, "toolkit": {v(toolkit)}, "compression": {v(compression)}, "size": ',
+            f', "arch_full": {v(arch_full)}, "uncompressed_size": ',
+            f', "producer": {v(producer)}, "tool": {v(tool)}, "linked_from": {v(linked_from)}, '
+            f'"cubin_abi": {_number(cubin_abi)}, "virtual_arch": {v(virtual_arch)}, "debug": {v(debug)}, '
+            f'"host": {v(host)}, "identifier": ',
+            f', "ptxas_options": {v(ptxas_options)}, "fatbin_offset": ')
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
