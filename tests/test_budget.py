@@ -64,8 +64,18 @@ def test_hashes_left_out_are_named():
     cut = _limited("cuda13/kern_multi_compressall.fatbin", want_hash=True)
     assert all(i.sha256 is None for i in cut.device_code)
     assert [d.message.split(": ", 1)[1] for d in cut.diagnostics] == [
-        "the toolkit notes and sha256 of 5 cubins and the sha256 of 2 PTX images were not read; those cubins are "
-        "listed from their entry headers, with the toolkit range the header proves"]
+        "the toolkit notes of 5 compressed cubins were not read; those cubins are listed from their entry headers, "
+        "with the toolkit range the header proves; the sha256 of 7 images was not computed"]
+
+
+def test_uncompressed_cubins_keep_their_notes_read_in_place():
+    cut = _limited("cuda13/kern_multi.fatbin", want_hash=True)
+    assert [(i.kind.value, i.compression.value, i.tool.version if i.tool else None) for i in cut.device_code] == \
+           [("cubin", "none", "13.0.88")] * 3 + [("ptx", "zstd", None)] + [("cubin", "none", "13.0.88")] * 2 + \
+           [("ptx", "zstd", None)]
+    assert all(i.sha256 is None for i in cut.device_code)
+    assert [d.message for d in cut.diagnostics] == [
+        "time limit of 1e-09 s per file (--max-file-seconds) reached: the sha256 of 7 images was not computed"]
 
 
 def test_elf_sections_left_unscanned_are_named_and_wrappers_not_judged():

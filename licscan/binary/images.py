@@ -193,13 +193,15 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
                      if compression_of(slots[i].entry.flags) is Compression.ZSTD) if notes else 0
     jobs = max(1, limits.jobs)
     hashes: dict[int, str | None] = {}
-    unread = 0  # cubins left at their entry-header facts because the file's time budget was spent
+    unread = 0  # compressed cubins left at their entry-header facts because the file's time budget was spent
+    unhashed = 0  # images whose sha256 was not computed for the same reason
     if want_hash:
         # One full decode per cubin gives both its hash and its facts.
         for i in elf_slots:
             if budget.expired():
                 facts[i], hashes[i] = cubin_facts(buf, slots[i].entry, limits, notes=False), None
-                unread += 1
+                unread += slots[i].entry.compressed
+                unhashed += 1
             else:
                 facts[i], hashes[i] = hashed_cubin_facts(buf, slots[i].entry, limits)
     elif jobs > 1 and compressed >= PARALLEL_THRESHOLD and _fork_available() and not budget.expired():
@@ -223,7 +225,6 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
             facts[i], cut = _budgeted_facts(buf, slots[i].entry, limits, notes)
             unread += cut  # (an uncompressed cubin's notes are read in place either way)
     images: list[DeviceImage] = []
-    unhashed = 0
     diagnostics: list[Diagnostic] = []
     touched: list[tuple[int, int]] = []
     for i, slot in enumerate(slots):
@@ -259,14 +260,10 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
         images.append(image)
     readlog.record_many(touched)
     if unread or unhashed:
-        what = [f"the toolkit notes{' and sha256' if want_hash else ''} of {unread} "
-                f"{'' if want_hash else 'compressed '}cubins"] if unread else []
-        what += [f"the sha256 of {unhashed} PTX images"] if unhashed else []
-        diagnostics.append(Diagnostic(
-            slots[0].path, DiagnosticKind.LIMIT,
-            f"{budget.describe()}: {' and '.join(what)} were not read; those cubins are listed from their entry "
-            "headers, with the toolkit range the header proves" if unread else
-            f"{budget.describe()}: {' and '.join(what)} were not computed"))
+        what = [f"the toolkit notes of {unread} compressed cubins were not read; those cubins are listed from "
+                "their entry headers, with the toolkit range the header proves"] if unread else []
+        what += [f"the sha256 of {unhashed} images was not computed"] if unhashed else []
+        diagnostics.append(Diagnostic(slots[0].path, DiagnosticKind.LIMIT, f"{budget.describe()}: {'; '.join(what)}"))
     return images, remarks, diagnostics
 
 
