@@ -96,7 +96,10 @@ def fmt_s(x: Optional[float]) -> str:
 
 
 def fmt_ratio(a: Optional[float], b: Optional[float]) -> str:
-    return "n/a" if a is None or not b else f"{a / b:.2f}x"
+    if a is None or not b:
+        return "n/a"
+    ratio = a / b
+    return f"{ratio:.3f}x" if ratio < 1 else f"{ratio:.2f}x"
 
 
 def fmt_mb(kib: Optional[int]) -> str:
@@ -138,8 +141,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           + (f" (V{oracle.cuobjdump_version(cuobjdump)}) -all -lelf -lptx FILE" if cuobjdump else ""))
     rss_how = ("GNU time %M of the warm-up run" if os.access(GNU_TIME, os.X_OK)
                else "wait4() ru_maxrss of the warm-up run (includes this process's RSS at fork: a floor)")
-    print(f"wall = best of {args.repeat} timed runs after one untimed warm-up run of each command (page cache "
-          f"warm, not dropped); peak RSS = {rss_how}")
+    print(f"wall = best of {args.repeat} timed rounds (licscan then cuobjdump in each) after one untimed warm-up "
+          f"run of each command (page cache warm, not dropped); peak RSS = {rss_how}")
     startup = min(run_measured([sys.executable, "-c", "import licscan.cli"], env=env)[0] for _ in range(args.repeat))
     startup_rss = peak_rss([sys.executable, "-c", "import licscan.cli"], env=env)[0]
     print(f"python + `import licscan.cli` alone: {fmt_s(startup)}, {fmt_mb(startup_rss)}")
@@ -158,9 +161,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cuo_rss = peak_rss([cuobjdump, "-all", "-lelf", "-lptx", str(path)])[0] if cuobjdump else None
         read_floor(path)
 
-        lic = best([run_measured([*lic_base, str(path), *lic_extra], env=env) for _ in range(args.repeat)])
-        cuo = best([run_measured([cuobjdump, "-all", "-lelf", "-lptx", str(path)]) for _ in range(args.repeat)]) \
-            if cuobjdump else None
+        # Rounds alternate the two commands, so that both meet the same phases of a shared machine (its speed
+        # drifts by tens of percent over a minute; a block of short licscan runs could fall in one slow phase).
+        lic_runs, cuo_runs = [], []
+        for _ in range(args.repeat):
+            lic_runs.append(run_measured([*lic_base, str(path), *lic_extra], env=env))
+            if cuobjdump:
+                cuo_runs.append(run_measured([cuobjdump, "-all", "-lelf", "-lptx", str(path)]))
+        lic = best(lic_runs)
+        cuo = best(cuo_runs) if cuo_runs else None
+        round_ratios = sorted(a[0] / b[0] for a, b in zip(lic_runs, cuo_runs))
         io = min(read_floor(path) for _ in range(args.repeat))
         bytes_read = report.get("bytes_read") if isinstance(report, dict) else None
         io_read = (min(read_floor(path, int(bytes_read)) for _ in range(args.repeat))
@@ -169,7 +179,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rows.append(dict(file=str(path), size=size, entries=entries, licscan_s=lic[0], licscan_rss_kib=lic_rss,
                          licscan_rc=lrc, cuobjdump_s=cuo[0] if cuo else None,
                          cuobjdump_rss_kib=cuo_rss, io_floor_s=io,
-                         bytes_read=bytes_read, io_bytes_read_s=io_read))
+                         bytes_read=bytes_read, io_bytes_read_s=io_read,
+                         round_ratios=round_ratios, licscan_runs_s=[r[0] for r in lic_runs],
+                         cuobjdump_runs_s=[r[0] for r in cuo_runs]))
 
     hdr = ["file", "size", "entries", "licscan", "cuobjdump", "io-floor", "lic/cuobj", "lic/io",
            "lic RSS", "cuobj RSS", "bytes_read"]
@@ -190,6 +202,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if j == 0:
             print("  ".join("-" * w for w in widths))
+    for r in rows:
+        if r["round_ratios"]:
+            ratios = r["round_ratios"]
+            print(f"{Path(r['file']).name}: licscan/cuobjdump per round (same minute): min {ratios[0]:.3f}x, "
+                  f"median {ratios[len(ratios) // 2]:.3f}x, max {ratios[-1]:.3f}x; licscan runs "
+                  + ", ".join(f"{1000 * t:.0f}" for t in r["licscan_runs_s"]) + " ms")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(repeat=args.repeat, hash=args.hash, rows=rows), indent=1))
     return 0 if all(r["licscan_rc"] == 0 for r in rows) else 1
