@@ -108,30 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--notes", choices=("auto", "always", "never"), default="auto",
                          help="decode compressed cubins as far as their toolkit notes for exact versions: always, "
                               "never, or auto (unless the file's compressed cubins declare more than 1 GB)")
-    inspect.add_argument("--max-image-size", type=_size, default=2 << 30, metavar="SIZE",
-                         help="refuse to decompress a device image larger than SIZE (default 2G)")
-    inspect.add_argument("--max-file-seconds", type=float, default=600.0, metavar="S",
-                         help="time budget of the file (default 600; 0 = none): past it, what is left (section "
-                              "scans, archive members, toolkit notes, hashes) is not read and a limit diagnostic "
-                              "says what")
-    inspect.add_argument("--max-fatbin-entries", type=_positive, default=4096, metavar="N",
-                         help="entries read per fatbin (default 4096)")
+    _limit_options(inspect, archives=False)
     return parser
 
 
-def _limit_options(command) -> None:
-    """The resource limits of the scan (issue: hostile input); each refusal is a `limit` diagnostic."""
+def _limit_options(command, *, archives: bool = True) -> None:
+    """The resource limits (issue: hostile input); each refusal is a `limit` diagnostic. `inspect` reads one file:
+    the walker's archive limits do not apply to it."""
     group = command.add_argument_group("resource limits (exceeding one gives a `limit` diagnostic, exit 3)")
     group.add_argument("--max-file-seconds", type=float, default=600.0, metavar="S",
-                       help="time budget of each file or archive member (default 600; 0 = none)")
-    group.add_argument("--max-member-size", type=_size, default=8 << 30, metavar="SIZE",
-                       help="uncompressed size of one archive member (default 8G)")
-    group.add_argument("--max-total-size", type=_size, default=64 << 30, metavar="SIZE",
-                       help="uncompressed bytes read out of archives in the whole scan (default 64G)")
-    group.add_argument("--max-members", type=_positive, default=1_000_000, metavar="N",
-                       help="archive members in the whole scan (default 1000000)")
+                       help="time budget of each file or archive member (default 600; 0 = none): past it, the "
+                            "section scans, archive members, toolkit notes and hashes not yet read are left out "
+                            "and named in a limit diagnostic")
+    if archives:
+        group.add_argument("--max-member-size", type=_size, default=8 << 30, metavar="SIZE",
+                           help="uncompressed size of one archive member (default 8G)")
+        group.add_argument("--max-total-size", type=_size, default=64 << 30, metavar="SIZE",
+                           help="uncompressed bytes read out of archives in the whole scan (default 64G)")
+        group.add_argument("--max-members", type=_positive, default=1_000_000, metavar="N",
+                           help="archive members in the whole scan (default 1000000)")
     group.add_argument("--max-image-size", type=_size, default=2 << 30, metavar="SIZE",
-                       help="decompressed size of one device image (default 2G)")
+                       help="refuse to decompress a device image larger than SIZE (default 2G)")
     group.add_argument("--max-fatbin-entries", type=_positive, default=4096, metavar="N",
                        help="entries read per fatbin (default 4096)")
 

@@ -35,7 +35,7 @@ class ScanConfig:
     def settings(self) -> str:
         """What changes results, for the cache key."""
         return repr((self.limits.max_image_bytes, self.limits.notes, self.limits.notes_auto_bytes,
-                     self.limits.max_entries_per_fatbin, self.limits.max_file_seconds, self.digests))
+                     self.limits.max_entries_per_fatbin, self.digests))
 
 
 @dataclass(frozen=True)

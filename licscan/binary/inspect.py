@@ -133,19 +133,25 @@ def _kind(error: FormatError) -> DiagnosticKind:
     return DiagnosticKind.TRUNCATED if error.truncated else DiagnosticKind.MALFORMED
 
 
+def _searched(name: str, data_section: bool) -> bool:
+    """Whether a section is searched for fatbins: the dedicated sections, and data sections other than loader
+    metadata."""
+    return name in DEVICE_SECTIONS or (data_section and _scannable(name))
+
+
 def _scan_section(buf, display: str, name: str, data_section: bool, lo: int, hi: int, limits: Limits,
                   slots: list[Slot], diagnostics: list[Diagnostic], fatbin_starts: set[int]) -> None:
     """Fatbins of one ELF/PE section: the dedicated sections strictly, other data sections by validated magic scan
     (where CUPTI keeps them), code and loader metadata not at all."""
+    if not _searched(name, data_section):
+        return
     container = DEVICE_SECTIONS.get(name)
     if container is not None:
         found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
-    elif data_section and _scannable(name):
+    else:
         container = Container.RODATA if name.startswith(RODATA_SECTIONS) else Container.EMBEDDED
         found, diags, starts = _scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
         readlog.record(lo, hi - lo)
-    else:
-        return
     slots.extend(found)
     diagnostics.extend(diags)
     fatbin_starts.update(starts)
@@ -165,8 +171,7 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
     cut = False
     for n, section in enumerate(sections):
         if budget.expired():
-            left = [s for s in sections[n:]
-                    if s.name in DEVICE_SECTIONS or (_elf_data_section(s) and _scannable(s.name))]
+            left = [s for s in sections[n:] if _searched(s.name, _elf_data_section(s))]
             if left:
                 diagnostics.append(_unscanned(display, left))
                 cut = True
@@ -394,8 +399,7 @@ def _read_pe(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         if not section.has_bytes:
             continue
         if budget.expired():
-            left = [s for s in view.sections[n:] if s.has_bytes and (s.name in DEVICE_SECTIONS
-                                                                   or (not s.is_exec and _scannable(s.name)))]
+            left = [s for s in view.sections[n:] if s.has_bytes and _searched(s.name, not s.is_exec)]
             if left:
                 diagnostics.append(_unscanned(display, left))
                 cut = True

@@ -19,6 +19,9 @@ class ReadLog:
         if length > 0:
             self._ranges.append((start, start + length))
 
+    def add_many(self, ranges: list[tuple[int, int]]) -> None:
+        self._ranges.extend((start, start + length) for start, length in ranges if length > 0)
+
     def total(self) -> int:
         """Distinct bytes in all recorded ranges."""
         total = 0
@@ -44,7 +47,7 @@ def record_many(ranges: list[tuple[int, int]]) -> None:
     """:func:`record` for a batch of (start, length) ranges."""
     log = _CURRENT.get()
     if log is not None:
-        log._ranges.extend((start, start + length) for start, length in ranges if length > 0)
+        log.add_many(ranges)
 
 
 @contextlib.contextmanager

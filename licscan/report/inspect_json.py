@@ -141,7 +141,7 @@ def device_code_line(image: DeviceImage) -> str:
         image.arch_full, image.producer, image.tool, image.linked_from, image.cubin_abi, image.virtual_arch,
         image.debug, image.host, image.ptxas_options)
     return (f"{head}{n(image.size)}{middle}{n(image.uncompressed_size)}{tail}{_value(image.identifier)}{end}"
-            f"{n(image.fatbin_offset)}, \"entry_offset\": {n(image.entry_offset)}, \"sha256\": {_value(image.sha256)}}}")
+            f"{n(image.fatbin_offset)}, \"entry_offset\": {n(image.entry_offset)}, \"sha256\": {_ENCODER.encode(image.sha256)}}}")
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
