@@ -10,11 +10,13 @@ import os
 import sys
 
 from licscan import __version__
+from licscan.findings import ExitCode
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
-EXIT_INCOMPLETE = 3
+# One exit-code table (licscan.findings.ExitCode); the short names read better below.
+EXIT_OK = ExitCode.CLEAN
+EXIT_FINDINGS = ExitCode.FINDINGS
+EXIT_USAGE = ExitCode.USAGE
+EXIT_INCOMPLETE = ExitCode.INCOMPLETE
 
 
 def _positive(text: str) -> int:
@@ -197,14 +199,12 @@ def _sbom(args) -> int:
 
 
 def _audit(args) -> int:
-    from licscan.config import resolve_config
-    from licscan.report import json_report
+    from licscan.audit import AuditOptions, run_audit
+    from licscan.findings import FailOn
+    from licscan.report import RenderOptions, render
     from licscan.report.outputs import audit_outputs
     from licscan.report.progress import progress_reporter
-    from licscan.rules.engine import evaluate, exit_code
     from licscan.rules.errors import LoadError
-    from licscan.rules.loader import all_rules, load_packs
-    from licscan.scan import scan
 
     try:
         outputs = audit_outputs(args.outputs)
@@ -213,37 +213,20 @@ def _audit(args) -> int:
         return EXIT_USAGE
     if _missing(args.paths):
         return EXIT_USAGE
+    options = AuditOptions(scan=_scan_config(args), config_path=args.config, extra_packs=tuple(args.rules),
+                           fail_on=FailOn(args.fail_on) if args.fail_on else None)
     try:
-        config = resolve_config(args.paths, args.config)
-        packs = load_packs(list(config.rules) + list(args.rules))
+        with progress_reporter() as progress:
+            result = run_audit(args.paths, options, progress=progress)
     except LoadError as error:
         print(error.render(), file=sys.stderr)
         return EXIT_USAGE
-    scan_config = _scan_config(args, exclude=tuple(config.exclude))
-    with progress_reporter() as progress:
-        inventory, _records = scan(args.paths, scan_config, progress=progress)
-    document = json_report.document(inventory)
-    findings = _cached_findings(scan_config.cache_dir, document, config, list(config.rules) + list(args.rules),
-                                lambda: evaluate(document, packs, config))
+    inventory = result.inventory
     for fmt, path in outputs:
-        if fmt == "json":
-            text = json_report.render(inventory, findings)
-        elif fmt == "sarif":
-            from licscan.report import sarif
+        from licscan.report.text_report import use_color
 
-            text = sarif.render(inventory, findings, all_rules(packs), args.sarif_category)
-        elif fmt == "markdown":
-            from licscan.report import markdown
-
-            text = markdown.render(inventory, findings)
-        elif fmt == "html":
-            from licscan.report import html
-
-            text = html.render(inventory, findings)
-        else:
-            from licscan.report.text_report import render, use_color
-
-            text = render(inventory, findings, color=path is None and use_color(sys.stdout))
+        text = render(fmt, result, RenderOptions(color=fmt == "text" and path is None and use_color(sys.stdout),
+                                                 sarif_category=args.sarif_category))
         if path:
             with open(path, "w", encoding="utf-8", errors=_ENCODING_ERRORS) as out:
                 out.write(text)
@@ -253,39 +236,7 @@ def _audit(args) -> int:
     if inventory.diagnostics and any(path or fmt != "text" for fmt, path in outputs):
         print(f"licscan: scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read "
               "(see diagnostics)", file=sys.stderr)
-    return exit_code(findings, args.fail_on or config.fail_on, complete=inventory.complete)
-
-
-def _cached_findings(cache_dir, document, config, extra_packs, evaluate_now):
-    """Findings are a pure function of the inventory, the rule packs and data, the configuration and today's date
-    (waivers expire): an unchanged tree re-scanned from the content cache skips the evaluation too."""
-    if not cache_dir:
-        return evaluate_now()
-    import datetime
-    import hashlib
-    import json
-    from pathlib import Path
-
-    from licscan.cache import Cache
-    from licscan.knowledge import builtin_rules_dir
-
-    digest = hashlib.sha256()
-    digest.update(json.dumps(document, sort_keys=True).encode())
-    digest.update(repr((config, datetime.date.today().isoformat())).encode())
-    rules_root = Path(str(builtin_rules_dir()))
-    for path in sorted(rules_root.rglob("*.yaml")) + [Path(p) for p in extra_packs] + \
-            ([Path(config.path)] if config.path else []):
-        try:
-            digest.update(str(path).encode() + b"\0" + path.read_bytes())
-        except OSError:
-            return evaluate_now()
-    cache = Cache(cache_dir, "findings")
-    key = digest.hexdigest()
-    findings = cache.get(key)
-    if not isinstance(findings, list):
-        findings = evaluate_now()
-        cache.put(key, findings)
-    return findings
+    return int(result.exit_code)
 
 
 def _inspect(args) -> int:

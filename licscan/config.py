@@ -33,11 +33,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
+from licscan.findings import FailOn, Finding, Severity, Verdict, Waived, fingerprint
 from licscan.rules.errors import ConfigError, Problem, Span
 from licscan.rules.yamlsource import item_span, key_span, node_span, parse, value_span
 
 FILE_NAME = ".licscan.yaml"
-FAIL_ON = ("error", "warning", "note", "never")
+FAIL_ON = tuple(f.value for f in FailOn)
 TOP_KEYS = ("version", "fail-on", "eula", "rules", "exclude", "waivers")
 EULA_KEYS = ("translation-clause-since", "text")
 WAIVER_KEYS = ("rule", "path", "fingerprint", "reason", "expires", "approver")
@@ -57,11 +58,11 @@ class Waiver:
     span: Span = Span("")
 
     def matches(self, finding: dict[str, Any]) -> bool:
-        if self.fingerprint and finding.get("fingerprint") != self.fingerprint:
+        if self.fingerprint and finding.fingerprint != self.fingerprint:
             return False
-        if self.rule and not fnmatch.fnmatchcase(finding.get("rule", ""), self.rule):
+        if self.rule and not fnmatch.fnmatchcase(finding.rule, self.rule):
             return False
-        if self.path and not fnmatch.fnmatchcase(finding.get("path", ""), self.path):
+        if self.path and not fnmatch.fnmatchcase(finding.path, self.path):
             return False
         return True
 
@@ -73,15 +74,15 @@ class Waiver:
                 f"fingerprint {self.fingerprint}" if self.fingerprint else ""]
         return ", ".join(w for w in what if w)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"reason": self.reason, "expires": self.expires.isoformat() if self.expires else None,
-                "approver": self.approver, "source": str(self.span)}
+    def waived(self) -> Waived:
+        return Waived(reason=self.reason, expires=self.expires.isoformat() if self.expires else None,
+                      approver=self.approver, source=str(self.span))
 
 
 @dataclass(frozen=True)
 class Config:
     path: str | None = None
-    fail_on: str = "error"
+    fail_on: FailOn = FailOn.ERROR
     translation_clause_since: str = "11.6"
     eula_text: str | None = None
     rules: tuple[str, ...] = ()
@@ -94,49 +95,45 @@ class Config:
     def excluded(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.exclude)
 
-    def apply_waivers(self, findings: list[dict[str, Any]], today: datetime.date | None = None) -> list[dict[str, Any]]:
+    def apply_waivers(self, findings: Iterable[Finding], today: datetime.date | None = None) -> list[Finding]:
         """Findings with ``waived`` set by the first active waiver that matches, plus one finding per expired
         waiver and per active waiver that matched nothing."""
         today = today or current_date()
         used: set[int] = set()
         out = []
         for finding in findings:
-            finding = dict(finding)
             for number, waiver in enumerate(self.waivers):
                 if not waiver.matches(finding):
                     continue
                 if waiver.expired(today):
-                    finding["evidence"] = list(finding.get("evidence", [])) + [
-                        f"waiver at {waiver.span} expired on {waiver.expires.isoformat()} and no longer waives"]
+                    finding = finding.with_evidence(
+                        f"waiver at {waiver.span} expired on {waiver.expires.isoformat()} and no longer waives")
                     continue
                 used.add(number)
-                finding["waived"] = True
-                finding["waiver"] = waiver.to_json()
+                finding = finding.with_waiver(waiver.waived())
                 break
             out.append(finding)
         source = self.path or FILE_NAME
         for number, waiver in enumerate(self.waivers):
             if waiver.expired(today):
-                out.append(_waiver_finding("LICSCAN-WAIVER-EXPIRED", "warning", source, waiver,
+                out.append(_waiver_finding("LICSCAN-WAIVER-EXPIRED", Severity.WARNING, source, waiver,
                                            f"The waiver at {waiver.span} ({waiver.describe()}) expired on "
                                            f"{waiver.expires.isoformat()}; it no longer waives anything.",
                                            "Renew the waiver with a new expiry date after review, or remove it."))
             elif number not in used:
-                out.append(_waiver_finding("LICSCAN-WAIVER-UNUSED", "note", source, waiver,
+                out.append(_waiver_finding("LICSCAN-WAIVER-UNUSED", Severity.NOTE, source, waiver,
                                            f"The waiver at {waiver.span} ({waiver.describe()}) matched no finding.",
                                            "Remove the waiver, or correct its rule, path or fingerprint."))
         return out
 
 
-def _waiver_finding(rule: str, severity: str, source: str, waiver: Waiver, message: str, remediation: str):
-    from licscan.rules.engine import fingerprint
-
+def _waiver_finding(rule: str, severity: Severity, source: str, waiver: Waiver, message: str,
+                    remediation: str) -> Finding:
     key = f"{waiver.rule or ''}|{waiver.path or ''}|{waiver.fingerprint or ''}|{waiver.span.line}"
-    return {"rule": rule, "title": "Waiver expired" if rule.endswith("EXPIRED") else "Waiver unused",
-            "severity": severity, "verdict": "violation", "path": source, "component": None, "message": message,
-            "remediation": remediation, "clause": None, "references": [], "evidence": [f"waiver at {waiver.span}: "
-                                                                                       f"{waiver.reason}"],
-            "waived": False, "fingerprint": fingerprint(rule, source, key)}
+    return Finding(rule=rule, title="Waiver expired" if rule.endswith("EXPIRED") else "Waiver unused",
+                   severity=severity, verdict=Verdict.VIOLATION, path=source, component=None, message=message,
+                   remediation=remediation, clause=None, references=(),
+                   evidence=(f"waiver at {waiver.span}: {waiver.reason}",), fingerprint=fingerprint(rule, source, key))
 
 
 def current_date() -> datetime.date:
@@ -222,7 +219,7 @@ def config_from_mapping(data: Any, source: str, problems: list[Problem] | None =
             error(value_span(data, "fail-on", source),
                   f"'fail-on' must be one of {', '.join(FAIL_ON)} (got {data['fail-on']!r})")
         else:
-            config = replace(config, fail_on=str(data["fail-on"]))
+            config = replace(config, fail_on=FailOn(data["fail-on"]))
     eula = data.get("eula")
     if eula is not None:
         if not isinstance(eula, dict):

@@ -5,6 +5,7 @@ outputs from one scan, and the HTML in headless Chromium."""
 from __future__ import annotations
 
 import io
+import dataclasses
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from licscan.findings import Finding
 from licscan.cli import main
 from licscan.report import markdown, sarif
 from licscan.report.outputs import audit_outputs
@@ -201,6 +203,7 @@ def test_sarif_nested_member_is_a_child_artifact():
                "path": "dist/app-1.2.3-py3-none-any.whl!/app/bin/ptxas", "component": "developer-tool:nvidia/ptxas@13.0",
                "message": "m", "remediation": "r", "clause": None, "references": [], "evidence": [],
                "waived": False, "fingerprint": "0123456789abcdef"}
+    finding = Finding.from_json(finding)
     log = sarif.document(inventory, [finding])
     jsonschema.validate(log, sarif.schema())
     run = log["runs"][0]
@@ -210,13 +213,13 @@ def test_sarif_nested_member_is_a_child_artifact():
     (result,) = run["results"]
     assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {
         "uri": "dist/app-1.2.3-py3-none-any.whl", "index": 0}
-    assert result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == finding["path"]
+    assert result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == finding.path
     assert result["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["index"] == 1
     # the same alert for the next release of the wheel
-    bumped = dict(finding, path="dist/app-1.2.4-py3-none-any.whl!/app/bin/ptxas",
+    bumped = dataclasses.replace(finding, path="dist/app-1.2.4-py3-none-any.whl!/app/bin/ptxas",
                   component="developer-tool:nvidia/ptxas@13.1")
     assert sarif.stable_hash(bumped) == sarif.stable_hash(finding)
-    assert sarif.stable_hash(dict(finding, rule="CUDA-EULA-TRANSLATION")) != sarif.stable_hash(finding)
+    assert sarif.stable_hash(dataclasses.replace(finding, rule="CUDA-EULA-TRANSLATION")) != sarif.stable_hash(finding)
 
 
 # --- Markdown ----------------------------------------------------------------------------------------------------
@@ -230,6 +233,7 @@ def test_markdown_stays_under_the_step_summary_limit_and_says_so(reports):
              "path": f"dist/lib{i:05}.so", "component": None, "message": "m " * 200, "remediation": "r " * 100,
              "clause": {"document": "d", "section": "1", "text": "t " * 100, "date": "2021-10-08"},
              "references": [], "evidence": [], "waived": False, "fingerprint": f"{i:016x}"} for i in range(20000)]
+    many = [Finding.from_json(f) for f in many]
     text = markdown.render(inventory, many, top=25000)
     assert len(text.encode("utf-8")) <= markdown.MAX_BYTES < 1 << 20
     assert re.search(r"\*\*Truncated\*\*: \d+ more findings are not shown", text)

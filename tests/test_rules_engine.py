@@ -11,7 +11,8 @@ import pytest
 from licscan.config import Config, ConfigError, config_from_yaml, find_config, load_config, resolve_config, waive
 from licscan.rules.attachment import canonical
 from licscan.rules.commands import cmd_show, cmd_waive
-from licscan.rules.engine import evaluate, exit_code, fingerprint
+from licscan.findings import FailOn, exit_code, fingerprint
+from licscan.rules.engine import evaluate
 from licscan.rules.loader import load_packs
 from licscan.rules.versions import Tri, contains, parse_specifier, range_from_toolkit, range_from_version
 
@@ -65,23 +66,23 @@ def test_attachment_a_variant_rule(name, expected):
 
 def test_translation_undetermined_shows_range_and_why():
     findings = evaluate(_zluda({"min": "11.0", "max": "12.9", "exact": None}), PACKS)
-    translation = [f for f in findings if f["rule"] == "CUDA-EULA-TRANSLATION"]
+    translation = [f for f in findings if f.rule == "CUDA-EULA-TRANSLATION"]
     assert len(translation) == 1
     finding = translation[0]
-    assert finding["verdict"] == "undetermined" and finding["severity"] == "warning"
-    assert "11.0–12.9" in finding["message"] and "Undetermined" in finding["message"]
-    assert "may or may not satisfy >=11.6" in finding["message"]
+    assert finding.verdict.value == "undetermined" and finding.severity.value == "warning"
+    assert "11.0–12.9" in finding.message and "Undetermined" in finding.message
+    assert "may or may not satisfy >=11.6" in finding.message
     # the pre-clause note is not reported for an unknown verdict (report_undetermined: false)
-    assert not [f for f in findings if f["rule"] == "CUDA-EULA-TRANSLATION-PRE-CLAUSE"]
+    assert not [f for f in findings if f.rule == "CUDA-EULA-TRANSLATION-PRE-CLAUSE"]
 
 
 def test_translation_threshold_is_configurable():
     document = _zluda({"min": "11.5", "max": "11.5", "exact": None})
-    default = {f["rule"] for f in evaluate(document, PACKS)}
+    default = {f.rule for f in evaluate(document, PACKS)}
     assert "CUDA-EULA-TRANSLATION" not in default and "CUDA-EULA-TRANSLATION-PRE-CLAUSE" in default
     for value in ('"11.4.3"', "2021-10-08"):
         config = config_from_yaml(f"eula:\n  translation-clause-since: {value}\n", "c.yaml")
-        rules = {f["rule"] for f in evaluate(document, PACKS, config)}
+        rules = {f.rule for f in evaluate(document, PACKS, config)}
         assert "CUDA-EULA-TRANSLATION" in rules, value
 
 
@@ -90,34 +91,42 @@ def test_attachment_a_undetermined_without_toolkit():
     document["components"] = [c for c in document["components"] if c["name"] == "nvjitlink"]
     document["components"][0]["version"] = None
     [finding] = evaluate(document, PACKS)
-    assert finding["verdict"] == "undetermined" and finding["severity"] == "warning"
-    assert "2024-01-12" in finding["message"]
+    assert finding.verdict.value == "undetermined" and finding.severity.value == "warning"
+    assert "2024-01-12" in finding.message
     pinned = config_from_yaml("eula:\n  text: 2024-01-12\n", "c.yaml")
     assert evaluate(document, PACKS, pinned) == []
 
 
 def test_findings_sorted_and_fingerprints_stable():
     findings = evaluate(_doc("CUDA-EULA-NOT-REDISTRIBUTABLE"), PACKS)
-    assert findings == sorted(findings, key=lambda f: (f["path"], f["rule"], f["fingerprint"]))
+    assert findings == sorted(findings, key=lambda f: (f.path, f.rule, f.fingerprint))
     for finding in findings:
-        assert finding["fingerprint"] == fingerprint(finding["rule"], finding["path"], finding["component"])
-        assert len(finding["fingerprint"]) == 16
+        assert finding.fingerprint == fingerprint(finding.rule, finding.path, finding.component)
+        assert len(finding.fingerprint) == 16
     assert evaluate(_doc("CUDA-EULA-NOT-REDISTRIBUTABLE"), PACKS) == findings
 
 
 @pytest.mark.parametrize("fail_on,expected", [("error", 1), ("warning", 1), ("note", 1), ("never", 0)])
 def test_exit_code_fail_on(fail_on, expected):
     findings = evaluate(_doc("CUDA-EULA-DEV-TOOL"), PACKS)
-    assert exit_code(findings, fail_on) == expected
+    assert exit_code(findings, FailOn(fail_on)) == expected
+
+
+def _finding(severity: str, waived: bool):
+    from licscan.findings import Finding, Severity, Verdict, Waived
+
+    return Finding(rule="R-X", title="t", severity=Severity(severity), verdict=Verdict.VIOLATION, path="p",
+                   component=None, message="m", remediation="r", clause=None,
+                   waiver=Waived("ok", None, None, "c:1") if waived else None)
 
 
 def test_exit_code_levels():
-    warning = [{"severity": "warning", "waived": False}]
-    assert exit_code(warning, "error") == 0 and exit_code(warning, "warning") == 1
-    assert exit_code([{"severity": "error", "waived": True}], "note") == 0
-    assert exit_code([], "error", complete=False) == 3
+    warning = [_finding("warning", False)]
+    assert exit_code(warning, FailOn.ERROR) == 0 and exit_code(warning, FailOn.WARNING) == 1
+    assert exit_code([_finding("error", True)], FailOn.NOTE) == 0
+    assert exit_code([], FailOn.ERROR, complete=False) == 3
     with pytest.raises(ValueError):
-        exit_code([], "fatal")
+        FailOn("fatal")
 
 
 def _dev_tool_config(expires):
@@ -134,21 +143,21 @@ def _dev_tool_config(expires):
 
 def test_waiver_waives_and_unused_is_reported():
     findings = evaluate(_doc("CUDA-EULA-DEV-TOOL"), PACKS, _dev_tool_config("2027-06-30"), today=TODAY)
-    [tool] = [f for f in findings if f["rule"] == "CUDA-EULA-DEV-TOOL"]
-    assert tool["waived"] and tool["waiver"]["reason"].startswith("Redistribution approved")
-    [unused] = [f for f in findings if f["rule"] == "LICSCAN-WAIVER-UNUSED"]
-    assert unused["severity"] == "note" and "cfg/.licscan.yaml:7:5" in unused["message"]
-    assert exit_code(findings, "error") == 0
-    assert exit_code(findings, "note") == 1  # the unused-waiver note
+    [tool] = [f for f in findings if f.rule == "CUDA-EULA-DEV-TOOL"]
+    assert tool.waived and tool.waiver.reason.startswith("Redistribution approved")
+    [unused] = [f for f in findings if f.rule == "LICSCAN-WAIVER-UNUSED"]
+    assert unused.severity.value == "note" and "cfg/.licscan.yaml:7:5" in unused.message
+    assert exit_code(findings, FailOn.ERROR) == 0
+    assert exit_code(findings, FailOn.NOTE) == 1  # the unused-waiver note
 
 
 def test_expired_waiver_stops_waiving():
     findings = evaluate(_doc("CUDA-EULA-DEV-TOOL"), PACKS, _dev_tool_config("2026-01-31"), today=TODAY)
-    [tool] = [f for f in findings if f["rule"] == "CUDA-EULA-DEV-TOOL"]
-    assert not tool["waived"] and any("expired on 2026-01-31" in e for e in tool["evidence"])
-    [expired] = [f for f in findings if f["rule"] == "LICSCAN-WAIVER-EXPIRED"]
-    assert expired["severity"] == "warning"
-    assert exit_code(findings, "error") == 1
+    [tool] = [f for f in findings if f.rule == "CUDA-EULA-DEV-TOOL"]
+    assert not tool.waived and any("expired on 2026-01-31" in e for e in tool.evidence)
+    [expired] = [f for f in findings if f.rule == "LICSCAN-WAIVER-EXPIRED"]
+    assert expired.severity.value == "warning"
+    assert exit_code(findings, FailOn.ERROR) == 1
 
 
 def test_excluded_paths_are_not_judged():
@@ -189,11 +198,11 @@ def test_find_config_upward(tmp_path):
     dist.mkdir(parents=True)
     (dist / "x.whl").write_bytes(b"")
     assert find_config([dist / "x.whl"]) == tmp_path / ".licscan.yaml"
-    assert resolve_config([dist]).fail_on == "warning"
+    assert resolve_config([dist]).fail_on.value == "warning"
     other = tmp_path / "o.yaml"
     other.write_text("fail-on: never\nrules: [extra.yaml]\n")
     config = resolve_config([dist], other)
-    assert config.fail_on == "never" and config.rules == (str(tmp_path / "extra.yaml"),)
+    assert config.fail_on.value == "never" and config.rules == (str(tmp_path / "extra.yaml"),)
 
 
 def test_waive_keeps_comments_and_order(tmp_path):
@@ -238,4 +247,4 @@ def test_rules_show_unknown_id():
 
 def test_default_config_matches_product_defaults():
     config = Config()
-    assert config.fail_on == "error" and config.settings() == {"eula.translation-clause-since": "11.6"}
+    assert config.fail_on.value == "error" and config.settings() == {"eula.translation-clause-since": "11.6"}

@@ -7,8 +7,9 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any, Iterable
 
-SEVERITIES = ("error", "warning", "note")
-SEVERITY_RANK = {"error": 0, "warning": 1, "note": 2}
+from licscan.findings import Finding, Severity, Verdict
+
+SEVERITIES = tuple(s.value for s in sorted(Severity, reverse=True))  # error, warning, note
 
 
 def generated_at(environ=None) -> datetime:
@@ -44,25 +45,25 @@ def chain(vpath: str) -> list[str]:
     return ["!/".join(parts[:i + 1]) for i in range(len(parts))]
 
 
-def active(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [f for f in findings if not f.get("waived")]
+def active(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if not f.waived]
 
 
-def waived(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [f for f in findings if f.get("waived")]
+def waived(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.waived]
 
 
-def counts(findings: Iterable[dict[str, Any]]) -> dict[str, int]:
+def counts(findings: Iterable[Finding]) -> dict[str, int]:
     out = {s: 0 for s in SEVERITIES}
     for f in active(findings):
-        out[f["severity"]] += 1
+        out[f.severity.value] += 1
     return out
 
 
-def by_severity(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def by_severity(findings: Iterable[Finding]) -> list[dict[str, Any]]:
     """Most severe first, then violations before undetermined, then by path and rule (stable)."""
-    return sorted(findings, key=lambda f: (SEVERITY_RANK.get(f["severity"], 9), f.get("verdict") != "violation",
-                                           f["path"], f["rule"], f["fingerprint"]))
+    return sorted(findings, key=lambda f: (-f.severity.rank, f.verdict is not Verdict.VIOLATION,
+                                           f.path, f.rule, f.fingerprint))
 
 
 def is_nvidia(component) -> bool:

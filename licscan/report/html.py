@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from licscan import __version__
+from licscan.findings import Finding, Verdict
 from licscan.report._shared import (active, by_severity, counts, device_code_by_file, generated_at, is_nvidia, rel,
                                     waived)
 
@@ -79,41 +80,41 @@ def _table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
 
 
 def _finding(f: dict[str, Any], number: int) -> str:
-    sev = f["severity"]
-    is_waived = bool(f.get("waived"))
+    sev = f.severity.value
+    is_waived = bool(f.waived)
     cls = f"finding {sev}" + (" waived" if is_waived else "")
     badge = f'<span class="sev {sev}">{_e(sev.upper())}</span>'
     if is_waived:
         badge += '<span class="sev waived">WAIVED</span>'
-    verdict = "" if f.get("verdict", "violation") == "violation" else f" <em>({_e(f['verdict'])})</em>"
-    parts = [f'<article class="{cls}" id="finding-{_e(f["fingerprint"])}">',
-             f"<h3>{badge} {_e(f.get('title') or f['rule'])}{verdict}</h3>",
+    verdict = "" if f.verdict is Verdict.VIOLATION else f" <em>({_e(f.verdict.value)})</em>"
+    parts = [f'<article class="{cls}" id="finding-{_e(f.fingerprint)}">',
+             f"<h3>{badge} {_e(f.title or f.rule)}{verdict}</h3>",
              "<dl>",
-             f"<dt>Rule</dt><dd>{_code(f['rule'])}</dd>",
-             f"<dt>File</dt><dd>{_code(f['path'])}</dd>"]
-    if f.get("component"):
-        parts.append(f"<dt>Component</dt><dd>{_code(f['component'])}</dd>")
-    parts.append(f"<dt>Finding</dt><dd>{_e(f['message'])}</dd>")
-    parts.append(f"<dt>Fingerprint</dt><dd>{_code(f['fingerprint'])} <span class=\"muted\">(#{number})</span></dd>")
+             f"<dt>Rule</dt><dd>{_code(f.rule)}</dd>",
+             f"<dt>File</dt><dd>{_code(f.path)}</dd>"]
+    if f.component:
+        parts.append(f"<dt>Component</dt><dd>{_code(f.component)}</dd>")
+    parts.append(f"<dt>Finding</dt><dd>{_e(f.message)}</dd>")
+    parts.append(f"<dt>Fingerprint</dt><dd>{_code(f.fingerprint)} <span class=\"muted\">(#{number})</span></dd>")
     parts.append("</dl>")
-    clause = f.get("clause")
+    clause = f.clause
     if clause:
-        url = f" — {_e(clause['url'])}" if clause.get("url") else ""
-        parts.append(f"<blockquote><p>“{_e(' '.join(clause['text'].split()))}”</p>"
-                     f"<footer>{_e(clause['document'])}, section {_e(clause['section'])}; "
-                     f"EULA text dated <b>{_e(clause['date'])}</b>{url}</footer></blockquote>")
-    evidence = f.get("evidence") or []
+        url = f" — {_e(clause.url)}" if clause.url else ""
+        parts.append(f"<blockquote><p>“{_e(' '.join(clause.text.split()))}”</p>"
+                     f"<footer>{_e(clause.document)}, section {_e(clause.section)}; "
+                     f"EULA text dated <b>{_e(clause.date)}</b>{url}</footer></blockquote>")
+    evidence = f.evidence or []
     if evidence:
         parts.append(f"<div><b>Evidence chain</b> ({len(evidence)})<ol class=\"evidence\">"
                      + "".join(f"<li>{_e(e)}</li>" for e in evidence) + "</ol></div>")
-    if is_waived and f.get("waiver"):
-        w = f["waiver"]
-        parts.append(f"<p><b>Waived:</b> {_e(w.get('reason'))}; expires {_e(w.get('expires') or 'never')}"
-                     + (f"; approved by {_e(w['approver'])}" if w.get("approver") else "") + "</p>")
-    if f.get("remediation"):
-        parts.append(f"<p><b>Remediation:</b> {_e(' '.join(f['remediation'].split()))}</p>")
-    if f.get("references"):
-        parts.append("<p class=\"muted\">References: " + "; ".join(_e(r) for r in f["references"]) + "</p>")
+    if f.waiver is not None:
+        w = f.waiver
+        parts.append(f"<p><b>Waived:</b> {_e(w.reason)}; expires {_e(w.expires or 'never')}"
+                     + (f"; approved by {_e(w.approver)}" if w.approver else "") + "</p>")
+    if f.remediation:
+        parts.append(f"<p><b>Remediation:</b> {_e(' '.join(f.remediation.split()))}</p>")
+    if f.references:
+        parts.append("<p class=\"muted\">References: " + "; ".join(_e(r) for r in f.references) + "</p>")
     parts.append("</article>")
     return "".join(parts)
 
@@ -130,7 +131,7 @@ def _component_rows(components) -> list[list[str]]:
     return rows
 
 
-def render(inventory, findings: list[dict[str, Any]] | None = None) -> str:
+def render(inventory, findings: list[Finding] | None = None) -> str:
     findings = findings or []
     live = by_severity(active(findings))
     done = waived(findings)
@@ -172,10 +173,10 @@ def render(inventory, findings: list[dict[str, Any]] | None = None) -> str:
     body.append(f"<section id=\"waivers\"><h2>Waivers ({len(done)})</h2>")
     if done:
         body.append(_table(["Rule", "File", "Reason", "Approver", "Expires", "Declared at"],
-                           [[_code(f["rule"]), _code(f["path"]), _e((f.get("waiver") or {}).get("reason")),
-                             _e((f.get("waiver") or {}).get("approver") or "—"),
-                             _e((f.get("waiver") or {}).get("expires") or "never"),
-                             _code(rel((f.get("waiver") or {}).get("source")) or "")] for f in done]))
+                           [[_code(f.rule), _code(f.path), _e(f.waiver.reason if f.waiver else None),
+                             _e((f.waiver.approver if f.waiver else None) or "—"),
+                             _e((f.waiver.expires if f.waiver else None) or "never"),
+                             _code(rel(f.waiver.source if f.waiver else None) or "")] for f in done]))
         body.append("".join(_finding(f, i) for i, f in enumerate(done, len(live) + 1)))
     else:
         body.append("<p>No finding is waived.</p>")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from licscan import __version__
+from licscan.findings import Finding
 from licscan.model import Inventory, to_json
 from licscan.report.inspect_json import device_code_entry, diagnostic_entry, dumps
 
@@ -28,12 +29,12 @@ def special_entry(special) -> dict[str, Any]:
     return {"path": special.vpath, "kind": special.kind.value, "target": special.target, "note": special.note}
 
 
-def document(inventory: Inventory, findings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def document(inventory: Inventory, findings: list[Finding] | None = None) -> dict[str, Any]:
     findings = findings or []
     counts = {"error": 0, "warning": 0, "note": 0}
     for finding in findings:
-        if not finding.get("waived"):
-            counts[finding["severity"]] += 1
+        if not finding.waived:
+            counts[finding.severity.value] += 1
     return {
         "schema": SCHEMA_ID,
         "tool": {"name": "licscan", "version": __version__},
@@ -42,7 +43,7 @@ def document(inventory: Inventory, findings: list[dict[str, Any]] | None = None)
                     "diagnostics": inventory.summary.diagnostics, "complete": inventory.complete},
         "components": [component_entry(c) for c in inventory.components],
         "device_code": [device_code_entry(i) for i in inventory.device_code],
-        "findings": findings,
+        "findings": [f.to_json() for f in findings],
         "diagnostics": [diagnostic_entry(d) for d in inventory.diagnostics],
         "distributions": [distribution_entry(d) for d in inventory.distributions],
         "special_files": [special_entry(s) for s in inventory.special_files],
@@ -52,7 +53,7 @@ def document(inventory: Inventory, findings: list[dict[str, Any]] | None = None)
     }
 
 
-def render(inventory: Inventory, findings: list[dict[str, Any]] | None = None) -> str:
+def render(inventory: Inventory, findings: list[Finding] | None = None) -> str:
     return dumps(document(inventory, findings))
 
 

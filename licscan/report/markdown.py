@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from licscan import __version__
+from licscan.findings import Finding, Verdict
 from licscan.report._shared import active, by_severity, counts, is_nvidia, rel, waived
 
 MAX_BYTES = 1_000_000
@@ -26,16 +27,16 @@ def cell(text: Any) -> str:
 
 
 def _finding(f: dict[str, Any]) -> list[str]:
-    clause = f.get("clause")
-    verdict = "" if f.get("verdict", "violation") == "violation" else f" ({f['verdict']})"
-    lines = [f"- {ICON.get(f['severity'], '')} **{f['severity'].upper()}** `{cell(f['rule'])}`{verdict} in "
-             f"`{cell(f['path'])}`: {cell(f.get('title') or '')}",
-             f"  {cell(f['message'])}"]
+    clause = f.clause
+    verdict = "" if f.verdict is Verdict.VIOLATION else f" ({f.verdict.value})"
+    lines = [f"- {ICON.get(f.severity.value, '')} **{f.severity.value.upper()}** `{cell(f.rule)}`{verdict} in "
+             f"`{cell(f.path)}`: {cell(f.title or '')}",
+             f"  {cell(f.message)}"]
     if clause:
-        lines.append(f"  > {cell(clause['text'])}  ")
-        lines.append(f"  > — {cell(clause['document'])} {cell(clause['section'])} (text of {cell(clause['date'])})")
-    if f.get("remediation"):
-        lines.append(f"  *Fix:* {cell(f['remediation'])} (fingerprint `{f['fingerprint']}`)")
+        lines.append(f"  > {cell(clause.text)}  ")
+        lines.append(f"  > — {cell(clause.document)} {cell(clause.section)} (text of {cell(clause.date)})")
+    if f.remediation:
+        lines.append(f"  *Fix:* {cell(f.remediation)} (fingerprint `{f.fingerprint}`)")
     return lines
 
 
@@ -55,7 +56,7 @@ def _components(inventory, limit: int | None) -> tuple[list[str], int]:
     return lines, len(rows) - len(shown)
 
 
-def render(inventory, findings: list[dict[str, Any]] | None = None, *, max_bytes: int = MAX_BYTES,
+def render(inventory, findings: list[Finding] | None = None, *, max_bytes: int = MAX_BYTES,
            top: int = TOP_FINDINGS) -> str:
     findings = findings or []
     live = by_severity(active(findings))
@@ -77,7 +78,7 @@ def render(inventory, findings: list[dict[str, Any]] | None = None, *, max_bytes
 def _render(inventory, findings, live, limit_findings: int, limit_components: int | None) -> str:
     c = counts(findings)
     s = inventory.summary
-    failed = bool(live) and any(f["severity"] == "error" for f in live)
+    failed = bool(live) and any(f.severity.value == "error" for f in live)
     status = "❌ findings at error level" if failed else ("⚠️ findings below error level" if live else "✅ no findings")
     lines = [f"## licscan audit: {status}", "",
              f"{s.files} files ({s.bytes:,} bytes) in {', '.join(f'`{cell(rel(p) or p)}`' for p in inventory.inputs)}"
@@ -100,9 +101,9 @@ def _render(inventory, findings, live, limit_findings: int, limit_components: in
         lines += ["", f"### Waived ({len(done)})", "", "| Rule | Path | Reason | Expires |", "|---|---|---|---|"]
         shown = done if len(live) <= limit_findings else done[:limit_findings]
         for f in shown:
-            w = f.get("waiver") or {}
-            lines.append(f"| `{cell(f['rule'])}` | `{cell(f['path'])}` | {cell(w.get('reason', ''))} "
-                         f"| {cell(w.get('expires') or 'never')} |")
+            w = f.waiver
+            lines.append(f"| `{cell(f.rule)}` | `{cell(f.path)}` | {cell(w.reason if w else '')} "
+                         f"| {cell((w.expires if w else None) or 'never')} |")
         if len(shown) < len(done):
             lines += ["", f"**Truncated**: {len(done) - len(shown)} more waived findings are not shown."]
     table, hidden = _components(inventory, limit_components)

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
 from licscan import __version__
+from licscan.findings import Finding
 from licscan.report._shared import active, chain, outer, rel, rule_doc_command
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -91,9 +92,9 @@ def rule_descriptor(rule) -> dict[str, Any]:
         "shortDescription": {"text": _cut(rule.title)},
         "fullDescription": {"text": _cut(rule.rationale or f"{rule.title}. {source}.")},
         "help": {"text": help_text, "markdown": markdown},
-        "defaultConfiguration": {"level": LEVEL[rule.severity]},
+        "defaultConfiguration": {"level": LEVEL[rule.severity.value]},
         "properties": {"tags": ["license", "nvidia", rule.pack or "licscan"], "precision": "high",
-                       "problem.severity": PROBLEM_SEVERITY[rule.severity],
+                       "problem.severity": PROBLEM_SEVERITY[rule.severity.value],
                        "clause": clause.to_json()},
     }
     if clause.url:
@@ -123,9 +124,9 @@ def _uri(path: str) -> str:
 
 def stable_hash(finding: dict[str, Any]) -> str:
     """``primaryLocationLineHash``: the same alert across releases of the scanned file (versions blanked)."""
-    component = (finding.get("component") or "").split("@", 1)[0]
-    path = _VERSIONISH.sub("*", finding["path"])
-    digest = hashlib.sha256("\x1f".join((finding["rule"], path, component)).encode("utf-8")).hexdigest()
+    component = (finding.component or "").split("@", 1)[0]
+    path = _VERSIONISH.sub("*", finding.path)
+    digest = hashlib.sha256("\x1f".join((finding.rule, path, component)).encode("utf-8")).hexdigest()
     return digest[:16] + ":1"
 
 
@@ -150,7 +151,7 @@ class _Artifacts:
 
 
 def _result(finding: dict[str, Any], rule_index: dict[str, int], artifacts: _Artifacts) -> dict[str, Any]:
-    vpath = finding["path"]
+    vpath = finding.path
     top = outer(vpath)
     artifacts.add(vpath)
     location: dict[str, Any] = {
@@ -160,25 +161,25 @@ def _result(finding: dict[str, Any], rule_index: dict[str, int], artifacts: _Art
         },
     }
     logical = [{"fullyQualifiedName": rel(vpath) or vpath, "kind": "resource"}]
-    if finding.get("component"):
-        logical.append({"fullyQualifiedName": finding["component"], "kind": "package"})
+    if finding.component:
+        logical.append({"fullyQualifiedName": finding.component, "kind": "package"})
     location["logicalLocations"] = logical
-    message = " ".join(finding["message"].split())
-    clause = finding.get("clause")
+    message = " ".join(finding.message.split())
+    clause = finding.clause
     text = message
     if clause:
-        text += f" [{clause['document']} {clause['section']}, text of {clause['date']}]"
+        text += f" [{clause.document} {clause.section}, text of {clause.date}]"
     result: dict[str, Any] = {
-        "ruleId": finding["rule"],
-        "ruleIndex": rule_index[finding["rule"]],
-        "level": LEVEL[finding["severity"]],
+        "ruleId": finding.rule,
+        "ruleIndex": rule_index[finding.rule],
+        "level": LEVEL[finding.severity.value],
         "message": {"text": text},
         "locations": [location],
         "partialFingerprints": {"primaryLocationLineHash": stable_hash(finding),
-                                FINGERPRINT_KEY: finding["fingerprint"]},
-        "properties": {"verdict": finding.get("verdict", "violation"), "path": vpath,
-                       "component": finding.get("component"), "evidence": list(finding.get("evidence", [])),
-                       "remediation": finding.get("remediation", ""), "fingerprint": finding["fingerprint"]},
+                                FINGERPRINT_KEY: finding.fingerprint},
+        "properties": {"verdict": finding.verdict.value, "path": vpath,
+                       "component": finding.component, "evidence": list(finding.evidence),
+                       "remediation": finding.remediation, "fingerprint": finding.fingerprint},
     }
     if "!/" in vpath:
         result["relatedLocations"] = [{"id": 1, "physicalLocation": {"artifactLocation": {
@@ -193,7 +194,7 @@ def category(inputs: Sequence[str]) -> str:
     return "licscan/" + "+".join(names) + "/"
 
 
-def document(inventory, findings: list[dict[str, Any]], rules: Iterable[Any] | None = None,
+def document(inventory, findings: list[Finding], rules: Iterable[Any] | None = None,
              automation_id: str | None = None) -> dict[str, Any]:
     if rules is None:
         from licscan.rules.loader import all_rules, load_packs
@@ -204,13 +205,13 @@ def document(inventory, findings: list[dict[str, Any]], rules: Iterable[Any] | N
     descriptors += [_waiver_descriptor(m) for m in WAIVER_RULES if m["id"] not in known]
     rule_index = {d["id"]: i for i, d in enumerate(descriptors)}
     for finding in active(findings):  # a rule from a pack we were not given: still described, never dropped
-        if finding["rule"] not in rule_index:
-            rule_index[finding["rule"]] = len(descriptors)
-            descriptors.append({"id": finding["rule"], "name": _camel(finding["rule"]),
-                                "shortDescription": {"text": _cut(finding.get("title") or finding["rule"])},
-                                "fullDescription": {"text": _cut(finding.get("title") or finding["rule"])},
-                                "help": {"text": finding.get("remediation") or finding["rule"]},
-                                "defaultConfiguration": {"level": LEVEL[finding["severity"]]}})
+        if finding.rule not in rule_index:
+            rule_index[finding.rule] = len(descriptors)
+            descriptors.append({"id": finding.rule, "name": _camel(finding.rule),
+                                "shortDescription": {"text": _cut(finding.title or finding.rule)},
+                                "fullDescription": {"text": _cut(finding.title or finding.rule)},
+                                "help": {"text": finding.remediation or finding.rule},
+                                "defaultConfiguration": {"level": LEVEL[finding.severity.value]}})
     artifacts = _Artifacts()
     results = [_result(f, rule_index, artifacts) for f in active(findings)]
     notifications = [{"level": "error", "message": {"text": f"{d.kind.value}: {d.path}: {d.message}"},
@@ -226,12 +227,12 @@ def document(inventory, findings: list[dict[str, Any]], rules: Iterable[Any] | N
         "results": results,
         "columnKind": "unicodeCodePoints",
         "properties": {"inputs": [rel(p) or p for p in inventory.inputs], "files": inventory.summary.files,
-                       "complete": bool(inventory.complete), "waived": sum(1 for f in findings if f.get("waived"))},
+                       "complete": bool(inventory.complete), "waived": sum(1 for f in findings if f.waived)},
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
-def render(inventory, findings: list[dict[str, Any]], rules: Iterable[Any] | None = None,
+def render(inventory, findings: list[Finding], rules: Iterable[Any] | None = None,
            automation_id: str | None = None) -> str:
     return json.dumps(document(inventory, findings, rules, automation_id), indent=2, ensure_ascii=False) + "\n"
 

@@ -13,7 +13,8 @@ from collections import defaultdict
 from typing import Any
 
 from licscan.model import Inventory
-from licscan.report._shared import SEVERITY_RANK, active, by_severity, device_code_by_file, rel
+from licscan.findings import Finding, Verdict
+from licscan.report._shared import active, by_severity, device_code_by_file, rel
 from licscan.report.progress import is_terminal
 
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -32,30 +33,30 @@ def _e(text: Any) -> str:
 
 
 def _finding_lines(f: dict[str, Any]) -> list[str]:
-    sev = f["severity"]
+    sev = f.severity.value
     label = f"{sev.upper():7}"
-    verdict = "" if f.get("verdict", "violation") == "violation" else f" ({f['verdict']})"
-    if f.get("waived"):
-        head = f"  [dim]waived {label} {_e(f['rule'])}{_e(verdict)}: {_e(f.get('title') or '')}[/]"
+    verdict = "" if f.verdict is Verdict.VIOLATION else f" ({f.verdict.value})"
+    if f.waived:
+        head = f"  [dim]waived {label} {_e(f.rule)}{_e(verdict)}: {_e(f.title or '')}[/]"
     else:
-        head = f"  [{STYLE[sev]}]{label}[/] [bold]{_e(f['rule'])}[/]{_e(verdict)}: {_e(f.get('title') or '')}"
-    lines = [head, f"          {_e(' '.join(f['message'].split()))}"]
-    clause = f.get("clause")
+        head = f"  [{STYLE[sev]}]{label}[/] [bold]{_e(f.rule)}[/]{_e(verdict)}: {_e(f.title or '')}"
+    lines = [head, f"          {_e(' '.join(f.message.split()))}"]
+    clause = f.clause
     if clause:
-        date = f", text of {clause['date']}" if clause.get("date") else ""
-        lines.append(f"          [dim]clause:[/] {_e(clause['document'])} {_e(clause['section'])}{_e(date)}")
-    if f.get("waived") and f.get("waiver"):
-        w = f["waiver"]
-        until = f" until {w['expires']}" if w.get("expires") else " (no expiry)"
-        by = f", approved by {w['approver']}" if w.get("approver") else ""
-        lines.append(f"          [dim]waiver:[/] {_e(w.get('reason', ''))}{_e(until)}{_e(by)}")
-    elif f.get("remediation"):
-        lines.append(f"          [dim]fix:[/] {_e(' '.join(f['remediation'].split()))}")
-    lines.append(f"          [dim]fingerprint {_e(f['fingerprint'])}[/]")
+        date = f", text of {clause.date}" if clause.date else ""
+        lines.append(f"          [dim]clause:[/] {_e(clause.document)} {_e(clause.section)}{_e(date)}")
+    if f.waiver is not None:
+        w = f.waiver
+        until = f" until {w.expires}" if w.expires else " (no expiry)"
+        by = f", approved by {w.approver}" if w.approver else ""
+        lines.append(f"          [dim]waiver:[/] {_e(w.reason)}{_e(until)}{_e(by)}")
+    elif f.remediation:
+        lines.append(f"          [dim]fix:[/] {_e(' '.join(f.remediation.split()))}")
+    lines.append(f"          [dim]fingerprint {_e(f.fingerprint)}[/]")
     return lines
 
 
-def render(inventory: Inventory, findings: list[dict] | None = None, *, color: bool = False) -> str:
+def render(inventory: Inventory, findings: list[Finding] | None = None, *, color: bool = False) -> str:
     from rich.console import Console
 
     s = inventory.summary
@@ -63,7 +64,7 @@ def render(inventory: Inventory, findings: list[dict] | None = None, *, color: b
     live = active(findings)
     out: list[str] = [f"[bold]licscan audit[/]: {s.files} files, {s.bytes} bytes in "
                       f"{_e(', '.join(rel(p) or p for p in inventory.inputs))}"]
-    counts = {k: sum(1 for f in live if f["severity"] == k) for k in ("error", "warning", "note")}
+    counts = {k: sum(1 for f in live if f.severity.value == k) for k in ("error", "warning", "note")}
     waived_n = len(findings) - len(live)
     summary = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in counts.items())
     summary += f"; {waived_n} waived" if waived_n else ""
@@ -71,7 +72,7 @@ def render(inventory: Inventory, findings: list[dict] | None = None, *, color: b
 
     per_file: dict[str, dict[str, list]] = defaultdict(lambda: {"findings": [], "components": []})
     for f in findings:
-        per_file[f["path"]]["findings"].append(f)
+        per_file[f.path]["findings"].append(f)
     for c in inventory.components:
         for path in c.paths:
             per_file[path]["components"].append(c)
@@ -84,16 +85,16 @@ def render(inventory: Inventory, findings: list[dict] | None = None, *, color: b
         per_file[d.path]  # noqa: B018
 
     def order(path: str):
-        live_here = [f for f in per_file[path]["findings"] if not f.get("waived")]
-        rank = min((SEVERITY_RANK[f["severity"]] for f in live_here), default=9)
+        live_here = [f for f in per_file[path]["findings"] if not f.waived]
+        rank = min((-f.severity.rank for f in live_here), default=9)
         return (rank, path)
 
     for path in sorted(per_file, key=order):
         entry = per_file[path]
         out.append("")
         out.append(f"[bold underline]{_e(path)}[/]")
-        for f in by_severity([f for f in entry["findings"] if not f.get("waived")]) + \
-                by_severity([f for f in entry["findings"] if f.get("waived")]):
+        for f in by_severity([f for f in entry["findings"] if not f.waived]) + \
+                by_severity([f for f in entry["findings"] if f.waived]):
             out.extend(_finding_lines(f))
         for c in entry["components"]:
             vendor = f"{c.vendor} " if c.vendor else ""

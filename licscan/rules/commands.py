@@ -15,7 +15,9 @@ from typing import TextIO
 
 from licscan.rules.errors import ConfigError, LoadError, RulePackError
 
-EXIT_OK, EXIT_USAGE = 0, 2
+from licscan.findings import ExitCode
+
+EXIT_OK, EXIT_USAGE = ExitCode.CLEAN, ExitCode.USAGE
 
 
 def _packs(args: argparse.Namespace):
@@ -38,13 +40,13 @@ def cmd_list(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
         print(error.render(), file=err)
         return EXIT_USAGE
     if getattr(args, "format", "text") == "json":
-        json.dump([{"id": r.id, "title": r.title, "severity": r.severity, "pack": r.pack,
+        json.dump([{"id": r.id, "title": r.title, "severity": r.severity.value, "pack": r.pack,
                     "clause": r.clause.to_json()} for r in rules], out, indent=2)
         out.write("\n")
         return EXIT_OK
     width = max((len(r.id) for r in rules), default=0)
     for rule in rules:
-        print(f"{rule.id:<{width}}  {rule.severity:<7}  {rule.clause.section:<12}  {rule.title}", file=out)
+        print(f"{rule.id:<{width}}  {rule.severity.value:<7}  {rule.clause.section:<12}  {rule.title}", file=out)
     return EXIT_OK
 
 
@@ -60,7 +62,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
         print(f"licscan: no rule {args.id!r}; `licscan rules list` shows the rules", file=err)
         return EXIT_USAGE
     wrap = lambda text: textwrap.fill(" ".join(text.split()), 100, initial_indent="  ", subsequent_indent="  ")
-    lines = [f"{rule.id}: {rule.title}", f"  severity: {rule.severity} (undetermined: {rule.undetermined_severity})",
+    lines = [f"{rule.id}: {rule.title}", f"  severity: {rule.severity.value} (undetermined: {rule.undetermined_severity.value})",
              f"  pack: {rule.pack} ({rule.span})", "",
              f"Clause: {rule.clause.document}, section {rule.clause.section} (text dated {rule.clause.date})",
              wrap(f'"{rule.clause.text}"')]

@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from licscan.findings import Clause, Severity
 from licscan.rules.conditions import SETTINGS, Condition, compile_condition
 from licscan.rules.errors import Problem, RulePackError, Span
 from licscan.rules.facts import SCOPES, field_known
 from licscan.rules.yamlsource import item_span, key_span, node_span, parse, value_span
 
 PACK_VERSION = 1
-SEVERITIES = ("error", "warning", "note")
+SEVERITIES = tuple(s.value for s in sorted(Severity, reverse=True))  # error, warning, note
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
 DATE = re.compile(r"^(?:\d{4}-\d{2}-\d{2}|undated)$")
 PACK_KEYS = {"version": True, "pack": True, "description": False, "rules": True}
@@ -51,31 +52,17 @@ CLAUSE_KEYS = {"document": True, "section": True, "text": True, "date": True, "u
 EXTRA_TEMPLATE_FIELDS = ("rule.id", "rule.title", "clause.document", "clause.section", "clause.date", "why")
 
 
-def lower(severity: str) -> str:
-    return {"error": "warning", "warning": "note", "note": "note"}[severity]
-
-
-@dataclass(frozen=True)
-class Clause:
-    document: str
-    section: str
-    text: str
-    date: str
-    url: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"document": self.document, "section": self.section, "text": self.text, "date": self.date}
-        if self.url:
-            out["url"] = self.url
-        return out
+def lower(severity: Severity) -> Severity:
+    """The default severity of an undetermined verdict: one step lower (error -> warning -> note)."""
+    return {Severity.ERROR: Severity.WARNING, Severity.WARNING: Severity.NOTE, Severity.NOTE: Severity.NOTE}[severity]
 
 
 @dataclass(frozen=True)
 class Rule:
     id: str
     title: str
-    severity: str
-    undetermined_severity: str
+    severity: Severity
+    undetermined_severity: Severity
     report_undetermined: bool
     clause: Clause
     scopes: tuple[str, ...]
@@ -225,7 +212,7 @@ class _Checker:
                     scopes, condition, message, remediation, references, rationale, examples,
                     node_span(data, self.source), pack)
 
-    def severity(self, data: dict, key: str) -> str | None:
+    def severity(self, data: dict, key: str) -> Severity | None:
         value = data.get(key)
         if value is None:
             return None
@@ -233,7 +220,7 @@ class _Checker:
             self.error(value_span(data, key, self.source),
                        f"'{key}' must be one of {', '.join(SEVERITIES)} (got {value!r})")
             return None
-        return str(value)
+        return Severity(value)
 
     def clause(self, data: dict) -> Clause | None:
         clause = data.get("clause")

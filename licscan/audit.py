@@ -1,0 +1,107 @@
+"""One audit, as a library call: configuration, rule packs, scan, evaluation, waivers, the findings cache.
+
+    result = run_audit(["dist/"], AuditOptions(scan=ScanConfig(...)))
+    result.exit_code            # ExitCode.CLEAN / FINDINGS / INCOMPLETE
+    report.render("sarif", result)
+
+The command line (``licscan.cli``) only turns arguments into :class:`AuditOptions`, calls :func:`run_audit`,
+hands the result to the renderers and returns its exit code. Configuration and rule-pack errors raise
+:class:`licscan.rules.errors.LoadError` (exit 2).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from licscan.config import Config, resolve_config
+from licscan.findings import ExitCode, FailOn, Finding, exit_code
+from licscan.model import Inventory
+from licscan.rules.loader import Rule, RulePack, all_rules, load_packs
+from licscan.scan import FileRecord, ScanConfig, scan
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    config_path: str | None = None  # --config; None: found as licscan.config.resolve_config decides
+    extra_packs: tuple[str, ...] = ()  # --rules
+    fail_on: FailOn | None = None  # --fail-on; None: the configuration's
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    inventory: Inventory
+    findings: tuple[Finding, ...]
+    rules: tuple[Rule, ...]
+    config: Config
+    fail_on: FailOn
+    records: tuple[FileRecord, ...] = ()
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return exit_code(self.findings, self.fail_on, complete=self.inventory.complete)
+
+
+def run_audit(paths: Sequence[str], options: AuditOptions = AuditOptions(),
+              progress: Callable[..., Any] | None = None) -> AuditResult:
+    """Scan ``paths`` and judge what was found. Raises LoadError for a bad configuration or rule pack."""
+    config = resolve_config(paths, options.config_path)
+    pack_sources = list(config.rules) + list(options.extra_packs)
+    packs = load_packs(pack_sources)
+    scan_config = options.scan
+    if config.exclude:
+        from dataclasses import replace
+
+        scan_config = replace(scan_config, exclude=tuple(scan_config.exclude) + tuple(config.exclude))
+    inventory, records = scan(paths, scan_config, progress=progress)
+    findings = _judge(inventory, packs, config, pack_sources, scan_config.cache_dir)
+    return AuditResult(inventory=inventory, findings=tuple(findings), rules=tuple(all_rules(packs)), config=config,
+                       fail_on=options.fail_on or config.fail_on, records=tuple(records))
+
+
+def _judge(inventory: Inventory, packs: list[RulePack], config: Config, pack_sources: list[str],
+           cache_dir: str | None) -> list[Finding]:
+    from licscan.report import json_report
+    from licscan.rules.engine import evaluate
+
+    document = json_report.document(inventory)
+    if not cache_dir:
+        return evaluate(document, packs, config)
+    return _cached_findings(cache_dir, document, config, pack_sources, lambda: evaluate(document, packs, config))
+
+
+def _cached_findings(cache_dir: str, document: dict[str, Any], config: Config, extra_packs: list[str],
+                     evaluate_now: Callable[[], list[Finding]]) -> list[Finding]:
+    """Findings are a pure function of the inventory, the rule packs and data, the configuration and today's date
+    (waivers expire): an unchanged tree re-scanned from the content cache skips the evaluation too."""
+    from licscan.cache import Cache
+    from licscan.knowledge import builtin_rules_dir
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps(document, sort_keys=True).encode("utf-8", "surrogateescape"))
+    digest.update(repr((config, datetime.date.today().isoformat())).encode("utf-8", "surrogateescape"))
+    rules_root = Path(str(builtin_rules_dir()))
+    for path in sorted(rules_root.rglob("*.yaml")) + [Path(p) for p in extra_packs] + \
+            ([Path(config.path)] if config.path else []):
+        try:
+            digest.update(os.fsencode(str(path)) + b"\0" + path.read_bytes())
+        except OSError:
+            return evaluate_now()
+    cache = Cache(cache_dir, "findings")
+    key = digest.hexdigest()
+    cached = cache.get(key)
+    if isinstance(cached, list):
+        try:
+            return [Finding.from_json(entry) for entry in cached]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass
+    findings = evaluate_now()
+    cache.put(key, [f.to_json() for f in findings])
+    return findings
