@@ -11,7 +11,6 @@ hands the result to the renderers and returns its exit code. Configuration and r
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
@@ -20,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from licscan.config import Config, resolve_config
+from licscan import clock
 from licscan.findings import ExitCode, FailOn, Finding, exit_code
 from licscan.model import Inventory
+from licscan.rules.config import Config, resolve_config
 from licscan.rules.loader import Rule, RulePack, all_rules, load_packs
 from licscan.scan import FileRecord, ScanConfig, scan
 
@@ -30,7 +30,7 @@ from licscan.scan import FileRecord, ScanConfig, scan
 @dataclass(frozen=True)
 class AuditOptions:
     scan: ScanConfig = field(default_factory=ScanConfig)
-    config_path: str | None = None  # --config; None: found as licscan.config.resolve_config decides
+    config_path: str | None = None  # --config; None: found as licscan.rules.config.resolve_config decides
     extra_packs: tuple[str, ...] = ()  # --rules
     fail_on: FailOn | None = None  # --fail-on; None: the configuration's
 
@@ -86,7 +86,7 @@ def _cached_findings(cache_dir: str, document: dict[str, Any], config: Config, e
 
     digest = hashlib.sha256()
     digest.update(json.dumps(document, sort_keys=True).encode("utf-8", "surrogateescape"))
-    digest.update(repr((config, datetime.date.today().isoformat())).encode("utf-8", "surrogateescape"))
+    digest.update(repr((config, clock.today().isoformat())).encode("utf-8", "surrogateescape"))
     rules_root = Path(str(builtin_rules_dir()))
     for path in sorted(rules_root.rglob("*.yaml")) + [Path(p) for p in extra_packs] + \
             ([Path(config.path)] if config.path else []):

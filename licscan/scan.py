@@ -18,7 +18,10 @@ from typing import Any
 from licscan.binary import budget
 from licscan.binary.images import Limits
 from licscan.binary.inspect import inspect_buffer, inspect_file
+from packaging.utils import canonicalize_name
+
 from licscan.cache import Cache
+from licscan.vpath import SEP, innermost, is_within
 from licscan.model import (Component, ComponentKind, Diagnostic, FileFacts, FileFormat, Inventory,
                            Summary)
 
@@ -46,9 +49,9 @@ class FileRecord:
     size: int
     containers: tuple[str, ...]
     facts: FileFacts
-    matches: tuple[Any, ...]  # licscan.binary.catalog.ComponentMatch
+    matches: tuple[Any, ...]  # licscan.identify.catalog.ComponentMatch
     sha256: str | None
-    license_text: Any = None  # licscan.binary.licensetext.LicenseTextMatch
+    license_text: Any = None  # licscan.identify.licensetext.LicenseTextMatch
     sha1: str | None = None  # with ScanConfig.digests, for binaries and named parts
     layer: str | None = None
     deleted_in_upper_layer: bool = False
@@ -68,7 +71,7 @@ def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str
             distributions: Sequence[Any] = (), *, digests: bool = False) -> FileRecord:
     """Name the components in one file from its facts, its bytes and its enclosing distribution; hash it when the
     distribution's RECORD has a hash to compare with; identify licence texts."""
-    from licscan.binary import catalog, licensetext
+    from licscan.identify import catalog, licensetext
 
     dist = distribution_of(vpath, distributions)
     matches = tuple(catalog.identify(vpath, facts, dist, data))
@@ -154,7 +157,7 @@ class ArchiveBucket:
 
 
 def _inside(path: str, archive: str) -> bool:
-    return path == archive or path.startswith(archive + "!/")
+    return path == archive or path.startswith(archive + SEP)
 
 
 def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
@@ -234,7 +237,7 @@ def refine(record: FileRecord, distributions: Sequence[Any]) -> FileRecord:
     """Name the components of an archive member again once the walk has read its distribution's metadata (a wheel's
     RECORD and METADATA come after its libraries). The first pass saw the bytes: what it learnt from them (content
     markers, tools found by content, translation-layer signals) is kept."""
-    from licscan.binary import catalog
+    from licscan.identify import catalog
 
     dist = distribution_of(record.vpath, distributions)
     if dist is None or not record.matches:
@@ -269,15 +272,8 @@ def _recorded_paths(dist) -> frozenset[str]:
 
 def distribution_of(vpath: str, distributions: Iterable[Any]) -> Any | None:
     """The innermost distribution that owns ``vpath``: listed in its RECORD, or under its scope."""
-    best = None
-    best_len = -1
-    for dist in distributions:
-        owned = vpath in _recorded_paths(dist) if dist.files else False
-        scope = dist.scope.rstrip("/")
-        inside = owned or vpath == scope or vpath.startswith(scope + "/") or vpath.startswith(scope + "!/")
-        if inside and len(scope) > best_len:
-            best, best_len = dist, len(scope)
-    return best
+    return innermost(vpath, (d for d in distributions if (d.files and vpath in _recorded_paths(d))
+                             or is_within(vpath, d.scope)), lambda d: d.scope)
 
 
 def build_inventory(paths: Sequence[str], records: list[FileRecord], distributions: list, specials: list,
@@ -294,7 +290,7 @@ def build_inventory(paths: Sequence[str], records: list[FileRecord], distributio
             texts.append((record.license_text, record.vpath))
     nvidia_dists = {distribution_of(v, distributions) for m, v in hits if m.vendor == "NVIDIA"} - {None}
     components = _components(hits) + _license_components(texts) + _distribution_components(
-        d for d in distributions if d in nvidia_dists or d.name.lower().replace("_", "-").startswith("nvidia-"))
+        d for d in distributions if d in nvidia_dists or canonicalize_name(d.name).startswith("nvidia-"))
     summary = Summary(files=len(records), bytes=sum(r.size for r in records), diagnostics=len(all_diagnostics))
     remarks = sorted({f"{r.vpath}: {x}" for r in records for x in r.facts.all_remarks()})
     return Inventory(
@@ -312,7 +308,7 @@ def build_inventory(paths: Sequence[str], records: list[FileRecord], distributio
 
 def _dependencies(records: list[FileRecord]) -> list:
     """DT_NEEDED entries of every ELF file that name a catalogued part, and where the input ships it."""
-    from licscan.binary import catalog
+    from licscan.identify import catalog
     from licscan.model import Dependency
 
     provided: dict[str, list[str]] = {}
@@ -387,7 +383,7 @@ def _distribution_components(distributions: Iterable[Any]) -> list[Component]:
         if dist.license_declared:
             evidence.append(f"declared license: {dist.license_declared}")
             props.append(("license_declared", dist.license_declared))
-        vendor = "NVIDIA" if dist.name.lower().replace("_", "-").startswith("nvidia-") else ""
+        vendor = "NVIDIA" if canonicalize_name(dist.name).startswith("nvidia-") else ""
         out.append(Component(_component_id(vendor or "pypi", dist.name, dist.version,
                                            ComponentKind.PYTHON_DISTRIBUTION),
                              dist.name, vendor, ComponentKind.PYTHON_DISTRIBUTION, dist.version,

@@ -1,5 +1,5 @@
 """The NVIDIA component catalog (rules/catalog/nvidia.yaml) and licence-text fingerprints
-(rules/catalog/license-texts.yaml), through licscan.binary.catalog.identify and licensetext."""
+(rules/catalog/license-texts.yaml), through licscan.identify.catalog.identify and licensetext."""
 import os
 import shutil
 import subprocess
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from licscan.binary import catalog
-from licscan.binary.catalog import VersionSource, identify
+from licscan.identify import catalog
+from licscan.identify.catalog import VersionSource, identify
 from licscan.binary.inspect import inspect_file
-from licscan.binary.licensetext import identify_license_text
+from licscan.identify.licensetext import identify_license_text
 from licscan.inventory.items import Distribution, Ecosystem
 from licscan.model import ComponentKind, ElfFacts, FileFacts, FileFormat
 

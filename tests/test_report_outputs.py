@@ -356,7 +356,7 @@ def test_coloured_text_is_the_plain_text_with_styles(dist_root, reports):
     cwd = os.getcwd()
     os.chdir(dist_root)
     try:
-        from licscan.config import load_config
+        from licscan.rules.config import load_config
         from licscan.report import json_report
         from licscan.rules.engine import evaluate
         from licscan.rules.loader import load_packs

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from licscan.config import Config, ConfigError, config_from_yaml, find_config, load_config, resolve_config, waive
+from licscan.rules.config import Config, ConfigError, config_from_yaml, find_config, load_config, resolve_config, waive
 from licscan.rules.attachment import canonical
 from licscan.rules.commands import cmd_show, cmd_waive
 from licscan.findings import FailOn, exit_code, fingerprint

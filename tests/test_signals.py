@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from licscan.binary import signals
-from licscan.binary.catalog import identify
+from licscan.identify import signals
+from licscan.identify.catalog import identify
 from licscan.binary.inspect import inspect_file
 from licscan.model import ComponentKind
 

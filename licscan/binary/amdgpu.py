@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from licscan.binary.errors import FormatError
 from licscan.knowledge import catalog_table
-from licscan.model import Compression, Container, DeviceImage, Diagnostic, DiagnosticKind, ImageKind
+from licscan.model import Compression, Container, DeviceImage, Diagnostic, ImageKind
 
 EM_AMDGPU = 224
 BUNDLE_MAGIC = b"__CLANG_OFFLOAD_BUNDLE__"
@@ -236,9 +236,7 @@ def scan_region(buf, path: str, lo: int, hi: int, container: Container, *, dedic
             pos = at + max(extent, 4)
         except FormatError as error:
             if dedicated or error.limit:
-                kind = (DiagnosticKind.LIMIT if error.limit else DiagnosticKind.DECOMPRESSION if error.decompression
-                        else DiagnosticKind.TRUNCATED if error.truncated else DiagnosticKind.MALFORMED)
-                diagnostics.append(Diagnostic(path, kind, f"AMD offload bundle in {container.value}: {error.reason}",
+                diagnostics.append(Diagnostic(path, error.kind, f"AMD offload bundle in {container.value}: {error.reason}",
                                               at + (error.offset or 0)))
             pos = at + 4
     return images, diagnostics

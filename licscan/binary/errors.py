@@ -1,6 +1,8 @@
-"""The one error type binary parsers raise (DESIGN A3: "raise one format error carrying the offset")."""
+"""The one error type binary parsers raise: a format error carrying the offset, and the diagnostic kind it is."""
 
 from __future__ import annotations
+
+from licscan.model import DiagnosticKind
 
 
 class FormatError(ValueError):
@@ -26,3 +28,13 @@ class FormatError(ValueError):
         self.__traceback__ = None
         self.__context__ = None
         return self
+
+    @property
+    def kind(self) -> DiagnosticKind:
+        """The diagnostic this error becomes: a refused limit, a stream that does not decode, a structure cut off
+        by the end of its container, or any other violation of the format."""
+        if self.limit:
+            return DiagnosticKind.LIMIT
+        if self.decompression:
+            return DiagnosticKind.DECOMPRESSION
+        return DiagnosticKind.TRUNCATED if self.truncated else DiagnosticKind.MALFORMED

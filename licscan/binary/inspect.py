@@ -83,7 +83,7 @@ def inspect_buffer(buf, display: str, limits: Limits = Limits(), *, start: int =
             facts = reader(buf, display, limits, start, size, want_hash, depth)
     except FormatError as error:
         offset = None if error.offset is None else start + error.offset
-        diag = Diagnostic(display, _kind(error), f"{kind.value} file does not parse: {error.reason}", offset)
+        diag = Diagnostic(display, error.kind, f"{kind.value} file does not parse: {error.reason}", offset)
         return FileFacts(display, kind, size, diagnostics=(diag,))
     except Exception as error:  # noqa: BLE001
         # A reader bug on hostile input must not crash the scan or hide the file: it is reported, never skipped.
@@ -106,7 +106,7 @@ def _scan_region(buf, path: str, container: Container, lo: int, hi: int, base: i
         if isinstance(found, fatbin.ScanError):
             if dedicated:
                 error = found.error
-                diagnostics.append(Diagnostic(path, _kind(error), f"fatbin in {container.value}: {error.reason}",
+                diagnostics.append(Diagnostic(path, error.kind, f"fatbin in {container.value}: {error.reason}",
                                               None if error.offset is None else base + error.offset))
             continue
         starts.append(found.offset)
@@ -118,19 +118,13 @@ def _scan_region(buf, path: str, container: Container, lo: int, hi: int, base: i
         if found.error is not None:
             error = found.error
             diagnostics.append(Diagnostic(
-                path, _kind(error), f"fatbin at {base + found.offset:#x} in {container.value}: {error.reason}; "
+                path, error.kind, f"fatbin at {base + found.offset:#x} in {container.value}: {error.reason}; "
                                     f"{len(found.entries)} entries before the fault were read",
                 None if error.offset is None else base + error.offset))
     if dedicated and not starts and not diagnostics and hi > lo and any(bytes(buf[lo:min(hi, lo + 4096)])):
         diagnostics.append(Diagnostic(path, DiagnosticKind.MALFORMED,
                                       f"{container.value} section holds {hi - lo} bytes but no fatbin", base + lo))
     return slots, diagnostics, starts
-
-
-def _kind(error: FormatError) -> DiagnosticKind:
-    if error.limit:
-        return DiagnosticKind.LIMIT
-    return DiagnosticKind.TRUNCATED if error.truncated else DiagnosticKind.MALFORMED
 
 
 def _searched(name: str, data_section: bool) -> bool:
@@ -382,7 +376,7 @@ def _read_ar(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
             members.append(inspect_buffer(buf, member_path, limits, start=member.offset, size=member.size,
                                           want_hash=want_hash, depth=depth + 1))
     except FormatError as error:
-        diagnostics.append(Diagnostic(display, _kind(error), f"archive: {error.reason}",
+        diagnostics.append(Diagnostic(display, error.kind, f"archive: {error.reason}",
                                       error.offset))
     return FileFacts(display, FileFormat.AR, size, members=tuple(members), diagnostics=tuple(diagnostics))
 

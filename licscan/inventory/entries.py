@@ -242,7 +242,7 @@ def ar_entries(buf) -> Iterator[Entry]:
                         window=(buf, member.offset, member.size),
                         open=lambda m=member: WindowStream(buf, m.offset, m.size))
     except FormatError as error:
-        raise ArchiveError(DiagnosticKind.TRUNCATED if error.truncated else DiagnosticKind.MALFORMED,
+        raise ArchiveError(error.kind,
                            error.reason, error.offset) from None
 
 

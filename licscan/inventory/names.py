@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 
-SEP = "!/"
+from licscan.vpath import SEP, join
 
 
 def sanitize(name: str) -> tuple[str, str | None]:
@@ -27,7 +27,7 @@ def sanitize(name: str) -> tuple[str, str | None]:
 
 def member(container: str, name: str) -> str:
     """The virtual path of member ``name`` of the archive whose virtual path is ``container``."""
-    return f"{container}{SEP}{name}"
+    return join(container, name)
 
 
 def display(path: str) -> str:

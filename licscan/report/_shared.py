@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any, Iterable
 
+from licscan.vpath import chain, outer  # noqa: F401 (renderers import them from here)
 from licscan.findings import Finding, Severity, Verdict
 
 SEVERITIES = tuple(s.value for s in sorted(Severity, reverse=True))  # error, warning, note
@@ -14,9 +15,9 @@ SEVERITIES = tuple(s.value for s in sorted(Severity, reverse=True))  # error, wa
 
 def generated_at(environ=None) -> datetime:
     """SOURCE_DATE_EPOCH when set (reproducible output), else now; UTC, whole seconds."""
-    from licscan.sbom.ids import created_now
+    from licscan import clock
 
-    return created_now(environ)
+    return clock.now(environ)
 
 
 def rel(path: str | None) -> str | None:
@@ -32,17 +33,6 @@ def rel(path: str | None) -> str | None:
     if path.startswith(cwd.rstrip("/") + "/"):
         return path[len(cwd.rstrip("/")) + 1:]
     return path
-
-
-def outer(vpath: str) -> str:
-    """The file on disk a virtual path lies in: ``dist/a.whl!/lib/x.so`` -> ``dist/a.whl``."""
-    return vpath.split("!/", 1)[0]
-
-
-def chain(vpath: str) -> list[str]:
-    """Every level of a virtual path: ``a.tar!/b.whl!/c.so`` -> ``[a.tar, a.tar!/b.whl, a.tar!/b.whl!/c.so]``."""
-    parts = vpath.split("!/")
-    return ["!/".join(parts[:i + 1]) for i in range(len(parts))]
 
 
 def active(findings: Iterable[Finding]) -> list[Finding]:

@@ -26,6 +26,8 @@ from urllib.parse import quote
 
 from licscan import __version__
 from licscan.findings import Finding
+from licscan.vpath import SEP
+from licscan.vpath import member as vpath_member
 from licscan.report._shared import active, chain, outer, rel, rule_doc_command
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -142,7 +144,7 @@ class _Artifacts:
                 if parent is None:
                     entry: dict[str, Any] = {"location": {"uri": _uri(level)}, "roles": ["analysisTarget"]}
                 else:
-                    member = level.rsplit("!/", 1)[1]
+                    member = vpath_member(level)
                     entry = {"location": {"uri": quote(member, safe="/")}, "parentIndex": parent}
                 self.index[level] = len(self.items)
                 self.items.append(entry)
@@ -181,9 +183,9 @@ def _result(finding: dict[str, Any], rule_index: dict[str, int], artifacts: _Art
                        "component": finding.component, "evidence": list(finding.evidence),
                        "remediation": finding.remediation, "fingerprint": finding.fingerprint},
     }
-    if "!/" in vpath:
+    if SEP in vpath:
         result["relatedLocations"] = [{"id": 1, "physicalLocation": {"artifactLocation": {
-            "uri": quote(vpath.rsplit("!/", 1)[1], safe="/"), "index": artifacts.index[vpath]}},
+            "uri": quote(vpath_member(vpath), safe="/"), "index": artifacts.index[vpath]}},
             "message": {"text": f"member {vpath}"}}]
     return result
 

@@ -98,7 +98,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO | None = None, err: TextI
 
 def cmd_waive(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """``licscan waive FINGERPRINT --reason R [--expires D] [--approver A] [--rule ID] [--path GLOB] [--config F]``."""
-    from licscan.config import FILE_NAME, find_config, waive
+    from licscan.rules.config import FILE_NAME, find_config, waive
 
     out, err = out or sys.stdout, err or sys.stderr
     target = args.config or find_config(["."]) or FILE_NAME

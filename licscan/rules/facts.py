@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from licscan.rules import attachment
+from licscan.vpath import SEP, basename, innermost, outer
 from licscan.rules.versions import UNKNOWN_RANGE, VersionRange, range_from_toolkit, range_from_version
 
 SCOPES = ("component", "device_code", "distribution")
@@ -89,7 +90,7 @@ class FactIndex:
 
 
 def _basename(path: str) -> str:
-    return path.rsplit("!/", 1)[-1].rsplit("/", 1)[-1]
+    return basename(path)
 
 
 def _input_of(path: str, inputs: list[str]) -> str:
@@ -101,18 +102,13 @@ def _input_of(path: str, inputs: list[str]) -> str:
                 best = item
     if best is not None:
         return best
-    outer = path.split("!/", 1)[0]
-    return outer.split("/", 1)[0] if "!/" not in path else outer
+    return outer(path).split("/", 1)[0] if SEP not in path else outer(path)
 
 
 def _dist_by_prefix(path: str, dists: list[dict]) -> dict | None:
-    best = None
-    for dist in dists:
-        prefix = dist.get("path") or ""
-        if prefix and (path == prefix or path.startswith(prefix + "!/")):
-            if best is None or len(prefix) > len(best["path"]):
-                best = dist
-    return best
+    """The innermost distribution whose archive holds ``path`` (``dist/x.whl`` for ``dist/x.whl!/...``)."""
+    return innermost(path, (d for d in dists if d.get("path") and (path == d["path"] or path.startswith(
+        d["path"] + SEP))), lambda d: d["path"])
 
 
 def _dist_fields(dist: dict | None) -> dict[str, Any]:

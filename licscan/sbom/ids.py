@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
+
+from licscan import clock
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")  # SPDX ids allow letters, digits, "." and "-" only ("_" is rejected)
 NAMESPACE = uuid.UUID("6f0b7d1e-3c55-5b8e-9a43-6c1c2a9e5d10")  # licscan's uuid5 namespace for SBOM documents
@@ -32,12 +33,8 @@ def document_uuid(*parts: str) -> uuid.UUID:
 
 
 def created_now(environ=None) -> datetime:
-    """``SOURCE_DATE_EPOCH`` when set (reproducible builds), else the current time; UTC, whole seconds."""
-    environ = os.environ if environ is None else environ
-    epoch = environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if epoch:
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
-    return datetime.now(tz=timezone.utc).replace(microsecond=0)
+    """The SBOM's creation time: :func:`licscan.clock.now`."""
+    return clock.now(environ)
 
 
 def slug(text: str) -> str:

@@ -18,11 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from licscan.model import Component, ComponentKind, DeviceImage, FileFormat, Inventory
 from licscan.sbom import ids
 from licscan.sbom.data import LicenseInfo, driver_tables
 from licscan.sbom.driver import DriverRequirement, ToolkitRelease, driver_key, range_key, release_of, requirement
 from licscan.sbom.licenses import extracted, normalise, refs
+from licscan.vpath import innermost
 
 NVIDIA = "NVIDIA Corporation"
 Digests = Callable[[str], "tuple[str, str] | None"]
@@ -181,9 +184,7 @@ def _display_names() -> dict[str, str]:
 
 
 def _norm_dist(name: str) -> str:
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
 
 
 def _purl(ptype: str, namespace: str | None, name: str, version: str | None, qualifiers: dict | None = None) -> str:
@@ -487,12 +488,7 @@ def build_plan(inventory: Inventory, records: Sequence[Any], *, created: datetim
 
 
 def _innermost(vpath: str, distributions) -> Any | None:
-    best, best_len = None, -1
-    for dist in distributions:
-        scope = dist.scope.rstrip("/")
-        if (vpath == scope or vpath.startswith((scope + "!/", scope + "/"))) and len(scope) > best_len:
-            best, best_len = dist, len(scope)
-    return best
+    return innermost(vpath, distributions, lambda d: d.scope)
 
 
 def _host_path(path: str, by_path) -> str:

@@ -1,4 +1,4 @@
-"""The facts model: frozen values that flow one way through licscan (DESIGN A1).
+"""The facts model: frozen values that flow one way through licscan (docs/architecture.md).
 
 Parsers in ``licscan.binary`` produce these values; rules judge them; renderers print them.
 Every value is immutable and turns into plain JSON with :func:`to_json`.
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from packaging.version import Version
+
+from licscan.model.packaging import Distribution, SpecialFile
 
 
 class FileFormat(enum.Enum):
@@ -187,7 +189,7 @@ class DeviceImage:
         if len(values) != _DEVICE_IMAGE_FIELD_COUNT:
             raise TypeError(f"DeviceImage.from_values takes {_DEVICE_IMAGE_FIELD_COUNT} values, got {len(values)}")
         image = object.__new__(cls)
-        image.__dict__.update(zip(_DEVICE_IMAGE_FIELDS, values))
+        image.__dict__.update(zip(_DEVICE_IMAGE_FIELDS, values, strict=False))
         return image
 
 
@@ -311,8 +313,8 @@ class Inventory:
     device_code: tuple[DeviceImage, ...]
     diagnostics: tuple[Diagnostic, ...]
     summary: Summary
-    distributions: tuple[Any, ...] = ()  # licscan.inventory.items.Distribution
-    special_files: tuple[Any, ...] = ()  # licscan.inventory.items.SpecialFile
+    distributions: tuple[Distribution, ...] = ()
+    special_files: tuple[SpecialFile, ...] = ()
     remarks: tuple[str, ...] = ()
     dependencies: tuple[Dependency, ...] = ()
 
@@ -342,8 +344,8 @@ __all__ = [
     "ComponentKind",
     "Compression",
     "Container",
-    "DeviceImage",
     "Dependency",
+    "DeviceImage",
     "Diagnostic",
     "DiagnosticKind",
     "ElfFacts",
@@ -351,8 +353,8 @@ __all__ = [
     "FileFormat",
     "ImageKind",
     "Inventory",
-    "Summary",
     "Producer",
+    "Summary",
     "ToolInfo",
     "ToolkitRange",
     "WrapperCheck",

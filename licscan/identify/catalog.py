@@ -13,80 +13,25 @@ regex over the file); a regex only parses the few bytes after a literal that was
 
 from __future__ import annotations
 
-import enum
 import fnmatch
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
+from licscan.binary.modinfo import modinfo
+from licscan.binary.probe import find, window
 from licscan.knowledge import catalog_table
-from licscan.model import Component, ComponentKind, FileFacts, FileFormat
+from licscan.model import ComponentKind, ComponentMatch, FileFacts, FileFormat, VersionClaim, VersionSource
+from licscan.vpath import basename
 
 NVIDIA = "NVIDIA"
 
 
-class VersionSource(enum.Enum):
-    """Where a component's version was read, most trusted first (issue 3)."""
-
-    MARKER = "marker"  # a version string inside the file
-    FILE_NAME = "file-name"  # libcublas.so.12.9.1.4, libcuda.so.580.159.04
-    SONAME = "soname"  # DT_SONAME libcublas.so.12
-    DISTRIBUTION = "distribution-metadata"  # wheel METADATA "Version:" of an nvidia-* distribution
-    DEBIAN = "debian-metadata"
-    CONDA = "conda-metadata"
-    MODINFO = "modinfo"  # a kernel module's .modinfo "version=" field
-
-
 _TRUST = list(VersionSource)
 
-
-@dataclass(frozen=True)
-class VersionClaim:
-    source: VersionSource
-    value: str  # "12.4.127", or a prefix "12" / "12.4" when ``exact`` is False
-    exact: bool
-    evidence: str
-
-
-@dataclass(frozen=True)
-class ComponentMatch:
-    """One component found in one file: who made it, what it is, its version and licence, and how we know.
-
-    ``version`` is set only when a source states a full release; otherwise ``version_range`` says what is known
-    ("12.x", "12.4.x"). ``modifications`` are facts a rule on EULA §2.3 ("not modified in any way") can test:
-    ``auditwheel-grafted``, ``soname-rewritten``, ``soname-missing``, ``runpath-added``, ``stripped``,
-    ``sha256-differs-from-record``.
-    """
-
-    name: str  # catalog key: "cublas", "cuda-driver", "zluda", ...
-    display: str  # "cuBLAS"
-    kind: ComponentKind
-    vendor: str
-    version: str | None
-    version_source: VersionSource | None
-    license: str | None  # concluded: SPDX id or LicenseRef-
-    evidence: tuple[str, ...]
-    version_range: str | None = None
-    license_declared: str | None = None  # what the enclosing distribution declares, as found
-    confidence: str = "high"  # high / medium / low
-    modifications: tuple[str, ...] = ()
-    versions: tuple[VersionClaim, ...] = ()  # every claim seen, most trusted first
-    properties: tuple[tuple[str, str], ...] = field(default=())
-
-    def to_component(self, component_id: str, paths: tuple[str, ...]) -> Component:
-        """The report's :class:`Component` (DESIGN B3); further facts go to ``properties``."""
-        props = list(self.properties)
-        props.append(("confidence", self.confidence))
-        if self.version_source is not None:
-            props.append(("version_source", self.version_source.value))
-        if self.version_range:
-            props.append(("version_range", self.version_range))
-        if self.license_declared:
-            props.append(("license_declared", self.license_declared))
-        props.extend(("modified", m) for m in self.modifications)
-        return Component(component_id, self.name, self.vendor, self.kind, self.version, self.license, paths,
-                         self.evidence, tuple(props))
 
 
 # ----------------------------------------------------------------------------------------------- the catalog
@@ -169,34 +114,13 @@ def load_catalog() -> Catalog:
                    int(data["probe_limit"]), kernel)
 
 
-# ----------------------------------------------------------------------------------------------- probes
-
-
-def find(data: Any, needle: bytes, start: int = 0, end: int | None = None) -> int:
-    """``data.find`` for bytes / mmap (memchr speed); -1 when absent or ``data`` is None."""
-    if data is None:
-        return -1
-    end = len(data) if end is None else min(end, len(data))
-    if isinstance(data, memoryview):
-        data = data.obj if isinstance(data.obj, (bytes, bytearray)) else bytes(data)
-    return data.find(needle, start, end)
-
-
-def window(data: Any, offset: int, size: int) -> bytes:
-    return bytes(data[offset : offset + size])
-
-
-def basename(vpath: str) -> str:
-    return vpath.rsplit("!/", 1)[-1].rsplit("/", 1)[-1]
-
-
 # ----------------------------------------------------------------------------------------------- identify
 
 
 def identify(vpath: str, facts: FileFacts | None, distribution: Any = None, data: Any = None, *,
              sha256: str | None = None, with_signals: bool = True) -> tuple[ComponentMatch, ...]:
     """Components in the file at ``vpath``: NVIDIA catalog matches, plus (``with_signals``) translation-layer and
-    non-NVIDIA GPU runtime facts from :mod:`licscan.binary.signals`.
+    non-NVIDIA GPU runtime facts from :mod:`licscan.identify.signals`.
 
     ``distribution`` is the enclosing :class:`licscan.inventory.items.Distribution` (or None); ``data`` the file's
     bytes (bytes or mmap, or None: then no content probe runs); ``sha256`` the file's hex digest when known, to
@@ -221,13 +145,13 @@ def identify(vpath: str, facts: FileFacts | None, distribution: Any = None, data
                 break
     content_tool = _tool_by_content(cat, facts, data, size, tuple(f[0].name for f in found))
     if content_tool is not None:
-        entry, release, evidence = content_tool
+        entry, _release, evidence = content_tool
         found = [f for f in found if f[0].kind is not ComponentKind.DEVELOPER_TOOL]
         found.append((entry, None, evidence))
     matches = [_build(cat, entry, m, how, vpath, name, facts, distribution, data, sha256, size)
                for entry, m, how in found]
     if with_signals:
-        from licscan.binary import signals
+        from licscan.identify import signals
 
         layer_matches = signals.detect(vpath, facts, data)
         impostor = [s for s in layer_matches if s.confidence == "high"
@@ -441,7 +365,7 @@ _ECO_KEY = {"pypi": "pypi", "deb": "debian", "conda": "conda"}
 
 
 def _normalise_dist_name(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
 
 
 def _distribution_claim(entry: _Entry, distribution) -> VersionClaim | None:
@@ -498,85 +422,4 @@ def _choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | Non
     return None, None, None, conflicts
 
 
-# ----------------------------------------------------------------------------------------------- kernel modules
-
-_MODINFO_KEYS = (b"license", b"version", b"vermagic")
-_COMPRESSED_LIMIT = 1 << 30  # decompressed bytes read from a .ko.xz/.ko.zst/.ko.gz before giving up
-
-
-def modinfo(vpath: str, facts: FileFacts | None, data) -> dict[str, str]:
-    """``license=``, ``version=``, ``vermagic=`` of a kernel module: from the ``.modinfo`` section of an ELF
-    ``.ko``, or by streaming a compressed ``.ko.xz`` / ``.ko.zst`` / ``.ko.gz`` for the NUL-separated fields."""
-    if data is None:
-        return {}
-    head = window(data, 0, 6)
-    if head[:4] == b"\x7fELF":
-        return _modinfo_elf(data)
-    return _modinfo_compressed(data, head)
-
-
-def _modinfo_elf(data) -> dict[str, str]:
-    from licscan.binary.elf import read_elf
-    from licscan.binary.errors import FormatError
-    from licscan.binary.stream import WindowStream
-
-    stream = WindowStream(data, 0, len(data))
-    try:
-        view = read_elf(stream, read_notes=False)
-    except FormatError:
-        return {}
-    finally:
-        stream.close()
-    section = view.section(".modinfo")
-    if section is None or not section.has_bytes:
-        return {}
-    return _parse_modinfo(window(data, section.offset, min(section.size, 1 << 16)))
-
-
-def _parse_modinfo(raw: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in raw.split(b"\0"):
-        key, sep, value = item.partition(b"=")
-        if sep and key in _MODINFO_KEYS and key.decode() not in out:
-            out[key.decode()] = value.decode("utf-8", "replace")
-    return out
-
-
-_FIELD = re.compile(rb"\0(license|version|vermagic)=([^\0]{1,200})\0")
-
-
-def _modinfo_compressed(data, head: bytes) -> dict[str, str]:
-    import lzma
-    import zlib
-
-    if head.startswith(b"\xfd7zXZ\0"):
-        decomp = lzma.LZMADecompressor()
-        feed = decomp.decompress
-    elif head.startswith(b"\x28\xb5\x2f\xfd"):
-        import zstandard
-
-        feed = zstandard.ZstdDecompressor().decompressobj().decompress
-    elif head.startswith(b"\x1f\x8b"):
-        feed = zlib.decompressobj(31).decompress
-    else:
-        return {}
-    out: dict[str, str] = {}
-    tail = b""
-    total = 0
-    step = 1 << 20
-    for pos in range(0, len(data), step):
-        try:
-            chunk = feed(window(data, pos, step))
-        except Exception:  # noqa: BLE001 -- a corrupt stream just yields no fields
-            break
-        total += len(chunk)
-        buf = tail + chunk
-        for m in _FIELD.finditer(buf):
-            out.setdefault(m.group(1).decode(), m.group(2).decode("utf-8", "replace"))
-        if "license" in out and "version" in out or total > _COMPRESSED_LIMIT:
-            break
-        tail = buf[-256:]
-    return out
-
-
-__all__ = ["ComponentMatch", "VersionClaim", "VersionSource", "identify", "load_catalog", "modinfo"]
+__all__ = ["ComponentMatch", "VersionClaim", "VersionSource", "basename", "find", "identify", "load_catalog", "window"]

@@ -3,7 +3,7 @@
 
 "CUDA-named SONAME or file name + HIP/ROCm ``DT_NEEDED``" is the precise structural signal (translation-layers.md
 §12): a ``libcuda.so.1`` that imports ``libamdhip64.so`` is a drop-in replacement, not NVIDIA's driver. Such matches
-carry the property ``("replaces", "cuda-named")`` so that :func:`licscan.binary.catalog.identify` drops the NVIDIA
+carry the property ``("replaces", "cuda-named")`` so that :func:`licscan.identify.catalog.identify` drops the NVIDIA
 name match for that file.
 
 String probes are literal ``find`` calls, bounded by the limits in the YAML file (name-independent probes read
@@ -17,9 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from licscan.binary.catalog import ComponentMatch, basename, find, window
+from licscan.binary.probe import find, window
 from licscan.knowledge import catalog_table
-from licscan.model import ComponentKind, FileFacts, FileFormat
+from licscan.model import ComponentKind, ComponentMatch, FileFacts, FileFormat
+from licscan.vpath import basename
 
 _RANK = {"low": 0, "medium": 1, "high": 2}
 

@@ -137,11 +137,10 @@ def _waiver_finding(rule: str, severity: Severity, source: str, waiver: Waiver, 
 
 
 def current_date() -> datetime.date:
-    """Today, or the day of SOURCE_DATE_EPOCH when set (DESIGN A3: deterministic output)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.strip().isdigit():
-        return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc).date()
-    return datetime.date.today()
+    """Today, or the day of SOURCE_DATE_EPOCH when set (deterministic output): :func:`licscan.clock.today`."""
+    from licscan import clock
+
+    return clock.today()
 
 
 def find_config(paths: Iterable[str | os.PathLike]) -> Path | None:

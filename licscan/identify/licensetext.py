@@ -16,23 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from licscan.binary.catalog import basename, window
+from licscan.binary.probe import window
 from licscan.knowledge import catalog_table
-
-
-@dataclass(frozen=True)
-class LicenseTextMatch:
-    document: str  # catalog id: "nvidia-sdk-eula-2018", "cuda-eula-2021-10-08", ...
-    title: str
-    date: str | None  # the text's own "Last updated" / "Release Date", ISO
-    license: str | None  # concluded SPDX id / LicenseRef
-    sha256: str  # of the file's bytes (decompressed for .gz)
-    normalized_sha256: str
-    method: str  # "sha256" | "normalized-sha256" | "phrases"
-    translation_clause: bool | None  # EULA §1.2 item 8 present (None: not applicable)
-    variant: str | None = None
-    seen_in: str | None = None  # where the known copy with this hash was found
-    evidence: tuple[str, ...] = ()
+from licscan.model import LicenseTextMatch
+from licscan.vpath import basename
 
 
 @dataclass(frozen=True)

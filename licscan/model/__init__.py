@@ -1,0 +1,18 @@
+"""The model: frozen values that flow one way through licscan, bytes to verdict (docs/architecture.md).
+
+- :mod:`licscan.model.facts`: what the readers state about bytes (file formats, device images, toolkit ranges,
+  diagnostics) and the inventory a scan collects;
+- :mod:`licscan.model.packaging`: what the walker learns from packaging metadata (distributions, special files);
+- :mod:`licscan.model.naming`: what the naming layer says (component matches, version claims, licence texts);
+- :mod:`licscan.findings`: what the rules say (findings, severities, verdicts, exit codes).
+
+Everything is importable from ``licscan.model``.
+"""
+
+from licscan.model.facts import *  # noqa: F403
+from licscan.model.facts import __all__ as _facts_all
+from licscan.model.naming import ComponentMatch, LicenseTextMatch, VersionClaim, VersionSource
+from licscan.model.packaging import Distribution, Ecosystem, SpecialFile, SpecialKind
+
+__all__ = [*_facts_all, "ComponentMatch", "Distribution", "Ecosystem", "LicenseTextMatch", "SpecialFile",
+           "SpecialKind", "VersionClaim", "VersionSource"]
