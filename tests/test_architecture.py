@@ -126,3 +126,15 @@ def test_fact_schema_matches_the_model_and_is_shipped():
     assert factschema.problems() == []
     assert factschema.SCHEMA_FILE.read_text(encoding="utf-8") == factschema.render(), (
         "licscan/schemas/facts.schema.json is stale: run python -m licscan.rules.factschema")
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists the packages explicitly: a new subpackage missing there is left out of the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {_module_name(p.parent / "__init__.py") for p in PACKAGE.rglob("*.py") if p.name == "__init__.py"}
+    assert not found - listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"
+    folders = {_module_name(p / "__init__.py") for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__"
+               and any(p.glob("*.py"))}
+    assert folders <= found, f"folders of modules without __init__.py: {sorted(folders - found)}"
