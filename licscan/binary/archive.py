@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from licscan.binary import magic
 from licscan.binary.errors import FormatError
 
-AR_MAGIC = b"!<arch>\n"
-THIN_MAGIC = b"!<thin>\n"
+AR_MAGIC = magic.AR
+THIN_MAGIC = magic.AR_THIN
 _HEADER = 60
 _FMAG = b"`\n"
 

@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
+from licscan.binary import magic
 from licscan.binary.errors import FormatError
 from licscan.model import Compression
 
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_MAGIC = magic.ZSTD
 
 
 def decompress(algorithm: Compression, stream, declared_size: int, limit: int) -> bytes:

@@ -15,10 +15,11 @@ import struct
 from dataclasses import dataclass
 
 from licscan.binary.compression import PrefixReader
+from licscan.binary import magic
 from licscan.binary.errors import FormatError
 from licscan.model import ToolInfo
 
-ELF_MAGIC = b"\x7fELF"
+ELF_MAGIC = magic.ELF
 EM_CUDA = 190  # e_machine of NVIDIA device code
 SHT_CUDA_COMPAT = 0x70000086  # ".nv.compat" (formats.md §4.5)
 

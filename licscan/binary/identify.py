@@ -1,11 +1,11 @@
-"""Identify a file by its content, never by its name (DESIGN A1 "identify: by magic bytes")."""
+"""Identify a file by its content (magic bytes, licscan/binary/magic.py), never by its name."""
 
 from __future__ import annotations
 
 import re
 import struct
 
-from licscan.binary import archive, fatbin, ptx
+from licscan.binary import fatbin, magic, ptx
 from licscan.binary.elf import EM_AMDGPU, EM_CUDA
 from licscan.model import FileFormat
 
@@ -14,7 +14,7 @@ SNIFF_SIZE = 64 * 1024  # enough for the PE header and for the comment block bef
 
 def identify(head: bytes) -> FileFormat:
     """The format of a file whose first bytes are ``head`` (pass at least :data:`SNIFF_SIZE` when available)."""
-    if head[:4] == b"\x7fELF":
+    if head[:4] == magic.ELF:
         if len(head) >= 20:
             little = head[5] == 1
             (machine,) = struct.unpack_from("<H" if little else ">H", head, 18)
@@ -23,13 +23,13 @@ def identify(head: bytes) -> FileFormat:
             if machine == EM_AMDGPU:
                 return FileFormat.HSACO
         return FileFormat.ELF
-    if head[:8] in (archive.AR_MAGIC, archive.THIN_MAGIC):
+    if head[:8] in (magic.AR, magic.AR_THIN):
         return FileFormat.AR
     if head[:4] == fatbin.FATBIN_MAGIC_BYTES:
         return FileFormat.FATBIN
-    if head[:2] == b"MZ" and len(head) >= 0x40:
+    if head[:2] == magic.MZ and len(head) >= 0x40:
         (pe_offset,) = struct.unpack_from("<I", head, 0x3C)
-        if pe_offset + 4 <= len(head) and head[pe_offset : pe_offset + 4] == b"PE\0\0":
+        if pe_offset + 4 <= len(head) and head[pe_offset : pe_offset + 4] == magic.PE_SIGNATURE:
             return FileFormat.PE
     if _is_text(head) and ptx.looks_like_ptx(head):
         return FileFormat.PTX

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from licscan.binary import magic
 from licscan.binary.probe import window
 
 _MODINFO_KEYS = (b"license", b"version", b"vermagic")
@@ -22,7 +23,7 @@ def modinfo(vpath: str, facts: Any, data: Any) -> dict[str, str]:
     if data is None:
         return {}
     head = window(data, 0, 6)
-    if head[:4] == b"\x7fELF":
+    if head[:4] == magic.ELF:
         return _modinfo_elf(data)
     return _modinfo_compressed(data, head)
 
@@ -61,14 +62,15 @@ def _modinfo_compressed(data, head: bytes) -> dict[str, str]:
     import lzma
     import zlib
 
-    if head.startswith(b"\xfd7zXZ\0"):
+    packed = magic.compression(head)
+    if packed == "xz":
         decomp = lzma.LZMADecompressor()
         feed = decomp.decompress
-    elif head.startswith(b"\x28\xb5\x2f\xfd"):
+    elif packed == "zstd":
         import zstandard
 
         feed = zstandard.ZstdDecompressor().decompressobj().decompress
-    elif head.startswith(b"\x1f\x8b"):
+    elif packed == "gzip":
         feed = zlib.decompressobj(31).decompress
     else:
         return {}

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from licscan.binary import magic
 from licscan.binary.probe import window
 from licscan.knowledge import catalog_table
 from licscan.model import LicenseTextMatch
@@ -73,7 +74,7 @@ def identify_license_text(vpath: str, data: Any) -> LicenseTextMatch | None:
     if data is None or not is_candidate(vpath, len(data)):
         return None
     raw = window(data, 0, table.max_size + 1)
-    if raw[:2] == b"\x1f\x8b":
+    if raw[:2] == magic.GZIP:
         try:
             with gzip.GzipFile(fileobj=__import__("io").BytesIO(raw)) as handle:
                 raw = handle.read(table.max_size + 1)

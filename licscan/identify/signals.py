@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from licscan.binary import magic
 from licscan.binary.probe import find, window
 from licscan.knowledge import catalog_table
 from licscan.model import ComponentKind, ComponentMatch, FileFacts, FileFormat
@@ -99,7 +100,7 @@ def _format(facts: FileFacts | None, data) -> str:
     if facts is not None and facts.format is not FileFormat.UNKNOWN:
         return {FileFormat.ELF: "elf", FileFormat.PE: "pe"}.get(facts.format, facts.format.value)
     head = window(data, 0, 4) if data is not None else b""
-    return "elf" if head == b"\x7fELF" else "pe" if head[:2] == b"MZ" else "unknown"
+    return "elf" if head == magic.ELF else "pe" if head[:2] == magic.MZ else "unknown"
 
 
 def detect(vpath: str, facts: FileFacts | None, data: Any = None) -> tuple[ComponentMatch, ...]:

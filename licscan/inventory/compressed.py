@@ -21,6 +21,7 @@ import struct
 
 import zstandard
 
+from licscan.binary import magic
 from licscan.inventory.sniff import ArchiveKind
 
 ZSTD_MAGIC = 0xFD2FB528
@@ -67,7 +68,7 @@ def open_stream(kind: ArchiveKind, raw):
 
 def gzip_name(head: bytes) -> str | None:
     """The original file name stored in a gzip header (FLG.FNAME), if any."""
-    if len(head) < 10 or head[:2] != b"\x1f\x8b" or not head[3] & 0x08:
+    if len(head) < 10 or head[:2] != magic.GZIP or not head[3] & 0x08:
         return None
     pos = 10
     if head[3] & 0x04:  # FEXTRA: XLEN then XLEN bytes

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 
+from licscan.binary import magic
+
 HEAD_SIZE = 512
 
 
@@ -29,17 +31,12 @@ COMPRESSED = (ArchiveKind.GZIP, ArchiveKind.BZIP2, ArchiveKind.XZ, ArchiveKind.Z
 
 def sniff(head: bytes) -> ArchiveKind | None:
     """The archive kind of content starting with ``head`` (give :data:`HEAD_SIZE` bytes when available)."""
-    if head[:4] == b"PK\x03\x04" or (head[:4] == b"PK\x05\x06" and len(head) >= 22):
+    if head[:4] == magic.ZIP_LOCAL or (head[:4] == magic.ZIP_END and len(head) >= 22):
         return ArchiveKind.ZIP
-    if head[:2] == b"\x1f\x8b":
-        return ArchiveKind.GZIP
-    if head[:3] == b"BZh" and head[3:4] in tuple(bytes([d]) for d in b"123456789"):
-        return ArchiveKind.BZIP2
-    if head[:6] == b"\xfd7zXZ\x00":
-        return ArchiveKind.XZ
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        return ArchiveKind.ZSTD
-    if head[:8] == b"!<arch>\n":
+    packed = magic.compression(head)
+    if packed is not None:
+        return ArchiveKind(packed)
+    if head[:8] == magic.AR:
         return ArchiveKind.AR
     if is_tar_header(head):
         return ArchiveKind.TAR
