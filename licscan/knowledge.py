@@ -14,14 +14,17 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 TABLES = ("toolkit/versions.yaml", "catalog/nvidia.yaml", "catalog/license-texts.yaml",
           "catalog/translation-layers.yaml", "catalog/amdgpu.yaml", "sbom/driver-requirements.yaml",
           "licenses/licenses.yaml")
 
 
-def builtin_rules_dir():
+def builtin_rules_dir() -> Traversable:
     """The ``rules/`` folder of the source tree, installed as the package ``licscan._builtin_rules``."""
     from importlib import resources
 
@@ -37,8 +40,9 @@ def _parse_yaml(text: str) -> Any:
 def _read_builtin(name: str) -> bytes:
     """The bytes of ``rules/<name>``: straight from the package folder when it is one (every install but a zip
     import; importlib.resources alone costs more start-up time than a whole ``licscan inspect`` of a fatbin)."""
-    import licscan._builtin_rules as package
+    import importlib
 
+    package = importlib.import_module("licscan._builtin_rules")  # rules/, installed under this name (pyproject.toml)
     folder = os.path.dirname(package.__file__ or "")
     path = os.path.join(folder, *name.split("/"))
     if folder and os.path.isfile(os.path.join(folder, "__init__.py")):

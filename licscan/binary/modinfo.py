@@ -8,6 +8,7 @@ compressed (``.ko.xz``, ``.ko.zst``, ``.ko.gz``), so those are streamed for the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from licscan.binary import magic
@@ -28,7 +29,7 @@ def modinfo(vpath: str, facts: Any, data: Any) -> dict[str, str]:
     return _modinfo_compressed(data, head)
 
 
-def _modinfo_elf(data) -> dict[str, str]:
+def _modinfo_elf(data: Any) -> dict[str, str]:
     from licscan.binary.elf import read_elf
     from licscan.binary.errors import FormatError
     from licscan.binary.stream import WindowStream
@@ -58,10 +59,11 @@ def _parse_modinfo(raw: bytes) -> dict[str, str]:
 _FIELD = re.compile(rb"\0(license|version|vermagic)=([^\0]{1,200})\0")
 
 
-def _modinfo_compressed(data, head: bytes) -> dict[str, str]:
+def _modinfo_compressed(data: Any, head: bytes) -> dict[str, str]:
     import lzma
     import zlib
 
+    feed: Callable[[bytes], bytes]
     packed = magic.compression(head)
     if packed == "xz":
         decomp = lzma.LZMADecompressor()

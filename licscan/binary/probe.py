@@ -12,7 +12,8 @@ def find(data: Any, needle: bytes, start: int = 0, end: int | None = None) -> in
     end = len(data) if end is None else min(end, len(data))
     if isinstance(data, memoryview):
         data = data.obj if isinstance(data.obj, (bytes, bytearray)) else bytes(data)
-    return data.find(needle, start, end)
+    found: int = data.find(needle, start, end)
+    return found
 
 
 def window(data: Any, offset: int, size: int) -> bytes:

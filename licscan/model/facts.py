@@ -178,7 +178,8 @@ class DeviceImage:
     sha256: str | None = None  # of the decompressed image, only when asked for
 
     def to_json(self) -> dict[str, Any]:
-        return to_json(self)
+        out: dict[str, Any] = to_json(self)
+        return out
 
     @classmethod
     def from_values(cls, *values: Any) -> DeviceImage:

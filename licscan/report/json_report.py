@@ -7,25 +7,25 @@ from typing import Any
 
 from licscan import __version__
 from licscan.findings import Finding
-from licscan.model import Inventory, to_json
+from licscan.model import Component, Distribution, Inventory, SpecialFile, to_json
 from licscan.report.inspect_json import device_code_entry, diagnostic_entry, dumps
 
 SCHEMA_ID = "licscan-report/1"
 
 
-def component_entry(component) -> dict[str, Any]:
+def component_entry(component: Component) -> dict[str, Any]:
     return {"id": component.id, "name": component.name, "vendor": component.vendor, "kind": component.kind.value,
             "version": component.version, "license": component.license, "paths": list(component.paths),
             "evidence": list(component.evidence),
             "properties": {k: v for k, v in sorted(set(component.properties))}}
 
 
-def distribution_entry(dist) -> dict[str, Any]:
+def distribution_entry(dist: Distribution) -> dict[str, Any]:
     return {"path": dist.vpath, "ecosystem": dist.ecosystem.value, "name": dist.name, "version": dist.version,
             "license_declared": dist.license_declared, "license_files": list(dist.license_files)}
 
 
-def special_entry(special) -> dict[str, Any]:
+def special_entry(special: SpecialFile) -> dict[str, Any]:
     return {"path": special.vpath, "kind": special.kind.value, "target": special.target, "note": special.note}
 
 

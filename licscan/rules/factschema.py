@@ -22,14 +22,15 @@ from licscan.rules.facts import FIELDS
 VERSION = 1
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "facts.schema.json"
 
-_RANGE = {"type": "object", "description": "a version range {min, max, exact}; `version_in` tests it",
+_RANGE: dict[str, Any] = {"type": "object", "description": "a version range {min, max, exact}; `version_in` tests it",
           "properties": {"min": {"type": ["string", "null"]}, "max": {"type": ["string", "null"]},
                          "exact": {"type": ["string", "null"]}}}
-_STR = {"type": ["string", "null"]}
-_LIST = {"type": "array", "items": {"type": "string"}}
+_STR: dict[str, Any] = {"type": ["string", "null"]}
+_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
 
 # name -> (JSON schema of the value, meaning, model attribute it is read from ("Class.field") or None when derived)
-_DIST = {
+_Spec = tuple[dict[str, Any], str, str | None]
+_DIST: dict[str, _Spec] = {
     "distribution.name": (_STR, "name of the enclosing distribution (wheel, Debian or conda package)",
                           "Distribution.name"),
     "distribution.path": (_STR, "virtual path of the enclosing distribution", "Distribution.vpath"),
@@ -38,12 +39,12 @@ _DIST = {
     "distribution.license_declared": (_STR, "licence the enclosing distribution declares",
                                       "Distribution.license_declared"),
 }
-_COMMON = {
+_COMMON: dict[str, _Spec] = {
     "path": (_STR, "virtual path of the file (archive members: outer!/member)", None),
     "basename": (_STR, "file name of the path", None),
     "input": (_STR, "the command-line input the path lies under", None),
 }
-SPEC: dict[str, dict[str, tuple[dict[str, Any], str, str | None]]] = {
+SPEC: dict[str, dict[str, _Spec]] = {
     "component": {
         **_COMMON,
         "id": (_STR, "component id: kind:vendor/name@version", "Component.id"),
@@ -105,7 +106,7 @@ def problems() -> list[str]:
 def schema() -> dict[str, Any]:
     scopes = {}
     for scope, names in FIELDS.items():
-        props = {}
+        props: dict[str, dict[str, Any] | None] = {}
         for name in names:
             value, meaning, source = SPEC[scope][name]
             props[name] = {**value, "description": meaning + (f" (model: {source})" if source else "")}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from licscan import clock
@@ -32,7 +33,7 @@ def document_uuid(*parts: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, digest(*parts))
 
 
-def created_now(environ=None) -> datetime:
+def created_now(environ: Mapping[str, str] | None = None) -> datetime:
     """The SBOM's creation time: :func:`licscan.clock.now`."""
     return clock.now(environ)
 
