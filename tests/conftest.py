@@ -19,3 +19,27 @@ def realworld_enabled(config) -> bool:
         return True
     expr = config.getoption("markexpr", default="") or ""
     return "realworld" in expr and "not realworld" not in expr
+
+
+GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
+
+
+@pytest.fixture
+def golden():
+    """The one golden-file check: ``golden("report/dist.md", text)`` compares ``text`` (str or bytes) with
+    tests/golden/report/dist.md. ``LICSCAN_UPDATE_GOLDEN=1`` rewrites the file; without it a missing golden fails
+    (it is never written silently)."""
+    from pathlib import Path
+
+    def check(name: str, actual: str | bytes) -> None:
+        path = Path(GOLDEN_DIR) / name
+        data = actual.encode("utf-8") if isinstance(actual, str) else actual
+        if os.environ.get("LICSCAN_UPDATE_GOLDEN", "") not in ("", "0"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            return
+        if not path.is_file():
+            pytest.fail(f"golden file {path} is missing (LICSCAN_UPDATE_GOLDEN=1 writes it; review and commit it)")
+        assert data == path.read_bytes(), f"{name} differs from its golden file (LICSCAN_UPDATE_GOLDEN=1 rewrites)"
+
+    return check

@@ -1,6 +1,5 @@
 """The NVIDIA component catalog (rules/catalog/nvidia.yaml) and licence-text fingerprints
 (rules/catalog/license-texts.yaml), through licscan.identify.catalog.identify and licensetext."""
-import os
 import shutil
 import subprocess
 import zipfile

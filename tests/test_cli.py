@@ -17,7 +17,6 @@ from licscan.cli import main
 from tests.helpers import FIXTURES, fixture, manifest
 
 REPO = Path(__file__).parent.parent
-GOLDEN = Path(__file__).parent / "golden"
 SCHEMA = json.loads(resources.files("licscan.schemas").joinpath("inspect.schema.json").read_text())
 
 
@@ -43,13 +42,10 @@ def test_json_report_is_valid_for_every_fixture(rel, capsys):
     ("liblongnames.a.txt", ["tests/fixtures/cuda13/liblongnames.a"]),
     ("k112_ident_cmdline.fatbin.txt", ["tests/fixtures/cuda112/k112_ident_cmdline.fatbin"]),
 ])
-def test_golden(name, args):
+def test_golden(name, args, golden):
     proc = run("inspect", *args)
     assert proc.returncode == 0, proc.stderr
-    golden = GOLDEN / name
-    if os.environ.get("LICSCAN_UPDATE_GOLDEN"):
-        golden.write_text(proc.stdout)
-    assert proc.stdout == golden.read_text()
+    golden(name, proc.stdout)
 
 
 def test_output_file_and_extract(tmp_path):

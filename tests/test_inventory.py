@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 
 from inventory_builders import (EXE, FATBIN, LIB, WHEEL, ar_bytes, conda_v1_bytes, conda_v2_bytes, deb_bytes,
-                                docker_save_bytes, oci_files, oci_tar_bytes, tar_bytes, tree_digest, wheel_bytes,
+                                docker_save_bytes, oci_files, oci_tar_bytes, tar_bytes, wheel_bytes,
                                 write_tree, zip_bytes)
 from licscan.inventory.items import Distribution, Ecosystem, FileBlob, SpecialFile, SpecialKind
 from licscan.inventory.walk import WalkLimits, walk
-from licscan.model import Diagnostic, DiagnosticKind
+from licscan.model import Diagnostic
 
 TAR_MEMBERS = [("./lib/", ("dir",)), ("./lib/libkern.so", LIB), ("./bin/exe_multi", EXE),
                ("./lib/libkern.so.1", ("symlink", "libkern.so")), ("./hard", ("hardlink", "lib/libkern.so"))]

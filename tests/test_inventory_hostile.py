@@ -4,10 +4,8 @@ truncated archives, limits; spool cleanup, determinism, and a scanned tree left 
 from __future__ import annotations
 
 import os
-import stat
 import tempfile
 import threading
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from inventory_builders import (EXE, LIB, conda_v2_bytes, deb_bytes, docker_save
                                 tree_digest, wheel_bytes, write_tree, zip_bytes)
 from licscan.inventory.items import FileBlob, SpecialFile
 from licscan.inventory.walk import WalkLimits, walk
-from licscan.model import Diagnostic, DiagnosticKind
+from licscan.model import Diagnostic
 from test_inventory import collect, kind, listing, vpath
 
 MB = 1 << 20

@@ -25,8 +25,6 @@ from licscan.report.progress import progress_reporter, wants_progress
 from licscan.report.text_report import use_color
 from tests.report_dist import SOURCE_DATE_EPOCH, build
 
-GOLDEN = Path(__file__).parent / "golden" / "report"
-UPDATE = os.environ.get("LICSCAN_UPDATE_GOLDEN", "") not in ("", "0")
 FORMATS = {"sarif": "dist.sarif", "json": "dist.json", "markdown": "dist.md", "html": "dist.html", "text": "dist.txt"}
 
 
@@ -60,16 +58,6 @@ def reports(dist_root):
     return out
 
 
-def _golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        if not UPDATE:
-            pytest.fail(f"golden file {path} was missing and has been written; check it in")
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file (LICSCAN_UPDATE_GOLDEN=1)"
-
-
 # --- determinism and goldens -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -78,16 +66,16 @@ def test_outputs_are_byte_identical_across_runs(reports, fmt):
     assert first == second
 
 
-def test_sarif_golden(reports):
-    _golden("dist.sarif", reports["sarif"][0])
+def test_sarif_golden(reports, golden):
+    golden("report/dist.sarif", reports["sarif"][0])
 
 
-def test_markdown_golden(reports):
-    _golden("dist.md", reports["markdown"][0])
+def test_markdown_golden(reports, golden):
+    golden("report/dist.md", reports["markdown"][0])
 
 
-def test_text_golden(reports):
-    _golden("dist.txt", reports["text"][0])
+def test_text_golden(reports, golden):
+    golden("report/dist.txt", reports["text"][0])
 
 
 class _Outline(HTMLParser):
@@ -142,8 +130,8 @@ def _outline(html: str) -> _Outline:
     return parser
 
 
-def test_html_structure_golden(reports):
-    _golden("dist.html.outline", "\n".join(_outline(reports["html"][0]).lines) + "\n")
+def test_html_structure_golden(reports, golden):
+    golden("report/dist.html.outline", "\n".join(_outline(reports["html"][0]).lines) + "\n")
 
 
 # --- SARIF -------------------------------------------------------------------------------------------------------

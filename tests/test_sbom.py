@@ -4,7 +4,6 @@ minimum elements; CycloneDX 1.6 that passes the strict schema; golden files; byt
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -20,7 +19,6 @@ from licscan.sbom.driver import driver_key
 pytest.importorskip("spdx_tools")
 pytest.importorskip("cyclonedx")
 
-GOLDEN = Path(__file__).parent / "golden" / "sbom"
 BIN = Path(sys.executable).parent
 EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
 OPTS = {"namespace_seed": "licscan-tests", "creator_org": "Example Corp"}
@@ -232,15 +230,11 @@ def test_cyclonedx_strict_1_6(dist, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("fmt,name", [("spdx-json", "dist.spdx.json"), ("spdx-tv", "dist.spdx"),
                                       ("cyclonedx-json", "dist.cdx.json")])
-def test_golden_and_byte_identical(dist, tmp_path, monkeypatch, fmt, name):
+def test_golden_and_byte_identical(dist, tmp_path, monkeypatch, fmt, name, golden):
     first = _render(dist, fmt, tmp_path / "a", monkeypatch)
     second = _render(si.build(), fmt, tmp_path / "b", monkeypatch)
     assert first == second
-    golden = GOLDEN / name
-    if os.environ.get("LICSCAN_UPDATE_GOLDEN"):
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_bytes(first)
-    assert first == golden.read_bytes(), f"{name} differs from the golden file (LICSCAN_UPDATE_GOLDEN=1 rewrites)"
+    golden(f"sbom/{name}", first)
 
 
 def test_created_from_source_date_epoch(dist, monkeypatch):
