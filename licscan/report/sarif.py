@@ -196,12 +196,9 @@ def category(inputs: Sequence[str]) -> str:
     return "licscan/" + "+".join(names) + "/"
 
 
-def document(inventory, findings: list[Finding], rules: Iterable[Any] | None = None,
+def document(inventory, findings: list[Finding], rules: Iterable[Any] = (),
              automation_id: str | None = None) -> dict[str, Any]:
-    if rules is None:
-        from licscan.rules.loader import all_rules, load_packs
-
-        rules = all_rules(load_packs())
+    """The SARIF log; ``rules`` are the rules the audit ran (``AuditResult.rules``): renderers never load packs."""
     descriptors = [rule_descriptor(r) for r in sorted(rules, key=lambda r: r.id)]
     known = {d["id"] for d in descriptors}
     descriptors += [_waiver_descriptor(m) for m in WAIVER_RULES if m["id"] not in known]
@@ -234,7 +231,7 @@ def document(inventory, findings: list[Finding], rules: Iterable[Any] | None = N
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
-def render(inventory, findings: list[Finding], rules: Iterable[Any] | None = None,
+def render(inventory, findings: list[Finding], rules: Iterable[Any] = (),
            automation_id: str | None = None) -> str:
     return json.dumps(document(inventory, findings, rules, automation_id), indent=2, ensure_ascii=False) + "\n"
 
