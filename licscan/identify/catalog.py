@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 from licscan.binary.modinfo import modinfo
 from licscan.binary.probe import find, window
 from licscan.knowledge import catalog_table
-from licscan.model import ComponentKind, ComponentMatch, FileFacts, FileFormat, VersionClaim, VersionSource
+from licscan.model import ComponentKind, ComponentMatch, Confidence, FileFacts, FileFormat, VersionClaim, VersionSource
 from licscan.vpath import basename
 
 NVIDIA = "NVIDIA"
@@ -154,7 +154,7 @@ def identify(vpath: str, facts: FileFacts | None, distribution: Any = None, data
         from licscan.identify import signals
 
         layer_matches = signals.detect(vpath, facts, data)
-        impostor = [s for s in layer_matches if s.confidence == "high"
+        impostor = [s for s in layer_matches if s.confidence == Confidence.HIGH
                     and dict(s.properties).get("replaces") == "cuda-named"]
         if impostor:
             dropped = [m for m in matches if m.vendor == NVIDIA]
@@ -215,7 +215,7 @@ def _build(cat: Catalog, entry: _Entry, m: re.Match | None, how: str, vpath: str
     claims: list[VersionClaim] = []
     properties: list[tuple[str, str]] = []
     modifications: list[str] = []
-    confidence = "high"
+    confidence = Confidence.HIGH
     license_ = entry.license
     # 1. markers inside the file
     claims.extend(_marker_claims(cat, entry, data, size))
@@ -224,7 +224,7 @@ def _build(cat: Catalog, entry: _Entry, m: re.Match | None, how: str, vpath: str
         if at >= 0:
             claims.extend(_release_claim(data, at, cat.release_banner))
         elif how == "file name" and facts is not None and facts.format is not FileFormat.UNKNOWN:
-            confidence = "medium"
+            confidence = Confidence.MEDIUM
             evidence.append("named like the NVIDIA tool, but its bytes hold no CUDA release banner")
     # 2. file name, 3. SONAME
     if m is not None:
@@ -273,7 +273,7 @@ def _build(cat: Catalog, entry: _Entry, m: re.Match | None, how: str, vpath: str
             properties.append(("flavour", flavour))
             evidence.append(f".modinfo license={declared!r} -> {license_ or 'unknown licence'} ({flavour})")
         else:
-            confidence = "medium"
+            confidence = Confidence.MEDIUM
             evidence.append("module licence not read (no .modinfo license= field found)")
         if "version" in info:
             claims.append(VersionClaim(VersionSource.MODINFO, info["version"], True,

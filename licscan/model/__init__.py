@@ -11,8 +11,8 @@ Everything is importable from ``licscan.model``.
 
 from licscan.model.facts import *  # noqa: F403
 from licscan.model.facts import __all__ as _facts_all
-from licscan.model.naming import ComponentMatch, LicenseTextMatch, VersionClaim, VersionSource
+from licscan.model.naming import ComponentMatch, Confidence, LicenseTextMatch, VersionClaim, VersionSource
 from licscan.model.packaging import Distribution, Ecosystem, SpecialFile, SpecialKind
 
-__all__ = [*_facts_all, "ComponentMatch", "Distribution", "Ecosystem", "LicenseTextMatch", "SpecialFile",
+__all__ = [*_facts_all, "ComponentMatch", "Confidence", "Distribution", "Ecosystem", "LicenseTextMatch", "SpecialFile",
            "SpecialKind", "VersionClaim", "VersionSource"]

@@ -9,6 +9,17 @@ from dataclasses import dataclass, field
 from licscan.model.facts import Component, ComponentKind
 
 
+class Confidence(str, enum.Enum):
+    """How sure the naming layer is that a file is the component it names (high: content and name agree)."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class VersionSource(enum.Enum):
     """Where a component's version was read, most trusted first (issue 3)."""
 
@@ -50,7 +61,7 @@ class ComponentMatch:
     evidence: tuple[str, ...]
     version_range: str | None = None
     license_declared: str | None = None  # what the enclosing distribution declares, as found
-    confidence: str = "high"  # high / medium / low
+    confidence: Confidence = Confidence.HIGH
     modifications: tuple[str, ...] = ()
     versions: tuple[VersionClaim, ...] = ()  # every claim seen, most trusted first
     properties: tuple[tuple[str, str], ...] = field(default=())
@@ -58,7 +69,7 @@ class ComponentMatch:
     def to_component(self, component_id: str, paths: tuple[str, ...]) -> Component:
         """The report's :class:`Component` (DESIGN B3); further facts go to ``properties``."""
         props = list(self.properties)
-        props.append(("confidence", self.confidence))
+        props.append(("confidence", Confidence(self.confidence).value))
         if self.version_source is not None:
             props.append(("version_source", self.version_source.value))
         if self.version_range:
