@@ -184,7 +184,7 @@ def test_unknown_and_non_spdx_licences(tmp_path):
         Component("sdk-library:nvidia/cudnn@9.10.2.21", "cudnn", "NVIDIA", ComponentKind.SDK_LIBRARY, "9.10.2.21",
                   "LicenseRef-NVIDIA-cuDNN-SLA", ("dist/lib/libcudnn.so.9",), ("file name 'libcudnn.so.9'",),
                   (("license_declared", "NVIDIA Proprietary Software"),)),
-        Component("translation-layer:acme/thing@1.0", "thing", "Acme", ComponentKind.TRANSLATION_LAYER, "1.0",
+        Component("source-port:acme/thing@1.0", "thing", "Acme", ComponentKind.SOURCE_PORT, "1.0",
                   "LicenseRef-Acme-Custom", ("dist/lib/libthing.so",), ("file name",)),
     ))
     document = sbom.build_spdx(inventory, records, digests=digests, **OPTS)

@@ -227,10 +227,21 @@ class ComponentKind(enum.Enum):
     DRIVER = "driver"
     KERNEL_MODULE = "kernel-module"
     DEVELOPER_TOOL = "developer-tool"
-    TRANSLATION_LAYER = "translation-layer"
-    NON_NVIDIA_GPU_RUNTIME = "non-nvidia-gpu-runtime"
+    # Layers that run CUDA output or CUDA's API on non-NVIDIA GPUs, and the runtimes they sit on (docs/layers.md;
+    # rules/catalog/translation-layers.yaml names them).
+    OUTPUT_CONSUMER = "output-consumer"  # runs NVIDIA compiler output (PTX/SASS) elsewhere: ZLUDA, gpuocelot
+    SOURCE_PORT = "source-port"  # CUDA source built for another platform: SCALE, chipStar, CuPy ROCm
+    API_REIMPLEMENTATION = "api-reimplementation"  # CUDA's API implemented on another runtime
+    RUNTIME_SHIPPED = "runtime-shipped"  # a non-NVIDIA GPU runtime library ships ("ships ROCm")
+    TARGET_LINKED = "target-linked"  # a library linked against such a runtime ("targets ROCm")
     PYTHON_DISTRIBUTION = "python-distribution"
     LICENSE_TEXT = "license-text"
+
+
+#: The kinds of rules/catalog/translation-layers.yaml; the first three translate CUDA (docs/layers.md).
+GPU_LAYER_KINDS = frozenset({ComponentKind.OUTPUT_CONSUMER, ComponentKind.SOURCE_PORT,
+                             ComponentKind.API_REIMPLEMENTATION, ComponentKind.RUNTIME_SHIPPED,
+                             ComponentKind.TARGET_LINKED})
 
 
 @dataclass(frozen=True)
@@ -352,6 +363,7 @@ __all__ = [
     "ElfFacts",
     "FileFacts",
     "FileFormat",
+    "GPU_LAYER_KINDS",
     "ImageKind",
     "Inventory",
     "Producer",

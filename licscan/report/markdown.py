@@ -12,6 +12,7 @@ from typing import Any
 
 from licscan import __version__
 from licscan.findings import Finding, Verdict
+from licscan.model import GPU_LAYER_KINDS
 from licscan.report._shared import active, by_severity, counts, is_nvidia, rel, waived
 
 MAX_BYTES = 1_000_000
@@ -42,14 +43,16 @@ def _finding(f: dict[str, Any]) -> list[str]:
 
 def _components(inventory, limit: int | None) -> tuple[list[str], int]:
     nvidia = [c for c in inventory.components if is_nvidia(c)]
-    other = [c for c in inventory.components if not is_nvidia(c) and c.kind.value in (
-        "translation-layer", "non-nvidia-gpu-runtime")]
+    other = [c for c in inventory.components if not is_nvidia(c) and c.kind in GPU_LAYER_KINDS]
     rows = nvidia + other
     shown = rows if limit is None else rows[:limit]
     lines = ["| Component | Vendor | Kind | Version | Licence | Where |", "|---|---|---|---|---|---|"]
     for c in shown:
         where = c.paths[0] + (f" (+{len(c.paths) - 1} more)" if len(c.paths) > 1 else "")
-        lines.append(f"| {cell(c.name)} | {cell(c.vendor)} | {cell(c.kind.value)} | {cell(c.version or 'unknown')} "
+        kind = c.kind.value
+        if c.kind in GPU_LAYER_KINDS and dict(c.properties).get("confidence"):
+            kind += f" ({dict(c.properties)['confidence']} confidence)"
+        lines.append(f"| {cell(c.name)} | {cell(c.vendor)} | {cell(kind)} | {cell(c.version or 'unknown')} "
                      f"| {cell(c.license or 'unknown')} | `{cell(where)}` |")
     if not rows:
         lines = ["No NVIDIA or GPU-runtime components were found."]

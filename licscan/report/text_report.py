@@ -12,7 +12,7 @@ import os
 from collections import defaultdict
 from typing import Any
 
-from licscan.model import Inventory
+from licscan.model import GPU_LAYER_KINDS, Inventory
 from licscan.findings import Finding, Verdict
 from licscan.report._shared import active, by_severity, device_code_by_file, rel
 from licscan.report.progress import is_terminal
@@ -100,6 +100,9 @@ def render(inventory: Inventory, findings: list[Finding] | None = None, *, color
             vendor = f"{c.vendor} " if c.vendor else ""
             out.append(f"  [green]component[/] {_e(vendor)}{_e(c.name)} {_e(c.version or '(version unknown)')} "
                        f"({_e(c.kind.value)}), license {_e(c.license or 'unknown')}")
+            if c.kind in GPU_LAYER_KINDS:  # a layer: how sure, and what in this file says so (docs/layers.md)
+                out.append(f"    confidence {_e(dict(c.properties).get('confidence', 'unknown'))}")
+                out.extend(f"    evidence: {_e(e[len(path) + 2:])}" for e in c.evidence if e.startswith(path + ": "))
         for row in device.get(path, ()):
             arches = "; ".join(f"{kind} {' '.join(archs)}" for kind, archs in row["kinds"].items())
             out.append(f"  [magenta]device code[/] toolkit {_e(row['toolkit'])}: {_e(arches)}")

@@ -60,7 +60,7 @@ class Fact:
 
     @property
     def label(self) -> str:
-        """A short name for evidence lines: ``zluda (translation-layer)`` or ``ptx compute_90``."""
+        """A short name for evidence lines: ``zluda (output-consumer)`` or ``ptx compute_90``."""
         if self.scope == "component":
             return f"{self.fields.get('name')} ({self.fields.get('kind')})"
         if self.scope == "device_code":
@@ -109,6 +109,15 @@ def _dist_by_prefix(path: str, dists: list[dict]) -> dict | None:
     """The innermost distribution whose archive holds ``path`` (``dist/x.whl`` for ``dist/x.whl!/...``)."""
     return innermost(path, (d for d in dists if d.get("path") and (path == d["path"] or path.startswith(
         d["path"] + SEP))), lambda d: d["path"])
+
+
+def _path_evidence(component: dict, path: str) -> tuple[str, ...]:
+    """The component's evidence about one of its paths: the lines licscan/scan.py prefixed with ``<path>: ``
+    (a component named in many files must not show the first file's facts for every other file); all of it when
+    no line is about that path."""
+    evidence = tuple(component.get("evidence") or ())
+    own = tuple(e for e in evidence if e.startswith(path + ": "))
+    return own or evidence
 
 
 def _dist_fields(dist: dict | None) -> dict[str, Any]:
@@ -181,7 +190,7 @@ def build(document: Mapping[str, Any], exclude=None) -> FactIndex:
                           toolkit=toolkit)
             fields.update(_dist_fields(dist))
             fields.update({f"properties.{k}": v for k, v in props.items()})
-            facts.append(Fact("component", path, fields, component.get("id"), tuple(component.get("evidence") or ()),
+            facts.append(Fact("component", path, fields, component.get("id"), _path_evidence(component, path),
                               _groups(path, inputs, dist), toolkit))
 
     by_path: dict[str, list[dict]] = {}

@@ -50,7 +50,7 @@ SPEC: dict[str, dict[str, _Spec]] = {
         "id": (_STR, "component id: kind:vendor/name@version", "Component.id"),
         "name": (_STR, "catalog name (cublas, cuda-driver, zluda, ...)", "Component.name"),
         "vendor": (_STR, "NVIDIA, AMD, Intel, ...", "Component.vendor"),
-        "kind": (_STR, "component kind (sdk-library, driver, developer-tool, translation-layer, ...)",
+        "kind": (_STR, "component kind (sdk-library, driver, developer-tool, output-consumer, target-linked, ...)",
                  "Component.kind"),
         "version": (_RANGE, "the component's version", "Component.version"),
         "license": (_STR, "concluded licence: SPDX id or LicenseRef-", "Component.license"),

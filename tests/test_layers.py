@@ -1,0 +1,412 @@
+"""The layer catalog (rules/catalog/translation-layers.yaml, docs/layers.md): every layer, runtime and target it
+names has a positive case and a negative case (a near miss) here, on inputs built with gcc from our own C
+(tests/layer_fixtures.py); the real packages are in tests/test_realworld_layers.py."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from licscan.identify import signals
+from licscan.identify.catalog import identify
+from licscan.binary.inspect import inspect_file
+from licscan.model import ComponentKind
+from tests.layer_fixtures import PTX_DIRECTIVES, Stubs, so
+
+CATALOG = set(signals.load_signals().layers)
+
+
+@pytest.fixture
+def stubs(tmp_path):
+    folder = tmp_path / "stubs"
+    folder.mkdir()
+    return Stubs(folder)
+
+
+def named(vpath: str, target) -> dict:
+    """name -> ComponentMatch for one file (a Path to inspect and read, or bytes)."""
+    if isinstance(target, Path):
+        return {m.name: m for m in identify(vpath, inspect_file(str(target)), None, target.read_bytes())}
+    return {m.name: m for m in signals.detect(vpath, None, target)}
+
+
+# ------------------------------------------------------------------------------------------------ builders
+# Each returns (virtual path, Path or bytes). `s` holds the stub runtimes; the new file goes beside them.
+
+def zluda_libcuda(s):
+    return "zluda/libcuda.so.1", so(s.folder, "libcuda.so.1", 'extern int hipInit(unsigned); '
+                                     'const char *suffix = " [ZLUDA]"; int cuInit(unsigned f){return hipInit(f);}',
+                                     libs=[s.lib("libamdhip64.so.6")])
+
+
+def zluda_launcher(s):
+    return "bin/run-with-zluda", b'#!/bin/sh\nLD_LIBRARY_PATH="/opt/zluda:$LD_LIBRARY_PATH" exec "$@"\n'
+
+
+def other_launcher(s):
+    return "bin/run-with-mylibs", b'#!/bin/sh\nLD_LIBRARY_PATH="/opt/mylibs:$LD_LIBRARY_PATH" exec "$@"\n'
+
+
+def zluda_named_only(s):
+    return "zluda/libzluda_ld.so", b"not an ELF file"
+
+
+def nvidia_libcuda(s):
+    return "lib/libcuda.so.580.159.04", so(s.folder, "libcuda.so.580.159.04", "int cuInit(unsigned f){return 0;}",
+                                          soname="libcuda.so.1")
+
+
+def ocelot_app(s):
+    return "bin/app", so(s.folder, "app_ocelot", "extern int ocelot_emulate(void); int main(){return ocelot_emulate();}",
+                         libs=[s.lib("libgpuocelot.so")], shared=False)
+
+
+def ocelot_named_only(s):
+    return "lib/libgpuocelot.so", b"not an ELF file"
+
+
+def ptx_loader(s):
+    return "lib/libptxjit.so", so(s.folder, "libptxjit.so", PTX_DIRECTIVES + "extern int hipModuleLoadData(void **, "
+                                  "const void *); int cuModuleLoadData(void **m, const void *i)"
+                                  "{return hipModuleLoadData(m, i);} int cuInit(unsigned f){return 0;}",
+                                  soname="libptxjit.so", libs=[s.lib("libamdhip64.so.6")])
+
+
+def ptx_loader_without_runtime(s):
+    return "lib/libptxjit.so", so(s.folder, "libptxjit_nv.so", PTX_DIRECTIVES + "int cuModuleLoadData(void **m, "
+                                  "const void *i){return 0;}", soname="libptxjit.so")
+
+
+def scale_cublas(s):
+    return "opt/scale/lib/libcublas.so.12", so(
+        s.folder, "libcublas.so.12", 'const char *e = "redscale::SimpleException"; int cublasCreate_v2(void **h)'
+        "{return 0;}", soname="libcublas.so.12", libs=[s.lib("libredscale.so"), s.lib("librocblas.so.4")],
+        runpath="/opt/scale/targets/gfx90a/lib")
+
+
+def scale_named_only(s):
+    return "opt/scale/targets/gfx1100/lib/libredscale.so", b"not an ELF file"
+
+
+def chipstar_app(s):
+    return "bin/app", so(s.folder, "app_chip", "extern int __hipRegisterFatBinary(void); "
+                         "int main(){return __hipRegisterFatBinary();}", libs=[s.lib("libCHIP.so")], shared=False)
+
+
+def empty_cudart(s):
+    return "chipstar/lib/libcudart.so", b""
+
+
+def cupbop_app(s):
+    return "bin/app", so(s.folder, "app_cupbop", "extern int cupbop_launch(void); int main(){return cupbop_launch();}",
+                         libs=[s.lib("libCPUruntime.so")], shared=False)
+
+
+def cupbop_named_only(s):
+    return "lib/libCPUruntime.so", b"not an ELF file"
+
+
+def dpct_lib(s):
+    return "lib/libmigrated.so", so(s.folder, "libmigrated.so", 'int get_q(void) __asm__('
+                                    '"_ZN4dpct3dev14get_default_queueEv"); int get_q(void){return 0;}',
+                                    soname="libmigrated.so", libs=[s.lib("libsycl.so.8")])
+
+
+def dpcpp_lib(s):
+    return "lib/libother.so", so(s.folder, "libother.so", 'int get_q(void) __asm__("_ZN5dpcpp3getEv"); '
+                                 "int get_q(void){return 0;}", soname="libother.so")
+
+
+_CUPY_MARKER = 'int cupy_marker __asm__("__pyx_module_is_main_cupy_backends__cuda__api__runtime") = 0;'
+
+
+def cupy_rocm_module(s):
+    return "cupy_backends/cuda/api/runtime.so", so(
+        s.folder, "runtime_rocm.so", _CUPY_MARKER + "extern int hipMalloc(void **, unsigned long); "
+        "int cudaMalloc(void **p, unsigned long n){return hipMalloc(p, n);} int PyInit_runtime(void){return 0;}",
+        libs=[s.lib("libamdhip64.so.6")])
+
+
+def cupy_cuda_module(s):
+    """CuPy's CUDA build: the same module imports cudaMalloc from NVIDIA's runtime instead of defining it."""
+    return "cupy_backends/cuda/api/runtime.so", so(
+        s.folder, "runtime_cuda.so", _CUPY_MARKER + "extern int cudaMalloc(void **, unsigned long); "
+        "int PyInit_runtime(void){void *p; return cudaMalloc(&p, 1);}", libs=[s.lib("libcudart.so.12")])
+
+
+def numba_hip_init(s):
+    return "numba/hip/__init__.py", (b'"""Numba HIP."""\n\ndef pose_as_cuda():\n    """Delegate all \'numba.cuda*\' '
+                                     b"imports to 'numba.hip'.\"\"\"\n    import sys\n")
+
+
+def numba_cuda_init(s):
+    return "numba/cuda/__init__.py", b'"""numba.cuda: CUDA kernels in Python."""\nfrom numba.cuda.api import *\n'
+
+
+def interop_driver(s):
+    return "cuda/bindings/driver.abi3.so", so(
+        s.folder, "driver_hip.so", 'int f(void) __asm__("__pyx_f_4rocm_8bindings_5cyhip_hipInit"); '
+        "int f(void){return 0;} int PyInit_driver(void){return f();}")
+
+
+def interop_pynvml(s):
+    return "pynvml/__init__.py", b'"""NVML on AMD GPUs."""\nimport ctypes\nfrom rocm.bindings import amdsmi\n'
+
+
+def nvidia_style_driver(s):
+    return "cuda/bindings/driver.abi3.so", so(
+        s.folder, "driver_nv.so", 'const char *lib = "libcuda.so.1"; int PyInit_driver(void){return 0;}')
+
+
+def dropin_libcuda(s):
+    """A drop-in libcuda exporting cuInit backed by HIP, without a catalogued project's strings: a driver stand-in
+    is the module loader the CUDA runtime hands its fatbins to."""
+    return "lib/libcuda.so.1", so(s.folder, "libcuda_dropin.so", "extern int hipInit(unsigned); "
+                                  "int cuInit(unsigned f){return hipInit(f);} int cuDeviceGetCount(int *n)"
+                                  "{*n = 1; return 0;}", soname="libcuda.so.1", libs=[s.lib("libamdhip64.so.6")])
+
+
+def dropin_libcublas(s):
+    """A drop-in libcublas on rocBLAS: CUDA's library API re-implemented."""
+    return "lib/libcublas.so.12", so(s.folder, "libcublas_dropin.so", "extern int rocblas_initialize(void); "
+                                     "int cublasCreate_v2(void **h){return rocblas_initialize();}",
+                                     soname="libcublas.so.12", libs=[s.lib("librocblas.so.4")])
+
+
+def cuda_shim_on_hip(s):
+    """Not CUDA-named: the exported cu* API with imported hip* is the signal."""
+    return "lib/libgpushim.so", so(s.folder, "libgpushim.so", "extern int hipInit(unsigned); "
+                                   "int cuInit(unsigned f){return hipInit(f);}", soname="libgpushim.so",
+                                   libs=[s.lib("libamdhip64.so.6")])
+
+
+def hip_build_side_by_side(s):
+    """A library's own HIP build (bitsandbytes ships one beside its CUDA builds): its own API, not CUDA's."""
+    return "pkg/libkernels_rocm.so", so(s.folder, "libkernels_rocm.so", "extern int hipMalloc(void **, unsigned long); "
+                                        "int kernels_gemm(void){void *p; return hipMalloc(&p, 1);}",
+                                        libs=[s.lib("libhipblas.so.3"), s.lib("libamdhip64.so.6")])
+
+
+def cudart_on_sycl(s):
+    """A .so exporting CUDA runtime symbols that imports libsycl."""
+    return "lib/libcudart_sycl.so", so(s.folder, "libcudart_sycl.so", 'extern int q_wait(void) __asm__('
+                                       '"_ZN4sycl3_V15queue4waitEv"); int cudaDeviceSynchronize(void)'
+                                       "{return q_wait();} int cudaMalloc(void **p, unsigned long n){return 0;}",
+                                       soname="libcudart_sycl.so", libs=[s.lib("libsycl.so.8")])
+
+
+def sycl_build_side_by_side(s):
+    return "pkg/libkernels_xpu.so", so(s.folder, "libkernels_xpu.so", 'extern int q_wait(void) __asm__('
+                                       '"_ZN4sycl3_V15queue4waitEv"); int kernels_gemm(void){return q_wait();}',
+                                       libs=[s.lib("libsycl.so.8")])
+
+
+def shipped(lib):
+    def build(s):
+        return f"lib/{lib}", s.folder / s.lib(lib)
+    build.__name__ = f"shipped {lib}"
+    return build
+
+
+def linked(lib):
+    def build(s):
+        out = so(s.folder, f"liblinked_{lib.split('.')[0]}.so", "int user(void){return 0;}", libs=[s.lib(lib)])
+        return f"pkg/{out.name}", out
+    build.__name__ = f"linked against {lib}"
+    return build
+
+
+def cpu_only(s):
+    return "pkg/libcpu.so", so(s.folder, "libcpu.so", "double twice(double x){return 2 * x;}", libs=[])
+
+
+# (case, builder, layers named, layers not named, {layer: confidence})
+CASES = [
+    ("zluda drop-in libcuda", zluda_libcuda, {"zluda", "targets-rocm"}, {"cuda-api-on-rocm"}, {"zluda": "high"}),
+    ("zluda launcher script", zluda_launcher, {"zluda"}, set(), {"zluda": "high"}),
+    ("launcher for another library", other_launcher, set(), {"zluda"}, {}),
+    ("zluda file name alone", zluda_named_only, set(), {"zluda"}, {}),
+    ("NVIDIA-shaped libcuda", nvidia_libcuda, set(), {"zluda", "cuda-api-on-rocm"}, {}),
+    ("app on gpuocelot", ocelot_app, {"gpuocelot"}, set(), {"gpuocelot": "high"}),
+    ("gpuocelot file name alone", ocelot_named_only, set(), {"gpuocelot"}, {}),
+    ("PTX-consuming loader on HIP", ptx_loader, {"ptx-jit-on-nonnvidia", "targets-rocm"}, {"cuda-api-on-rocm"},
+     {"ptx-jit-on-nonnvidia": "high"}),
+    ("PTX-consuming loader without a non-NVIDIA runtime", ptx_loader_without_runtime, set(),
+     {"ptx-jit-on-nonnvidia"}, {}),
+    ("SCALE cuBLAS wrapper", scale_cublas, {"scale", "targets-rocm"}, {"cuda-api-on-rocm", "zluda"},
+     {"scale": "high"}),
+    ("SCALE path and name alone", scale_named_only, set(), {"scale"}, {}),
+    ("app on chipStar", chipstar_app, {"chipstar"}, set(), {"chipstar": "high"}),
+    ("zero-byte libcudart alone", empty_cudart, set(), {"chipstar"}, {}),
+    ("app on CuPBoP", cupbop_app, {"cupbop"}, set(), {"cupbop": "high"}),
+    ("CuPBoP file name alone", cupbop_named_only, set(), {"cupbop"}, {}),
+    ("SYCLomatic-migrated library", dpct_lib, {"dpct", "targets-sycl"}, set(), {"dpct": "medium"}),
+    ("library with another namespace", dpcpp_lib, set(), {"dpct"}, {}),
+    ("CuPy ROCm module", cupy_rocm_module, {"cupy-rocm", "targets-rocm"}, {"cuda-api-on-rocm"},
+     {"cupy-rocm": "high"}),
+    ("CuPy CUDA module", cupy_cuda_module, set(), {"cupy-rocm", "cuda-api-on-rocm"}, {}),
+    ("numba.hip package", numba_hip_init, {"numba-hip"}, set(), {"numba-hip": "high"}),
+    ("numba.cuda package", numba_cuda_init, set(), {"numba-hip"}, {}),
+    ("cuda.bindings.driver on HIP", interop_driver, {"hip-python-interop"}, set(), {"hip-python-interop": "high"}),
+    ("pynvml on amdsmi", interop_pynvml, {"hip-python-interop"}, set(), {"hip-python-interop": "high"}),
+    ("NVIDIA-style cuda.bindings.driver", nvidia_style_driver, set(), {"hip-python-interop"}, {}),
+    ("drop-in libcuda on HIP", dropin_libcuda, {"ptx-jit-on-nonnvidia", "targets-rocm"}, {"zluda", "cuda-api-on-rocm"},
+     {"ptx-jit-on-nonnvidia": "high"}),
+    ("drop-in libcublas on rocBLAS", dropin_libcublas, {"cuda-api-on-rocm", "targets-rocm"}, {"scale"},
+     {"cuda-api-on-rocm": "high"}),
+    ("CUDA API shim on HIP", cuda_shim_on_hip, {"cuda-api-on-rocm", "targets-rocm"}, set(),
+     {"cuda-api-on-rocm": "high"}),
+    ("HIP build beside a CUDA build", hip_build_side_by_side, {"targets-rocm"}, {"cuda-api-on-rocm", "rocm"},
+     {"targets-rocm": "high"}),
+    ("CUDA runtime on SYCL", cudart_on_sycl, {"cuda-api-on-sycl", "targets-sycl"}, set(),
+     {"cuda-api-on-sycl": "high"}),
+    ("SYCL build beside a CUDA build", sycl_build_side_by_side, {"targets-sycl"}, {"cuda-api-on-sycl", "sycl"},
+     {"targets-sycl": "high"}),
+    ("HIP runtime shipped", shipped("libamdhip64.so.6"), {"rocm"}, {"targets-rocm"}, {"rocm": "high"}),
+    ("SYCL runtime shipped", shipped("libsycl.so.8"), {"sycl"}, {"targets-sycl"}, {"sycl": "high"}),
+    ("MUSA runtime shipped", shipped("libmusart.so.4"), {"musa"}, {"targets-musa"}, {"musa": "medium"}),
+    ("MACA runtime shipped", shipped("libmcruntime.so"), {"maca"}, {"targets-maca"}, {"maca": "low"}),
+    ("linked against hipBLAS", linked("libhipblas.so.2"), {"targets-rocm"}, {"rocm"}, {"targets-rocm": "high"}),
+    ("linked against SYCL", linked("libsycl.so.8"), {"targets-sycl"}, {"sycl"}, {"targets-sycl": "high"}),
+    ("linked against MUSA", linked("libmusart.so.4"), {"targets-musa"}, {"musa"}, {"targets-musa": "medium"}),
+    ("linked against MACA", linked("libmcruntime.so"), {"targets-maca"}, {"maca"}, {"targets-maca": "low"}),
+    ("CPU-only library", cpu_only, set(), CATALOG, {}),
+]
+
+
+@pytest.mark.parametrize("case,build,present,absent,confidence", CASES, ids=[c[0] for c in CASES])
+def test_layer_case(case, build, present, absent, confidence, stubs):
+    vpath, target = build(stubs)
+    got = named(vpath, target)
+    layers = {name for name, m in got.items() if name in CATALOG}
+    assert layers == present, case
+    assert not layers & absent
+    for name, level in confidence.items():
+        assert got[name].confidence == level
+        kind = signals.load_signals().layers[name].kind
+        assert got[name].kind is kind
+        assert all(e.startswith(signals.load_signals().layers[name].display + ": ") for e in got[name].evidence
+                   if not e.startswith("named like NVIDIA"))
+
+
+def test_every_catalog_entry_has_a_positive_and_a_negative_case():
+    positive = set().union(*(c[2] for c in CASES))
+    negative = set().union(*(c[3] for c in CASES if c[1] is not cpu_only))
+    assert positive == CATALOG
+    assert negative == CATALOG
+
+
+def test_every_signal_has_a_public_source_and_known_layer():
+    table = signals.load_signals()
+    assert all(s.source.startswith("https://") and s.layer in table.layers for s in table.signals)
+    kinds = {lay.kind for lay in table.layers.values()}
+    assert kinds == {ComponentKind.OUTPUT_CONSUMER, ComponentKind.SOURCE_PORT, ComponentKind.API_REIMPLEMENTATION,
+                     ComponentKind.RUNTIME_SHIPPED, ComponentKind.TARGET_LINKED}
+
+
+def test_zluda_libcuda_replaces_the_nvidia_driver_name(stubs):
+    vpath, lib = zluda_libcuda(stubs)
+    got = named(vpath, lib)
+    assert "cuda-driver" not in got
+    zluda = got["zluda"]
+    props = dict(zluda.properties)
+    assert props["replaces"] == "cuda-named" and props["platform"] == "ROCm"
+    assert props["project"] == "https://github.com/vosen/ZLUDA"
+    # the generic drop-in signal is explained by ZLUDA: its evidence moves to ZLUDA's match
+    assert set(props["signals"].split(",")) == {"zluda-strings", "cuda-named-without-soname",
+                                                 "driver-named-imports-nonnvidia", "cuda-named-imports-rocm",
+                                                 "cuda-exports-on-hip"}
+    assert any("DT_NEEDED libamdhip64.so.6" in e for e in zluda.evidence)
+    assert any("defines cuInit; imports hipInit" in e for e in zluda.evidence)
+    assert any("named like NVIDIA NVIDIA CUDA driver (libcuda)" in e for e in zluda.evidence)
+    target = got["targets-rocm"]
+    assert (target.kind, dict(target.properties)["relation"]) == (ComponentKind.TARGET_LINKED, "targets")
+    assert target.evidence == ("targets ROCm: links against ROCm (DT_NEEDED / PE import) [rocm-needed, high]: "
+                               "DT_NEEDED libamdhip64.so.6",)
+
+
+def test_dropin_libcuda_is_not_nvidias_driver(stubs):
+    got = named(*dropin_libcuda(stubs))
+    assert "cuda-driver" not in got
+    loader = got["ptx-jit-on-nonnvidia"]
+    assert dict(loader.properties)["replaces"] == "cuda-named" and loader.kind is ComponentKind.OUTPUT_CONSUMER
+    # the exported-API signal is explained by the driver stand-in and kept as its evidence
+    assert any("defines cuDeviceGetCount, cuInit; imports hipInit" in e for e in loader.evidence)
+
+
+def test_dropin_libcublas_is_not_nvidias_cublas(stubs):
+    got = named(*dropin_libcublas(stubs))
+    assert "cublas" not in got
+    assert dict(got["cuda-api-on-rocm"].properties)["replaces"] == "cuda-named"
+
+
+def test_ptx_loader_evidence(stubs):
+    got = named(*ptx_loader(stubs))
+    (line,) = [e for e in got["ptx-jit-on-nonnvidia"].evidence if "[ptx-loader-on-nonnvidia, high]" in e]
+    assert "DT_NEEDED libamdhip64.so.6; defines cuModuleLoadData; '.address_size' at" in line
+
+
+def test_shipped_runtime_is_not_also_a_target(stubs):
+    got = named(*shipped("libamdhip64.so.6")(stubs))
+    rocm = got["rocm"]
+    assert dict(rocm.properties)["relation"] == "ships" and rocm.kind is ComponentKind.RUNTIME_SHIPPED
+    assert {"rocm-soname", "rocm-hip-exports"} == set(dict(rocm.properties)["signals"].split(","))
+
+
+def test_dynamic_symbols_reader(stubs):
+    _, lib = cudart_on_sycl(stubs)
+    symbols = signals.dynamic_symbols(lib.read_bytes())
+    assert {"cudaDeviceSynchronize", "cudaMalloc"} <= symbols.defined
+    assert "_ZN4sycl3_V15queue4waitEv" in symbols.undefined
+    assert "cudaMalloc" not in symbols.undefined
+    assert signals.dynamic_symbols(b"\x7fELF" + b"\0" * 60) == signals.DynamicSymbols(frozenset(), frozenset())
+    assert signals.dynamic_symbols(lib.read_bytes()[:200]).defined == frozenset()  # truncated: nothing, no error
+
+
+# ------------------------------------------------------------------- one library per build, its own evidence
+
+
+def _audit(root: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", "--format", "json", str(root)],
+                          capture_output=True, text=True, cwd=root.parent)
+    assert proc.returncode in (0, 1), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_targets_carry_each_files_own_dependencies(tmp_path, stubs):
+    """issue 15 item 4: two HIP builds that need different hipBLAS sonames, and a SYCL build, are reported as
+    targets of ROCm / oneAPI -- not as shipped runtimes -- each with its own DT_NEEDED entries as evidence."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for name, lib in (("libk_rocm64.so", "libhipblas.so.2"), ("libk_rocm72.so", "libhipblas.so.3")):
+        so(dist, name, "int k(void){return 0;}", libs=[stubs.lib(lib)], libdir=stubs.folder)
+    so(dist, "libk_xpu.so", "int k(void){return 0;}", libs=[stubs.lib("libsycl.so.8")], libdir=stubs.folder)
+    report = _audit(dist)
+    comps = {c["name"]: c for c in report["components"]}
+    assert {k: comps[k]["kind"] for k in comps} == {"targets-rocm": "target-linked", "targets-sycl": "target-linked"}
+    rocm = comps["targets-rocm"]
+    assert rocm["paths"] == [f"{dist}/libk_rocm64.so", f"{dist}/libk_rocm72.so"]
+    assert rocm["properties"]["relation"] == "targets" and rocm["properties"]["confidence"] == "high"
+    assert [e for e in rocm["evidence"] if "libk_rocm64" in e] == [
+        f"{dist}/libk_rocm64.so: targets ROCm: links against ROCm (DT_NEEDED / PE import) [rocm-needed, high]: "
+        "DT_NEEDED libhipblas.so.2"]
+    assert [e for e in rocm["evidence"] if "libk_rocm72" in e] == [
+        f"{dist}/libk_rocm72.so: targets ROCm: links against ROCm (DT_NEEDED / PE import) [rocm-needed, high]: "
+        "DT_NEEDED libhipblas.so.3"]
+
+
+def test_rule_facts_carry_each_paths_own_evidence():
+    from licscan.rules.facts import build
+
+    doc = {"inputs": ["dist"], "components": [{
+        "id": "target-linked:amd/targets-rocm@unknown", "name": "targets-rocm", "vendor": "AMD",
+        "kind": "target-linked", "version": None, "license": None, "paths": ["dist/a.so", "dist/b.so"],
+        "evidence": ["dist/a.so: targets ROCm: DT_NEEDED libhipblas.so.2",
+                     "dist/b.so: targets ROCm: DT_NEEDED libhipblas.so.3"], "properties": {}}],
+        "device_code": [], "distributions": []}
+    facts = {f.path: f.evidence for f in build(doc).facts if f.scope == "component"}
+    assert facts == {"dist/a.so": ("dist/a.so: targets ROCm: DT_NEEDED libhipblas.so.2",),
+                     "dist/b.so": ("dist/b.so: targets ROCm: DT_NEEDED libhipblas.so.3",)}
