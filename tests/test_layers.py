@@ -408,5 +408,5 @@ def test_rule_facts_carry_each_paths_own_evidence():
                      "dist/b.so: targets ROCm: DT_NEEDED libhipblas.so.3"], "properties": {}}],
         "device_code": [], "distributions": []}
     facts = {f.path: f.evidence for f in build(doc).facts if f.scope == "component"}
-    assert facts == {"dist/a.so": ("dist/a.so: targets ROCm: DT_NEEDED libhipblas.so.2",),
-                     "dist/b.so": ("dist/b.so: targets ROCm: DT_NEEDED libhipblas.so.3",)}
+    assert facts == {"dist/a.so": ("targets ROCm: DT_NEEDED libhipblas.so.2",),
+                     "dist/b.so": ("targets ROCm: DT_NEEDED libhipblas.so.3",)}

@@ -112,11 +112,11 @@ def _dist_by_prefix(path: str, dists: list[dict]) -> dict | None:
 
 
 def _path_evidence(component: dict, path: str) -> tuple[str, ...]:
-    """The component's evidence about one of its paths: the lines licscan/scan.py prefixed with ``<path>: ``
-    (a component named in many files must not show the first file's facts for every other file); all of it when
-    no line is about that path."""
+    """The component's evidence about one of its paths: the lines licscan/scan.py prefixed with ``<path>: ``, without
+    that prefix (a component named in many files must not show the first file's facts for every other file); all
+    of it when no line is about that path."""
     evidence = tuple(component.get("evidence") or ())
-    own = tuple(e for e in evidence if e.startswith(path + ": "))
+    own = tuple(e[len(path) + 2:] for e in evidence if e.startswith(path + ": "))
     return own or evidence
 
 

@@ -1,0 +1,199 @@
+"""The layer catalog on real packages from PyPI (docs/layers.md), each audited with default options.
+
+Wheels (pinned, fetched with ``pip download --no-deps --only-binary=:all:`` into
+``${LICSCAN_TEST_CACHE:-~/.cache/licscan-tests}/layers``; a test runs when its wheel is cached or
+LICSCAN_REALWORLD=1 is set):
+
+====================================  ==========================================================================
+hip-python-interop 10.0.0.0.1.2       AMD: ``cuda.bindings.{driver,runtime,nvrtc,cufile}``, ``cuda.core``, ``pynvml``,
+                                      ``nvtx`` implemented on HIP Python (api-reimplementation)
+cupy-rocm-7-0 14.2.0                  CuPy's ROCm build: 5 modules define CUDA API functions on HIP (source-port);
+                                      14 modules link ROCm (target-linked)
+numba-hip 0.2.1                       AMD: ``numba.hip`` with ``pose_as_cuda`` (source-port)
+bitsandbytes 0.50.2                   CUDA, HIP and SYCL builds side by side: 6 ROCm builds and 2 XPU builds
+                                      target-linked, each with its own DT_NEEDED; no layer
+dpctl 0.22.1                          Intel's SYCL Python bindings: 5 files target oneAPI; no runtime shipped
+intel-sycl-rt 2026.2.0                Intel's DPC++ runtime: ``libsycl.so.9`` ships oneAPI (one member read)
+cuda-bindings 13.5.0                  NVIDIA's own ``cuda.bindings``: no layer
+numpy 2.3.5                           CPU only: no layer
+====================================  ==========================================================================
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from licscan.binary.inspect import inspect_file
+from licscan.identify.catalog import identify
+from licscan.model import GPU_LAYER_KINDS
+
+pytestmark = pytest.mark.realworld
+
+WHEELS = {
+    "hip-python-interop": ("10.0.0.0.1.2", "hip_python_interop-10.0.0.0.1.2-cp312-abi3-manylinux1_x86_64."
+                           "manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl"),
+    "cupy-rocm-7-0": ("14.2.0", "cupy_rocm_7_0-14.2.0-cp312-cp312-manylinux2014_x86_64.whl"),
+    "numba-hip": ("0.2.1", "numba_hip-0.2.1-py3-none-manylinux_2_28_x86_64.whl"),
+    "bitsandbytes": ("0.50.2", "bitsandbytes-0.50.2-py3-none-manylinux_2_24_x86_64.whl"),
+    "dpctl": ("0.22.1", "dpctl-0.22.1-0-cp312-cp312-manylinux_2_28_x86_64.whl"),
+    "intel-sycl-rt": ("2026.2.0", "intel_sycl_rt-2026.2.0-py2.py3-none-manylinux_2_28_x86_64.whl"),
+    "cuda-bindings": ("13.5.0", "cuda_bindings-13.5.0-cp312-cp312-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"),
+    "numpy": ("2.3.5", "numpy-2.3.5-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"),
+}
+
+
+def _cache() -> Path:
+    d = Path(os.environ.get("LICSCAN_TEST_CACHE") or Path.home() / ".cache" / "licscan-tests").expanduser() / "layers"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def wheel(request, name: str) -> Path:
+    from tests.conftest import realworld_enabled
+
+    version, filename = WHEELS[name]
+    path = _cache() / filename
+    if path.exists():
+        return path
+    if not realworld_enabled(request.config):
+        pytest.skip(f"realworld: {filename} not cached; set LICSCAN_REALWORLD=1 to download")
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", f"{name}=={version}", "--no-deps",
+                           "--only-binary=:all:", "--python-version", "3.12", "--platform", "manylinux_2_28_x86_64",
+                           "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_24_x86_64",
+                           "--platform", "manylinux_2_17_x86_64", "-d", str(_cache())], capture_output=True, text=True)
+    if not path.exists():
+        pytest.skip(f"pip download {name}=={version} gave no {filename}: {proc.stderr.strip()[-500:]}")
+    return path
+
+
+def audit(path: Path) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", "--format", "json", "--no-cache", str(path)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def layers(report: dict) -> dict[str, dict]:
+    kinds = {k.value for k in GPU_LAYER_KINDS}
+    return {c["name"]: c for c in report["components"] if c["kind"] in kinds}
+
+
+def members(path: Path, report_component: dict) -> list[str]:
+    return sorted(p.split("!/", 1)[1] for p in report_component["paths"])
+
+
+def test_hip_python_interop_is_cuda_api_on_hip(request):
+    path = wheel(request, "hip-python-interop")
+    code, report = audit(path)
+    assert code == 0
+    found = layers(report)
+    assert set(found) == {"hip-python-interop"}
+    interop = found["hip-python-interop"]
+    assert (interop["kind"], interop["vendor"], interop["license"]) == ("api-reimplementation", "AMD", "MIT")
+    assert interop["properties"]["confidence"] == "high" and interop["properties"]["platform"] == "ROCm"
+    assert members(path, interop) == ["cuda/bindings/cufile.abi3.so", "cuda/bindings/driver.abi3.so",
+                                      "cuda/bindings/nvrtc.abi3.so", "cuda/bindings/runtime.abi3.so",
+                                      "cuda/core/__init__.py", "nvtx/__init__.py", "pynvml/__init__.py"]
+    driver = [e for e in interop["evidence"] if "cuda/bindings/driver.abi3.so: " in e]
+    assert len(driver) == 1 and "'__pyx_f_4rocm_8bindings_' at 0x" in driver[0]
+    assert not [c for c in report["components"] if c["vendor"] == "NVIDIA"]
+
+
+def test_cupy_rocm_build_is_a_source_port_that_targets_rocm(request):
+    path = wheel(request, "cupy-rocm-7-0")
+    code, report = audit(path)
+    assert code == 0
+    found = layers(report)
+    assert set(found) == {"cupy-rocm", "targets-rocm"}
+    assert found["cupy-rocm"]["kind"] == "source-port"
+    assert members(path, found["cupy-rocm"]) == [
+        "cupy/cuda/texture.cpython-312-x86_64-linux-gnu.so",
+        "cupy_backends/cuda/api/driver.cpython-312-x86_64-linux-gnu.so",
+        "cupy_backends/cuda/api/runtime.cpython-312-x86_64-linux-gnu.so",
+        "cupy_backends/cuda/libs/cusolver.cpython-312-x86_64-linux-gnu.so",
+        "cupyx/_cusolver.cpython-312-x86_64-linux-gnu.so"]
+    assert len(found["targets-rocm"]["paths"]) == 14
+    cublas = [e for e in found["targets-rocm"]["evidence"] if "/libs/cublas.cpython" in e]
+    assert cublas == [f"{path}!/cupy_backends/cuda/libs/cublas.cpython-312-x86_64-linux-gnu.so: targets ROCm: links "
+                      "against ROCm (DT_NEEDED / PE import) [rocm-needed, high]: DT_NEEDED libhipblas.so.3, "
+                      "librocfft.so.0"]
+    runtime = [e for e in found["cupy-rocm"]["evidence"] if "api/runtime.cpython" in e and "[cupy-rocm-backend, " in e]
+    assert len(runtime) == 1 and "defines __pyx_module_is_main_cupy_backends__cuda__api__runtime; defines " \
+        "cudaCreateSurfaceObject, cudaCreateTextureObject, cudaDestroySurfaceObject (+" in runtime[0]
+    assert not [c for c in report["components"] if c["vendor"] == "NVIDIA"]
+
+
+def test_numba_hip_stands_in_for_numba_cuda(request):
+    path = wheel(request, "numba-hip")
+    code, report = audit(path)
+    found = layers(report)
+    assert code == 0 and set(found) == {"numba-hip"}
+    assert members(path, found["numba-hip"]) == ["numba/hip/__init__.py"]
+    assert found["numba-hip"]["kind"] == "source-port"
+
+
+def test_bitsandbytes_builds_side_by_side_are_targets_with_their_own_evidence(request):
+    """CUDA, HIP and SYCL builds of one library in one wheel: the HIP and SYCL builds target ROCm / oneAPI (no
+    runtime ships, no layer), each with its own DT_NEEDED entries (issue 15 item 4)."""
+    path = wheel(request, "bitsandbytes")
+    code, report = audit(path)
+    found = layers(report)
+    assert set(found) == {"targets-rocm", "targets-sycl"}
+    rocm = found["targets-rocm"]
+    assert members(path, rocm) == [f"bitsandbytes/libbitsandbytes_rocm{v}.so"
+                                   for v in ("64", "70", "71", "714", "715", "72")]
+    assert members(path, found["targets-sycl"]) == ["bitsandbytes/libbitsandbytes_xpu2025.so",
+                                                    "bitsandbytes/libbitsandbytes_xpu2026.so"]
+    needed = {e.split("!/", 1)[1].split(":", 1)[0]: e.rsplit("DT_NEEDED ", 1)[1]
+              for e in rocm["evidence"] + found["targets-sycl"]["evidence"]}
+    assert needed == {
+        "bitsandbytes/libbitsandbytes_rocm64.so": "libhipblas.so.2, libhipblaslt.so.0",
+        "bitsandbytes/libbitsandbytes_rocm70.so": "libhipblas.so.3, libhipblaslt.so.1",
+        "bitsandbytes/libbitsandbytes_rocm71.so": "libhipblas.so.3, libhipblaslt.so.1",
+        "bitsandbytes/libbitsandbytes_rocm714.so": "libhipblas.so.3, libhipblaslt.so.1, librocrand.so.1",
+        "bitsandbytes/libbitsandbytes_rocm715.so": "libhipblas.so.3, libhipblaslt.so.1, librocrand.so.1",
+        "bitsandbytes/libbitsandbytes_rocm72.so": "libhipblas.so.3, libhipblaslt.so.1",
+        "bitsandbytes/libbitsandbytes_xpu2025.so": "libsycl.so.8",
+        "bitsandbytes/libbitsandbytes_xpu2026.so": "libsycl.so.9",
+    }
+    # a finding's "together with" line quotes the other file's own facts, not the first file's
+    for finding in report["findings"]:
+        for line in finding["evidence"]:
+            if line.startswith("together with targets-rocm") and "rocm72.so: " in line:
+                assert line.endswith("DT_NEEDED libhipblas.so.3, libhipblaslt.so.1")
+
+
+def test_dpctl_targets_oneapi_and_ships_no_runtime(request):
+    path = wheel(request, "dpctl")
+    code, report = audit(path)
+    found = layers(report)
+    assert code == 0 and set(found) == {"targets-sycl"}
+    assert len(found["targets-sycl"]["paths"]) == 5
+    assert all(e.endswith("libsycl.so.9") or "libsycl.so.9," in e for e in found["targets-sycl"]["evidence"])
+
+
+def test_intel_sycl_runtime_ships_oneapi(request, tmp_path):
+    path = wheel(request, "intel-sycl-rt")
+    member = "intel_sycl_rt-2026.2.0.data/data/lib/libsycl.so.9.0.0"
+    with zipfile.ZipFile(path) as zf:
+        data = zf.read(member)
+    lib = tmp_path / "libsycl.so.9.0.0"
+    lib.write_bytes(data)
+    got = {m.name: m for m in identify(f"{path}!/{member}", inspect_file(str(lib)), None, data)}
+    assert set(got) == {"sycl"}
+    sycl = got["sycl"]
+    assert sycl.kind.value == "runtime-shipped" and dict(sycl.properties)["relation"] == "ships"
+    assert sycl.evidence == ("ships oneAPI (DPC++ SYCL runtime): the DPC++ SYCL runtime itself (DT_SONAME libsycl.so)"
+                             " [sycl-soname, high]: DT_SONAME libsycl.so.9",)
+
+
+@pytest.mark.parametrize("name", ["cuda-bindings", "numpy"])
+def test_nvidia_and_cpu_only_packages_name_no_layer(request, name):
+    code, report = audit(wheel(request, name))
+    assert code == 0 and layers(report) == {}
