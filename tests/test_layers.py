@@ -219,6 +219,21 @@ def linked(lib):
     return build
 
 
+_PE_HEAD = b"MZ" + b"\0" * 62  # enough for the format sniff of a raw probe; strings signals read the rest
+
+
+def nvcuda_dll_on_hip(s):
+    return "bin/nvcuda.dll", _PE_HEAD + b"\0amdhip64_7.dll\0cuInit\0"
+
+
+def nvcuda_dll(s):
+    return "bin/nvcuda.dll", _PE_HEAD + b"\0KERNEL32.dll\0cuInit\0"
+
+
+def amdhip_dll(s):
+    return "bin/amdhip64_7.dll", _PE_HEAD + b"\0hipInit\0hipMalloc\0"
+
+
 def cpu_only(s):
     return "pkg/libcpu.so", so(s.folder, "libcpu.so", "double twice(double x){return 2 * x;}", libs=[])
 
@@ -273,6 +288,10 @@ CASES = [
     ("linked against SYCL", linked("libsycl.so.8"), {"targets-sycl"}, {"sycl"}, {"targets-sycl": "high"}),
     ("linked against MUSA", linked("libmusart.so.4"), {"targets-musa"}, {"musa"}, {"targets-musa": "medium"}),
     ("linked against MACA", linked("libmcruntime.so"), {"targets-maca"}, {"maca"}, {"targets-maca": "low"}),
+    ("nvcuda.dll naming amdhip64", nvcuda_dll_on_hip, {"ptx-jit-on-nonnvidia"}, set(),
+     {"ptx-jit-on-nonnvidia": "high"}),
+    ("nvcuda.dll without AMD imports", nvcuda_dll, set(), {"ptx-jit-on-nonnvidia", "cuda-api-on-rocm"}, {}),
+    ("HIP runtime DLL shipped", amdhip_dll, {"rocm"}, set(), {"rocm": "medium"}),
     ("CPU-only library", cpu_only, set(), CATALOG, {}),
 ]
 

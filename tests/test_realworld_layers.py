@@ -11,7 +11,8 @@ cupy-rocm-7-0 14.2.0                  CuPy's ROCm build: 5 modules define CUDA A
                                       14 modules link ROCm (target-linked)
 numba-hip 0.2.1                       AMD: ``numba.hip`` with ``pose_as_cuda`` (source-port)
 bitsandbytes 0.50.2                   CUDA, HIP and SYCL builds side by side: 6 ROCm builds and 2 XPU builds
-                                      target-linked, each with its own DT_NEEDED; no layer
+                                      target-linked, each with its own DT_NEEDED; no layer. Its win_amd64 wheel:
+                                      3 ROCm and 2 XPU DLLs, the same components from PE imports
 dpctl 0.22.1                          Intel's SYCL Python bindings: 5 files target oneAPI; no runtime shipped
 intel-sycl-rt 2026.2.0                Intel's DPC++ runtime: ``libsycl.so.9`` ships oneAPI (one member read)
 cuda-bindings 13.5.0                  NVIDIA's own ``cuda.bindings``: no layer
@@ -41,6 +42,7 @@ WHEELS = {
     "cupy-rocm-7-0": ("14.2.0", "cupy_rocm_7_0-14.2.0-cp312-cp312-manylinux2014_x86_64.whl"),
     "numba-hip": ("0.2.1", "numba_hip-0.2.1-py3-none-manylinux_2_28_x86_64.whl"),
     "bitsandbytes": ("0.50.2", "bitsandbytes-0.50.2-py3-none-manylinux_2_24_x86_64.whl"),
+    "bitsandbytes-win": ("0.50.2", "bitsandbytes-0.50.2-py3-none-win_amd64.whl"),
     "dpctl": ("0.22.1", "dpctl-0.22.1-0-cp312-cp312-manylinux_2_28_x86_64.whl"),
     "intel-sycl-rt": ("2026.2.0", "intel_sycl_rt-2026.2.0-py2.py3-none-manylinux_2_28_x86_64.whl"),
     "cuda-bindings": ("13.5.0", "cuda_bindings-13.5.0-cp312-cp312-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"),
@@ -63,10 +65,12 @@ def wheel(request, name: str) -> Path:
         return path
     if not realworld_enabled(request.config):
         pytest.skip(f"realworld: {filename} not cached; set LICSCAN_REALWORLD=1 to download")
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", f"{name}=={version}", "--no-deps",
-                           "--only-binary=:all:", "--python-version", "3.12", "--platform", "manylinux_2_28_x86_64",
-                           "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_24_x86_64",
-                           "--platform", "manylinux_2_17_x86_64", "-d", str(_cache())], capture_output=True, text=True)
+    platforms = (["win_amd64"] if name.endswith("-win") else
+                 ["manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64"])
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", f"{name.removesuffix('-win')}=={version}",
+                           "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
+                           *[a for p in platforms for a in ("--platform", p)], "-d", str(_cache())],
+                          capture_output=True, text=True)
     if not path.exists():
         pytest.skip(f"pip download {name}=={version} gave no {filename}: {proc.stderr.strip()[-500:]}")
     return path
@@ -167,6 +171,27 @@ def test_bitsandbytes_builds_side_by_side_are_targets_with_their_own_evidence(re
         for line in finding["evidence"]:
             if line.startswith("together with targets-rocm") and "rocm72.so: " in line:
                 assert line.endswith("DT_NEEDED libhipblas.so.3, libhipblaslt.so.1")
+
+
+def test_bitsandbytes_windows_build_names_the_same_targets_from_pe_imports(request):
+    linux_code, linux = audit(wheel(request, "bitsandbytes"))
+    path = wheel(request, "bitsandbytes-win")
+    code, report = audit(path)
+    found = layers(report)
+    assert {(c["name"], c["kind"]) for c in found.values()} == {(c["name"], c["kind"]) for c in layers(linux).values()}
+    assert members(path, found["targets-rocm"]) == [f"bitsandbytes/libbitsandbytes_rocm{v}.dll"
+                                                    for v in ("714", "715", "72")]
+    imports = {e.split("!/", 1)[1].split(":", 1)[0]: e.rsplit("]: ", 1)[1]
+               for e in found["targets-rocm"]["evidence"] + found["targets-sycl"]["evidence"]}
+    assert imports == {
+        "bitsandbytes/libbitsandbytes_rocm714.dll": "imports hipblas.dll, rocblas.dll, libhipblaslt.dll, amdhip64_7.dll",
+        "bitsandbytes/libbitsandbytes_rocm715.dll": "imports hipblas.dll, rocblas.dll, libhipblaslt.dll, amdhip64_7.dll",
+        "bitsandbytes/libbitsandbytes_rocm72.dll": "imports hipblas.dll, rocblas.dll, libhipblaslt.dll, amdhip64_7.dll",
+        "bitsandbytes/libbitsandbytes_xpu2025.dll": "imports sycl8.dll",
+        "bitsandbytes/libbitsandbytes_xpu2026.dll": "imports sycl9.dll",
+    }
+    rules = sorted({(f["rule"], f["severity"], f["verdict"]) for f in report["findings"]})
+    assert (code, rules) == (linux_code, sorted({(f["rule"], f["severity"], f["verdict"]) for f in linux["findings"]}))
 
 
 def test_dpctl_targets_oneapi_and_ships_no_runtime(request):

@@ -269,12 +269,12 @@ _PE_IMPORTS_LIMIT = 64 << 20  # PE headers parsed here only for images up to thi
 
 
 def _imports(facts: FileFacts | None, data, fmt: str) -> tuple[str, ...]:
-    """ELF ``DT_NEEDED`` entries, or the DLL names of a PE import table (from the facts when they carry them)."""
+    """ELF ``DT_NEEDED`` entries, or the DLL names of a PE import table (with the delay-load table when the facts
+    carry PE facts: ``FileFacts.needed``)."""
     if facts is not None and facts.elf is not None:
         return facts.elf.needed
-    pe_facts = getattr(facts, "pe", None)
-    if pe_facts is not None and getattr(pe_facts, "imports", None) is not None:
-        return tuple(pe_facts.imports)
+    if facts is not None and getattr(facts, "pe", None) is not None:
+        return tuple(facts.needed)
     if fmt == "pe" and data is not None and len(data) <= _PE_IMPORTS_LIMIT:
         from licscan.binary import pe
         from licscan.binary.errors import FormatError
