@@ -10,11 +10,11 @@ is SOURCE_DATE_EPOCH's when set.
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 from licscan import __version__
 from licscan.findings import Finding, Verdict
+from licscan.escape import html as html_text
 from licscan.report._shared import (active, by_severity, counts, device_code_by_file, generated_at, is_nvidia, rel,
                                     waived)
 
@@ -65,7 +65,8 @@ footer.page { margin-top: 48px; font-size: 13px; color: var(--muted); }
 
 
 def _e(text: Any) -> str:
-    return escape(str(text if text is not None else ""), quote=True)
+    """Untrusted text as HTML (licscan.escape.html: controls and bidirectional overrides visible, then entities)."""
+    return html_text("" if text is None else text)
 
 
 def _code(text: Any) -> str:

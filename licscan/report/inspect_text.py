@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from licscan.model import DeviceImage, FileFacts, ToolkitRange
+from licscan.escape import terminal as _t
 from licscan.report.inspect_json import producers
 
 
@@ -23,12 +24,12 @@ def _row(index: int, image: DeviceImage) -> list[str]:
     if image.debug:
         flags.append("debug")
     if image.identifier:
-        flags.append(f"ident={image.identifier}")
+        flags.append(f"ident={_t(image.identifier)}")
     if image.ptxas_options:
-        flags.append(f"ptxas='{image.ptxas_options.strip()}'")
+        flags.append(f"ptxas='{_t(image.ptxas_options.strip())}'")
     producer = image.producer.value if image.producer else ("" if image.kind.value == "ptx" else "-")
-    return [str(index), image.container.value, image.kind.value, image.arch_full, image.ptx_isa or "-",
-            toolkit_text(image.toolkit), image.compression.value, str(image.size), producer, " ".join(flags)]
+    return [str(index), image.container.value, image.kind.value, _t(image.arch_full), _t(image.ptx_isa or "-"),
+            _t(toolkit_text(image.toolkit)), image.compression.value, str(image.size), producer, " ".join(flags)]
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -37,22 +38,22 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def render(facts: FileFacts) -> str:
-    lines = [f"{facts.path}: {facts.format.value}, {facts.size} bytes"]
+    lines = [f"{_t(facts.path)}: {facts.format.value}, {facts.size} bytes"]
     if facts.elf is not None:
         elf = facts.elf
-        lines.append(f"  ELF      {elf.elf_type} {elf.machine}{'' if elf.has_symtab else ', stripped'}")
+        lines.append(f"  ELF      {_t(elf.elf_type)} {_t(elf.machine)}{'' if elf.has_symtab else ', stripped'}")
         if elf.soname:
-            lines.append(f"  SONAME   {elf.soname}")
+            lines.append(f"  SONAME   {_t(elf.soname)}")
         if elf.needed:
-            lines.append(f"  NEEDED   {', '.join(elf.needed)}")
+            lines.append(f"  NEEDED   {_t(', '.join(elf.needed))}")
         if elf.runpath:
-            lines.append(f"  RUNPATH  {':'.join(elf.runpath)}")
+            lines.append(f"  RUNPATH  {_t(':'.join(elf.runpath))}")
         if elf.rpath:
-            lines.append(f"  RPATH    {':'.join(elf.rpath)}")
+            lines.append(f"  RPATH    {_t(':'.join(elf.rpath))}")
     if facts.ptx_header is not None and facts.ptx_header.version:
         header = facts.ptx_header
-        lines.append(f"  PTX      {header.generator or ''}, CUDA {header.version}"
-                     + (f", CL-{header.build_id}" if header.build_id else ""))
+        lines.append(f"  PTX      {_t(header.generator or '')}, CUDA {_t(header.version)}"
+                     + (f", CL-{_t(header.build_id)}" if header.build_id else ""))
     if facts.members:
         lines.append(f"  archive  {len(facts.members)} members")
     images = facts.all_images()
@@ -67,7 +68,7 @@ def render(facts: FileFacts) -> str:
                                       "producer", ""]] + rows))
                 rows = []
             if image.path != facts.path:
-                lines.append(f"  {image.path}")
+                lines.append(f"  {_t(image.path)}")
             current = image.path
         rows.append(_row(n, image))
     if rows:
@@ -75,13 +76,14 @@ def render(facts: FileFacts) -> str:
                               ""]] + rows))
     made_by = producers(images)
     if made_by:
-        lines.append("  producers: " + ", ".join(f"{p['tool']} {p['version'] or '?'} ({p['images']})" for p in made_by))
+        lines.append("  producers: " + ", ".join(f"{_t(p['tool'])} {_t(p['version'] or '?')} ({p['images']})"
+                                               for p in made_by))
     for remark in facts.all_remarks():
-        lines.append(f"  note: {remark}")
+        lines.append(f"  note: {_t(remark)}")
     diagnostics = facts.all_diagnostics()
     if diagnostics:
         lines.append(f"  diagnostics: {len(diagnostics)}")
         for diag in diagnostics:
             where = f" at {diag.offset:#x}" if diag.offset is not None else ""
-            lines.append(f"    {diag.kind.value}{where}: {diag.message}")
+            lines.append(f"    {diag.kind.value}{where}: {_t(diag.message)}")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ from typing import Any
 
 from licscan import __version__
 from licscan.findings import Finding, Verdict
+from licscan.escape import markdown, markdown_code
 from licscan.model import GPU_LAYER_KINDS
 from licscan.report._shared import active, by_severity, counts, is_nvidia, rel, waived
 
@@ -21,23 +22,26 @@ ICON = {"error": "🔴", "warning": "🟠", "note": "🔵"}
 
 
 def cell(text: Any) -> str:
-    """A table cell: one line, pipes and backticks made harmless, HTML-looking text escaped."""
-    text = " ".join(str(text if text is not None else "").split())
-    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("`", "'"))
+    """Untrusted text as Markdown prose or a table cell (licscan.escape.markdown: shown literally, one line)."""
+    return markdown("" if text is None else text)
+
+
+def code(text: Any, table: bool = False) -> str:
+    """Untrusted text as a code span (licscan.escape.markdown_code)."""
+    return markdown_code("" if text is None else text, table=table)
 
 
 def _finding(f: dict[str, Any]) -> list[str]:
     clause = f.clause
     verdict = "" if f.verdict is Verdict.VIOLATION else f" ({f.verdict.value})"
-    lines = [f"- {ICON.get(f.severity.value, '')} **{f.severity.value.upper()}** `{cell(f.rule)}`{verdict} in "
-             f"`{cell(f.path)}`: {cell(f.title or '')}",
+    lines = [f"- {ICON.get(f.severity.value, '')} **{f.severity.value.upper()}** {code(f.rule)}{verdict} in "
+             f"{code(f.path)}: {cell(f.title or '')}",
              f"  {cell(f.message)}"]
     if clause:
         lines.append(f"  > {cell(clause.text)}  ")
         lines.append(f"  > — {cell(clause.document)} {cell(clause.section)} (text of {cell(clause.date)})")
     if f.remediation:
-        lines.append(f"  *Fix:* {cell(f.remediation)} (fingerprint `{f.fingerprint}`)")
+        lines.append(f"  *Fix:* {cell(f.remediation)} (fingerprint {code(f.fingerprint)})")
     return lines
 
 
@@ -53,7 +57,7 @@ def _components(inventory, limit: int | None) -> tuple[list[str], int]:
         if c.kind in GPU_LAYER_KINDS and dict(c.properties).get("confidence"):
             kind += f" ({dict(c.properties)['confidence']} confidence)"
         lines.append(f"| {cell(c.name)} | {cell(c.vendor)} | {cell(kind)} | {cell(c.version or 'unknown')} "
-                     f"| {cell(c.license or 'unknown')} | `{cell(where)}` |")
+                     f"| {cell(c.license or 'unknown')} | {code(where, table=True)} |")
     if not rows:
         lines = ["No NVIDIA or GPU-runtime components were found."]
     return lines, len(rows) - len(shown)
@@ -84,7 +88,7 @@ def _render(inventory, findings, live, limit_findings: int, limit_components: in
     failed = bool(live) and any(f.severity.value == "error" for f in live)
     status = "❌ findings at error level" if failed else ("⚠️ findings below error level" if live else "✅ no findings")
     lines = [f"## licscan audit: {status}", "",
-             f"{s.files} files ({s.bytes:,} bytes) in {', '.join(f'`{cell(rel(p) or p)}`' for p in inventory.inputs)}"
+             f"{s.files} files ({s.bytes:,} bytes) in {', '.join(code(rel(p) or p) for p in inventory.inputs)}"
              f"; licscan {__version__}." + ("" if inventory.complete else
                                               f" **Scan incomplete**: {len(inventory.diagnostics)} inputs or parts "
                                               "could not be read."), "",
@@ -105,7 +109,7 @@ def _render(inventory, findings, live, limit_findings: int, limit_components: in
         shown = done if len(live) <= limit_findings else done[:limit_findings]
         for f in shown:
             w = f.waiver
-            lines.append(f"| `{cell(f.rule)}` | `{cell(f.path)}` | {cell(w.reason if w else '')} "
+            lines.append(f"| {code(f.rule, table=True)} | {code(f.path, table=True)} | {cell(w.reason if w else '')} "
                          f"| {cell((w.expires if w else None) or 'never')} |")
         if len(shown) < len(done):
             lines += ["", f"**Truncated**: {len(done) - len(shown)} more waived findings are not shown."]

@@ -29,6 +29,7 @@ from licscan.findings import Finding
 from licscan.vpath import SEP
 from licscan.vpath import member as vpath_member
 from licscan.report._shared import active, chain, outer, rel, rule_doc_command
+from licscan.escape import sarif_text
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -120,15 +121,21 @@ def _uri(path: str) -> str:
     """A repo-relative URI reference for a path (absolute ones outside the current folder as file URIs)."""
     path = rel(path) or path
     if path.startswith("/"):
-        return "file://" + quote(path, safe="/")
-    return quote(path, safe="/")
+        return "file://" + _quote(path)
+    return _quote(path)
+
+
+def _quote(path: str) -> str:
+    """Percent-encoded UTF-8 (RFC 3986); a byte of a name that is not UTF-8 (a lone surrogate from os.fsdecode)
+    as itself: ``lib\xff.so`` -> ``lib%FF.so``."""
+    return quote(path.encode("utf-8", "surrogateescape"), safe="/")
 
 
 def stable_hash(finding: dict[str, Any]) -> str:
     """``primaryLocationLineHash``: the same alert across releases of the scanned file (versions blanked)."""
     component = (finding.component or "").split("@", 1)[0]
     path = _VERSIONISH.sub("*", finding.path)
-    digest = hashlib.sha256("\x1f".join((finding.rule, path, component)).encode("utf-8")).hexdigest()
+    digest = hashlib.sha256("\x1f".join((finding.rule, path, component)).encode("utf-8", "surrogateescape")).hexdigest()
     return digest[:16] + ":1"
 
 
@@ -145,7 +152,7 @@ class _Artifacts:
                     entry: dict[str, Any] = {"location": {"uri": _uri(level)}, "roles": ["analysisTarget"]}
                 else:
                     member = vpath_member(level)
-                    entry = {"location": {"uri": quote(member, safe="/")}, "parentIndex": parent}
+                    entry = {"location": {"uri": _quote(member)}, "parentIndex": parent}
                 self.index[level] = len(self.items)
                 self.items.append(entry)
             parent = self.index[level]
@@ -166,9 +173,8 @@ def _result(finding: dict[str, Any], rule_index: dict[str, int], artifacts: _Art
     if finding.component:
         logical.append({"fullyQualifiedName": finding.component, "kind": "package"})
     location["logicalLocations"] = logical
-    message = " ".join(finding.message.split())
+    text = sarif_text(finding.message)
     clause = finding.clause
-    text = message
     if clause:
         text += f" [{clause.document} {clause.section}, text of {clause.date}]"
     result: dict[str, Any] = {
@@ -185,8 +191,8 @@ def _result(finding: dict[str, Any], rule_index: dict[str, int], artifacts: _Art
     }
     if SEP in vpath:
         result["relatedLocations"] = [{"id": 1, "physicalLocation": {"artifactLocation": {
-            "uri": quote(vpath_member(vpath), safe="/"), "index": artifacts.index[vpath]}},
-            "message": {"text": f"member {vpath}"}}]
+            "uri": _quote(vpath_member(vpath)), "index": artifacts.index[vpath]}},
+            "message": {"text": f"member {sarif_text(vpath)}"}}]
     return result
 
 
@@ -213,7 +219,8 @@ def document(inventory, findings: list[Finding], rules: Iterable[Any] = (),
                                 "defaultConfiguration": {"level": LEVEL[finding.severity.value]}})
     artifacts = _Artifacts()
     results = [_result(f, rule_index, artifacts) for f in active(findings)]
-    notifications = [{"level": "error", "message": {"text": f"{d.kind.value}: {d.path}: {d.message}"},
+    notifications = [{"level": "error", "message": {"text": f"{d.kind.value}: {sarif_text(d.path)}: "
+                                                             f"{sarif_text(d.message)}"},
                       "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(outer(d.path))}}}]}
                      for d in inventory.diagnostics]
     run: dict[str, Any] = {

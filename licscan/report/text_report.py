@@ -15,6 +15,7 @@ from typing import Any
 from licscan.model import GPU_LAYER_KINDS, Inventory
 from licscan.findings import Finding, Verdict
 from licscan.report._shared import active, by_severity, device_code_by_file, rel
+from licscan.escape import terminal
 from licscan.report.progress import is_terminal
 
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -27,9 +28,10 @@ def use_color(stream, environ=None) -> bool:
 
 
 def _e(text: Any) -> str:
+    """Untrusted text for the terminal: controls made visible (licscan.escape.terminal), then rich markup escaped."""
     from rich.markup import escape
 
-    return escape(str(text))
+    return escape(terminal(text))
 
 
 def _finding_lines(f: dict[str, Any]) -> list[str]:

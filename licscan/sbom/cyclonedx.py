@@ -66,7 +66,7 @@ def _evidence(node: PackageNode | FileNode):
                                                                   default=Decimal("1.0")), methods=methods)] \
         if methods else []
     # An Occurrence sorts by its bom-ref first, which defaults to a random UUID: derive it from the location.
-    occurrences = [Occurrence(location=p, bom_ref="occurrence-" + hashlib.sha256(p.encode()).hexdigest()[:16])
+    occurrences = [Occurrence(location=p, bom_ref="occurrence-" + hashlib.sha256(p.encode("utf-8", "surrogateescape")).hexdigest()[:16])
                    for p in locations]
     return ComponentEvidence(identity=identity, occurrences=occurrences)
 
@@ -78,6 +78,9 @@ def to_bom(plan: Plan):
     from cyclonedx.model.contact import OrganizationalContact, OrganizationalEntity
     from packageurl import PackageURL
 
+    from licscan.sbom.spdx import escaped
+
+    plan = escaped(plan)
     infos = {i.id: i for i in plan.licenses}
     notes: dict[str, list[str]] = {}
     for note in plan.notes:

@@ -20,6 +20,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from licscan.escape import cpe_value
 from licscan.model import Component, ComponentKind, DeviceImage, FileFormat, Inventory
 from licscan.sbom import ids
 from licscan.sbom.data import LicenseInfo, driver_tables
@@ -626,11 +627,13 @@ def _component_node(pid, component: Component, props, dist, display, tables, fil
                      component.version)
     cpes = []
     ident = tables.identifiers
-    if nvidia and component.name in tables.toolkit_versioned_components and release_of(component.version):
-        cpes.append(ident["toolkit_cpe"].format(version=release_of(component.version)))
-    if nvidia and component.kind in (ComponentKind.DRIVER, ComponentKind.KERNEL_MODULE) and component.version \
+    if nvidia and component.name in tables.toolkit_versioned_components and cpe_value(release_of(component.version)):
+        cpes.append(ident["toolkit_cpe"].format(version=cpe_value(release_of(component.version))))
+    # The version comes from the file (a kernel module's .modinfo): quoted for CPE 2.3, none when it cannot be one.
+    driver_version = cpe_value(component.version)
+    if nvidia and component.kind in (ComponentKind.DRIVER, ComponentKind.KERNEL_MODULE) and driver_version \
             and component.version.count(".") >= 1:
-        cpes.append(ident["driver_cpe"].format(version=component.version))
+        cpes.append(ident["driver_cpe"].format(version=driver_version))
     concluded = normalise(component.license)
     raw_declared = _first(props, "license_declared")
     declared = normalise(raw_declared)

@@ -50,6 +50,7 @@ def to_document(plan: Plan, namespace_base: str = NAMESPACE_BASE):
         SpdxNoAssertion,
     )
 
+    plan = escaped(plan)
     creators = [Actor(ActorType.TOOL, plan.tool)]
     if plan.creator_org:
         creators.append(Actor(ActorType.ORGANIZATION, plan.creator_org))
@@ -101,6 +102,15 @@ def to_document(plan: Plan, namespace_base: str = NAMESPACE_BASE):
     document.extracted_licensing_info = extracted
     document.annotations = annotations
     return document
+
+
+def escaped(plan: Plan) -> Plan:
+    """The plan with every string as SBOMs may carry it (escape.sbom_text): names, versions, paths and comments
+    come from the scanned input, and a line break in one would write tag-value lines of its own (SPDX 2.3
+    tag-value: one "Tag: value" per line). Only the extracted licence texts (our own data) keep line breaks."""
+    from licscan.escape import map_strings, sbom_text
+
+    return map_strings(plan, lambda text, name: sbom_text(text, multiline=name == "text"))
 
 
 def validate(document) -> None:
