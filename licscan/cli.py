@@ -1,12 +1,17 @@
-"""The command line: parse arguments, call the library, render, map to an exit code; nothing else (DESIGN B1).
+"""The command line: parse arguments, call the library, render, map to an exit code; nothing else.
 
-Exit codes: 0 clean; 1 findings at or above --fail-on; 2 usage, config or rule-pack error; 3 scan incomplete.
+Exit codes (README.md, "Exit codes"): 0 clean; 1 findings at or above --fail-on; 2 usage, configuration, rule-pack
+or output error; 3 scan incomplete; 4 internal error (a licscan bug); 130 interrupted (SIGINT). Every error ends
+in one line on standard error, never a traceback (LICSCAN_DEBUG=1 adds the traceback of an internal error).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import secrets
+import stat
 import sys
 
 from licscan import __version__
@@ -17,6 +22,8 @@ EXIT_OK = ExitCode.CLEAN
 EXIT_FINDINGS = ExitCode.FINDINGS
 EXIT_USAGE = ExitCode.USAGE
 EXIT_INCOMPLETE = ExitCode.INCOMPLETE
+EXIT_INTERNAL = ExitCode.INTERNAL
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def _positive(text: str) -> int:
@@ -62,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--fail-on", choices=("error", "warning", "note", "never"), default=None,
                        help="exit 1 when a finding at or above this severity remains (default: the config's, "
                             "else error)")
-    audit.add_argument("--config", help="the .licscan.yaml to use (default: found upward from the first PATH)")
+    audit.add_argument("--config", help="the .licscan.yaml to use (default: found from the working directory up to "
+                       "its repository root, never inside a PATH; docs/security.md)")
     audit.add_argument("--rules", action="append", default=[], metavar="PACK",
                        help="an extra rule pack (repeatable)")
     audit.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1,
@@ -140,7 +148,148 @@ def _limit_options(command, *, archives: bool = True) -> None:
 _ENCODING_ERRORS = "backslashreplace"
 
 
+class OutputError(Exception):
+    """A report, SBOM or extracted image that cannot be written (exit 2): one line of text."""
+
+
+def _error(message: str) -> None:
+    """One line on standard error: ``licscan: message``, untrusted parts made harmless for a terminal or CI log."""
+    from licscan.escape import terminal
+
+    try:
+        print(f"licscan: {terminal(message)}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass  # standard error is gone too: the exit code is all that is left
+
+
+def _check_outputs(paths) -> None:
+    """Before a scan: each output file must be writable where it is (its folder exists; it is not a folder)."""
+    for path in paths:
+        if path is None:
+            continue
+        if os.path.isdir(path):
+            raise OutputError(f"{path}: is a folder; give a file name for the output")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise OutputError(f"{path}: cannot write the output: the folder {folder} does not exist")
+
+
+def write_outputs(outputs: list[tuple[str, str | bytes]]) -> None:
+    """Write every ``(path, text)`` atomically: each to a temporary file beside its target, flushed to disk, and
+    renamed over the target only when all of them were written (a full disk leaves every earlier report as it was
+    and no truncated file). A target that exists and is not a regular file (``/dev/null``, a FIFO, a terminal) is
+    written in place. Raises OutputError."""
+    staged: list[tuple[str, str]] = []  # (temporary file, target)
+    direct: list[tuple[str, bytes]] = []
+    try:
+        for path, text in outputs:
+            data = text if isinstance(text, bytes) else text.encode("utf-8", _ENCODING_ERRORS)
+            target = os.path.realpath(path) if os.path.islink(path) else path
+            try:
+                info = os.stat(target)
+            except FileNotFoundError:
+                info = None
+            except OSError as error:
+                raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                raise OutputError(f"{path}: is a folder; give a file name for the output")
+            if info is not None and not stat.S_ISREG(info.st_mode):
+                direct.append((path, data))
+                continue
+            folder, name = os.path.split(os.path.abspath(target))
+            temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                             | getattr(os, "O_CLOEXEC", 0), 0o666)
+            except OSError as error:
+                raise OutputError(f"{path}: cannot write the output: cannot create a file in {folder}: "
+                                  f"{error.strerror}") from None
+            staged.append((temporary, target))
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    if info is not None:
+                        os.fchmod(out.fileno(), stat.S_IMODE(info.st_mode))
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except OSError as error:
+                raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+        for path, data in direct:
+            try:
+                with open(path, "wb") as out:
+                    out.write(data)
+            except OSError as error:
+                raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+        while staged:
+            temporary, target = staged[0]
+            try:
+                os.replace(temporary, target)
+            except OSError as error:
+                raise OutputError(f"{target}: cannot write the output: {error.strerror}") from None
+            staged.pop(0)
+    finally:
+        for temporary, _target in staged:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+
+def _write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _check_inputs(paths) -> bool:
+    """Every PATH exists and is a file or a folder (a FIFO, socket or device named on the command line would be
+    waited on or read forever, and cannot be "read completely"); False after a one-line message."""
+    for path in paths:
+        if not os.path.lexists(path):
+            _error(f"{path}: no such file or folder")
+            return False
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # a dangling or looping link: the walker reports it
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else
+                    "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+                    else "not a regular file")
+            _error(f"{path}: is {kind}, not a file or folder: nothing licscan can read completely")
+            return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure ends in one line on standard error and an exit code (module docstring)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except OutputError as error:
+        _error(str(error))
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader of standard output went away (`licscan audit dist | head -1`): the report did not arrive.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        except (OSError, ValueError):
+            pass
+        _error("standard output was closed before the whole report was written")
+        return EXIT_USAGE
+    except Exception as error:  # noqa: BLE001 - the one place that turns a licscan bug into one line
+        if os.environ.get("LICSCAN_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        _error(f"internal error: {type(error).__name__}: {str(error)[:300]} (a licscan bug; LICSCAN_DEBUG=1 shows "
+               "the traceback)")
+        return EXIT_INTERNAL
+
+
+def _main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors=_ENCODING_ERRORS)
@@ -175,25 +324,21 @@ def _scan_config(args, *, digests: bool = False, exclude: tuple[str, ...] = ()):
                       exclude=tuple(args.exclude) + tuple(exclude), digests=digests)
 
 
-def _missing(paths) -> bool:
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing:
-        print(f"licscan: {missing[0]}: no such file or folder", file=sys.stderr)
-    return bool(missing)
-
-
 def _sbom(args) -> int:
     from licscan import sbom
     from licscan.scan import scan
 
-    if _missing(args.paths):
+    if not _check_inputs(args.paths):
         return EXIT_USAGE
+    _check_outputs([args.output])
     inventory, records = scan(args.paths, _scan_config(args, digests=True))
-    sbom.render(inventory, records, args.format, args.output, creator_org=args.organization,
+    text = io.StringIO()
+    sbom.render(inventory, records, args.format, text, creator_org=args.organization,
                 name=args.name, digests=sbom.plan.filesystem_digests)
+    write_outputs([(args.output, text.getvalue())])
     if inventory.diagnostics:
-        print(f"licscan: scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read; the SBOM "
-              "lists what was read", file=sys.stderr)
+        _error(f"scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read; the SBOM lists "
+               "what was read")
         return EXIT_INCOMPLETE
     return EXIT_OK
 
@@ -202,6 +347,7 @@ def _audit(args) -> int:
     from licscan.audit import AuditOptions, run_audit
     from licscan.findings import FailOn
     from licscan.report import RenderOptions, render
+    from licscan.rules.config import planted_configs
     from licscan.report.outputs import audit_outputs
     from licscan.report.progress import progress_reporter
     from licscan.rules.errors import LoadError
@@ -209,33 +355,38 @@ def _audit(args) -> int:
     try:
         outputs = audit_outputs(args.outputs)
     except ValueError as error:
-        print(f"licscan: {error}", file=sys.stderr)
+        _error(str(error))
         return EXIT_USAGE
-    if _missing(args.paths):
+    if not _check_inputs(args.paths):
         return EXIT_USAGE
+    _check_outputs([path for _fmt, path in outputs])
     options = AuditOptions(scan=_scan_config(args), config_path=args.config, extra_packs=tuple(args.rules),
                            fail_on=FailOn(args.fail_on) if args.fail_on else None)
     try:
         with progress_reporter() as progress:
             result = run_audit(args.paths, options, progress=progress)
     except LoadError as error:
-        print(error.render(), file=sys.stderr)
+        from licscan.escape import terminal_lines
+
+        print(terminal_lines(error.render()), file=sys.stderr)
         return EXIT_USAGE
     inventory = result.inventory
+    for planted in planted_configs(args.paths):
+        _error(f"note: {planted} lies inside a scanned input and is not applied (configuration comes from --config "
+               "or the working directory, never from the scanned tree)")
+    files: list[tuple[str, str]] = []
     for fmt, path in outputs:
         from licscan.report.text_report import use_color
 
         text = render(fmt, result, RenderOptions(color=fmt == "text" and path is None and use_color(sys.stdout),
                                                  sarif_category=args.sarif_category))
         if path:
-            with open(path, "w", encoding="utf-8", errors=_ENCODING_ERRORS) as out:
-                out.write(text)
+            files.append((path, text))
         else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            _write_stdout(text)
+    write_outputs(files)
     if inventory.diagnostics and any(path or fmt != "text" for fmt, path in outputs):
-        print(f"licscan: scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read "
-              "(see diagnostics)", file=sys.stderr)
+        _error(f"scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read (see diagnostics)")
     return int(result.exit_code)
 
 
@@ -245,33 +396,40 @@ def _inspect(args) -> int:
     from licscan.model import DiagnosticKind
 
     if not os.path.exists(args.file):
-        print(f"licscan: {args.file}: no such file", file=sys.stderr)
+        _error(f"{args.file}: no such file")
         return EXIT_USAGE
     if os.path.isdir(args.file):
-        print(f"licscan: {args.file}: is a directory (inspect takes one file; use `licscan audit` for trees)",
-              file=sys.stderr)
+        _error(f"{args.file}: is a directory (inspect takes one file; use `licscan audit` for trees)")
         return EXIT_USAGE
+    if not _check_inputs([args.file]):
+        return EXIT_USAGE
+    _check_outputs([args.output])
+    if args.extract and os.path.exists(args.extract) and not os.path.isdir(args.extract):
+        raise OutputError(f"{args.extract}: --extract needs a folder, and this is not one")
     limits = Limits(max_image_bytes=args.max_image_size, jobs=args.jobs, notes=NotesMode(args.notes),
                     max_file_seconds=args.max_file_seconds, max_entries_per_fatbin=args.max_fatbin_entries)
     facts = inspect_file(args.file, limits=limits, want_hash=args.hash)
     if args.extract:
         from licscan.binary.extract import extract
 
-        facts = extract(args.file, facts, args.extract, limits)
+        try:
+            facts = extract(args.file, facts, args.extract, limits)
+        except OSError as error:
+            raise OutputError(f"{error.filename or args.extract}: cannot extract the images: {error.strerror}") \
+                from None
     if args.format == "json":
         from licscan.report.inspect_json import render
     else:
         from licscan.report.inspect_text import render
     text = render(facts)
     if args.output:
-        with open(args.output, "w", encoding="utf-8", errors=_ENCODING_ERRORS) as out:
-            out.write(text)
+        write_outputs([(args.output, text)])
     else:
-        sys.stdout.write(text)
+        _write_stdout(text)
     diagnostics = facts.all_diagnostics()
     for diag in diagnostics:
         if not args.output and args.format == "json":
-            print(f"licscan: {diag.path}: {diag.kind.value}: {diag.message}", file=sys.stderr)
+            _error(f"{diag.path}: {diag.kind.value}: {diag.message}")
     if any(d.kind is not DiagnosticKind.UNSUPPORTED for d in diagnostics) or diagnostics:
         return EXIT_INCOMPLETE
     return EXIT_OK

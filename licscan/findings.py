@@ -65,6 +65,7 @@ class ExitCode(enum.IntEnum):
     FINDINGS = 1  # an unwaived finding at or above --fail-on
     USAGE = 2  # usage, configuration, rule-pack or output error
     INCOMPLETE = 3  # part of an input could not be read: the gate fails closed
+    INTERNAL = 4  # a licscan bug: one line on standard error (LICSCAN_DEBUG=1 adds the traceback)
     INTERRUPTED = 130  # SIGINT (128 + 2, the shell's convention)
 
 

@@ -192,12 +192,18 @@ def test_config_errors_have_positions():
     ]
 
 
-def test_find_config_upward(tmp_path):
-    (tmp_path / ".licscan.yaml").write_text("fail-on: warning\n")
-    dist = tmp_path / "a" / "dist"
+def test_find_config_from_the_working_directory_up_to_the_repository(tmp_path, monkeypatch):
+    """Discovery starts in the working directory and stops at the repository root (issue 13 item 2: never from
+    the scanned PATH, whose own .licscan.yaml was applied before)."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".licscan.yaml").write_text("fail-on: warning\n")
+    (tmp_path / ".licscan.yaml").write_text("fail-on: never\n")  # above the repository: never found
+    dist = repo / "a" / "dist"
     dist.mkdir(parents=True)
-    (dist / "x.whl").write_bytes(b"")
-    assert find_config([dist / "x.whl"]) == tmp_path / ".licscan.yaml"
+    (dist / ".licscan.yaml").write_text("fail-on: never\n")  # inside the input: never found from the input
+    monkeypatch.chdir(repo / "a")
+    assert find_config() == repo / ".licscan.yaml"
     assert resolve_config([dist]).fail_on.value == "warning"
     other = tmp_path / "o.yaml"
     other.write_text("fail-on: never\nrules: [extra.yaml]\n")

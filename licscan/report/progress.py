@@ -70,4 +70,7 @@ def progress_reporter(stream=None, environ=None, delay: float = DELAY) -> Iterat
 
 
 def _short(vpath: str, width: int = 60) -> str:
+    from licscan.escape import terminal
+
+    vpath = terminal(vpath)  # a name from the scanned input: no control sequence reaches the terminal
     return vpath if len(vpath) <= width else "…" + vpath[-(width - 1):]

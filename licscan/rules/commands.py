@@ -101,7 +101,7 @@ def cmd_waive(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     from licscan.rules.config import FILE_NAME, find_config, waive
 
     out, err = out or sys.stdout, err or sys.stderr
-    target = args.config or find_config(["."]) or FILE_NAME
+    target = args.config or find_config() or FILE_NAME
     try:
         entry = waive(target, args.fingerprint, args.reason, args.expires, args.approver,
                       getattr(args, "rule", None), getattr(args, "path", None))

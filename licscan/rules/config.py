@@ -1,4 +1,12 @@
-"""``.licscan.yaml`` (DESIGN B1, B5): found upward from the first PATH, or given with ``--config``.
+"""``.licscan.yaml``: given with ``--config``, or found from the working directory (never from inside the scanned
+inputs: a scanned tree cannot change its own verdict; docs/security.md).
+
+Discovery: ``.licscan.yaml`` in the working directory, else in the folders above it up to the root of the git
+repository it lies in (the nearest folder holding ``.git``); outside a repository, the working directory only.
+A configuration found this way is refused (exit 2) when it lies inside one of the scanned inputs, or when it or its
+folder is writable by every user (a shared temporary folder). ``rules:`` paths must stay inside the
+configuration's repository (its folder outside a repository), and every file is read only when it is a regular
+file of at most 4 MiB whose YAML aliases expand to at most 100,000 nodes (licscan/rules/yamlsource.py).
 
 Keys (all optional)::
 
@@ -29,13 +37,14 @@ import datetime
 import fnmatch
 import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from licscan.findings import FailOn, Finding, Severity, Verdict, Waived, fingerprint
 from licscan.rules.errors import ConfigError, Problem, Span
-from licscan.rules.yamlsource import item_span, key_span, node_span, parse, value_span
+from licscan.rules.yamlsource import FileRefused, item_span, key_span, node_span, parse, read_text, value_span
 
 FILE_NAME = ".licscan.yaml"
 FAIL_ON = tuple(f.value for f in FailOn)
@@ -143,34 +152,83 @@ def current_date() -> datetime.date:
     return clock.today()
 
 
-def find_config(paths: Iterable[str | os.PathLike]) -> Path | None:
-    """``.licscan.yaml`` in the folder of the first PATH (its parent for a file) or the nearest folder above."""
-    first = next(iter(paths), None)
-    if first is None:
-        return None
-    start = Path(first).resolve()
-    folder = start if start.is_dir() else start.parent
+def repository_root(folder: str | os.PathLike) -> Path | None:
+    """The nearest folder at or above ``folder`` that holds ``.git`` (a git work tree), or None."""
+    folder = Path(folder).resolve()
     for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def find_config(start: str | os.PathLike | None = None) -> Path | None:
+    """``.licscan.yaml`` in ``start`` (default: the working directory), else in the folders above it up to the
+    root of its git repository; outside a repository, ``start`` only. Never searched from the scanned inputs."""
+    folder = Path(start if start is not None else os.getcwd()).resolve()
+    root = repository_root(folder)
+    candidates = [folder] if root is None else [folder, *folder.parents[:len(folder.parents) - len(root.parents)]]
+    for candidate in candidates:
         path = candidate / FILE_NAME
         if path.is_file():
             return path
     return None
 
 
+def containing_input(path: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> str | None:
+    """The scanned input (a folder given as PATH) that ``path`` lies in, or None."""
+    target = Path(path).resolve()
+    for item in inputs:
+        folder = Path(item).resolve()
+        if folder.is_dir() and (target == folder or target.is_relative_to(folder)):
+            return str(item)
+    return None
+
+
+def planted_configs(inputs: Iterable[str | os.PathLike]) -> list[str]:
+    """``.licscan.yaml`` files at the top of scanned folders: never applied, reported so nobody believes they are."""
+    found = []
+    for item in inputs:
+        candidate = Path(item) / FILE_NAME
+        if Path(item).is_dir() and candidate.is_file():
+            found.append(str(candidate))
+    return found
+
+
 def resolve_config(paths: Iterable[str | os.PathLike], explicit: str | os.PathLike | None = None) -> Config:
-    """The configuration for a scan: ``explicit`` (``--config``), else the one found from the first PATH, else
-    defaults. Raises ConfigError (exit 2)."""
+    """The configuration for a scan: ``explicit`` (``--config``, trusted as given), else the one found from the
+    working directory (refused inside a scanned input or in a folder everyone may write), else defaults.
+    Raises ConfigError (exit 2)."""
     if explicit is not None:
         return load_config(explicit)
-    found = find_config(paths)
-    return load_config(found) if found else Config()
+    found = find_config()
+    if found is None:
+        return Config()
+    source = str(found)
+    inside = containing_input(found, paths)
+    if inside is not None:
+        raise ConfigError([Problem(Span(source), f"not applied: this configuration lies inside the scanned input "
+                                                 f"{inside!r}, and a scanned tree may not configure its own gate "
+                                                 "(run licscan from another folder, or pass --config FILE)")])
+    try:
+        mine, folder = found.stat(), found.parent.stat()
+    except OSError as error:
+        raise ConfigError([Problem(Span(source), f"cannot read configuration: {error.strerror}")]) from None
+    if mine.st_mode & stat.S_IWOTH:
+        shared = "the file is writable by every user"
+    elif folder.st_mode & stat.S_IWOTH and not (folder.st_mode & stat.S_ISVTX and mine.st_uid == os.geteuid()):
+        shared = "it lies in a folder every user may write (another user could have put it there)"
+    else:
+        shared = None
+    if shared:
+        raise ConfigError([Problem(Span(source), f"not applied: {shared}; pass --config FILE to use it")])
+    return load_config(found)
 
 
 def load_config(path: str | os.PathLike) -> Config:
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_text(path)  # a regular file of at most MAX_FILE_BYTES (a FIFO or /dev/zero is refused)
+    except FileRefused as error:
         raise ConfigError([Problem(Span(source), f"cannot read configuration: {error}")]) from None
     return config_from_yaml(text, source)
 
@@ -263,7 +321,14 @@ def config_from_mapping(data: Any, source: str, problems: list[Problem] | None =
             error(value_span(data, key, source), f"'{key}' must be a list of strings")
             continue
         if key == "rules":
-            config = replace(config, rules=tuple(str(base / v) for v in value))
+            boundary = repository_root(base) or base.resolve()
+            outside = [i for i, v in enumerate(value) if not _within(base / v, boundary)]
+            for index in outside:
+                error(item_span(value, index, source),
+                      f"rule pack {value[index]!r} lies outside {str(boundary)!r}, the configuration's "
+                      f"{'repository' if repository_root(base) else 'folder'}: not read")
+            if not outside:
+                config = replace(config, rules=tuple(str(base / v) for v in value))
         else:
             config = replace(config, exclude=tuple(str(v) for v in value))
     waivers_data = data.get("waivers")
@@ -280,6 +345,15 @@ def config_from_mapping(data: Any, source: str, problems: list[Problem] | None =
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _within(path: Path, boundary: Path) -> bool:
+    """``path`` (symbolic links resolved) is ``boundary`` or lies below it."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return resolved == boundary or resolved.is_relative_to(boundary)
 
 
 def _waiver(item: Any, span: Span, source: str, error) -> Waiver | None:

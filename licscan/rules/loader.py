@@ -37,7 +37,7 @@ from licscan.findings import Clause, Severity
 from licscan.rules.conditions import SETTINGS, Condition, compile_condition
 from licscan.rules.errors import Problem, RulePackError, Span
 from licscan.rules.facts import SCOPES, field_known
-from licscan.rules.yamlsource import item_span, key_span, node_span, parse, value_span
+from licscan.rules.yamlsource import FileRefused, item_span, key_span, node_span, parse, read_text, value_span
 
 PACK_VERSION = 1
 SEVERITIES = tuple(s.value for s in sorted(Severity, reverse=True))  # error, warning, note
@@ -87,8 +87,8 @@ class RulePack:
     def from_path(cls, path: str | Path) -> RulePack:
         source = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
+            text = read_text(path)  # a regular file of at most MAX_FILE_BYTES (a FIFO or /dev/zero is refused)
+        except FileRefused as error:
             raise RulePackError([Problem(Span(source), f"cannot read rule pack: {error}")]) from None
         return cls.from_yaml(text, source)
 

@@ -1,9 +1,16 @@
 """YAML with positions: ruamel.yaml's round-trip loader, duplicate keys found on the node tree (every one, with
-its position) instead of ruamel's single DuplicateKeyError, and helpers that give the span of a key or an item."""
+its position) instead of ruamel's single DuplicateKeyError, and helpers that give the span of a key or an item.
+
+Limits (docs/security.md): a configuration or rule pack is read only when it is a regular file of at most
+``MAX_FILE_BYTES`` (a FIFO would block, ``/dev/zero`` would never end), and its aliases may not expand it past
+``MAX_NODES`` nodes (ten levels of nine aliases in 535 bytes are 3.5 billion nodes: a "billion laughs").
+"""
 
 from __future__ import annotations
 
 import datetime
+import os
+import stat
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -12,6 +19,46 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from licscan.rules.errors import Problem, Span
+
+
+MAX_FILE_BYTES = 4 << 20
+MAX_NODES = 100_000
+
+
+class FileRefused(Exception):
+    """A file that is not read: not a regular file, too large, unreadable or not UTF-8 (one line of text)."""
+
+
+def read_text(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of the regular file ``path``, at most ``limit`` bytes; FileRefused otherwise. Opened
+    without blocking (a FIFO is refused, not waited on) and checked with fstat on the open descriptor."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise FileRefused(f"cannot open: {error.strerror or error}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused("not a regular file")
+        if info.st_size > limit:
+            raise FileRefused(f"larger than {limit} bytes ({info.st_size})")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise FileRefused(f"larger than {limit} bytes")
+    except OSError as error:
+        raise FileRefused(f"cannot read: {error.strerror or error}") from None
+    finally:
+        os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FileRefused(f"not UTF-8 text (byte {error.start})") from None
 
 
 def _yaml() -> YAML:
@@ -26,6 +73,12 @@ def parse(text: str, source: str) -> tuple[Any, list[Problem]]:
     yaml = _yaml()
     try:
         node = yaml.compose(text)
+        if node is not None:
+            expansion = expanded_size(node)
+            if expansion is None or expansion > MAX_NODES:
+                what = ("an alias refers to a node that contains it" if expansion is None else
+                        f"aliases expand it to {expansion:,} nodes (at most {MAX_NODES:,} allowed)")
+                return None, [Problem(Span(source), f"YAML not accepted: {what}")]
         # One parse: the round-trip data is constructed from the node tree that the duplicate-key check reads
         # (yaml.load would scan and parse the text a second time; that was half of a pack's loading time).
         data = yaml.constructor.construct_document(node) if node is not None else None
@@ -45,10 +98,49 @@ def parse(text: str, source: str) -> tuple[Any, list[Problem]]:
     return data, problems
 
 
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def expanded_size(root: Node) -> int | None:
+    """How many nodes the document has once every alias is expanded (each alias is the same node object reached
+    again), computed once per distinct node; None when an alias refers to a node that contains it."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            return None
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                return None
+            if id(child) not in size:
+                stack.append((child, False))
+    return size[id(root)]
+
+
 def duplicate_keys(node: Node, source: str):
     stack = [node]
+    visited: set[int] = set()
     while stack:
         current = stack.pop()
+        if id(current) in visited:  # an alias: the node was checked where it was defined
+            continue
+        visited.add(id(current))
         if isinstance(current, MappingNode):
             seen: dict[Any, Node] = {}
             for key, value in current.value:
