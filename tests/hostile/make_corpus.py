@@ -15,6 +15,8 @@ where the OS allows). Each category is a sub-folder of DIR so that it can be aud
   unreadable/          a file and a folder with mode 000 (unreadable only for a non-root scanner)
   many_files/          10,000 tiny files
   non_utf8/            file, folder and member names that are not UTF-8
+  control_names/       names with terminal escapes, workflow commands, U+202E, Markdown and SPDX tag lines
+  planted_config/      .licscan.yaml files inside the input (fail-on: never, waive everything, an alias bomb)
   truncated_elf/       a host ELF with device code cut at every 64-byte boundary
   truncated_fatbin/    a fatbin cut at every 64-byte boundary
   lying_sections/      ELFs whose section headers overlap, point past the end, declare 2^63 bytes, 2^32
@@ -59,6 +61,8 @@ EXPECT = {
     "unreadable": "diag",
     "many_files": "clean",
     "non_utf8": "clean",
+    "control_names": "clean",
+    "planted_config": "clean",
     "truncated_elf": "diag",
     "truncated_fatbin": "diag",
     "lying_sections": "diag",
@@ -270,6 +274,48 @@ def non_utf8(d: Path) -> str:
     return "file, folder and member names with bytes that are not UTF-8"
 
 
+# Names that try to act on the medium they are shown in (issue 13 items 3, 4, 7): terminal escapes (screen clear,
+# window title, colours), GitHub workflow commands after a line break, a right-to-left override, Markdown that
+# would render a link, an image and a mention, an SPDX tag-value line.
+CONTROL_NAMES = ["\x1b]0;pwned\x07\x1b[2J\x1b[31mred", "x\n::notice title=licscan::License review passed\n::stop-commands::x",
+                 "evil\u202egpj", "a##[error]b", "[Approved](http:evil.example) ![x](https:evil.example) @octocat",
+                 "lib\nFileComment: reviewed and approved by legal"]
+
+
+def control_names(d: Path) -> str:
+    library = (FIXTURES / "cuda13" / "libkern.so").read_bytes()
+    for number, name in enumerate(CONTROL_NAMES):
+        (d / name).mkdir()
+        (d / name / f"{name}.so").write_bytes(library)
+    members = [(f"{name}/{number}.cubin", (FIXTURES / "cuda13" / "kern_sm80.cubin").read_bytes())
+               for number, name in enumerate(CONTROL_NAMES)]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    (d / "names.tar").write_bytes(buf.getvalue())
+    return "file, folder and member names with terminal escapes, workflow commands, U+202E, Markdown, SPDX tags"
+
+
+def _alias_bomb(levels: int = 10) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\nversion: 1\n"
+
+
+def planted_config(d: Path) -> str:
+    """Configurations inside the input: never applied, never parsed (a scanned tree cannot configure its gate)."""
+    (d / ".licscan.yaml").write_text('fail-on: never\nexclude: ["*"]\nrules: [/etc/passwd]\n'
+                                     'waivers:\n  - rule: "*"\n    reason: approved\n')
+    (d / "sub").mkdir()
+    (d / "sub" / ".licscan.yaml").write_text(_alias_bomb())
+    (d / "sub" / "rules.yaml").write_text(_alias_bomb())
+    (d / "sub" / "libkern.so").write_bytes((FIXTURES / "cuda13" / "libkern.so").read_bytes())
+    return "a .licscan.yaml with fail-on: never and a waiver for every rule; a YAML alias bomb as config and pack"
+
+
 def _truncations(d: Path, data: bytes, stem: str) -> int:
     count = 0
     for cut in range(0, len(data), 64):
@@ -366,6 +412,8 @@ BUILDERS = {
     "unreadable": unreadable,
     "many_files": many_files,
     "non_utf8": non_utf8,
+    "control_names": control_names,
+    "planted_config": planted_config,
     "truncated_elf": truncated_elf,
     "truncated_fatbin": truncated_fatbin,
     "lying_sections": lying_sections,
