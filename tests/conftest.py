@@ -4,7 +4,27 @@ import os
 import pytest
 
 
+# Integration tests run the whole program (the CLI in a subprocess or in-process, whole dists, real NVIDIA wheels,
+# the cuobjdump oracle, the hostile corpus); every other test module is a unit test of one layer. `pytest -m unit`
+# is the fast loop while editing; the README's test command (what CI runs) runs both.
+INTEGRATION_MODULES = ("test_cli", "test_gate_e2e", "test_hostile", "test_oracle_diff", "test_report_outputs",
+                       "test_sbom_cli", "test_security_outputs", "test_audit", "test_fuzz_regressions", "test_census",
+                       "test_env", "test_cache_realworld")
+
+
+def _is_integration(module: str) -> bool:
+    return module.startswith("test_realworld") or module.startswith(INTEGRATION_MODULES)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
+        item.add_marker(pytest.mark.integration if _is_integration(module) else pytest.mark.unit)
+
+
 def pytest_configure(config):
+    config.addinivalue_line("markers", "unit: a test of one layer, in process (the fast loop: pytest -m unit)")
+    config.addinivalue_line("markers", "integration: the whole program on whole inputs (pytest -m integration)")
     config.addinivalue_line(
         "markers",
         "realworld: needs a large NVIDIA-built binary fetched from PyPI into the test cache "
