@@ -61,47 +61,47 @@ def run_audit(paths: Sequence[str], options: AuditOptions = AuditOptions(),
 
         scan_config = replace(scan_config, exclude=tuple(scan_config.exclude) + tuple(config.exclude))
     inventory, records = scan(paths, scan_config, progress=progress)
-    findings = _judge(inventory, packs, config, pack_sources, scan_config.cache_dir)
+    findings = _judge(inventory, packs, config, pack_sources, scan_config)
     return AuditResult(inventory=inventory, findings=tuple(findings), rules=tuple(all_rules(packs)), config=config,
                        fail_on=options.fail_on or config.fail_on, records=tuple(records))
 
 
 def _judge(inventory: Inventory, packs: list[RulePack], config: Config, pack_sources: list[str],
-           cache_dir: str | None) -> list[Finding]:
+           scan_config: ScanConfig) -> list[Finding]:
     from licscan.report import json_report
     from licscan.rules.engine import evaluate
 
     document = json_report.document(inventory)
-    if not cache_dir:
+    if not scan_config.cache_dir:
         return evaluate(document, packs, config)
-    return _cached_findings(cache_dir, document, config, pack_sources, lambda: evaluate(document, packs, config))
+    return _cached_findings(scan_config, document, config, pack_sources, lambda: evaluate(document, packs, config))
 
 
-def _cached_findings(cache_dir: str, document: dict[str, Any], config: Config, extra_packs: list[str],
+def _cached_findings(scan_config: ScanConfig, document: dict[str, Any], config: Config, extra_packs: list[str],
                      evaluate_now: Callable[[], list[Finding]]) -> list[Finding]:
     """Findings are a pure function of the inventory, the rule packs and data, the configuration and today's date
-    (waivers expire): an unchanged tree re-scanned from the content cache skips the evaluation too."""
-    from licscan.cache import Cache
-    from licscan.knowledge import builtin_rules_dir
+    (waivers expire): an unchanged tree re-scanned from the content cache skips the evaluation too. The entry is
+    keyed by a digest of all of these (the built-in packs and knowledge tables through the cache's code digest) and
+    checked like every cache entry (HMAC, licscan's own types only): a forged or damaged entry -- an empty list
+    written over a failing gate's findings -- is a miss and the rules are evaluated again (docs/cache.md)."""
+    from licscan.scan import open_cache
 
     digest = hashlib.sha256()
     digest.update(json.dumps(document, sort_keys=True).encode("utf-8", "surrogateescape"))
     digest.update(repr((config, clock.today().isoformat())).encode("utf-8", "surrogateescape"))
-    rules_root = Path(str(builtin_rules_dir()))
-    for path in sorted(rules_root.rglob("*.yaml")) + [Path(p) for p in extra_packs] + \
-            ([Path(config.path)] if config.path else []):
+    for path in [Path(p) for p in extra_packs] + ([Path(config.path)] if config.path else []):
         try:
             digest.update(os.fsencode(str(path)) + b"\0" + path.read_bytes())
         except OSError:
             return evaluate_now()
-    cache = Cache(cache_dir, "findings")
-    key = digest.hexdigest()
-    cached = cache.get(key)
-    if isinstance(cached, list):
-        try:
-            return [Finding.from_json(entry) for entry in cached]
-        except (KeyError, TypeError, ValueError, AttributeError):
-            pass
+    cache = open_cache(scan_config, "findings", warn=lambda message: None)  # the scan already said why not
+    if cache is None:
+        return evaluate_now()
+    key = cache.key("findings", digest.hexdigest())
+    cached = cache.get(key, "findings", tuple)
+    if cached is not None and all(isinstance(f, Finding) for f in cached):
+        return list(cached)
     findings = evaluate_now()
-    cache.put(key, [f.to_json() for f in findings])
+    if cache.put(key, "findings", tuple(findings)):
+        cache.trim()
     return findings

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="worker processes for plain files (default: all cores)")
     audit.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
     audit.add_argument("--no-cache", action="store_true", help="do not read or write the content cache")
+    audit.add_argument("--cache-max-size", type=_size, default=None, metavar="SIZE",
+                       help="size bound of the cache folder; least recently used entries go first (default 1G)")
     audit.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                        help="skip virtual paths matching GLOB (repeatable)")
     audit.add_argument("--max-depth", type=_positive, default=8, help="archive nesting depth (default 8)")
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sbom.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1)
     sbom.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
     sbom.add_argument("--no-cache", action="store_true")
+    sbom.add_argument("--cache-max-size", type=_size, default=None, metavar="SIZE")
     sbom.add_argument("--exclude", action="append", default=[], metavar="GLOB")
     sbom.add_argument("--max-depth", type=_positive, default=8)
     sbom.add_argument("--notes", choices=("auto", "always", "never"), default="auto")
@@ -321,6 +324,7 @@ def _scan_config(args, *, digests: bool = False, exclude: tuple[str, ...] = ()):
                              max_total_bytes=args.max_total_size, max_members=args.max_members)
     return ScanConfig(limits=limits, walk_limits=walk_limits, jobs=args.jobs,
                       cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
+                      cache_max_bytes=args.cache_max_size or cache.DEFAULT_MAX_BYTES,
                       exclude=tuple(args.exclude) + tuple(exclude), digests=digests)
 
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import mmap
 import os
-from collections.abc import Callable, Iterable, Sequence
+import stat
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from licscan.binary import budget
-from licscan.binary.images import Limits
-from licscan.binary.inspect import inspect_buffer, inspect_file
 from packaging.utils import canonicalize_name
 
-from licscan.cache import Cache
+from licscan.binary import budget
+from licscan.binary.images import Limits, release_pages
+from licscan.binary.inspect import inspect_buffer, inspect_file
+from licscan.binary.paged import PagedMap
+from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused, file_digest
 from licscan.vpath import SEP, innermost, is_within
 from licscan.model import (Component, ComponentKind, Diagnostic, FileFacts, FileFormat, Inventory,
                            Summary)
@@ -32,6 +36,7 @@ class ScanConfig:
     walk_limits: Any = None  # licscan.inventory WalkLimits; None = its defaults
     jobs: int = os.cpu_count() or 1
     cache_dir: str | None = None
+    cache_max_bytes: int = DEFAULT_MAX_BYTES
     exclude: tuple[str, ...] = ()  # fnmatch globs over virtual paths
     digests: bool = False  # SHA-1 and SHA-256 of every binary and named part (for the SBOM)
 
@@ -68,9 +73,10 @@ def _recorded_sha256(vpath: str, dist) -> str | None:
 
 
 def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str, ...] = (),
-            distributions: Sequence[Any] = (), *, digests: bool = False) -> FileRecord:
+            distributions: Sequence[Any] = (), *, digests: bool = False, sha256: str | None = None) -> FileRecord:
     """Name the components in one file from its facts, its bytes and its enclosing distribution; hash it when the
-    distribution's RECORD has a hash to compare with; identify licence texts."""
+    distribution's RECORD has a hash to compare with; identify licence texts. ``sha256``: the digest of ``data``
+    when the caller already has it (the content cache hashed the file), so the bytes are not hashed twice."""
     from licscan.identify import catalog, licensetext
 
     dist = distribution_of(vpath, distributions)
@@ -78,7 +84,7 @@ def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str
     digest = None
     if data is not None and matches and (dist is None or _recorded_sha256(vpath, dist)):
         # Hashed now while the bytes are here: the enclosing wheel's RECORD may only be read later in the walk.
-        digest = hashlib.sha256(data).hexdigest()
+        digest = sha256 or _digest(data, "sha256")
         if dist is not None:
             matches = tuple(catalog.identify(vpath, facts, dist, data, sha256=digest))
     text = None
@@ -86,64 +92,247 @@ def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str
         text = licensetext.identify_license_text(vpath, data)
     sha1 = None
     if digests and data is not None and (matches or facts.format is not FileFormat.UNKNOWN or text is not None):
-        sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
-        digest = digest or hashlib.sha256(data).hexdigest()
+        sha1 = _digest(data, "sha1")
+        digest = digest or sha256 or _digest(data, "sha256")
     return FileRecord(vpath, size, containers, facts, matches, digest, text, sha1)
 
 
-def _examine_path(source: str, vpath: str, limits: Limits, cache_dir: str | None, settings: str,
-                  distributions: Sequence[Any] = (), digests: bool = False) -> FileRecord:
-    """Inspect one plain file (runs in a worker process when jobs > 1)."""
-    cache = Cache(cache_dir, settings) if cache_dir else None
-    key = None
-    if cache is not None:
-        dist = distribution_of(vpath, distributions)
+@dataclass(frozen=True)
+class _Shared:
+    """What every file examination needs besides its own path: given to each worker process once (the pool's
+    initializer; inherited through fork), never pickled per task (issue 14: torch's RECORD alone has 13,000 rows)."""
+
+    limits: Limits
+    digests: bool
+    cache: Cache | None
+    distributions: tuple[Any, ...]
+    context: dict[str, str]  # distribution vpath -> digest of its metadata (bound into the file's cache key)
+
+
+_SHARED: _Shared | None = None
+
+
+def _distribution_context(distributions: Sequence[Any]) -> dict[str, str]:
+    """A digest of each distribution's metadata (name, version, licence, RECORD...): what ``examine`` may use of it."""
+    from licscan import cache as cache_module
+
+    out = {}
+    for dist in distributions:
         try:
-            key = cache.key(source, os.stat(source), f"{vpath}\0{dist!r}")
-        except OSError:
-            key = None
+            out[dist.vpath] = hashlib.sha256(cache_module.dumps(dist)).hexdigest()
+        except (cache_module.CodecError, ValueError):
+            out[dist.vpath] = hashlib.sha256(repr(dist).encode("utf-8", "surrogateescape")).hexdigest()
+    return out
+
+
+def _examine_path(source: str, vpath: str, sha256: str | None = None) -> FileRecord:
+    """Inspect one plain file and name what is in it (``sha256``: its digest when the cache computed it)."""
+    shared = _SHARED
+    assert shared is not None, "scan context not installed"
+    facts = inspect_file(source, display=vpath, limits=replace(shared.limits, jobs=1))
+    return _with_data(source, lambda data: examine(vpath, facts, data, facts.size, (), shared.distributions,
+                                                   digests=shared.digests, sha256=sha256))
+
+
+def _examine_batch(batch: Sequence[tuple[str, str]]) -> list[FileRecord]:
+    """Examine a batch of plain files (in a worker process when jobs > 1), from the content cache when the same
+    bytes were examined at the same virtual paths before.
+
+    The batch is one cache entry, keyed by the SHA-256 of every file's bytes (read once with ``preadv``), its size,
+    its virtual path and the digest of its distribution's metadata; a same-boot memo keyed by the files'
+    identities (device, inode, size, mtime, ctime) skips the hashing when none of them changed. A batch whose files
+    change while they are examined, or whose results a time budget cut, is not stored."""
+    shared = _SHARED
+    assert shared is not None, "scan context not installed"
+    cache = shared.cache
+    if cache is None:
+        return [_examine_path(source, vpath) for source, vpath in batch]
+    before = [_identity(source) for source, _ in batch]
+    digests: list[str | None] = [None] * len(batch)
+    key = memo = None
+    if all(ident is not None for ident in before):
+        memo = cache.identity_key("\0".join(source for source, _ in batch),  # real paths (the walker's)
+                                  [ident for ident in before if ident is not None])
+        known = cache.get(memo, "memo", tuple) if memo is not None else None
+        if known is not None and len(known) == len(batch) + 1:
+            key, digests = known[0], list(known[1:])
+            memo = None  # stored already
+        else:
+            try:
+                digests = [_content_digest(source) for source, _ in batch]
+            except OSError:
+                digests = [None] * len(batch)
+            if all(d is not None for d in digests):
+                parts = []
+                for (source, vpath), digest, ident in zip(batch, digests, before):
+                    dist = distribution_of(vpath, shared.distributions)
+                    parts += [vpath, str(digest), str(ident[2] if ident else -1),
+                              shared.context.get(dist.vpath, "") if dist is not None else ""]
+                key = cache.key("batch", *parts)
         if key is not None:
-            hit = cache.get(key)
-            if isinstance(hit, FileRecord):
-                return hit
-    facts = inspect_file(source, display=vpath, limits=replace(limits, jobs=1))
-    record = _with_data(source, lambda data: examine(vpath, facts, data, facts.size, (), distributions,
-                                                     digests=digests))
-    if cache is not None and key is not None and not budget.reached(facts.all_diagnostics()):
-        cache.put(key, record)
-    return record
+            hit = cache.get(key, "batch", tuple)
+            if hit is not None and len(hit) == len(batch) and all(
+                    isinstance(r, FileRecord) and r.vpath == vpath for r, (_, vpath) in zip(hit, batch)):
+                if memo is not None:
+                    cache.put(memo, "memo", (key, *digests))
+                return list(hit)
+    records = [_examine_path(source, vpath, digest) for (source, vpath), digest in zip(batch, digests)]
+    if key is not None and before == [_identity(source) for source, _ in batch] \
+            and not any(budget.reached(r.facts.all_diagnostics()) for r in records):
+        cache.put(key, "batch", tuple(records))
+        if memo is not None:
+            cache.put(memo, "memo", (key, *digests))
+    return records
+
+
+def _content_digest(source: str) -> str:
+    fd = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("not a regular file")
+        return file_digest(fd, st.st_size)
+    finally:
+        os.close(fd)
+
+
+def _identity(path: str) -> tuple[int, ...] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _digest(data, name: str) -> str:
+    if isinstance(data, PagedMap):
+        return data.hash(name)
+    return (hashlib.sha1(data, usedforsecurity=False) if name == "sha1" else hashlib.sha256(data)).hexdigest()
 
 
 def _with_data(source: str, use):
-    import mmap
-
     try:
         with open(source, "rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
                 return use(b"")
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return use(data)
+            with PagedMap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                try:
+                    return use(data)
+                finally:
+                    release_pages(data, 0, len(data) + mmap.PAGESIZE)
     except OSError:
         return use(None)
 
 
-def _records_for_paths(jobs: list[tuple[str, str]], config: ScanConfig, distributions: list,
-                       progress: Callable[[str], None] | None = None) -> list[FileRecord]:
+def _install(shared: _Shared | None) -> None:
+    global _SHARED
+    _SHARED = shared
+
+
+def _worker_start(shared: _Shared, parent: int) -> None:
+    """Pool initializer: die with the parent (issue 13 item 11), take the shared context."""
+    die_with_parent(parent)
+    _install(shared)
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process end when ``parent`` does, so a killed ``licscan`` leaves no workers holding its
+    output pipes: Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, elsewhere a thread that watches ``getppid()``."""
+    import signal
+
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # PR_SET_PDEATHSIG = 1 (<linux/prctl.h>)
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="licscan-parent-watch", daemon=True).start()
+
+
+# A task, and a cache entry, is a batch of files of one folder: at most this many, or this many bytes (a larger
+# file alone). 12,715 small files of an installed environment as single tasks spent more time in the pool's queues
+# than in examining them, and as single entries more time reading entries than examining. Batches follow folders so
+# that a file added or removed changes the batches of its own folder only.
+_BATCH_FILES = 64
+_BATCH_BYTES = 32 << 20
+
+
+def _batches(jobs: Sequence[tuple[str, str, int]]) -> Iterator[list[tuple[str, str]]]:
+    batch: list[tuple[str, str]] = []
+    size = 0
+    folder = None
+    for source, vpath, length in jobs:
+        here = vpath.rsplit("/", 1)[0] if "/" in vpath else ""
+        if batch and (here != folder or len(batch) >= _BATCH_FILES or size + length > _BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        folder = here
+        batch.append((source, vpath))
+        size += length
+    if batch:
+        yield batch
+
+
+def _records_for_paths(jobs: list[tuple[str, str, int]], config: ScanConfig, distributions: list,
+                       cache: Cache | None, progress: Callable[[str], None] | None = None) -> list[FileRecord]:
+    """Examine the plain files ``jobs`` ((real path, virtual path, size) each): in this process with one job, else in
+    a pool of worker processes that take the shared context once (initializer) and batches of (path, vpath) pairs,
+    at most ``4 x jobs`` batches in flight."""
     if not jobs:
         return []
-    settings = config.settings()
+    shared = _Shared(config.limits, config.digests, cache, tuple(distributions),
+                     _distribution_context(distributions) if cache is not None else {})
     done = progress or (lambda vpath: None)
     if config.jobs <= 1 or len(jobs) < 4:
-        return [(_examine_path(src, vpath, config.limits, config.cache_dir, settings, distributions, config.digests),
-                 done(vpath))[0] for src, vpath in jobs]
+        _install(shared)
+        try:
+            out = []
+            for batch in _batches(jobs):
+                for record in _examine_batch(batch):
+                    out.append(record)
+                    done(record.vpath)
+            return out
+        finally:
+            _install(None)
     import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, wait
 
     context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=config.jobs, mp_context=context) as pool:
-        futures = [pool.submit(_examine_path, src, vpath, config.limits, config.cache_dir, settings, distributions,
-                               config.digests)
-                   for src, vpath in jobs]
-        return [(f.result(), done(vpath))[0] for f, (_src, vpath) in zip(futures, jobs)]
+    out: list[FileRecord] = []
+    window = config.jobs * 4
+    with ProcessPoolExecutor(max_workers=config.jobs, mp_context=context, initializer=_worker_start,
+                             initargs=(shared, os.getpid())) as pool:
+        pending: set[Any] = set()
+
+        def collect() -> None:
+            nonlocal pending
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                for record in future.result():
+                    out.append(record)
+                    done(record.vpath)
+
+        for batch in _batches(jobs):
+            while len(pending) >= window:
+                collect()
+            pending.add(pool.submit(_examine_batch, batch))
+        while pending:
+            collect()
+    return out
 
 
 @dataclass(frozen=True)
@@ -160,39 +349,75 @@ def _inside(path: str, archive: str) -> bool:
     return path == archive or path.startswith(archive + SEP)
 
 
+def open_cache(config: ScanConfig, settings: str, warn: Callable[[str], None] | None = None) -> Cache | None:
+    """The content cache of ``config`` (None with ``--no-cache``, or when the folder is refused: then ``warn`` gets
+    the one-line reason and the scan runs without the cache)."""
+    if not config.cache_dir:
+        return None
+    try:
+        return Cache.open(config.cache_dir, settings, max_bytes=config.cache_max_bytes)
+    except CacheRefused as refused:
+        (warn or _warn)(str(refused))
+        return None
+
+
+def _warn(message: str) -> None:
+    print(f"licscan: {message}", file=sys.stderr)
+
+
 def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
-         progress: Callable[[str], None] | None = None) -> tuple[Inventory, list[FileRecord]]:
+         progress: Callable[[str], None] | None = None,
+         warn: Callable[[str], None] | None = None) -> tuple[Inventory, list[FileRecord]]:
     """Scan ``paths`` (files or folders) and return the inventory and the per-file records behind it.
-    ``progress``, when given, is called with the virtual path of every file once it has been inspected."""
+    ``progress``, when given, is called with the virtual path of every file once it has been inspected; ``warn``
+    with a one-line message when the cache folder is refused (default: standard error)."""
     from licscan.inventory import items
     from licscan.inventory.walk import WalkLimits, walk
 
     walk_limits = config.walk_limits or WalkLimits()
     records: list[FileRecord] = []
-    plain: list[tuple[str, str]] = []
+    plain: list[tuple[str, str, int]] = []
     diagnostics: list[Diagnostic] = []
     distributions: list[items.Distribution] = []
     specials: list[items.SpecialFile] = []
-    # Archive files (a wheel, a .deb, an image tarball) are cached whole: an unchanged one is not even opened.
-    cache = Cache(config.cache_dir, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}") \
-        if config.cache_dir else None
-    to_store: dict[str, str] = {}
+    # Archive files (a wheel, a .deb, an image tarball) are cached whole, by the SHA-256 of their bytes: an
+    # unchanged one is hashed (or found in the same-boot memo) but not walked.
+    cache = open_cache(config, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}", warn)
+    to_store: dict[str, tuple[str, str | None, str, str, tuple[int, ...]]] = {}
     replayed: list[ArchiveBucket] = []
 
     def skip_archive(vpath: str, real: str, st: os.stat_result) -> bool:
-        key = cache.key(real, st, "archive\0" + vpath)
-        bucket = cache.get(key)
-        if isinstance(bucket, ArchiveBucket):
+        assert cache is not None
+        real = os.path.realpath(real)
+        memo = cache.identity_key(real, st)
+        content = cache.get(memo, "memo", str) if memo is not None else None
+        if content is not None:
+            memo = None
+        else:
+            try:
+                fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+                try:
+                    content = file_digest(fd, st.st_size)
+                finally:
+                    os.close(fd)
+            except OSError:
+                return False
+        key = cache.key("archive", content, str(st.st_size), vpath)
+        bucket = cache.get(key, "archive", ArchiveBucket)
+        if bucket is not None and _bucket_of(bucket, vpath):
             replayed.append(bucket)
+            if memo is not None:
+                cache.put(memo, "memo", content)
             return True
-        to_store[vpath] = key
+        to_store[vpath] = (key, memo, content, real, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                                      st.st_ctime_ns))
         return False
 
     for item in walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
                      if config.exclude else None, skip_archive=skip_archive if cache is not None else None):
         if isinstance(item, items.FileBlob):
             if item.source is not None and not item.containers:
-                plain.append((item.source, item.vpath))
+                plain.append((item.source, item.vpath, item.size))
                 continue
             data = item.data if item.data is not None else b""
             facts = inspect_buffer(data, item.vpath, replace(config.limits, jobs=1)) if len(data) else \
@@ -209,22 +434,37 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
         elif isinstance(item, Diagnostic):
             diagnostics.append(item)
     records = [refine(r, distributions) if r.containers else r for r in records]
-    for vpath, key in to_store.items():
+    for vpath, (key, memo, content, real, before) in to_store.items():
+        assert cache is not None
         bucket = ArchiveBucket(
             tuple(r for r in records if r.containers and r.containers[0] == vpath),
             tuple(d for d in distributions if _inside(d.vpath, vpath)),
             tuple(s for s in specials if _inside(s.vpath, vpath)),
             tuple(d for d in diagnostics if _inside(d.path, vpath)))
-        if not any(budget.reached(r.facts.all_diagnostics()) for r in bucket.records):
-            cache.put(key, bucket)
+        # Not stored: results cut by a time budget, or an archive that changed while it was walked.
+        if any(budget.reached(r.facts.all_diagnostics()) for r in bucket.records):
+            continue
+        if _identity(real) != before:
+            continue
+        cache.put(key, "archive", bucket)
+        if memo is not None:
+            cache.put(memo, "memo", content)
     for bucket in replayed:
         records.extend(bucket.records)
         distributions.extend(bucket.distributions)
         specials.extend(bucket.specials)
         diagnostics.extend(bucket.diagnostics)
-    records.extend(_records_for_paths(plain, config, distributions, progress))
+    records.extend(_records_for_paths(plain, config, distributions, cache, progress))
     records.sort(key=lambda r: r.vpath)
+    if cache is not None:
+        cache.trim()
     return build_inventory(paths, records, distributions, specials, diagnostics), records
+
+
+def _bucket_of(bucket: ArchiveBucket, vpath: str) -> bool:
+    """A cached bucket belongs to the archive at ``vpath`` (its key binds the path too; this is a second check)."""
+    return all(r.containers and r.containers[0] == vpath for r in bucket.records) and \
+        all(_inside(d.vpath, vpath) for d in bucket.distributions)
 
 
 def _unknown():

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -148,8 +149,10 @@ def test_cache_and_workers_give_the_same_report(tmp_path):
     baseline = run("--no-cache", "--jobs", "1")
     assert run("--no-cache", "--jobs", "2") == baseline
     assert run("--cache-dir", str(cache)) == baseline
-    entries = sorted(p.name for p in cache.rglob("*.pickle"))
-    assert len(entries) == 10  # 8 plain files, 1 wheel, and the findings of this tree
+    kinds = Counter(json.loads(p.read_bytes().split(b"\n")[1])["kind"] for p in cache.rglob("*.entry"))
+    # the 8 plain files of dist/app (3 batches: ptxas, 36 MiB, is alone in its batch), 1 wheel, the
+    # findings of this tree, and the same-boot memos (identities -> digests) of the batches and the wheel
+    assert kinds == {"batch": 3, "archive": 1, "findings": 1, "memo": 4}
     assert run("--cache-dir", str(cache)) == baseline  # from the cache
     # a changed file is read again, not served stale
     (tmp_path / "dist" / "app" / "ptxas").unlink()

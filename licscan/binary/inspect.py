@@ -18,6 +18,7 @@ from licscan.binary.elf import ElfView, gnu_build_id, read_elf
 from licscan.binary.errors import FormatError
 from licscan.binary.identify import SNIFF_SIZE, identify
 from licscan.binary.images import Limits, Slot
+from licscan.binary.paged import PagedMap
 from licscan.binary.stream import WindowStream
 from licscan.model import (Compression, Container, DeviceImage, Diagnostic, DiagnosticKind, ElfFacts, FileFacts,
                            FileFormat, ImageKind, WrapperCheck)
@@ -52,7 +53,8 @@ def inspect_file(path: str, display: str | None = None, limits: Limits = Limits(
             size = os.fstat(handle.fileno()).st_size
             if size == 0:
                 return FileFacts(display, FileFormat.UNKNOWN, 0)
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            # PagedMap: the magic scans over data sections drop the pages they passed (resident memory stays bounded)
+            with PagedMap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 if hasattr(mmap, "MADV_RANDOM"):
                     # Headers are read scattered over the file: no read-ahead, so only touched pages are read.
                     buf.madvise(mmap.MADV_RANDOM)
@@ -149,6 +151,7 @@ def _scan_section(buf, display: str, name: str, data_section: bool, lo: int, hi:
     slots.extend(found)
     diagnostics.extend(diags)
     fatbin_starts.update(starts)
+    images.release_pages(buf, lo, hi)  # the magic scan touched every page of the section: unmap them again
 
 
 def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
@@ -236,6 +239,7 @@ def _amd_images(buf, display, sections, start, end, want_hash):
                                                 want_hash=want_hash)
         out.extend(found)
         diags.extend(found_diags)
+        images.release_pages(buf, lo, hi)  # the magic scan touched every page of the section: unmap them again
     return out, diags
 
 

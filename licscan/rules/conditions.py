@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from licscan.rules import attachment
@@ -42,6 +42,9 @@ class Context:
     index: FactIndex
     settings: dict[str, str]
     eula_text: str | None = None  # an EULA text id that overrides the choice by toolkit (config eula.text)
+    # TogetherWith: the facts of one group that satisfy (or may satisfy) a ``match``, evaluated once per group
+    # instead of once per fact of the group (19,234 device images of one input made it quadratic).
+    joined_results: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,13 +173,22 @@ class TogetherWith(Condition):
     match: Condition
 
     def evaluate(self, fact, ctx):
-        found, unknown = [], []
-        for other in ctx.index.joined(fact, self.scope, self.within):
-            result = self.match.evaluate(other, ctx)
-            if result.truth is Tri.TRUE:
-                found.append(other)
-            elif result.truth is Tri.UNKNOWN:
-                unknown.append((other, result))
+        group = fact.groups.get(self.within)
+        if group is None:
+            return FALSE
+        memo_key = (id(self), self.scope, self.within, group)
+        evaluated = ctx.joined_results.get(memo_key)
+        if evaluated is None:
+            evaluated = ([], [])
+            for other in ctx.index.members(self.scope, self.within, group):
+                result = self.match.evaluate(other, ctx)
+                if result.truth is Tri.TRUE:
+                    evaluated[0].append(other)
+                elif result.truth is Tri.UNKNOWN:
+                    evaluated[1].append((other, result))
+            ctx.joined_results[memo_key] = evaluated
+        found = [o for o in evaluated[0] if o is not fact]
+        unknown = [(o, r) for o, r in evaluated[1] if o is not fact]
         if found:
             return Result(Tri.TRUE, (), tuple(sorted(found, key=lambda f: (f.path, f.component or ""))))
         if unknown:

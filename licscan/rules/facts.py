@@ -82,6 +82,10 @@ class FactIndex:
     def scope(self, scope: str) -> tuple[Fact, ...]:
         return tuple(f for f in self.facts if f.scope == scope)
 
+    def members(self, scope: str, within: str, key: str) -> tuple[Fact, ...] | list[Fact]:
+        """The facts of ``scope`` in the group ``key`` of kind ``within``, in document order."""
+        return self._by.get((scope, within, key), ())
+
     def joined(self, fact: Fact, scope: str, within: str) -> list[Fact]:
         key = fact.groups.get(within)
         if key is None:

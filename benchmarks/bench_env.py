@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Issue 14 in one run: ``licscan audit`` of an installed CUDA environment, of the torch wheel and of container
+images of the same environment, each against its reading floor, with the peak RSS of the whole process tree.
+
+    python benchmarks/bench_env.py                 # builds the inputs first (benchmarks/build_env.py)
+    python benchmarks/bench_env.py -n 3            # best of 3 for every timed command
+    python benchmarks/bench_env.py --only env      # env | wheel | images | cache
+
+Figures (wall time of a fresh process each; page cache warm: every input is read once, untimed, first):
+
+- env: ``audit --no-cache site-packages`` (default jobs) vs ``find -type f | xargs cat`` of the tree; also
+  ``--jobs 1``;
+- cache: the same tree audited with an empty cache (cold), again (warm: the same-boot memo), and a copy of the
+  tree in a new folder (new inodes and times: content digests, the CI case) -- each against the cold run;
+- wheel: ``audit --no-cache torch-2.14.1-*.whl`` vs ``unzip -tq`` of the wheel;
+- images: ``audit --no-cache`` of the docker-save and OCI (gzip, zstd) tarballs vs reading their layers once
+  (``tar -xOf IMAGE LAYER | gzip -dc`` / ``zstd -dc`` per layer, to /dev/null).
+
+Peak memory of the whole process tree (the licscan process and its workers), sampled every 20 ms from /proc: the
+largest sum of VmRSS (pages shared by the forked workers counted in each of them: an upper bound) and the largest
+sum of Pss (shared pages divided among the processes sharing them: what the tree costs the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import build_env  # noqa: E402
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                out.extend(int(x) for x in handle.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(sum of VmRSS, sum of Pss) in KiB over ``pid`` and its descendants."""
+    rss = pss = 0
+    todo, seen = [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        rss += _rss_kib(p)
+        pss += _pss_kib(p)
+        todo.extend(_children(p))
+    return rss, pss
+
+
+def timed(cmd: list[str], *, cwd: Path | None = None, shell: bool = False) -> tuple[float, int, int, int]:
+    """(wall seconds, peak RSS and peak PSS of the process tree in KiB, exit code)."""
+    peak = peak_pss = 0
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, shell=shell, env=_env())
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak, peak_pss
+        while not stop.is_set():
+            rss, pss = tree_memory(proc.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    if proc.returncode not in (0, 1):
+        sys.stderr.write(f"[{' '.join(map(str, cmd))[:120]} exited {proc.returncode}]\n{err.decode()[-2000:]}\n")
+    return wall, peak, peak_pss, proc.returncode
+
+
+def best(n: int, cmd, **kwargs) -> tuple[float, tuple[int, int], int]:
+    """(best wall time, (peak RSS, peak PSS) over the runs, exit code of the last)."""
+    runs = [timed(cmd, **kwargs) for _ in range(n)]
+    return min(r[0] for r in runs), (max(r[1] for r in runs), max(r[2] for r in runs)), runs[-1][3]
+
+
+def once(cmd, **kwargs) -> tuple[float, tuple[int, int], int]:
+    return best(1, cmd, **kwargs)
+
+
+def licscan(*args: str) -> list[str]:
+    return [sys.executable, "-m", "licscan", "audit", *args, "--format", "json", "-o", os.devnull]
+
+
+def _env() -> dict:
+    """Where licscan runs: from the input's parent folder, with a relative path (as CI runs in a checkout), so
+    virtual paths -- part of every cache key -- are the same for a copy of the tree elsewhere."""
+    return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def row(name: str, wall: float, memory: tuple[int, int] | None, floor: float | None, floor_name: str,
+        code: int | None = None) -> dict:
+    ratio = wall / floor if floor else None
+    shown = f"{ratio:6.2f}x {floor_name}" if ratio is not None else ""
+    rss, pss = memory or (0, 0)
+    mem = f"{rss / 1024:6.0f} MB RSS {pss / 1024:5.0f} MB PSS" if memory else " " * 26
+    print(f"  {name:<48}{wall:8.2f}s {mem}  {shown}" + (f"  (exit {code})" if code else ""), flush=True)
+    return {"name": name, "wall": wall, "peak_rss_mb": rss / 1024, "peak_pss_mb": pss / 1024, "ratio": ratio,
+            "vs": floor_name, "exit": code}
+
+
+def env_section(n: int) -> list[dict]:
+    tree = build_env.site_packages()
+    cat = ["sh", "-c", f"find '{tree}' -type f -print0 | xargs -0 cat > /dev/null"]
+    timed(cat)
+    floor, _, _ = best(n, cat)
+    print(f"installed environment {tree} ({_count(tree)} files, {_size(tree) / 2**30:.2f} GiB)")
+    out = [row("find -type f | xargs cat (warm floor)", floor, None, None, "")]
+    wall, rss, code = best(n, licscan("--no-cache", str(tree)))
+    out.append(row("audit --no-cache (default jobs)", wall, rss, floor, "cat", code))
+    wall, rss, code = once(licscan("--no-cache", "--jobs", "1", str(tree)))
+    out.append(row("audit --no-cache --jobs 1", wall, rss, floor, "cat", code))
+    return out
+
+
+def cache_section(n: int) -> list[dict]:
+    tree = build_env.site_packages()
+    out = []
+    with tempfile.TemporaryDirectory(prefix="licscan-bench-") as scratch:
+        cache = os.path.join(scratch, "cache")
+        cold, rss, code = once(licscan("--cache-dir", cache, tree.name), cwd=tree.parent)
+        print(f"content cache on {tree}")
+        out.append(row("audit, empty cache (cold)", cold, rss, None, "", code))
+        wall, rss, code = best(n, licscan("--cache-dir", cache, tree.name), cwd=tree.parent)
+        out.append(row("audit, unchanged tree (same-boot memo)", wall, rss, cold, "cold", code))
+        copy = os.path.join(scratch, "copy", "site-packages")
+        shutil.copytree(tree, copy, symlinks=True)
+        wall, rss, code = once(licscan("--cache-dir", cache, tree.name), cwd=Path(copy).parent)
+        out.append(row("audit, copy in a new folder (content digests)", wall, rss, cold, "cold", code))
+    return out
+
+
+def wheel_section(n: int) -> list[dict]:
+    wheel = build_env.wheel_of(build_env.root() / "wheels", "torch", "2.14.1")
+    assert wheel is not None
+    unzip = ["unzip", "-tq", str(wheel)]
+    timed(unzip)
+    floor, _, _ = best(n, unzip)
+    print(f"wheel {wheel.name} ({wheel.stat().st_size / 2**20:.0f} MiB)")
+    out = [row("unzip -tq", floor, None, None, "")]
+    wall, rss, code = best(n, licscan("--no-cache", str(wheel)))
+    out.append(row("audit --no-cache", wall, rss, floor, "unzip -tq", code))
+    return out
+
+
+def _layers(image: Path) -> list[tuple[str, str]]:
+    """(member name, decompressor) of every layer blob of a docker-save or OCI tarball."""
+    with tarfile.open(image) as tar:
+        names = tar.getnames()
+        if "manifest.json" in names:
+            manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+            layers = [name for entry in manifest for name in entry["Layers"]]
+        else:
+            index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+            digest = index["manifests"][0]["digest"].replace(":", "/")
+            manifest = json.load(tar.extractfile(f"blobs/{digest}"))  # type: ignore[arg-type]
+            layers = [f"blobs/{layer['digest'].replace(':', '/')}" for layer in manifest["layers"]]
+        out = []
+        for name in layers:
+            head = tar.extractfile(name).read(4)  # type: ignore[union-attr]
+            out.append((name, "gzip -dc" if head[:2] == b"\x1f\x8b" else
+                        "zstd -dc" if head == b"\x28\xb5\x2f\xfd" else "cat"))
+    return out
+
+
+def images_section(n: int) -> list[dict]:
+    out = []
+    for name, image in build_env.images().items():
+        layers = _layers(image)
+        script = " && ".join(f"tar -xOf '{image}' '{layer}' | {how} > /dev/null" for layer, how in layers)
+        floor_cmd = ["sh", "-c", script]
+        timed(floor_cmd)
+        floor, _, _ = best(n, floor_cmd)
+        print(f"image {image.name} ({image.stat().st_size / 2**20:.0f} MiB, {len(layers)} layers)")
+        out.append(row(f"{name}: tar -xOf + decompress each layer", floor, None, None, ""))
+        wall, rss, code = best(n, licscan("--no-cache", str(image)))
+        out.append(row(f"{name}: audit --no-cache", wall, rss, floor, "layers read once", code))
+    return out
+
+
+def _count(tree: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(tree))
+
+
+def _size(tree: Path) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tree) for f in files
+               if not os.path.islink(os.path.join(d, f)))
+
+
+SECTIONS = {"env": env_section, "cache": cache_section, "wheel": wheel_section, "images": images_section}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=1, help="runs of each timed command; the best is reported")
+    parser.add_argument("--only", action="append", choices=sorted(SECTIONS), help="run only these sections")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args()
+    if shutil.which("zstd") is None:
+        print("(zstd not installed: the zstd image floor needs it; apt-get install zstd)", file=sys.stderr)
+    results = {}
+    os.chdir(REPO)
+    for name in args.only or list(SECTIONS):
+        results[name] = SECTIONS[name](args.n)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

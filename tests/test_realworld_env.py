@@ -1,0 +1,63 @@
+"""Real-world check (issue 14): an installed CUDA environment -- torch 2.14.1, triton 3.6.0 and the CUDA 12 wheels
+of ``benchmarks/build_env.py`` (cuBLAS 12.8.4.1, cuDNN 9.10.2.21, NCCL 2.27.3, CUPTI, nvJitLink, NVRTC, the CUDA
+runtime) unzipped into one ``site-packages`` folder, 12,846 files, 4.2 GiB -- audited with default options (worker
+processes: this crashed with BrokenProcessPool at 12 GB before the pool was bounded) and with ``--jobs 1``: both
+complete and give the same report.
+
+Needs LICSCAN_REALWORLD=1 (the wheels, 1.9 GB, are fetched with ``pip download`` into
+``${LICSCAN_TEST_CACHE:-~/.cache/licscan-tests}/env``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import realworld_enabled
+
+pytestmark = pytest.mark.realworld
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import build_env  # noqa: E402
+
+NVIDIA_DISTRIBUTIONS = [("nvidia-cublas-cu12", "12.8.4.1"), ("nvidia-cuda-cupti-cu12", "12.8.90"),
+                        ("nvidia-cuda-nvrtc-cu12", "12.8.93"), ("nvidia-cuda-runtime-cu12", "12.8.90"),
+                        ("nvidia-cudnn-cu12", "9.10.2.21"), ("nvidia-nccl-cu12", "2.27.3"),
+                        ("nvidia-nvjitlink-cu12", "12.8.93")]
+
+
+@pytest.fixture(scope="module")
+def tree(request):
+    folder = build_env.root()
+    if not realworld_enabled(request.config) and not (folder / "site-packages" / ".complete").exists():
+        pytest.skip("environment tree not built; set LICSCAN_REALWORLD=1")
+    return build_env.site_packages()
+
+
+def audit(tree: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+    return subprocess.run([sys.executable, "-m", "licscan", "audit", "site-packages", "--no-cache", "--format",
+                           "json", *args], capture_output=True, text=True, cwd=tree.parent, env=env, timeout=1800)
+
+
+def test_installed_environment_default_jobs_and_one_process_agree(tree):
+    default = audit(tree)
+    assert (default.returncode, default.stderr) == (0, ""), default.stderr[-3000:]
+    report = json.loads(default.stdout)
+    assert report["summary"]["files"] == 12846
+    assert report["summary"]["complete"] is True
+    assert report["diagnostics"] == []
+    assert sorted((c["name"], c["version"]) for c in report["components"]
+                  if c["kind"] == "python-distribution") == NVIDIA_DISTRIBUTIONS
+    assert sorted(d["name"] for d in report["distributions"])[:3] == ["nvidia-cublas-cu12", "nvidia-cuda-cupti-cu12",
+                                                                      "nvidia-cuda-nvrtc-cu12"]
+    assert len(report["device_code"]) == 19234
+    one = audit(tree, "--jobs", "1")
+    assert one.returncode == 0
+    assert one.stdout == default.stdout
