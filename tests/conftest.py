@@ -9,7 +9,7 @@ import pytest
 # is the fast loop while editing; the README's test command (what CI runs) runs both.
 INTEGRATION_MODULES = ("test_cli", "test_gate_e2e", "test_hostile", "test_oracle_diff", "test_report_outputs",
                        "test_sbom_cli", "test_security_outputs", "test_audit", "test_fuzz_regressions", "test_census",
-                       "test_env", "test_cache_realworld")
+                       "test_env", "test_cache", "test_scan_workers")
 
 
 def _is_integration(module: str) -> bool:
