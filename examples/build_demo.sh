@@ -2,7 +2,7 @@
 # Rebuilds examples/demo-dist/, the bundled demo input of README's first command, from our own sources:
 #   app/libkern.so            our CUDA 13.0 library (a copy of tests/fixtures/cuda13/libkern.so)
 #   app/libcuda.so.1          a stand-in shaped like ZLUDA's drop-in driver: named like NVIDIA's libcuda, it
-#                             imports AMD's HIP runtime (translation-layers.md §12a) -- a few lines of our C
+#                             imports AMD's HIP runtime (docs/layers.md: ptx-jit-on-nonnvidia) -- a few lines of our C
 #   app/libamdhip64.so.6      the HIP stub it links against
 #   licscan_test-0.0.1-...whl our fixture wheel (libkern.so inside a wheel)
 # Needs gcc. Run from anywhere: bash examples/build_demo.sh

@@ -146,6 +146,16 @@ def numba_cuda_init(s):
     return "numba/cuda/__init__.py", b'"""numba.cuda: CUDA kernels in Python."""\nfrom numba.cuda.api import *\n'
 
 
+def musa_porting_rules(s):
+    return "pkg/_mappings/cuda_runtime.py", (b'"""CUDA->MUSA porting rules."""\nMAPPING = {\n    \'cudaMalloc\': '
+                                              b"'musaMalloc',\n    'cudaFree': 'musaFree',\n}\n")
+
+
+def hip_porting_rules(s):
+    return "pkg/_mappings/cuda_runtime.py", (b'"""CUDA->HIP renames."""\nMAPPING = {\n    \'cudaMalloc\': '
+                                              b"'hipMalloc',\n    'cudaFree': 'hipFree',\n}\n")
+
+
 def interop_driver(s):
     return "cuda/bindings/driver.abi3.so", so(
         s.folder, "driver_hip.so", 'int f(void) __asm__("__pyx_f_4rocm_8bindings_5cyhip_hipInit"); '
@@ -265,6 +275,8 @@ CASES = [
     ("CuPy CUDA module", cupy_cuda_module, set(), {"cupy-rocm", "cuda-api-on-rocm"}, {}),
     ("numba.hip package", numba_hip_init, {"numba-hip"}, set(), {"numba-hip": "high"}),
     ("numba.cuda package", numba_cuda_init, set(), {"numba-hip"}, {}),
+    ("CUDA->MUSA porting rules", musa_porting_rules, {"torchada"}, set(), {"torchada": "high"}),
+    ("CUDA->HIP rename table", hip_porting_rules, set(), {"torchada"}, {}),
     ("cuda.bindings.driver on HIP", interop_driver, {"hip-python-interop"}, set(), {"hip-python-interop": "high"}),
     ("pynvml on amdsmi", interop_pynvml, {"hip-python-interop"}, set(), {"hip-python-interop": "high"}),
     ("NVIDIA-style cuda.bindings.driver", nvidia_style_driver, set(), {"hip-python-interop"}, {}),

@@ -10,6 +10,7 @@ hip-python-interop 10.0.0.0.1.2       AMD: ``cuda.bindings.{driver,runtime,nvrtc
 cupy-rocm-7-0 14.2.0                  CuPy's ROCm build: 5 modules define CUDA API functions on HIP (source-port);
                                       14 modules link ROCm (target-linked)
 numba-hip 0.2.1                       AMD: ``numba.hip`` with ``pose_as_cuda`` (source-port)
+torchada 0.1.103                      PyTorch CUDA code on Moore Threads MUSA: CUDA->MUSA porting rules (source-port)
 bitsandbytes 0.50.2                   CUDA, HIP and SYCL builds side by side: 6 ROCm builds and 2 XPU builds
                                       target-linked, each with its own DT_NEEDED; no layer. Its win_amd64 wheel:
                                       3 ROCm and 2 XPU DLLs, the same components from PE imports
@@ -41,6 +42,7 @@ WHEELS = {
                            "manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl"),
     "cupy-rocm-7-0": ("14.2.0", "cupy_rocm_7_0-14.2.0-cp312-cp312-manylinux2014_x86_64.whl"),
     "numba-hip": ("0.2.1", "numba_hip-0.2.1-py3-none-manylinux_2_28_x86_64.whl"),
+    "torchada": ("0.1.103", "torchada-0.1.103-py3-none-any.whl"),
     "bitsandbytes": ("0.50.2", "bitsandbytes-0.50.2-py3-none-manylinux_2_24_x86_64.whl"),
     "bitsandbytes-win": ("0.50.2", "bitsandbytes-0.50.2-py3-none-win_amd64.whl"),
     "dpctl": ("0.22.1", "dpctl-0.22.1-0-cp312-cp312-manylinux_2_28_x86_64.whl"),
@@ -140,6 +142,15 @@ def test_numba_hip_stands_in_for_numba_cuda(request):
     assert code == 0 and set(found) == {"numba-hip"}
     assert members(path, found["numba-hip"]) == ["numba/hip/__init__.py"]
     assert found["numba-hip"]["kind"] == "source-port"
+
+
+def test_torchada_ports_cuda_code_to_musa(request):
+    path = wheel(request, "torchada")
+    code, report = audit(path)
+    found = layers(report)
+    assert code == 0 and set(found) == {"torchada"}
+    assert members(path, found["torchada"]) == ["torchada/_mappings/cuda_runtime.py"]
+    assert (found["torchada"]["kind"], found["torchada"]["properties"]["platform"]) == ("source-port", "MUSA")
 
 
 def test_bitsandbytes_builds_side_by_side_are_targets_with_their_own_evidence(request):

@@ -1,11 +1,11 @@
-"""AMD GPU code objects (translation-layers.md §11): HSACO ELF files, Clang offload bundles and compressed
+"""AMD GPU code objects (https://llvm.org/docs/AMDGPUUsage.html): HSACO ELF files, Clang offload bundles and compressed
 (``CCOB``) bundles, in a host ELF's ``.hip_fatbin`` section or anywhere in its data sections.
 
 * HSACO: ELF with ``e_machine = EM_AMDGPU = 224``, ``EI_OSABI = ELFOSABI_AMDGPU_HSA = 64``, ``EI_ABIVERSION``
   2/3/4 = code object v4/v5/v6; ``e_flags`` holds ``EF_AMDGPU_MACH`` (the gfx processor, table in
   rules/catalog/amdgpu.yaml) and the xnack / sramecc feature fields. The target id is spelled as LLVM spells it:
   ``gfx90a:xnack-``, ``gfx90a:sramecc+:xnack-`` (features sorted; "any" and "unsupported" are not written).
-* Uncompressed bundle (clang docs "Clang Offload Bundler"): ``__CLANG_OFFLOAD_BUNDLE__`` (24 bytes), ``u64
+* Uncompressed bundle (https://clang.llvm.org/docs/ClangOffloadBundler.html): ``__CLANG_OFFLOAD_BUNDLE__`` (24 bytes), ``u64
   numBundles``, then per entry ``u64 offset`` (from the bundle start), ``u64 size``, ``u64 tripleSize``, triple
   (``hipv4-amdgcn-amd-amdhsa--gfx90a:xnack-``, ``host-x86_64-unknown-linux-gnu``).
 * Compressed bundle: ``CCOB``, ``u16 version``, ``u16 method`` (llvm::compression::Format: 0 zlib, 1 zstd), then
@@ -13,7 +13,7 @@
   uncompressed size``; then ``u64`` truncated MD5, then the compressed uncompressed-bundle.
 
 The magic alone is never trusted: ``libamdhip64.so`` holds ``__CLANG_OFFLOAD_BUNDLE__`` as a plain string whose
-"entry count" reads 4.2e18 (translation-layers.md §12a). A bundle is reported only when its count is sane, every
+"entry count" reads 4.2e18. A bundle is reported only when its count is sane, every
 entry lies inside the region and every triple has the offload-kind syntax.
 """
 

@@ -221,7 +221,7 @@ def _unscanned(display: str, sections) -> Diagnostic:
 
 def _amd_images(buf, display, sections, start, end, want_hash):
     """AMD code objects (amdgpu.py): the ``.hip_fatbin`` section, and offload bundles / CCOB anywhere in the other
-    allocated data sections (translation-layers.md §11)."""
+    allocated data sections (docs/layers.md; https://clang.llvm.org/docs/ClangOffloadBundler.html)."""
     from licscan.binary import amdgpu
 
     out: list[DeviceImage] = []
