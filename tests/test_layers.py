@@ -397,6 +397,25 @@ def test_dynamic_symbols_reader(stubs):
     assert signals.dynamic_symbols(lib.read_bytes()[:200]).defined == frozenset()  # truncated: nothing, no error
 
 
+def test_dynamic_symbols_on_hostile_headers(stubs):
+    """Every byte of the ELF header and of the section header table overwritten in turn (0x00 and 0xff): the
+    reader returns what it could read and never raises."""
+    import struct
+
+    _, lib = cudart_on_sycl(stubs)
+    good = lib.read_bytes()
+    shoff, = struct.unpack_from("<Q", good, 0x28)
+    shnum, = struct.unpack_from("<H", good, 0x3C)
+    offsets = list(range(64)) + list(range(shoff, shoff + 64 * shnum, 7))
+    for at in offsets:
+        for value in (0x00, 0xFF):
+            data = bytearray(good)
+            data[at] = value
+            symbols = signals.dynamic_symbols(bytes(data))
+            assert isinstance(symbols, signals.DynamicSymbols)
+            assert signals.detect("lib/libcudart_sycl.so", None, bytes(data)) is not None
+
+
 # ------------------------------------------------------------------- one library per build, its own evidence
 
 

@@ -170,6 +170,7 @@ class DynamicSymbols:
 
 
 _NO_SYMBOLS = DynamicSymbols(frozenset(), frozenset())
+_STRTAB_LIMIT = 64 << 20  # bytes of .dynstr read at most; names past it are not kept
 SHT_DYNSYM = 11
 SHN_UNDEF = 0
 
@@ -213,9 +214,9 @@ def dynamic_symbols(data, keep: re.Pattern | None = None, limit: int = 2_000_000
         str_off, str_size = strtab[4], strtab[5]
         if sh[4] + sh[5] > size or str_off + str_size > size:
             continue
-        names = window(data, str_off, str_size)
-        table = window(data, sh[4], sh[5])
-        count = min(len(table) // ent, limit)
+        names = window(data, str_off, min(str_size, _STRTAB_LIMIT))
+        count = min(sh[5] // ent, limit)
+        table = window(data, sh[4], count * ent)
         for i in range(1, count):  # entry 0 is the null symbol
             if is64:
                 st_name, _info, _other, shndx = struct.unpack_from(end + "IBBH", table, i * ent)

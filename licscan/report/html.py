@@ -15,6 +15,7 @@ from typing import Any
 from licscan import __version__
 from licscan.findings import Finding, Verdict
 from licscan.escape import html as html_text
+from licscan.model import GPU_LAYER_KINDS
 from licscan.report._shared import (active, by_severity, counts, device_code_by_file, generated_at, is_nvidia, rel,
                                     waived)
 
@@ -125,7 +126,9 @@ def _component_rows(components) -> list[list[str]]:
     for c in components:
         props = dict(c.properties)
         evidence = "<ol class=\"evidence\">" + "".join(f"<li>{_e(e)}</li>" for e in c.evidence) + "</ol>"
-        rows.append([f"<b>{_e(c.name)}</b>", _e(c.vendor), _e(c.kind.value), _e(c.version or "unknown"),
+        kind = _e(c.kind.value) + (f"<br><span class=\"muted\">{_e(props['confidence'])} confidence</span>"
+                                   if c.kind in GPU_LAYER_KINDS and props.get("confidence") else "")
+        rows.append([f"<b>{_e(c.name)}</b>", _e(c.vendor), kind, _e(c.version or "unknown"),
                      _e(c.license or "unknown") + (f"<br><span class=\"muted\">EULA text {_e(props['eula_text_date'])}"
                                                    "</span>" if props.get("eula_text_date") else ""),
                      "<br>".join(_code(p) for p in c.paths), evidence])

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from licscan import __version__
 from licscan.findings import Finding
+from licscan.model import GPU_LAYER_KINDS
 from licscan.vpath import SEP
 from licscan.vpath import member as vpath_member
 from licscan.report._shared import active, chain, outer, rel, rule_doc_command
@@ -233,9 +234,17 @@ def document(inventory, findings: list[Finding], rules: Iterable[Any] = (),
         "results": results,
         "columnKind": "unicodeCodePoints",
         "properties": {"inputs": [rel(p) or p for p in inventory.inputs], "files": inventory.summary.files,
-                       "complete": bool(inventory.complete), "waived": sum(1 for f in findings if f.waived)},
+                       "complete": bool(inventory.complete), "waived": sum(1 for f in findings if f.waived),
+                       "layers": _layers(inventory)},
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
+
+
+def _layers(inventory) -> list[dict[str, Any]]:
+    """Every layer, non-NVIDIA runtime and target named in the input (docs/layers.md), finding or not."""
+    return [{"name": c.name, "kind": c.kind.value, "vendor": c.vendor,
+             "confidence": dict(c.properties).get("confidence"), "paths": [rel(p) or p for p in c.paths],
+             "evidence": list(c.evidence)} for c in inventory.components if c.kind in GPU_LAYER_KINDS]
 
 
 def render(inventory, findings: list[Finding], rules: Iterable[Any] = (),
