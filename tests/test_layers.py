@@ -244,6 +244,73 @@ def amdhip_dll(s):
     return "bin/amdhip64_7.dll", _PE_HEAD + b"\0hipInit\0hipMalloc\0"
 
 
+def zluda_preload(s):
+    return "bin/zluda-run", b'#!/bin/sh\nLD_PRELOAD=/opt/zluda/libzluda_ld.so exec "$@"\n'
+
+
+def zluda_tree_shim(s):
+    return "zluda/trace/libzluda_ld.so", so(s.folder, "libzluda_ld.so", 'const char *tag = " [ZLUDA]";'
+                                            "int zluda_ld(void){return 0;}", soname="libzluda_ld.so")
+
+
+def zluda_cache(s):
+    import sqlite3
+
+    db = s.folder / "cache.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE modules (hash TEXT, compiler_version TEXT, zluda_version TEXT, device TEXT, "
+                "backend_key TEXT, binary BLOB, last_access INTEGER)")
+    con.commit()
+    con.close()
+    return "home/u/.cache/x/cache.sqlite", db.read_bytes()
+
+
+def other_sqlite(s):
+    import sqlite3
+
+    db = s.folder / "other.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE modules (hash TEXT, binary BLOB)")
+    con.commit()
+    con.close()
+    return "home/u/.cache/x/other.sqlite", db.read_bytes()
+
+
+def fake_ptxas(s):
+    return "zluda/ptxas", so(s.folder, "ptxas", '#include <stdio.h>\nint main(){puts("Cuda compilation tools, '
+                             'release 12.8, V12.8.0");return 0;}', shared=False)
+
+
+def bitcode_libcuda(s):
+    return "lib/libcuda.so.1", so(s.folder, "libcuda_bc.so", 'const char bc[] = "BC\\xc0\\xde\\x35\\x14";'
+                                  "int cuInit(unsigned f){return 0;}", soname="libcuda.so.1")
+
+
+def shipped_named(lib, vpath):
+    def build(s):
+        return vpath, s.folder / s.lib(lib)
+    build.__name__ = f"shipped {lib} at {vpath}"
+    return build
+
+
+def ocelot_strings(s):
+    return "lib/libemu.so", so(s.folder, "libemu.so", 'const char *c = "configure.ocelot"; int e(void){return 0;}',
+                               soname="libemu.so")
+
+
+def cublas_dll_on_rocblas(s):
+    return "bin/cublas64_12.dll", _PE_HEAD + b"\0rocblas.dll\0cublasCreate_v2\0"
+
+
+def sycl_dll(s):
+    return "bin/sycl8.dll", _PE_HEAD + b"\0?wait@queue@_V1@sycl@@QEAAXXZ\0"
+
+
+def chipstar_cucc(s):
+    return "bin/cucc", so(s.folder, "cucc", "extern int __hipRegisterFatBinary(void); "
+                          "int main(){return __hipRegisterFatBinary();}", libs=[s.lib("libCHIP.so")], shared=False)
+
+
 def cpu_only(s):
     return "pkg/libcpu.so", so(s.folder, "libcpu.so", "double twice(double x){return 2 * x;}", libs=[])
 
@@ -304,6 +371,21 @@ CASES = [
      {"ptx-jit-on-nonnvidia": "high"}),
     ("nvcuda.dll without AMD imports", nvcuda_dll, set(), {"ptx-jit-on-nonnvidia", "cuda-api-on-rocm"}, {}),
     ("HIP runtime DLL shipped", amdhip_dll, {"rocm"}, set(), {"rocm": "medium"}),
+    ("ZLUDA LD_PRELOAD launcher", zluda_preload, {"zluda"}, set(), {"zluda": "high"}),
+    ("ZLUDA shim in the release tree", zluda_tree_shim, {"zluda"}, set(), {"zluda": "high"}),
+    ("ZLUDA cache of translated modules", zluda_cache, {"zluda"}, set(), {"zluda": "high"}),
+    ("another SQLite database", other_sqlite, set(), {"zluda"}, {}),
+    ("ptxas without NVIDIA's notice", fake_ptxas, {"zluda"}, set(), {"zluda": "high"}),
+    ("bitcode in a driver-named library", bitcode_libcuda, {"zluda"}, set(), {"zluda": "low"}),
+    ("chipStar runtime shipped", shipped("libCHIP.so"), {"chipstar"}, set(), {"chipstar": "high"}),
+    ("chipStar cucc", chipstar_cucc, {"chipstar"}, set(), {"chipstar": "high"}),
+    ("gpuocelot shipped", shipped("libgpuocelot.so"), {"gpuocelot"}, set(), {"gpuocelot": "high"}),
+    ("Ocelot strings", ocelot_strings, {"gpuocelot"}, set(), {"gpuocelot": "medium"}),
+    ("CuPBoP runtime shipped", shipped("libCPUruntime.so"), {"cupbop"}, set(), {"cupbop": "high"}),
+    ("SCALE runtime in its tree", shipped_named("libredscale.so", "opt/scale/targets/gfx1100/lib/libredscale.so"),
+     {"scale"}, set(), {"scale": "high"}),
+    ("cublas64 DLL naming rocblas", cublas_dll_on_rocblas, {"cuda-api-on-rocm"}, set(), {"cuda-api-on-rocm": "high"}),
+    ("SYCL runtime DLL shipped", sycl_dll, {"sycl"}, set(), {"sycl": "medium"}),
     ("CPU-only library", cpu_only, set(), CATALOG, {}),
 ]
 
@@ -328,6 +410,14 @@ def test_every_catalog_entry_has_a_positive_and_a_negative_case():
     negative = set().union(*(c[3] for c in CASES if c[1] is not cpu_only))
     assert positive == CATALOG
     assert negative == CATALOG
+
+
+def test_every_signal_fires_in_some_case(stubs):
+    fired = set()
+    for _case, build, *_ in CASES:
+        for match in named(*build(stubs)).values():
+            fired |= set(dict(match.properties).get("signals", "").split(","))
+    assert {s.id for s in signals.load_signals().signals} - fired == set()
 
 
 def test_every_signal_has_a_public_source_and_known_layer():
