@@ -586,9 +586,26 @@ def _components(hits: list[tuple[Any, str]]) -> list[Component]:
         paths = tuple(sorted({v for _, v in members}))
         first = members[0][0].to_component(_component_id(vendor, name, version, kind), paths)
         evidence = sorted({e for m, v in members for e in (f"{v}: {x}" for x in m.evidence)})
-        props = sorted({p for m, v in members for p in m.to_component("", ()).properties})
+        props = _merged_properties({p for m, v in members for p in m.to_component("", ()).properties})
         out.append(replace(first, evidence=tuple(evidence), properties=tuple(props)))
     return out
+
+
+_CONFIDENCE = ("low", "medium", "high")
+
+
+def _merged_properties(props: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The properties of a component named in several files: each file's own, except the two that describe how it
+    was named (docs/layers.md), which must hold for the component as a whole -- ``confidence`` the highest of its
+    files', ``signals`` the union of theirs (a report keeps one value per key)."""
+    levels = [v for k, v in props if k == "confidence" and v in _CONFIDENCE]
+    fired = sorted({s for k, v in props if k == "signals" for s in v.split(",") if s})
+    out = {p for p in props if p[0] not in ("confidence", "signals") or (p[0] == "confidence" and not levels)}
+    if levels:
+        out.add(("confidence", max(levels, key=_CONFIDENCE.index)))
+    if fired:
+        out.add(("signals", ",".join(fired)))
+    return sorted(out)
 
 
 def _license_components(texts: list[tuple[Any, str]]) -> list[Component]:

@@ -538,6 +538,24 @@ def test_targets_carry_each_files_own_dependencies(tmp_path, stubs):
         "DT_NEEDED libhipblas.so.3"]
 
 
+def test_component_confidence_is_its_best_files_and_signals_their_union(tmp_path, stubs):
+    """One layer named in two files at different confidences: the component says high, and lists both files'
+    signals (a report keeps one value per property)."""
+    dist = tmp_path / "dist"
+    (dist / "a").mkdir(parents=True)
+    (dist / "b").mkdir()
+    _, high = zluda_libcuda(stubs)
+    _, low = bitcode_libcuda(stubs)
+    (dist / "a" / "libcuda.so.1").write_bytes(high.read_bytes())
+    (dist / "b" / "libcuda.so.1").write_bytes(low.read_bytes())
+    report = _audit(dist)
+    (zluda,) = [c for c in report["components"] if c["name"] == "zluda"]
+    assert len(zluda["paths"]) == 2 and zluda["properties"]["confidence"] == "high"
+    assert set(zluda["properties"]["signals"].split(",")) == {
+        "zluda-strings", "cuda-named-without-soname", "driver-named-imports-nonnvidia", "cuda-named-imports-rocm",
+        "cuda-exports-on-hip", "zluda-bitcode-in-driver-named"}
+
+
 def test_rule_facts_carry_each_paths_own_evidence():
     from licscan.rules.facts import build
 
