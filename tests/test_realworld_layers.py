@@ -14,6 +14,8 @@ torchada 0.1.103                      PyTorch CUDA code on Moore Threads MUSA: C
 bitsandbytes 0.50.2                   CUDA, HIP and SYCL builds side by side: 6 ROCm builds and 2 XPU builds
                                       target-linked, each with its own DT_NEEDED; no layer. Its win_amd64 wheel:
                                       3 ROCm and 2 XPU DLLs, the same components from PE imports
+pytorch-triton-rocm 2.1.0             Triton's ROCm build: bundles libamdhip64, libhsa-runtime64, libamd_comgr
+                                      (ships ROCm); libtriton.so targets ROCm; NVIDIA's ptxas and libdevice beside
 dpctl 0.22.1                          Intel's SYCL Python bindings: 5 files target oneAPI; no runtime shipped
 intel-sycl-rt 2026.2.0                Intel's DPC++ runtime: ``libsycl.so.9`` ships oneAPI (one member read)
 cuda-bindings 13.5.0                  NVIDIA's own ``cuda.bindings``: no layer
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -45,6 +48,8 @@ WHEELS = {
     "torchada": ("0.1.103", "torchada-0.1.103-py3-none-any.whl"),
     "bitsandbytes": ("0.50.2", "bitsandbytes-0.50.2-py3-none-manylinux_2_24_x86_64.whl"),
     "bitsandbytes-win": ("0.50.2", "bitsandbytes-0.50.2-py3-none-win_amd64.whl"),
+    "pytorch-triton-rocm": ("2.1.0", "pytorch_triton_rocm-2.1.0-cp311-cp311-manylinux_2_17_x86_64."
+                            "manylinux2014_x86_64.whl"),
     "dpctl": ("0.22.1", "dpctl-0.22.1-0-cp312-cp312-manylinux_2_28_x86_64.whl"),
     "intel-sycl-rt": ("2026.2.0", "intel_sycl_rt-2026.2.0-py2.py3-none-manylinux_2_28_x86_64.whl"),
     "cuda-bindings": ("13.5.0", "cuda_bindings-13.5.0-cp312-cp312-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"),
@@ -69,8 +74,10 @@ def wheel(request, name: str) -> Path:
         pytest.skip(f"realworld: {filename} not cached; set LICSCAN_REALWORLD=1 to download")
     platforms = (["win_amd64"] if name.endswith("-win") else
                  ["manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64"])
+    tag = re.search(r"-(cp\d+|py[\d.]+(?:\.py\d)?)-", filename).group(1)  # the wheel's python tag
+    python = tag.removeprefix("cp") if tag.startswith("cp") else "312"
     proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", f"{name.removesuffix('-win')}=={version}",
-                           "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
+                           "--no-deps", "--only-binary=:all:", "--python-version", python,
                            *[a for p in platforms for a in ("--platform", p)], "-d", str(_cache())],
                           capture_output=True, text=True)
     if not path.exists():
@@ -203,6 +210,22 @@ def test_bitsandbytes_windows_build_names_the_same_targets_from_pe_imports(reque
     }
     rules = sorted({(f["rule"], f["severity"], f["verdict"]) for f in report["findings"]})
     assert (code, rules) == (linux_code, sorted({(f["rule"], f["severity"], f["verdict"]) for f in linux["findings"]}))
+
+
+def test_triton_rocm_ships_rocm_and_targets_it(request):
+    path = wheel(request, "pytorch-triton-rocm")
+    code, report = audit(path)
+    found = layers(report)
+    assert set(found) == {"rocm", "targets-rocm"}
+    assert members(path, found["rocm"]) == [f"triton/third_party/rocm/lib/{n}.so"
+                                            for n in ("libamd_comgr", "libamdhip64", "libhsa-runtime64")]
+    assert (found["rocm"]["kind"], found["rocm"]["properties"]["relation"]) == ("runtime-shipped", "ships")
+    sonames = sorted(e.rsplit("DT_SONAME ", 1)[1] for e in found["rocm"]["evidence"] if "[rocm-soname," in e)
+    assert sonames == ["libamd_comgr.so.2", "libamdhip64.so.5", "libhsa-runtime64.so.1"]
+    assert members(path, found["targets-rocm"]) == ["triton/_C/libtriton.so"]
+    assert found["targets-rocm"]["evidence"][0].endswith("DT_NEEDED libhsa-runtime64.so")
+    nvidia = {c["name"] for c in report["components"] if c["vendor"] == "NVIDIA"}
+    assert nvidia == {"ptxas", "libdevice"} and code == 1
 
 
 def test_dpctl_targets_oneapi_and_ships_no_runtime(request):
