@@ -188,7 +188,13 @@ def tar_entries(fileobj, *, streamed: bool, buf=None, packed: Callable[[], int] 
     count = 0
     last_end = 0
     try:
-        for info in tf:
+        while True:
+            info = tf.next()
+            if info is None:
+                break
+            # TarFile keeps every TarInfo it has read (for extraction by name): ~500 bytes a member, 500 MB for a
+            # tar of 1,000,000 members. Nothing here looks members up by name (links are reported, not followed).
+            tf.members.clear()
             count += 1
             yield _tar_entry(tf, info, streamed, buf, packed)
             if not streamed:

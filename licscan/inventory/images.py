@@ -6,6 +6,12 @@ or the Docker v2 schema 2 equivalent) lists ``layers[].digest`` from the base la
 further indexes (multi-platform images). ``docker save``: ``manifest.json`` is a list of
 ``{"Config": ..., "RepoTags": [...], "Layers": ["<id>/layer.tar" | "blobs/sha256/<hex>", ...]}``, base layer first.
 
+Every reference is confined to the image (issue 13 item 5): a docker-save ``Layers`` entry must be a relative path
+without ``..`` components (``../../outside/x.tar`` and ``/etc/hostname`` make the whole layout refused with an
+:class:`ImageError`, and its files are walked as plain files), and an OCI digest must match the image-spec grammar
+(``descriptor.md``), so that ``blobs/<algorithm>/<encoded>`` can only name a file under ``blobs/``. The walker then
+opens a layer of a layout folder without following any link on the way (walk.py ``_open_beneath``).
+
 Whiteouts (image-spec ``layer.md``): in a layer, ``<dir>/.wh.<name>`` deletes ``<dir>/<name>`` of the layers below;
 ``<dir>/.wh..wh..opq`` hides everything the layers below have under ``<dir>``. An entry of an upper layer also
 replaces the lower layers' entry at the same path (and, when it is not a folder, everything below that path).
@@ -16,12 +22,20 @@ Files hidden in any of these ways still ship in the image's lower layer blobs, s
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
+# image-spec descriptor.md, "Digests":
+#   digest                ::= algorithm ":" encoded
+#   algorithm             ::= algorithm-component (algorithm-separator algorithm-component)*
+#   algorithm-component   ::= [a-z0-9]+
+#   algorithm-separator   ::= [+._-]
+#   encoded               ::= [a-zA-Z0-9=_-]+
+_DIGEST = re.compile(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)")
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
@@ -54,9 +68,22 @@ def manifests(names: set[str], read_json: Callable[[str], Any]) -> list[list[Lay
         out = []
         for entry in document:
             layers = entry.get("Layers") or []
-            out.append([Layer(posixpath.normpath(str(p)), _docker_id(str(p))) for p in layers])
+            if not isinstance(layers, list):
+                raise ImageError("manifest.json Layers is not a list")
+            out.append([Layer(docker_layer_path(p), _docker_id(str(p))) for p in layers])
         return out
     return None
+
+
+def docker_layer_path(entry: Any) -> str:
+    """A docker-save ``Layers`` entry as a path relative to the image root; ImageError when it is not a string or
+    leaves the image (absolute, ``..`` components, empty)."""
+    if not isinstance(entry, str) or not entry or "\0" in entry:
+        raise ImageError(f"manifest.json Layers entry {entry!r} is not a path")
+    path = posixpath.normpath(entry)
+    if entry.startswith("/") or path == ".." or path.startswith("../") or path == ".":
+        raise ImageError(f"manifest.json Layers entry {entry!r} points outside the image (never followed)")
+    return path
 
 
 def _docker_id(path: str) -> str:
@@ -66,11 +93,13 @@ def _docker_id(path: str) -> str:
     return path
 
 
-def blob_path(digest: str) -> str:
-    algorithm, _, value = str(digest).partition(":")
-    if not value or "/" in value or "/" in algorithm or ".." in (algorithm, value):
+def blob_path(digest: Any) -> str:
+    """``blobs/<algorithm>/<encoded>`` of a descriptor's digest; ImageError unless it matches the digest grammar
+    (which has no ``/`` and no ``..``: the path stays under ``blobs/``)."""
+    match = _DIGEST.fullmatch(digest) if isinstance(digest, str) else None
+    if match is None:
         raise ImageError(f"bad digest {digest!r}")
-    return f"blobs/{algorithm}/{value}"
+    return f"blobs/{match.group(1)}/{match.group(2)}"
 
 
 def _from_index(index: Any, names: set[str], read_json, out: list[list[Layer]], depth: int) -> None:
@@ -79,6 +108,8 @@ def _from_index(index: Any, names: set[str], read_json, out: list[list[Layer]], 
     if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
         raise ImageError("index without a manifests list")
     for descriptor in index["manifests"]:
+        if not isinstance(descriptor, dict):
+            raise ImageError("index entry is not a descriptor")
         path = blob_path(descriptor.get("digest", ""))
         if path not in names:
             raise ImageError(f"manifest blob {path} is missing")
@@ -89,6 +120,8 @@ def _from_index(index: Any, names: set[str], read_json, out: list[list[Layer]], 
             continue
         if not isinstance(document, dict) or not isinstance(document.get("layers"), list):
             raise ImageError(f"manifest {path} has no layers list")
+        if not all(isinstance(layer, dict) for layer in document["layers"]):
+            raise ImageError(f"manifest {path} has a layer that is not a descriptor")
         out.append([Layer(blob_path(layer.get("digest", "")), str(layer.get("digest")))
                     for layer in document["layers"]])
 

@@ -7,6 +7,10 @@
 - Debian ``control`` (deb-control(5)): ``Field: value`` paragraphs with indented continuation lines.
 - conda ``info/index.json`` (name, version, license), ``info/about.json`` (license, home, summary),
   ``info/paths.json`` (``paths[]._path`` / ``sha256``) or ``info/files`` (one path a line).
+
+Metadata comes from the scanned input and is hostile: a value of the wrong JSON type, a RECORD field longer than
+the csv module's field limit (131,072 characters), JSON nested deeper than the parser's recursion limit are each a
+:class:`Problem` (the walker reports it as a ``malformed`` diagnostic on the metadata file), never an exception.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import email.policy
 import io
 import json
 import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any
 
 from licscan.inventory import names
 from licscan.inventory.items import Distribution, Ecosystem
@@ -25,6 +32,23 @@ from licscan.inventory.items import Distribution, Ecosystem
 LICENSE_STEMS = ("LICENSE", "LICENCE", "COPYING", "NOTICE", "AUTHORS")
 _KEPT_FIELDS = ("Metadata-Version", "Summary", "Home-page", "Author", "Author-email", "Maintainer",
                 "Maintainer-email", "Requires-Python", "Requires-Dist", "Project-URL")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in a metadata file that was not used: ``path`` is the file's virtual path."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Parsed:
+    distribution: Distribution | None
+    problems: tuple[Problem, ...] = ()
+
+
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _text(data: bytes) -> str:
@@ -39,7 +63,7 @@ def _field(value) -> str | None:
 
 
 def python_distribution(vpath: str, scope: str, info_dir: str, metadata: bytes, record: bytes | None,
-                        present: set[str], *, record_base: str) -> Distribution:
+                        present: set[str], *, record_base: str) -> Parsed:
     """A wheel / installed distribution / egg. ``info_dir`` is the virtual path of the ``*.dist-info`` (or
     ``*.egg-info`` / ``EGG-INFO``) folder, ``present`` the virtual paths seen under it, ``record_base`` what RECORD
     paths are relative to (a virtual folder, or ``archive!/`` for the root of an archive)."""
@@ -63,15 +87,33 @@ def python_distribution(vpath: str, scope: str, info_dir: str, metadata: bytes, 
         if (rel.startswith("licenses/") or ("/" not in rel and rel.upper().startswith(LICENSE_STEMS))) \
                 and path not in licenses:
             licenses.append(path)
-    files = tuple(record_rows(record, record_base)) if record else ()
+    files: tuple[tuple[str, str | None], ...] = ()
+    problems: tuple[Problem, ...] = ()
+    if record:
+        rows, unread = record_rows(record, record_base)
+        files = tuple(rows)
+        if unread:
+            problems = (Problem(f"{info_dir}/RECORD", f"RECORD rows not used: {'; '.join(unread)}"),)
     kept = tuple((key, v) for key in _KEPT_FIELDS for v in (_field(x) for x in message.get_all(key, [])) if v)
-    return Distribution(vpath, Ecosystem.PYPI, name, version, scope, declared, classifiers, tuple(licenses), files,
-                        kept)
+    return Parsed(Distribution(vpath, Ecosystem.PYPI, name, version, scope, declared, classifiers, tuple(licenses),
+                               files, kept), problems)
 
 
-def record_rows(record: bytes, base: str):
-    """``(vpath, sha256 hex or None)`` per RECORD row."""
-    for row in csv.reader(io.StringIO(_text(record))):
+def record_rows(record: bytes, base: str) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """``(vpath, sha256 hex or None)`` per RECORD row, and what could not be read (a row the csv module refuses,
+    e.g. a field over ``csv.field_size_limit()``: the row is skipped, the reader goes on with the next line)."""
+    rows: list[tuple[str, str | None]] = []
+    unread: list[str] = []
+    reader = csv.reader(io.StringIO(_text(record)))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            if len(unread) < 10:
+                unread.append(f"line {reader.line_num}: {error}")
+            continue
         if not row or not row[0]:
             continue
         digest = None
@@ -81,7 +123,8 @@ def record_rows(record: bytes, base: str):
                 digest = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).hex()
             except ValueError:
                 digest = None
-        yield names.join_relative(base, row[0]), digest
+        rows.append((names.join_relative(base, row[0]), digest))
+    return rows, unread
 
 
 def control_fields(data: bytes) -> dict[str, str]:
@@ -115,32 +158,77 @@ def debian_distribution(vpath: str, control: bytes, present: set[str]) -> Distri
     return Distribution(vpath, Ecosystem.DEBIAN, package, fields.get("Version"), vpath, None, (), licenses, (), kept)
 
 
+def _json(data: bytes | None, path: str, problems: list[Problem]) -> Any:
+    """The parsed JSON of a metadata file, or None (a problem noted) when it does not parse."""
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as error:  # RecursionError: arrays nested deeper than the parser allows
+        reason = "nested too deep" if isinstance(error, RecursionError) else str(error)
+        problems.append(Problem(path, f"not read: not valid JSON ({reason})"))
+        return None
+
+
+def _scalar(value: Any) -> str | None:
+    """A JSON string or number as text; None for anything else (null, bool, list, object)."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def conda_distribution(vpath: str, index: bytes, about: bytes | None, paths: bytes | None, files: bytes | None,
-                       present: set[str]) -> Distribution | None:
-    try:
-        info = json.loads(index)
-        extra = json.loads(about) if about else {}
-    except ValueError:
-        return None
-    if not isinstance(info, dict) or not info.get("name"):
-        return None
-    extra = extra if isinstance(extra, dict) else {}
+                       present: set[str]) -> Parsed:
     root = vpath + names.SEP
+    problems: list[Problem] = []
+    info = _json(index, root + "info/index.json", problems)
+    extra = _json(about, root + "info/about.json", problems)
+    if not isinstance(info, dict):
+        if info is not None:
+            problems.append(Problem(root + "info/index.json", "not read: not a JSON object"))
+        return Parsed(None, tuple(problems))
+    name = _scalar(info.get("name"))
+    if name is None:
+        if info.get("name") is not None:
+            problems.append(Problem(root + "info/index.json", f"name is not a string ({type(info['name']).__name__})"
+                                                              f": no distribution"))
+        return Parsed(None, tuple(problems))
+    extra = extra if isinstance(extra, dict) else {}
+    wrong = sorted(k for k in ("version", "build", "subdir", "license", "license_family")
+                   if info.get(k) is not None and _scalar(info.get(k)) is None)
+    if wrong:
+        problems.append(Problem(root + "info/index.json", f"not strings, ignored: {', '.join(wrong)}"))
     rows: list[tuple[str, str | None]] = []
-    try:
-        listed = json.loads(paths).get("paths", []) if paths else None
-    except (ValueError, AttributeError):
-        listed = None
-    if listed:
-        rows = [(names.join_relative(root, p["_path"]), p.get("sha256")) for p in listed
-                if isinstance(p, dict) and p.get("_path")]
-    elif files:
+    listed = _json(paths, root + "info/paths.json", problems)
+    if isinstance(listed, dict) and isinstance(listed.get("paths"), list):
+        skipped = bad_digest = 0
+        for entry in listed["paths"]:
+            path = entry.get("_path") if isinstance(entry, dict) else None
+            if not isinstance(path, str) or not path:
+                skipped += 1
+                continue
+            digest = entry.get("sha256")
+            if digest is not None and not (isinstance(digest, str) and _SHA256_HEX.fullmatch(digest)):
+                bad_digest += 1
+                digest = None
+            rows.append((names.join_relative(root, path), digest.lower() if digest else None))
+        if skipped:
+            problems.append(Problem(root + "info/paths.json", f"{skipped} entries without a string _path ignored"))
+        if bad_digest:
+            problems.append(Problem(root + "info/paths.json", f"{bad_digest} sha256 values that are not 64 hex "
+                                                              f"digits ignored"))
+    elif listed is not None:
+        problems.append(Problem(root + "info/paths.json", "not read: no paths list"))
+    if not rows and files:
         rows = [(names.join_relative(root, line.strip()), None) for line in _text(files).splitlines() if line.strip()]
     licenses = tuple(sorted(p for p in present if p.startswith(root + "info/licenses/")))
-    kept = tuple((k, str(v)) for k, v in (("build", info.get("build")), ("subdir", info.get("subdir")),
-                                          ("license_family", extra.get("license_family") or info.get("license_family")),
-                                          ("home", extra.get("home")), ("summary", extra.get("summary")))
+    kept = tuple((k, v) for k, v in (("build", _scalar(info.get("build"))), ("subdir", _scalar(info.get("subdir"))),
+                                     ("license_family", _scalar(extra.get("license_family"))
+                                      or _scalar(info.get("license_family"))),
+                                     ("home", _scalar(extra.get("home"))), ("summary", _scalar(extra.get("summary"))))
                  if v)
-    declared = info.get("license") or extra.get("license")
-    return Distribution(vpath, Ecosystem.CONDA, str(info["name"]), str(info["version"]) if info.get("version") else
-                        None, vpath, str(declared) if declared else None, (), licenses, tuple(rows), kept)
+    declared = _scalar(info.get("license")) or _scalar(extra.get("license"))
+    return Parsed(Distribution(vpath, Ecosystem.CONDA, name, _scalar(info.get("version")), vpath, declared, (),
+                               licenses, tuple(rows), kept), tuple(problems))

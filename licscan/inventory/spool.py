@@ -1,6 +1,11 @@
 """Holding one archive member while it is inspected: ``bytes`` when small, else a read-only mmap of a file in a
 private temporary folder (never in the scanned tree), removed with the walk -- also on errors and generator close.
 
+Memory stays bounded however deep archives nest (issue 13 item 12: eight nested ``.tar.zst`` levels of ~60 MiB
+each were all held in memory at once, 600 MB): a member is kept in memory only while the members held in memory
+at once stay within ``in_memory_total_bytes``; others are spooled, and the pages of the mappings being read are
+given back (``drop_pages``) as reading goes on.
+
 Every byte read is checked against the limits as it arrives, so a bomb is stopped after at most
 ``max_ratio * packed`` bytes, not after it has been inflated.
 """
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from licscan.inventory.limits import WalkLimits
 
 CHUNK = 1 << 20
+DROP_EVERY = 16 << 20  # bytes read between two calls of the drop_pages callback
 READ_AHEAD_SLACK = 64 * 1024  # compressed bytes a decompressor may have consumed ahead of a member's start
 
 
@@ -34,6 +40,7 @@ class Budget:
     limits: WalkLimits
     total: int = 0
     members: int = 0
+    path_bytes: int = 0
 
     def charge(self, count: int) -> None:
         self.total += count
@@ -41,21 +48,32 @@ class Budget:
             raise LimitExceeded(f"total uncompressed bytes over the limit of {self.limits.max_total_bytes}",
                                 walk_over=True)
 
-    def count_member(self) -> None:
+    def count_member(self, path_bytes: int = 0) -> None:
+        """One more archive member, whose virtual path has ``path_bytes`` characters (the scan keeps every member's
+        path: a million members, or members with 4 KB names, are memory the limits must bound)."""
         self.members += 1
+        self.path_bytes += path_bytes
         if self.members > self.limits.max_members:
-            raise LimitExceeded(f"more than {self.limits.max_members} archive members", walk_over=True)
+            raise LimitExceeded(f"more than {self.limits.max_members} archive members (--max-members)",
+                                walk_over=True)
+        if self.path_bytes > self.limits.max_path_bytes:
+            raise LimitExceeded(f"the paths of the archive members walked exceed {self.limits.max_path_bytes} "
+                                f"characters in all", walk_over=True)
 
 
 class Held:
     """One member's bytes: ``data`` is ``bytes`` or a read-only ``mmap``; valid until :meth:`release`."""
 
-    def __init__(self, data, size: int):
+    def __init__(self, data, size: int, spool: "Spool | None" = None):
         self.data = data
         self.size = size
+        self._spool = spool  # set for bytes held in memory: given back to its in-memory total on release
 
     def release(self) -> None:
         data, self.data = self.data, None
+        if self._spool is not None:
+            self._spool.in_memory -= self.size
+            self._spool = None
         if isinstance(data, mmap.mmap):
             try:
                 data.close()
@@ -66,10 +84,12 @@ class Held:
 class Spool:
     """The private temporary folder of one walk (created on first use)."""
 
-    def __init__(self, limits: WalkLimits):
+    def __init__(self, limits: WalkLimits, drop_pages: Callable[[], None] | None = None):
         self.limits = limits
         self._dir: tempfile.TemporaryDirectory | None = None
         self._count = 0
+        self.in_memory = 0  # bytes of the members held in memory now (nested archives hold one member a level)
+        self._drop_pages = drop_pages  # called every DROP_EVERY bytes read: the mappings read from give pages back
 
     @property
     def path(self) -> str | None:
@@ -90,6 +110,7 @@ class Spool:
         buffer = bytearray()
         spill = None
         size = 0
+        last_drop = 0
         try:
             while True:
                 chunk = reader.read(CHUNK)
@@ -105,7 +126,11 @@ class Spool:
                     if size > limits.max_ratio * max(compressed, 1):
                         raise LimitExceeded(f"compression ratio over {limits.max_ratio:g} "
                                             f"({size} bytes from {compressed} compressed bytes, still inflating)")
-                if spill is None and size > limits.in_memory_bytes:
+                if size - last_drop >= DROP_EVERY and self._drop_pages is not None:
+                    last_drop = size
+                    self._drop_pages()
+                if spill is None and (size > limits.in_memory_bytes
+                                      or self.in_memory + size > limits.in_memory_total_bytes):
                     spill = self._file()
                     spill.write(buffer)
                     buffer = bytearray()
@@ -114,7 +139,8 @@ class Spool:
                 else:
                     spill.write(chunk)
             if spill is None:
-                return Held(bytes(buffer), size)
+                self.in_memory += size
+                return Held(bytes(buffer), size, self)
             spill.flush()
             mapping = mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ)
             return Held(mapping, size)

@@ -53,10 +53,12 @@ __all__ = ["WalkLimits", "walk", "Item"]
 
 Item = FileBlob | SpecialFile | Distribution | Diagnostic
 
-# Members whose bytes are kept (up to max_metadata_bytes) to build Distributions when their archive is done.
-_KEPT = {"METADATA", "RECORD", "PKG-INFO", "control", "index.json", "about.json", "paths.json", "files"}
+# conda metadata at the root of a package, kept (up to max_metadata_bytes) to build its Distribution.
+_CONDA_METADATA = {"info/index.json", "info/about.json", "info/paths.json", "info/files"}
 _READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, RuntimeError, ArchiveError, tarfile.TarError,
                 zlib.error, zstandard.ZstdError)
+_IMAGE_FILES = {"manifest.json", "oci-layout", "index.json"}
+_MAX_INFO_FILES = 100_000  # files of one *.dist-info folder looked at for licence files
 _SPECIAL = {EntryType.FIFO: SpecialKind.FIFO, EntryType.CHAR_DEVICE: SpecialKind.CHAR_DEVICE,
             EntryType.BLOCK_DEVICE: SpecialKind.BLOCK_DEVICE, EntryType.HARDLINK: SpecialKind.HARDLINK,
             EntryType.SYMLINK: SpecialKind.SYMLINK}
@@ -82,6 +84,18 @@ def walk(paths: Iterable[str], limits: WalkLimits = WalkLimits(), *,
 
 
 @dataclass
+class _Folder:
+    """One folder being listed by :meth:`_Walker.folder`."""
+
+    path: str
+    vpath: str
+    base: str  # vpath + "/"
+    entries: Iterator[os.DirEntry]
+    plan: list | None
+    infos: list[tuple[str, str]] = field(default_factory=list)  # its *.dist-info / *.egg-info folders
+
+
+@dataclass
 class _Level:
     """One archive being walked: its members are ``vpath!/name`` at ``depth``, inside ``containers``."""
 
@@ -99,14 +113,15 @@ class _Walker:
     def __init__(self, limits: WalkLimits, exclude: Callable[[str], bool] | None):
         self.limits = limits
         self.exclude = exclude
-        self.spool = Spool(limits)
+        self.spool = Spool(limits, drop_pages=self._drop_pages)
         self.budget = Budget(limits)
         self.over: str | None = None  # set once a whole-walk limit is reached
-        self.seen: set[str] = set()  # member vpaths of the current input (license files, RECORD checks)
-        self.kept: dict[str, bytes] = {}  # small metadata members of the current input
+        self.seen: set[str] = set()  # member vpaths that distributions() may look for (licence files, metadata)
+        self.kept: dict[str, bytes] = {}  # small metadata members of the archives being walked
+        self.kept_bytes = 0
         self.deferred: set[str] = set()  # image layer files of a layout folder, walked after the folder
         self.skip_archive: Callable[[str, str, os.stat_result], bool] | None = None
-        self.root_maps: list = []  # mappings of the archive files being walked (outermost first)
+        self.root_maps: list = []  # mappings of the archives being walked, files and spooled members (outermost first)
 
     def close(self) -> None:
         self.spool.close()
@@ -114,6 +129,7 @@ class _Walker:
     def forget(self) -> None:
         self.seen.clear()
         self.kept.clear()
+        self.kept_bytes = 0
 
     def _drop_pages(self) -> None:
         """Unmap the pages of the archive files read so far (they stay in the page cache): resident memory stays
@@ -148,21 +164,20 @@ class _Walker:
             yield SpecialFile(vpath, _special_kind(st.st_mode), note="not a regular file: never opened")
 
     def folder(self, path: str, vpath: str, root: str) -> Iterator[Item]:
-        try:
-            with os.scandir(path) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
-        except OSError as error:
-            yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot list folder: {error.strerror or error}")
-            return
-        base = vpath if vpath.endswith("/") else vpath + "/"
-        plan, layer_paths, problem = self._folder_image(
-            path, vpath, {e.name for e in entries if e.is_file(follow_symlinks=False)})
-        if problem is not None:
-            yield problem
-        self.deferred.update(layer_paths)
-        infos: list[tuple[str, str]] = []
-        for entry in entries:
-            child, child_v = entry.path, base + entry.name
+        """The folder ``path`` and everything under it, depth first in name order. Iterative (a stack of open
+        folders, not recursion): a tree nested thousands of folders deep is walked like any other."""
+        stack: list[_Folder] = []
+        opened = yield from self._open_folder(path, vpath)
+        if opened is not None:
+            stack.append(opened)
+        while stack:
+            top = stack[-1]
+            entry = next(top.entries, None)
+            if entry is None:
+                stack.pop()
+                yield from self._close_folder(top)
+                continue
+            child, child_v = entry.path, top.base + entry.name
             if self._excluded(child_v):
                 continue
             try:
@@ -173,20 +188,42 @@ class _Walker:
             if stat.S_ISLNK(mode):
                 yield SpecialFile(child_v, SpecialKind.SYMLINK, _readlink(child), _link_note(child, root))
             elif stat.S_ISDIR(mode):
-                yield from self.folder(child, child_v, root)
                 if entry.name.endswith((".dist-info", ".egg-info")):
-                    infos.append((child, child_v))
+                    top.infos.append((child, child_v))
+                opened = yield from self._open_folder(child, child_v)
+                if opened is not None:
+                    stack.append(opened)
             elif stat.S_ISREG(mode):
                 if child in self.deferred:
                     continue  # an image layer: walked with its image
                 yield from self.plain_file(child, child_v)
             else:
                 yield SpecialFile(child_v, _special_kind(mode), note="not a regular file: never opened")
-        for info_path, info_v in infos:
-            yield from self._installed_distribution(info_path, info_v, vpath)
-        if plan:
-            yield from self._image_layers(plan, lambda layer, vis: self.plain_file(
-                os.path.join(path, *layer.path.split("/")), base + layer.path, visibility=vis, layer=layer.id))
+
+    def _open_folder(self, path: str, vpath: str):
+        """List one folder (sorted by name); its image plan. Returns the :class:`_Folder`, None when unlistable."""
+        try:
+            with os.scandir(path) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as error:
+            yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot list folder: {error.strerror or error}")
+            return None
+        plan, layer_paths, problem = self._folder_image(
+            path, vpath, {e.name for e in entries if e.is_file(follow_symlinks=False)})
+        if problem is not None:
+            yield problem
+        self.deferred.update(layer_paths)
+        return _Folder(path, vpath, vpath if vpath.endswith("/") else vpath + "/", iter(entries), plan)
+
+    def _close_folder(self, done: "_Folder") -> Iterator[Item]:
+        """After a folder's listing: the distributions of its ``*.dist-info`` folders, then its image's layers."""
+        for info_path, info_v in done.infos:
+            yield from self._installed_distribution(info_path, info_v, done.vpath)
+        if done.plan:
+            path, base = done.path, done.base
+            yield from self._image_layers(done.plan, lambda layer, vis: self.plain_file(
+                os.path.join(path, *layer.path.split("/")), base + layer.path, visibility=vis, layer=layer.id,
+                beneath=(path, layer.path)))
 
     def _folder_image(self, path: str, vpath: str, files: set[str]):
         """The image plan of a folder holding an OCI layout or an extracted docker-save, else (None, set())."""
@@ -194,18 +231,19 @@ class _Walker:
             return None, set(), None
         present = set(files)
         blobs = os.path.join(path, "blobs")
-        if os.path.isdir(blobs) and not os.path.islink(blobs):
+        if _is_real_dir(blobs):
             for algorithm in sorted(os.listdir(blobs)):
                 folder = os.path.join(blobs, algorithm)
-                if os.path.isdir(folder) and not os.path.islink(folder):
+                if _is_real_dir(folder):
                     present.update(f"blobs/{algorithm}/{n}" for n in os.listdir(folder))
         for layer_dir in os.listdir(path):  # docker-save: <id>/layer.tar
             candidate = os.path.join(path, layer_dir, "layer.tar")
-            if os.path.isfile(candidate) and not os.path.islink(candidate):
+            if _is_real_dir(os.path.join(path, layer_dir)) and os.path.isfile(candidate) \
+                    and not os.path.islink(candidate):
                 present.add(f"{layer_dir}/layer.tar")
 
         def read_json(rel: str):
-            return json.loads(_read_small(os.path.join(path, *rel.split("/")), self.limits.max_metadata_bytes))
+            return json.loads(_read_small(path, rel, self.limits.max_metadata_bytes))
 
         plan, problem = self._plan(vpath, present, read_json)
         if not plan:
@@ -215,37 +253,49 @@ class _Walker:
     def _plan(self, vpath: str, present: set[str], read_json):
         try:
             return images.manifests(present, read_json), None
-        except (images.ImageError, ValueError, OSError, KeyError, TypeError, AttributeError) as error:
+        except (images.ImageError, ValueError, OSError, KeyError, TypeError, AttributeError, RecursionError) as error:
             return None, Diagnostic(vpath, DiagnosticKind.MALFORMED, f"image layout not followed ({error}): "
                                                                      f"walked as plain files")
 
     def _installed_distribution(self, info_path: str, info_v: str, parent_v: str) -> Iterator[Item]:
         meta_name = "METADATA" if info_v.endswith(".dist-info") else "PKG-INFO"
         try:
-            meta = _read_small(os.path.join(info_path, meta_name), self.limits.max_metadata_bytes)
+            meta = _read_small(info_path, meta_name, self.limits.max_metadata_bytes)
         except OSError:
             return
         try:
-            record = _read_small(os.path.join(info_path, "RECORD"), self.limits.max_metadata_bytes) \
+            record = _read_small(info_path, "RECORD", self.limits.max_metadata_bytes) \
                 if meta_name == "METADATA" else None
         except OSError:
             record = None
         present = set()
-        for folder, dirs, files in os.walk(info_path):
-            dirs.sort()
-            rel = os.path.relpath(folder, info_path).replace(os.sep, "/")
-            prefix = info_v if rel == "." else f"{info_v}/{rel}"
-            present.update(f"{prefix}/{f}" for f in files if os.path.isfile(os.path.join(folder, f))
-                           and not os.path.islink(os.path.join(folder, f)))
-        yield metadata.python_distribution(info_v, parent_v, info_v, meta, record, present, record_base=parent_v)
+        folders = [(info_path, info_v)]  # iterative: os.walk recurses once per level before Python 3.12
+        while folders and len(present) <= _MAX_INFO_FILES:
+            folder, prefix = folders.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    for entry in listing:
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append((entry.path, f"{prefix}/{entry.name}"))
+                        elif entry.is_file(follow_symlinks=False):
+                            present.add(f"{prefix}/{entry.name}")
+            except OSError:
+                continue  # the folder walk reports it
+        yield from _parsed(metadata.python_distribution(info_v, parent_v, info_v, meta, record, present,
+                                                        record_base=parent_v))
 
     def plain_file(self, path: str, vpath: str, *, visibility: images.Visibility | None = None,
-                   layer: str | None = None) -> Iterator[Item]:
+                   layer: str | None = None, beneath: tuple[str, str] | None = None) -> Iterator[Item]:
+        """``beneath`` = (folder, relative path): open it without following a link on any component (an image
+        layer named by a manifest)."""
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-                         | getattr(os, "O_CLOEXEC", 0))
+            fd = _open_beneath(*beneath, flags) if beneath is not None else os.open(path, flags)
         except OSError as error:
-            if error.errno == errno.ELOOP:
+            if beneath is not None and error.errno in (errno.ELOOP, errno.ENOTDIR):
+                yield Diagnostic(vpath, DiagnosticKind.MALFORMED, "image layer reached through a link (never "
+                                                                  "followed)")
+            elif error.errno == errno.ELOOP:
                 yield SpecialFile(vpath, SpecialKind.SYMLINK, _readlink(path), "replaced by a link while walking")
             elif error.errno == errno.ENOENT and visibility is not None:
                 yield Diagnostic(vpath, DiagnosticKind.MALFORMED, "image layer blob is missing")
@@ -299,6 +349,7 @@ class _Walker:
             yield Diagnostic(level.vpath, DiagnosticKind.MALFORMED,
                              f"archive could not be read completely ({type(error).__name__}: {error})")
         yield from self.distributions(level.vpath)
+        self._forget_archive(level.vpath)
 
     def contents(self, level: _Level, buf, kind: ArchiveKind) -> Iterator[Item]:
         if kind is ArchiveKind.ZIP:
@@ -337,7 +388,7 @@ class _Walker:
     def _count_member(self, vpath: str) -> Diagnostic | None:
         """Count one more member against ``max_members``; the LIMIT diagnostic when that is one too many."""
         try:
-            self.budget.count_member()
+            self.budget.count_member(len(vpath))
         except LimitExceeded as error:
             return self._limit(vpath, error)
         return None
@@ -427,11 +478,20 @@ class _Walker:
             yield Diagnostic(vpath, kind, f"member not read completely: {text}")
             return
         try:
-            self._keep(vpath, held.data)
+            refused = self._keep(vpath, held.data)
+            if refused is not None:
+                yield refused
             kind = _archive_kind(bytes(held.data[:HEAD_SIZE]))
             if kind is not None and child.depth <= limits.max_depth:
                 child.kind = kind
-                yield from self.archive(child, held.data)
+                spooled = isinstance(held.data, mmap.mmap)
+                if spooled:
+                    self.root_maps.append(held.data)
+                try:
+                    yield from self.archive(child, held.data)
+                finally:
+                    if spooled:
+                        self.root_maps.remove(held.data)
                 return
             if kind is not None:
                 yield self._depth_diagnostic(vpath)
@@ -443,10 +503,32 @@ class _Walker:
         return Diagnostic(vpath, DiagnosticKind.LIMIT, f"archive {vpath} not opened: nesting deeper than the "
                                                        f"limit of {self.limits.max_depth} levels")
 
-    def _keep(self, vpath: str, data) -> None:
+    def _keep(self, vpath: str, data) -> Diagnostic | None:
+        """Remember what :meth:`distributions` needs of a member: its path when it can be a licence file or a
+        metadata file, its bytes when it is packaging metadata (within ``max_kept_metadata_bytes`` in all)."""
+        rel = vpath.rsplit(names.SEP, 1)[-1]
+        if not _needed_path(rel):
+            return None
         self.seen.add(vpath)
-        if posixpath.basename(vpath) in _KEPT and len(data) <= self.limits.max_metadata_bytes:
-            self.kept[vpath] = bytes(data)
+        if not _metadata_file(vpath, rel) or len(data) > self.limits.max_metadata_bytes:
+            return None
+        if self.kept_bytes + len(data) > self.limits.max_kept_metadata_bytes:
+            return Diagnostic(vpath, DiagnosticKind.LIMIT, f"packaging metadata not read: the metadata files held "
+                                                           f"at once exceed {self.limits.max_kept_metadata_bytes} "
+                                                           f"bytes")
+        self.kept[vpath] = bytes(data)
+        self.kept_bytes += len(data)
+        return None
+
+    def _forget_archive(self, vpath: str) -> None:
+        """Drop what was remembered of the members of an archive whose distributions are done (a .deb's
+        ``control.tar.*`` is the .deb's: dropped with it)."""
+        if vpath.rsplit(names.SEP, 1)[-1].startswith("control.tar"):
+            return
+        prefix = vpath + names.SEP
+        for key in [k for k in self.kept if k.startswith(prefix)]:
+            self.kept_bytes -= len(self.kept.pop(key))
+        self.seen.difference_update([p for p in self.seen if p.startswith(prefix)])
 
     # ------------------------------------------------------------------------------------------ zip / conda
     def zip(self, level: _Level, buf) -> Iterator[Item]:
@@ -492,13 +574,14 @@ class _Walker:
     # ------------------------------------------------------------------------------------------------- tar
     def tar(self, level: _Level, buf) -> Iterator[Item]:
         listed: dict[str, Entry] = {}
-        try:
-            for entry in tar_entries(WindowStream(buf), streamed=False, buf=buf):
-                clean, _ = names.sanitize(entry.name)
-                listed.setdefault(clean, entry)
-        except (ArchiveError, LimitExceeded):
-            listed = {}
         plan = None
+        if self._tar_has_image_files(buf):  # only then is every entry listed (a tar may have 1,000,000 members)
+            try:
+                for entry in tar_entries(WindowStream(buf), streamed=False, buf=buf):
+                    clean, _ = names.sanitize(entry.name)
+                    listed.setdefault(clean, entry)
+            except (ArchiveError, LimitExceeded):
+                listed = {}
         if listed and images.is_image(set(listed)):
             plan = self._tar_image_plan(level, listed)
         if plan:
@@ -510,6 +593,21 @@ class _Walker:
         yield from level.extra
         level.extra.clear()
         yield from self.members(level, tar_entries(WindowStream(buf), streamed=False, buf=buf))
+
+    @staticmethod
+    def _tar_has_image_files(buf) -> bool:
+        """Whether the tar has the top-level files of an image (images.is_image), by name only."""
+        top: set[str] = set()
+        try:
+            for entry in tar_entries(WindowStream(buf), streamed=False, buf=buf):
+                clean, _ = names.sanitize(entry.name)
+                if clean in _IMAGE_FILES:
+                    top.add(clean)
+                    if images.is_image(top):
+                        return True
+        except (ArchiveError, LimitExceeded):
+            return False
+        return False
 
     def _tar_image_plan(self, level: _Level, listed: dict[str, Entry]):
         def read_json(rel: str):
@@ -609,14 +707,12 @@ class _Walker:
                 record = self.kept.get(info_v + "/RECORD") if base == "METADATA" else None
                 present = {p for p in self.seen if p.startswith(info_v + "/")}
                 base_v = prefix + parent if parent else prefix
-                yield metadata.python_distribution(dist_v, scope, info_v, self.kept[key], record, present,
-                                                   record_base=base_v)
+                yield from _parsed(metadata.python_distribution(dist_v, scope, info_v, self.kept[key], record,
+                                                                present, record_base=base_v))
             elif rel == "info/index.json":
-                dist = metadata.conda_distribution(vpath, self.kept[key], self.kept.get(prefix + "info/about.json"),
-                                                   self.kept.get(prefix + "info/paths.json"),
-                                                   self.kept.get(prefix + "info/files"), self.seen)
-                if dist is not None:
-                    yield dist
+                yield from _parsed(metadata.conda_distribution(
+                    vpath, self.kept[key], self.kept.get(prefix + "info/about.json"),
+                    self.kept.get(prefix + "info/paths.json"), self.kept.get(prefix + "info/files"), self.seen))
         controls = sorted(k for k in self.kept if k.startswith(prefix + "control.tar")
                           and k.endswith(names.SEP + "control") and k.count(names.SEP) == vpath.count(names.SEP) + 2)
         if controls:
@@ -626,6 +722,36 @@ class _Walker:
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
+def _needed_path(rel: str) -> bool:
+    """Whether :meth:`_Walker.distributions` may look for a member at ``rel`` (its path in its archive): files of
+    a ``*.dist-info`` / ``*.egg-info`` / ``EGG-INFO`` folder, conda ``info/``, a Debian ``copyright`` or
+    ``control``. Other members are not remembered: a tar of 1,000,000 members keeps nothing per member."""
+    if rel.startswith("info/") or rel == "control" or (rel.startswith("usr/share/doc/")
+                                                       and rel.endswith("/copyright")):
+        return True
+    folders = rel.split("/")[:-1]
+    return bool(folders) and (folders[0] == "EGG-INFO" or any(f.endswith((".dist-info", ".egg-info"))
+                                                             for f in folders))
+
+
+def _metadata_file(vpath: str, rel: str) -> bool:
+    """Whether the member is packaging metadata that :meth:`_Walker.distributions` reads."""
+    if rel in _CONDA_METADATA:
+        return True
+    if rel == "control":  # pkg.deb!/control.tar.xz!/control
+        return vpath[: -len(rel) - len(names.SEP)].rsplit(names.SEP, 1)[-1].startswith("control.tar")
+    folder, base = posixpath.split(rel)
+    return (base in ("METADATA", "RECORD") and folder.endswith(".dist-info")) or \
+        (base == "PKG-INFO" and (folder.endswith(".egg-info") or folder == "EGG-INFO"))
+
+
+def _parsed(parsed: metadata.Parsed) -> Iterator[Item]:
+    if parsed.distribution is not None:
+        yield parsed.distribution
+    for problem in parsed.problems:
+        yield Diagnostic(problem.path, DiagnosticKind.MALFORMED, problem.message)
+
+
 def _archive_kind(head: bytes) -> ArchiveKind | None:
     kind = sniff(head)
     if kind is ArchiveKind.AR and head[8:24].rstrip(b" ").rstrip(b"/") != b"debian-binary":
@@ -642,8 +768,35 @@ def _strip_suffix(name: str, kind: ArchiveKind) -> str:
     return f"{name}.decompressed"
 
 
-def _read_small(path: str, limit: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+def _is_real_dir(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _open_beneath(root: str, rel: str, flags: int) -> int:
+    """Open ``root/rel`` (``rel`` relative, ``/``-separated, no ``..``) without following a link on any component:
+    what an image manifest names must be a file of the input, never what a link inside it points at."""
+    parts = rel.split("/")
+    if not rel or any(part in ("", ".", "..") for part in parts):
+        raise OSError(errno.EINVAL, f"not a path inside the folder: {rel!r}")
+    folder_flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, folder_flags, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        return os.open(parts[-1], flags | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _read_small(path: str, rel: str | None, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path`` (or ``path/rel``, opened beneath ``path``)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = _open_beneath(path, rel, flags) if rel is not None else os.open(path, flags)
     with open(fd, "rb", closefd=True) as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")

@@ -21,6 +21,13 @@ where the OS allows). Each category is a sub-folder of DIR so that it can be aud
   truncated_fatbin/    a fatbin cut at every 64-byte boundary
   lying_sections/      ELFs whose section headers overlap, point past the end, declare 2^63 bytes, 2^32
                        sections, a string-table index out of range, a .nv_fatbin overlapping the header table
+  nested_tar_zst/      a .tar.zst nested 8 deep around 60 MiB of incompressible bytes (~60 MB on disk)
+  million_members/     a .tar.gz of 1,000,000 one-byte members (~1 GB of tar, a few MB on disk)
+  deep_folders/        folders nested 1,000 deep with a file at the bottom (recursion)
+  image_escape/        an extracted docker-save and an OCI layout whose manifests name layers outside the input
+                       (``../../outside/x.tar``, ``/etc/hostname``), next to a folder ``outside`` it must not read
+  hostile_metadata/    a wheel whose RECORD has a 200 KiB field, conda packages whose paths.json has non-string
+                       ``_path`` / ``sha256`` and a non-list ``paths``, JSON nested 100,000 deep
 
 ``build(root)`` returns {category: description}; ``EXPECT`` says which categories must make the scan
 incomplete (exit 3 with a diagnostic) and which are harmless (exit 0 allowed).
@@ -66,6 +73,11 @@ EXPECT = {
     "truncated_elf": "diag",
     "truncated_fatbin": "diag",
     "lying_sections": "diag",
+    "nested_tar_zst": "clean",
+    "million_members": "diag",
+    "deep_folders": "clean",
+    "image_escape": "diag",
+    "hostile_metadata": "diag",
 }
 
 
@@ -400,6 +412,160 @@ def lying_sections(d: Path) -> str:
     return f"{len(variants)} ELF files with overlapping or lying section headers"
 
 
+def _ustar_header(name: bytes, size: int, typeflag: bytes = b"0") -> bytes:
+    """A POSIX ustar header block (512 bytes): name, mode, uid, gid, size, mtime, chksum, typeflag, ..., "ustar\\000"."""
+    header = bytearray(512)
+    header[0 : len(name)] = name
+    header[100:108] = b"0000644\0"
+    header[108:116] = b"0000000\0"
+    header[116:124] = b"0000000\0"
+    header[124:136] = b"%011o\0" % size
+    header[136:148] = b"00000000000\0"
+    header[148:156] = b" " * 8
+    header[156:157] = typeflag
+    header[257:265] = b"ustar\x0000"
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+def nested_tar_zst(d: Path, size: int = 60 * MiB) -> str:
+    """8 levels of .tar.zst: the outer file holds level7.tar.zst, ..., level1.tar.zst holds payload.bin, ``size``
+    incompressible bytes, so every level is as big to decompress and hold (60 MiB: just under the walker's former
+    64 MiB in-memory threshold, so that every level was held in memory at once)."""
+    import zstandard
+
+    current = d / "payload.bin"
+    with open(current, "wb") as out:
+        seed = os.urandom(MiB)
+        for i in range(size // MiB):
+            out.write(bytes(b ^ (i & 0xFF) for b in seed[:64]) + seed[64:])
+    inner_name = "payload.bin"
+    for level in range(1, 9):
+        target = d / ("nested.tar.zst" if level == 8 else f"level{level}.tar.zst")
+        member_size = current.stat().st_size
+        with open(target, "wb") as raw, zstandard.ZstdCompressor(level=1).stream_writer(raw, closefd=False) as z:
+            z.write(_ustar_header(inner_name.encode(), member_size))
+            with open(current, "rb") as src:
+                for chunk in iter(lambda: src.read(MiB), b""):
+                    z.write(chunk)
+            z.write(b"\0" * ((-member_size) % 512 + 1024))
+        current.unlink()
+        current, inner_name = target, target.name
+    return f"a .tar.zst nested 8 deep around {size // MiB} MiB of incompressible bytes"
+
+
+def million_members(d: Path) -> str:
+    """1,000,000 one-byte members in one .tar.gz, written block by block (tarfile would take minutes)."""
+    count = 1_000_000
+    data = b"x" + bytes(511)
+    with open(d / "million.tar.gz", "wb") as raw:
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        batch = []
+        for i in range(count):
+            batch.append(_ustar_header(b"m/%07d" % i, 1))
+            batch.append(data)
+            if len(batch) >= 8192:
+                raw.write(compressor.compress(b"".join(batch)))
+                batch = []
+        batch.append(bytes(1024))
+        raw.write(compressor.compress(b"".join(batch)))
+        raw.write(compressor.flush())
+    return f"a .tar.gz of {count:,} one-byte members"
+
+
+def deep_folders(d: Path) -> str:
+    depth = 1000
+    path = str(d)
+    for _ in range(depth):  # os.makedirs recurses once per level (RecursionError near 1,000 levels)
+        path = os.path.join(path, "d")
+        os.mkdir(path)
+    with open(os.path.join(path, "libdeep.so"), "wb") as out:
+        out.write((FIXTURES / "cuda13" / "kern_sm80.cubin").read_bytes())
+    return f"folders nested {depth} deep, a cubin at the bottom"
+
+
+OUTSIDE = "image_escape_outside"  # made next to the category folders: what image_escape must not read
+
+
+def image_escape(d: Path) -> str:
+    """Image manifests that name layers outside the scanned folder (item 5 of issue 13)."""
+    import hashlib
+    import json
+
+    outside = d.parent / OUTSIDE
+    (outside / "blobs").mkdir(parents=True, exist_ok=True)
+    secret = w.make_tar([("usr/lib/libsecret.so", (FIXTURES / "cuda13" / "kern_sm80.cubin").read_bytes())])
+    (outside / "layer.tar").write_bytes(secret)
+    digest = hashlib.sha256(secret).hexdigest()
+    (outside / "blobs" / digest).write_bytes(secret)
+    own = w.make_tar([("etc/os-release", b"ID=hostile\n")])
+    own_digest = hashlib.sha256(own).hexdigest()
+    # An extracted docker-save whose Layers climb out of it (relative and absolute).
+    docker = d / "docker"
+    docker.mkdir()
+    (docker / "own").mkdir()
+    (docker / "own" / "layer.tar").write_bytes(own)
+    (docker / "manifest.json").write_text(json.dumps([{"Config": "config.json", "RepoTags": ["x:1"], "Layers": [
+        "own/layer.tar", f"../../{OUTSIDE}/layer.tar", "../../../../../../../../../../../../../../etc/hostname",
+        "/etc/hostname"]}]))
+    (docker / "config.json").write_text("{}")
+    # An extracted docker-save whose layer folder is a link out of the input.
+    linked = d / "docker_linked_layer"
+    linked.mkdir()
+    os.symlink(f"../../{OUTSIDE}", linked / "abc")
+    (linked / "manifest.json").write_text(json.dumps([{"Config": "config.json", "Layers": ["abc/layer.tar"]}]))
+    (linked / "config.json").write_text("{}")
+    # An OCI layout whose layer digest sits in a blobs/<algorithm> folder that is a link out of the input.
+    oci = d / "oci"
+    (oci / "blobs" / "sha256").mkdir(parents=True)
+    (oci / "blobs" / "sha256" / own_digest).write_bytes(own)
+    os.symlink(f"../../../{OUTSIDE}/blobs", oci / "blobs" / "sha512")
+    manifest = json.dumps({"schemaVersion": 2, "layers": [{"digest": "sha256:" + own_digest},
+                                                          {"digest": "sha512:" + digest}]}).encode()
+    manifest_digest = hashlib.sha256(manifest).hexdigest()
+    (oci / "blobs" / "sha256" / manifest_digest).write_bytes(manifest)
+    (oci / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (oci / "index.json").write_text(json.dumps({"schemaVersion": 2,
+                                                "manifests": [{"digest": "sha256:" + manifest_digest}]}))
+    # The same docker-save manifest inside an image tarball.
+    (d / "escape.tar").write_bytes(w.make_tar([
+        ("own/layer.tar", own), ("config.json", b"{}"),
+        ("manifest.json", json.dumps([{"Config": "config.json", "Layers": [
+            "own/layer.tar", f"../../{OUTSIDE}/layer.tar", "/etc/hostname"]}]).encode())]))
+    return "docker-save and OCI manifests naming layers outside the input (../, /etc/hostname, linked folders)"
+
+
+def hostile_metadata(d: Path) -> str:
+    """Packaging metadata that breaks naive parsers (item 9 of issue 13)."""
+    import bz2
+    import json
+
+    meta = b"Metadata-Version: 2.1\nName: big\nVersion: 1.0\n"
+    record = b"big/__init__.py,,\n" + b"a" * (200 * 1024) + b",sha256=x,1\nbig-1.0.dist-info/METADATA,,\n"
+    (d / "big-1.0-py3-none-any.whl").write_bytes(w.make_zip([
+        ("big/__init__.py", b""), ("big-1.0.dist-info/METADATA", meta), ("big-1.0.dist-info/RECORD", record)]))
+    installed = d / "site-packages" / "big-1.0.dist-info"
+    installed.mkdir(parents=True)
+    (installed / "METADATA").write_bytes(meta)
+    (installed / "RECORD").write_bytes(record)
+
+    def conda(name: str, paths) -> None:
+        index = json.dumps({"name": name, "version": "1.0", "license": "MIT"}).encode()
+        text = paths if isinstance(paths, bytes) else json.dumps(paths).encode()
+        (d / f"{name}-1.0-0.tar.bz2").write_bytes(bz2.compress(w.make_tar([
+            ("info/index.json", index), ("info/paths.json", text), ("lib/libx.so", b"x")])))
+
+    conda("int-path", {"paths": [{"_path": 5, "sha256": "00"}, {"_path": "lib/libx.so"}]})
+    conda("list-path", {"paths": [{"_path": ["lib"], "sha256": 7}]})
+    conda("dict-sha", {"paths": [{"_path": "lib/libx.so", "sha256": {"a": 1}}]})
+    conda("paths-not-list", {"paths": 12})
+    conda("deep-json", b"[" * 100_000 + b"]" * 100_000)
+    index = json.dumps({"name": {"n": 1}, "version": ["1"], "license": 3}).encode()
+    (d / "typed-index-1.0-0.tar.bz2").write_bytes(bz2.compress(w.make_tar([("info/index.json", index)])))
+    return ("a wheel and an installed dist-info whose RECORD has a 200 KiB field; conda paths.json with non-string "
+            "_path / sha256, a non-list paths, JSON nested 100,000 deep; an index.json with non-string fields")
+
+
 BUILDERS = {
     "zip_bomb": zip_bomb,
     "nested_zip_bomb": nested_zip_bomb,
@@ -417,7 +583,31 @@ BUILDERS = {
     "truncated_elf": truncated_elf,
     "truncated_fatbin": truncated_fatbin,
     "lying_sections": lying_sections,
+    "nested_tar_zst": nested_tar_zst,
+    "million_members": million_members,
+    "deep_folders": deep_folders,
+    "image_escape": image_escape,
+    "hostile_metadata": hostile_metadata,
 }
+
+
+def remove_deep(root: Path) -> None:
+    """Remove ``root/deep_folders`` without recursion (shutil.rmtree recurses once per level)."""
+    top = os.path.join(str(root), "deep_folders")
+    if not os.path.isdir(top):
+        return
+    folders = [top]
+    while True:
+        entries = [os.path.join(folders[-1], n) for n in os.listdir(folders[-1])]
+        subs = [e for e in entries if os.path.isdir(e) and not os.path.islink(e)]
+        for entry in entries:
+            if entry not in subs:
+                os.unlink(entry)
+        if not subs:
+            break
+        folders.extend(subs[:1])
+    for folder in reversed(folders):
+        os.rmdir(folder)
 
 
 def build(root: Path, only: list[str] | None = None) -> dict[str, str]:
