@@ -138,8 +138,8 @@ def _limit_options(command, *, archives: bool = True) -> None:
                            help="uncompressed size of one archive member (default 8G)")
         group.add_argument("--max-total-size", type=_size, default=64 << 30, metavar="SIZE",
                            help="uncompressed bytes read out of archives in the whole scan (default 64G)")
-        group.add_argument("--max-members", type=_positive, default=1_000_000, metavar="N",
-                           help="archive members in the whole scan (default 1000000)")
+        group.add_argument("--max-members", type=_positive, default=100_000, metavar="N",
+                           help="archive members in the whole scan (default 100000)")
     group.add_argument("--max-image-size", type=_size, default=2 << 30, metavar="SIZE",
                        help="refuse to decompress a device image larger than SIZE (default 2G)")
     group.add_argument("--max-fatbin-entries", type=_positive, default=4096, metavar="N",

@@ -12,7 +12,7 @@ import pytest
 
 from inventory_builders import (EXE, LIB, conda_v2_bytes, deb_bytes, docker_save_bytes, oci_files, tar_bytes,
                                 tree_digest, wheel_bytes, write_tree, zip_bytes)
-from licscan.inventory.items import FileBlob, SpecialFile
+from licscan.inventory.items import Distribution, FileBlob, SpecialFile
 from licscan.inventory.walk import WalkLimits, walk
 from licscan.model import Diagnostic
 from test_inventory import collect, kind, listing, vpath
@@ -193,3 +193,249 @@ def test_whole_tree_deterministic_and_unchanged(here, spool_root):
     assert not [i for i in first if isinstance(i, Diagnostic)]
     assert sorted(os.listdir(root)) == ["demo.whl", "image.tar", "nested.zip", "oci", "pkg.conda", "pkg.deb",
                                         "rootlink"]
+
+
+# ------------------------------------------------------------------------------------------------- issue 13
+def test_docker_save_layers_outside_the_input_are_not_read(here):
+    """Issue 13 item 5: a manifest.json whose Layers climb out of the image (relative, absolute) makes the layout
+    refused (one diagnostic; its files walked as plain files); nothing outside the input is read."""
+    import json
+
+    Path("outside").mkdir()
+    Path("outside/x.tar").write_bytes(tar_bytes([("usr/lib/libsecret.so", LIB)]))
+    image = Path("scan/img")
+    image.mkdir(parents=True)
+    (image / "own").mkdir()
+    (image / "own/layer.tar").write_bytes(tar_bytes([("etc/os-release", b"ID=x\n")]))
+    (image / "manifest.json").write_text(json.dumps([{"Config": "c.json", "Layers": [
+        "own/layer.tar", "../../outside/x.tar", "../../../../etc/hostname"]}]))
+    (image / "c.json").write_text("{}")
+    items = collect(["scan"])
+    assert [(vpath(i), kind(i)) for i in items] == [
+        ("scan/img", "diag:malformed"), ("scan/img/c.json", "file"), ("scan/img/manifest.json", "file"),
+        ("scan/img/own/layer.tar!/etc/os-release", "file")]
+    assert items[0].message == ("image layout not followed (manifest.json Layers entry '../../outside/x.tar' points "
+                                "outside the image (never followed)): walked as plain files")
+    # The same manifest inside an image tarball; an absolute entry alone.
+    for layers in (["own/layer.tar", "../../outside/x.tar"], ["/etc/hostname"]):
+        Path("image.tar").write_bytes(tar_bytes([
+            ("own/layer.tar", tar_bytes([("etc/os-release", b"ID=x\n")])), ("c.json", b"{}"),
+            ("manifest.json", json.dumps([{"Config": "c.json", "Layers": layers}]).encode())]))
+        found = listing(["image.tar"])
+        assert found == [("image.tar", "diag:malformed"), ("image.tar!/own/layer.tar!/etc/os-release", "file"),
+                         ("image.tar!/c.json", "file"), ("image.tar!/manifest.json", "file")]
+
+
+def test_image_layers_behind_links_are_not_read(here):
+    """Issue 13 item 5: a docker-save layer folder, or an OCI blobs/<algorithm> folder, that is a link out of the
+    input: the link is reported, the layer is a diagnostic, its content is never read."""
+    import hashlib
+    import json
+
+    secret = tar_bytes([("usr/lib/libsecret.so", LIB)])
+    digest = hashlib.sha256(secret).hexdigest()
+    Path("outside/blobs").mkdir(parents=True)
+    Path("outside/layer.tar").write_bytes(secret)
+    Path(f"outside/blobs/{digest}").write_bytes(secret)
+    docker = Path("scan/docker")
+    docker.mkdir(parents=True)
+    os.symlink("../../outside", docker / "abc")
+    (docker / "manifest.json").write_text(json.dumps([{"Config": "c.json", "Layers": ["abc/layer.tar"]}]))
+    (docker / "c.json").write_text("{}")
+    oci = Path("scan/oci")
+    (oci / "blobs/sha256").mkdir(parents=True)
+    os.symlink("../../../outside/blobs", oci / "blobs/sha512")
+    manifest = json.dumps({"schemaVersion": 2, "layers": [{"digest": "sha512:" + digest}]}).encode()
+    manifest_digest = hashlib.sha256(manifest).hexdigest()
+    (oci / f"blobs/sha256/{manifest_digest}").write_bytes(manifest)
+    (oci / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (oci / "index.json").write_text(json.dumps({"manifests": [{"digest": "sha256:" + manifest_digest}]}))
+    items = collect(["scan"])
+    assert [(vpath(i), kind(i)) for i in items] == [
+        ("scan/docker/abc", "symlink"), ("scan/docker/c.json", "file"), ("scan/docker/manifest.json", "file"),
+        ("scan/docker/abc/layer.tar", "diag:malformed"),
+        (f"scan/oci/blobs/sha256/{manifest_digest}", "file"), ("scan/oci/blobs/sha512", "symlink"),
+        ("scan/oci/index.json", "file"), ("scan/oci/oci-layout", "file"),
+        (f"scan/oci/blobs/sha512/{digest}", "diag:malformed")]
+    assert {i.message for i in items if isinstance(i, Diagnostic)} == {
+        "image layer reached through a link (never followed)"}
+
+
+def test_oci_digest_grammar(here):
+    """Issue 13 item 5: a digest outside the image-spec grammar never becomes a path."""
+    from licscan.inventory import images
+
+    assert images.blob_path("sha256:" + "a" * 64) == "blobs/sha256/" + "a" * 64
+    for bad in ("sha256:../../x", "../x:abc", "sha256:a/b", ":abc", "sha256:", "SHA256:abc", 5, None, "sha256:a b"):
+        with pytest.raises(images.ImageError):
+            images.blob_path(bad)
+    for bad in ("../x.tar", "/etc/hostname", "a/../../x", "", ".", 7, None, ["a"]):
+        with pytest.raises(images.ImageError):
+            images.docker_layer_path(bad)
+    assert images.docker_layer_path("./abc//layer.tar") == "abc/layer.tar"
+
+
+def test_record_field_over_the_csv_limit(here):
+    """Issue 13 item 9: a RECORD field over csv.field_size_limit() (131,072) is a diagnostic on RECORD; the rows
+    before and after it are used (wheel, and an installed dist-info)."""
+    meta = b"Metadata-Version: 2.1\nName: big\nVersion: 1.0\n"
+    record = b"big/a.py,,\n" + b"x" * (200 * 1024) + b",,\nbig/b.py,sha256=" + b"A" * 43 + b",3\n"
+    Path("big-1.0-py3-none-any.whl").write_bytes(zip_bytes([
+        ("big/a.py", b""), ("big-1.0.dist-info/METADATA", meta), ("big-1.0.dist-info/RECORD", record)]))
+    info = Path("site/big-1.0.dist-info")
+    info.mkdir(parents=True)
+    (info / "METADATA").write_bytes(meta)
+    (info / "RECORD").write_bytes(record)
+    items = collect(["big-1.0-py3-none-any.whl", "site"])
+    dists = [i for i in items if isinstance(i, Distribution)]
+    diags = [(i.path, i.kind, i.message) for i in items if isinstance(i, Diagnostic)]
+    message = "RECORD rows not used: line 2: field larger than field limit (131072)"
+    assert diags == [("big-1.0-py3-none-any.whl!/big-1.0.dist-info/RECORD", DiagnosticKind.MALFORMED, message),
+                     ("site/big-1.0.dist-info/RECORD", DiagnosticKind.MALFORMED, message)]
+    assert [d.files for d in dists] == [
+        (("big-1.0-py3-none-any.whl!/big/a.py", None), ("big-1.0-py3-none-any.whl!/big/b.py", "00" * 32)),
+        (("site/big/a.py", None), ("site/big/b.py", "00" * 32))]
+
+
+def test_conda_metadata_of_the_wrong_type(here):
+    """Issue 13 item 9: info/paths.json entries with a non-string _path or sha256, a non-list paths, JSON nested
+    deeper than the parser allows, an index.json name that is not a string: diagnostics, never an exception."""
+    import json
+
+    def conda(name, paths, index=None):
+        index = index or json.dumps({"name": name, "version": "1.0", "license": "MIT"}).encode()
+        text = paths if isinstance(paths, bytes) else json.dumps(paths).encode()
+        Path(f"{name}-1.0-0.tar.bz2").write_bytes(tar_bytes([
+            ("info/index.json", index), ("info/paths.json", text), ("lib/libx.so", b"x")], "bz2"))
+        return f"{name}-1.0-0.tar.bz2"
+
+    good = "ab" * 32
+    files = [conda("ints", {"paths": [{"_path": 5, "sha256": good}, {"_path": "lib/libx.so", "sha256": good}]}),
+             conda("lists", {"paths": [{"_path": ["lib"]}, {"_path": "lib/libx.so", "sha256": {"a": 1}}, "x"]}),
+             conda("notlist", {"paths": 12}),
+             conda("deep", b"[" * 100_000 + b"]" * 100_000),
+             conda("typed", {"paths": []}, json.dumps({"name": {"n": 1}, "version": "1"}).encode()),
+             conda("version", {"paths": []}, json.dumps({"name": "version", "version": ["1"], "build": 0}).encode())]
+    items = collect(files)
+    diags = [(i.path, i.message) for i in items if isinstance(i, Diagnostic)]
+    assert diags == [
+        ("ints-1.0-0.tar.bz2!/info/paths.json", "_path not a string, entry ignored: 1 of 2 entries"),
+        ("lists-1.0-0.tar.bz2!/info/paths.json", "_path not a string, entry ignored: 2 of 3 entries"),
+        ("lists-1.0-0.tar.bz2!/info/paths.json", "sha256 not 64 hex digits, ignored: 1 of 3 entries"),
+        ("notlist-1.0-0.tar.bz2!/info/paths.json", "not read: no paths list"),
+        ("deep-1.0-0.tar.bz2!/info/paths.json", "not read: not valid JSON (nested too deep)"),
+        ("typed-1.0-0.tar.bz2!/info/index.json", "name is not a string (dict): no distribution"),
+        ("version-1.0-0.tar.bz2!/info/index.json", "not strings, ignored: version")]
+    dists = {d.name: d for d in items if isinstance(d, Distribution)}
+    assert sorted(dists) == ["deep", "ints", "lists", "notlist", "version"]
+    assert dists["ints"].files == (("ints-1.0-0.tar.bz2!/lib/libx.so", good),)
+    assert dists["lists"].files == (("lists-1.0-0.tar.bz2!/lib/libx.so", None),)
+    assert dists["version"].version is None and dists["version"].metadata == (("build", "0"),)
+
+
+def _nest(top: str, name: str, depth: int) -> str:
+    path = top
+    os.mkdir(path)
+    for _ in range(depth):
+        path = os.path.join(path, name)
+        os.mkdir(path)
+    return path
+
+
+def _remove_nested(top: str) -> None:
+    """Remove a chain of nested folders without recursion (shutil.rmtree, and so pytest's tmp cleanup, recurses
+    once per level before Python 3.12)."""
+    chain = [top]
+    while True:
+        subs = [e.path for e in os.scandir(chain[-1]) if e.is_dir(follow_symlinks=False)]
+        if not subs:
+            break
+        chain.append(subs[0])
+    for folder in reversed(chain):
+        for entry in os.scandir(folder):
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
+        os.rmdir(folder)
+
+
+def test_folders_nested_deeper_than_the_recursion_limit(here):
+    """Issue 13 item 9: a tree nested deeper than Python's recursion limit is walked to the bottom, and so is an
+    installed dist-info whose folders nest as deep (its licence files are listed iteratively too)."""
+    import sys
+
+    depth = sys.getrecursionlimit() + 50
+    info = Path("site/k-1.0.dist-info")
+    try:
+        bottom = _nest("deep", "d", depth)
+        Path(bottom, "libk.so").write_bytes(LIB)
+        info.mkdir(parents=True)
+        licenses = _nest(str(info / "licenses"), "x", depth)
+        (info / "METADATA").write_bytes(b"Metadata-Version: 2.1\nName: k\nVersion: 1.0\n")
+        Path(licenses, "LICENSE").write_bytes(b"MIT\n")
+        items = collect(["deep", "site"])
+    finally:
+        for top in ("deep", "site"):
+            if os.path.isdir(top):
+                _remove_nested(top)
+    assert [(vpath(i), kind(i)) for i in items] == [
+        (f"{bottom}/libk.so", "file"), ("site/k-1.0.dist-info/METADATA", "file"), (f"{licenses}/LICENSE", "file"),
+        ("site/k-1.0.dist-info", "dist")]
+    assert licenses == "site/k-1.0.dist-info/licenses" + "/x" * depth
+    assert items[-1].license_files == (f"{licenses}/LICENSE",)
+
+
+def test_tar_members_are_not_retained(here):
+    """Issue 13 item 12: tarfile keeps every TarInfo it reads (for extraction by name); the walker does not let it
+    (a tar of 1,000,000 members held ~500 MB). Counted while the walk is at its last member."""
+    import gc
+    import tarfile
+
+    for compression in (None, "gz"):
+        Path("many.tar").write_bytes(tar_bytes([(f"m/{i:05d}", b"x") for i in range(5_000)], compression))
+        alive = None
+        count = 0
+        for item in walk(["many.tar"]):
+            count += 1
+            if count == 5_000:
+                alive = sum(isinstance(o, tarfile.TarInfo) for o in gc.get_objects())
+        assert count == 5_000
+        assert alive is not None and alive < 10, f"{alive} TarInfo objects alive after 5,000 members"
+
+
+def test_nested_members_held_in_memory_are_bounded(here, spool_root):
+    """Issue 13 item 12: archives nested in archives hold one member per level; those held in memory at once stay
+    within in_memory_total_bytes, the others are spooled (an mmap)."""
+    payload = os.urandom(300 * 1024)
+    data = payload
+    name = "payload.bin"
+    for level in range(4):
+        data = tar_bytes([(name, data)], "zst")
+        name = f"l{level}.tar.zst"
+    Path("nested.tar.zst").write_bytes(data)
+    limits = WalkLimits(in_memory_bytes=1 * MB, in_memory_total_bytes=700 * 1024)
+    seen = []
+    walker_items = walk(["nested.tar.zst"], limits)
+    for item in walker_items:
+        assert isinstance(item, FileBlob)
+        seen.append((item.vpath, type(item.data).__name__, bytes(item.data) == payload))
+    assert seen == [("nested.tar.zst!/l2.tar.zst!/l1.tar.zst!/l0.tar.zst!/payload.bin", "mmap", True)]
+    # Two levels of ~300 KiB fit in 700 KiB: with the default limits everything is in memory.
+    assert [type(i.data).__name__ for i in walk(["nested.tar.zst"])] == ["bytes"]
+    assert os.listdir(spool_root) == []
+
+
+def test_metadata_kept_only_for_distributions(here):
+    """Issue 13 item 12: members named like metadata outside a dist-info / info/ (index.json of a web app, a file
+    named ``files``) are not held; held metadata stays within max_kept_metadata_bytes."""
+    from licscan.inventory.items import Distribution as Dist
+
+    members = [(f"site/{i}/index.json", b"{}" * 1000) for i in range(50)] + [("files", b"x" * 5000)]
+    members += [(f"p{i}-1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: p%d\nVersion: 1\n" % i + b"#" * 3000)
+                for i in range(3)]
+    Path("web.tar").write_bytes(tar_bytes(members))
+    items = collect(["web.tar"], WalkLimits(max_kept_metadata_bytes=7000))
+    dists = [i.name for i in items if isinstance(i, Dist)]
+    limited = [(i.path, i.message) for i in items if isinstance(i, Diagnostic)]
+    assert dists == ["p0", "p1"]
+    assert limited == [("web.tar!/p2-1.0.dist-info/METADATA", "packaging metadata not read: the metadata files "
+                                                               "held at once exceed 7000 bytes")]

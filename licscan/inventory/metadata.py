@@ -204,6 +204,7 @@ def conda_distribution(vpath: str, index: bytes, about: bytes | None, paths: byt
     listed = _json(paths, root + "info/paths.json", problems)
     if isinstance(listed, dict) and isinstance(listed.get("paths"), list):
         skipped = bad_digest = 0
+        total = len(listed["paths"])
         for entry in listed["paths"]:
             path = entry.get("_path") if isinstance(entry, dict) else None
             if not isinstance(path, str) or not path:
@@ -215,10 +216,11 @@ def conda_distribution(vpath: str, index: bytes, about: bytes | None, paths: byt
                 digest = None
             rows.append((names.join_relative(root, path), digest.lower() if digest else None))
         if skipped:
-            problems.append(Problem(root + "info/paths.json", f"{skipped} entries without a string _path ignored"))
+            problems.append(Problem(root + "info/paths.json", f"_path not a string, entry ignored: {skipped} of "
+                                                              f"{total} entries"))
         if bad_digest:
-            problems.append(Problem(root + "info/paths.json", f"{bad_digest} sha256 values that are not 64 hex "
-                                                              f"digits ignored"))
+            problems.append(Problem(root + "info/paths.json", f"sha256 not 64 hex digits, ignored: {bad_digest} "
+                                                              f"of {total} entries"))
     elif listed is not None:
         problems.append(Problem(root + "info/paths.json", "not read: no paths list"))
     if not rows and files:
