@@ -309,7 +309,58 @@ def _walk() -> list[bytes]:
     cub = [p.read_bytes() for p in fixture_files(".cubin", max_size=6000)][:1]
     members = [("lib/libk.so", host_elf_with(fats[:1])), ("k.cubin", cub[0]), ("k.fatbin", fats[-1])]
     return [make_zip(members), make_zip(members, zipfile.ZIP_STORED), make_tar(members), make_tar(members, "w:gz"),
-            make_zip([("pkg.whl", make_zip(members))]), make_ar(members), *_packages(members)]
+            make_zip([("pkg.whl", make_zip(members))]), make_ar(members), *_packages(members),
+            *hostile_walk_seeds().values()]
+
+
+def hostile_walk_seeds() -> dict[str, bytes]:
+    """The hostile shapes of issue 13 for the walker, by name (also tests/fuzz_corpus/walk/, and the regression
+    tests): image manifests pointing outside the image, a RECORD field over the csv module's 131,072-character
+    limit, conda metadata of the wrong JSON types or nested beyond the parser's recursion limit, and -- the
+    one-file form of a deep folder tree -- a member path 1,000 folders deep and zips nested past the depth limit."""
+    import bz2
+    import hashlib
+    import json
+
+    layer = make_tar([("etc/os-release", b"ID=x\n")])
+    out = {
+        "docker-layers-outside.tar": make_tar([
+            ("own/layer.tar", layer), ("c.json", b"{}"),
+            ("manifest.json", json.dumps([{"Config": "c.json", "Layers": [
+                "own/layer.tar", "../../outside/x.tar", "../../../../etc/hostname", "/etc/hostname"]}]).encode())]),
+        "docker-layers-wrong-types.tar": make_tar([
+            ("own/layer.tar", layer),
+            ("manifest.json", json.dumps([{"Layers": [5, None, {"a": 1}, ["own/layer.tar"]]}]).encode())]),
+    }
+    manifest = json.dumps({"schemaVersion": 2, "layers": [{"digest": "sha256:../../../etc/hostname"},
+                                                          {"digest": {"sha256": 1}}, "x"]}).encode()
+    digest = hashlib.sha256(manifest).hexdigest()
+    out["oci-digest-traversal.tar"] = make_tar([
+        ("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), (f"blobs/sha256/{digest}", manifest),
+        ("index.json", json.dumps({"manifests": [{"digest": "sha256:" + digest}, {"digest": "../x"}, 7]}).encode())])
+    meta = b"Metadata-Version: 2.1\nName: big\nVersion: 1.0\n"
+    out["wheel-record-field-over-csv-limit.whl"] = make_zip([
+        ("big/__init__.py", b""), ("big-1.0.dist-info/METADATA", meta),
+        ("big-1.0.dist-info/RECORD", b"big/__init__.py,,\n" + b"a" * (200 * 1024) + b",,\nx,sha256=,1\n")])
+
+    def conda(paths: bytes, index: bytes | None = None) -> bytes:
+        index = index or json.dumps({"name": "c", "version": "1.0", "license": "MIT"}).encode()
+        return bz2.compress(make_tar([("info/index.json", index), ("info/paths.json", paths),
+                                      ("lib/libx.so", b"x")]))
+
+    out["conda-paths-wrong-types.tar.bz2"] = conda(json.dumps({"paths": [
+        {"_path": 5, "sha256": "00"}, {"_path": ["lib"], "sha256": 7}, {"_path": "lib/libx.so", "sha256": {"a": 1}},
+        "x", None]}).encode())
+    out["conda-paths-not-a-list.tar.bz2"] = conda(b'{"paths": 12}')
+    out["conda-paths-deep-json.tar.bz2"] = conda(b"[" * 100_000 + b"]" * 100_000)
+    out["conda-index-wrong-types.tar.bz2"] = conda(b'{"paths": []}', json.dumps(
+        {"name": {"n": 1}, "version": ["1"], "license": 3, "build": None}).encode())
+    out["member-path-1000-deep.tar"] = make_tar([("d/" * 1000 + "libk.so", b"\x7fELF")])
+    nested = make_zip([("k.so", b"\x7fELF")])
+    for level in range(10):
+        nested = make_zip([(f"l{level}.zip", nested)])
+    out["zip-nested-10-deep.zip"] = nested
+    return out
 
 
 def _packages(members: list[tuple[str, bytes]]) -> list[bytes]:
