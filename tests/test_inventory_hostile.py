@@ -394,7 +394,7 @@ def test_tar_members_are_not_retained(here):
         Path("many.tar").write_bytes(tar_bytes([(f"m/{i:05d}", b"x") for i in range(5_000)], compression))
         alive = None
         count = 0
-        for item in walk(["many.tar"]):
+        for _item in walk(["many.tar"]):
             count += 1
             if count == 5_000:
                 alive = sum(isinstance(o, tarfile.TarInfo) for o in gc.get_objects())

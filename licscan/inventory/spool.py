@@ -64,7 +64,7 @@ class Budget:
 class Held:
     """One member's bytes: ``data`` is ``bytes`` or a read-only ``mmap``; valid until :meth:`release`."""
 
-    def __init__(self, data, size: int, spool: "Spool | None" = None):
+    def __init__(self, data, size: int, spool: Spool | None = None):
         self.data = data
         self.size = size
         self._spool = spool  # set for bytes held in memory: given back to its in-memory total on release

@@ -215,7 +215,7 @@ class _Walker:
         self.deferred.update(layer_paths)
         return _Folder(path, vpath, vpath if vpath.endswith("/") else vpath + "/", iter(entries), plan)
 
-    def _close_folder(self, done: "_Folder") -> Iterator[Item]:
+    def _close_folder(self, done: _Folder) -> Iterator[Item]:
         """After a folder's listing: the distributions of its ``*.dist-info`` folders, then its image's layers."""
         for info_path, info_v in done.infos:
             yield from self._installed_distribution(info_path, info_v, done.vpath)
