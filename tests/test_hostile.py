@@ -37,20 +37,31 @@ TIMEOUT = 300
 JOBS = 2  # CI's cores; the memory bound counts this many workers
 LICSCAN = [sys.executable, "-m", "licscan"]
 # licscan's entry point in a child that then reports its peak RSS and its workers' (kB) to the file named by
-# LICSCAN_RUSAGE; the exit code is licscan's.
+# LICSCAN_RUSAGE; the exit code is licscan's. licscan runs in a process forked from this small one: a process
+# started by exec keeps the high-water RSS of the process it was forked from (Linux carries ``maxrss`` across
+# execve), which would count pytest's own memory; a fork starts a fresh count.
 MEASURED = [sys.executable, "-c", """
-import json, os, resource, sys
-from licscan.cli import main
-sys.argv[0] = "licscan"
-try:
-    code = main()
-except SystemExit as stop:
-    code = stop.code
-finally:
+import json, os, resource, sys, traceback
+pid = os.fork()
+if pid == 0:
+    code = 1
+    try:
+        from licscan.cli import main
+        sys.argv[0] = "licscan"
+        try:
+            code = main()
+        except SystemExit as stop:
+            code = stop.code
+    except BaseException:
+        traceback.print_exc()
+        code = 1
     with open(os.environ["LICSCAN_RUSAGE"], "w") as out:
         json.dump({"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                    "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}, out)
-sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 """]
 
 
