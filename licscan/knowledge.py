@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 TABLES = ("toolkit/versions.yaml", "catalog/nvidia.yaml", "catalog/license-texts.yaml",
           "catalog/translation-layers.yaml", "catalog/amdgpu.yaml", "sbom/driver-requirements.yaml",
-          "licenses/licenses.yaml")
+          "licenses/licenses.yaml", "licenses/documents.yaml")
 
 
 def builtin_rules_dir() -> Traversable:

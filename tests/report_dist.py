@@ -1,7 +1,8 @@
 """The fixed dist the report tests scan: tests/fixtures/cuda13/libkern.so (NVIDIA device code, CUDA 13.0.88), a
 ZLUDA-shaped ``zluda/libcuda.so.1`` built with gcc whose DT_NEEDED is a gcc-built stub ``libamdhip64.so.6``
-(CUDA-EULA-TRANSLATION error, CUDA-EULA-NVIDIA-GPU-ONLY warning), a copy of the CUDA toolkit's ptxas
-(CUDA-EULA-DEV-TOOL, waived by the .licscan.yaml beside the dist). Paths are relative to the returned folder."""
+(CUDA-EULA-TRANSLATION and CUDA-EULA-NVIDIA-GPU-ONLY, reviews: warnings), a copy of the CUDA toolkit's ptxas
+(CUDA-EULA-DEV-TOOL, waived by the .licscan.yaml beside the dist, which fails the gate on warnings). Paths are
+relative to the returned folder."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.helpers import fixture
 PTXAS = Path("/usr/local/cuda/bin/ptxas")
 SOURCE_DATE_EPOCH = "1700000000"
 CONFIG = """version: 1
+fail-on: warning
 waivers:
   - rule: CUDA-EULA-DEV-TOOL
     path: "dist/ptxas"

@@ -1,4 +1,4 @@
-"""Which NVIDIA licence text a file is (eula.md §1): by the hash of its normalised text where a real copy was
+"""Which licence text a file is (rules/licenses/documents.yaml, docs/licenses.md): by the hash of its normalised text where a real copy was
 hashed, else by the dated phrases that tell the texts apart. The texts themselves are not stored (rules/catalog/
 license-texts.yaml holds hashes and phrases only).
 
@@ -34,6 +34,13 @@ class _Doc:
     translation_clause: bool | None
     variants: tuple[tuple[str, tuple[str, ...]], ...]
     known: tuple[dict, ...]
+    file_names: re.Pattern | None = None
+
+    def named(self, base: str, helpers: re.Pattern) -> bool:
+        """Whether a file of this base name can be this document (sample helpers only the helper documents)."""
+        if self.file_names is not None:
+            return bool(self.file_names.fullmatch(base))
+        return not helpers.fullmatch(base)
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,8 @@ def _table() -> _Table:
         _Doc(k, v["title"], v.get("date"), v.get("license"), tuple(p.lower() for p in v.get("all_of", ())),
              tuple(p.lower() for p in v.get("none_of", ())), v.get("translation_clause"),
              tuple((x["id"], tuple(p.lower() for p in x["all_of"])) for x in v.get("variants", ())),
-             tuple(v.get("known", ())))
+             tuple(v.get("known", ())),
+             re.compile(v["file_names"], re.IGNORECASE) if v.get("file_names") else None)
         for k, v in data["documents"].items())
     return _Table(re.compile(data["file_names"], re.IGNORECASE), int(data["max_size"]),
                   data["translation_clause"].lower(), docs)
@@ -85,14 +93,17 @@ def identify_license_text(vpath: str, data: Any) -> LicenseTextMatch | None:
     digest = hashlib.sha256(raw).hexdigest()
     text = normalize(raw)
     ndigest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    for doc in table.documents:
+    base = basename(vpath)
+    helpers = re.compile(r"helper_.*", re.IGNORECASE)
+    documents = tuple(doc for doc in table.documents if doc.named(base, helpers))
+    for doc in documents:
         for known in doc.known:
             if known.get("sha256") == digest:
                 return _match(doc, digest, ndigest, "sha256", text, known.get("seen_in"))
             if known.get("normalized_sha256") == ndigest:
                 return _match(doc, digest, ndigest, "normalized-sha256", text, known.get("seen_in"))
     lower = text.lower()
-    for doc in table.documents:
+    for doc in documents:
         if doc.all_of and all(p in lower for p in doc.all_of) and not any(p in lower for p in doc.none_of):
             return _match(doc, digest, ndigest, "phrases", text, None)
     return None

@@ -11,6 +11,9 @@ from licscan.vpath import chain, outer  # noqa: F401 (renderers import them from
 from licscan.findings import Finding, Severity, Verdict
 
 SEVERITIES = tuple(s.value for s in sorted(Severity, reverse=True))  # error, warning, note
+#: Every audit report says this once (text, JSON, SARIF, Markdown, HTML).
+DISCLAIMER = ("An engineering reading of the licence texts, not legal advice: each finding quotes the text that "
+              "governs the part and says whether it is a violation, a review or undetermined (docs/licenses.md).")
 
 
 def generated_at(environ=None) -> datetime:

@@ -8,6 +8,7 @@ from typing import Any
 from licscan import __version__
 from licscan.findings import Finding
 from licscan.model import Component, Distribution, Inventory, SpecialFile, to_json
+from licscan.report._shared import DISCLAIMER
 from licscan.report.inspect_json import device_code_entry, diagnostic_entry, dumps
 
 SCHEMA_ID = "licscan-report/1"
@@ -38,6 +39,7 @@ def document(inventory: Inventory, findings: list[Finding] | None = None) -> dic
     return {
         "schema": SCHEMA_ID,
         "tool": {"name": "licscan", "version": __version__},
+        "disclaimer": DISCLAIMER,
         "inputs": list(inventory.inputs),
         "summary": {"files": inventory.summary.files, "bytes": inventory.summary.bytes, "findings": counts,
                     "diagnostics": inventory.summary.diagnostics, "complete": inventory.complete},

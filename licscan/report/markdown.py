@@ -14,7 +14,7 @@ from licscan import __version__
 from licscan.findings import Finding, Verdict
 from licscan.escape import markdown, markdown_code
 from licscan.model import GPU_LAYER_KINDS
-from licscan.report._shared import active, by_severity, counts, is_nvidia, rel, waived
+from licscan.report._shared import DISCLAIMER, active, by_severity, counts, is_nvidia, rel, waived
 
 MAX_BYTES = 1_000_000
 TOP_FINDINGS = 50
@@ -92,6 +92,7 @@ def _render(inventory, findings, live, limit_findings: int, limit_components: in
              f"; licscan {__version__}." + ("" if inventory.complete else
                                               f" **Scan incomplete**: {len(inventory.diagnostics)} inputs or parts "
                                               "could not be read."), "",
+             f"_{DISCLAIMER}_", "",
              "| Severity | Findings |", "|---|---|"]
     lines += [f"| {ICON[k]} {k} | {n} |" for k, n in c.items()]
     lines.append(f"| waived | {len(waived(findings))} |")

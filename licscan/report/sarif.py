@@ -29,7 +29,7 @@ from licscan.findings import Finding
 from licscan.model import GPU_LAYER_KINDS
 from licscan.vpath import SEP
 from licscan.vpath import member as vpath_member
-from licscan.report._shared import active, chain, outer, rel, rule_doc_command
+from licscan.report._shared import DISCLAIMER, active, chain, outer, rel, rule_doc_command
 from licscan.escape import sarif_text
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -233,7 +233,8 @@ def document(inventory, findings: list[Finding], rules: Iterable[Any] = (),
         "artifacts": artifacts.items,
         "results": results,
         "columnKind": "unicodeCodePoints",
-        "properties": {"inputs": [rel(p) or p for p in inventory.inputs], "files": inventory.summary.files,
+        "properties": {"disclaimer": DISCLAIMER,
+                       "inputs": [rel(p) or p for p in inventory.inputs], "files": inventory.summary.files,
                        "complete": bool(inventory.complete), "waived": sum(1 for f in findings if f.waived),
                        "layers": _layers(inventory)},
     }

@@ -14,7 +14,7 @@ from typing import Any
 
 from licscan.model import GPU_LAYER_KINDS, Inventory
 from licscan.findings import Finding, Verdict
-from licscan.report._shared import active, by_severity, device_code_by_file, rel
+from licscan.report._shared import DISCLAIMER, active, by_severity, device_code_by_file, rel
 from licscan.escape import terminal
 from licscan.report.progress import is_terminal
 
@@ -71,6 +71,7 @@ def render(inventory: Inventory, findings: list[Finding] | None = None, *, color
     summary = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in counts.items())
     summary += f"; {waived_n} waived" if waived_n else ""
     out.append(f"Findings: {summary}" if findings else "Findings: none")
+    out.append(_e(DISCLAIMER))
 
     per_file: dict[str, dict[str, list]] = defaultdict(lambda: {"findings": [], "components": []})
     for f in findings:

@@ -1,8 +1,10 @@
 """CUDA EULA Attachment A as data (rules/attachment-a.yaml): which EULA texts list a file, and under what condition.
 
-``status(basename, texts)`` gives, per EULA text, one of ``listed``, ``conditional`` (a driver library under the
-Docker Hub / NGC container-only condition of texts A-D) or ``unlisted``. Which texts apply to a file follows from
-its toolkit range (``texts_for``): a range that spans several texts leaves the answer undetermined when they differ.
+``status(basename, text)`` gives, per EULA text, one of ``listed``, ``conditional`` (a driver library under the
+Docker Hub / NGC container-only condition of the 2018, 2020 and 2021 texts), ``unlisted``, or ``unknown`` (a text
+that was not examined, docs/licenses.md). Which texts apply to a file follows from its toolkit range and the table
+of rules/licenses/documents.yaml (``texts_for``): a range that spans several texts leaves the answer undetermined
+when they differ, and a release the table does not map leaves it unknown.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ class EulaText:
     id: str
     title: str
     date: str
-    toolkits: SpecifierSet
-    first_toolkit: str
+    examined: bool
+    first_toolkit: str | None
     variants: bool
     driver_condition: bool
 
@@ -52,15 +54,29 @@ class AttachmentA:
         return next((t for t in self.texts if t.date == date), None)
 
     def texts_for(self, rng: VersionRange) -> tuple[tuple[EulaText, Tri], ...]:
-        """The texts that may govern a toolkit range, each with whether it certainly does."""
-        out = []
-        for text in self.texts:
-            truth = contains(text.toolkits, rng)
-            if truth is not Tri.FALSE:
-                out.append((text, truth))
-        return tuple(out)
+        """The texts that may govern a toolkit range (documents.yaml, cuda-eula toolkit_texts), each with whether
+        it certainly does; every text when the table does not map the range."""
+        from licscan.rules import documents
+
+        mapped = documents.load().document("cuda-eula").for_release(rng)
+        if mapped is None:
+            return tuple((text, Tri.UNKNOWN) for text in self.texts)
+        ids = [text.id for text, _, _ in mapped]
+        truth = Tri.TRUE if len(ids) == 1 else Tri.UNKNOWN
+        return tuple((self.text(tid), truth) for tid in ids)
+
+    def basis(self, text: EulaText) -> EulaText:
+        """The text whose list stands for ``text``: itself when examined, else the newest examined text before
+        it (a reading, said in the finding's evidence)."""
+        if text.examined:
+            return text
+        earlier = [t for t in self.texts if t.examined and t.date < text.date]
+        return max(earlier, key=lambda t: t.date) if earlier else text
 
     def status(self, basename: str, text: EulaText) -> str:
+        text = self.basis(text)
+        if not text.examined:
+            return "unknown"
         name = canonical(basename)
         ids = self.listed.get(name)
         if not ids or text.id not in ids:
@@ -99,8 +115,9 @@ def load() -> AttachmentA:
     from ruamel.yaml import YAML
 
     data = YAML(typ="safe", pure=True).load(builtin_rules_dir().joinpath(DATA).read_text(encoding="utf-8"))
-    texts = tuple(EulaText(str(t["id"]), t["title"], str(t["date"]), parse_specifier(t["toolkits"]),
-                           str(t["first_toolkit"]), bool(t["variants"]), bool(t["driver_condition"]))
+    texts = tuple(EulaText(str(t["id"]), t["title"], str(t["date"]), bool(t["examined"]),
+                           None if t.get("first_toolkit") is None else str(t["first_toolkit"]), bool(t["variants"]),
+                           bool(t["driver_condition"]))
                   for t in data["texts"])
     all_ids = frozenset(t.id for t in texts)
     listed: dict[str, set[str]] = {}
@@ -117,3 +134,11 @@ def load() -> AttachmentA:
     branches = tuple(sorted(((int(b["driver"]), str(b["toolkit"])) for b in data["driver_branches"]), reverse=True))
     return AttachmentA(texts, {k: frozenset(v) for k, v in listed.items()}, frozenset(driver),
                        frozenset(data["toolkit_versioned"]), branches)
+
+
+def toolkit_version(version: str | None) -> str | None:
+    """``version`` when it can be a CUDA toolkit release; None for CUPTI's year-based numbering (2025.1.1)."""
+    match = re.match(r"^(\d+)", version or "")
+    if not match or int(match.group(1)) >= 1000:
+        return None
+    return version

@@ -1,6 +1,6 @@
 """``licscan rules list|show ID|validate FILE...`` and ``licscan waive``: argparse sub-command functions.
 
-Each takes an argparse Namespace and returns an exit code (DESIGN B1: 0 ok, 2 usage/config/rule-pack error);
+Each takes an argparse Namespace and returns an exit code;
 output goes to ``out`` / ``err`` (default stdout / stderr). The CLI wires them with :func:`add_rules_parser` and
 :func:`add_waive_parser`.
 """

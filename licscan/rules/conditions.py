@@ -33,8 +33,8 @@ FIELD_OPERATORS = ("equals", "in", "matches", "regex", "exists", "version_in")
 STRUCTURAL = ("all", "any", "not", "together_with", "attachment_a")
 ATTACHMENT_VALUES = ("listed", "conditional", "unlisted")
 
-#: Settings a pack may refer to as ``{name}`` in ``version_in``, with their defaults (DESIGN B5).
-SETTINGS: dict[str, str] = {"eula.translation-clause-since": "11.6"}
+#: Settings a pack may refer to as ``{name}`` in ``version_in``, with their defaults.
+SETTINGS: dict[str, str] = {"eula.translation-clause-since": "11.6", "eula.translation-clause-set": ""}
 
 
 @dataclass
@@ -153,13 +153,16 @@ class AttachmentTest(Condition):
         statuses = {text.id: data.status(basename, text) for text, _ in candidates}
         hits = {tid for tid, status in statuses.items() if status == self.value}
         titles = {t.id: t.title for t, _ in candidates}
+        inferred = tuple(f"the {t.title} was not examined; its Attachment A is read as that of the "
+                         f"{data.basis(t).title}" for t, _ in candidates if data.basis(t) is not t)
         if len(candidates) == 1:
             note = (f"Attachment A of {titles[next(iter(titles))]} ({why}): {basename} is {next(iter(statuses.values()))}",)
         else:
             note = (f"EULA texts possible for {why}: " + "; ".join(f"{tid}: {s}" for tid, s in statuses.items()),)
+        note = note + inferred
         if hits and len(hits) == len(statuses):
             return Result(Tri.TRUE, (), (), note)
-        if not hits:
+        if not hits and "unknown" not in statuses.values():
             return Result(Tri.FALSE, (), (), note)
         return Result(Tri.UNKNOWN, (f"{basename} is {self.value} in the texts of {', '.join(sorted(hits))} but "
                                     f"not in {', '.join(sorted(set(statuses) - hits))}, and {why} does not decide "

@@ -13,7 +13,10 @@ Keys (all optional)::
     version: 1
     fail-on: error                        # error|warning|note|never (the CLI's --fail-on wins)
     eula:
-      translation-clause-since: "11.6"    # toolkit release, or an EULA text date ("2021-10-08" -> 11.4.3)
+      governing-text: published-with-toolkit   # which licence text governs a part: published-with-toolkit
+                                          # (default), shipped-beside or newest (docs/licenses.md)
+      translation-clause-since: "11.6"    # optional reading: take 1.2(8) to govern output of this toolkit release
+                                          # and later, or of the first release mapped to an EULA text date
       text: "2024-01-12"                  # pin the EULA text Attachment A is read from (default: by toolkit)
     rules: [extra-pack.yaml]              # extra rule packs, relative to this file
     exclude: ["build/tmp/*"]              # virtual-path globs whose facts are not judged
@@ -49,7 +52,7 @@ from licscan.rules.yamlsource import FileRefused, item_span, key_span, node_span
 FILE_NAME = ".licscan.yaml"
 FAIL_ON = tuple(f.value for f in FailOn)
 TOP_KEYS = ("version", "fail-on", "eula", "rules", "exclude", "waivers")
-EULA_KEYS = ("translation-clause-since", "text")
+EULA_KEYS = ("translation-clause-since", "text", "governing-text")
 WAIVER_KEYS = ("rule", "path", "fingerprint", "reason", "expires", "approver")
 _RELEASE = re.compile(r"^\d+(?:\.\d+){1,2}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -93,13 +96,16 @@ class Config:
     path: str | None = None
     fail_on: FailOn = FailOn.ERROR
     translation_clause_since: str = "11.6"
+    translation_clause_set: bool = False  # translation-clause-since given in the file (a reading the user chose)
     eula_text: str | None = None
+    governing_text: str = "published-with-toolkit"
     rules: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     waivers: tuple[Waiver, ...] = field(default_factory=tuple)
 
     def settings(self) -> dict[str, str]:
-        return {"eula.translation-clause-since": self.translation_clause_since}
+        return {"eula.translation-clause-since": self.translation_clause_since,
+                "eula.translation-clause-set": "yes" if self.translation_clause_set else ""}
 
     def excluded(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.exclude)
@@ -295,15 +301,28 @@ def config_from_mapping(data: Any, source: str, problems: list[Problem] | None =
                         error(value_span(eula, "translation-clause-since", source),
                               f"no EULA text dated {as_date.isoformat()} is known; known dates: "
                               + ", ".join(t.date for t in texts.texts))
+                    elif text.first_toolkit is None:
+                        error(value_span(eula, "translation-clause-since", source),
+                              f"no toolkit release is known to be published with the EULA text of "
+                              f"{as_date.isoformat()} (docs/licenses.md)")
                     else:
-                        config = replace(config, translation_clause_since=text.first_toolkit)
+                        config = replace(config, translation_clause_since=text.first_toolkit,
+                                         translation_clause_set=True)
                 elif isinstance(value, str) and _RELEASE.match(value):
-                    config = replace(config, translation_clause_since=value)
+                    config = replace(config, translation_clause_since=value, translation_clause_set=True)
                 else:
                     hint = " (quote it: YAML reads 11.6 as a number)" if isinstance(value, (int, float)) else ""
                     error(value_span(eula, "translation-clause-since", source),
                           f"'translation-clause-since' must be a toolkit release like \"11.6\" or an EULA text date "
                           f"like 2021-10-08 (got {value!r}){hint}")
+            if "governing-text" in eula:
+                from licscan.rules.governing import POLICIES
+
+                if eula["governing-text"] not in POLICIES:
+                    error(value_span(eula, "governing-text", source),
+                          f"'governing-text' must be one of {', '.join(POLICIES)} (got {eula['governing-text']!r})")
+                else:
+                    config = replace(config, governing_text=str(eula["governing-text"]))
             if "text" in eula:
                 as_date = _date(eula["text"])
                 value = as_date.isoformat() if as_date else str(eula["text"])

@@ -10,8 +10,8 @@ from __future__ import annotations
 import string
 from typing import Any, Iterable, Mapping
 
-from licscan.findings import Finding, Verdict, fingerprint, sort_findings
-from licscan.rules import facts as facts_mod
+from licscan.findings import Clause, Finding, Severity, Verdict, fingerprint, sort_findings
+from licscan.rules import documents, facts as facts_mod, governing as gov
 from licscan.rules.conditions import SETTINGS, Context
 from licscan.rules.facts import Fact
 from licscan.rules.loader import Rule, RulePack, all_rules
@@ -60,60 +60,180 @@ def settings_from(config) -> dict[str, str]:
 
 
 def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config=None, today=None) -> list[Finding]:
-    """The findings of ``packs`` over a report document (DESIGN B3), waivers of ``config`` applied."""
+    """The findings of ``packs`` over a report document, waivers of ``config`` applied."""
     settings = settings_from(config)
     exclude = config.excluded if config is not None else None
-    index = facts_mod.build(document, exclude)
+    policy = getattr(config, "governing_text", None) or gov.DEFAULT_POLICY
+    index = facts_mod.build(document, exclude, policy)
     ctx = Context(index, settings, config.eula_text if config is not None else None)
     findings: list[Finding] = []
     for rule in all_rules(packs):
-        groups: dict[tuple[str, str], list[tuple[Fact, Any]]] = {}
+        groups: dict[tuple[str, str], list[tuple[Fact, Any, Applies]]] = {}
         for scope in rule.scopes:
             for fact in index.scope(scope):
+                applies = _applies(rule, fact, policy, ctx)
+                if applies.truth is Tri.FALSE:
+                    continue
                 result = rule.condition.evaluate(fact, ctx)
-                if result.truth is Tri.FALSE:
+                truth = min(result.truth, applies.truth)
+                if truth is Tri.FALSE:
                     continue
-                if result.truth is Tri.UNKNOWN and not rule.report_undetermined:
+                if truth is Tri.UNKNOWN and not rule.report_undetermined:
                     continue
-                groups.setdefault((fact.path, fact.component or ""), []).append((fact, result))
+                groups.setdefault((fact.path, fact.component or ""), []).append(
+                    (fact, _Result(truth, result.reasons + applies.reasons, result.others,
+                                   result.notes + applies.notes), applies))
         for (path, component), hits in groups.items():
-            findings.append(_finding(rule, path, component or None, hits, settings))
+            findings.append(_finding(rule, path, component or None, hits, settings, policy, ctx))
     if config is not None:
         findings = config.apply_waivers(findings, today)
     return sort_findings(findings)
 
 
-def _finding(rule: Rule, path: str, component: str | None, hits, settings) -> Finding:
+class _Result:
+    __slots__ = ("truth", "reasons", "others", "notes")
+
+    def __init__(self, truth, reasons, others, notes):
+        self.truth, self.reasons, self.others, self.notes = truth, tuple(reasons), tuple(others), tuple(notes)
+
+
+class Applies:
+    """Whether a rule applies to a fact by the licence that governs it (rule ``applies_to``)."""
+
+    __slots__ = ("truth", "reasons", "notes", "readings", "text")
+
+    def __init__(self, truth: Tri, reasons=(), notes=(), readings=(), text: documents.Text | None = None):
+        self.truth, self.reasons, self.notes, self.readings, self.text = truth, tuple(reasons), tuple(notes), \
+            tuple(readings), text
+
+
+ALWAYS = Applies(Tri.TRUE)
+
+
+def _applies(rule: Rule, fact: Fact, policy: str, ctx: Context) -> Applies:
+    target = rule.applies_to
+    if target is None:
+        return ALWAYS
+    governing = fact.governing.get(policy)
+    if governing is None or governing.document != target.document:
+        return Applies(Tri.FALSE)
+    notes = (f"governing licence ({policy}): {governing.why}",)
+    if target.clause is None:
+        reading = ("the text is mapped to this release by inference",) if governing.basis == documents.INFERRED else ()
+        text = documents.load().text(governing.document, governing.text) if governing.text else None
+        return Applies(Tri.TRUE, (), notes, reading, text)
+    configured = _configured_clause(target.clause, fact, ctx)
+    if configured is not None:
+        if target.lacks:
+            return Applies(~configured.truth, configured.reasons, configured.notes)
+        return configured
+    truth, reading, quoted = governing.clause(target.clause)
+    if target.lacks:
+        truth = ~truth
+        quoted = None
+    if truth is Tri.UNKNOWN:
+        return Applies(Tri.UNKNOWN, (reading,) if reading else (), notes, (), quoted)
+    return Applies(truth, (), notes, (reading,) if reading else (), quoted)
+
+
+def _configured_clause(clause: str, fact: Fact, ctx: Context) -> Applies | None:
+    """``eula.translation-clause-since`` set in .licscan.yaml: the translation clause is taken to govern the output
+    of toolkits from that release on, whatever the text table says (a reading the user chose)."""
+    since = ctx.settings.get("eula.translation-clause-since")
+    if clause != "translation" or ctx.settings.get("eula.translation-clause-set") != "yes" or fact.scope != "device_code":
+        return None
+    from licscan.rules.versions import contains, parse_specifier
+
+    truth = contains(parse_specifier(f">={since}"), fact.toolkit)
+    text = documents.load().text("cuda-eula", "2021-10-08")
+    note = (f"eula.translation-clause-since is {since}: the translation clause is taken to govern output of CUDA "
+            f"{since} and later (a reading set in .licscan.yaml)",)
+    if truth is Tri.UNKNOWN:
+        return Applies(truth, (f"toolkit {fact.toolkit.text} may or may not be {since} or later",), note, (), text)
+    return Applies(truth, (), note, note if truth is Tri.TRUE else (), text)
+
+
+_SEVERITY_OF_REVIEW = {Severity.ERROR: Severity.WARNING, Severity.WARNING: Severity.WARNING, Severity.NOTE: Severity.NOTE}
+
+
+def _verdict(rule: Rule, truth: Tri, readings: tuple[str, ...]) -> tuple[Verdict, Severity]:
+    if truth is not Tri.TRUE:
+        return Verdict.UNDETERMINED, rule.undetermined_severity
+    if rule.verdict is Verdict.VIOLATION and not readings:
+        return Verdict.VIOLATION, rule.severity
+    return Verdict.REVIEW, _SEVERITY_OF_REVIEW[rule.severity]
+
+
+def _finding(rule: Rule, path: str, component: str | None, hits, settings, policy: str, ctx: Context) -> Finding:
     hits = sorted(hits, key=lambda h: (-int(h[1].truth), str(h[0].get("kind")), str(h[0].get("arch"))))
-    fact, result = hits[0]
-    violation = result.truth is Tri.TRUE
-    reasons = tuple(dict.fromkeys(r for _, res in hits for r in res.reasons if res.truth is Tri.UNKNOWN))
-    context = _context(rule, fact, result.others, reasons if not violation else (), settings)
+    fact, result, applies = hits[0]
+    firm = result.truth is Tri.TRUE
+    reasons = tuple(dict.fromkeys(r for _, res, _ in hits for r in res.reasons if res.truth is Tri.UNKNOWN))
+    readings = tuple(dict.fromkeys(applies.readings)) if firm else ()
+    verdict, severity = _verdict(rule, result.truth, readings)
+    context = _context(rule, fact, result.others, reasons if not firm else (), settings)
     message = render(rule.message, context)
-    if not violation:
+    if verdict is Verdict.REVIEW and rule.verdict is Verdict.VIOLATION:
+        message += f" Review: this rests on a reading ({'; '.join(readings)})."
+    if not firm:
         message += f" Undetermined: {'; '.join(reasons) or 'a fact this rule needs is unknown'}."
     evidence: list[str] = []
-    for hit_fact, hit in hits:
-        if (hit.truth is Tri.TRUE) != violation:
+    for hit_fact, hit, _ in hits:
+        if (hit.truth is Tri.TRUE) != firm:
             continue
         evidence.extend(hit_fact.evidence)
         for other in hit.others:
             evidence.append(f"together with {other.label} at {other.path}"
                             + (f": {other.evidence[0]}" if other.evidence else ""))
         evidence.extend(hit.notes)
-    if not violation:
+    evidence.extend(f"reading: {r}" for r in readings)
+    if not firm:
         evidence.extend(f"undetermined: {r}" for r in reasons)
+    evidence.extend(_alternatives(rule, fact, policy, ctx, result, verdict))
     return Finding(
         rule=rule.id,
         title=rule.title,
-        severity=rule.severity if violation else rule.undetermined_severity,
-        verdict=Verdict.VIOLATION if violation else Verdict.UNDETERMINED,
+        severity=severity,
+        verdict=verdict,
         path=path,
         component=component,
         message=message,
         remediation=render(rule.remediation, context),
-        clause=rule.clause,
+        clause=_clause(rule, applies),
         references=tuple(rule.references),
         evidence=tuple(dict.fromkeys(evidence)),
         fingerprint=fingerprint(rule.id, path, component),
     )
+
+
+def _clause(rule: Rule, applies: Applies) -> Clause:
+    """The clause the finding cites: the words of the governing text (or, for a text that was not examined, of
+    the text its clause is taken from), else the rule's own clause."""
+    target = rule.applies_to
+    text = applies.text
+    if target is None or target.clause is None or text is None or target.clause not in text.clauses:
+        return rule.clause
+    quoted = text.clauses[target.clause]
+    url = next((c.url for c in text.copies if c.url), None) or rule.clause.url
+    return Clause(document=text.title, section=quoted.section, text=quoted.quote, date=text.date or "undated",
+                  url=url)
+
+
+def _alternatives(rule: Rule, fact: Fact, policy: str, ctx: Context, condition, verdict: Verdict) -> list[str]:
+    """One evidence line per other text policy under which this finding's verdict would differ."""
+    if rule.applies_to is None:
+        return []
+    out = []
+    for other in gov.POLICIES:
+        if other == policy or other not in fact.governing:
+            continue
+        applies = _applies(rule, fact, other, ctx)
+        truth = min(applies.truth, condition.truth)
+        if truth is Tri.FALSE:
+            alt = "no finding"
+        else:
+            alt = _verdict(rule, truth, applies.readings if truth is Tri.TRUE else ())[0].value
+        if alt != verdict.value:
+            out.append(f"under the text policy {other} the governing text is "
+                       f"{fact.governing[other].label}: the verdict would be {alt}")
+    return out

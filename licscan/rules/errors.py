@@ -1,4 +1,4 @@
-"""Positioned problems of rule packs and configuration files (DESIGN B4: file, line and column, every one at once).
+"""Positioned problems of rule packs and configuration files.
 
 A loader collects every :class:`Problem` it finds and raises one :class:`RulePackError` (or :class:`ConfigError`)
 carrying them all; the CLI prints them and exits 2. Library code never prints or exits.

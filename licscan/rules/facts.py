@@ -1,4 +1,4 @@
-"""The closed facts view that rule conditions select from: a report document (DESIGN B3) as flat facts.
+"""The closed facts view that rule conditions select from: a report document as flat facts.
 
 Three scopes, one fact per (thing, path):
 - ``component``: one fact per path of each entry of ``components[]``;
@@ -16,10 +16,11 @@ invalid), plus ``properties.<key>`` for components. Two groupings join facts for
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from licscan.rules import attachment
+from licscan.rules import attachment, governing as gov
 from licscan.vpath import SEP, basename, innermost, outer
 from licscan.rules.versions import UNKNOWN_RANGE, VersionRange, range_from_toolkit, range_from_version
 
@@ -28,11 +29,13 @@ GROUPS = ("input", "distribution", "path")
 
 _DIST_FIELDS = ("distribution.name", "distribution.path", "distribution.ecosystem", "distribution.version",
                 "distribution.license_declared")
+#: The governing licence under the configured policy (licscan/rules/governing.py, docs/licenses.md).
+_GOV_FIELDS = ("governing.document", "governing.text", "governing.title", "governing.license")
 FIELDS: dict[str, tuple[str, ...]] = {
     "component": ("id", "name", "vendor", "kind", "version", "license", "path", "basename", "paths", "evidence",
-                  "toolkit", "input") + _DIST_FIELDS,
+                  "toolkit", "input") + _DIST_FIELDS + _GOV_FIELDS,
     "device_code": ("path", "basename", "container", "kind", "arch", "ptx_isa", "toolkit", "compression", "size",
-                    "producer", "vendor", "ptx_in_file", "device_summary", "input") + _DIST_FIELDS,
+                    "producer", "vendor", "ptx_in_file", "device_summary", "input") + _DIST_FIELDS + _GOV_FIELDS,
     "distribution": ("path", "basename", "ecosystem", "name", "version", "license_declared", "license_files",
                      "input") + _DIST_FIELDS,
 }
@@ -54,6 +57,8 @@ class Fact:
     evidence: tuple[str, ...] = ()
     groups: Mapping[str, str | None] = field(default_factory=dict)
     toolkit: VersionRange = UNKNOWN_RANGE
+    #: policy -> the licence that governs this part under it (every policy of governing.POLICIES).
+    governing: Mapping[str, gov.Governing] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:
         return self.fields.get(name)
@@ -139,7 +144,7 @@ def _component_toolkit(component: dict, props: dict[str, str]) -> VersionRange:
         return range_from_version(props["toolkit"])
     data = attachment.load()
     if component.get("name") in data.toolkit_versioned:
-        return range_from_version(component.get("version"))
+        return range_from_version(attachment.toolkit_version(component.get("version")))
     if component.get("kind") == "driver":
         return data.driver_toolkit(component.get("version"))
     return UNKNOWN_RANGE
@@ -156,8 +161,88 @@ def _device_summary(entries: list[dict]) -> str:
     return "; ".join(parts) or "no NVIDIA device code"
 
 
-def build(document: Mapping[str, Any], exclude=None) -> FactIndex:
-    """The facts of a report document. ``exclude(path) -> bool`` drops facts whose path it matches."""
+def _dirname(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+_NAME_VERSION = re.compile(r"\.so\.(\d+(?:\.\d+)*)$|\.(\d+(?:\.\d+)*)\.dylib$")
+
+
+def _path_toolkits(components: list[dict], toolkits: dict[int, VersionRange]) -> dict[tuple[int, str], tuple[VersionRange, str]]:
+    """Per path, the toolkit of a component whose own is unknown: from the file name (``libcupti.so.12`` -> 12.x;
+    CUPTI's year numbering ``libcupti.so.2025.1.1`` is not a toolkit), else from a copy of the same component in the
+    same folder whose name states it (``libcupti.so``, ``libcupti_static.a`` beside ``libcupti.so.12``)."""
+    data = attachment.load()
+    own: dict[tuple[int, str], VersionRange] = {}
+    for index, component in enumerate(components):
+        if not toolkits[index].is_unknown or component.get("name") not in data.toolkit_versioned:
+            continue
+        for path in component.get("paths") or ():
+            match = _NAME_VERSION.search(_basename(path))
+            version = attachment.toolkit_version(match and (match.group(1) or match.group(2)))
+            if version:
+                own[(index, path)] = range_from_version(version)
+    by_folder: dict[tuple[str, str], dict[str, tuple[VersionRange, str]]] = {}
+    for (index, path), rng in own.items():
+        by_folder.setdefault((str(components[index].get("name")), _dirname(path)), {})[rng.text] = (rng, path)
+    out: dict[tuple[int, str], tuple[VersionRange, str]] = {}
+    for index, component in enumerate(components):
+        if not toolkits[index].is_unknown:
+            continue
+        for path in component.get("paths") or ():
+            if (index, path) in own:
+                out[(index, path)] = (own[(index, path)], f"toolkit {own[(index, path)].text} from the file name")
+                continue
+            found = by_folder.get((str(component.get("name")), _dirname(path)), {})
+            if len(found) == 1:
+                (rng, sibling), = found.values()
+                out[(index, path)] = (rng, f"toolkit {rng.text} from {_basename(sibling)}, a copy of the same "
+                                           f"component in the same folder")
+    return out
+
+
+def _beside(components: list[dict], inputs: list[str], dists: list[dict]) -> dict[str, list[tuple[str, str, str]]]:
+    """Licence texts shipped in each distribution (key: the distribution group) and each folder ("dir:" key)."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for component in components:
+        if component.get("kind") != "license-text":
+            continue
+        props = component.get("properties") or {}
+        ident = gov.TEXT_IDS.get(str(props.get("document")))
+        if ident is None:
+            continue
+        sha = str(props.get("sha256") or "")
+        for path in component.get("paths") or ():
+            where = f"{path}" + (f" (sha256 {sha})" if sha else "")
+            dist = _dist_by_prefix(path, dists)
+            keys = [f"dir:{_dirname(path)}"]
+            if dist is not None:
+                keys.append(dist.get("path") or f"name:{dist.get('name')}")
+            for key in keys:
+                out.setdefault(key, []).append((ident[0], ident[1], where))
+    return out
+
+
+def _governing(fields: dict, toolkit: VersionRange, beside: tuple[tuple[str, str, str], ...],
+               policy: str) -> tuple[dict[str, gov.Governing], dict[str, Any]]:
+    sample = gov.SAMPLES.get(str(fields.get("properties.document"))) if fields.get("kind") == "license-text" else None
+    if sample is not None:
+        by_policy = {p: sample for p in gov.POLICIES}
+    else:
+        document = gov.document_of(fields)
+        release = gov.release_range(document, fields, toolkit)
+        by_policy = {p: gov.resolve(document, release, beside, p) for p in gov.POLICIES}
+    chosen = by_policy[policy]
+    title = None
+    if chosen.document is not None:
+        title = chosen.label
+    return by_policy, {"governing.document": chosen.document, "governing.text": chosen.text,
+                       "governing.title": title, "governing.license": chosen.license_id()}
+
+
+def build(document: Mapping[str, Any], exclude=None, policy: str = gov.DEFAULT_POLICY) -> FactIndex:
+    """The facts of a report document. ``exclude(path) -> bool`` drops facts whose path it matches; ``policy``
+    chooses the governing licence text (governing.POLICIES)."""
     inputs = list(document.get("inputs") or [])
     dists = list(document.get("distributions") or [])
     components = list(document.get("components") or [])
@@ -180,11 +265,19 @@ def build(document: Mapping[str, Any], exclude=None) -> FactIndex:
             for path in component.get("paths") or ():
                 named_at.setdefault(path, name)
 
+    beside = _beside(components, inputs, dists)
+    toolkits = {i: _component_toolkit(c, {str(k): str(v) for k, v in (c.get("properties") or {}).items()})
+                for i, c in enumerate(components)}
+    per_path = _path_toolkits(components, toolkits)
     facts: list[Fact] = []
-    for component in components:
+    for index, component in enumerate(components):
         props = {str(k): str(v) for k, v in (component.get("properties") or {}).items()}
-        toolkit = _component_toolkit(component, props)
         for path in component.get("paths") or ():
+            toolkit = toolkits[index]
+            sibling_note: tuple[str, ...] = ()
+            if (index, path) in per_path:
+                toolkit, note = per_path[(index, path)]
+                sibling_note = (f"{_basename(path)}: {note}",)
             if skip(path):
                 continue
             dist = distribution_of(path, props.get("distribution"))
@@ -194,14 +287,19 @@ def build(document: Mapping[str, Any], exclude=None) -> FactIndex:
                           toolkit=toolkit)
             fields.update(_dist_fields(dist))
             fields.update({f"properties.{k}": v for k, v in props.items()})
-            facts.append(Fact("component", path, fields, component.get("id"), _path_evidence(component, path),
-                              _groups(path, inputs, dist), toolkit))
+            groups = _groups(path, inputs, dist)
+            near = tuple(beside.get(f"dir:{_dirname(path)}", ())) + tuple(beside.get(groups["distribution"] or "", ()))
+            by_policy, gov_fields = _governing(fields, toolkit, near, policy)
+            fields.update(gov_fields)
+            facts.append(Fact("component", path, fields, component.get("id"),
+                              _path_evidence(component, path) + sibling_note, groups, toolkit, by_policy))
 
     by_path: dict[str, list[dict]] = {}
     for entry in devices:
         by_path.setdefault(entry.get("path"), []).append(entry)
     # Per file, once: a library can hold thousands of images (libtorch_cuda.so: 2,975).
     summaries = {p: _device_summary(same) for p, same in by_path.items()}
+    device_governing: dict[tuple, tuple[dict, dict]] = {}
     ptx_in = {p: any(e.get("kind") == "ptx" for e in same) for p, same in by_path.items()}
     for entry in devices:
         path = entry.get("path")
@@ -217,7 +315,14 @@ def build(document: Mapping[str, Any], exclude=None) -> FactIndex:
         fields.update(_dist_fields(dist))
         evidence = (f"{entry.get('kind')} {entry.get('arch')} in {entry.get('container')} "
                     f"(toolkit {rng.text}{', ' + entry['compression'] if entry.get('compression') not in (None, 'none') else ''})",)
-        facts.append(Fact("device_code", path, fields, None, evidence, _groups(path, inputs, dist), rng))
+        groups = _groups(path, inputs, dist)
+        key = (rng.text, groups["distribution"], _dirname(path))
+        if key not in device_governing:
+            near = tuple(beside.get(f"dir:{_dirname(path)}", ())) + tuple(beside.get(groups["distribution"] or "", ()))
+            device_governing[key] = _governing({"scope": "device_code", "vendor": fields["vendor"]}, rng, near, policy)
+        by_policy, gov_fields = device_governing[key]
+        fields.update(gov_fields)
+        facts.append(Fact("device_code", path, fields, None, evidence, groups, rng, by_policy))
 
     for dist in dists:
         path = dist.get("path") or ""

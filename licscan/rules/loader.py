@@ -1,4 +1,4 @@
-"""Rule packs (DESIGN B4): ``RulePack.from_path -> from_yaml(text, source) -> from_mapping(data, source)``.
+"""Rule packs: ``RulePack.from_path -> from_yaml(text, source) -> from_mapping(data, source)``.
 
 Each layer is testable alone. Every problem of a pack (syntax, duplicate keys, unknown keys, nulls, unknown
 operators or fields, bad specifiers or regexes, bad templates, missing clause text, ...) is collected with its
@@ -12,8 +12,12 @@ Pack format (version 1)::
     rules:
       - id: CUDA-EULA-TRANSLATION      # stable, never reused: [A-Z][A-Z0-9]*(-[A-Z0-9]+)+
         title: ...
-        severity: error|warning|note
-        undetermined_severity: ...     # optional; default one lower than severity (error->warning->note)
+        severity: error|warning|note   # of the rule's verdict; a `review` rule is at most `warning`
+        verdict: violation|review      # optional (default violation): the verdict when the rule holds and the
+                                       # text is firm; it is `review` whenever the verdict rests on a reading
+        applies_to: {document: cuda-eula, clause: translation}   # optional: only parts governed by this document
+                                       # (rules/licenses/documents.yaml), and only when their text has the clause
+        undetermined_severity: ...     # optional; default note (severity follows the verdict)
         report_undetermined: true      # optional; false = an unknown verdict gives no finding
         clause: {document, section, text (quoted), date (YYYY-MM-DD of the text), url (optional)}
         rationale: ...                 # optional
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from licscan.findings import Clause, Severity
+from licscan.findings import Clause, Severity, Verdict
 from licscan.rules.conditions import SETTINGS, Condition, compile_condition
 from licscan.rules.errors import Problem, RulePackError, Span
 from licscan.rules.facts import SCOPES, field_known
@@ -44,10 +48,13 @@ SEVERITIES = tuple(s.value for s in sorted(Severity, reverse=True))  # error, wa
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
 DATE = re.compile(r"^(?:\d{4}-\d{2}-\d{2}|undated)$")
 PACK_KEYS = {"version": True, "pack": True, "description": False, "rules": True}
-RULE_KEYS = {"id": True, "title": True, "severity": True, "undetermined_severity": False,
+RULE_KEYS = {"id": True, "title": True, "severity": True, "verdict": False, "applies_to": False,
+             "undetermined_severity": False,
              "report_undetermined": False, "clause": True, "rationale": False, "when": True, "message": True,
              "remediation": True, "references": True, "examples": False}
 CLAUSE_KEYS = {"document": True, "section": True, "text": True, "date": True, "url": False}
+APPLIES_KEYS = {"document": True, "clause": False, "lacks": False}
+RULE_VERDICTS = (Verdict.VIOLATION.value, Verdict.REVIEW.value)
 #: Template fields besides the fact's own: the first joined fact (``other.*``), the rule and its clause, settings.
 EXTRA_TEMPLATE_FIELDS = ("rule.id", "rule.title", "clause.document", "clause.section", "clause.date", "why")
 
@@ -55,6 +62,15 @@ EXTRA_TEMPLATE_FIELDS = ("rule.id", "rule.title", "clause.document", "clause.sec
 def lower(severity: Severity) -> Severity:
     """The default severity of an undetermined verdict: one step lower (error -> warning -> note)."""
     return {Severity.ERROR: Severity.WARNING, Severity.WARNING: Severity.NOTE, Severity.NOTE: Severity.NOTE}[severity]
+
+
+@dataclass(frozen=True)
+class AppliesTo:
+    """A rule applies only to parts governed by ``document`` whose governing text has ``clause``."""
+
+    document: str
+    clause: str | None = None
+    lacks: bool = False  # the rule applies when the governing text does NOT have the clause
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,8 @@ class Rule:
     examples: tuple[str, ...] = ()
     span: Span = field(default=Span(""), compare=False)
     pack: str = ""
+    verdict: Verdict = Verdict.VIOLATION
+    applies_to: AppliesTo | None = None
 
 
 @dataclass(frozen=True)
@@ -206,11 +224,53 @@ class _Checker:
             self.error(value_span(data, "references", self.source), "'references' must not be empty")
         rationale = self.string(data, "rationale", "rule", required=False) or ""
         examples = self.strings(data, "examples", "rule")
+        verdict = Verdict.VIOLATION
+        if "verdict" in data:
+            if data["verdict"] not in RULE_VERDICTS:
+                self.error(value_span(data, "verdict", self.source),
+                           f"'verdict' must be one of {', '.join(RULE_VERDICTS)} (got {data['verdict']!r})")
+            else:
+                verdict = Verdict(data["verdict"])
+                if verdict is Verdict.REVIEW and severity is Severity.ERROR:
+                    self.error(value_span(data, "severity", self.source),
+                               "a rule whose verdict is 'review' has severity 'warning' or 'note': severity follows "
+                               "the verdict")
+        applies = self.applies_to(data) if "applies_to" in data else None
         if len(self.problems) > before or None in (rule_id, title, severity, clause, condition, message, remediation):
             return None
-        return Rule(rule_id, title, severity, undetermined or lower(severity), bool(report_undetermined), clause,
+        return Rule(rule_id, title, severity, undetermined or Severity.NOTE, bool(report_undetermined), clause,
                     scopes, condition, message, remediation, references, rationale, examples,
-                    node_span(data, self.source), pack)
+                    node_span(data, self.source), pack, verdict, applies)
+
+    def applies_to(self, data: dict) -> AppliesTo | None:
+        from licscan.rules import documents
+
+        value = data["applies_to"]
+        if not isinstance(value, dict):
+            self.error(value_span(data, "applies_to", self.source), "'applies_to' must be a mapping {document, clause}")
+            return None
+        if not self.keys(value, APPLIES_KEYS, "applies_to"):
+            return None
+        known = documents.load().documents
+        document = value["document"]
+        if document not in known:
+            self.error(value_span(value, "document", self.source),
+                       f"unknown licence document {document!r}; known: {', '.join(known)}")
+            return None
+        clause = value.get("clause")
+        lacks = "lacks" in value
+        if lacks:
+            if clause is not None:
+                self.error(value_span(value, "lacks", self.source), "'applies_to' takes 'clause' or 'lacks', not both")
+                return None
+            clause = value["lacks"]
+        if clause is not None:
+            clauses = {c for t in known[document].texts.values() for c in t.clauses}
+            if clause not in clauses:
+                self.error(value_span(value, "clause", self.source),
+                           f"document {document!r} has no clause {clause!r}; known: {', '.join(sorted(clauses))}")
+                return None
+        return AppliesTo(str(document), None if clause is None else str(clause), lacks)
 
     def severity(self, data: dict, key: str) -> Severity | None:
         value = data.get(key)

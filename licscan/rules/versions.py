@@ -1,4 +1,4 @@
-"""Three-valued truth and PEP 440 specifiers over version ranges (DESIGN A3: versions are ranges).
+"""Three-valued truth and PEP 440 specifiers over version ranges.
 
 A toolkit fact is a range {min, max, exact}: ``min``/``max`` are inclusive "major.minor" bounds (max "13.0" covers
 every 13.0.x), ``exact`` a full release. A specifier set (``packaging.specifiers.SpecifierSet``) is true over the

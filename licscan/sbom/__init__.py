@@ -1,4 +1,4 @@
-"""SBOM writers (SPDX 2.3 through the spdx-tools model, CycloneDX 1.6) over a scan's inventory (DESIGN B6).
+"""SBOM writers (SPDX 2.3 through the spdx-tools model, CycloneDX 1.6) over a scan's inventory.
 
     doc = build_spdx(inventory, records, namespace_seed=..., creator_org="Example Corp", created=None)
     write(doc, "spdx-json", "sbom.spdx.json")

@@ -1,4 +1,4 @@
-"""CycloneDX 1.6 through cyclonedx-python-lib (anchors.md §4.6): the same plan as the SPDX document, with the
+"""CycloneDX 1.6 through cyclonedx-python-lib: the same plan as the SPDX document, with the
 identification evidence (identity methods, occurrences) that SPDX 2.3 cannot carry."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SBOM's knowledge, kept as data under ``rules/`` (DESIGN A1): the toolkit -> driver tables
+"""The SBOM's knowledge, kept as data under ``rules/``: the toolkit -> driver tables
 (``rules/sbom/driver-requirements.yaml``) and the licence references (``rules/licenses/licenses.yaml``).
 
 Loaded through :func:`licscan.knowledge.load_table` (YAML source, JSON snapshot while it is current).

@@ -1,6 +1,6 @@
-"""The NVIDIA driver a scanned build needs at run time (DESIGN B6), from the toolkits found (eula.md §7 as data).
+"""The NVIDIA driver a scanned build needs at run time, from the toolkits found (rules/sbom/driver-requirements.yaml).
 
-A toolkit is known as a range (DESIGN A3). The requirement is the highest driver any release in the range could
+A toolkit is known as a range. The requirement is the highest driver any release in the range could
 need (a driver satisfies every older toolkit), so an unknown upper bound makes it "at least" the lower bound's.
 """
 
@@ -116,10 +116,10 @@ def requirement(releases: Iterable[ToolkitRelease], tables: DriverTables | None 
                 missing_windows |= compat[1] is None
                 reasons.append(f"CUDA {release.key}: {major}.x minor-version compatibility needs Linux "
                                f">= {compat[0] or 'not stated'}, Windows >= {compat[1] or 'not stated'} "
-                               f"(eula.md Table 5b; {compat[2]})")
+                               f"(CUDA Toolkit release notes, minor version compatibility table; {compat[2]})")
             else:
                 missing_linux = missing_windows = True
-                reasons.append(f"CUDA {release.key}: no Table 5b row for CUDA {major}.x; requirement undetermined")
+                reasons.append(f"CUDA {release.key}: no minor-version compatibility row for CUDA {major}.x; requirement undetermined")
             row_key, row = _ga_row(tables, bound)
             if row is None:
                 continue
@@ -127,11 +127,11 @@ def requirement(releases: Iterable[ToolkitRelease], tables: DriverTables | None 
                 linux, windows = _newer(linux, row.linux), _newer(windows, row.windows)
                 reasons.append(f"CUDA {release.key}: PTX built by CUDA {row_key} is JIT-compiled by the driver, "
                                f"which needs the CUDA {row_key} GA driver: Linux >= {row.linux or 'not stated'}, "
-                               f"Windows >= {row.windows or 'not stated'} (eula.md Table 5a)")
+                               f"Windows >= {row.windows or 'not stated'} (CUDA Toolkit release notes, toolkit and driver versions table)")
             else:
                 reasons.append(f"CUDA {release.key}: full-feature driver of CUDA {row_key} GA: Linux >= "
                                f"{row.linux or 'not stated'}, Windows >= {row.windows or 'not stated'} "
-                               f"(eula.md Table 5a; informative)")
+                               f"(CUDA Toolkit release notes, toolkit and driver versions table; informative)")
     for name in sorted(compressions):
         rule = tables.compression.get(name)
         if rule is not None:

@@ -1,5 +1,4 @@
-"""Deterministic identity for SBOM documents and elements (DESIGN A3: ids derived from content, time from
-``SOURCE_DATE_EPOCH``)."""
+"""Deterministic identity for SBOM documents and elements."""
 
 from __future__ import annotations
 

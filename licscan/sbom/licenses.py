@@ -1,5 +1,5 @@
 """Licence expressions for the SBOM: normalise what the input declares, and find the LicenseRefs an SBOM uses so
-each one gets its extracted text (anchors.md §4.1: every LicenseRef needs an ``ExtractedLicensingInfo``)."""
+each one gets its extracted text."""
 
 from __future__ import annotations
 

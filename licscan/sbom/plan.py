@@ -1,7 +1,7 @@
-"""The SBOM as one format-neutral value (DESIGN A1: ``sbom/`` only renders): which packages, files, relationships,
+"""The SBOM as one format-neutral value: which packages, files, relationships,
 licences and annotations a scan's inventory becomes. ``spdx.py`` and ``cyclonedx.py`` render the same plan.
 
-Model (anchors.md §4.4; every relationship type here validates with spdx-tools 0.8):
+Model (every relationship type here validates with spdx-tools 0.8):
   DOCUMENT DESCRIBES root (the scanned input, files analysed)
   root CONTAINS every listed file, every distribution package, every component not inside a distribution
   distribution CONTAINS the components it ships;  component CONTAINS its listed files
@@ -70,7 +70,7 @@ class PackageNode:
 @dataclass(frozen=True)
 class FileNode:
     id: str
-    path: str  # virtual path (DESIGN B2)
+    path: str  # virtual path
     sha1: str
     sha256: str
     concluded: str | None

@@ -1,5 +1,5 @@
-"""SPDX 2.3 through the spdx-tools 0.8 model (anchors.md §4.5): the plan becomes a Document that is validated
-before anything is written (DESIGN B6)."""
+"""SPDX 2.3 through the spdx-tools 0.8 model: the plan becomes a Document that is validated
+before anything is written."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def to_document(plan: Plan, namespace_base: str = NAMESPACE_BASE):
     annotations = [Annotation(n.target, AnnotationType.REVIEW, Actor(ActorType.TOOL, plan.tool), plan.created,
                               n.text) for n in plan.notes]
     document = Document(creation_info=creation)
-    # whole lists (list.append bypasses the model's type checks: anchors.md §4.1)
+    # whole lists (list.append bypasses the model's type checks)
     document.packages = packages
     document.files = files
     document.relationships = relationships

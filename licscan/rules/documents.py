@@ -1,0 +1,197 @@
+"""The licence documents that govern NVIDIA parts (rules/licenses/documents.yaml), as frozen dataclasses.
+
+Per document and text version: title, date, copies (primary: a registry package; secondary: a URL), the quoted
+clauses with their sections, and the tables that map a toolkit or driver release to the text NVIDIA published with
+it (``basis`` primary or inferred). How each clause is read: docs/licenses.md.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from licscan.rules.versions import SpecifierSet, Tri, VersionRange, contains, parse_specifier
+
+TABLE = "licenses/documents.yaml"
+PRIMARY, INFERRED = "primary", "inferred"
+
+
+@dataclass(frozen=True)
+class Copy:
+    kind: str  # primary | secondary
+    registry: str | None
+    package: str | None
+    version: str | None
+    member: str | None
+    format: str  # text | debian-copyright
+    sha256: str | None
+    url: str | None
+    suite: str | None = None
+    note: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.registry == "pypi":
+            return f"PyPI {self.package} {self.version}, {self.member}"
+        if self.registry == "debian":
+            return f"Debian {self.suite} {self.package} {self.version}, /{self.member}"
+        return self.url or f"{self.package} {self.version} {self.member}"
+
+
+@dataclass(frozen=True)
+class Clause:
+    id: str
+    section: str
+    quote: str
+
+
+@dataclass(frozen=True)
+class Text:
+    document: str
+    id: str
+    title: str
+    date: str | None
+    examined: bool
+    license: str
+    copies: tuple[Copy, ...]
+    phrases: tuple[str, ...]
+    clauses: dict[str, Clause]
+    absent: frozenset[str]
+
+    @property
+    def primary(self) -> bool:
+        return any(c.kind == "primary" for c in self.copies)
+
+    @property
+    def label(self) -> str:
+        return self.title
+
+    def has(self, clause: str) -> Tri:
+        """Whether this text has ``clause``: TRUE/FALSE when the text was examined, else UNKNOWN."""
+        if clause in self.clauses:
+            return Tri.TRUE
+        if self.examined:
+            return Tri.FALSE
+        return Tri.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Mapping:
+    versions: SpecifierSet
+    spec: str
+    text: str
+    basis: str  # primary | inferred
+    source: str
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    name: str
+    kind: str
+    spdx: str | None
+    governs: str
+    texts: dict[str, Text]
+    releases: tuple[Mapping, ...]  # toolkit_texts or driver_texts
+
+    def text(self, text_id: str) -> Text:
+        return self.texts[text_id]
+
+    def newest(self) -> Text | None:
+        dated = [t for t in self.texts.values() if t.date]
+        return max(dated, key=lambda t: t.date) if dated else (next(iter(self.texts.values()), None))
+
+    def for_release(self, rng: VersionRange) -> tuple[tuple[Text, str, str], ...] | None:
+        """The text(s) published with a release range: ((text, basis, source), ...) when every release the range
+        may hold is mapped, else None (unknown). Several entries mean the range spans texts."""
+        out: dict[str, tuple[Text, str, str]] = {}
+        covered = Tri.FALSE
+        for row in self.releases:
+            truth = contains(row.versions, rng)
+            if truth is Tri.FALSE:
+                continue
+            text = self.texts[row.text]
+            previous = out.get(text.id)
+            basis = row.basis if previous is None or previous[1] == row.basis else INFERRED
+            out[text.id] = (text, basis, row.source if previous is None else previous[2])
+            if truth is Tri.TRUE:
+                covered = Tri.TRUE
+        if not out:
+            return None
+        if covered is not Tri.TRUE and not _covers(self.releases, rng):
+            return None
+        return tuple(out.values())
+
+
+def _covers(rows: tuple[Mapping, ...], rng: VersionRange) -> bool:
+    """Whether the union of the rows' ranges certainly holds ``rng`` (checked at its ends)."""
+    if rng.is_unknown:
+        return False
+    ends = [VersionRange(rng.low, rng.low, rng.text), VersionRange(rng.high, rng.high, rng.text)]
+    return all(any(contains(row.versions, end) is Tri.TRUE for row in rows) for end in ends)
+
+
+@dataclass(frozen=True)
+class Documents:
+    documents: dict[str, Document]
+
+    def document(self, doc_id: str) -> Document:
+        return self.documents[doc_id]
+
+    def text(self, doc_id: str, text_id: str) -> Text:
+        return self.documents[doc_id].texts[text_id]
+
+    def all_texts(self) -> list[Text]:
+        return [t for d in self.documents.values() for t in d.texts.values()]
+
+    def by_license(self, license_id: str) -> Text | None:
+        return next((t for t in self.all_texts() if t.license == license_id), None)
+
+
+def _copy(data: dict) -> Copy:
+    return Copy(str(data["kind"]), data.get("registry"), data.get("package"),
+                None if data.get("version") is None else str(data["version"]), data.get("member"),
+                data.get("format", "text"), data.get("sha256"), data.get("url"), data.get("suite"), data.get("note"))
+
+
+@functools.lru_cache(maxsize=1)
+def load() -> Documents:
+    from licscan.knowledge import load_table
+
+    data = load_table(TABLE)
+    documents = {}
+    for doc_id, doc in data["documents"].items():
+        texts = {}
+        for text_id, text in (doc.get("texts") or {}).items():
+            clauses = {cid: Clause(cid, str(c["section"]), " ".join(str(c["quote"]).split()))
+                       for cid, c in (text.get("clauses") or {}).items()}
+            texts[str(text_id)] = Text(doc_id, str(text_id), " ".join(str(text["title"]).split()),
+                                       None if text.get("date") is None else str(text["date"]),
+                                       bool(text["examined"]), str(text["license"]),
+                                       tuple(_copy(c) for c in text.get("copies") or ()),
+                                       tuple(text.get("phrases") or ()), clauses, frozenset(text.get("absent") or ()))
+        rows = doc.get("toolkit_texts") or doc.get("driver_texts") or ()
+        releases = tuple(Mapping(parse_specifier(r["versions"]), str(r["versions"]), str(r["text"]), str(r["basis"]),
+                                 str(r["source"])) for r in rows)
+        for row in releases:
+            if row.text not in texts:
+                raise ValueError(f"{TABLE}: {doc_id} maps {row.spec} to unknown text {row.text!r}")
+        documents[doc_id] = Document(doc_id, str(doc["name"]), str(doc["kind"]), doc.get("spdx"),
+                                     " ".join(str(doc.get("governs", "")).split()), texts, releases)
+    return Documents(documents)
+
+
+def normalise(raw: bytes, fmt: str = "text") -> str:
+    """The text a quote is compared with: UTF-8, Debian copyright continuation lines unfolded (``fmt``
+    debian-copyright: the leading space removed, a lone "." an empty line; c-comment: the comment markers "/*",
+    "*" and "*/" at the start of a line removed), whitespace runs collapsed."""
+    text = raw.decode("utf-8", "replace")
+    if fmt == "debian-copyright":
+        lines = []
+        for line in text.splitlines():
+            body = line[1:] if line.startswith(" ") else line
+            lines.append("" if body.strip() == "." else body)
+        text = "\n".join(lines)
+    elif fmt == "c-comment":
+        text = "\n".join(line.strip().lstrip("/").lstrip("*").rstrip("/") for line in text.splitlines())
+    return " ".join(text.split())

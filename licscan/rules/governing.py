@@ -1,0 +1,220 @@
+"""Which licence governs a part: the document (CUDA EULA, driver licence, cuDNN SLA, NCCL's BSD-3-Clause, ...), the
+text version within it, and why (docs/licenses.md, "Which text governs").
+
+The document follows from what the part is: its catalog licence, its kind (a driver library), its name (cuda-gdb:
+GPL v3 by the CUDA EULA's Attachment B), or for device code the toolkit that produced it. The text follows from a
+policy (``.licscan.yaml`` ``eula.governing-text``):
+
+- ``published-with-toolkit`` (default): the text NVIDIA published with the part's toolkit or driver release
+  (rules/licenses/documents.yaml ``toolkit_texts`` / ``driver_texts``);
+- ``shipped-beside``: the licence file shipped in the same distribution (or folder), identified by its hash or
+  phrases; the published text when none is;
+- ``newest``: the newest text of the document.
+
+A release the table does not map, or a range that spans texts, leaves the text unknown: rules that depend on it are
+undetermined. A mapping that is inferred (not read from a copy packaged with that release), a text known only from
+a secondary copy, or a text that was not examined makes a rule's verdict a ``review`` at most.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from licscan.rules import documents
+from licscan.rules.versions import UNKNOWN_RANGE, Tri, VersionRange, range_from_version
+
+POLICIES = ("published-with-toolkit", "shipped-beside", "newest")
+DEFAULT_POLICY = "published-with-toolkit"
+
+#: Catalog licence ids -> documents.yaml document (the licence a part is named under by the catalog).
+LICENSE_DOCUMENTS = {
+    "LicenseRef-NVIDIA-CUDA-EULA": "cuda-eula",
+    "LicenseRef-NVIDIA-Driver": "nvidia-driver",
+    "LicenseRef-NVIDIA-cuDNN-SLA": "cudnn-sla",
+    "LicenseRef-Spectral-SCALE-Free": "scale-free",
+}
+#: Licence-text catalog ids (rules/catalog/license-texts.yaml) -> (document, text).
+TEXT_IDS = {
+    "nvidia-sdk-eula-2018": ("cuda-eula", "2018-07-26"),
+    "cuda-eula-2020-11-02": ("cuda-eula", "2020-11-02"),
+    "cuda-eula-2021-10-08": ("cuda-eula", "2021-10-08"),
+    "cuda-eula-2024-01-12": ("cuda-eula", "2024-01-12"),
+    "cuda-eula-2025-01-07": ("cuda-eula", "2025-01-07"),
+    "cuda-eula-2026-01-26": ("cuda-eula", "2026-01-26"),
+    "nvidia-driver-license": ("nvidia-driver", "customer-use"),
+    "nvidia-driver-agreement": ("nvidia-driver", "driver-agreement"),
+    "cudnn-sla": ("cudnn-sla", "2020-01-28"),
+    "nccl-bsd": ("nccl", "bsd-3-clause"),
+    "cuda-samples-bsd": ("cuda-samples-bsd", "bsd-3-clause"),
+    "scale-free-edition-v1": ("scale-free", "2024-07-10"),
+    "scale-free-2025": ("scale-free", "2025-11-17"),
+}
+
+
+@dataclass(frozen=True)
+class Governing:
+    """The licence that governs one part under one policy."""
+
+    document: str | None  # documents.yaml id; None: not an NVIDIA-licensed part (or the document is unknown)
+    text: str | None  # text id; None: unknown (or the document has no versioned text)
+    candidates: tuple[str, ...]  # texts that may govern when ``text`` is None (empty: any text of the document)
+    basis: str  # primary | inferred | shipped | unknown | none
+    why: str  # one line of evidence
+    unknown: str | None = None  # set: which text governs cannot be told at all (every clause is undetermined)
+
+    @property
+    def label(self) -> str:
+        if self.document is None:
+            return "no NVIDIA licence document"
+        doc = documents.load().document(self.document)
+        if self.text is None:
+            return f"{doc.name}, text unknown"
+        return doc.text(self.text).label
+
+    def license_id(self) -> str | None:
+        """The SBOM's concluded licence: the text's LicenseRef or SPDX id, the document's SPDX id, else None."""
+        if self.document is None:
+            return None
+        doc = documents.load().document(self.document)
+        if self.text is not None:
+            return doc.text(self.text).license
+        return doc.spdx
+
+    def clause(self, clause_id: str) -> tuple[Tri, str | None, documents.Text | None]:
+        """Whether the governing text has ``clause_id``: (truth, reading, text quoted).
+
+        ``reading`` is set when the answer is not firm: the text-to-release mapping is inferred, the text was not
+        examined (its clauses are taken from the newest examined text before it), or the text is only known from
+        a secondary copy. The quoted text is the one whose words the finding cites."""
+        doc = documents.load().document(self.document)
+        if self.unknown:
+            return Tri.UNKNOWN, self.unknown, None
+        ids = (self.text,) if self.text else (self.candidates or tuple(doc.texts))
+        results = [_has(doc, tid, clause_id) for tid in ids]
+        truths = {r[0] for r in results}
+        quoted = next((r[2] for r in results if r[2] is not None), None)
+        readings = [r[1] for r in results if r[1]]
+        if self.basis == documents.INFERRED:
+            readings.append(f"the text is mapped to this release by inference ({self.why})")
+        if self.text is None and not self.candidates and all(r[0] is Tri.TRUE for r in results):
+            readings.append(f"which {doc.name} text governs is unknown ({self.why}); every text licscan knows has "
+                            f"this clause")
+        if truths == {Tri.TRUE}:
+            return Tri.TRUE, "; ".join(dict.fromkeys(readings)) or None, quoted
+        if truths == {Tri.FALSE}:
+            return Tri.FALSE, "; ".join(dict.fromkeys(readings)) or None, None
+        have = [tid for tid, r in zip(ids, results) if r[0] is Tri.TRUE]
+        lack = [tid for tid, r in zip(ids, results) if r[0] is Tri.FALSE]
+        return Tri.UNKNOWN, (f"the governing text is unknown: of the texts that may govern, {', '.join(have) or 'none'} "
+                             f"have clause {clause_id} and {', '.join(lack) or 'none'} do not"), quoted
+
+
+def _has(doc: documents.Document, text_id: str, clause_id: str) -> tuple[Tri, str | None, documents.Text | None]:
+    text = doc.text(text_id)
+    truth = text.has(clause_id)
+    if truth is Tri.TRUE:
+        reading = None if text.primary else f"the {text.label} is known from a secondary copy only"
+        return truth, reading, text
+    if truth is Tri.FALSE:
+        return truth, None, None
+    # Not examined: take the newest examined text dated before it, and say that this is a reading.
+    earlier = [t for t in doc.texts.values() if t.examined and t.date and text.date and t.date < text.date]
+    if not earlier:
+        return Tri.UNKNOWN, None, None
+    base = max(earlier, key=lambda t: t.date)
+    inner = base.has(clause_id)
+    reading = (f"the {text.label} was not examined; its clause is taken to be as in the {base.label}"
+               if inner is Tri.TRUE else None)
+    return inner, reading, base.clauses.get(clause_id) and base
+
+
+def document_of(fields: dict) -> str | None:
+    """The documents.yaml document that governs a component or device-code fact (None: none of NVIDIA's)."""
+    name, kind, license_id = fields.get("name"), fields.get("kind"), fields.get("license")
+    props_doc = fields.get("properties.document")
+    if kind == "license-text":
+        return TEXT_IDS.get(str(props_doc), (None,))[0] if props_doc else None
+    if fields.get("scope") == "device_code":
+        return "cuda-eula" if fields.get("vendor") == "NVIDIA" else None
+    if name == "cuda-gdb":
+        return "cuda-gdb"
+    if name == "scale":
+        return "scale-free"
+    if license_id == "MIT OR GPL-2.0-only" and kind == "kernel-module":
+        return "nvidia-open-kernel-modules"
+    if name == "nccl" or (license_id == "BSD-3-Clause" and str(name or "").startswith("nccl")):
+        return "nccl"
+    if kind == "driver" and "/stubs/" in str(fields.get("path") or ""):
+        return "cuda-eula"  # the toolkit's link stubs (lib64/stubs/libcuda.so) come with the toolkit, not the driver
+    if kind == "driver" or (kind == "kernel-module" and license_id == "LicenseRef-NVIDIA-Driver"):
+        return "nvidia-driver"
+    return LICENSE_DOCUMENTS.get(str(license_id)) if license_id else None
+
+
+def resolve(document: str | None, release: VersionRange, beside: tuple[tuple[str, str, str], ...],
+            policy: str) -> Governing:
+    """The governing text of ``document`` for a part of release range ``release`` under ``policy``.
+
+    ``beside``: licence texts shipped with the part, as (document, text, "path (sha256 ...)")."""
+    if document is None:
+        return Governing(None, None, (), "none", "not an NVIDIA-licensed part")
+    doc = documents.load().document(document)
+    if not doc.texts:
+        return Governing(document, None, (), "primary", f"{doc.name}: {doc.governs}")
+    if len(doc.texts) == 1 and not doc.releases:
+        (text,) = doc.texts.values()
+        return Governing(document, text.id, (), documents.PRIMARY, f"{doc.name} ({text.label})")
+    if policy == "newest":
+        text = doc.newest()
+        return Governing(document, text.id, (), "newest", f"policy newest: the newest text, {text.label}")
+    if policy == "shipped-beside":
+        mine = sorted({(t, w) for d, t, w in beside if d == document})
+        if len(mine) == 1:
+            text_id, where = mine[0]
+            return Governing(document, text_id, (), "shipped",
+                             f"the licence file shipped beside it: {where} ({doc.text(text_id).label})")
+        if len(mine) > 1:
+            return Governing(document, None, tuple(t for t, _ in mine), "unknown",
+                             "several licence texts are shipped beside it: " + "; ".join(w for _, w in mine))
+    if release.is_unknown:
+        return Governing(document, None, (), "unknown", f"the release of the part is unknown, so is its {doc.name} text")
+    mapped = doc.for_release(release)
+    if mapped is None:
+        return Governing(document, None, (), "unknown",
+                         f"no {doc.name} text is known to be published with release {release.text} (docs/licenses.md)")
+    if len(mapped) > 1:
+        return Governing(document, None, tuple(t.id for t, _, _ in mapped), "unknown",
+                         f"release {release.text} may fall under " + " or ".join(t.label for t, _, _ in mapped))
+    text, basis, source = mapped[0]
+    fallback = " (no licence file of this document is shipped beside it)" if policy == "shipped-beside" else ""
+    return Governing(document, text.id, (), basis,
+                     f"{text.label}, published with release {release.text}: {source}{fallback}")
+
+
+def release_range(document: str | None, fields: dict, toolkit: VersionRange) -> VersionRange:
+    """The release a part's text is looked up by: the driver version for driver parts, SCALE's version for SCALE,
+    else the toolkit range."""
+    if document in ("nvidia-driver", "scale-free", "cudnn-sla"):
+        version = str(fields.get("version") or "")
+        return range_from_version(".".join(version.split(".")[:3])) if version else UNKNOWN_RANGE
+    return toolkit
+
+
+#: CUDA Samples helpers by their header (licence-text catalog ids).
+SAMPLES = {
+    "cuda-samples-bsd": Governing("cuda-samples-bsd", "bsd-3-clause", (), documents.PRIMARY,
+                                  "the helper's own header: BSD-3-Clause (github.com/NVIDIA/cuda-samples)"),
+    "cuda-samples-eula": Governing("cuda-eula", None, ("2018-07-26", "2020-11-02", "2021-10-08"), documents.PRIMARY,
+                                   "the helper's header refers to the NVIDIA EULA: CUDA Samples installed with a "
+                                   "toolkit up to 11.5 (texts of 2018, 2020 or 2021)"),
+    "cuda-samples-unmarked": Governing("cuda-samples-bsd", None, (), "unknown",
+                                       "a CUDA Samples helper without its licence header",
+                                       unknown="the helper's licence header is gone: it may be BSD-3-Clause "
+                                               "(github.com/NVIDIA/cuda-samples, 11.6 on) or CUDA EULA code (up "
+                                               "to 11.5)"),
+}
+
+
+def text_of_license_component(fields: dict) -> tuple[str, str] | None:
+    """(document, text) of a licence-text component (kind license-text, properties.document)."""
+    return TEXT_IDS.get(str(fields.get("properties.document")))
