@@ -39,6 +39,14 @@ _DIST: dict[str, _Spec] = {
     "distribution.license_declared": (_STR, "licence the enclosing distribution declares",
                                       "Distribution.license_declared"),
 }
+_GOV: dict[str, _Spec] = {
+    "governing.document": (_STR, "the licence document that governs the part (rules/licenses/documents.yaml: "
+                                 "cuda-eula, nvidia-driver, cudnn-sla, nccl, ...); null: none of NVIDIA's", None),
+    "governing.text": (_STR, "the text version of that document under the configured policy "
+                             "(eula.governing-text); null: unknown", None),
+    "governing.title": (_STR, "title of the governing text (or the document, text unknown)", None),
+    "governing.license": (_STR, "SPDX id or LicenseRef of the governing text", None),
+}
 _COMMON: dict[str, _Spec] = {
     "path": (_STR, "virtual path of the file (archive members: outer!/member)", None),
     "basename": (_STR, "file name of the path", None),
@@ -58,6 +66,7 @@ SPEC: dict[str, dict[str, _Spec]] = {
         "evidence": (_LIST, "how the component was recognised", "Component.evidence"),
         "toolkit": (_RANGE, "CUDA toolkit release of the component", None),
         **_DIST,
+        **_GOV,
     },
     "device_code": {
         **_COMMON,
@@ -73,6 +82,7 @@ SPEC: dict[str, dict[str, _Spec]] = {
         "ptx_in_file": ({"type": "boolean"}, "the same file also holds PTX", None),
         "device_summary": (_STR, "one line: the kinds and architectures in the file", None),
         **_DIST,
+        **_GOV,
     },
     "distribution": {
         **_COMMON,
