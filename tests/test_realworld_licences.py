@@ -173,3 +173,22 @@ def test_triton_and_nvcc_wheels(request, tmp_path):
     assert {f[0] for f in found} == {"CUDA-EULA-DEV-TOOL", "CUDA-EULA-NOT-REDISTRIBUTABLE"}
     evidence = [e for f in report["findings"] if f["path"].endswith("libcupti_static.a") for e in f["evidence"]]
     assert any("toolkit 12.x from libcupti.so.12" in e for e in evidence)
+
+
+def test_cuda_samples_helpers_from_debian(request, tmp_path):
+    """Finding 8: the GitHub CUDA Samples (Debian nvidia-cuda-samples 11.8) are BSD-3-Clause: an intact helper
+    carries its notice (no finding); the same helper without its header is undetermined (BSD or EULA-era code)."""
+    deb = _deb(request, "nvidia-cuda-samples", "11.8~dfsg-2")
+    helper = _member(deb, "/examples/Common/helper_cuda.h")
+    intact = tmp_path / "a" / "dist" / "src" / "common"
+    intact.mkdir(parents=True)
+    (intact / "helper_cuda.h").write_bytes(helper)
+    report = _audit(tmp_path / "a")
+    assert _found(report) == []
+    assert [c["properties"]["document"] for c in report["components"] if c["kind"] == "license-text"] == [
+        "cuda-samples-bsd"]
+    stripped = tmp_path / "b" / "dist" / "src" / "common"
+    stripped.mkdir(parents=True)
+    (stripped / "helper_cuda.h").write_bytes(helper.split(b"*/", 1)[1])
+    assert _found(_audit(tmp_path / "b")) == [
+        ("CUDA-SAMPLES-BSD-NOTICE", "undetermined", "helper_cuda.h", "condition 1")]

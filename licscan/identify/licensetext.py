@@ -35,6 +35,7 @@ class _Doc:
     variants: tuple[tuple[str, tuple[str, ...]], ...]
     known: tuple[dict, ...]
     file_names: re.Pattern | None = None
+    any_of: tuple[str, ...] = ()
 
     def named(self, base: str, helpers: re.Pattern) -> bool:
         """Whether a file of this base name can be this document (sample helpers only the helper documents)."""
@@ -59,7 +60,8 @@ def _table() -> _Table:
              tuple(p.lower() for p in v.get("none_of", ())), v.get("translation_clause"),
              tuple((x["id"], tuple(p.lower() for p in x["all_of"])) for x in v.get("variants", ())),
              tuple(v.get("known", ())),
-             re.compile(v["file_names"], re.IGNORECASE) if v.get("file_names") else None)
+             re.compile(v["file_names"], re.IGNORECASE) if v.get("file_names") else None,
+             tuple(p.lower() for p in v.get("any_of", ())))
         for k, v in data["documents"].items())
     return _Table(re.compile(data["file_names"], re.IGNORECASE), int(data["max_size"]),
                   data["translation_clause"].lower(), docs)
@@ -104,7 +106,8 @@ def identify_license_text(vpath: str, data: Any) -> LicenseTextMatch | None:
                 return _match(doc, digest, ndigest, "normalized-sha256", text, known.get("seen_in"))
     lower = text.lower()
     for doc in documents:
-        if doc.all_of and all(p in lower for p in doc.all_of) and not any(p in lower for p in doc.none_of):
+        if (doc.all_of or doc.any_of) and all(p in lower for p in doc.all_of) \
+                and not any(p in lower for p in doc.none_of) and (not doc.any_of or any(p in lower for p in doc.any_of)):
             return _match(doc, digest, ndigest, "phrases", text, None)
     return None
 
