@@ -35,7 +35,8 @@ MARKDOWN_PAYLOAD = ("12.4.127 [Approved by Legal](https://evil.example/phish) ![
 
 
 def _demo(folder: Path) -> Path:
-    """The demo app (an error-level CUDA-EULA-TRANSLATION finding on libkern.so) copied into ``folder``."""
+    """The demo app (a CUDA-EULA-TRANSLATION review on libkern.so: a warning, so the gates below run with
+    --fail-on warning) copied into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     for item in DEMO.iterdir():
         shutil.copyfile(item, folder / item.name)
@@ -59,7 +60,7 @@ def _one_line(stderr: bytes | str) -> str:
 def _audit(cwd: Path, *args: str, monkeypatch) -> int:
     monkeypatch.chdir(cwd)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
-    return main(["audit", *args, "--no-cache", "--jobs", "1"])
+    return main(["audit", *args, "--fail-on", "warning", "--no-cache", "--jobs", "1"])
 
 
 # --- item 2: the gate takes its configuration from the tree it judges ------------------------------------------
@@ -324,7 +325,7 @@ def non_utf8_dist(tmp_path_factory):
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif", "markdown", "html"])
 def test_item8_audit_reports_with_non_utf8_names(non_utf8_dist, fmt):
     out = f"r-{fmt}"
-    proc = _run("audit", "dist", "--no-cache", "--format", fmt, "-o", out, cwd=non_utf8_dist)
+    proc = _run("audit", "dist", "--no-cache", "--fail-on", "warning", "--format", fmt, "-o", out, cwd=non_utf8_dist)
     assert proc.returncode == 1, proc.stderr.decode()[-2000:]
     text = (non_utf8_dist / out).read_bytes().decode("utf-8")  # valid UTF-8
     if fmt == "json":
@@ -459,7 +460,8 @@ def test_item10_a_failed_output_leaves_every_report_as_it_was(tmp_path):
     assert proc.returncode == 2 and "/dev/full" in _one_line(proc.stderr)
     assert (tmp_path / "r.json").read_text() == "previous report\n"
     assert sorted(os.listdir(tmp_path)) == ["dist", "r.json"]  # no temporary file left behind
-    proc = _run("audit", "dist", "--no-cache", "--format", "json", "-o", "r.json", cwd=tmp_path)
+    proc = _run("audit", "dist", "--no-cache", "--fail-on", "warning", "--format", "json", "-o", "r.json",
+                cwd=tmp_path)
     assert proc.returncode == 1
     assert json.loads((tmp_path / "r.json").read_text())["schema"] == "licscan-report/1"
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o640  # the file's mode is kept
