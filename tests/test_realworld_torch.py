@@ -145,16 +145,20 @@ def test_default_listing_reads_only_headers_and_says_so(torch_lib):
 
 
 def test_time_budget_in_the_parallel_decode(torch_lib):
-    """--notes always on two worker processes with a budget that is over before the first cubin is decoded
-    (1 ns, whatever the machine's speed): the workers inherit the file's deadline and decode nothing, every cubin
-    is listed from its entry header with the range the header proves, and one limit diagnostic counts exactly
-    those. (Which cubins a real budget cuts depends on the machine; the accounting must not.)"""
-    report = oracle.run_inspect(torch_lib, "--notes", "always", "--jobs", "2", "--max-file-seconds", "0.000000001",
-                                check=False)
+    """--notes always on two worker processes with a budget of 0.5 s: the workers inherit the file's budget, the
+    cubins decoded in time keep their exact toolkit, the others are listed from their entry headers, and a limit
+    diagnostic counts exactly those -- or, on a machine fast enough to decode all 2,975 in time, there is none. How
+    many are cut depends on the machine's speed; the accounting does not, and both outcomes are checked exactly."""
+    report = oracle.run_inspect(torch_lib, "--notes", "always", "--jobs", "2", "--max-file-seconds", "0.5", check=False)
     dcs = report["device_code"]
     assert len(dcs) == 2975
+    exact = [d for d in dcs if d["toolkit"]["exact"] == "13.0.88"]
     header_only = [d for d in dcs if d["tool"] is None]
-    assert len(header_only) == 2975
+    assert len(exact) + len(header_only) == 2975
     assert all(d["toolkit"]["exact"] is None and d["toolkit"]["min"] in ("12.8", "12.9", "13.0") for d in header_only)
-    limits = [d["message"] for d in report["diagnostics"] if d["kind"] == "limit"]
-    assert f"the toolkit notes of {len(header_only)} compressed cubins were not read" in limits[0]
+    notes = [d["message"] for d in report["diagnostics"] if d["kind"] == "limit" and "toolkit notes" in d["message"]]
+    if header_only:
+        assert len(notes) == 1
+        assert f"the toolkit notes of {len(header_only)} compressed cubins were not read" in notes[0]
+    else:
+        assert notes == []
