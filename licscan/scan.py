@@ -26,7 +26,7 @@ from licscan.binary.inspect import inspect_buffer, inspect_file
 from licscan.binary.paged import PagedMap
 from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused, file_digest
 from licscan.vpath import SEP, innermost, is_within
-from licscan.model import (Component, ComponentKind, Diagnostic, FileFacts, FileFormat, Inventory,
+from licscan.model import (GPU_LAYER_KINDS, Component, ComponentKind, Diagnostic, FileFacts, FileFormat, Inventory,
                            Summary)
 
 
@@ -484,8 +484,17 @@ def refine(record: FileRecord, distributions: Sequence[Any]) -> FileRecord:
         return record
     second = catalog.identify(record.vpath, record.facts, dist, None, sha256=record.sha256)
     first = {m.name: m for m in record.matches}
+    # Layers (docs/layers.md) are named from the bytes: the first pass's match is the whole truth (its symbols and
+    # strings signals, its confidence), and a drop-in it proved by content keeps NVIDIA's name match out.
+    dropin = any(m.kind in GPU_LAYER_KINDS and m.confidence == "high"
+                 and dict(m.properties).get("replaces") == "cuda-named" for m in record.matches)
     merged = []
     for match in second:
+        if match.kind in GPU_LAYER_KINDS:
+            merged.append(first.pop(match.name, match))
+            continue
+        if dropin and match.vendor == "NVIDIA" and match.name not in first:
+            continue
         seen = first.pop(match.name, None)
         if seen is not None and seen.version_source is not None and seen.version_source.value == "marker":
             match = replace(match, version=seen.version, version_source=seen.version_source,

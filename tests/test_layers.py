@@ -556,6 +556,30 @@ def test_component_confidence_is_its_best_files_and_signals_their_union(tmp_path
         "cuda-exports-on-hip", "zluda-bitcode-in-driver-named"}
 
 
+def test_layers_in_a_wheel_keep_what_the_bytes_showed(tmp_path, stubs):
+    """A wheel's METADATA and RECORD come after its libraries, so its members are named again once they are read
+    (scan.refine, without the bytes): a layer keeps the signals and confidence its bytes gave, and a drop-in proven
+    by content keeps NVIDIA's name match out."""
+    from tests.inventory_builders import record_line, zip_bytes
+
+    libs = {"pkg/libcuda.so.1": zluda_libcuda(stubs)[1].read_bytes(),
+            "pkg/cublas64_12.dll": cublas_dll_on_rocblas(stubs)[1]}
+    info = "pkg-1.0.dist-info"
+    files = dict(libs)
+    files[f"{info}/METADATA"] = b"Metadata-Version: 2.4\nName: pkg\nVersion: 1.0\n"
+    files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: py3-none-any\n"
+    files[f"{info}/RECORD"] = ("\n".join(record_line(k, v) for k, v in files.items()) + f"\n{info}/RECORD,,\n").encode()
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "pkg-1.0-py3-none-any.whl").write_bytes(zip_bytes(list(files.items())))
+    report = _audit(dist)
+    comps = {c["name"]: c for c in report["components"] if c["kind"] != "python-distribution"}
+    assert set(comps) == {"zluda", "targets-rocm", "cuda-api-on-rocm"}  # no cuda-driver, no cublas
+    assert comps["zluda"]["properties"]["confidence"] == "high"
+    assert "zluda-strings" in comps["zluda"]["properties"]["signals"].split(",")
+    assert comps["cuda-api-on-rocm"]["properties"]["replaces"] == "cuda-named"
+
+
 def test_rule_facts_carry_each_paths_own_evidence():
     from licscan.rules.facts import build
 

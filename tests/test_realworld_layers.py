@@ -18,6 +18,7 @@ pytorch-triton-rocm 2.1.0             Triton's ROCm build: bundles libamdhip64, 
                                       (ships ROCm); libtriton.so targets ROCm; NVIDIA's ptxas and libdevice beside
 dpctl 0.22.1                          Intel's SYCL Python bindings: 5 files target oneAPI; no runtime shipped
 intel-sycl-rt 2026.2.0                Intel's DPC++ runtime: ``libsycl.so.9`` ships oneAPI (one member read)
+libamdhip64-5 5.2.3-8 (Debian)       Debian's HIP runtime package: libamdhip64.so.5.2.21153 ships ROCm
 cuda-bindings 13.5.0                  NVIDIA's own ``cuda.bindings``: no layer
 numpy 2.3.5                           CPU only: no layer
 ====================================  ==========================================================================
@@ -250,6 +251,31 @@ def test_intel_sycl_runtime_ships_oneapi(request, tmp_path):
     assert sycl.kind.value == "runtime-shipped" and dict(sycl.properties)["relation"] == "ships"
     assert sycl.evidence == ("ships oneAPI (DPC++ SYCL runtime): the DPC++ SYCL runtime itself (DT_SONAME libsycl.so)"
                              " [sycl-soname, high]: DT_SONAME libsycl.so.9",)
+
+
+DEB = "libamdhip64-5_5.2.3-8_amd64.deb"
+
+
+def test_debian_hip_runtime_ships_rocm(request):
+    """Debian's ``libamdhip64-5`` (fetched with ``apt-get download`` into the cache's layers/debian folder)."""
+    from tests.conftest import realworld_enabled
+
+    folder = _cache() / "debian"
+    path = folder / DEB
+    if not path.exists():
+        if not realworld_enabled(request.config):
+            pytest.skip(f"realworld: {DEB} not cached; set LICSCAN_REALWORLD=1 to download")
+        folder.mkdir(exist_ok=True)
+        subprocess.run(["apt-get", "download", "libamdhip64-5=5.2.3-8"], cwd=folder, capture_output=True)
+        if not path.exists():
+            pytest.skip(f"apt-get download libamdhip64-5=5.2.3-8 gave no {DEB}")
+    code, report = audit(path)
+    found = layers(report)
+    assert code == 0 and set(found) == {"rocm"}
+    rocm = found["rocm"]
+    assert members(path, rocm) == ["usr/lib/x86_64-linux-gnu/libamdhip64.so.5.2.21153"]
+    assert set(rocm["properties"]["signals"].split(",")) == {"rocm-soname", "rocm-hip-exports"}
+    assert any(e.endswith("DT_SONAME libamdhip64.so.5") for e in rocm["evidence"])
 
 
 @pytest.mark.parametrize("name", ["cuda-bindings", "numpy"])
