@@ -166,6 +166,19 @@ def interop_pynvml(s):
     return "pynvml/__init__.py", b'"""NVML on AMD GPUs."""\nimport ctypes\nfrom rocm.bindings import amdsmi\n'
 
 
+def cupy_cuda_subpackage(s):
+    """A package's own `cuda` subpackage (cupy/cuda) is not the top-level `cuda` namespace."""
+    return "site-packages/cupy/cuda/device.so", so(
+        s.folder, "device_sub.so", 'const char *f = "hipGetDeviceCount"; int PyInit_device(void){return 0;}')
+
+
+def cuda_namespace_on_hip(s):
+    """Not HIP Python's: a `cuda.bindings.runtime` module that loads HIP itself."""
+    return "cuda/bindings/runtime.cpython-312-x86_64-linux-gnu.so", so(
+        s.folder, "runtime_dl.so", 'const char *lib = "libamdhip64.so.6"; const char *f = "hipGetDeviceCount";'
+        "int PyInit_runtime(void){return 0;}")
+
+
 def nvidia_style_driver(s):
     return "cuda/bindings/driver.abi3.so", so(
         s.folder, "driver_nv.so", 'const char *lib = "libcuda.so.1"; int PyInit_driver(void){return 0;}')
@@ -346,7 +359,11 @@ CASES = [
     ("CUDA->HIP rename table", hip_porting_rules, set(), {"torchada"}, {}),
     ("cuda.bindings.driver on HIP", interop_driver, {"hip-python-interop"}, set(), {"hip-python-interop": "high"}),
     ("pynvml on amdsmi", interop_pynvml, {"hip-python-interop"}, set(), {"hip-python-interop": "high"}),
-    ("NVIDIA-style cuda.bindings.driver", nvidia_style_driver, set(), {"hip-python-interop"}, {}),
+    ("NVIDIA-style cuda.bindings.driver", nvidia_style_driver, set(), {"hip-python-interop", "cuda-api-on-rocm"},
+     {}),
+    ("cuda subpackage of another package", cupy_cuda_subpackage, set(), {"cuda-api-on-rocm"}, {}),
+    ("cuda.bindings.runtime loading HIP", cuda_namespace_on_hip, {"cuda-api-on-rocm"}, {"hip-python-interop"},
+     {"cuda-api-on-rocm": "medium"}),
     ("drop-in libcuda on HIP", dropin_libcuda, {"ptx-jit-on-nonnvidia", "targets-rocm"}, {"zluda", "cuda-api-on-rocm"},
      {"ptx-jit-on-nonnvidia": "high"}),
     ("drop-in libcublas on rocBLAS", dropin_libcublas, {"cuda-api-on-rocm", "targets-rocm"}, {"scale"},

@@ -114,7 +114,8 @@ def test_hip_python_interop_is_cuda_api_on_hip(request):
     assert members(path, interop) == ["cuda/bindings/cufile.abi3.so", "cuda/bindings/driver.abi3.so",
                                       "cuda/bindings/nvrtc.abi3.so", "cuda/bindings/runtime.abi3.so",
                                       "cuda/core/__init__.py", "nvtx/__init__.py", "pynvml/__init__.py"]
-    driver = [e for e in interop["evidence"] if "cuda/bindings/driver.abi3.so: " in e]
+    driver = [e for e in interop["evidence"] if "cuda/bindings/driver.abi3.so: " in e
+              and "[hip-python-cuda-bindings, " in e]
     assert len(driver) == 1 and "'__pyx_f_4rocm_8bindings_' at 0x" in driver[0]
     assert not [c for c in report["components"] if c["vendor"] == "NVIDIA"]
 
