@@ -104,8 +104,7 @@ def members(path: Path, report_component: dict) -> list[str]:
 
 def test_hip_python_interop_is_cuda_api_on_hip(request):
     path = wheel(request, "hip-python-interop")
-    code, report = audit(path)
-    assert code == 0
+    _code, report = audit(path)
     found = layers(report)
     assert set(found) == {"hip-python-interop"}
     interop = found["hip-python-interop"]
@@ -122,8 +121,7 @@ def test_hip_python_interop_is_cuda_api_on_hip(request):
 
 def test_cupy_rocm_build_is_a_source_port_that_targets_rocm(request):
     path = wheel(request, "cupy-rocm-7-0")
-    code, report = audit(path)
-    assert code == 0
+    _code, report = audit(path)
     found = layers(report)
     assert set(found) == {"cupy-rocm", "targets-rocm"}
     assert found["cupy-rocm"]["kind"] == "source-port"
@@ -146,18 +144,18 @@ def test_cupy_rocm_build_is_a_source_port_that_targets_rocm(request):
 
 def test_numba_hip_stands_in_for_numba_cuda(request):
     path = wheel(request, "numba-hip")
-    code, report = audit(path)
+    _code, report = audit(path)
     found = layers(report)
-    assert code == 0 and set(found) == {"numba-hip"}
+    assert set(found) == {"numba-hip"}
     assert members(path, found["numba-hip"]) == ["numba/hip/__init__.py"]
     assert found["numba-hip"]["kind"] == "source-port"
 
 
 def test_torchada_ports_cuda_code_to_musa(request):
     path = wheel(request, "torchada")
-    code, report = audit(path)
+    _code, report = audit(path)
     found = layers(report)
-    assert code == 0 and set(found) == {"torchada"}
+    assert set(found) == {"torchada"}
     assert members(path, found["torchada"]) == ["torchada/_mappings/cuda_runtime.py"]
     assert (found["torchada"]["kind"], found["torchada"]["properties"]["platform"]) == ("source-port", "MUSA")
 
@@ -166,7 +164,7 @@ def test_bitsandbytes_builds_side_by_side_are_targets_with_their_own_evidence(re
     """CUDA, HIP and SYCL builds of one library in one wheel: the HIP and SYCL builds target ROCm / oneAPI (no
     runtime ships, no layer), each with its own DT_NEEDED entries (issue 15 item 4)."""
     path = wheel(request, "bitsandbytes")
-    code, report = audit(path)
+    _code, report = audit(path)
     found = layers(report)
     assert set(found) == {"targets-rocm", "targets-sycl"}
     rocm = found["targets-rocm"]
@@ -216,7 +214,7 @@ def test_bitsandbytes_windows_build_names_the_same_targets_from_pe_imports(reque
 
 def test_triton_rocm_ships_rocm_and_targets_it(request):
     path = wheel(request, "pytorch-triton-rocm")
-    code, report = audit(path)
+    _code, report = audit(path)
     found = layers(report)
     assert set(found) == {"rocm", "targets-rocm"}
     assert members(path, found["rocm"]) == [f"triton/third_party/rocm/lib/{n}.so"
@@ -227,14 +225,14 @@ def test_triton_rocm_ships_rocm_and_targets_it(request):
     assert members(path, found["targets-rocm"]) == ["triton/_C/libtriton.so"]
     assert found["targets-rocm"]["evidence"][0].endswith("DT_NEEDED libhsa-runtime64.so")
     nvidia = {c["name"] for c in report["components"] if c["vendor"] == "NVIDIA"}
-    assert nvidia == {"ptxas", "libdevice"} and code == 1
+    assert nvidia == {"ptxas", "libdevice"}  # the verdicts on them are the rule packs' (not asserted here)
 
 
 def test_dpctl_targets_oneapi_and_ships_no_runtime(request):
     path = wheel(request, "dpctl")
-    code, report = audit(path)
+    _code, report = audit(path)
     found = layers(report)
-    assert code == 0 and set(found) == {"targets-sycl"}
+    assert set(found) == {"targets-sycl"}
     assert len(found["targets-sycl"]["paths"]) == 5
     assert all(e.endswith("libsycl.so.9") or "libsycl.so.9," in e for e in found["targets-sycl"]["evidence"])
 
@@ -270,9 +268,9 @@ def test_debian_hip_runtime_ships_rocm(request):
         subprocess.run(["apt-get", "download", "libamdhip64-5=5.2.3-8"], cwd=folder, capture_output=True)
         if not path.exists():
             pytest.skip(f"apt-get download libamdhip64-5=5.2.3-8 gave no {DEB}")
-    code, report = audit(path)
+    _code, report = audit(path)
     found = layers(report)
-    assert code == 0 and set(found) == {"rocm"}
+    assert set(found) == {"rocm"}
     rocm = found["rocm"]
     assert members(path, rocm) == ["usr/lib/x86_64-linux-gnu/libamdhip64.so.5.2.21153"]
     assert set(rocm["properties"]["signals"].split(",")) == {"rocm-soname", "rocm-hip-exports"}
@@ -281,5 +279,5 @@ def test_debian_hip_runtime_ships_rocm(request):
 
 @pytest.mark.parametrize("name", ["cuda-bindings", "numpy"])
 def test_nvidia_and_cpu_only_packages_name_no_layer(request, name):
-    code, report = audit(wheel(request, name))
-    assert code == 0 and layers(report) == {}
+    _code, report = audit(wheel(request, name))
+    assert layers(report) == {}
