@@ -316,8 +316,9 @@ def _walk() -> list[bytes]:
 def hostile_walk_seeds() -> dict[str, bytes]:
     """The hostile shapes of issue 13 for the walker, by name (also tests/fuzz_corpus/walk/, and the regression
     tests): image manifests pointing outside the image, a RECORD field over the csv module's 131,072-character
-    limit, conda metadata of the wrong JSON types or nested beyond the parser's recursion limit, and -- the
-    one-file form of a deep folder tree -- a member path 1,000 folders deep and zips nested past the depth limit."""
+    limit, conda metadata of the wrong JSON types or nested beyond the parser's recursion limit, names that cost
+    memory (a 2 MiB pax path header, a 5,000-character zip name), and -- the one-file form of a deep folder tree --
+    a member path 1,000 folders deep and zips nested past the depth limit."""
     import bz2
     import hashlib
     import json
@@ -356,6 +357,8 @@ def hostile_walk_seeds() -> dict[str, bytes]:
     out["conda-index-wrong-types.tar.bz2"] = conda(b'{"paths": []}', json.dumps(
         {"name": {"n": 1}, "version": ["1"], "license": 3, "build": None}).encode())
     out["member-path-1000-deep.tar"] = make_tar([("d/" * 1000 + "libk.so", b"\x7fELF")])
+    out["tar-pax-path-2mib.tar.gz"] = make_tar([("a" * (2 << 20), b"x"), ("ok", b"x")], "w:gz")
+    out["zip-name-5000.zip"] = make_zip([("n" * 5000, b"x"), ("ok", b"x")])
     nested = make_zip([("k.so", b"\x7fELF")])
     for level in range(10):
         nested = make_zip([(f"l{level}.zip", nested)])

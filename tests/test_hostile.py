@@ -296,9 +296,24 @@ def _nested_tar_zst(tree: Path, report: dict) -> None:
     assert report["summary"]["complete"]
 
 
+def _huge_names(tree: Path, report: dict) -> None:
+    """Names are bounded before they cost memory: the extended header is refused unread, the long zip name is
+    quoted in part, the path budget stops the tar of long names."""
+    found = [(d["path"][len(str(tree)) + 1:][:40], d["kind"], d["message"][:120]) for d in report["diagnostics"]]
+    assert found == [
+        ("long-name.zip", "malformed", "member name of 60000 characters (over 4096) not read: '" + "n" * 65),
+        ("pax-300mb.tar.gz", "malformed", "extended header of 314572816 bytes at 0 (over the limit of 1048576): not "
+                                          "read (tar header)"),
+        ("zz-long-names.tar.gz", "limit", "rest of the archive not read: the paths of the archive members walked "
+                                          "exceed 33554432 characters in all"),
+        ("zz-long-names.tar.gz!/" + "d" * 18, "limit", (f"{tree}/zz-long-names.tar.gz!/" + "d" * 199)[:120]),
+    ]
+    assert max(len(d["path"]) + len(d["message"]) for d in report["diagnostics"]) < 20_000
+
+
 CATEGORY_CHECKS = {"image_escape": _image_escape, "hostile_metadata": _hostile_metadata,
                    "deep_folders": _deep_folders, "million_members": _million_members,
-                   "nested_tar_zst": _nested_tar_zst}
+                   "nested_tar_zst": _nested_tar_zst, "huge_names": _huge_names}
 
 
 def test_report_file_with_non_utf8_names(corpus, tmp_path):

@@ -439,3 +439,23 @@ def test_metadata_kept_only_for_distributions(here):
     assert dists == ["p0", "p1"]
     assert limited == [("web.tar!/p2-1.0.dist-info/METADATA", "packaging metadata not read: the metadata files "
                                                                "held at once exceed 7000 bytes")]
+
+
+def test_names_bounded_before_they_cost_memory(here):
+    """Issue 13 item 12: a pax extended header over 1 MiB is refused before tarfile reads it (300 MB of "path="
+    compress to 300 KB: 3 GB resident and a 629 MB report before); a member name over 4096 characters is a
+    diagnostic quoting 80 of them; the paths of all members walked are bounded by max_path_bytes."""
+    name = "a" * (2 * MB)
+    Path("pax.tar.gz").write_bytes(tar_bytes([(name, b"x")], "gz"))  # tarfile writes the name as a pax "path="
+    record = len(f" path={name}\n") + len(str(len(f" path={name}\n") + 7))  # "%d path=...\n", length counted in
+    assert [(i.path, i.kind, i.message) for i in walk(["pax.tar.gz"])] == [
+        ("pax.tar.gz", DiagnosticKind.MALFORMED,
+         f"extended header of {record} bytes at 0 (over the limit of 1048576): not read (tar header)")]
+    Path("long.zip").write_bytes(zip_bytes([("n" * 5000, b"x"), ("ok.txt", b"ok")]))
+    items = collect(["long.zip"])
+    assert [(vpath(i), kind(i)) for i in items] == [("long.zip", "diag:malformed"), ("long.zip!/ok.txt", "file")]
+    assert items[0].message == "member name of 5000 characters (over 4096) not read: '" + "n" * 80 + "'..."
+    Path("names.tar").write_bytes(tar_bytes([(f"{'d' * 90}/{i:03d}", b"x") for i in range(20)]))
+    assert listing(["names.tar"], WalkLimits(max_path_bytes=1000)) == [
+        *[(f"names.tar!/{'d' * 90}/{i:03d}", "file") for i in range(9)],
+        (f"names.tar!/{'d' * 90}/009", "diag:limit"), ("names.tar", "diag:limit")]

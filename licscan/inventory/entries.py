@@ -176,13 +176,30 @@ class _Inflate:
 
 # ---------------------------------------------------------------------------------------------------------- tar
 _TAR_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, ValueError, struct.error)
+# A pax extended header (typeflag x/g) or a GNU long name/link (L/K) is read whole into memory by tarfile before the
+# member it describes: 300 MB of "path=aaa..." compress to 300 KB in a .tar.gz (3 GB resident when it was read).
+# Real ones hold a path, a link target, times, xattrs: far below this.
+MAX_EXTENDED_HEADER = 1 << 20
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile's TarInfo, refusing an extended header over MAX_EXTENDED_HEADER bytes before it is read
+    (``_proc_member`` is the hook tarfile names for subclasses: "The entry point is _proc_member() which can be
+    overridden in a subclass to add custom _proc_*() methods")."""
+
+    def _proc_member(self, tarfile_):
+        if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                         tarfile.SOLARIS_XHDTYPE) and self.size > MAX_EXTENDED_HEADER:
+            raise tarfile.HeaderError(f"extended header of {self.size} bytes at {self.offset} (over the limit of "
+                                      f"{MAX_EXTENDED_HEADER}): not read")
+        return super()._proc_member(tarfile_)
 
 
 def tar_entries(fileobj, *, streamed: bool, buf=None, packed: Callable[[], int] | None = None) -> Iterator[Entry]:
     """Members of the tar read from ``fileobj``: streamed (``r|``, from a decompressor) or with random access over
     ``buf`` (then members carry their window and the end of the archive is checked for truncation)."""
     try:
-        tf = tarfile.open(fileobj=fileobj, mode="r|" if streamed else "r:")
+        tf = tarfile.open(fileobj=fileobj, mode="r|" if streamed else "r:", tarinfo=_BoundedTarInfo)
     except _TAR_ERRORS as error:
         raise _tar_error(error, "tar header") from None
     count = 0

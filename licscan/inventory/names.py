@@ -12,6 +12,10 @@ import posixpath
 
 from licscan.vpath import SEP, join
 
+# Longest member name read (PATH_MAX on Linux): no file system can hold a longer path, and every name is kept in
+# the inventory and the report. A longer one is a diagnostic that quotes its first characters only.
+MAX_NAME = 4096
+
 
 def sanitize(name: str) -> tuple[str, str | None]:
     """``(clean name, problem)``; ``problem`` says why the stored name is unsafe (None when it is fine)."""

@@ -399,6 +399,11 @@ class _Walker:
         return Diagnostic(vpath, DiagnosticKind.LIMIT, f"{vpath} skipped: {error}")
 
     def entry(self, level: _Level, entry: Entry) -> Iterator[Item]:
+        if len(entry.name) > names.MAX_NAME:
+            yield Diagnostic(level.vpath, DiagnosticKind.MALFORMED, f"member name of {len(entry.name)} characters "
+                                                                    f"(over {names.MAX_NAME}) not read: "
+                                                                    f"{entry.name[:80]!r}...")
+            return
         clean, problem = names.sanitize(entry.name)
         if not clean:
             if problem:

@@ -28,6 +28,8 @@ where the OS allows). Each category is a sub-folder of DIR so that it can be aud
                        (``../../outside/x.tar``, ``/etc/hostname``), next to a folder ``outside`` it must not read
   hostile_metadata/    a wheel whose RECORD has a 200 KiB field, conda packages whose paths.json has non-string
                        ``_path`` / ``sha256`` and a non-list ``paths``, JSON nested 100,000 deep
+  huge_names/          a 300 MB pax path header in a 300 KB .tar.gz, 20,000 members with 4,000-character names,
+                       a 60,000-character zip member name
 
 ``build(root)`` returns {category: description}; ``EXPECT`` says which categories must make the scan
 incomplete (exit 3 with a diagnostic) and which are harmless (exit 0 allowed).
@@ -78,6 +80,7 @@ EXPECT = {
     "deep_folders": "clean",
     "image_escape": "diag",
     "hostile_metadata": "diag",
+    "huge_names": "diag",
 }
 
 
@@ -484,6 +487,40 @@ def deep_folders(d: Path) -> str:
     return f"folders nested {depth} deep, a cubin at the bottom"
 
 
+def _pax_record(key: bytes, value: bytes) -> bytes:
+    """One pax extended-header record, ``"%d %s=%s\n"`` where the decimal length counts itself (POSIX pax)."""
+    body = b" " + key + b"=" + value + b"\n"
+    length = len(body) + 1
+    while len(str(length)) + len(body) != length:
+        length = len(str(length)) + len(body)
+    return str(length).encode() + body
+
+
+def huge_names(d: Path) -> str:
+    """Names that cost memory: a pax header of 300 MB (one path) in a 300 KB .tar.gz, 20,000 members with
+    4,000-character names (80 MB of paths), a zip member name of 60,000 characters."""
+    record = _pax_record(b"path", b"a" * (300 * MiB))
+    with open(d / "pax-300mb.tar.gz", "wb") as raw:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+        raw.write(compressor.compress(_ustar_header(b"PaxHeader/x", len(record), b"x")))
+        for start in range(0, len(record), 8 * MiB):
+            raw.write(compressor.compress(record[start : start + 8 * MiB]))
+        raw.write(compressor.compress(bytes(-len(record) % 512) + _ustar_header(b"x", 1) + b"x" + bytes(511 + 1024)))
+        raw.write(compressor.flush())
+    del record
+    with open(d / "zz-long-names.tar.gz", "wb") as raw:  # last: its path budget stops the archives after it
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        stem = (b"d" * 199 + b"/") * 20
+        for i in range(20_000):
+            pax = _pax_record(b"path", stem + b"%07d" % i)
+            raw.write(compressor.compress(_ustar_header(b"PaxHeader/x", len(pax), b"x") + pax
+                                          + bytes(-len(pax) % 512) + _ustar_header(b"x", 1) + b"x" + bytes(511)))
+        raw.write(compressor.compress(bytes(1024)))
+        raw.write(compressor.flush())
+    (d / "long-name.zip").write_bytes(w.make_zip([("n" * 60_000, b"x"), ("ok.txt", b"ok\n")]))
+    return "a 300 MB pax path header, 20,000 members with 4,000-character names, a 60,000-character zip name"
+
+
 OUTSIDE = "image_escape_outside"  # made next to the category folders: what image_escape must not read
 
 
@@ -588,6 +625,7 @@ BUILDERS = {
     "deep_folders": deep_folders,
     "image_escape": image_escape,
     "hostile_metadata": hostile_metadata,
+    "huge_names": huge_names,
 }
 
 
