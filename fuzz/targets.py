@@ -246,7 +246,7 @@ def check_ar(data: bytes) -> None:
 
 
 def check_pe(data: bytes) -> None:
-    """read_pe (lief) through inspect_buffer end to end; as for ELF, a non-FormatError out of read_pe becomes an
+    """read_pe (the PE header reader) through inspect_buffer end to end; as for ELF, a non-FormatError out of read_pe becomes an
     "internal error" diagnostic that _check_inspect re-raises with its traceback."""
     if data[:2] != b"MZ":
         try:

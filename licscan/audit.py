@@ -33,6 +33,7 @@ class AuditOptions:
     config_path: str | None = None  # --config; None: found as licscan.rules.config.resolve_config decides
     extra_packs: tuple[str, ...] = ()  # --rules
     fail_on: FailOn | None = None  # --fail-on; None: the configuration's
+    limits: tuple[tuple[str, Any], ...] = ()  # limits given on the command line (dest, value): they win over `limits:`
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ def run_audit(paths: Sequence[str], options: AuditOptions = AuditOptions(),
     pack_sources = list(config.rules) + list(options.extra_packs)
     packs = load_packs(pack_sources)
     scan_config = options.scan
+    if config.limits:
+        from licscan.inventory import limits
+
+        scan_config = limits.with_limits(scan_config, limits.resolve(dict(options.limits), dict(config.limits)))
     if config.exclude:
         from dataclasses import replace
 

@@ -33,20 +33,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _size(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    text = text.strip().lower().rstrip("ib")
-    factor = units.get(text[-1:], 1)
-    number = text[:-1] if text[-1:] in units else text
-    try:
-        value = int(float(number) * factor)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="licscan", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"licscan {__version__}")
@@ -81,7 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="size bound of the cache folder; least recently used entries go first (default 1G)")
     audit.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                        help="skip virtual paths matching GLOB (repeatable)")
-    audit.add_argument("--max-depth", type=_positive, default=8, help="archive nesting depth (default 8)")
     audit.add_argument("--notes", choices=("auto", "always", "never"), default="auto",
                        help="decode compressed cubins as far as their toolkit notes (see `licscan inspect`)")
     _limit_options(audit)
@@ -98,7 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     sbom.add_argument("--no-cache", action="store_true")
     sbom.add_argument("--cache-max-size", type=_size, default=None, metavar="SIZE")
     sbom.add_argument("--exclude", action="append", default=[], metavar="GLOB")
-    sbom.add_argument("--max-depth", type=_positive, default=8)
     sbom.add_argument("--notes", choices=("auto", "always", "never"), default="auto")
     _limit_options(sbom)
 
@@ -125,25 +109,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _size(text: str) -> int:
+    from licscan.inventory.limits import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _limit_options(command, *, archives: bool = True) -> None:
-    """The resource limits (issue: hostile input); each refusal is a `limit` diagnostic. `inspect` reads one file:
-    the walker's archive limits do not apply to it."""
-    group = command.add_argument_group("resource limits (exceeding one gives a `limit` diagnostic, exit 3)")
-    group.add_argument("--max-file-seconds", type=float, default=600.0, metavar="S",
-                       help="time budget of each file or archive member (default 600; 0 = none): past it, the "
-                            "section scans, archive members, toolkit notes and hashes not yet read are left out "
-                            "and named in a limit diagnostic")
-    if archives:
-        group.add_argument("--max-member-size", type=_size, default=8 << 30, metavar="SIZE",
-                           help="uncompressed size of one archive member (default 8G)")
-        group.add_argument("--max-total-size", type=_size, default=64 << 30, metavar="SIZE",
-                           help="uncompressed bytes read out of archives in the whole scan (default 64G)")
-        group.add_argument("--max-members", type=_positive, default=100_000, metavar="N",
-                           help="archive members in the whole scan (default 100000)")
-    group.add_argument("--max-image-size", type=_size, default=2 << 30, metavar="SIZE",
-                       help="refuse to decompress a device image larger than SIZE (default 2G)")
-    group.add_argument("--max-fatbin-entries", type=_positive, default=4096, metavar="N",
-                       help="entries read per fatbin (default 4096)")
+    """The resource limits (issue: hostile input), one option per entry of licscan/inventory/limits.py (each also a
+    `limits:` key of .licscan.yaml); each refusal is a `limit` diagnostic. `inspect` reads one file: the walker's
+    archive limits do not apply to it."""
+    from licscan.inventory import limits
+
+    group = command.add_argument_group("resource limits (exceeding one gives a `limit` diagnostic, exit 3; "
+                                       "also keys of `limits:` in .licscan.yaml)")
+    for option in limits.OPTIONS:
+        if option.archives and not archives:
+            continue
+
+        def parse(text: str, option=option):
+            try:
+                return limits.parse_value(option, text)
+            except ValueError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+
+        group.add_argument(f"--{option.key}", type=parse, default=None, metavar=option.metavar, help=option.help)
+
+
+def _limits(args, configured=()) -> dict:
+    """Every limit's value by option dest: the command line's, else the configuration's, else the default."""
+    from licscan.inventory import limits
+
+    return limits.resolve({o.dest: getattr(args, o.dest, None) for o in limits.OPTIONS}, dict(configured))
 
 
 # File names that are not UTF-8 reach licscan as lone surrogates (os.fsdecode): reports show each such byte as a
@@ -312,20 +312,24 @@ def _main(argv: list[str] | None = None) -> int:
     return EXIT_USAGE
 
 
+def _given_limits(args) -> tuple:
+    """The limits given on the command line, as (dest, value): they win over the configuration's `limits:`."""
+    from licscan.inventory import limits
+
+    return tuple((o.dest, getattr(args, o.dest)) for o in limits.OPTIONS if getattr(args, o.dest, None) is not None)
+
+
 def _scan_config(args, *, digests: bool = False, exclude: tuple[str, ...] = ()):
     from licscan import cache
     from licscan.binary.images import Limits, NotesMode
-    from licscan.inventory.walk import WalkLimits
+    from licscan.inventory.limits import with_limits
     from licscan.scan import ScanConfig
 
-    limits = Limits(jobs=1, notes=NotesMode(args.notes), max_file_seconds=args.max_file_seconds,
-                    max_image_bytes=args.max_image_size, max_entries_per_fatbin=args.max_fatbin_entries)
-    walk_limits = WalkLimits(max_depth=args.max_depth, max_member_bytes=args.max_member_size,
-                             max_total_bytes=args.max_total_size, max_members=args.max_members)
-    return ScanConfig(limits=limits, walk_limits=walk_limits, jobs=args.jobs,
-                      cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
-                      cache_max_bytes=args.cache_max_size or cache.DEFAULT_MAX_BYTES,
-                      exclude=tuple(args.exclude) + tuple(exclude), digests=digests)
+    config = ScanConfig(limits=Limits(jobs=1, notes=NotesMode(args.notes)), jobs=args.jobs,
+                        cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
+                        cache_max_bytes=args.cache_max_size or cache.DEFAULT_MAX_BYTES,
+                        exclude=tuple(args.exclude) + tuple(exclude), digests=digests)
+    return with_limits(config, _limits(args))
 
 
 def _sbom(args) -> int:
@@ -365,7 +369,7 @@ def _audit(args) -> int:
         return EXIT_USAGE
     _check_outputs([path for _fmt, path in outputs])
     options = AuditOptions(scan=_scan_config(args), config_path=args.config, extra_packs=tuple(args.rules),
-                           fail_on=FailOn(args.fail_on) if args.fail_on else None)
+                           fail_on=FailOn(args.fail_on) if args.fail_on else None, limits=_given_limits(args))
     try:
         with progress_reporter() as progress:
             result = run_audit(args.paths, options, progress=progress)
@@ -410,8 +414,10 @@ def _inspect(args) -> int:
     _check_outputs([args.output])
     if args.extract and os.path.exists(args.extract) and not os.path.isdir(args.extract):
         raise OutputError(f"{args.extract}: --extract needs a folder, and this is not one")
-    limits = Limits(max_image_bytes=args.max_image_size, jobs=args.jobs, notes=NotesMode(args.notes),
-                    max_file_seconds=args.max_file_seconds, max_entries_per_fatbin=args.max_fatbin_entries)
+    values = _limits(args)
+    limits = Limits(max_image_bytes=values["max_image_size"], jobs=args.jobs, notes=NotesMode(args.notes),
+                    max_file_seconds=values["max_file_seconds"], max_entries_per_fatbin=values["max_fatbin_entries"],
+                    max_ar_members=values["max_ar_members"])
     facts = inspect_file(args.file, limits=limits, want_hash=args.hash)
     if args.extract:
         from licscan.binary.extract import extract

@@ -496,9 +496,10 @@ def refine(record: FileRecord, distributions: Sequence[Any]) -> FileRecord:
         if dropin and match.vendor == "NVIDIA" and match.name not in first:
             continue
         seen = first.pop(match.name, None)
-        if seen is not None and seen.version_source is not None and seen.version_source.value == "marker":
-            match = replace(match, version=seen.version, version_source=seen.version_source,
-                            version_range=seen.version_range, versions=seen.versions)
+        if seen is not None and seen.versions:
+            # The version claims of both passes (markers from the bytes, the distribution's from its metadata)
+            # decide together: a marker that gives only "12.9" leaves the distribution's 12.9.86 standing.
+            match = catalog.with_claims(match, seen.versions + match.versions)
         if seen is not None:
             match = replace(match, evidence=tuple(dict.fromkeys(match.evidence + seen.evidence)),
                             modifications=tuple(dict.fromkeys(match.modifications + seen.modifications)))
@@ -556,7 +557,8 @@ def build_inventory(paths: Sequence[str], records: list[FileRecord], distributio
 
 
 def _dependencies(records: list[FileRecord]) -> list:
-    """DT_NEEDED entries of every ELF file that name a catalogued part, and where the input ships it."""
+    """DT_NEEDED entries of every ELF file and imports of every PE file that name a catalogued part, and where the
+    input ships it."""
     from licscan.identify import catalog
     from licscan.model import Dependency
 
@@ -569,10 +571,7 @@ def _dependencies(records: list[FileRecord]) -> list:
             provided.setdefault(elf.soname, []).append(record.vpath)
     out = []
     for record in records:
-        elf = record.facts.elf
-        if elf is None:
-            continue
-        for needed in elf.needed:
+        for needed in record.facts.needed:  # DT_NEEDED, or PE imports and delay-loaded imports
             for match in catalog.identify(needed, None, None, None, with_signals=False):
                 out.append(Dependency(record.vpath, needed, match.name, match.vendor, match.kind,
                                       tuple(sorted(provided.get(needed, ())))))

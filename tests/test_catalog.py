@@ -98,6 +98,7 @@ NAMES = [
     ("nvcuda.dll", "cuda-driver", None, None, ()),
     ("libnvidia-ml.so.580.159.04", "nvml", "580.159.04", None, ()),
     ("nvml.dll", "nvml", None, None, ()),
+    ("cuda.lib", "cuda-driver-api-lib", None, None, ()),
     ("libnvidia-ptxjitcompiler.so.1", "ptxjitcompiler", None, None, ()),
     ("libnvidia-nvvm.so.4", "nvidia-nvvm-driver", None, None, ()),
     ("libnvcuvid.so.1", "nvcuvid", None, None, ()),

@@ -89,14 +89,14 @@ def test_fifo_as_input_and_missing_input(here):
 def test_zip_bomb_ratio_limit(here, spool_root):
     zeros = b"\0" * (50 * MB)
     Path("bomb.zip").write_bytes(zip_bytes([("ok.so", LIB), ("zeros.bin", zeros), ("after.so", LIB)]))
-    items = listing(["bomb.zip"], WalkLimits(max_ratio=50))
+    items = listing(["bomb.zip"], WalkLimits(max_ratio=50, ratio_floor_bytes=MB))
     assert items == [("bomb.zip!/ok.so", "file"), ("bomb.zip!/zeros.bin", "diag:limit"),
                      ("bomb.zip!/after.so", "file")]
-    diag = [i for i in walk(["bomb.zip"], WalkLimits(max_ratio=50)) if isinstance(i, Diagnostic)][0]
+    diag = [i for i in walk(["bomb.zip"], WalkLimits(max_ratio=50, ratio_floor_bytes=MB)) if isinstance(i, Diagnostic)][0]
     assert "bomb.zip!/zeros.bin" in diag.message and "compression ratio" in diag.message
     # The same member inside a tar.gz (ratio measured on the stream, while inflating).
     Path("bomb.tgz").write_bytes(tar_bytes([("zeros.bin", zeros), ("after.so", LIB)], "gz"))
-    assert listing(["bomb.tgz"], WalkLimits(max_ratio=50)) == [("bomb.tgz!/zeros.bin", "diag:limit"),
+    assert listing(["bomb.tgz"], WalkLimits(max_ratio=50, ratio_floor_bytes=MB)) == [("bomb.tgz!/zeros.bin", "diag:limit"),
                                                                ("bomb.tgz!/after.so", "file")]
     # Under the default limits the member is read, spooled (over in_memory_bytes) and handed out as an mmap.
     seen = []

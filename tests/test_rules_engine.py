@@ -195,7 +195,7 @@ def test_config_errors_have_positions():
         "2021-10-08 (got 11.6) (quote it: YAML reads 11.6 as a number)",
         "c.yaml:4:9: unknown EULA text '1999-01-01'; known: 2018-07-26, 2020-11-02, 2021-10-08, 2024-01-12, 2025-01-07, "
         "2026-01-26",
-        "c.yaml:5:1: unknown key 'colour'; expected one of version, fail-on, eula, rules, exclude, waivers",
+        "c.yaml:5:1: unknown key 'colour'; expected one of version, fail-on, eula, rules, exclude, waivers, limits",
         "c.yaml:7:5: a waiver needs a 'reason'",
         "c.yaml:8:14: 'expires' must be a date YYYY-MM-DD (got 'someday')",
         "c.yaml:9:5: unknown key 'fail-on' in waiver; expected one of rule, path, fingerprint, reason, expires, approver",

@@ -99,3 +99,47 @@ def test_json_snapshots_of_the_yaml_tables_are_current():
         snapshot = json.loads(knowledge.builtin_rules_dir().joinpath(name[:-5] + ".json").read_text())
         assert snapshot["source_sha256"] == hashlib.sha256(raw).hexdigest(), f"stale snapshot of {name}"
         assert snapshot["data"] == knowledge._parse_yaml(raw.decode())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# issue 15 item 5: facts that contradict each other are reported as a conflict, never as an empty range
+
+def test_prerelease_tkinfo_contradicting_the_arch_table_is_a_conflict():
+    """libcublas.so.12 (12.8/12.9 wheels) carries sm_100 and sm_120 cubins whose tkinfo note was written by an internal
+    pre-release ptxas, "V12.7.0, Build cuda_dev...": the note says 12.7, the architecture table says sm_100 exists
+    since 12.8. The bounds of the format and the table stand (12.8 and newer), no exact release is stated, and the
+    contradiction is named."""
+    from licscan.binary.cubin import ABI_V7, ABI_V8, CubinFacts
+    from licscan.binary.toolkit import for_cubin
+    from licscan.model import ToolInfo
+
+    tool = ToolInfo("ptxas", "12.7.0", "12.7", "Build cuda_dev.r12.7/compiler.0_0", "-arch sm_100 -m 64")
+    for sm in (100, 120):
+        facts = CubinFacts(ABI_V8, 2, 1, 0, sm, False, sm, tool, 127, None, False)
+        tk = for_cubin(facts, f"sm_{sm}")
+        assert (tk.low, tk.high, tk.exact) == ("12.8", None, None)
+        assert not tk.is_empty
+        (conflict,) = tk.conflicts
+        assert conflict.startswith("contradiction: .note.nv.tkinfo: ptxas 'Cuda compilation tools, release 12.7, "
+                                   "V12.7.0' (Build cuda_dev.r12.7/compiler.0_0)")
+        assert "cubin ABI v8 for sm_" in conflict and conflict.endswith("-- the second stands")
+        assert any(e.startswith(".note.nv.tkinfo: ptxas") for e in tk.evidence)  # the note stays in the evidence
+        assert tk.to_json()["conflicts"] == [conflict]
+    # The same note on an sm_90 cubin of ABI v7 (e_version 127) agrees with every table: an exact release, no
+    # conflict, no "conflicts" key.
+    facts = CubinFacts(ABI_V7, 2, 127, 0, 90, False, 90, tool, 127, None, False)
+    tk = for_cubin(facts, "sm_90")
+    assert (tk.low, tk.high, tk.exact, tk.conflicts) == ("12.7", "12.7", "12.7.0", ())
+    assert "conflicts" not in tk.to_json()
+
+
+def test_conflict_shown_by_inspect_text():
+    from licscan.model import Compression, Container, DeviceImage, FileFacts, FileFormat, ImageKind, ToolkitRange
+    from licscan.report.inspect_text import render
+
+    tk = ToolkitRange("12.8", None, None, ("a",), ("contradiction: a vs b -- the second stands",))
+    image = DeviceImage("x.so", Container.NV_FATBIN, ImageKind.CUBIN, "sm_100", "sm_100", None, tk, Compression.NONE,
+                        10, None)
+    text = render(FileFacts("x.so", FileFormat.ELF, 10, device_code=(image,)))
+    assert "  toolkit conflict: contradiction: a vs b -- the second stands" in text.splitlines()
+    assert "toolkit-conflict" in text

@@ -3,7 +3,8 @@
 Member layout (System V / GNU ``ar``): a 60-byte header -- name[16] date[12] uid[6] gid[6] mode[8] size[10]
 fmag[2] = "`\\n" -- then ``size`` bytes of data padded to an even offset. Special members: ``/`` and ``/SYM64/``
 (symbol tables), ``//`` (GNU long-name table; a member named ``/123`` takes its name from offset 123 of that
-table, terminated by ``/\\n``); BSD names ``#1/<len>`` put the name in the first ``len`` data bytes.
+table, terminated by ``/\\n``, or by a NUL byte in Microsoft's ``.lib`` files); BSD names ``#1/<len>`` put the
+name in the first ``len`` data bytes.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ def members(buf, start: int = 0, end: int | None = None) -> Iterator[Member]:
             index = int(raw_name[1:])
             if index >= len(long_names):
                 raise FormatError(pos, f"long name offset {index} is outside the '//' table")
-            stop = long_names.find(b"/\n", index)
-            stop = len(long_names) if stop < 0 else stop
+            # GNU ends each name with "/\n"; Microsoft's linker ("Longnames Member") with a NUL byte.
+            ends = [at for at in (long_names.find(b"/\n", index), long_names.find(b"\0", index)) if at >= 0]
+            stop = min(ends) if ends else len(long_names)
             name = long_names[index:stop].decode("utf-8", "surrogateescape")
         else:
             name = raw_name[:-1] if raw_name.endswith(b"/") else raw_name  # GNU terminates short names with "/"

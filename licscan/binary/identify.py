@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import struct
 
-from licscan.binary import fatbin, magic, ptx
+from licscan.binary import fatbin, magic, pe, ptx
 from licscan.binary.elf import EM_AMDGPU, EM_CUDA
 from licscan.model import FileFormat
 
@@ -31,6 +31,8 @@ def identify(head: bytes) -> FileFormat:
         (pe_offset,) = struct.unpack_from("<I", head, 0x3C)
         if pe_offset + 4 <= len(head) and head[pe_offset : pe_offset + 4] == magic.PE_SIGNATURE:
             return FileFormat.PE
+    if pe.coff_object_header(head) is not None:
+        return FileFormat.COFF
     if _is_text(head) and ptx.looks_like_ptx(head):
         return FileFormat.PTX
     return FileFormat.UNKNOWN

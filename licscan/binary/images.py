@@ -46,6 +46,8 @@ class Limits:
     # above any real one and keeps a forged fatbin of 100,000 entries from costing gigabytes of facts.
     max_entries_per_fatbin: int = 4096
     max_archive_depth: int = 8
+    # Members of one static archive: each leaves facts behind (an ar of 1,000,000 empty members cost 972 MB).
+    max_ar_members: int = 100_000
     jobs: int = os.cpu_count() or 1
     notes: NotesMode = NotesMode.AUTO
     # Wall time one file may take (archive members share their file's); past it the readers leave out what can

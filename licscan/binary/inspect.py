@@ -21,7 +21,7 @@ from licscan.binary.images import Limits, Slot
 from licscan.binary.paged import PagedMap
 from licscan.binary.stream import WindowStream
 from licscan.model import (Compression, Container, DeviceImage, Diagnostic, DiagnosticKind, ElfFacts, FileFacts,
-                           FileFormat, ImageKind, WrapperCheck)
+                           FileFormat, ImageKind, PeFacts, WrapperCheck)
 
 # fatbinary_section.h: "#define FATBIN_CONTROL_SECTION_NAME .nvFatBinSegment", "FATBIN_DATA_SECTION_NAME
 # .nv_fatbin", "FATBIN_PRELINK_DATA_SECTION_NAME __nv_relfatbin"; PE truncates names to 8 characters.
@@ -370,8 +370,14 @@ def _read_ar(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
         return FileFacts(display, FileFormat.AR, size, diagnostics=(Diagnostic(
             display, DiagnosticKind.LIMIT, f"archive nested deeper than {limits.max_archive_depth} levels", start),))
     try:
-        for member in archive.members(buf, start, start + size):
+        for count, member in enumerate(archive.members(buf, start, start + size)):
             member_path = f"{display}!/{member.name}"
+            if count >= limits.max_ar_members:
+                diagnostics.append(Diagnostic(display, DiagnosticKind.LIMIT,
+                                              f"more than {limits.max_ar_members} archive members: members from "
+                                              f"{member.name!r} (offset {member.offset:#x}) on were not read",
+                                              member.offset))
+                break
             if budget.expired():
                 diagnostics.append(Diagnostic(display, DiagnosticKind.LIMIT,
                                               f"{budget.describe()}: members from {member.name!r} (offset "
@@ -386,33 +392,84 @@ def _read_ar(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
 
 
 def _read_pe(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
+    """A PE image: headers, section table and import names (pe.py), then the sections that can hold device code."""
     from licscan.binary.pe import read_pe
 
-    view = read_pe(bytes(buf[start : start + size]))
+    return _read_sections(buf, display, limits, start, size, want_hash, read_pe(buf, start, size), FileFormat.PE)
+
+
+def _read_coff(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
+    """A COFF object (a member of a Windows ``.lib``): NVIDIA's ``cudadevrt.lib`` keeps its device code in
+    ``__nv_relfatbin`` sections of its objects, as ``libcudadevrt.a``'s ELF objects do."""
+    from licscan.binary.pe import read_coff
+
+    return _read_sections(buf, display, limits, start, size, want_hash, read_coff(buf, start, size), FileFormat.COFF)
+
+
+def _read_sections(buf, display, limits, start, size, want_hash, view, fmt: FileFormat) -> FileFacts:
+    from licscan.binary.pe import IMAGE_SCN_LNK_INFO
+
+    readlog.record(start, 4096)
     fatbin_starts: set[int] = set()
     slots: list[Slot] = []
     diagnostics: list[Diagnostic] = []
+    sections = [s for s in view.sections if s.has_bytes and not s.characteristics & IMAGE_SCN_LNK_INFO]
     cut = False
-    for n, section in enumerate(view.sections):
-        if not section.has_bytes:
-            continue
+    for n, section in enumerate(sections):
         if budget.expired():
-            left = [s for s in view.sections[n:] if s.has_bytes and _searched(s.name, not s.is_exec)]
+            left = [s for s in sections[n:] if _searched(s.name, not s.is_exec)]
             if left:
                 diagnostics.append(_unscanned(display, left))
                 cut = True
+            sections = sections[:n]
             break
         lo, hi = start + section.offset, min(start + section.offset + section.size, start + size)
+        if section.offset + section.size > size:
+            diagnostics.append(Diagnostic(display, DiagnosticKind.TRUNCATED,
+                                          f"section {section.name} runs past the end of the file",
+                                          start + section.offset))
         if lo >= hi:
             continue
         _scan_section(buf, display, section.name, not section.is_exec, lo, hi, limits, slots, diagnostics,
                       fatbin_starts)
-    wrappers = None if cut else _pe_wrappers(buf, view, start, fatbin_starts)
+    wrappers = None if cut or view.is_object else _pe_wrappers(buf, view, start, fatbin_starts)
     diagnostics.extend(_wrapper_diagnostics(display, wrappers))
     found_images, remarks, image_diags = images.resolve(buf, slots, limits, want_hash=want_hash)
-    return FileFacts(display, FileFormat.PE, size, device_code=tuple(found_images), remarks=tuple(remarks),
-                     wrappers=wrappers,
-                     diagnostics=tuple(diagnostics + image_diags))
+    diagnostics.extend(image_diags)
+    if budget.expired() and sections:
+        diagnostics.append(Diagnostic(display, DiagnosticKind.LIMIT,
+                                      f"{budget.describe()}: not searched for AMD code objects", None))
+        sections = []
+    amd, amd_diags = _pe_amd_images(buf, display, sections, start, start + size, want_hash)
+    diagnostics.extend(amd_diags)
+    pe = PeFacts(view.machine, view.imports, view.delay_imports, tuple(s.name for s in view.sections))
+    return FileFacts(display, fmt, size, device_code=tuple(found_images) + tuple(amd), pe=pe,
+                     remarks=tuple(remarks), wrappers=wrappers, diagnostics=tuple(diagnostics))
+
+
+def _pe_amd_images(buf, display, sections, start, end, want_hash):
+    """AMD code objects of a PE image or COFF object: ``.hip_fat`` (``.hip_fatbin`` cut to eight characters, as the
+    fatbin sections are) and ``.hip_fatbin`` strictly, offload bundles in the other data sections by validated
+    magic scan."""
+    from licscan.binary import amdgpu
+
+    out: list[DeviceImage] = []
+    diags: list[Diagnostic] = []
+    for section in sections:
+        lo, hi = start + section.offset, min(start + section.offset + section.size, end)
+        if section.name in (amdgpu.HIP_FATBIN_SECTION, amdgpu.HIP_FATBIN_SECTION[:8]):
+            container, dedicated = Container.HIP_FATBIN, True
+        elif not section.is_exec and _scannable(section.name) and section.name not in DEVICE_SECTIONS:
+            container, dedicated = Container.OFFLOAD_BUNDLE, False
+        else:
+            continue
+        if lo >= hi:
+            continue
+        found, found_diags = amdgpu.scan_region(buf, display, lo, hi, container, dedicated=dedicated,
+                                                want_hash=want_hash)
+        out.extend(found)
+        diags.extend(found_diags)
+    return out, diags
 
 
 _READERS = {
@@ -422,5 +479,6 @@ _READERS = {
     FileFormat.PTX: _read_ptx,
     FileFormat.AR: _read_ar,
     FileFormat.PE: _read_pe,
+    FileFormat.COFF: _read_coff,
     FileFormat.HSACO: _read_hsaco,
 }

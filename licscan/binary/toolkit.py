@@ -4,6 +4,12 @@ Order of trust: an exact release written by the producing tool (cubin ``.note.nv
 header) > a major.minor marker (cubin ABI v7 ``e_version``, ``.note.nv.cuinfo``, tkinfo's first word in 12.8/12.9)
 > bounds (PTX ISA, architecture, ABI v8). Every bound that applies is intersected, so a range is as tight as the
 bytes allow and never tighter; an exact release is never invented.
+
+Facts can contradict each other: cuBLAS 12.8/12.9 carries sm_100 and sm_120 cubins whose tkinfo note comes from an
+internal pre-release ptxas ("V12.7.0, Build cuda_dev...") while the architecture table says sm_100 exists since
+12.8. Such a pair never intersects to an empty range: the bounds of the format and the tables stand (a note names the
+tool that wrote the cubin, and a pre-release tool names a release that never shipped that architecture), no exact
+release is kept, and the contradiction is named in ``conflicts`` (:func:`reconcile`).
 """
 
 from __future__ import annotations
@@ -71,33 +77,54 @@ def _isa_key(isa: str) -> tuple[int, ...]:
     return tuple(int(p) for p in isa.split(".") if p.isdigit())
 
 
+def reconcile(first: ToolkitRange, second: ToolkitRange) -> ToolkitRange:
+    """Both facts, intersected when they agree. When they contradict each other (an empty intersection, or an exact
+    release outside the other's bounds) ``second`` -- the bounds of the format and the tables -- stands, without an
+    exact release; both facts stay in the evidence and the contradiction is named in ``conflicts``."""
+    joined = first.intersect(second)
+    if not joined.is_empty and not (joined.exact and not _holds(second, joined.exact)):
+        return joined
+    text = (f"contradiction: {'; '.join(first.evidence) or 'no evidence'} vs {'; '.join(second.evidence)}"
+            f" -- the second stands")
+    return ToolkitRange(second.low, second.high, None, joined.evidence, joined.conflicts + (text,))
+
+
+def _holds(bounds: ToolkitRange, exact: str) -> bool:
+    def key(release: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in release.split(".")[:2] if p.isdigit())
+
+    return (bounds.low is None or key(bounds.low) <= key(exact)) and (bounds.high is None or key(exact) <= key(bounds.high))
+
+
 @functools.lru_cache(maxsize=4096)
 def for_cubin(facts: CubinFacts, arch_full: str) -> ToolkitRange:
     """Toolkit of a cubin: exact from tkinfo, major.minor from e_version / cuinfo, else ABI and arch bounds."""
     result = ToolkitRange()
     tool = facts.tool
     if tool is not None and tool.version and tool.release:
+        build = f" ({tool.build})" if tool.build and "cuda_dev" in tool.build else ""  # an internal pre-release
         result = result.intersect(ToolkitRange(
             tool.release, tool.release, tool.version,
-            (f".note.nv.tkinfo: {tool.tool} 'Cuda compilation tools, release {tool.release}, V{tool.version}'",)))
+            (f".note.nv.tkinfo: {tool.tool} 'Cuda compilation tools, release {tool.release}, V{tool.version}'"
+             f"{build}",)))
     elif facts.tkinfo_word is not None and facts.tkinfo_word >= 100:
         release = _release_from_tenths(facts.tkinfo_word)
         result = result.intersect(ToolkitRange(release, release, None,
                                                (f".note.nv.tkinfo first word {facts.tkinfo_word}",)))
     if facts.cuinfo_toolkit:
         release = _release_from_tenths(facts.cuinfo_toolkit)
-        result = result.intersect(ToolkitRange(release, release, None,
-                                               (f".note.nv.cuinfo toolkit {facts.cuinfo_toolkit}",)))
+        result = reconcile(result, ToolkitRange(release, release, None,
+                                                (f".note.nv.cuinfo toolkit {facts.cuinfo_toolkit}",)))
     if facts.abi == ABI_V7 and facts.e_version >= 10:
         release = _release_from_tenths(facts.e_version)
-        result = result.intersect(ToolkitRange(release, release, None,
-                                               (f"cubin ABI v7 e_version {facts.e_version}",)))
+        result = reconcile(result, ToolkitRange(release, release, None,
+                                                (f"cubin ABI v7 e_version {facts.e_version}",)))
     elif facts.abi == ABI_V8:
         abi = toolkit_tables().cubin_abi_v8
         low = abi["min"] if facts.sm >= 100 else abi["min_below_sm100"]
         source = "fatbin entry code version [1,8]" if facts.from_entry else "cubin ABI v8"
-        result = result.intersect(ToolkitRange(low, None, None, (f"{source} for sm_{facts.sm}",)))
-    return result.intersect(arch_bounds(arch_full))
+        result = reconcile(result, ToolkitRange(low, None, None, (f"{source} for sm_{facts.sm}",)))
+    return reconcile(result, arch_bounds(arch_full))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -115,4 +142,4 @@ def for_ptx(isa: str, arch_full: str, header: PtxHeader | None = None) -> Toolki
         isa_range = ToolkitRange(isa_range.low, None, None,
                                  (f"PTX ISA {isa} needs CUDA {isa_range.low} or newer to assemble; generated by "
                                   f"{header.generator}",) if isa_range.low else isa_range.evidence)
-    return result.intersect(isa_range).intersect(arch_bounds(arch_full))
+    return reconcile(reconcile(result, isa_range), arch_bounds(arch_full))

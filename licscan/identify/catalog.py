@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -399,6 +399,15 @@ def _recorded_sha256(distribution, vpath: str) -> str | None:
 def _consistent(value: str, prefix: str) -> bool:
     a, b = value.split("."), prefix.split(".")
     return a[: len(b)] == b
+
+
+def with_claims(match: ComponentMatch, claims) -> ComponentMatch:
+    """``match`` with its version chosen again from ``claims`` (duplicates dropped)."""
+    claims = sorted(dict.fromkeys(claims), key=lambda c: _TRUST.index(c.source))
+    version, source, version_range, conflicts = _choose(claims)
+    evidence = tuple(dict.fromkeys(match.evidence + tuple(c.evidence for c in claims) + tuple(conflicts)))
+    return replace(match, version=version, version_source=source, version_range=version_range,
+                   versions=tuple(claims), evidence=evidence)
 
 
 def _choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | None, str | None, list[str]]:

@@ -7,7 +7,8 @@ at once stay within ``in_memory_total_bytes``; others are spooled, and the pages
 given back (``drop_pages``) as reading goes on.
 
 Every byte read is checked against the limits as it arrives, so a bomb is stopped after at most
-``max_ratio * packed`` bytes, not after it has been inflated.
+``max(ratio_floor_bytes, max_ratio * packed)`` bytes or ``max_member_seconds`` of inflating, not after it has been
+inflated.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -111,8 +113,12 @@ class Spool:
         spill = None
         size = 0
         last_drop = 0
+        deadline = time.monotonic() + limits.max_member_seconds if limits.max_member_seconds else None
         try:
             while True:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise LimitExceeded(f"inflating took longer than {limits.max_member_seconds:g} seconds "
+                                        f"({size} bytes read)")
                 chunk = reader.read(CHUNK)
                 if not chunk:
                     break

@@ -24,6 +24,7 @@ class FileFormat(enum.Enum):
     HSACO = "hsaco"  # AMD GPU code object, e_machine 224 (EM_AMDGPU)
     AR = "ar"  # static archive, "!<arch>\n"
     PE = "pe"  # Windows PE image, "MZ" ... "PE\0\0"
+    COFF = "coff"  # COFF object file (.obj, a member of a .lib): no magic, a validated header and section table
     FATBIN = "fatbin"  # standalone fatbin, magic 0xBA55ED50
     PTX = "ptx"  # PTX assembly text
     UNKNOWN = "unknown"
@@ -102,6 +103,9 @@ class ToolkitRange:
     high: str | None = None
     exact: str | None = None
     evidence: tuple[str, ...] = ()
+    # Facts that contradict each other (a tkinfo note of a pre-release ptxas naming 12.7.0 for sm_100, which the
+    # architecture table says exists since 12.8): each says which facts, and the range spans all of them.
+    conflicts: tuple[str, ...] = ()
 
     @staticmethod
     def unknown() -> ToolkitRange:
@@ -121,10 +125,14 @@ class ToolkitRange:
         high = _min_version(self.high, other.high)
         exact = self.exact or other.exact
         evidence = self.evidence + tuple(e for e in other.evidence if e not in self.evidence)
-        return ToolkitRange(low, high, exact, evidence)
+        conflicts = self.conflicts + tuple(c for c in other.conflicts if c not in self.conflicts)
+        return ToolkitRange(low, high, exact, evidence, conflicts)
 
     def to_json(self) -> dict[str, Any]:
-        return {"min": self.low, "max": self.high, "exact": self.exact, "evidence": list(self.evidence)}
+        out: dict[str, Any] = {"min": self.low, "max": self.high, "exact": self.exact, "evidence": list(self.evidence)}
+        if self.conflicts:
+            out["conflicts"] = list(self.conflicts)
+        return out
 
 
 def _max_version(a: str | None, b: str | None) -> str | None:
@@ -214,6 +222,16 @@ class ElfFacts:
 
 
 @dataclass(frozen=True)
+class PeFacts:
+    """Host PE image / COFF object facts that rules and the SBOM use (licscan/binary/pe.py)."""
+
+    machine: str  # AMD64, I386, ARM64 ...
+    imports: tuple[str, ...]  # DLLs of the import directory, in table order
+    delay_imports: tuple[str, ...] = ()  # DLLs of the delay-load directory
+    sections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class WrapperCheck:
     """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (formats.md §2.1)."""
 
@@ -270,12 +288,22 @@ class FileFacts:
     size: int
     elf: ElfFacts | None = None
     device_code: tuple[DeviceImage, ...] = ()
+    pe: PeFacts | None = None
     members: tuple[FileFacts, ...] = ()  # archive members, in archive order
     wrappers: WrapperCheck | None = None
     ptx_header: Any = None  # licscan.binary.ptx.PtxHeader for standalone PTX
     remarks: tuple[str, ...] = ()  # what was deliberately left unread (not a failure: see diagnostics for those)
     diagnostics: tuple[Diagnostic, ...] = ()
     bytes_read: int = 0
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """The libraries the loader is asked for: ELF DT_NEEDED, PE imports then delay-loaded imports."""
+        if self.elf is not None:
+            return self.elf.needed
+        if self.pe is not None:
+            return self.pe.imports + tuple(d for d in self.pe.delay_imports if d not in self.pe.imports)
+        return ()
 
     def all_images(self) -> tuple[DeviceImage, ...]:
         """Device images of the file and of its members, in file order."""
@@ -361,6 +389,7 @@ __all__ = [
     "Diagnostic",
     "DiagnosticKind",
     "ElfFacts",
+    "PeFacts",
     "FileFacts",
     "FileFormat",
     "GPU_LAYER_KINDS",

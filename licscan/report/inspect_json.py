@@ -83,8 +83,11 @@ def toolkits(images: tuple[DeviceImage, ...]) -> list[dict[str, Any]]:
 
 
 def _member(facts: FileFacts) -> dict[str, Any]:
-    return {"path": facts.path, "format": facts.format.value, "size": facts.size, "elf": to_json(facts.elf),
-            "images": len(facts.all_images())}
+    out = {"path": facts.path, "format": facts.format.value, "size": facts.size, "elf": to_json(facts.elf),
+           "images": len(facts.all_images())}
+    if facts.pe is not None:
+        out["pe"] = to_json(facts.pe)
+    return out
 
 
 def render(facts: FileFacts) -> str:
@@ -106,6 +109,8 @@ def render(facts: FileFacts) -> str:
         "remarks": list(facts.all_remarks()),
         "diagnostics": [diagnostic_entry(d) for d in facts.all_diagnostics()],
     }
+    if facts.pe is not None:  # PE images and COFF objects only (ELF files keep the document they had)
+        document["pe"] = to_json(facts.pe)
     return dumps(document)
 
 

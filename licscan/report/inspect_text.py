@@ -23,6 +23,8 @@ def _row(index: int, image: DeviceImage) -> list[str]:
     flags = []
     if image.debug:
         flags.append("debug")
+    if image.toolkit is not None and image.toolkit.conflicts:
+        flags.append("toolkit-conflict")
     if image.identifier:
         flags.append(f"ident={_t(image.identifier)}")
     if image.ptxas_options:
@@ -50,6 +52,13 @@ def render(facts: FileFacts) -> str:
             lines.append(f"  RUNPATH  {_t(':'.join(elf.runpath))}")
         if elf.rpath:
             lines.append(f"  RPATH    {_t(':'.join(elf.rpath))}")
+    if facts.pe is not None:
+        pe = facts.pe
+        lines.append(f"  {'PE' if facts.format.value == 'pe' else 'COFF':<8} {_t(pe.machine)}")
+        if pe.imports:
+            lines.append(f"  IMPORTS  {_t(', '.join(pe.imports))}")
+        if pe.delay_imports:
+            lines.append(f"  DELAYED  {_t(', '.join(pe.delay_imports))}")
     if facts.ptx_header is not None and facts.ptx_header.version:
         header = facts.ptx_header
         lines.append(f"  PTX      {_t(header.generator or '')}, CUDA {_t(header.version)}"
@@ -58,7 +67,13 @@ def render(facts: FileFacts) -> str:
         lines.append(f"  archive  {len(facts.members)} members")
     images = facts.all_images()
     cubins = sum(1 for i in images if i.kind.value == "cubin")
-    lines.append(f"  device code: {len(images)} images ({cubins} cubin, {len(images) - cubins} ptx)")
+    ptx_count = sum(1 for i in images if i.kind.value == "ptx")
+    others = len(images) - cubins - ptx_count
+    lines.append(f"  device code: {len(images)} images ({cubins} cubin, {ptx_count} ptx"
+                 + (f", {others} AMD/SPIR-V" if others else "") + ")")
+    conflicts = sorted({c for i in images if i.toolkit is not None for c in i.toolkit.conflicts})
+    for conflict in conflicts:
+        lines.append(f"  toolkit conflict: {_t(conflict)}")
     current = None
     rows: list[list[str]] = []
     for n, image in enumerate(images, 1):

@@ -20,6 +20,7 @@ Keys (all optional)::
       text: "2024-01-12"                  # pin the EULA text Attachment A is read from (default: by toolkit)
     rules: [extra-pack.yaml]              # extra rule packs, relative to this file
     exclude: ["build/tmp/*"]              # virtual-path globs whose facts are not judged
+    limits: {ratio-floor: 16M, max-file-seconds: 600}   # any resource limit option (licscan/inventory/limits.py)
     waivers:
       - rule: CUDA-EULA-DEV-TOOL          # rule id (or glob); with `path`, or use `fingerprint`
         path: "dist/*.whl!/triton/backends/nvidia/bin/ptxas"
@@ -51,7 +52,7 @@ from licscan.rules.yamlsource import FileRefused, item_span, key_span, node_span
 
 FILE_NAME = ".licscan.yaml"
 FAIL_ON = tuple(f.value for f in FailOn)
-TOP_KEYS = ("version", "fail-on", "eula", "rules", "exclude", "waivers")
+TOP_KEYS = ("version", "fail-on", "eula", "rules", "exclude", "waivers", "limits")
 EULA_KEYS = ("translation-clause-since", "text", "governing-text")
 WAIVER_KEYS = ("rule", "path", "fingerprint", "reason", "expires", "approver")
 _RELEASE = re.compile(r"^\d+(?:\.\d+){1,2}$")
@@ -102,6 +103,7 @@ class Config:
     rules: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     waivers: tuple[Waiver, ...] = field(default_factory=tuple)
+    limits: tuple[tuple[str, int | float], ...] = ()  # (option key, value): `limits:`; the command line wins
 
     def settings(self) -> dict[str, str]:
         return {"eula.translation-clause-since": self.translation_clause_since,
@@ -350,6 +352,8 @@ def config_from_mapping(data: Any, source: str, problems: list[Problem] | None =
                 config = replace(config, rules=tuple(str(base / v) for v in value))
         else:
             config = replace(config, exclude=tuple(str(v) for v in value))
+    if data.get("limits") is not None:
+        config = replace(config, limits=_limits(data, source, error))
     waivers_data = data.get("waivers")
     if waivers_data is not None:
         if not isinstance(waivers_data, list):
@@ -373,6 +377,27 @@ def _within(path: Path, boundary: Path) -> bool:
     except (OSError, RuntimeError):
         return False
     return resolved == boundary or resolved.is_relative_to(boundary)
+
+
+def _limits(data: dict, source: str, error) -> tuple[tuple[str, int | float], ...]:
+    from licscan.inventory import limits
+
+    value = data["limits"]
+    if not isinstance(value, dict):
+        error(value_span(data, "limits", source), "'limits' must be a mapping of limit options to values")
+        return ()
+    out = []
+    for key in value:
+        option = limits.BY_KEY.get(key) if isinstance(key, str) else None
+        if option is None:
+            error(key_span(value, key, source), f"unknown limit {key!r}; expected one of "
+                                                f"{', '.join(o.key for o in limits.OPTIONS)}")
+            continue
+        try:
+            out.append((key, limits.parse_value(option, value[key])))
+        except ValueError as problem:
+            error(value_span(value, key, source), str(problem))
+    return tuple(sorted(out))
 
 
 def _waiver(item: Any, span: Span, source: str, error) -> Waiver | None:
