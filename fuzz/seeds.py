@@ -417,6 +417,11 @@ def _rules() -> list[bytes]:
         head, _, body = text.partition("\nrules:\n")
         for rule in body.split("\n  - id: ")[1:]:
             seeds.append(f"{head}\nrules:\n  - id: {rule.rstrip()}\n".encode())
+    # YAML aliases (issue 13 item 6): a "billion laughs" of ten levels, an alias inside its own anchor, a small use.
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    seeds += ["\n".join(bomb).encode() + b"\nversion: 1\n", b"a: &a [1, *a]\nversion: 1\n",
+              b"version: 1\npack: p\nrules: &r []\ndescription: *r\n"]
     return seeds
 
 

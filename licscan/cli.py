@@ -8,6 +8,7 @@ in one line on standard error, never a traceback (LICSCAN_DEBUG=1 adds the trace
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import os
 import secrets
@@ -180,8 +181,9 @@ def _check_outputs(paths) -> None:
 def write_outputs(outputs: list[tuple[str, str | bytes]]) -> None:
     """Write every ``(path, text)`` atomically: each to a temporary file beside its target, flushed to disk, and
     renamed over the target only when all of them were written (a full disk leaves every earlier report as it was
-    and no truncated file). A target that exists and is not a regular file (``/dev/null``, a FIFO, a terminal) is
-    written in place. Raises OutputError."""
+    and no truncated file). A target that exists and is not a regular file (``/dev/null``, a FIFO, a terminal), or
+    that may be written in a folder that may not, is written in place. A read-only target is refused. Raises
+    OutputError."""
     staged: list[tuple[str, str]] = []  # (temporary file, target)
     direct: list[tuple[str, bytes]] = []
     try:
@@ -199,12 +201,17 @@ def write_outputs(outputs: list[tuple[str, str | bytes]]) -> None:
             if info is not None and not stat.S_ISREG(info.st_mode):
                 direct.append((path, data))
                 continue
+            if info is not None and not os.access(target, os.W_OK):  # a rename would replace a read-only file
+                raise OutputError(f"{path}: cannot write the output: {os.strerror(errno.EACCES)}")
             folder, name = os.path.split(os.path.abspath(target))
             temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
             try:
                 fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                              | getattr(os, "O_CLOEXEC", 0), 0o666)
             except OSError as error:
+                if info is not None and error.errno in (errno.EACCES, errno.EPERM):
+                    direct.append((path, data))  # the file may be written, its folder not: in place, not atomic
+                    continue
                 raise OutputError(f"{path}: cannot write the output: cannot create a file in {folder}: "
                                   f"{error.strerror}") from None
             staged.append((temporary, target))

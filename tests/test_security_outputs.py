@@ -598,3 +598,42 @@ def test_hostile_names_in_every_output_format(hostile_names, fmt):
         validate_json(text)
     elif fmt in ("json", "spdx-json"):
         json.loads(text)
+
+
+def _unprivileged() -> list[str]:
+    """Run as root without the capabilities that bypass file modes (as tests/test_hostile.py does)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file modes cannot be tested")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
+def test_item9_read_only_output_and_read_only_folder(tmp_path):
+    """A read-only report is not replaced by the rename (exit 2, file unchanged); a writable report in a folder
+    that is not is written in place; a new report in such a folder is exit 2."""
+    _demo(tmp_path / "dist")
+    (tmp_path / "r.json").write_text("old\n")
+    (tmp_path / "r.json").chmod(0o444)
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "r.json").write_text("old\n")
+    (tmp_path / "locked").chmod(0o555)
+    env = dict(os.environ, CI="true")
+
+    def audit(out: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*_unprivileged(), *LICSCAN, "audit", "dist", "--no-cache", "--format", "json", "-o",
+                               out], cwd=tmp_path, capture_output=True, timeout=300, env=env)
+
+    try:
+        proc = audit("r.json")
+        assert proc.returncode == 2 and _one_line(proc.stderr) == ("licscan: r.json: cannot write the output: "
+                                                                   "Permission denied")
+        assert (tmp_path / "r.json").read_text() == "old\n"
+        proc = audit("locked/r.json")
+        assert proc.returncode == 1, proc.stderr
+        assert json.loads((tmp_path / "locked" / "r.json").read_text())["schema"] == "licscan-report/1"
+        proc = audit("locked/new.json")
+        assert proc.returncode == 2 and "cannot create a file in" in _one_line(proc.stderr)
+    finally:
+        (tmp_path / "locked").chmod(0o755)

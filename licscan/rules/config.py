@@ -461,7 +461,10 @@ def waive(config_path: str | os.PathLike, fingerprint: str, reason: str, expires
     if problems:
         raise ConfigError(problems)
     target = Path(config_path)
-    text = target.read_text(encoding="utf-8") if target.exists() else ""
+    try:
+        text = read_text(target) if target.exists() else ""
+    except FileRefused as error:
+        raise ConfigError([Problem(Span(source), f"cannot read configuration: {error}")]) from None
     if text.strip():
         config_from_yaml(text, source)  # refuse to edit an invalid file
     yaml = YAML(typ="rt", pure=True)

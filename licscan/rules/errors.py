@@ -42,7 +42,8 @@ class LoadError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
     def render(self, with_source: bool = True) -> str:
-        """One block per problem: ``file:line:col: message``, then the source line and a caret."""
+        """One block per problem: ``file:line:col: message``, then the source line and a caret; every line made
+        harmless for a terminal or CI log (licscan.escape.terminal: a pack's text may hold control sequences)."""
         lines: list[str] = []
         cache: dict[str, list[str]] = {}
         for problem in self.problems:
@@ -60,7 +61,9 @@ class LoadError(Exception):
             if 0 < span.line <= len(text):
                 lines.append("    " + text[span.line - 1])
                 lines.append("    " + " " * max(span.column - 1, 0) + "^")
-        return "\n".join(lines)
+        from licscan.escape import terminal
+
+        return "\n".join(terminal(line) for line in lines)
 
 
 class RulePackError(LoadError):
