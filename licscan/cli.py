@@ -259,8 +259,9 @@ def _check_inputs(paths) -> bool:
             return False
         try:
             mode = os.stat(path).st_mode
-        except OSError:
-            continue  # a dangling or looping link: the walker reports it
+        except OSError as error:  # a dangling or looping symbolic link, or a folder that may not be entered
+            _error(f"{path}: cannot be read: {error.strerror}")
+            return False
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else
                     "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)

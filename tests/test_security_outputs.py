@@ -637,3 +637,16 @@ def test_item9_read_only_output_and_read_only_folder(tmp_path):
         assert proc.returncode == 2 and "cannot create a file in" in _one_line(proc.stderr)
     finally:
         (tmp_path / "locked").chmod(0o755)
+
+
+@pytest.mark.parametrize("kind,reason", [("loop", "Too many levels of symbolic links"),
+                                         ("dangling", "No such file or directory")])
+def test_item13_link_on_the_command_line_that_leads_nowhere(tmp_path, kind, reason):
+    if kind == "loop":
+        (tmp_path / "a").symlink_to("b")
+        (tmp_path / "b").symlink_to("a")
+    else:
+        (tmp_path / "a").symlink_to(tmp_path / "missing")
+    proc = _run("audit", "a", "--no-cache", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert _one_line(proc.stderr) == f"licscan: a: cannot be read: {reason}"

@@ -172,7 +172,10 @@ def repository_root(folder: str | os.PathLike) -> Path | None:
 def find_config(start: str | os.PathLike | None = None) -> Path | None:
     """``.licscan.yaml`` in ``start`` (default: the working directory), else in the folders above it up to the
     root of its git repository; outside a repository, ``start`` only. Never searched from the scanned inputs."""
-    folder = Path(start if start is not None else os.getcwd()).resolve()
+    try:
+        folder = Path(start if start is not None else os.getcwd()).resolve()
+    except OSError:  # the working directory was removed: there is nothing to find
+        return None
     root = repository_root(folder)
     candidates = [folder] if root is None else [folder, *folder.parents[:len(folder.parents) - len(root.parents)]]
     for candidate in candidates:
@@ -186,7 +189,10 @@ def containing_input(path: str | os.PathLike, inputs: Iterable[str | os.PathLike
     """The scanned input (a folder given as PATH) that ``path`` lies in, or None."""
     target = Path(path).resolve()
     for item in inputs:
-        folder = Path(item).resolve()
+        try:
+            folder = Path(item).resolve()
+        except (OSError, RuntimeError, RecursionError):  # a link loop given as PATH: the walker reports it
+            continue
         if folder.is_dir() and (target == folder or target.is_relative_to(folder)):
             return str(item)
     return None
@@ -374,7 +380,7 @@ def _within(path: Path, boundary: Path) -> bool:
     """``path`` (symbolic links resolved) is ``boundary`` or lies below it."""
     try:
         resolved = path.resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, RecursionError):
         return False
     return resolved == boundary or resolved.is_relative_to(boundary)
 
