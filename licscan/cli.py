@@ -12,6 +12,7 @@ import errno
 import io
 import os
 import secrets
+import signal
 import stat
 import sys
 
@@ -271,8 +272,58 @@ def _check_inputs(paths) -> bool:
     return True
 
 
+def _interrupt_handler():
+    """SIGINT for this process and the worker processes it forks (inspect's parallel decode, the scan's pool): the
+    process that started the command raises KeyboardInterrupt (one line, exit 130, below) and its pool ends the
+    workers; a forked worker, which inherits the handler and gets the same SIGINT from the terminal, ignores it.
+    (A worker that died of it printed a traceback, and could die holding the pool's queue lock: the parent then
+    waited forever in Pool.terminate.)"""
+    started_by = os.getpid()
+
+    def interrupted(signum, frame):
+        if os.getpid() != started_by:
+            return
+        if _in_native_call(frame):
+            # Inside a call into lief or its import: lief's bindings (nanobind) turn a Python exception raised there
+            # into std::terminate (exit -6 and a C++ message). Ask again in 50 ms, once the call has returned.
+            signal.signal(signal.SIGALRM, interrupted)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
+        raise KeyboardInterrupt
+
+    return interrupted
+
+
+#: Modules whose calls into native code must not be interrupted by a Python exception (see _interrupt_handler).
+_NATIVE_CALLERS = frozenset({"licscan.binary.pe", "lief"})
+
+
+def _in_native_call(frame) -> bool:
+    while frame is not None:
+        name = frame.f_globals.get("__name__") or ""
+        if name in _NATIVE_CALLERS or name.startswith("lief."):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every failure ends in one line on standard error and an exit code (module docstring)."""
+    previous = None
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when SIGINT is ignored
+            previous = signal.signal(signal.SIGINT, _interrupt_handler())
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:

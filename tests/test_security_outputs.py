@@ -650,3 +650,41 @@ def test_item13_link_on_the_command_line_that_leads_nowhere(tmp_path, kind, reas
     proc = _run("audit", "a", "--no-cache", cwd=tmp_path, timeout=60)
     assert proc.returncode == 2
     assert _one_line(proc.stderr) == f"licscan: a: cannot be read: {reason}"
+
+
+def test_item9_sigint_in_forked_workers_is_still_one_line(tmp_path):
+    """Ctrl-C reaches the whole process group: inspect's decode workers (forked) got it too and each printed a
+    traceback. The SIGINT is sent from inside a worker to the group, so the test does not depend on timing."""
+    code = ("import os, signal, sys, time\n"
+            "import licscan.binary.images as images\n"
+            "images.PARALLEL_THRESHOLD = 0\n"
+            "def work(batch):\n"
+            "    os.killpg(os.getpgid(0), signal.SIGINT)\n"
+            "    time.sleep(60)\n"
+            "images._work = work\n"
+            "from licscan.cli import main\n"
+            f"sys.exit(main(['inspect', {str(FIXTURES / 'cuda13' / 'kern_multi.fatbin')!r}, '--jobs', '2', "
+            "'--notes', 'always']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, timeout=120,
+                          start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.returncode == 130
+    assert _one_line(proc.stderr) == "licscan: interrupted"
+
+
+def test_sigint_inside_lief_is_deferred_until_the_call_returns():
+    """lief's bindings abort the process (std::terminate) when a Python exception is raised while they run (seen on
+    SIGINT during `import lief`): there the handler asks again 50 ms later instead of raising."""
+    from licscan import cli
+
+    namespace = {"__name__": "lief._native"}
+    exec("import sys\ndef here():\n    return sys._getframe()\n", namespace)
+    handler = cli._interrupt_handler()
+    previous = signal.getsignal(signal.SIGALRM)
+    try:
+        assert handler(signal.SIGINT, namespace["here"]()) is None
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 0  # asked again shortly
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    with pytest.raises(KeyboardInterrupt):
+        handler(signal.SIGINT, sys._getframe())
