@@ -622,8 +622,8 @@ def test_item9_read_only_output_and_read_only_folder(tmp_path):
     env = dict(os.environ, CI="true")
 
     def audit(out: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*_unprivileged(), *LICSCAN, "audit", "dist", "--no-cache", "--format", "json", "-o",
-                               out], cwd=tmp_path, capture_output=True, timeout=300, env=env)
+        return subprocess.run([*_unprivileged(), *LICSCAN, "audit", "dist", "--no-cache", "--fail-on", "warning",
+                               "--format", "json", "-o", out], cwd=tmp_path, capture_output=True, timeout=300, env=env)
 
     try:
         proc = audit("r.json")
