@@ -256,7 +256,7 @@ def licscan_cmd() -> List[str]:
 
 
 def licscan_available() -> bool:
-    return (REPO_ROOT / "licscan" / "cli.py").exists()
+    return (REPO_ROOT / "licscan" / "cli" / "__init__.py").exists()
 
 
 def run_inspect(path: str, *extra: str, check: bool = True) -> dict:

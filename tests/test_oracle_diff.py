@@ -53,7 +53,7 @@ class _Results:
         if oracle.find_cuobjdump() is None:
             pytest.skip("cuobjdump 13.x not installed (pip install nvidia-cuda-cuobjdump)")
         if not oracle.licscan_available():
-            pytest.skip("licscan package (licscan/cli.py) not present yet")
+            pytest.skip("licscan package (licscan/cli/) not present")
         if self._pool is None:
             self._start()
         try:

@@ -53,7 +53,7 @@ def _fetch(key: str) -> str:
 def _report(path: str, *extra: str) -> dict:
     """``licscan inspect PATH --format json [extra]``, run once per (path, options); a crash fails every test."""
     if not oracle.licscan_available():
-        pytest.skip("licscan package (licscan/cli.py) not present yet")
+        pytest.skip("licscan package (licscan/cli/) not present")
     key = (path, extra)
     if key not in _REPORTS:
         try:

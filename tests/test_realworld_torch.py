@@ -39,7 +39,7 @@ def torch_lib(request):
 @pytest.fixture(scope="module")
 def report(torch_lib):
     if not oracle.licscan_available():
-        pytest.skip("licscan package (licscan/cli.py) not present yet")
+        pytest.skip("licscan package (licscan/cli/) not present")
     return oracle.run_inspect(torch_lib, "--hash")
 
 

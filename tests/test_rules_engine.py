@@ -10,7 +10,7 @@ import pytest
 
 from licscan.rules.config import Config, ConfigError, config_from_yaml, find_config, load_config, resolve_config, waive
 from licscan.rules.attachment import canonical
-from licscan.rules.commands import cmd_show, cmd_waive
+from licscan.cli.main_rules import cmd_show, cmd_waive
 from licscan.findings import FailOn, exit_code, fingerprint
 from licscan.rules.engine import evaluate
 from licscan.rules.loader import load_packs

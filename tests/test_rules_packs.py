@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from licscan.rules.commands import cmd_validate
+from licscan.cli.main_rules import cmd_validate
 from licscan.rules.engine import evaluate
 from licscan.rules.errors import RulePackError
 from licscan.rules.loader import RulePack, all_rules, builtin_pack_paths, load_packs

@@ -13,9 +13,8 @@ import sys
 import textwrap
 from typing import TextIO
 
-from licscan.rules.errors import ConfigError, LoadError, RulePackError
-
 from licscan.findings import ExitCode
+from licscan.rules.errors import ConfigError, LoadError, RulePackError
 
 EXIT_OK, EXIT_USAGE = ExitCode.CLEAN, ExitCode.USAGE
 
@@ -144,3 +143,9 @@ def add_waive_parser(subparsers) -> argparse.ArgumentParser:
 
 
 __all__ = ["add_rules_parser", "add_waive_parser", "cmd_list", "cmd_show", "cmd_validate", "cmd_waive", "LoadError"]
+
+
+def configure(subparsers) -> None:
+    """``licscan rules ...`` and ``licscan waive ...``."""
+    add_rules_parser(subparsers)
+    add_waive_parser(subparsers)

@@ -1,0 +1,201 @@
+"""What the commands share: argument types, the resource-limit options, the scan settings, one-line errors, checked
+inputs and atomically written outputs."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import secrets
+import stat
+import sys
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def size(text: str) -> int:
+    from licscan.inventory.limits import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def limit_options(command, *, archives: bool = True) -> None:
+    """The resource limits (issue: hostile input), one option per entry of licscan/inventory/limits.py (each also a
+    `limits:` key of .licscan.yaml); each refusal is a `limit` diagnostic. `inspect` reads one file: the walker's
+    archive limits do not apply to it."""
+    from licscan.inventory import limits
+
+    group = command.add_argument_group("resource limits (exceeding one gives a `limit` diagnostic, exit 3; "
+                                       "also keys of `limits:` in .licscan.yaml)")
+    for option in limits.OPTIONS:
+        if option.archives and not archives:
+            continue
+
+        def parse(text: str, option=option):
+            try:
+                return limits.parse_value(option, text)
+            except ValueError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+
+        group.add_argument(f"--{option.key}", type=parse, default=None, metavar=option.metavar, help=option.help)
+
+
+def limits_of(args, configured=()) -> dict:
+    """Every limit's value by option dest: the command line's, else the configuration's, else the default."""
+    from licscan.inventory import limits
+
+    return limits.resolve({o.dest: getattr(args, o.dest, None) for o in limits.OPTIONS}, dict(configured))
+
+
+# File names that are not UTF-8 reach licscan as lone surrogates (os.fsdecode): reports show each such byte as a
+# visible \xNN escape (in JSON as the escape \udcNN), so every report stays valid UTF-8.
+ENCODING_ERRORS = "backslashreplace"
+
+
+class OutputError(Exception):
+    """A report, SBOM or extracted image that cannot be written (exit 2): one line of text."""
+
+
+def say(message: str) -> None:
+    """One line on standard error: ``licscan: message``, untrusted parts made harmless for a terminal or CI log."""
+    from licscan.escape import terminal
+
+    try:
+        print(f"licscan: {terminal(message)}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass  # standard error is gone too: the exit code is all that is left
+
+
+def check_outputs(paths) -> None:
+    """Before a scan: each output file must be writable where it is (its folder exists; it is not a folder)."""
+    for path in paths:
+        if path is None:
+            continue
+        if os.path.isdir(path):
+            raise OutputError(f"{path}: is a folder; give a file name for the output")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise OutputError(f"{path}: cannot write the output: the folder {folder} does not exist")
+
+
+def write_outputs(outputs: list[tuple[str, str | bytes]]) -> None:
+    """Write every ``(path, text)`` atomically: each to a temporary file beside its target, flushed to disk, and
+    renamed over the target only when all of them were written (a full disk leaves every earlier report as it was
+    and no truncated file). A target that exists and is not a regular file (``/dev/null``, a FIFO, a terminal), or
+    that may be written in a folder that may not, is written in place. A read-only target is refused. Raises
+    OutputError."""
+    staged: list[tuple[str, str]] = []  # (temporary file, target)
+    direct: list[tuple[str, bytes]] = []
+    try:
+        for path, text in outputs:
+            data = text if isinstance(text, bytes) else text.encode("utf-8", ENCODING_ERRORS)
+            target = os.path.realpath(path) if os.path.islink(path) else path
+            try:
+                info = os.stat(target)
+            except FileNotFoundError:
+                info = None
+            except OSError as error:
+                raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                raise OutputError(f"{path}: is a folder; give a file name for the output")
+            if info is not None and not stat.S_ISREG(info.st_mode):
+                direct.append((path, data))
+                continue
+            if info is not None and not os.access(target, os.W_OK):  # a rename would replace a read-only file
+                raise OutputError(f"{path}: cannot write the output: {os.strerror(errno.EACCES)}")
+            folder, name = os.path.split(os.path.abspath(target))
+            temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                             | getattr(os, "O_CLOEXEC", 0), 0o666)
+            except OSError as error:
+                if info is not None and error.errno in (errno.EACCES, errno.EPERM):
+                    direct.append((path, data))  # the file may be written, its folder not: in place, not atomic
+                    continue
+                raise OutputError(f"{path}: cannot write the output: cannot create a file in {folder}: "
+                                  f"{error.strerror}") from None
+            staged.append((temporary, target))
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    if info is not None:
+                        os.fchmod(out.fileno(), stat.S_IMODE(info.st_mode))
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except OSError as error:
+                raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+        for path, data in direct:
+            try:
+                with open(path, "wb") as out:
+                    out.write(data)
+            except OSError as error:
+                raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+        while staged:
+            temporary, target = staged[0]
+            try:
+                os.replace(temporary, target)
+            except OSError as error:
+                raise OutputError(f"{target}: cannot write the output: {error.strerror}") from None
+            staged.pop(0)
+    finally:
+        for temporary, _target in staged:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+
+def write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def check_inputs(paths) -> bool:
+    """Every PATH exists and is a file or a folder (a FIFO, socket or device named on the command line would be
+    waited on or read forever, and cannot be "read completely"); False after a one-line message."""
+    for path in paths:
+        if not os.path.lexists(path):
+            say(f"{path}: no such file or folder")
+            return False
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as error:  # a dangling or looping symbolic link, or a folder that may not be entered
+            say(f"{path}: cannot be read: {error.strerror}")
+            return False
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else
+                    "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+                    else "not a regular file")
+            say(f"{path}: is {kind}, not a file or folder: nothing licscan can read completely")
+            return False
+    return True
+
+
+def given_limits(args) -> tuple:
+    """The limits given on the command line, as (dest, value): they win over the configuration's `limits:`."""
+    from licscan.inventory import limits
+
+    return tuple((o.dest, getattr(args, o.dest)) for o in limits.OPTIONS if getattr(args, o.dest, None) is not None)
+
+
+def scan_config(args, *, digests: bool = False, exclude: tuple[str, ...] = ()):
+    from licscan import cache
+    from licscan.binary.images import Limits, NotesMode
+    from licscan.inventory.limits import with_limits
+    from licscan.scan import ScanConfig
+
+    config = ScanConfig(limits=Limits(jobs=1, notes=NotesMode(args.notes)), jobs=args.jobs,
+                        cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
+                        cache_max_bytes=args.cache_max_size or cache.DEFAULT_MAX_BYTES,
+                        exclude=tuple(args.exclude) + tuple(exclude), digests=digests)
+    return with_limits(config, limits_of(args))
+
+

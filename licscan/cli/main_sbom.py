@@ -1,0 +1,55 @@
+"""``licscan sbom``: the inventory as an SPDX 2.3 or CycloneDX 1.6 document."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+from licscan.cli.common import (
+    check_inputs,
+    check_outputs,
+    limit_options,
+    positive,
+    say,
+    scan_config,
+    size,
+    write_outputs,
+)
+from licscan.findings import ExitCode
+
+
+def configure(commands: Any) -> None:
+    sbom = commands.add_parser("sbom", help="write an SBOM (SPDX 2.3 or CycloneDX 1.6) of build outputs",
+                               description="The same inventory as `audit`, as a bill of materials for legal review.")
+    sbom.add_argument("paths", nargs="+", metavar="PATH")
+    sbom.add_argument("--format", choices=("spdx-json", "spdx-tv", "cyclonedx-json"), default="spdx-json")
+    sbom.add_argument("-o", "--output", required=True, help="the SBOM file to write")
+    sbom.add_argument("--organization", help="the creating organization recorded in the SBOM")
+    sbom.add_argument("--name", help="name of the root package (default: the first PATH)")
+    sbom.add_argument("--jobs", type=positive, default=os.cpu_count() or 1)
+    sbom.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
+    sbom.add_argument("--no-cache", action="store_true")
+    sbom.add_argument("--cache-max-size", type=size, default=None, metavar="SIZE")
+    sbom.add_argument("--exclude", action="append", default=[], metavar="GLOB")
+    sbom.add_argument("--notes", choices=("auto", "always", "never"), default="auto")
+    limit_options(sbom)
+
+
+def execute(args: Any) -> int:
+    from licscan import sbom
+    from licscan.scan import scan
+
+    if not check_inputs(args.paths):
+        return ExitCode.USAGE
+    check_outputs([args.output])
+    inventory, records = scan(args.paths, scan_config(args, digests=True))
+    text = io.StringIO()
+    sbom.render(inventory, records, args.format, text, creator_org=args.organization,
+                name=args.name, digests=sbom.plan.filesystem_digests)
+    write_outputs([(args.output, text.getvalue())])
+    if inventory.diagnostics:
+        say(f"scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read; the SBOM lists "
+               "what was read")
+        return ExitCode.INCOMPLETE
+    return ExitCode.CLEAN
