@@ -297,13 +297,6 @@ class Cache:
                                "without the cache") from None
         return cache
 
-    def worker_copy(self) -> Cache:
-        """The same cache for a worker process (no folder checks again)."""
-        other = Cache.__new__(Cache)
-        other.__dict__.update(self.__dict__)
-        other.hits = other.misses = other.written = 0
-        return other
-
     def _load_secret(self) -> bytes:
         given = os.environ.get(_SECRET_ENV)
         if given:

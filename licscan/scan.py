@@ -424,6 +424,7 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
                 FileFacts(item.vpath, _unknown(), 0)
             record = examine(item.vpath, facts, data, item.size, item.containers, distributions,
                              digests=config.digests)
+            release_pages(data, 0, len(data) + mmap.PAGESIZE)  # a spooled member's pages: not kept resident
             records.append(replace(record, layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer))
             if progress is not None:
                 progress(item.vpath)

@@ -55,8 +55,12 @@ def test_installed_environment_default_jobs_and_one_process_agree(tree):
     assert report["diagnostics"] == []
     assert sorted((c["name"], c["version"]) for c in report["components"]
                   if c["kind"] == "python-distribution") == NVIDIA_DISTRIBUTIONS
-    assert sorted(d["name"] for d in report["distributions"])[:3] == ["nvidia-cublas-cu12", "nvidia-cuda-cupti-cu12",
-                                                                      "nvidia-cuda-nvrtc-cu12"]
+    assert sorted((d["name"], d["version"]) for d in report["distributions"]) == \
+        NVIDIA_DISTRIBUTIONS + [("torch", "2.14.1"), ("triton", "3.6.0")]
+    parts = [c["name"] for c in report["components"] if c["kind"] in ("sdk-library", "developer-tool")]
+    assert len(parts) == 16
+    assert set(parts) == {"cublas", "cublasLt", "cudart", "cudnn", "cuobjdump", "cupti", "libdevice", "nccl",
+                          "nvJitLink", "nvblas", "nvdisasm", "nvrtc", "nvrtc-builtins", "ptxas"}
     assert len(report["device_code"]) == 19234
     one = audit(tree, "--jobs", "1")
     assert one.returncode == 0

@@ -35,10 +35,13 @@ def _alive(pid: int) -> bool:
 
 
 def many_files(root: Path, copies: int) -> Path:
+    """``copies`` names for one executable with device code (hard links: each is walked and examined as a file)."""
     dist = root / "dist"
     dist.mkdir()
-    for i in range(copies):
-        shutil.copy(FIXTURES / "cuda13/exe_multi", dist / f"exe_{i:04d}")
+    first = dist / "exe_0000"
+    shutil.copy(FIXTURES / "cuda13/exe_multi", first)
+    for i in range(1, copies):
+        os.link(first, dist / f"exe_{i:04d}")
     return dist
 
 

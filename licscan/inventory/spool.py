@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from licscan.binary.paged import PagedMap
 from licscan.inventory.limits import WalkLimits
 
 CHUNK = 1 << 20
@@ -148,7 +149,8 @@ class Spool:
                 self.in_memory += size
                 return Held(bytes(buffer), size, self)
             spill.flush()
-            mapping = mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ)
+            # PagedMap: searches over a large member (a 700 MB library in an image layer) drop the pages they passed
+            mapping = PagedMap(spill.fileno(), 0, access=mmap.ACCESS_READ)
             return Held(mapping, size)
         finally:
             if spill is not None:
