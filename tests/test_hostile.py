@@ -297,13 +297,15 @@ def _nested_tar_zst(tree: Path, report: dict) -> None:
 
 
 def _huge_names(tree: Path, report: dict) -> None:
-    """Names are bounded before they cost memory: the extended header is refused unread, the long zip name is
-    quoted in part, the path budget stops the tar of long names."""
+    """Names are bounded before they cost memory: the extended header is refused unread, the sparse chain is cut
+    after 4 MiB of headers, the long zip name is quoted in part, the path budget stops the tar of long names."""
     found = [(d["path"][len(str(tree)) + 1:][:40], d["kind"], d["message"][:120]) for d in report["diagnostics"]]
     assert found == [
         ("long-name.zip", "malformed", "member name of 60000 characters (over 4096) not read: '" + "n" * 65),
         ("pax-300mb.tar.gz", "malformed", "extended header of 314572816 bytes at 0 (over the limit of 1048576): not "
                                           "read (tar header)"),
+        ("sparse-chain.tar.gz", "malformed", "headers of one member longer than 4194304 bytes: not read (tar "
+                                             "header)"),
         ("zz-long-names.tar.gz", "limit", "rest of the archive not read: the paths of the archive members walked "
                                           "exceed 33554432 characters in all"),
         ("zz-long-names.tar.gz!/" + "d" * 18, "limit", (f"{tree}/zz-long-names.tar.gz!/" + "d" * 199)[:120]),

@@ -460,3 +460,32 @@ def test_names_bounded_before_they_cost_memory(here):
     assert listing(["names.tar"], WalkLimits(max_path_bytes=1000)) == [
         *[(f"names.tar!/{'d' * 90}/{i:03d}", "file") for i in range(9)],
         (f"names.tar!/{'d' * 90}/009", "diag:limit"), ("names.tar", "diag:limit")]
+
+
+def test_header_chain_of_one_member_is_bounded(here):
+    """Issue 13 item 12: an old GNU sparse member whose extension blocks chain on (tarfile kept every (offset,
+    numbytes) pair: 1.6 GB resident for 400,000 blocks) stops after 4 MiB of headers, with a diagnostic."""
+    import zlib
+
+    block = bytearray(512)
+    for i in range(21):
+        block[i * 24 : i * 24 + 24] = b"%011o\0%011o\0" % (i + 1, 1)
+    block[504] = 1  # isextended
+    head = bytearray(512)
+    head[0:6] = b"sparse"
+    head[100:148] = b"0000644\0" + b"0000000\0" * 2 + b"%011o\0" % 0 + b"00000000000\0"
+    head[156:157] = b"S"
+    head[257:265] = b"ustar  \0"
+    head[386:410] = b"%011o\0%011o\0" % (1, 1)
+    head[482] = 1
+    head[483:495] = b"%011o\0" % (1 << 30)
+    head[148:156] = b" " * 8
+    head[148:156] = b"%06o\0 " % sum(head)
+    chain = bytes(block) * 10_000  # 5 MB of extension blocks
+    block[504] = 0
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    Path("sparse.tar.gz").write_bytes(compressor.compress(bytes(head) + chain + bytes(block) + bytes(1024))
+                                      + compressor.flush())
+    assert [(i.path, i.kind, i.message) for i in walk(["sparse.tar.gz"])] == [
+        ("sparse.tar.gz", DiagnosticKind.MALFORMED, "headers of one member longer than 4194304 bytes: not read "
+                                                    "(tar header)")]

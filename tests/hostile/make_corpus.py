@@ -28,8 +28,8 @@ where the OS allows). Each category is a sub-folder of DIR so that it can be aud
                        (``../../outside/x.tar``, ``/etc/hostname``), next to a folder ``outside`` it must not read
   hostile_metadata/    a wheel whose RECORD has a 200 KiB field, conda packages whose paths.json has non-string
                        ``_path`` / ``sha256`` and a non-list ``paths``, JSON nested 100,000 deep
-  huge_names/          a 300 MB pax path header in a 300 KB .tar.gz, 20,000 members with 4,000-character names,
-                       a 60,000-character zip member name
+  huge_names/          a 300 MB pax path header in a 300 KB .tar.gz, a GNU sparse member with 400,000 extension
+                       blocks, 20,000 members with 4,000-character names, a 60,000-character zip member name
 
 ``build(root)`` returns {category: description}; ``EXPECT`` says which categories must make the scan
 incomplete (exit 3 with a diagnostic) and which are harmless (exit 0 allowed).
@@ -518,7 +518,29 @@ def huge_names(d: Path) -> str:
         raw.write(compressor.compress(bytes(1024)))
         raw.write(compressor.flush())
     (d / "long-name.zip").write_bytes(w.make_zip([("n" * 60_000, b"x"), ("ok.txt", b"ok\n")]))
-    return "a 300 MB pax path header, 20,000 members with 4,000-character names, a 60,000-character zip name"
+    # An old GNU sparse member (typeflag S) whose header says "isextended" (byte 482), then 400,000 extension
+    # blocks of 21 (offset, numbytes) pairs, each "isextended" (byte 504) but the last: 200 MB, 1.2 MB compressed.
+    extension = bytearray(512)
+    for i in range(21):
+        extension[i * 24 : i * 24 + 24] = b"%011o\0%011o\0" % (i + 1, 1)
+    extension[504] = 1
+    head = bytearray(_ustar_header(b"sparse", 0, b"S"))
+    head[257:265] = b"ustar  \0"  # GNU magic
+    head[386:410] = b"%011o\0%011o\0" % (1, 1)
+    head[482] = 1
+    head[483:495] = b"%011o\0" % GiB
+    head[148:156] = b" " * 8
+    head[148:156] = b"%06o\0 " % sum(head)
+    with open(d / "sparse-chain.tar.gz", "wb") as raw:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+        raw.write(compressor.compress(bytes(head)))
+        for _ in range(400):
+            raw.write(compressor.compress(bytes(extension) * 1000))
+        extension[504] = 0
+        raw.write(compressor.compress(bytes(extension) + bytes(1024)))
+        raw.write(compressor.flush())
+    return ("a 300 MB pax path header, an old GNU sparse member with 400,000 extension blocks, 20,000 members with "
+            "4,000-character names, a 60,000-character zip name")
 
 
 OUTSIDE = "image_escape_outside"  # made next to the category folders: what image_escape must not read
