@@ -98,16 +98,18 @@ def test_cuda_runtime_package(dist):
     cudart = _by_name(document, "CUDA Runtime")
     assert cudart.version == "13.0.96"
     assert cudart.supplier.name == "NVIDIA Corporation"
-    assert str(cudart.license_concluded) == "LicenseRef-NVIDIA-CUDA-EULA"
+    # The governing text (docs/licenses.md): CUDA 13.0 -> the January 7, 2025 EULA (mapped by release date).
+    assert str(cudart.license_concluded) == "LicenseRef-NVIDIA-CUDA-EULA-2025-01-07"
+    assert "January 7, 2025" in cudart.license_comment
     assert str(cudart.license_declared) == "LicenseRef-NVIDIA-Proprietary"
     locators = {r.locator for r in cudart.external_references}
     assert "pkg:pypi/nvidia-cuda-runtime@13.0.96" in locators
     assert "cpe:2.3:a:nvidia:cuda_toolkit:13.0:*:*:*:*:*:*:*" in locators
     assert {c.algorithm.name for c in cudart.checksums} == {"SHA1", "SHA256"}
-    eula = next(e for e in document.extracted_licensing_info if e.license_id == "LicenseRef-NVIDIA-CUDA-EULA")
-    assert "2021-10-08" in eula.extracted_text and "full text not reproduced" in eula.extracted_text
+    eula = next(e for e in document.extracted_licensing_info
+                if e.license_id == "LicenseRef-NVIDIA-CUDA-EULA-2025-01-07")
+    assert "2025-01-07" in eula.extracted_text and "full text not reproduced" in eula.extracted_text
     assert eula.cross_references == ["https://docs.nvidia.com/cuda/eula/index.html"]
-    assert "LicenseRef-NVIDIA-Proprietary" in eula.comment and "scancode" in eula.comment
     alias = next(e for e in document.extracted_licensing_info if e.license_id == "LicenseRef-NVIDIA-Proprietary")
     assert "LicenseRef-NVIDIA-CUDA-EULA" in alias.extracted_text
 

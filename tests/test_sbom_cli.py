@@ -40,9 +40,9 @@ def test_spdx_names_cuda_runtime_toolkit_and_driver(dist, tmp_path):
     by_id = {p["SPDXID"]: p for p in doc["packages"]}
     runtime = [p for p in doc["packages"] if p["name"] == "CUDA Runtime"]
     assert [(p["versionInfo"], p["licenseConcluded"], p["supplier"]) for p in runtime] == [
-        ("13.0.96", "LicenseRef-NVIDIA-CUDA-EULA", "Organization: NVIDIA Corporation")]
+        ("13.0.96", "LicenseRef-NVIDIA-CUDA-EULA-2025-01-07", "Organization: NVIDIA Corporation")]
     extracted = {e["licenseId"]: e for e in doc["hasExtractedLicensingInfos"]}
-    assert extracted["LicenseRef-NVIDIA-CUDA-EULA"]["extractedText"]
+    assert extracted["LicenseRef-NVIDIA-CUDA-EULA-2025-01-07"]["extractedText"]
     driver = [p for p in doc["packages"] if p["name"] == "NVIDIA GPU Driver"]
     assert len(driver) == 1 and driver[0]["versionInfo"].startswith(">=580")
     files = {f["SPDXID"]: f for f in doc["files"]}

@@ -84,7 +84,18 @@ def write(document, fmt: str, out: str | os.PathLike | IO[str]) -> None:
 
 
 def render(inventory: Inventory, records: Sequence[Any], fmt: str, out, **options) -> None:
-    """Build the document ``fmt`` needs and write it: what ``licscan sbom --format FMT -o FILE`` does."""
+    """Build the document ``fmt`` needs and write it: what ``licscan sbom --format FMT -o FILE`` does. When neither
+    --organization nor the input's distribution metadata names the root package's supplier (an NTIA minimum
+    element), one line on standard error says what to pass."""
+    if not options.get("creator_org"):
+        from licscan.sbom.plan import _root_supplier
+
+        supplier, why = _root_supplier(inventory.distributions, inventory.inputs)
+        if supplier is None:
+            import sys
+
+            print(f"licscan: the SBOM's root package has no supplier ({why.split(';')[0]}): pass --organization "
+                  "NAME to name who supplies it (an NTIA minimum element)", file=sys.stderr)
     if fmt == "cyclonedx-json":
         write(build_cyclonedx(inventory, records, **options), fmt, out)
     else:

@@ -84,7 +84,26 @@ class LicenseTables:
     declared_names: dict[str, str | None]
 
     def info(self, license_id: str) -> LicenseInfo | None:
-        return self.licenses.get(license_id) or self.aliases.get(license_id)
+        return self.licenses.get(license_id) or self.aliases.get(license_id) or _text_info(license_id)
+
+
+def _text_info(license_id: str) -> LicenseInfo | None:
+    """A LicenseRef of one licence text (rules/licenses/documents.yaml): its title, date and where licscan read a
+    copy; the text itself is not reproduced."""
+    from licscan.rules import documents
+
+    text = documents.load().by_license(license_id)
+    if text is None:
+        return None
+    doc = documents.load().document(text.document)
+    copies = "; ".join(f"{c.kind} copy: {c.label}" + (f" (sha256 {c.sha256})" if c.sha256 else "") for c in text.copies)
+    urls = tuple(dict.fromkeys(c.url for c in text.copies if c.url))
+    return LicenseInfo(
+        id=license_id, name=text.title,
+        text=(f"{text.title}" + (f", text dated {text.date}" if text.date else ", undated text")
+              + f"; {doc.name}. {copies}. full text not reproduced; how licscan reads it: docs/licenses.md."),
+        urls=urls, comment="Project-defined id for one text version of the licence (docs/licenses.md).",
+        date=text.date)
 
 
 def _squash(text: str) -> str:

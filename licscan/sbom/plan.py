@@ -315,10 +315,11 @@ def build_plan(inventory: Inventory, records: Sequence[Any], *, created: datetim
         cpes = (ident["toolkit_cpe"].format(version=key),) if release.single else ()
         tp = ident["toolkit_purl"]
         purl = _purl(tp["type"], tp.get("namespace"), tp["name"], version if release.single else None)
+        toolkit_licence, toolkit_licence_note = _toolkit_licence(entry["low"], entry["high"], key)
         packages.append(PackageNode(
             id=pid, role="toolkit", name=f"CUDA Toolkit {key}", version=version, supplier=NVIDIA,
-            purpose="APPLICATION", concluded="LicenseRef-NVIDIA-CUDA-EULA", declared=None, purls=(purl,),
-            cpes=cpes, shipped=False,
+            purpose="APPLICATION", concluded=toolkit_licence, declared=None, purls=(purl,),
+            cpes=cpes, shipped=False, license_comment=toolkit_licence_note,
             comment=(f"Not shipped: the NVIDIA CUDA toolkit that built the device code of {len(entry['files'])} "
                      f"file(s), as their device code states it ({'; '.join(sorted(entry['evidence']))})."
                      + (f" Exact releases seen: {', '.join(exact)}." if len(exact) > 1 else "")),
@@ -365,6 +366,7 @@ def build_plan(inventory: Inventory, records: Sequence[Any], *, created: datetim
 
     # ---- components
     component_ids: dict[str, str] = {}
+    governing = governing_licences(inventory)
     for component in sorted(components, key=lambda c: c.id):
         if component.kind is ComponentKind.PYTHON_DISTRIBUTION:
             continue
@@ -373,7 +375,8 @@ def build_plan(inventory: Inventory, records: Sequence[Any], *, created: datetim
         props = _props(component)
         dist_name = _first(props, "distribution")
         dist = dist_by_name.get(_norm_dist(dist_name)) if dist_name else None
-        node = _component_node(pid, component, props, dist, display, tables, file_ids, file_digest)
+        node = _component_node(pid, component, props, dist, display, tables, file_ids, file_digest,
+                               governing.get(component.id))
         packages.append(node)
         parent = dist_ids.get(_norm_dist(dist_name)) if dist_name else None
         edges.append(Edge(parent or "@root", "CONTAINS", pid))
@@ -460,13 +463,23 @@ def build_plan(inventory: Inventory, records: Sequence[Any], *, created: datetim
             ", ".join(omitted[:20]) + (" ..." if len(omitted) > 20 else "")
     if inventory.diagnostics:
         root_comment += f"; SCAN INCOMPLETE: {len(inventory.diagnostics)} diagnostic(s)"
+    root_supplier, supplier_source = (creator_org, "--organization") if creator_org else \
+        _root_supplier(inventory.distributions, inventory.inputs)
+    # Parts whose vendor is not known are supplied, as far as the SBOM can tell, by whoever supplies the input.
+    packages = [replace(p, supplier=root_supplier, properties=p.properties + (
+                    ("licscan:supplier-source", "the supplier of the scanned input (no vendor named)"),))
+                if p.role == "component" and p.supplier is None and root_supplier else p for p in packages]
     packages.insert(0, PackageNode(
-        id=root, role="root", name=name, version=root_version, supplier=creator_org, purpose="APPLICATION",
+        id=root, role="root", name=name, version=root_version, supplier=root_supplier, purpose="APPLICATION",
         concluded=None, declared=None, files=root_files, comment=root_comment + ".",
-        occurrences=tuple(inventory.inputs), properties=(("licscan:role", "root"),)))
+        occurrences=tuple(inventory.inputs),
+        properties=(("licscan:role", "root"), ("licscan:supplier-source", supplier_source))))
     edges = [Edge(root if e.source == "@root" else e.source, e.type, root if e.target == "@root" else e.target,
                   e.comment) for e in edges]
     edges.append(Edge("SPDXRef-DOCUMENT", "DESCRIBES", root))
+    # The toolkit that built the device code is a build tool of the scanned input (not shipped): tied to the root.
+    edges.extend(Edge(root, "HAS_PREREQUISITE", pid, "build tool: the CUDA toolkit that built its device code")
+                 for pid in toolkit_ids.values())
 
     # ---- findings
     notes = _notes(findings or (), file_ids, components, component_ids, root)
@@ -540,10 +553,11 @@ def _driver_node(pid, need: DriverRequirement, shipped: list[Component], platfor
               f"toolkit(s) {', '.join(need.toolkits) or 'undetermined'} found in the input.")]
     lines.extend(need.reasons)
     concluded = "LicenseRef-NVIDIA-Driver"
-    license_comment = ("User-mode driver libraries (libcuda, libnvidia-*) are licensed under the License For "
-                       "Customer Use of NVIDIA Software (LicenseRef-NVIDIA-Driver); the kernel modules are either "
-                       "the proprietary ones (LicenseRef-NVIDIA-Driver) or the open GPU kernel modules "
-                       "(MIT OR GPL-2.0-only).")
+    license_comment = ("User-mode driver libraries (libcuda, libnvidia-*) are licensed under the driver's own "
+                       "licence: \"NVIDIA Driver License Agreement\" (535 and later; "
+                       "LicenseRef-NVIDIA-Driver-License-Agreement), \"License For Customer Use of NVIDIA Software\" "
+                       "(470-era drivers; LicenseRef-NVIDIA-Driver-Customer-Use) (docs/licenses.md); the kernel "
+                       "modules are either the proprietary ones or the open GPU kernel modules (MIT OR GPL-2.0-only).")
     props = [("licscan:role", "driver-requirement"), ("licscan:min-driver-linux", need.linux or "undetermined"),
              ("licscan:min-driver-windows", need.windows or "undetermined")]
     for component in sorted(shipped, key=lambda c: c.id):
@@ -614,7 +628,78 @@ def _distribution_from_component(pid, component: Component, lookup) -> PackageNo
         properties=(("licscan:role", "distribution"), ("licscan:component", component.id)))
 
 
-def _component_node(pid, component: Component, props, dist, display, tables, file_ids, file_digest) -> PackageNode:
+def _root_supplier(distributions, inputs) -> tuple[str | None, str]:
+    """The supplier of the scanned input from its distribution metadata (Author, Maintainer, Author-email) when
+    every distribution at the top of an input names the same one; (None, why) otherwise."""
+    top = [d for d in distributions if "!/" not in d.vpath.rstrip("/")]
+    found = set()
+    for dist in top:
+        meta = dict(dist.metadata)
+        name = meta.get("Author") or meta.get("Maintainer") or meta.get("Author-email")
+        if name:
+            found.add((" ".join(str(name).split()), dist.vpath))
+    suppliers = {s for s, _ in found}
+    if len(suppliers) == 1:
+        supplier = suppliers.pop()
+        return supplier, "package metadata of " + ", ".join(sorted(p for _, p in found))
+    if not top:
+        return None, "none: no distribution metadata at the top of the input; pass --organization"
+    return None, ("none: the distributions name no single author (" + (", ".join(sorted(suppliers)) or "no author")
+                  + "); pass --organization")
+
+
+def _toolkit_licence(low, high, key: str) -> tuple[str, str]:
+    """The CUDA EULA text NVIDIA published with a toolkit release (docs/licenses.md), as the SBOM's concluded
+    licence, and a comment that says which text and why."""
+    from licscan.rules import documents
+    from licscan.rules.versions import range_from_toolkit
+
+    eula = documents.load().document("cuda-eula")
+    mapped = eula.for_release(range_from_toolkit({"min": low, "max": high, "exact": None}))
+    if mapped and len(mapped) == 1:
+        text, basis, source = mapped[0]
+        return text.license, f"governing text: {text.title} ({basis}: {source})"
+    return GENERIC_EULA, (f"the CUDA EULA; which text NVIDIA published with CUDA {key} is not known to licscan "
+                          "(docs/licenses.md)")
+
+
+GENERIC_EULA = "LicenseRef-NVIDIA-CUDA-EULA"
+
+
+def governing_licences(inventory: Inventory) -> dict[str, tuple[str | None, str]]:
+    """Component id -> (concluded licence, comment): the licence that governs it (licscan/rules/governing.py,
+    default policy), the same answer the rules judge by. A text left unknown gives the document's generic id."""
+    from licscan.report.json_report import document
+    from licscan.rules import documents, facts
+
+    out: dict[str, tuple[str | None, str]] = {}
+    seen: dict[str, set[tuple[str | None, str]]] = {}
+    for fact in facts.build(document(inventory)).scope("component"):
+        governing = fact.governing.get("published-with-toolkit")
+        if governing is None or governing.document is None or fact.component is None:
+            continue
+        doc = documents.load().document(governing.document)
+        licence = governing.license_id()
+        if licence is None:
+            licence = GENERIC_EULA if governing.document == "cuda-eula" else \
+                {"nvidia-driver": "LicenseRef-NVIDIA-Driver", "cudnn-sla": "LicenseRef-NVIDIA-cuDNN-SLA",
+                 "scale-free": "LicenseRef-Spectral-SCALE-Free"}.get(governing.document)
+            note = f"governed by the {doc.name}; text unknown ({governing.why})"
+        else:
+            note = f"governing licence: {governing.label} ({governing.why})"
+        seen.setdefault(fact.component, set()).add((licence, note))
+    for component, answers in seen.items():
+        licences = {licence for licence, _ in answers}
+        if len(licences) == 1:
+            out[component] = sorted(answers, key=lambda a: a[1])[0]
+        else:
+            out[component] = (None, "its copies are governed by different texts: "
+                              + "; ".join(sorted(n for _, n in answers)))
+    return out
+
+
+def _component_node(pid, component: Component, props, dist, display, tables, file_ids, file_digest,
+                    governing: tuple[str | None, str] | None = None) -> PackageNode:
     version = component.version or _first(props, "version_range") or "unknown"
     nvidia = component.vendor == "NVIDIA"
     if dist is not None and dist.ecosystem.value in ("pypi", "conda") and dist.version:
@@ -638,14 +723,17 @@ def _component_node(pid, component: Component, props, dist, display, tables, fil
     raw_declared = _first(props, "license_declared")
     declared = normalise(raw_declared)
     notes = []
-    if component.license and concluded is None:
+    if governing is not None:
+        concluded = governing[0]
+        notes.append(governing[1])
+    if component.license and concluded is None and governing is None:
         notes.append(f"concluded licence {component.license!r} is not an SPDX expression")
     if raw_declared and declared != raw_declared:
         notes.append(f"declared by its distribution as {raw_declared!r} (not an SPDX expression: NOASSERTION)")
     elif raw_declared:
         notes.append(f"declared by its distribution as {raw_declared}")
-    if concluded and "LicenseRef-NVIDIA-CUDA-EULA" in concluded:
-        notes.append("concluded: the CUDA EULA; identifiers seen in the wild for it: LicenseRef-NVIDIA-Proprietary "
+    if concluded and concluded.startswith("LicenseRef-NVIDIA-CUDA-EULA"):
+        notes.append("the CUDA EULA; identifiers seen in the wild for it: LicenseRef-NVIDIA-Proprietary "
                      "(PyPI), LicenseRef-NVIDIA-End-User-License-Agreement (conda), ScanCode "
                      "LicenseRef-scancode-nvidia-sdk-12.8 / LicenseRef-scancode-nvidia-cuda-supplement-2020")
     flavour = _first(props, "flavour")
