@@ -48,6 +48,8 @@ def execute(args: Any) -> int:
     sbom.render(inventory, records, args.format, text, creator_org=args.organization,
                 name=args.name, digests=sbom.plan.filesystem_digests)
     write_outputs([(args.output, text.getvalue())])
+    for notice in sbom.api.notices(inventory, args.organization):
+        say(notice)
     if inventory.diagnostics:
         say(f"scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read; the SBOM lists "
                "what was read")

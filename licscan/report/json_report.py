@@ -30,13 +30,13 @@ def special_entry(special: SpecialFile) -> dict[str, Any]:
     return {"path": special.vpath, "kind": special.kind.value, "target": special.target, "note": special.note}
 
 
-def document(inventory: Inventory, findings: list[Finding] | None = None) -> dict[str, Any]:
+def document(inventory: Inventory, findings: list[Finding] | None = None, governing: bool = True) -> dict[str, Any]:
     findings = findings or []
     counts = {"error": 0, "warning": 0, "note": 0}
     for finding in findings:
         if not finding.waived:
             counts[finding.severity.value] += 1
-    return {
+    out = {
         "schema": SCHEMA_ID,
         "tool": {"name": "licscan", "version": __version__},
         "disclaimer": DISCLAIMER,
@@ -53,6 +53,12 @@ def document(inventory: Inventory, findings: list[Finding] | None = None) -> dic
                           "kind": d.kind.value, "shipped": list(d.shipped)} for d in inventory.dependencies],
         "remarks": list(inventory.remarks),
     }
+    if governing:
+        from licscan.rules.governing import entries
+
+        # The licence that governs each named part (docs/licenses.md), the same answer the rules judge by.
+        out["governing"] = entries(out)
+    return out
 
 
 def render(inventory: Inventory, findings: list[Finding] | None = None) -> str:

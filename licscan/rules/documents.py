@@ -99,7 +99,9 @@ class Document:
 
     def newest(self) -> Text | None:
         dated = [t for t in self.texts.values() if t.date]
-        return max(dated, key=lambda t: t.date) if dated else (next(iter(self.texts.values()), None))
+        if dated:
+            return max(dated, key=lambda t: t.date)
+        return list(self.texts.values())[-1] if self.texts else None  # undated: listed oldest first
 
     def for_release(self, rng: VersionRange) -> tuple[tuple[Text, str, str], ...] | None:
         """The text(s) published with a release range: ((text, basis, source), ...) when every release the range

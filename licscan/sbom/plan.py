@@ -674,7 +674,7 @@ def governing_licences(inventory: Inventory) -> dict[str, tuple[str | None, str]
 
     out: dict[str, tuple[str | None, str]] = {}
     seen: dict[str, set[tuple[str | None, str]]] = {}
-    for fact in facts.build(document(inventory)).scope("component"):
+    for fact in facts.build(document(inventory, governing=False)).scope("component"):
         governing = fact.governing.get("published-with-toolkit")
         if governing is None or governing.document is None or fact.component is None:
             continue
