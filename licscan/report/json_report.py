@@ -54,10 +54,10 @@ def document(inventory: Inventory, findings: list[Finding] | None = None, govern
         "remarks": list(inventory.remarks),
     }
     if governing:
-        from licscan.rules.governing import entries
+        from licscan.rules.facts import governing_entries
 
         # The licence that governs each named part (docs/licenses.md), the same answer the rules judge by.
-        out["governing"] = entries(out)
+        out["governing"] = governing_entries(out)
     return out
 
 

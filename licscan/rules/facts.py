@@ -344,3 +344,25 @@ def _groups(path: str, inputs: list[str], dist: dict | None) -> dict[str, str | 
     else:
         dist_key = dist.get("path") or f"name:{dist.get('name')}"
     return {"input": _input_of(path, inputs), "distribution": dist_key, "path": path}
+
+
+def governing_entries(report: Mapping[str, Any], policy: str = gov.DEFAULT_POLICY) -> list[dict]:
+    """The governing licence of every named part of a report document, for the JSON report's ``governing`` list:
+    one entry per component path and per file of NVIDIA device code, with the document, text, title, licence id,
+    basis and why, and the text each other policy would pick where it differs."""
+    out: dict[tuple[str, str | None], dict] = {}
+    for fact in build(report, None, policy).facts:
+        if fact.scope == "distribution" or not fact.governing:
+            continue
+        chosen = fact.governing[policy]
+        if chosen.document is None:
+            continue
+        key = (fact.path, fact.component)
+        if key in out:
+            continue
+        others = {p: g.text for p, g in fact.governing.items() if p != policy and g.text != chosen.text}
+        out[key] = {"path": fact.path, "component": fact.component, "scope": fact.scope,
+                    "document": chosen.document, "text": chosen.text, "title": chosen.label,
+                    "license": chosen.license_id(), "basis": chosen.basis, "why": chosen.why, "policy": policy,
+                    "other_policies": others}
+    return [out[k] for k in sorted(out, key=lambda k: (k[0], k[1] or ""))]

@@ -219,26 +219,3 @@ def text_of_license_component(fields: dict) -> tuple[str, str] | None:
     """(document, text) of a licence-text component (kind license-text, properties.document)."""
     return TEXT_IDS.get(str(fields.get("properties.document")))
 
-
-def entries(report: dict, policy: str = DEFAULT_POLICY) -> list[dict]:
-    """The governing licence of every named part of a report document, for the JSON report's ``governing`` list:
-    one entry per component path and per file of NVIDIA device code, with the document, text, title, licence id,
-    basis and why, and the text each other policy would pick where it differs."""
-    from licscan.rules import facts
-
-    out: dict[tuple[str, str | None], dict] = {}
-    for fact in facts.build(report, None, policy).facts:
-        if fact.scope == "distribution" or not fact.governing:
-            continue
-        chosen = fact.governing[policy]
-        if chosen.document is None:
-            continue
-        key = (fact.path, fact.component)
-        if key in out:
-            continue
-        others = {p: g.text for p, g in fact.governing.items() if p != policy and g.text != chosen.text}
-        out[key] = {"path": fact.path, "component": fact.component, "scope": fact.scope,
-                    "document": chosen.document, "text": chosen.text, "title": chosen.label,
-                    "license": chosen.license_id(), "basis": chosen.basis, "why": chosen.why, "policy": policy,
-                    "other_policies": others}
-    return [out[k] for k in sorted(out, key=lambda k: (k[0], k[1] or ""))]

@@ -666,15 +666,28 @@ def _toolkit_licence(low, high, key: str) -> tuple[str, str]:
 GENERIC_EULA = "LicenseRef-NVIDIA-CUDA-EULA"
 
 
+def _facts_document(inventory: Inventory) -> dict[str, Any]:
+    """The parts of a report document the rules' facts view reads for components (licscan/rules/facts.py)."""
+    return {
+        "inputs": list(inventory.inputs),
+        "components": [{"id": c.id, "name": c.name, "vendor": c.vendor, "kind": c.kind.value, "version": c.version,
+                        "license": c.license, "paths": list(c.paths), "evidence": list(c.evidence),
+                        "properties": dict(c.properties)} for c in inventory.components],
+        "distributions": [{"path": d.vpath, "name": d.name, "ecosystem": d.ecosystem.value, "version": d.version,
+                           "license_declared": d.license_declared, "license_files": list(d.license_files)}
+                          for d in inventory.distributions],
+        "device_code": [],
+    }
+
+
 def governing_licences(inventory: Inventory) -> dict[str, tuple[str | None, str]]:
     """Component id -> (concluded licence, comment): the licence that governs it (licscan/rules/governing.py,
     default policy), the same answer the rules judge by. A text left unknown gives the document's generic id."""
-    from licscan.report.json_report import document
     from licscan.rules import documents, facts
 
     out: dict[str, tuple[str | None, str]] = {}
     seen: dict[str, set[tuple[str | None, str]]] = {}
-    for fact in facts.build(document(inventory, governing=False)).scope("component"):
+    for fact in facts.build(_facts_document(inventory)).scope("component"):
         governing = fact.governing.get("published-with-toolkit")
         if governing is None or governing.document is None or fact.component is None:
             continue
