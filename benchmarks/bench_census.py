@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-import census_wheels as cw  # noqa: E402
-import oracle  # noqa: E402
+import census_wheels as cw
+import oracle
 
 
 def timed(argv: list[str], env=None) -> tuple[float, int, int]:

@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import build_env  # noqa: E402
+import build_env
 
 
 def _children(pid: int) -> list[int]:

@@ -17,12 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-import oracle  # noqa: E402  (tests/oracle.py: cuobjdump + torch download helpers)
+import oracle
 
 DEFAULT_FIXTURES = [
     "tests/fixtures/cuda13/exe_multi",
@@ -34,7 +34,7 @@ DEFAULT_FIXTURES = [
 MiB = 1 << 20
 
 
-def run_measured(cmd: Sequence[str], env=None) -> Tuple[float, int, int, bytes]:
+def run_measured(cmd: Sequence[str], env=None) -> tuple[float, int, int, bytes]:
     """Run cmd once; return (wall seconds, peak RSS in KiB of that child, exit code, stdout).
 
     Peak RSS comes from wait4() on the child itself (not RUSAGE_CHILDREN, whose ru_maxrss is a maximum over
@@ -54,7 +54,7 @@ def run_measured(cmd: Sequence[str], env=None) -> Tuple[float, int, int, bytes]:
 GNU_TIME = "/usr/bin/time"
 
 
-def peak_rss(cmd: Sequence[str], env=None) -> Tuple[Optional[int], int, bytes]:
+def peak_rss(cmd: Sequence[str], env=None) -> tuple[int | None, int, bytes]:
     """Peak RSS (KiB) of cmd, exit code and stdout, measured by GNU time (``%M``) when available.
 
     A child forked from this Python process starts with the parent's RSS, and Linux folds that pre-exec value
@@ -70,7 +70,7 @@ def peak_rss(cmd: Sequence[str], env=None) -> Tuple[Optional[int], int, bytes]:
         return (int(lines[-1]) if lines else None), rc, out
 
 
-def read_floor(path: Path, limit: Optional[int] = None) -> float:
+def read_floor(path: Path, limit: int | None = None) -> float:
     """Seconds to read the file (or its first ``limit`` bytes) with a 1 MiB buffer."""
     buf = bytearray(MiB)
     view = memoryview(buf)
@@ -85,28 +85,28 @@ def read_floor(path: Path, limit: Optional[int] = None) -> float:
     return time.perf_counter() - t0
 
 
-def best(runs: List[Tuple[float, int, int, bytes]]) -> Tuple[float, int, int]:
+def best(runs: list[tuple[float, int, int, bytes]]) -> tuple[float, int, int]:
     return min(r[0] for r in runs), max(r[1] for r in runs), max(abs(r[2]) for r in runs)
 
 
-def fmt_s(x: Optional[float]) -> str:
+def fmt_s(x: float | None) -> str:
     if x is None:
         return "n/a"
     return f"{x * 1000:.2f}ms" if x < 0.01 else f"{x * 1000:.0f}ms" if x < 10 else f"{x:.1f}s"
 
 
-def fmt_ratio(a: Optional[float], b: Optional[float]) -> str:
+def fmt_ratio(a: float | None, b: float | None) -> str:
     if a is None or not b:
         return "n/a"
     ratio = a / b
     return f"{ratio:.3f}x" if ratio < 1 else f"{ratio:.2f}x"
 
 
-def fmt_mb(kib: Optional[int]) -> str:
+def fmt_mb(kib: int | None) -> str:
     return "n/a" if kib is None else f"{kib / 1024:.0f}MB"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*", help="files to inspect (default: libtorch_cuda.so + a few fixtures)")
     ap.add_argument("-n", "--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", 3)),
@@ -116,7 +116,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--json", metavar="OUT", help="also write the raw figures as JSON to OUT")
     args = ap.parse_args(argv)
 
-    files: List[Path] = [Path(f) for f in args.files]
+    files: list[Path] = [Path(f) for f in args.files]
     if not files:
         torch = oracle.torch_cuda_lib(download=not args.no_download)
         if torch is not None:

@@ -90,7 +90,7 @@ def main() -> None:
                 check(data)
             finally:
                 signal.setitimer(signal.ITIMER_PROF, 0)
-        except Exception as error:  # noqa: BLE001 -- every exception that escapes the property is a finding
+        except Exception as error:
             tb = traceback.extract_tb(error.__traceback__)
             frames = [f"{Path(f.filename).name}:{f.lineno}" for f in tb if "/licscan/" in f.filename]
             frames = frames[-1:] or [f"{Path(f.filename).name}:{f.lineno}" for f in tb[-1:]]

@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from fuzz import targets  # noqa: E402
+from fuzz import targets
 
 ORDER = ["fatbin", "cubin", "ptx", "lz4", "ar", "pe", "elf", "walk", "rules"]
 

@@ -22,9 +22,9 @@ def fixture_files(*suffixes: str, max_size: int | None = None) -> list[Path]:
     out = []
     for corpus in CORPORA:
         for path in sorted((FIXTURES / corpus).iterdir()):
-            if path.is_file() and (not suffixes or path.name.endswith(suffixes)):
-                if max_size is None or path.stat().st_size <= max_size:
-                    out.append(path)
+            if (path.is_file() and (not suffixes or path.name.endswith(suffixes))
+                    and (max_size is None or path.stat().st_size <= max_size)):
+                out.append(path)
     return out
 
 
@@ -54,7 +54,7 @@ def small_fatbins(limit: int = 16384) -> list[bytes]:
     for blob in real_fatbins():
         try:
             parsed = fatbin.parse_fatbin(blob, 0, len(blob))
-        except Exception:  # noqa: BLE001
+        except Exception:
             continue
         for entry in parsed.entries:
             raw = blob[entry.offset : entry.payload_offset + entry.payload_size]
@@ -95,7 +95,7 @@ def decoded_cubins(limit: int = 16384) -> list[bytes]:
                     continue
                 try:
                     data = images.payload(blob, entry, images.Limits(jobs=1))
-                except Exception:  # noqa: BLE001
+                except Exception:
                     continue
                 if len(data) <= limit:
                     out.append(data)
@@ -121,7 +121,7 @@ def make_elf(sections: list[tuple[str, int, int, bytes]], *, e_type: int = 3, ma
     body = bytearray()
     placed = []
     pos = 64
-    for (name, sh_type, flags, data), name_off in zip(sections, name_offsets):
+    for (_name, sh_type, flags, data), name_off in zip(sections, name_offsets):
         pad = -pos % 8
         body += b"\0" * pad
         pos += pad

@@ -15,12 +15,10 @@ Nothing here writes outside a private temporary folder.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import sys
 import tempfile
-import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,11 +35,11 @@ def _imports():
     # Imported lazily so that the atheris driver can instrument them first.
     global archive, compression, cubin, fatbin, ptx, identify, inspect, images, elf, pe, FormatError, Compression
     global WindowStream, Limits, DiagnosticKind
-    from licscan.binary import archive, compression, cubin, elf, fatbin, identify, images, inspect, pe, ptx  # noqa
-    from licscan.binary.errors import FormatError  # noqa
-    from licscan.binary.images import Limits  # noqa
-    from licscan.binary.stream import WindowStream  # noqa
-    from licscan.model import Compression, DiagnosticKind  # noqa
+    from licscan.binary import archive, compression, cubin, elf, fatbin, identify, images, inspect, pe, ptx
+    from licscan.binary.errors import FormatError
+    from licscan.binary.images import Limits
+    from licscan.binary.stream import WindowStream
+    from licscan.model import Compression, DiagnosticKind
 
 
 # Limits of the end-to-end checks: no worker processes (a fork per input), the default image limit.
@@ -325,7 +323,7 @@ def _first_difference(a: bytes, b: bytes) -> int:
 def walker_available() -> bool:
     try:
         import licscan.inventory.walk  # noqa: F401
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return True
 
@@ -358,7 +356,7 @@ def rules_loader():
     """The rule-pack loader's entry point (RulePack.from_path), or None while it does not exist yet."""
     try:
         from licscan.rules.loader import RulePack
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return RulePack.from_path
 

@@ -70,7 +70,7 @@ def _type_name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fields(cls: type) -> tuple[tuple[str, bool], ...]:
     return tuple((f.name, f.init) for f in dataclasses.fields(cls))
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from typing import Any, Callable, Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 # Characters that change what a terminal, a log viewer or a text renderer shows instead of showing themselves:
 # C0 and C1 controls (ESC starts CSI/OSC sequences: screen clear, colours, window titles, hyperlinks; CR and LF

@@ -25,9 +25,17 @@ from licscan.binary.images import Limits, release_pages
 from licscan.binary.inspect import inspect_buffer, inspect_file
 from licscan.binary.paged import PagedMap
 from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused, file_digest
+from licscan.model import (
+    GPU_LAYER_KINDS,
+    Component,
+    ComponentKind,
+    Diagnostic,
+    FileFacts,
+    FileFormat,
+    Inventory,
+    Summary,
+)
 from licscan.vpath import SEP, innermost, is_within
-from licscan.model import (GPU_LAYER_KINDS, Component, ComponentKind, Diagnostic, FileFacts, FileFormat, Inventory,
-                           Summary)
 
 
 @dataclass(frozen=True)
@@ -164,7 +172,7 @@ def _examine_batch(batch: Sequence[tuple[str, str]]) -> list[FileRecord]:
                 digests = [None] * len(batch)
             if all(d is not None for d in digests):
                 parts = []
-                for (source, vpath), digest, ident in zip(batch, digests, before):
+                for (_source, vpath), digest, ident in zip(batch, digests, before):
                     dist = distribution_of(vpath, shared.distributions)
                     parts += [vpath, str(digest), str(ident[2] if ident else -1),
                               shared.context.get(dist.vpath, "") if dist is not None else ""]

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 import oracle
 
@@ -57,7 +58,7 @@ def _matches(pin: Pin, name: str) -> bool:
                                                                  and "aarch64" not in tags)
 
 
-def cached(pin: Pin) -> Optional[Path]:
+def cached(pin: Pin) -> Path | None:
     found = sorted(p for p in oracle.cache_dir().glob("*.whl") if _matches(pin, p.name))
     return found[0] if found else None
 
@@ -85,7 +86,7 @@ def fetch(pin: Pin, download: bool = True) -> Path:
 # ---------------------------------------------------------------------------------------------------------------
 # independent readers: ar members, PE / COFF section tables
 
-def ar_members(data: bytes) -> Iterator[Tuple[str, bytes]]:
+def ar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
     """(name, bytes) of the ordinary members of a System V / GNU / Microsoft archive."""
     assert data[:8] == b"!<arch>\n"
     pos, longnames = 8, b""
@@ -109,7 +110,7 @@ def ar_members(data: bytes) -> Iterator[Tuple[str, bytes]]:
         yield name.decode("latin-1"), body
 
 
-def coff_sections(data: bytes, base: int = 0) -> List[Tuple[str, int, int]]:
+def coff_sections(data: bytes, base: int = 0) -> list[tuple[str, int, int]]:
     """(name, offset, size) of the sections of a PE image (base 0, ``MZ``) or a COFF object (plain or /bigobj)."""
     if data[:2] == b"MZ":
         pe, = struct.unpack_from("<I", data, 0x3C)
@@ -143,11 +144,11 @@ _SM3X = "Support for 'sm_3"
 class Oracle(NamedTuple):
     """What the oracle says about one file: (kind, arch) per image, and how it was asked."""
 
-    images: List[Tuple[str, str]]
+    images: list[tuple[str, str]]
     how: str  # "cuobjdump", "cuobjdump (sections cut)", "walker (cuobjdump 13 refuses sm_3x)"
 
 
-def _cuobjdump(data: bytes, suffix: str) -> List[Tuple[str, str]]:
+def _cuobjdump(data: bytes, suffix: str) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory(prefix="licscan-census-") as tmp:
         path = os.path.join(tmp, "input" + suffix)
         with open(path, "wb") as out:
@@ -155,7 +156,7 @@ def _cuobjdump(data: bytes, suffix: str) -> List[Tuple[str, str]]:
         return [(e.kind, e.arch) for e in oracle.oracle_listing(path)]
 
 
-def elf_sections(data: bytes) -> List[Tuple[str, int, int]]:
+def elf_sections(data: bytes) -> list[tuple[str, int, int]]:
     """(name, offset, size) of the sections of a little-endian ELF64 file that have bytes (not SHT_NOBITS)."""
     shoff, = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
@@ -177,8 +178,8 @@ def _fatbins(blob: bytes) -> Iterator[bytes]:
         yield blob[offset:offset + header + size]
 
 
-def _cut_listing(data: bytes, sections: List[Tuple[str, int, int]]) -> List[Tuple[str, str]]:
-    out: List[Tuple[str, str]] = []
+def _cut_listing(data: bytes, sections: list[tuple[str, int, int]]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
     for name, offset, size in sections:
         if name in FATBIN_SECTIONS and size:
             for fatbin in _fatbins(data[offset:offset + size]):
@@ -186,10 +187,10 @@ def _cut_listing(data: bytes, sections: List[Tuple[str, int, int]]) -> List[Tupl
     return out
 
 
-def _walker_listing(data: bytes, sections: List[Tuple[str, int, int]]) -> List[Tuple[str, str]]:
+def _walker_listing(data: bytes, sections: list[tuple[str, int, int]]) -> list[tuple[str, str]]:
     import nvidia_wheels
 
-    out: List[Tuple[str, str]] = []
+    out: list[tuple[str, str]] = []
     for name, offset, size in sections:
         if name in FATBIN_SECTIONS and size:
             for _fatbin, entries in nvidia_wheels.walk(data[offset:offset + size]):
@@ -232,7 +233,7 @@ def _listing(data: bytes) -> Oracle:
         members = list(ar_members(data))
         if any(body[:4] == b"\x7fELF" for _, body in members):
             return Oracle(_cuobjdump(data, ".a"), "cuobjdump")
-        out: List[Tuple[str, str]] = []
+        out: list[tuple[str, str]] = []
         for _member_name, body in members:
             if _looks_coff(body):
                 out.extend(_cut_listing(body, coff_sections(body)))
@@ -251,11 +252,11 @@ def _looks_coff(body: bytes) -> bool:
     return body[:4] == b"\0\0\xff\xff" and struct.unpack_from("<H", body, 4)[0] >= 2
 
 
-def cuobjdump_coff_listing(path: Path) -> List[Tuple[str, str]]:
+def cuobjdump_coff_listing(path: Path) -> list[tuple[str, str]]:
     return cuobjdump_listing(path.name, path.read_bytes()).images
 
 
-def wheel_binaries(wheel: Path) -> Iterator[Tuple[str, bytes]]:
+def wheel_binaries(wheel: Path) -> Iterator[tuple[str, bytes]]:
     """(member name, bytes) of every member of the wheel that may hold device code (ELF, PE, ar, fatbin)."""
     with zipfile.ZipFile(wheel) as zf:
         for info in zf.infolist():
@@ -268,7 +269,7 @@ def wheel_binaries(wheel: Path) -> Iterator[Tuple[str, bytes]]:
                 yield info.filename, zf.read(info)
 
 
-def largest_binary(wheel: Path) -> Tuple[str, int]:
+def largest_binary(wheel: Path) -> tuple[str, int]:
     with zipfile.ZipFile(wheel) as zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         best = None
@@ -293,12 +294,12 @@ def extract(wheel: Path, member: str) -> Path:
     return target
 
 
-Listing = Dict[str, List[Tuple[str, str]]]
+Listing = dict[str, list[tuple[str, str]]]
 
 
 #: The census: popular CUDA-bearing wheels, NVIDIA's and third parties', Linux and Windows builds of one release
 #: side by side; bitsandbytes-cuda110 was built with CUDA 11.0.
-CENSUS: Tuple[Pin, ...] = (
+CENSUS: tuple[Pin, ...] = (
     Pin("nvidia-cuda-runtime-cu12", "12.9.79", LINUX),
     Pin("nvidia-cuda-runtime-cu12", "12.9.79", WINDOWS),
     Pin("nvidia-cuda-cupti-cu12", "12.9.79", LINUX),

@@ -3,7 +3,6 @@ import os
 
 import pytest
 
-
 # Integration tests run the whole program (the CLI in a subprocess or in-process, whole dists, real NVIDIA wheels,
 # the cuobjdump oracle, the hostile corpus); every other test module is a unit test of one layer. `pytest -m unit`
 # is the fast loop while editing; the README's test command (what CI runs) runs both.

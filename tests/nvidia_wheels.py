@@ -20,8 +20,9 @@ import struct
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 from oracle import cache_dir
 
@@ -31,10 +32,10 @@ class Wheel(NamedTuple):
     version: str
     member: str  # path inside the wheel
     target: str  # file name in the cache dir
-    pip_args: Tuple[str, ...] = ()  # e.g. a foreign --platform
+    pip_args: tuple[str, ...] = ()  # e.g. a foreign --platform
 
 
-WHEELS: Dict[str, Wheel] = {
+WHEELS: dict[str, Wheel] = {
     "cupti-12.4": Wheel("nvidia-cuda-cupti-cu12", "12.4.127", "nvidia/cuda_cupti/lib/libcupti.so.12",
                         "libcupti.so.12-12.4.127"),
     "cupti-12.8": Wheel("nvidia-cuda-cupti-cu12", "12.8.90", "nvidia/cuda_cupti/lib/libcupti.so.12",
@@ -100,11 +101,11 @@ class RawEntry(NamedTuple):
     payload_size: int
     compressed_size: int
     uncompressed_size: int
-    code_version: Tuple[int, int]  # (major, minor) at +0x1a/+0x18
+    code_version: tuple[int, int]  # (major, minor) at +0x1a/+0x18
     sm: int
     flags: int
     extra_desc_off: int
-    extra: Optional[bytes]  # via the +0x14 descriptor: ptxas options (PTX) or the compat blob (ELF sm_100+)
+    extra: bytes | None  # via the +0x14 descriptor: ptxas options (PTX) or the compat blob (ELF sm_100+)
     raw: bytes  # payload[:compressed_size] if compressed, else the whole padded payload
 
     @property
@@ -128,7 +129,7 @@ class RawEntry(NamedTuple):
         return self.arch_full
 
     @property
-    def host(self) -> Optional[str]:
+    def host(self) -> str | None:
         if self.flags & F_HOST_WINDOWS:
             return "windows"
         if self.flags & F_HOST_MAC:
@@ -167,7 +168,7 @@ class RawEntry(NamedTuple):
         return hashlib.sha256(self.image()).hexdigest()
 
 
-def _parse_fatbin(buf: bytes, pos: int) -> Tuple[int, List[RawEntry]]:
+def _parse_fatbin(buf: bytes, pos: int) -> tuple[int, list[RawEntry]]:
     magic, version, hsize, fat_size = _OUTER.unpack_from(buf, pos)
     if magic != FATBIN_MAGIC or version != 1 or hsize != 16:
         raise ValueError("bad outer header")
@@ -206,7 +207,7 @@ def _parse_fatbin(buf: bytes, pos: int) -> Tuple[int, List[RawEntry]]:
     return end, entries
 
 
-def walk(buf: bytes, start: int = 0, stop: Optional[int] = None) -> Iterator[Tuple[int, List[RawEntry]]]:
+def walk(buf: bytes, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, list[RawEntry]]]:
     """Yield ``(fatbin_offset, entries)`` for every valid fatbin in ``buf[start:stop]``."""
     stop = len(buf) if stop is None else stop
     view = buf[:stop]
@@ -226,7 +227,7 @@ def walk(buf: bytes, start: int = 0, stop: Optional[int] = None) -> Iterator[Tup
 # ELF helpers (64-bit little-endian only)
 
 
-def _elf_sections(d: bytes) -> List[Tuple[int, int, int, int, int, int]]:
+def _elf_sections(d: bytes) -> list[tuple[int, int, int, int, int, int]]:
     """[(name_off, type, offset, size, link, entsize)]"""
     shoff, = struct.unpack_from("<Q", d, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", d, 0x3A)
@@ -249,7 +250,7 @@ def elf_extent(d: bytes) -> int:
     return end
 
 
-def elf_sections(d: bytes) -> Dict[str, Tuple[int, int]]:
+def elf_sections(d: bytes) -> dict[str, tuple[int, int]]:
     """{section name: (file offset, size)} of the non-NOBITS sections."""
     secs = _elf_sections(d)
     shstrndx, = struct.unpack_from("<H", d, 0x3E)
@@ -258,7 +259,7 @@ def elf_sections(d: bytes) -> Dict[str, Tuple[int, int]]:
             for n, typ, off, size, _l, _e in secs if typ not in (0, 8)}
 
 
-def elf_soname(d: bytes) -> Optional[str]:
+def elf_soname(d: bytes) -> str | None:
     """DT_SONAME from the .dynamic section (via its sh_link string table)."""
     secs = _elf_sections(d)
     for _n, typ, off, size, link, _e in secs:
@@ -282,7 +283,7 @@ def cubin_e_version(d: bytes) -> int:
     return struct.unpack_from("<I", d, 0x14)[0]
 
 
-def tkinfo(d: bytes) -> Optional[Dict[str, object]]:
+def tkinfo(d: bytes) -> dict[str, object] | None:
     """``.note.nv.tkinfo`` (n_type 2000) of a cubin: first word, tool, version string, build, options."""
     for _n, typ, off, size, _l, _e in _elf_sections(d):
         if typ != 7:  # SHT_NOTE
@@ -299,7 +300,7 @@ def tkinfo(d: bytes) -> Optional[Dict[str, object]]:
             words = struct.unpack_from("<6I", desc, 0)
             table = desc[24:]
 
-            def s(o: int) -> str:
+            def s(o: int, table: bytes = table) -> str:
                 return table[o:table.index(b"\0", o)].decode()
 
             return {"word0": words[0], "tool": s(words[2]), "version": s(words[3]), "build": s(words[4]),
@@ -319,7 +320,7 @@ class PESection(NamedTuple):
     raw_size: int
 
 
-def pe_sections(d: bytes) -> List[PESection]:
+def pe_sections(d: bytes) -> list[PESection]:
     if d[:2] != b"MZ":
         raise ValueError("not an MZ image")
     pe, = struct.unpack_from("<I", d, 0x3C)

@@ -59,9 +59,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -72,7 +73,7 @@ TORCH_MEMBER = "torch/lib/libtorch_cuda.so"
 
 
 class Entry(NamedTuple):
-    member: Optional[str]  # archive member name, None for a plain file
+    member: str | None  # archive member name, None for a plain file
     kind: str  # "cubin" | "ptx"
     arch: str  # as cuobjdump spells it: sm_90a, sm_100 (ELF f), sm_100f (PTX f)
 
@@ -92,8 +93,8 @@ class OracleError(RuntimeError):
 # locating cuobjdump
 
 
-def _candidates() -> List[Path]:
-    out: List[Path] = []
+def _candidates() -> list[Path]:
+    out: list[Path] = []
     env = os.environ.get("LICSCAN_CUOBJDUMP")
     if env:
         out.append(Path(env))
@@ -111,8 +112,8 @@ def _candidates() -> List[Path]:
     return out
 
 
-@lru_cache(maxsize=None)
-def find_cuobjdump() -> Optional[str]:
+@cache
+def find_cuobjdump() -> str | None:
     """Path of a runnable cuobjdump 13.x, or None."""
     for cand in _candidates():
         if not cand.is_file():
@@ -128,8 +129,8 @@ def find_cuobjdump() -> Optional[str]:
     return None
 
 
-@lru_cache(maxsize=None)
-def cuobjdump_version(exe: str) -> Optional[str]:
+@cache
+def cuobjdump_version(exe: str) -> str | None:
     try:
         out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60).stdout
     except OSError:
@@ -172,10 +173,10 @@ def _member_of(line: str, abspath: str) -> str:
     return body.rpartition(":")[2]
 
 
-def parse_listing(text: str, abspath: str) -> List[Entry]:
+def parse_listing(text: str, abspath: str) -> list[Entry]:
     """Parse ``-lelf -lptx`` output (or ``-xelf/-xptx`` progress output) into entries, in order."""
-    entries: List[Entry] = []
-    member: Optional[str] = None
+    entries: list[Entry] = []
+    member: str | None = None
     for line in text.splitlines():
         if line.startswith("member "):
             member = _member_of(line, abspath)
@@ -187,7 +188,7 @@ def parse_listing(text: str, abspath: str) -> List[Entry]:
     return entries
 
 
-def _run(args: Sequence[str], cwd: Optional[str] = None) -> subprocess.CompletedProcess:
+def _run(args: Sequence[str], cwd: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=1800)
 
 
@@ -200,8 +201,8 @@ def _check(proc: subprocess.CompletedProcess, path: str) -> bool:
     raise OracleError(f"cuobjdump failed on {path} (exit {proc.returncode}): {proc.stderr.strip()}")
 
 
-@lru_cache(maxsize=None)
-def oracle_listing(path: str) -> List[Entry]:
+@cache
+def oracle_listing(path: str) -> list[Entry]:
     """``cuobjdump -all -lelf -lptx PATH`` as a list of entries (empty if no device code)."""
     exe = require_cuobjdump()
     abspath = os.path.abspath(path)
@@ -211,8 +212,8 @@ def oracle_listing(path: str) -> List[Entry]:
     return parse_listing(proc.stdout, abspath)
 
 
-def oracle_extract(path: str, select: Optional[Sequence[str]] = None,
-                   outdir: Optional[str] = None) -> List[Extracted]:
+def oracle_extract(path: str, select: Sequence[str] | None = None,
+                   outdir: str | None = None) -> list[Extracted]:
     """Run ``cuobjdump -all -xelf all -xptx all PATH`` in a temp dir; hash every written file in order.
 
     ``select`` restricts ELF extraction to names containing any of the given partial names
@@ -231,8 +232,8 @@ def oracle_extract(path: str, select: Optional[Sequence[str]] = None,
         proc = _run([exe, *args, abspath], cwd=tmp)
         if not _check(proc, path):
             return []
-        out: List[Extracted] = []
-        member: Optional[str] = None
+        out: list[Extracted] = []
+        member: str | None = None
         for line in proc.stdout.splitlines():
             if line.startswith("member "):
                 member = _member_of(line, abspath)
@@ -251,7 +252,7 @@ def oracle_extract(path: str, select: Optional[Sequence[str]] = None,
 # licscan side
 
 
-def licscan_cmd() -> List[str]:
+def licscan_cmd() -> list[str]:
     return [sys.executable, "-m", "licscan"]
 
 
@@ -272,10 +273,10 @@ def run_inspect(path: str, *extra: str, check: bool = True) -> dict:
     try:
         return json.loads(proc.stdout)
     except ValueError as exc:
-        raise AssertionError(f"licscan inspect {path}: stdout is not JSON ({exc}): {proc.stdout[:500]!r}")
+        raise AssertionError(f"licscan inspect {path}: stdout is not JSON ({exc}): {proc.stdout[:500]!r}") from exc
 
 
-def member_of_vpath(vpath: str, given: str) -> Optional[str]:
+def member_of_vpath(vpath: str, given: str) -> str | None:
     """``FILE`` -> None, ``FILE!/a.o`` -> ``a.o`` (only one level: cuobjdump reads only ar members)."""
     if vpath == given:
         return None
@@ -285,7 +286,7 @@ def member_of_vpath(vpath: str, given: str) -> Optional[str]:
     return vpath[len(prefix):]
 
 
-def licscan_listing(report: dict, given: str) -> List[Entry]:
+def licscan_listing(report: dict, given: str) -> list[Entry]:
     return [Entry(member_of_vpath(d["path"], given), d["kind"], d["arch"]) for d in report["device_code"]]
 
 
@@ -293,7 +294,7 @@ def licscan_listing(report: dict, given: str) -> List[Entry]:
 # fixtures and the real-world file
 
 
-def fixture_files(oracle: str = "cuobjdump13") -> List[Path]:
+def fixture_files(oracle: str = "cuobjdump13") -> list[Path]:
     """Fixtures whose manifest oracle is ``oracle``; without a manifest every file in the fixture dirs."""
     manifest = FIXTURES / "manifest.json"
     if manifest.exists():
@@ -325,7 +326,7 @@ def cache_dir() -> Path:
     return d
 
 
-def torch_cuda_lib(download: bool = True) -> Optional[Path]:
+def torch_cuda_lib(download: bool = True) -> Path | None:
     """``libtorch_cuda.so`` from the torch 2.14.1 wheel, extracted once into the cache dir."""
     cache = cache_dir()
     target = cache / f"libtorch_cuda-{TORCH_VERSION}.so"

@@ -6,15 +6,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import realworld_enabled
 
+from licscan.binary.inspect import inspect_file
 from licscan.identify import catalog
 from licscan.identify.catalog import VersionSource, identify
-from licscan.binary.inspect import inspect_file
 from licscan.identify.licensetext import identify_license_text
 from licscan.inventory.items import Distribution, Ecosystem
 from licscan.model import ComponentKind, ElfFacts, FileFacts, FileFormat
-
-from conftest import realworld_enabled
 
 CUDA = Path("/usr/local/cuda")
 
@@ -330,7 +329,7 @@ def test_license_text_phrases_and_normalisation():
 
 
 def _wheel(request, dist, version, member):
-    from nvidia_wheels import Unavailable, Wheel, WHEELS, fetch
+    from nvidia_wheels import WHEELS, Unavailable, Wheel, fetch
 
     key = f"catalog:{dist}=={version}:{member}"
     WHEELS.setdefault(key, Wheel(dist, version, member, f"{dist}-{version}-{member.replace('/', '_')}"))

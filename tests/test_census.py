@@ -24,21 +24,19 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
-
-import pytest
+from typing import NamedTuple
 
 import census_wheels as cw
+import pytest
 from conftest import realworld_enabled
 
 pytestmark = pytest.mark.realworld
 
 # The NVIDIA components each wheel holds, with the version its wheel (or, for files other projects bundle, the
 # file name) states: name -> (version, version range). Established from the wheels' file lists and METADATA.
-EXPECTED: Dict[Tuple[str, str], Dict[str, Tuple[Optional[str], Optional[str]]]] = {
+EXPECTED: dict[tuple[str, str], dict[str, tuple[str | None, str | None]]] = {
     ("nvidia-cuda-runtime-cu12", cw.LINUX): {"cudart": ("12.9.79", None), "culibos": ("12.9.79", None)},
     ("nvidia-cuda-runtime-cu12", cw.WINDOWS): {"cudart": ("12.9.79", None),
                                                "cuda-driver-api-lib": ("12.9.79", None)},
@@ -75,7 +73,7 @@ class Audit(NamedTuple):
     stderr: str
 
 
-_AUDITS: Dict[cw.Pin, Audit] = {}
+_AUDITS: dict[cw.Pin, Audit] = {}
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +101,7 @@ def tmp_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("census")
 
 
-def _ids(pins) -> List[str]:
+def _ids(pins) -> list[str]:
     return [f"{p.dist}-{p.version}-{'linux' if p.platform == cw.LINUX else 'win'}" for p in pins]
 
 
@@ -117,9 +115,9 @@ def test_audit_completes(pin, download, tmp_root):
     assert audit.report["summary"]["complete"] is True
 
 
-def device_code_parity(audit: Audit) -> Tuple[List[str], Counter]:
+def device_code_parity(audit: Audit) -> tuple[list[str], Counter]:
     """Files whose device code differs from cuobjdump's (empty = parity), and how each file was compared."""
-    per_file: Dict[str, List[Tuple[str, str]]] = {}
+    per_file: dict[str, list[tuple[str, str]]] = {}
     for image in audit.report["device_code"]:
         member = image["path"].split("!/", 2)[1]
         if image["container"] in CUOBJDUMP_CONTAINERS:
@@ -142,7 +140,7 @@ def test_device_code_equals_cuobjdump(pin, download, tmp_root):
     assert differing == []
 
 
-def component_score(audit: Audit) -> Dict[str, List[str]]:
+def component_score(audit: Audit) -> dict[str, list[str]]:
     """right / wrong / missed / invented NVIDIA components against ``EXPECTED`` (licence texts and the wheel's own
     python-distribution entry aside)."""
     expected = EXPECTED[(audit.pin.dist, audit.pin.platform)]
@@ -150,7 +148,7 @@ def component_score(audit: Audit) -> Dict[str, List[str]]:
     for c in audit.report["components"]:
         if c["vendor"] == "NVIDIA" and c["kind"] not in ("license-text", "python-distribution"):
             found[c["name"]] = (c["version"], (c.get("properties") or {}).get("version_range"))
-    score: Dict[str, List[str]] = {"right": [], "wrong": [], "missed": [], "invented": []}
+    score: dict[str, list[str]] = {"right": [], "wrong": [], "missed": [], "invented": []}
     for name, want in expected.items():
         if name not in found:
             score["missed"].append(name)
@@ -187,7 +185,7 @@ def _components(audit: Audit) -> set:
             if (audit.pin.dist, c["name"]) not in PLATFORM_ONLY}
 
 
-def _verdicts(audit: Audit) -> Tuple[int, set]:
+def _verdicts(audit: Audit) -> tuple[int, set]:
     return audit.exit_code, {(f["rule"], f["severity"]) for f in audit.report["findings"]}
 
 

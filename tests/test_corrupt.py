@@ -141,7 +141,7 @@ def test_truncated_elf_inside_nv_fatbin(tmp_path):
 
 def test_garbage_after_magic_in_data_sections_is_not_a_fault(tmp_path):
     """A fatbin magic in ordinary data that does not validate is a false positive, not a diagnostic."""
-    data = bytearray(fixture("cuda13/exe_sm86_cudart_shared").read_bytes())
+    bytearray(fixture("cuda13/exe_sm86_cudart_shared").read_bytes())
     facts = inspect("cuda13/exe_sm86_cudart_shared")
     assert not facts.all_diagnostics()
 

@@ -19,7 +19,7 @@ CORPUS = ROOT / "tests" / "fuzz_corpus"
 TIME_LIMIT = 5.0  # seconds per input; every corpus input takes well under 0.5 s when the property holds
 
 sys.path.insert(0, str(ROOT))
-from fuzz import targets  # noqa: E402
+from fuzz import targets
 
 CASES = sorted(p for p in CORPUS.glob("*/*") if p.is_file() and p.suffix not in (".md", ".txt"))
 

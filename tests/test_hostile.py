@@ -30,7 +30,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "hostile"))
-import make_corpus  # noqa: E402
+import make_corpus
 
 RSS_LIMIT_KB = 256 * 1024
 TIMEOUT = 300

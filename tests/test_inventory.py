@@ -8,10 +8,24 @@ import shutil
 from pathlib import Path
 
 import pytest
+from inventory_builders import (
+    EXE,
+    FATBIN,
+    LIB,
+    WHEEL,
+    ar_bytes,
+    conda_v1_bytes,
+    conda_v2_bytes,
+    deb_bytes,
+    docker_save_bytes,
+    oci_files,
+    oci_tar_bytes,
+    tar_bytes,
+    wheel_bytes,
+    write_tree,
+    zip_bytes,
+)
 
-from inventory_builders import (EXE, FATBIN, LIB, WHEEL, ar_bytes, conda_v1_bytes, conda_v2_bytes, deb_bytes,
-                                docker_save_bytes, oci_files, oci_tar_bytes, tar_bytes, wheel_bytes,
-                                write_tree, zip_bytes)
 from licscan.inventory.items import Distribution, Ecosystem, FileBlob, SpecialFile, SpecialKind
 from licscan.inventory.walk import WalkLimits, walk
 from licscan.model import Diagnostic

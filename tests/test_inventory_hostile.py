@@ -10,13 +10,24 @@ import threading
 from pathlib import Path
 
 import pytest
+from inventory_builders import (
+    EXE,
+    LIB,
+    conda_v2_bytes,
+    deb_bytes,
+    docker_save_bytes,
+    oci_files,
+    tar_bytes,
+    tree_digest,
+    wheel_bytes,
+    write_tree,
+    zip_bytes,
+)
+from test_inventory import collect, kind, listing, vpath
 
-from inventory_builders import (EXE, LIB, conda_v2_bytes, deb_bytes, docker_save_bytes, oci_files, tar_bytes,
-                                tree_digest, wheel_bytes, write_tree, zip_bytes)
 from licscan.inventory.items import Distribution, FileBlob, SpecialFile
 from licscan.inventory.walk import WalkLimits, walk
 from licscan.model import Diagnostic, DiagnosticKind
-from test_inventory import collect, kind, listing, vpath
 
 MB = 1 << 20
 

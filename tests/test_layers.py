@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from licscan.binary.inspect import inspect_file
 from licscan.identify import signals
 from licscan.identify.catalog import identify
-from licscan.binary.inspect import inspect_file
 from licscan.model import ComponentKind
 from tests.layer_fixtures import PTX_DIRECTIVES, Stubs, so
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from licscan.rules.config import Config
 from licscan.rules import documents
+from licscan.rules.config import Config
 from licscan.rules.engine import evaluate
 from licscan.rules.loader import load_packs
 

@@ -5,14 +5,13 @@ The primary copies are fetched from the registries (PyPI wheels, Debian packages
 (tests/licence_copies.py); the network tests run with LICSCAN_REALWORLD=1 or when the packages are cached.
 """
 import hashlib
-import os
 import re
 from pathlib import Path
 
-import pytest
-
 import licence_copies
+import pytest
 from conftest import realworld_enabled
+
 from licscan.rules import documents
 
 ROOT = Path(__file__).resolve().parent.parent

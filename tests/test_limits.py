@@ -13,14 +13,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from inventory_builders import LIB, ar_bytes, zip_bytes
+
 from licscan.cli import main
-from licscan.rules.config import config_from_yaml
 from licscan.inventory import limits, spool
 from licscan.inventory.items import FileBlob
 from licscan.inventory.walk import WalkLimits, walk
 from licscan.model import Diagnostic
+from licscan.rules.config import config_from_yaml
 from licscan.rules.errors import ConfigError
 
 MB = 1 << 20

@@ -15,13 +15,11 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List
-
-import pytest
 
 import oracle
+import pytest
 
-FILES: List[Path] = oracle.fixture_files("cuobjdump13")
+FILES: list[Path] = oracle.fixture_files("cuobjdump13")
 COMPRESSED = ("lz4", "zstd")
 
 
@@ -37,7 +35,7 @@ class _Results:
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
-        self._futs: Dict[str, Dict[str, Future]] = {}
+        self._futs: dict[str, dict[str, Future]] = {}
 
     def _start(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))

@@ -17,10 +17,10 @@ import struct
 import zipfile
 from pathlib import Path
 
-import pytest
-
 import oracle
+import pytest
 from inventory_builders import FATBIN
+
 from licscan.binary import pe
 from licscan.binary.identify import identify
 from licscan.binary.inspect import inspect_buffer
@@ -46,7 +46,7 @@ def coff_object(sections: list[tuple[str, bytes, int]], *, bigobj: bool = False,
     table = header_size + 40 * len(sections)
     body = bytearray()
     rows = []
-    for (name, data, chars), raw_name in zip(sections, names):
+    for (_name, data, chars), raw_name in zip(sections, names):
         rows.append(struct.pack("<8sIIIIIIHHI", raw_name, 0, 0, len(data), table + len(body), 0, 0, 0, 0, chars))
         body += data
     symbols_at = table + len(body)

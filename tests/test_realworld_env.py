@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import realworld_enabled
 
 pytestmark = pytest.mark.realworld
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.realworld
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import build_env  # noqa: E402
+import build_env
 
 NVIDIA_DISTRIBUTIONS = [("nvidia-cublas-cu12", "12.8.4.1"), ("nvidia-cuda-cupti-cu12", "12.8.90"),
                         ("nvidia-cuda-nvrtc-cu12", "12.8.93"), ("nvidia-cuda-runtime-cu12", "12.8.90"),

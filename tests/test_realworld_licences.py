@@ -15,9 +15,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-import pytest
-
 import licence_copies
+import pytest
 from conftest import realworld_enabled
 
 pytestmark = pytest.mark.realworld

@@ -30,17 +30,15 @@ import collections
 import glob
 import os
 import struct
-from typing import Dict, List, Tuple
-
-import pytest
 
 import nvidia_wheels as nw
 import oracle
+import pytest
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
 
-_REPORTS: Dict[Tuple[str, Tuple[str, ...]], object] = {}
+_REPORTS: dict[tuple[str, tuple[str, ...]], object] = {}
 
 
 def _fetch(key: str) -> str:
@@ -66,7 +64,7 @@ def _report(path: str, *extra: str) -> dict:
     return got
 
 
-def _walk(data: bytes, start: int = 0, stop=None) -> Tuple[List[int], List[nw.RawEntry]]:
+def _walk(data: bytes, start: int = 0, stop=None) -> tuple[list[int], list[nw.RawEntry]]:
     fatbins = list(nw.walk(data, start, stop))
     return [off for off, _ in fatbins], [e for _, es in fatbins for e in es]
 
@@ -82,7 +80,7 @@ def _tk_version(tk: dict) -> str:
     return text.rsplit(", V", 1)[1]
 
 
-def _compare_entries(report: dict, given: str, entries: List[nw.RawEntry], container: str, host: str) -> None:
+def _compare_entries(report: dict, given: str, entries: list[nw.RawEntry], container: str, host: str) -> None:
     """licscan's device_code equals the walker's entries, entry for entry."""
     dcs = report["device_code"]
     assert len(dcs) == len(entries), f"licscan {len(dcs)} device_code entries, walker {len(entries)}"
@@ -99,7 +97,7 @@ def _compare_entries(report: dict, given: str, entries: List[nw.RawEntry], conta
     assert not diffs, f"{len(diffs)} entries differ (index, {{field: (licscan, walker)}}), first: {diffs[:5]}"
 
 
-def _compare_hashes(report: dict, entries: List[nw.RawEntry]) -> None:
+def _compare_hashes(report: dict, entries: list[nw.RawEntry]) -> None:
     dcs = report["device_code"]
     assert len(dcs) == len(entries)
     bad = [(i, d["kind"], d["arch"], d.get("sha256"), e.sha256())
@@ -107,7 +105,7 @@ def _compare_hashes(report: dict, entries: List[nw.RawEntry]) -> None:
     assert not bad, f"{len(bad)} sha256 differ (index, kind, arch, licscan, walker), first: {bad[:5]}"
 
 
-def _compare_toolkits(report: dict, entries: List[nw.RawEntry]) -> collections.Counter:
+def _compare_toolkits(report: dict, entries: list[nw.RawEntry]) -> collections.Counter:
     """Each cubin's toolkit is what its bytes say; returns a Counter of what was seen."""
     seen: collections.Counter = collections.Counter()
     bad = []

@@ -16,9 +16,8 @@ import os
 import re
 import subprocess
 
-import pytest
-
 import oracle
+import pytest
 from conftest import realworld_enabled
 
 pytestmark = pytest.mark.realworld

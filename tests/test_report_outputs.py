@@ -4,8 +4,8 @@ outputs from one scan, and the HTML in headless Chromium."""
 
 from __future__ import annotations
 
-import io
 import dataclasses
+import io
 import json
 import os
 import re
@@ -17,8 +17,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from licscan.findings import Finding
 from licscan.cli import main
+from licscan.findings import Finding
 from licscan.report import markdown, sarif
 from licscan.report.outputs import audit_outputs
 from licscan.report.progress import progress_reporter, wants_progress
@@ -236,7 +236,7 @@ def test_html_is_self_contained_and_complete_for_review(reports):
     parsed = _outline(html)
     tags = {tag for tag, _ in parsed.tags}
     assert not tags & {"script", "link", "img", "iframe", "object", "embed", "video", "audio", "source"}
-    for tag, attrs in parsed.tags:
+    for _tag, attrs in parsed.tags:
         assert "src" not in attrs and "srcset" not in attrs
         if "href" in attrs:
             assert attrs["href"].startswith("#"), attrs
@@ -296,7 +296,7 @@ def test_text_is_the_default_and_plain_off_a_terminal(dist_root, monkeypatch, ca
 
 
 def test_output_pairs():
-    fmt = lambda *pairs: [{"format": f, "output": o} for f, o in pairs]  # noqa: E731
+    fmt = lambda *pairs: [{"format": f, "output": o} for f, o in pairs]
     assert audit_outputs(None) == [("text", None)]
     assert audit_outputs(fmt(("sarif", "a.sarif"), ("json", "b.json"))) == [("sarif", "a.sarif"), ("json", "b.json")]
     assert audit_outputs(fmt((None, "r.html"), (None, "r.md"), ("json", "-"))) == [
@@ -338,14 +338,13 @@ def test_colour_only_on_a_terminal_and_never_with_no_color():
 
 def test_coloured_text_is_the_plain_text_with_styles(dist_root, reports):
     from licscan.report import text_report
-
     from tests.report_dist import SOURCE_DATE_EPOCH as _  # noqa: F401
     plain = reports["text"][0]
     cwd = os.getcwd()
     os.chdir(dist_root)
     try:
-        from licscan.rules.config import load_config
         from licscan.report import json_report
+        from licscan.rules.config import load_config
         from licscan.rules.engine import evaluate
         from licscan.rules.loader import load_packs
         from licscan.scan import ScanConfig, scan

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from licscan.rules.config import Config, ConfigError, config_from_yaml, find_config, load_config, resolve_config, waive
-from licscan.rules.attachment import canonical
 from licscan.cli.main_rules import cmd_show, cmd_waive
 from licscan.findings import FailOn, exit_code, fingerprint
+from licscan.rules.attachment import canonical
+from licscan.rules.config import Config, ConfigError, config_from_yaml, find_config, load_config, resolve_config, waive
 from licscan.rules.engine import evaluate
 from licscan.rules.loader import load_packs
 from licscan.rules.versions import Tri, contains, parse_specifier, range_from_toolkit, range_from_version

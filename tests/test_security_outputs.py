@@ -4,7 +4,6 @@ each reproduces the item and failed before its fix. docs/security.md states the 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -221,7 +220,7 @@ def _assert_inert(text: str, log: bool = True) -> None:
 
 
 def test_item4_text_report_escapes_control_sequences_and_workflow_commands(tmp_path, monkeypatch, capsys):
-    for number, name in enumerate(TERMINAL_NAMES):
+    for _number, name in enumerate(TERMINAL_NAMES):
         _demo(tmp_path / "dist" / name)
     assert _audit(tmp_path, "dist", monkeypatch=monkeypatch) == 1
     out = capsys.readouterr().out
@@ -303,7 +302,7 @@ def test_item7_spdx_tag_value_names_cannot_write_tags(tmp_path):
     document = parse_from_file(str(tmp_path / "s.spdx"))
     names = [f.name for f in document.files]
     assert "./dist/lib\\nFileComment: reviewed and approved by legal\\nPackageName: x\\x3ctext>.so" in names
-    assert not any("approved by legal" == (f.comment or "") for f in document.files)
+    assert not any((f.comment or "") == "approved by legal" for f in document.files)
 
 
 # --- item 8: non-UTF-8 names in every output format -------------------------------------------------------------

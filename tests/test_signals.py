@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from licscan.binary.inspect import inspect_file
 from licscan.identify import signals
 from licscan.identify.catalog import identify
-from licscan.binary.inspect import inspect_file
 from licscan.model import ComponentKind
 
 CUDA = Path("/usr/local/cuda")

@@ -14,8 +14,8 @@ import re
 import struct
 from dataclasses import dataclass
 
-from licscan.binary.compression import PrefixReader
 from licscan.binary import magic
+from licscan.binary.compression import PrefixReader
 from licscan.binary.errors import FormatError
 from licscan.model import ToolInfo
 

@@ -98,7 +98,7 @@ def read_elf(stream: io.RawIOBase | io.BufferedIOBase, *, read_notes: bool = Tru
         if isinstance(error, FormatError):
             raise
         raise FormatError(None, f"ELF structure does not parse: {error}") from None
-    except Exception as error:  # construct's StreamError & co: pyelftools leaks them on truncated input
+    except Exception as error:  # noqa: BLE001 -- construct's StreamError & co: pyelftools leaks them on truncated input
         raise FormatError(None, f"ELF structure does not parse ({type(error).__name__}): {error}") from None
 
 
@@ -117,8 +117,8 @@ def _read(stream, read_notes: bool, note_limit: int) -> ElfView:
         for index in range(elf.num_sections()):
             # Section headers are read one by one; a section object is built only for the dynamic and note
             # sections (pyelftools builds e.g. the whole GNU hash table when it makes that section's object).
-            sh = elf._get_section_header(index)  # noqa: SLF001 -- pinned pyelftools 0.33
-            name = elf._get_section_name(sh) if index else ""  # noqa: SLF001
+            sh = elf._get_section_header(index)
+            name = elf._get_section_name(sh) if index else ""
             sh_type = sh["sh_type"]
             sections.append(Section(index, name, sh_type, sh["sh_flags"], sh["sh_addr"], sh["sh_offset"],
                                     sh["sh_size"]))

@@ -18,7 +18,7 @@ from licscan.binary import budget, cubin, readlog, toolkit
 from licscan.binary.compression import PrefixReader, decompress
 from licscan.binary.errors import FormatError
 from licscan.binary.fatbin import Entry, Fatbin, Flag
-from licscan.model import (Compression, Container, DeviceImage, Diagnostic, DiagnosticKind, ImageKind, Producer)
+from licscan.model import Compression, Container, DeviceImage, Diagnostic, DiagnosticKind, ImageKind, Producer
 
 PARALLEL_THRESHOLD = 16 << 20  # compressed cubin bytes in one file before worker processes pay off
 
@@ -138,7 +138,7 @@ def cubin_facts(buf, entry: Entry, limits: Limits, notes: bool = True,
             stream.release()
     except FormatError as error:
         return None, error.detached(), 0
-    except Exception as error:  # a reader bug must not lose the rest of the file: report it like bad input
+    except Exception as error:  # noqa: BLE001 -- a reader bug must not lose the rest of the file: report it like bad input
         return None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: {error})"), 0
     finally:
         release_pages(buf, start, start + entry.payload_size)
@@ -340,7 +340,7 @@ def hashed_cubin_facts(buf, entry: Entry, limits: Limits) -> tuple[tuple, str | 
         return (facts, None, entry.stored_size), hashlib.sha256(data[: cubin.image_extent(data)]).hexdigest()
     except FormatError as error:
         return (None, error.detached(), 0), None
-    except Exception as error:  # a reader bug must not lose the rest of the file: report it like bad input
+    except Exception as error:  # noqa: BLE001 -- a reader bug must not lose the rest of the file: report it like bad input
         return (None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: "
                                         f"{error})"), 0), None
     finally:

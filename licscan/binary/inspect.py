@@ -20,8 +20,19 @@ from licscan.binary.identify import SNIFF_SIZE, identify
 from licscan.binary.images import Limits, Slot
 from licscan.binary.paged import PagedMap
 from licscan.binary.stream import WindowStream
-from licscan.model import (Compression, Container, DeviceImage, Diagnostic, DiagnosticKind, ElfFacts, FileFacts,
-                           FileFormat, ImageKind, PeFacts, WrapperCheck)
+from licscan.model import (
+    Compression,
+    Container,
+    DeviceImage,
+    Diagnostic,
+    DiagnosticKind,
+    ElfFacts,
+    FileFacts,
+    FileFormat,
+    ImageKind,
+    PeFacts,
+    WrapperCheck,
+)
 
 # fatbinary_section.h: "#define FATBIN_CONTROL_SECTION_NAME .nvFatBinSegment", "FATBIN_DATA_SECTION_NAME
 # .nv_fatbin", "FATBIN_PRELINK_DATA_SECTION_NAME __nv_relfatbin"; PE truncates names to 8 characters.

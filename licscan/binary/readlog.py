@@ -7,8 +7,8 @@ read twice (pyelftools re-reads headers) count once. Outside a ``reading`` block
 from __future__ import annotations
 
 import contextlib
-from contextvars import ContextVar
 from collections.abc import Iterator
+from contextvars import ContextVar
 
 
 class ReadLog:

@@ -142,7 +142,7 @@ def add_waive_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-__all__ = ["add_rules_parser", "add_waive_parser", "cmd_list", "cmd_show", "cmd_validate", "cmd_waive", "LoadError"]
+__all__ = ["LoadError", "add_rules_parser", "add_waive_parser", "cmd_list", "cmd_show", "cmd_validate", "cmd_waive"]
 
 
 def configure(subparsers) -> None:

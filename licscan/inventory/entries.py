@@ -75,9 +75,9 @@ def zip_entries(buf) -> Iterator[Entry]:
                 yield entry
         except ArchiveError as damage:
             raise ArchiveError(damage.kind, f"no usable central directory ({error}); {count} members recovered "
-                                            f"from their local headers, then: {damage.message}", damage.offset)
+                                            f"from their local headers, then: {damage.message}", damage.offset) from None
         raise ArchiveError(DiagnosticKind.TRUNCATED, f"no usable central directory ({error}): truncated or damaged "
-                                                     f"zip; {count} members recovered from their local headers")
+                                                     f"zip; {count} members recovered from their local headers") from None
     for info in zf.infolist():
         mode = (info.external_attr >> 16) if info.create_system == 3 else 0
         if info.is_dir() or stat.S_ISDIR(mode):

@@ -35,21 +35,21 @@ import stat
 import tarfile
 import zipfile
 import zlib
-
-import zstandard
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import zstandard
+
 from licscan.binary.stream import WindowStream
 from licscan.inventory import compressed, images, metadata, names
-from licscan.inventory.entries import (ArchiveError, Entry, EntryType, ar_entries, tar_entries, zip_entries)
+from licscan.inventory.entries import ArchiveError, Entry, EntryType, ar_entries, tar_entries, zip_entries
 from licscan.inventory.items import ArchiveSkipped, Distribution, FileBlob, SpecialFile, SpecialKind
 from licscan.inventory.limits import WalkLimits
 from licscan.inventory.sniff import COMPRESSED, HEAD_SIZE, ArchiveKind, is_tar_header, sniff
 from licscan.inventory.spool import Budget, LimitExceeded, Spool
 from licscan.model import Diagnostic, DiagnosticKind
 
-__all__ = ["WalkLimits", "walk", "Item"]
+__all__ = ["Item", "WalkLimits", "walk"]
 
 Item = FileBlob | SpecialFile | Distribution | Diagnostic
 

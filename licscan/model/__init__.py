@@ -9,10 +9,61 @@
 Everything is importable from ``licscan.model``.
 """
 
-from licscan.model.facts import *  # noqa: F403
-from licscan.model.facts import __all__ as _facts_all
+from licscan.model.facts import (
+    GPU_LAYER_KINDS,
+    Component,
+    ComponentKind,
+    Compression,
+    Container,
+    Dependency,
+    DeviceImage,
+    Diagnostic,
+    DiagnosticKind,
+    ElfFacts,
+    FileFacts,
+    FileFormat,
+    ImageKind,
+    Inventory,
+    PeFacts,
+    Producer,
+    Summary,
+    ToolInfo,
+    ToolkitRange,
+    WrapperCheck,
+    to_json,
+)
 from licscan.model.naming import ComponentMatch, Confidence, LicenseTextMatch, VersionClaim, VersionSource
 from licscan.model.packaging import Distribution, Ecosystem, SpecialFile, SpecialKind
 
-__all__ = [*_facts_all, "ComponentMatch", "Confidence", "Distribution", "Ecosystem", "LicenseTextMatch", "SpecialFile",
-           "SpecialKind", "VersionClaim", "VersionSource"]
+__all__ = [
+    "GPU_LAYER_KINDS",
+    "Component",
+    "ComponentKind",
+    "ComponentMatch",
+    "Compression",
+    "Confidence",
+    "Container",
+    "Dependency",
+    "DeviceImage",
+    "Diagnostic",
+    "DiagnosticKind",
+    "Distribution",
+    "Ecosystem",
+    "ElfFacts",
+    "FileFacts",
+    "FileFormat",
+    "ImageKind",
+    "Inventory",
+    "LicenseTextMatch",
+    "PeFacts",
+    "Producer",
+    "SpecialFile",
+    "SpecialKind",
+    "Summary",
+    "ToolInfo",
+    "ToolkitRange",
+    "VersionClaim",
+    "VersionSource",
+    "WrapperCheck",
+    "to_json",
+]

@@ -380,6 +380,7 @@ def to_json(value: Any) -> Any:
 
 
 __all__ = [
+    "GPU_LAYER_KINDS",
     "Component",
     "ComponentKind",
     "Compression",
@@ -389,12 +390,11 @@ __all__ = [
     "Diagnostic",
     "DiagnosticKind",
     "ElfFacts",
-    "PeFacts",
     "FileFacts",
     "FileFormat",
-    "GPU_LAYER_KINDS",
     "ImageKind",
     "Inventory",
+    "PeFacts",
     "Producer",
     "Summary",
     "ToolInfo",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
-from licscan.vpath import chain, outer  # noqa: F401 (renderers import them from here)
 from licscan.findings import Finding, Severity, Verdict
+from licscan.vpath import chain, outer  # noqa: F401 (renderers import them from here)
 
 SEVERITIES = tuple(s.value for s in sorted(Severity, reverse=True))  # error, warning, note
 #: Every audit report says this once (text, JSON, SARIF, Markdown, HTML).

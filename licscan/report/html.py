@@ -13,11 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 from licscan import __version__
-from licscan.findings import Finding, Verdict
 from licscan.escape import html as html_text
+from licscan.findings import Finding, Verdict
 from licscan.model import GPU_LAYER_KINDS
-from licscan.report._shared import (active, by_severity, counts, device_code_by_file, generated_at, is_nvidia, rel,
-                                    waived)
+from licscan.report._shared import (
+    active,
+    by_severity,
+    counts,
+    device_code_by_file,
+    generated_at,
+    is_nvidia,
+    rel,
+    waived,
+)
 
 CSS = """
 :root { --fg:#1d2330; --muted:#5b6475; --line:#d9dde5; --bg:#ffffff; --soft:#f5f7fa;

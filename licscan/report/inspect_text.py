@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from licscan.model import DeviceImage, FileFacts, ToolkitRange
 from licscan.escape import terminal as _t
+from licscan.model import DeviceImage, FileFacts, ToolkitRange
 from licscan.report.inspect_json import producers
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from licscan import __version__
-from licscan.findings import Finding, Verdict
 from licscan.escape import markdown, markdown_code
+from licscan.findings import Finding, Verdict
 from licscan.model import GPU_LAYER_KINDS
 from licscan.report._shared import DISCLAIMER, active, by_severity, counts, is_nvidia, rel, waived
 

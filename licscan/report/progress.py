@@ -10,7 +10,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 DELAY = 1.0
 

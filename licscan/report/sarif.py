@@ -21,16 +21,17 @@ import hashlib
 import json
 import re
 import string
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from licscan import __version__
+from licscan.escape import sarif_text
 from licscan.findings import Finding
 from licscan.model import GPU_LAYER_KINDS
+from licscan.report._shared import DISCLAIMER, active, chain, outer, rel, rule_doc_command
 from licscan.vpath import SEP
 from licscan.vpath import member as vpath_member
-from licscan.report._shared import DISCLAIMER, active, chain, outer, rel, rule_doc_command
-from licscan.escape import sarif_text
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"

@@ -12,10 +12,10 @@ import os
 from collections import defaultdict
 from typing import Any
 
-from licscan.model import GPU_LAYER_KINDS, Inventory
-from licscan.findings import Finding, Verdict
-from licscan.report._shared import DISCLAIMER, active, by_severity, device_code_by_file, rel
 from licscan.escape import terminal
+from licscan.findings import Finding, Verdict
+from licscan.model import GPU_LAYER_KINDS, Inventory
+from licscan.report._shared import DISCLAIMER, active, by_severity, device_code_by_file, rel
 from licscan.report.progress import is_terminal
 
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -81,11 +81,11 @@ def render(inventory: Inventory, findings: list[Finding] | None = None, *, color
             per_file[path]["components"].append(c)
     device = device_code_by_file(inventory)
     for path in device:
-        per_file[path]  # noqa: B018 (creates the entry)
+        per_file[path]
     needs: dict[str, list] = defaultdict(list)
     for d in inventory.dependencies:
         needs[d.path].append(d)
-        per_file[d.path]  # noqa: B018
+        per_file[d.path]
 
     def order(path: str):
         live_here = [f for f in per_file[path]["findings"] if not f.waived]

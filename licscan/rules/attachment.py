@@ -14,8 +14,12 @@ import re
 from dataclasses import dataclass
 
 from licscan.knowledge import builtin_rules_dir
-from licscan.rules.versions import (UNKNOWN_RANGE, SpecifierSet, Tri, VersionRange, contains, parse_specifier,
-                                    range_from_toolkit)
+from licscan.rules.versions import (
+    UNKNOWN_RANGE,
+    Tri,
+    VersionRange,
+    range_from_toolkit,
+)
 
 DATA = "attachment-a.yaml"
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from licscan.rules import attachment
 from licscan.rules.errors import Problem

@@ -42,9 +42,10 @@ import fnmatch
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from licscan.findings import FailOn, Finding, Severity, Verdict, Waived, fingerprint
 from licscan.rules.errors import ConfigError, Problem, Span
@@ -68,16 +69,14 @@ class Waiver:
     fingerprint: str | None = None
     expires: datetime.date | None = None
     approver: str | None = None
-    span: Span = Span("")
+    span: Span = Span("")  # noqa: RUF009 -- Span is a frozen value
 
-    def matches(self, finding: dict[str, Any]) -> bool:
+    def matches(self, finding: Finding) -> bool:
         if self.fingerprint and finding.fingerprint != self.fingerprint:
             return False
         if self.rule and not fnmatch.fnmatchcase(finding.rule, self.rule):
             return False
-        if self.path and not fnmatch.fnmatchcase(finding.path, self.path):
-            return False
-        return True
+        return not (self.path and not fnmatch.fnmatchcase(finding.path, self.path))
 
     def expired(self, today: datetime.date) -> bool:
         return self.expires is not None and self.expires < today

@@ -8,14 +8,18 @@ exit status.
 from __future__ import annotations
 
 import string
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from licscan.findings import Clause, Finding, Severity, Verdict, fingerprint, sort_findings
-from licscan.rules import documents, facts as facts_mod, governing as gov
+from licscan.rules import documents
+from licscan.rules import facts as facts_mod
+from licscan.rules import governing as gov
 from licscan.rules.conditions import SETTINGS, Context
 from licscan.rules.facts import Fact
 from licscan.rules.loader import Rule, RulePack, all_rules
 from licscan.rules.versions import Tri, VersionRange
+
 
 class _Formatter(string.Formatter):
     """str.format over a flat, closed context: ``{other.name}`` is one key, never attribute access."""
@@ -91,7 +95,7 @@ def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config=None
 
 
 class _Result:
-    __slots__ = ("truth", "reasons", "others", "notes")
+    __slots__ = ("notes", "others", "reasons", "truth")
 
     def __init__(self, truth, reasons, others, notes):
         self.truth, self.reasons, self.others, self.notes = truth, tuple(reasons), tuple(others), tuple(notes)
@@ -100,7 +104,7 @@ class _Result:
 class Applies:
     """Whether a rule applies to a fact by the licence that governs it (rule ``applies_to``)."""
 
-    __slots__ = ("truth", "reasons", "notes", "readings", "text")
+    __slots__ = ("notes", "readings", "reasons", "text", "truth")
 
     def __init__(self, truth: Tri, reasons=(), notes=(), readings=(), text: documents.Text | None = None):
         self.truth, self.reasons, self.notes, self.readings, self.text = truth, tuple(reasons), tuple(notes), \

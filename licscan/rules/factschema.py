@@ -121,7 +121,7 @@ def schema() -> dict[str, Any]:
             value, meaning, source = SPEC[scope][name]
             props[name] = {**value, "description": meaning + (f" (model: {source})" if source else "")}
         props["properties.<key>"] = {"type": "string", "description": "further component facts (properties)"} \
-            if scope == "component" else props.get("properties.<key>", None)
+            if scope == "component" else props.get("properties.<key>")
         scopes[scope] = {"type": "object", "properties": {k: v for k, v in props.items() if v is not None}}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"licscan-facts/{VERSION}",
             "title": "licscan rule facts",

@@ -33,9 +33,10 @@ from __future__ import annotations
 import datetime
 import re
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from licscan.findings import Clause, Severity, Verdict
 from licscan.rules.conditions import SETTINGS, Condition, compile_condition

@@ -86,7 +86,6 @@ def range_from_toolkit(toolkit: dict | None) -> VersionRange:
     high = _bounds(high_text)[1] if high_text and _bounds(high_text) else (BIG, BIG, BIG)
     if low_text and high_text:
         text = low_text if low_text == high_text else f"{low_text}–{high_text}"
-        text = text if "." in text or low_text != high_text else text
     elif low_text:
         text = f">= {low_text}"
     elif high_text:

@@ -20,7 +20,6 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from licscan.rules.errors import Problem, Span
 
-
 MAX_FILE_BYTES = 4 << 20
 MAX_NODES = 100_000
 

@@ -4,7 +4,6 @@ identification evidence (identity methods, occurrences) that SPDX 2.3 cannot car
 from __future__ import annotations
 
 import hashlib
-
 from decimal import Decimal
 from uuid import UUID
 

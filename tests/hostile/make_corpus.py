@@ -50,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from fuzz import seeds as w  # noqa: E402  (the small ELF / PE / ar / fatbin writers)
+from fuzz import seeds as w
 
 FIXTURES = ROOT / "tests" / "fixtures"
 GiB = 1 << 30
@@ -299,7 +299,7 @@ CONTROL_NAMES = ["\x1b]0;pwned\x07\x1b[2J\x1b[31mred", "x\n::notice title=licsca
 
 def control_names(d: Path) -> str:
     library = (FIXTURES / "cuda13" / "libkern.so").read_bytes()
-    for number, name in enumerate(CONTROL_NAMES):
+    for _number, name in enumerate(CONTROL_NAMES):
         (d / name).mkdir()
         (d / name / f"{name}.so").write_bytes(library)
     members = [(f"{name}/{number}.cubin", (FIXTURES / "cuda13" / "kern_sm80.cubin").read_bytes())
