@@ -113,7 +113,7 @@ def toolkit_tables() -> ToolkitTables:
 @functools.cache
 def catalog_table(name: str) -> Any:
     """The data of ``rules/catalog/<name>.yaml`` (version 1), e.g. ``catalog_table("nvidia")``; compiled by
-    licscan/binary/catalog.py, licensetext.py, signals.py and amdgpu.py."""
+    licscan/identify/catalog.py, licensetext.py, signals.py and licscan/binary/amdgpu.py."""
     data = load_table(f"catalog/{name}.yaml")
     if data.get("version") != 1:
         raise ValueError(f"rules/catalog/{name}.yaml: unsupported version")

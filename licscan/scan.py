@@ -1,4 +1,4 @@
-"""One scan: walk the inputs, inspect every file, name the NVIDIA and GPU parts, collect the inventory (DESIGN A1).
+"""One scan: walk the inputs, inspect every file, name the NVIDIA and GPU parts, collect the inventory (docs/architecture.md).
 
 Plain files are inspected by path (in worker processes with ``jobs > 1``, from the cache when unchanged);
 archive members are inspected from the bytes the walker hands out, while they are valid. Components are named
@@ -647,7 +647,7 @@ def _license_components(texts: list[tuple[Any, str]]) -> list[Component]:
 
 
 def _distribution_components(distributions: Iterable[Any]) -> list[Component]:
-    """Python distributions that are NVIDIA's or ship NVIDIA parts (kind python-distribution, DESIGN B3)."""
+    """Python distributions that are NVIDIA's or ship NVIDIA parts (kind python-distribution, the JSON report schema (licscan/schemas/report.schema.json))."""
     out = []
     for dist in distributions:
         if dist.ecosystem.value != "pypi":

@@ -1,4 +1,4 @@
-"""``licscan audit``: the inventory part of the report (DESIGN B3) on our fixtures and on real wheels."""
+"""``licscan audit``: the inventory part of the report (the JSON report schema (licscan/schemas/report.schema.json)) on our fixtures and on real wheels."""
 
 from __future__ import annotations
 

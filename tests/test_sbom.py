@@ -1,4 +1,4 @@
-"""SBOM export (issue 6, DESIGN B6): SPDX 2.3 that validates, parses back with pyspdxtools and meets the NTIA
+"""SBOM export (issue 6, README.md#commands (licscan sbom)): SPDX 2.3 that validates, parses back with pyspdxtools and meets the NTIA
 minimum elements; CycloneDX 1.6 that passes the strict schema; golden files; byte-identical reruns."""
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def test_spdx_parses_back_and_meets_ntia(dist, tmp_path, monkeypatch, fmt, suffi
     back = _check_spdx_file(out)
     _check_ntia(out)
     original = _spdx(dist)
-    # tag-value expresses CONTAINS -> File by placement: compare relationship sets (anchors.md §4.1)
+    # tag-value expresses CONTAINS -> File by placement: compare relationship sets (the spdx-tools documentation, https://github.com/spdx/tools-python)
     rel = lambda d: {(r.spdx_element_id, r.relationship_type.name, r.related_spdx_element_id)
                      for r in d.relationships}
     assert rel(back) == rel(original)

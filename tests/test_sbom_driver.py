@@ -1,4 +1,4 @@
-"""The toolkit -> driver requirement (eula.md §7 Tables 5a/5b, rules/sbom/driver-requirements.yaml)."""
+"""The toolkit -> driver requirement (the CUDA Toolkit release notes, https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/ Tables 5a/5b, rules/sbom/driver-requirements.yaml)."""
 
 from __future__ import annotations
 

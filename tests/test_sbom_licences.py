@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import licence_copies
+import pytest
 from conftest import realworld_enabled
 
 ROOT = Path(__file__).resolve().parent.parent

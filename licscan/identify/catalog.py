@@ -1,4 +1,4 @@
-"""Name NVIDIA components: match one file against the catalog in ``rules/catalog/nvidia.yaml`` (DESIGN A2).
+"""Name NVIDIA components: match one file against the catalog in ``rules/catalog/nvidia.yaml`` (docs/architecture.md#layers).
 
 Pure: :func:`identify` takes what the walker and ``inspect`` already know (virtual path, :class:`FileFacts`, the
 enclosing :class:`Distribution`, the file's bytes for bounded literal probes) and returns facts; it never opens,

@@ -1,7 +1,7 @@
-"""What the walker yields (DESIGN A1 "walk"): files with their virtual paths, special files, the packaging
+"""What the walker yields (docs/architecture.md "walk"): files with their virtual paths, special files, the packaging
 metadata of enclosing distributions, and diagnostics. The scan layer (licscan/scan.py) consumes them.
 
-Virtual paths (DESIGN B2): a file inside an archive is ``OUTER!/member/path``, nested as
+Virtual paths (licscan/vpath.py): a file inside an archive is ``OUTER!/member/path``, nested as
 ``a.tar!/pkg.whl!/lib/x.so``; paths are given as the user passed them, with ``/`` separators.
 """
 

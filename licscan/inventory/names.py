@@ -1,4 +1,4 @@
-"""Member names and virtual paths (DESIGN B2: ``OUTER!/member/path``, ``/`` separators).
+"""Member names and virtual paths (licscan/vpath.py: ``OUTER!/member/path``, ``/`` separators).
 
 A member name is never used to write anything; it only names the member. Names with ``..`` components or an
 absolute path are reported and shown under a sanitized name: leading ``/`` removed, ``.``, ``..`` and empty

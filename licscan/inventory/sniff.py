@@ -1,4 +1,4 @@
-"""Which archive a byte string is, by its magic bytes, never by its name (DESIGN A1 "identify").
+"""Which archive a byte string is, by its magic bytes, never by its name (docs/architecture.md "identify").
 
 - zip: local file header ``PK\\x03\\x04``, or an empty archive's end record ``PK\\x05\\x06`` (wheel, egg, jar, .conda)
 - tar: POSIX ``ustar\\0`` / GNU ``ustar  \\0`` magic at offset 257, or a v7 header whose checksum (the sum of the

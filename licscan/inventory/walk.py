@@ -1,5 +1,5 @@
 """The walker: inputs (files, folders) -> FileBlob / SpecialFile / Distribution / Diagnostic, in a deterministic
-order (DESIGN A1 "walk"; issue 3 items 1-2).
+order (docs/architecture.md "walk"; issue 3 items 1-2).
 
 Folders are listed sorted by name and never left through a symlink: links are reported (SpecialFile SYMLINK with
 their target, noted when dangling, looping or pointing out of the tree), FIFOs, sockets and devices are reported
@@ -7,7 +7,7 @@ and never opened. Regular files are opened only to read their first 512 bytes: a
 mapped read-only and its members are walked, any other file is yielded with ``source`` set for the scan to map.
 A top-level input that is itself a symlink is followed (the user named it).
 
-Virtual paths (DESIGN B2): ``input!/member``, nested ``a.tar!/pkg.whl!/lib/x.so``. Containers that only package
+Virtual paths (licscan/vpath.py): ``input!/member``, nested ``a.tar!/pkg.whl!/lib/x.so``. Containers that only package
 a file tree are transparent and add no level: a compression around a tar (``x.tar.gz!/member``), the
 ``data.tar.*`` of a .deb (``pkg.deb!/usr/lib/x.so``; ``control.tar.*`` stays a level:
 ``pkg.deb!/control.tar.xz!/control``), the ``pkg-*.tar.zst`` and ``info-*.tar.zst`` of a .conda

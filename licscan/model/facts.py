@@ -31,7 +31,7 @@ class FileFormat(enum.Enum):
 
 
 class ImageKind(enum.Enum):
-    """Kind of one device image; the values are the ``kind`` strings of the JSON report (DESIGN B3)."""
+    """Kind of one device image; the values are the ``kind`` strings of the JSON report (the JSON report schema (licscan/schemas/report.schema.json))."""
 
     CUBIN = "cubin"
     PTX = "ptx"
@@ -40,7 +40,7 @@ class ImageKind(enum.Enum):
 
 
 class Container(enum.Enum):
-    """Where a device image was found (DESIGN B3 ``container``)."""
+    """Where a device image was found (the JSON report schema (licscan/schemas/report.schema.json) ``container``)."""
 
     NV_FATBIN = "nv_fatbin"  # ELF ".nv_fatbin", PE ".nv_fatb"
     RELFATBIN = "relfatbin"  # ELF "__nv_relfatbin", PE "__nv_rel"
@@ -79,7 +79,7 @@ class DiagnosticKind(enum.Enum):
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """A part of the input that could not be read; it makes a scan incomplete (DESIGN B1, exit 3)."""
+    """A part of the input that could not be read; it makes a scan incomplete (README.md#commands, exit 3)."""
 
     path: str
     kind: DiagnosticKind
@@ -93,7 +93,7 @@ def _version_key(text: str) -> Version:
 
 @dataclass(frozen=True)
 class ToolkitRange:
-    """The CUDA toolkit that produced something, as far as the bytes tell (DESIGN A3: versions are ranges).
+    """The CUDA toolkit that produced something, as far as the bytes tell (docs/formats.md §10: versions are ranges).
 
     ``low`` / ``high`` are inclusive "major.minor" bounds (None = unbounded); ``exact`` is a full release such as
     "13.0.88" and is set only when a marker in the bytes states it. ``evidence`` says which marker gave each bound.
@@ -149,7 +149,7 @@ def _min_version(a: str | None, b: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class ToolInfo:
-    """The producing tool recorded in a cubin's ``.note.nv.tkinfo`` (formats.md §4.3)."""
+    """The producing tool recorded in a cubin's ``.note.nv.tkinfo`` (docs/formats.md §4.3)."""
 
     tool: str  # "ptxas" / "nvlink"
     version: str | None  # "13.0.88"
@@ -160,9 +160,9 @@ class ToolInfo:
 
 @dataclass(frozen=True)
 class DeviceImage:
-    """One cubin or PTX image, in file order (one ``device_code`` entry of DESIGN B3)."""
+    """One cubin or PTX image, in file order (one ``device_code`` entry of the JSON report schema (licscan/schemas/report.schema.json))."""
 
-    path: str  # virtual path of the host file (DESIGN B2)
+    path: str  # virtual path of the host file (licscan/vpath.py)
     container: Container
     kind: ImageKind
     arch: str  # as ``cuobjdump -lelf/-lptx`` spells it: sm_90a; "f" kept for PTX only
@@ -233,7 +233,7 @@ class PeFacts:
 
 @dataclass(frozen=True)
 class WrapperCheck:
-    """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (formats.md §2.1)."""
+    """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (docs/formats.md §2.1)."""
 
     wrappers: int
     resolved: int  # wrappers whose data pointer resolved to a fatbin start that was found
@@ -264,7 +264,7 @@ GPU_LAYER_KINDS = frozenset({ComponentKind.OUTPUT_CONSUMER, ComponentKind.SOURCE
 
 @dataclass(frozen=True)
 class Component:
-    """A named third-party part found in the input (DESIGN B3 ``components``)."""
+    """A named third-party part found in the input (the JSON report schema (licscan/schemas/report.schema.json) ``components``)."""
 
     id: str
     name: str
@@ -346,7 +346,7 @@ class Summary:
 
 @dataclass(frozen=True)
 class Inventory:
-    """All facts of one scan (DESIGN A1): what ``licscan audit`` reports before any rule judges it."""
+    """All facts of one scan (docs/architecture.md): what ``licscan audit`` reports before any rule judges it."""
 
     inputs: tuple[str, ...]
     components: tuple[Component, ...]

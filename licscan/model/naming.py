@@ -67,7 +67,7 @@ class ComponentMatch:
     properties: tuple[tuple[str, str], ...] = field(default=())
 
     def to_component(self, component_id: str, paths: tuple[str, ...]) -> Component:
-        """The report's :class:`Component` (DESIGN B3); further facts go to ``properties``."""
+        """The report's :class:`Component` (the JSON report schema (licscan/schemas/report.schema.json)); further facts go to ``properties``."""
         props = list(self.properties)
         props.append(("confidence", Confidence(self.confidence).value))
         if self.version_source is not None:

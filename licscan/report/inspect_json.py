@@ -1,6 +1,6 @@
 """``licscan inspect --format json``: schema ``licscan-inspect/1`` (licscan/schemas/inspect.schema.json).
 
-``device_code`` holds one entry per image, in file order, in the entry shape of the audit report (DESIGN B3) plus
+``device_code`` holds one entry per image, in file order, in the entry shape of the audit report (the JSON report schema (licscan/schemas/report.schema.json)) plus
 the details inspect knows (producer, cubin ABI, offsets, identifier, ptxas options).
 """
 
@@ -30,7 +30,7 @@ def _toolkit_json(toolkit) -> dict[str, Any] | None:
 
 
 def device_code_entry(image: DeviceImage) -> dict[str, Any]:
-    """One ``device_code`` entry: the DESIGN B3 keys first, then inspect's details."""
+    """One ``device_code`` entry: the the JSON report schema (licscan/schemas/report.schema.json) keys first, then inspect's details."""
     return {
         "path": image.path,
         "container": image.container.value,

@@ -1,4 +1,4 @@
-"""``licscan audit --format json``: the report of DESIGN B3, schema ``licscan-report/1``
+"""``licscan audit --format json``: the report of the JSON report schema (licscan/schemas/report.schema.json), schema ``licscan-report/1``
 (licscan/schemas/report.schema.json). Keys are sorted where order carries no meaning; lists are sorted by path."""
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ LEVEL = {"error": "error", "warning": "warning", "note": "note"}
 PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendation"}
 _VERSIONISH = re.compile(r"\d+(?:[._]\d+)+(?:[-+.]?[a-z]+\d*)*", re.IGNORECASE)
 
-#: Rules the configuration reports about itself (licscan/config.py), not part of any pack.
+#: Rules the configuration reports about itself (licscan/rules/config.py), not part of any pack.
 WAIVER_RULES = (
     {"id": "LICSCAN-WAIVER-EXPIRED", "title": "Waiver expired", "severity": "warning",
      "text": "A waiver in .licscan.yaml is past its expiry date; it no longer waives anything.",

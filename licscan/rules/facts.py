@@ -17,12 +17,14 @@ invalid), plus ``properties.<key>`` for components. Two groupings join facts for
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from licscan.rules import attachment, governing as gov
-from licscan.vpath import SEP, basename, innermost, outer
+from licscan.rules import attachment
+from licscan.rules import governing as gov
 from licscan.rules.versions import UNKNOWN_RANGE, VersionRange, range_from_toolkit, range_from_version
+from licscan.vpath import SEP, basename, innermost, is_within, outer
 
 SCOPES = ("component", "device_code", "distribution")
 GROUPS = ("input", "distribution", "path")
@@ -106,9 +108,8 @@ def _input_of(path: str, inputs: list[str]) -> str:
     best = None
     for item in inputs:
         item = item.rstrip("/") or item
-        if path == item or path.startswith(item + "/") or path.startswith(item + "!/"):
-            if best is None or len(item) > len(best):
-                best = item
+        if is_within(path, item) and (best is None or len(item) > len(best)):
+            best = item
     if best is not None:
         return best
     return outer(path).split("/", 1)[0] if SEP not in path else outer(path)

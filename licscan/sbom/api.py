@@ -86,40 +86,6 @@ def write(document, fmt: str, out: str | os.PathLike | IO[str]) -> None:
 def render(inventory: Inventory, records: Sequence[Any], fmt: str, out, **options) -> None:
     """Build the document ``fmt`` needs and write it: what ``licscan sbom --format FMT -o FILE`` does."""
     if fmt == "cyclonedx-json":
-        if not _is_bom(document):
-            raise TypeError("cyclonedx-json needs a CycloneDX Bom (build_cyclonedx)")
-        text = cyclonedx.serialize(document)
-        cyclonedx.validate_json(text)
-        return text
-    if _is_bom(document):
-        raise TypeError(f"{fmt} needs an SPDX Document (build_spdx)")
-    spdx.validate(document)
-    stream = io.StringIO()
-    if fmt == "spdx-json":
-        from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
-
-        write_document_to_stream(document, stream, validate=False, drop_duplicates=True)
-        stream.write("\n")
-    else:
-        from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_stream
-
-        write_document_to_stream(document, stream, validate=False, drop_duplicates=True)
-    return stream.getvalue()
-
-
-def write(document, fmt: str, out: str | os.PathLike | IO[str]) -> None:
-    """Write ``document`` in ``fmt`` to a path or a text stream (UTF-8, "\\n" line ends)."""
-    text = dumps(document, fmt)
-    if hasattr(out, "write"):
-        out.write(text)
-        return
-    with open(out, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-
-
-def render(inventory: Inventory, records: Sequence[Any], fmt: str, out, **options) -> None:
-    """Build the document ``fmt`` needs and write it: what ``licscan sbom --format FMT -o FILE`` does."""
-    if fmt == "cyclonedx-json":
         write(build_cyclonedx(inventory, records, **options), fmt, out)
     else:
         write(build_spdx(inventory, records, **options), fmt, out)
