@@ -6,7 +6,7 @@ import pytest
 # Integration tests run the whole program (the CLI in a subprocess or in-process, whole dists, real NVIDIA wheels,
 # the cuobjdump oracle, the hostile corpus); every other test module is a unit test of one layer. `pytest -m unit`
 # is the fast loop while editing; the README's test command (what CI runs) runs both.
-INTEGRATION_MODULES = ("test_cli", "test_gate_e2e", "test_hostile", "test_oracle_diff", "test_report_outputs",
+INTEGRATION_MODULES = ("test_cli", "test_lint", "test_gate_e2e", "test_hostile", "test_oracle_diff", "test_report_outputs",
                        "test_sbom_cli", "test_security_outputs", "test_audit", "test_fuzz_regressions", "test_census",
                        "test_env", "test_cache", "test_scan_workers")
 

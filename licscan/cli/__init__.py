@@ -15,6 +15,8 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
 
 from licscan import __version__
 from licscan.cli import main_audit, main_inspect, main_rules, main_sbom
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt_handler():
+def _interrupt_handler() -> Callable[[int, FrameType | None], None]:
     """SIGINT for this process and the worker processes it forks (inspect's parallel decode, the scan's pool): the
     process that started the command raises KeyboardInterrupt (one line, exit 130, below) and its pool ends the
     workers; a forked worker, which inherits the handler and gets the same SIGINT from the terminal, ignores it.
@@ -48,7 +50,7 @@ def _interrupt_handler():
     waited forever in Pool.terminate.)"""
     started_by = os.getpid()
 
-    def interrupted(signum, frame):
+    def interrupted(signum: int, frame: FrameType | None) -> None:
         if os.getpid() != started_by:
             return
         if _in_native_call(frame):
@@ -66,7 +68,7 @@ def _interrupt_handler():
 _NATIVE_CALLERS = frozenset({"licscan.binary.pe", "lief"})
 
 
-def _in_native_call(frame) -> bool:
+def _in_native_call(frame: FrameType | None) -> bool:
     while frame is not None:
         name = frame.f_globals.get("__name__") or ""
         if name in _NATIVE_CALLERS or name.startswith("lief."):
@@ -130,7 +132,7 @@ def _main(argv: list[str] | None = None) -> int:
         return ExitCode.USAGE if exit_.code not in (0, None) else ExitCode.CLEAN
     command = _COMMANDS.get(args.command)
     if command is not None:
-        return command.execute(args)
+        return int(command.execute(args))
     if hasattr(args, "func"):
         return int(args.func(args))
     return ExitCode.USAGE
