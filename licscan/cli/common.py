@@ -9,6 +9,7 @@ import os
 import secrets
 import stat
 import sys
+from typing import Any
 
 
 def positive(text: str) -> int:
@@ -199,3 +200,16 @@ def scan_config(args, *, digests: bool = False, exclude: tuple[str, ...] = ()):
     return with_limits(config, limits_of(args))
 
 
+def scan_options(command: Any) -> None:
+    """The options of every command that scans a tree (audit, sbom): workers, cache, exclusions, notes, limits."""
+    command.add_argument("--jobs", type=positive, default=os.cpu_count() or 1,
+                       help="worker processes for plain files (default: all cores)")
+    command.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
+    command.add_argument("--no-cache", action="store_true", help="do not read or write the content cache")
+    command.add_argument("--cache-max-size", type=size, default=None, metavar="SIZE",
+                       help="size bound of the cache folder; least recently used entries go first (default 1G)")
+    command.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                       help="skip virtual paths matching GLOB (repeatable)")
+    command.add_argument("--notes", choices=("auto", "always", "never"), default="auto",
+                       help="decode compressed cubins as far as their toolkit notes (see `licscan inspect`)")
+    limit_options(command)

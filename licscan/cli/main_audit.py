@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -10,11 +9,9 @@ from licscan.cli.common import (
     check_inputs,
     check_outputs,
     given_limits,
-    limit_options,
-    positive,
     say,
     scan_config,
-    size,
+    scan_options,
     write_outputs,
     write_stdout,
 )
@@ -43,17 +40,7 @@ def configure(commands: Any) -> None:
                        "its repository root, never inside a PATH; docs/security.md)")
     audit.add_argument("--rules", action="append", default=[], metavar="PACK",
                        help="an extra rule pack (repeatable)")
-    audit.add_argument("--jobs", type=positive, default=os.cpu_count() or 1,
-                       help="worker processes for plain files (default: all cores)")
-    audit.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
-    audit.add_argument("--no-cache", action="store_true", help="do not read or write the content cache")
-    audit.add_argument("--cache-max-size", type=size, default=None, metavar="SIZE",
-                       help="size bound of the cache folder; least recently used entries go first (default 1G)")
-    audit.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                       help="skip virtual paths matching GLOB (repeatable)")
-    audit.add_argument("--notes", choices=("auto", "always", "never"), default="auto",
-                       help="decode compressed cubins as far as their toolkit notes (see `licscan inspect`)")
-    limit_options(audit)
+    scan_options(audit)
 
 
 def execute(args: Any) -> int:

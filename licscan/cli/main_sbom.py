@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 from typing import Any
 
 from licscan.cli.common import (
     check_inputs,
     check_outputs,
-    limit_options,
-    positive,
     say,
     scan_config,
-    size,
+    scan_options,
     write_outputs,
 )
 from licscan.findings import ExitCode
@@ -27,13 +24,7 @@ def configure(commands: Any) -> None:
     sbom.add_argument("-o", "--output", required=True, help="the SBOM file to write")
     sbom.add_argument("--organization", help="the creating organization recorded in the SBOM")
     sbom.add_argument("--name", help="name of the root package (default: the first PATH)")
-    sbom.add_argument("--jobs", type=positive, default=os.cpu_count() or 1)
-    sbom.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
-    sbom.add_argument("--no-cache", action="store_true")
-    sbom.add_argument("--cache-max-size", type=size, default=None, metavar="SIZE")
-    sbom.add_argument("--exclude", action="append", default=[], metavar="GLOB")
-    sbom.add_argument("--notes", choices=("auto", "always", "never"), default="auto")
-    limit_options(sbom)
+    scan_options(sbom)
 
 
 def execute(args: Any) -> int:
