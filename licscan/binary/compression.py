@@ -1,4 +1,4 @@
-"""Fatbin payload decompression, bounded by the declared size and a configurable limit (docs/formats.md §3).
+"""Fatbin payload decompression, bounded by the declared size and a configurable limit (docs/binary-formats.md §3).
 
 | flag     | algorithm                         | decoder                      |
 |----------|-----------------------------------|------------------------------|
@@ -161,7 +161,7 @@ def _lz4_length(stream, pos: int, value: int, extended: int, what: str) -> tuple
 
 
 def lz4_block_prefix(stream, want: int, declared_size: int) -> tuple[bytes, int]:
-    """Decode the first ``want`` bytes of an LZ4 block (docs/formats.md §1.7); returns (output, input bytes used).
+    """Decode the first ``want`` bytes of an LZ4 block (docs/binary-formats.md §1.7); returns (output, input bytes used).
 
     python-lz4 decodes whole blocks only; a cubin's ELF header is the first 64 bytes of a block that may decode to
     megabytes, so this reads sequences until enough output exists:

@@ -1,4 +1,4 @@
-"""The ELF adapter: the only module that imports pyelftools (docs/formats.md §2.1, §2.4).
+"""The ELF adapter: the only module that imports pyelftools (docs/binary-formats.md §2.1, §2.4).
 
 Reads lazily: the ELF header, the section header table, the dynamic section and notes, and nothing else. Section
 *contents* are returned as (offset, size) so that callers slice the mmap themselves.
@@ -21,7 +21,7 @@ EM_AMDGPU = 224
 # sh_type values as pyelftools names them, or numbers for the processor-specific ones it does not know.
 SHT_NOBITS = "SHT_NOBITS"
 SHT_NOTE = "SHT_NOTE"
-SHT_CUDA_COMPAT = 0x70000086  # ".nv.compat" (docs/formats.md §4.5)
+SHT_CUDA_COMPAT = 0x70000086  # ".nv.compat" (docs/binary-formats.md §4.5)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The fatbin container: outer header, entry headers, and where the payloads are (docs/formats.md §1).
+"""The fatbin container: outer header, entry headers, and where the payloads are (docs/binary-formats.md §1).
 
 Pure functions over a buffer (bytes, mmap or memoryview). Nothing here decompresses or reads a payload:
 the walker only reads headers, so listing a 300 MB ``.nv_fatbin`` touches a few kilobytes.
@@ -36,7 +36,7 @@ class EntryKind(enum.IntEnum):
 
 
 class Flag:
-    """Entry flags (u64 at +0x28), names from NVIDIA ``fatbinary.h`` as quoted in docs/formats.md §1.3.
+    """Entry flags (u64 at +0x28), names from NVIDIA ``fatbinary.h`` as quoted in docs/binary-formats.md §1.3.
 
     Plain ints, not an ``enum.IntFlag``: the walker tests them a dozen times per entry, and IntFlag arithmetic
     costs a third of the run time on a file with thousands of entries.
@@ -219,7 +219,7 @@ class ScanError:
 
 def scan(buf, start: int = 0, end: int | None = None, *, max_entries: int = 100_000,
          partial: bool = False) -> Iterator[Fatbin | ScanError]:
-    """Find every fatbin in ``buf[start:end]`` (docs/docs/formats.md §1.6 algorithm).
+    """Find every fatbin in ``buf[start:end]`` (docs/docs/binary-formats.md §1.6 algorithm).
 
     After a valid fatbin the search goes on at its end; after a magic that does not validate it goes on four
     bytes later (a false positive, or a damaged fatbin: the caller decides whether that matters).

@@ -1,8 +1,8 @@
-"""Everything licscan can tell about one file: identify it, then read what its format points at (docs/formats.md §10).
+"""Everything licscan can tell about one file: identify it, then read what its format points at (docs/binary-formats.md §10).
 
 ``inspect_file`` maps the file read-only and never writes, executes or follows anything. Device code comes from
 the dedicated sections (``.nv_fatbin``, ``__nv_relfatbin``; PE ``.nv_fatb``, ``__nv_rel``) and from a validated
-magic scan of the other non-executable data sections, where NVIDIA's own CUPTI keeps fatbins (docs/formats.md §1.6).
+magic scan of the other non-executable data sections, where NVIDIA's own CUPTI keeps fatbins (docs/binary-formats.md §1.6).
 """
 
 from __future__ import annotations
@@ -313,7 +313,7 @@ def _elf_wrappers(buf, view: ElfView, start: int, fatbin_offsets: set[int]) -> W
 
 def _pe_wrappers(buf, view, start: int, fatbin_offsets: set[int]) -> WrapperCheck | None:
     """PE wrappers hold absolute VAs: "file offset = VA - ImageBase - section.VirtualAddress +
-    section.PointerToRawData" (docs/formats.md §2.4)."""
+    section.PointerToRawData" (docs/binary-formats.md §2.4)."""
     section = next((s for s in view.sections if s.name in WRAPPER_SECTIONS and s.has_bytes), None)
     if section is None:
         return None

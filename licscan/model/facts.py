@@ -93,7 +93,7 @@ def _version_key(text: str) -> Version:
 
 @dataclass(frozen=True)
 class ToolkitRange:
-    """The CUDA toolkit that produced something, as far as the bytes tell (docs/formats.md §10: versions are ranges).
+    """The CUDA toolkit that produced something, as far as the bytes tell (docs/binary-formats.md §10: versions are ranges).
 
     ``low`` / ``high`` are inclusive "major.minor" bounds (None = unbounded); ``exact`` is a full release such as
     "13.0.88" and is set only when a marker in the bytes states it. ``evidence`` says which marker gave each bound.
@@ -149,7 +149,7 @@ def _min_version(a: str | None, b: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class ToolInfo:
-    """The producing tool recorded in a cubin's ``.note.nv.tkinfo`` (docs/formats.md §4.3)."""
+    """The producing tool recorded in a cubin's ``.note.nv.tkinfo`` (docs/binary-formats.md §4.3)."""
 
     tool: str  # "ptxas" / "nvlink"
     version: str | None  # "13.0.88"
@@ -233,7 +233,7 @@ class PeFacts:
 
 @dataclass(frozen=True)
 class WrapperCheck:
-    """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (docs/formats.md §2.1)."""
+    """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (docs/binary-formats.md §2.1)."""
 
     wrappers: int
     resolved: int  # wrappers whose data pointer resolved to a fatbin start that was found
