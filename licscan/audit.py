@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,6 @@ def run_audit(paths: Sequence[str], options: AuditOptions = AuditOptions(),
 
         scan_config = limits.with_limits(scan_config, limits.resolve(dict(options.limits), dict(config.limits)))
     if config.exclude:
-        from dataclasses import replace
-
         scan_config = replace(scan_config, exclude=tuple(scan_config.exclude) + tuple(config.exclude))
     inventory, records = scan(paths, scan_config, progress=progress)
     findings = _judge(inventory, packs, config, pack_sources, scan_config)

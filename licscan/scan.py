@@ -35,7 +35,7 @@ from licscan.model import (
     Inventory,
     Summary,
 )
-from licscan.vpath import SEP, innermost, is_within
+from licscan.vpath import SEP, is_within
 
 
 @dataclass(frozen=True)
@@ -530,9 +530,10 @@ def _recorded_paths(dist) -> frozenset[str]:
 
 
 def distribution_of(vpath: str, distributions: Iterable[Any]) -> Any | None:
-    """The innermost distribution that owns ``vpath``: listed in its RECORD, or under its scope."""
-    return innermost(vpath, (d for d in distributions if (d.files and vpath in _recorded_paths(d))
-                             or is_within(vpath, d.scope)), lambda d: d.scope)
+    """The innermost distribution that owns ``vpath``: listed in its RECORD, or under its scope (the longest scope
+    wins; a RECORD may list a file outside its distribution's scope, so this is not ``vpath.innermost``)."""
+    owners = [d for d in distributions if (d.files and vpath in _recorded_paths(d)) or is_within(vpath, d.scope)]
+    return max(owners, key=lambda d: len(d.scope.rstrip("/")), default=None)
 
 
 def build_inventory(paths: Sequence[str], records: list[FileRecord], distributions: list, specials: list,

@@ -426,12 +426,21 @@ def _symbols_hit(sig: Signal, table: SignalTable, f: _File) -> str | None:
         if not hits:
             return None
         parts.append(f"imports {_few(hits)}")
-    for lit in sig.all_of:
-        at = find(f.data, lit)
+    found = _all_found(f.data, sig.all_of)
+    if found is None:
+        return None
+    return "; ".join(parts + found)
+
+
+def _all_found(data: Any, literals: tuple[bytes, ...]) -> list[str] | None:
+    """Where each literal stands in ``data`` (``'x' at 0x10``), or None when one of them is absent."""
+    out = []
+    for lit in literals:
+        at = find(data, lit)
         if at < 0:
             return None
-        parts.append(f"{lit.decode('latin-1')!r} at {at:#x}")
-    return "; ".join(parts)
+        out.append(f"{lit.decode('latin-1')!r} at {at:#x}")
+    return out
 
 
 def _few(names: list[str], shown: int = 3) -> str:
@@ -454,11 +463,10 @@ def _strings_hit(sig: Signal, table: SignalTable, f: _File) -> str | None:
     found = []
     if sig.path is not None:
         found.append(f"path {f.vpath!r}")
-    for lit in sig.all_of:
-        at = find(f.data, lit)
-        if at < 0:
-            return None
-        found.append(f"{lit.decode('latin-1')!r} at {at:#x}")
+    literals = _all_found(f.data, sig.all_of)
+    if literals is None:
+        return None
+    found += literals
     for lit in sig.none_of:
         if find(f.data, lit) >= 0:
             return None
