@@ -164,7 +164,7 @@ def _section_table(view, shoff: int, shnum: int, shentsize: int) -> list[tuple[i
 
     Cubins hold hundreds of sections (``.text.<kernel>``, ``.nv.info.<kernel>``, ...) and a fatbin thousands of
     cubins: walking the table with one ``struct.iter_unpack`` is about a hundred times faster than building
-    pyelftools section objects, which the host-ELF adapter (licscan.binary.elf) still does for host files.
+    pyelftools section objects (the host-ELF reader, licscan.binary.elf, reads host files the same way).
     """
     if shoff == 0:
         return []

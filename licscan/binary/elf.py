@@ -1,34 +1,53 @@
-"""The ELF adapter: the only module that imports pyelftools (docs/binary-formats.md §2.1, §2.4).
+"""The host-ELF reader: the ELF header, the section header table, the dynamic section and notes, read with
+``struct`` from the bytes of the file (docs/binary-formats.md §2.1).
 
-Reads lazily: the ELF header, the section header table, the dynamic section and notes, and nothing else. Section
-*contents* are returned as (offset, size) so that callers slice the mmap themselves.
+Reads lazily and only what the facts need. Section *contents* are returned as (offset, size) so that callers slice
+the mmap themselves. Layouts are the System V gABI's (https://www.sco.com/developers/gabi/latest/ch4.eheader.html,
+ch4.sheader.html, ch5.dynamic.html); the ELF type and machine names are pyelftools' (``elftools.elf.enums``), so
+that reports name them as they always did. Static archives of relocatable objects hold tens of thousands of
+sections (CUPTI's ``libcupti_static.a``: 35,000 in one object), which is why the table is unpacked in one
+``iter_unpack`` call rather than header by header; ``tests/test_elf_reader.py`` checks every fact against pyelftools.
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.constants import SH_FLAGS
-from elftools.elf.elffile import ELFFile
-
+from licscan.binary import readlog
+from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
 
 EM_CUDA = 190
 EM_AMDGPU = 224
 
-# sh_type values as pyelftools names them, or numbers for the processor-specific ones it does not know.
-SHT_NOBITS = "SHT_NOBITS"
-SHT_NOTE = "SHT_NOTE"
+# sh_type (gABI "Section Types, sh_type").
+SHT_PROGBITS = 1
+SHT_STRTAB = 3
+SHT_DYNAMIC = 6
+SHT_NOTE = 7
+SHT_NOBITS = 8
 SHT_CUDA_COMPAT = 0x70000086  # ".nv.compat" (docs/binary-formats.md §4.5)
+# sh_flags (gABI "Section Attribute Flags").
+SHF_ALLOC = 0x2
+SHF_EXECINSTR = 0x4
+# "If the section name string table section index is greater than or equal to SHN_LORESERVE (0xff00), this member
+# has the value SHN_XINDEX (0xffff) and the actual index of the section name string table section is contained in
+# the sh_link field of the section header at index 0."
+SHN_XINDEX = 0xFFFF
+# d_tag (gABI "Dynamic Array Tags, d_tag").
+DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 14, 15, 29
+
+MAX_NAME = 1 << 16  # a string-table entry with no NUL within this many bytes is read as empty
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Section:
     index: int
     name: str
-    sh_type: str | int
+    sh_type: int
     flags: int
     addr: int
     offset: int
@@ -36,15 +55,20 @@ class Section:
 
     @property
     def is_alloc(self) -> bool:
-        return bool(self.flags & SH_FLAGS.SHF_ALLOC)
+        return bool(self.flags & SHF_ALLOC)
 
     @property
     def is_exec(self) -> bool:
-        return bool(self.flags & SH_FLAGS.SHF_EXECINSTR)
+        return bool(self.flags & SHF_EXECINSTR)
 
     @property
     def has_bytes(self) -> bool:
         return self.sh_type != SHT_NOBITS
+
+    @property
+    def is_data(self) -> bool:
+        """Allocated, not executable program data: where an application keeps byte arrays."""
+        return self.sh_type == SHT_PROGBITS and self.is_alloc and not self.is_exec
 
 
 @dataclass(frozen=True)
@@ -82,101 +106,259 @@ class ElfView:
         return None
 
 
-_MACHINE_NUMBERS = {"EM_CUDA": EM_CUDA, "EM_AMDGPU": EM_AMDGPU, "EM_X86_64": 62, "EM_AARCH64": 183,
-                    "EM_386": 3, "EM_PPC64": 21, "EM_ARM": 40, "EM_RISCV": 243, "EM_S390": 22}
+@dataclass(frozen=True)
+class _Layout:
+    """The structures of one ELF class and byte order."""
+
+    # Elf32_Ehdr / Elf64_Ehdr after e_ident[16]: e_type Half, e_machine Half, e_version Word, e_entry Addr,
+    # e_phoff Off, e_shoff Off, e_flags Word, e_ehsize Half, e_phentsize Half, e_phnum Half, e_shentsize Half,
+    # e_shnum Half, e_shstrndx Half.
+    ehdr: struct.Struct
+    # Elf64_Shdr: sh_name Word, sh_type Word, sh_flags Xword, sh_addr Addr, sh_offset Off, sh_size Xword,
+    #             sh_link Word, sh_info Word, sh_addralign Xword, sh_entsize Xword (64 bytes).
+    # Elf32_Shdr: the same ten fields, all 4 bytes (40 bytes).
+    shdr: struct.Struct
+    # Elf64_Dyn: d_tag Sxword, d_un Xword; Elf32_Dyn: d_tag Sword, d_un Word.
+    dyn: struct.Struct
+    # Elf32_Nhdr / Elf64_Nhdr: n_namesz Word, n_descsz Word, n_type Word.
+    nhdr: struct.Struct
 
 
-def read_elf(stream: io.RawIOBase | io.BufferedIOBase, *, read_notes: bool = True,
-             note_limit: int = 1 << 20) -> ElfView:
-    """Parse the headers of the ELF image that ``stream`` holds (positioned anywhere; offsets are stream-relative).
+def _layout(elf_class: int, order: str) -> _Layout:
+    if elf_class == 64:
+        return _Layout(struct.Struct(order + "HHIQQQIHHHHHH"), struct.Struct(order + "IIQQQQIIQQ"),
+                       struct.Struct(order + "qQ"), struct.Struct(order + "III"))
+    return _Layout(struct.Struct(order + "HHIIIIIHHHHHH"), struct.Struct(order + "IIIIIIIIII"),
+                   struct.Struct(order + "iI"), struct.Struct(order + "III"))
 
-    Raises :class:`FormatError` when pyelftools cannot make sense of it.
+
+_LAYOUTS = {(c, little): _layout(c, "<" if little else ">") for c in (32, 64) for little in (True, False)}
+
+
+@dataclass(frozen=True)
+class _Header:
+    elf_class: int
+    little_endian: bool
+    e_ident: bytes
+    e_type: int
+    e_machine: int
+    e_version: int
+    e_shoff: int
+    e_flags: int
+    e_shentsize: int
+    e_shnum: int
+    e_shstrndx: int
+
+
+def read_elf(buf: Buffer, start: int = 0, size: int | None = None, *,
+             read_notes: bool = True, note_limit: int = 1 << 20) -> ElfView:
+    """Parse the headers of the ELF image in ``buf[start:start+size]`` (offsets in the view are image-relative).
+
+    Raises :class:`FormatError` when the headers do not parse.
     """
-    try:
-        return _read(stream, read_notes, note_limit)
-    except (ELFError, ValueError, KeyError, IndexError, OverflowError, AssertionError, UnicodeDecodeError) as error:
-        if isinstance(error, FormatError):
-            raise
-        raise FormatError(None, f"ELF structure does not parse: {error}") from None
-    except Exception as error:  # noqa: BLE001 -- construct's StreamError & co: pyelftools leaks them on truncated input
-        raise FormatError(None, f"ELF structure does not parse ({type(error).__name__}): {error}") from None
-
-
-def _read(stream, read_notes: bool, note_limit: int) -> ElfView:
-    elf = ELFFile(stream)
-    header = elf.header
-    machine = header["e_machine"]
-    machine_number = machine if isinstance(machine, int) else _MACHINE_NUMBERS.get(machine, -1)
-    sections: list[Section] = []
-    needed: list[str] = []
-    soname = None
-    runpath: list[str] = []
-    rpath: list[str] = []
+    end = len(buf) if size is None else min(len(buf), start + size)
+    image = _Image(buf, start, end)
+    header = _read_header(image)
+    layout = _LAYOUTS[header.elf_class, header.little_endian]
+    raw = _section_headers(image, header, layout)
+    names = _section_names(image, header, raw)
+    sections = tuple(Section(index, names[index], sh_type, flags, addr, offset, sh_size)
+                     for index, (_n, sh_type, flags, addr, offset, sh_size, _l) in enumerate(raw))
+    dynamic = _Dynamic()
     notes: list[Note] = []
-    if header["e_shoff"]:
-        for index in range(elf.num_sections()):
-            # Section headers are read one by one; a section object is built only for the dynamic and note
-            # sections (pyelftools builds e.g. the whole GNU hash table when it makes that section's object).
-            sh = elf._get_section_header(index)
-            name = elf._get_section_name(sh) if index else ""
-            sh_type = sh["sh_type"]
-            sections.append(Section(index, name, sh_type, sh["sh_flags"], sh["sh_addr"], sh["sh_offset"],
-                                    sh["sh_size"]))
-            if sh_type not in ("SHT_DYNAMIC", SHT_NOTE):
-                continue
-            sec = elf.get_section(index)
-            if sh_type == "SHT_DYNAMIC":
-                for tag in sec.iter_tags():
-                    kind = tag.entry.d_tag
-                    if kind == "DT_NEEDED":
-                        needed.append(tag.needed)
-                    elif kind == "DT_SONAME":
-                        soname = tag.soname
-                    elif kind == "DT_RUNPATH":
-                        runpath.extend(p for p in tag.runpath.split(":") if p)
-                    elif kind == "DT_RPATH":
-                        rpath.extend(p for p in tag.rpath.split(":") if p)
-            elif read_notes and sh_type == SHT_NOTE and sec["sh_size"] <= note_limit:
-                for note in sec.iter_notes():
-                    desc = note["n_descdata"]
-                    notes.append(Note(sec.name, str(note["n_name"]), _note_type(note["n_type"]), bytes(desc)))
+    for section, (_n, sh_type, _f, _a, offset, sh_size, link) in zip(sections, raw):
+        if sh_type == SHT_DYNAMIC:
+            _read_dynamic(image, layout, raw, sections, offset, sh_size, link, dynamic)
+        elif read_notes and sh_type == SHT_NOTE and sh_size <= note_limit:
+            notes.extend(_read_notes(image, layout, section.name, offset, sh_size))
+    e_types, machines = _names()
     return ElfView(
-        elf_class=elf.elfclass,
-        little_endian=elf.little_endian,
-        e_type=str(header["e_type"]),
-        e_machine=machine_number,
-        machine_name=str(machine),
-        e_version=_as_int(header["e_version"]),
-        e_flags=header["e_flags"],
-        abi_version=header["e_ident"]["EI_ABIVERSION"],
-        os_abi=_as_int(header["e_ident"]["EI_OSABI"]),
-        sections=tuple(sections),
-        needed=tuple(needed),
-        soname=soname,
-        runpath=tuple(runpath),
-        rpath=tuple(rpath),
-        notes=tuple(notes),
-    )
+        elf_class=header.elf_class, little_endian=header.little_endian,
+        e_type=e_types.get(header.e_type, str(header.e_type)), e_machine=header.e_machine,
+        machine_name=machines.get(header.e_machine, str(header.e_machine)), e_version=header.e_version,
+        e_flags=header.e_flags, abi_version=header.e_ident[8], os_abi=header.e_ident[7], sections=sections,
+        needed=tuple(dynamic.needed), soname=dynamic.soname, runpath=tuple(dynamic.runpath),
+        rpath=tuple(dynamic.rpath), notes=tuple(notes))
 
 
-def _as_int(value) -> int:
-    if isinstance(value, int):
-        return value
-    # pyelftools names known values: EV_CURRENT is 1; ELFOSABI_* names map back through its enum tables.
-    from elftools.elf.enums import ENUM_E_VERSION, ENUM_EI_OSABI
+class _Image:
+    """``buf[start:end]``, read by image-relative offset; every read is recorded in the read log."""
 
-    for table in (ENUM_E_VERSION, ENUM_EI_OSABI):
-        if value in table:
-            return table[value]
-    return -1
+    def __init__(self, buf: Buffer, start: int, end: int) -> None:
+        self.buf = buf
+        self.start = start
+        self.size = end - start
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes at ``offset`` (fewer at the end of the image)."""
+        if offset >= self.size or length <= 0:
+            return b""
+        length = min(length, self.size - offset)
+        readlog.record(self.start + offset, length)
+        return bytes(self.buf[self.start + offset : self.start + offset + length])
+
+    def cstring(self, offset: int) -> bytes | None:
+        """The NUL-terminated string at ``offset``, or None when no NUL follows within MAX_NAME bytes."""
+        for window in (256, MAX_NAME):
+            stop = offset + min(window, self.size - offset)
+            data = bytes(self.buf[self.start + offset : self.start + stop]) if stop > offset else b""
+            end = data.find(b"\0")
+            if end >= 0:
+                readlog.record(self.start + offset, end + 1)
+                return data[:end]
+            if stop >= self.size:
+                break
+        readlog.record(self.start + offset, len(data))
+        return None
 
 
-def _note_type(value) -> int:
-    if isinstance(value, int):
-        return value
-    from elftools.elf.enums import ENUM_NOTE_N_TYPE
+def _read_header(image: _Image) -> _Header:
+    ident = image.read(0, 16)
+    if ident[:4] != b"\x7fELF":
+        raise FormatError(0, "ELF magic number does not match")
+    # e_ident[EI_CLASS]: ELFCLASS32 = 1, ELFCLASS64 = 2; e_ident[EI_DATA]: ELFDATA2LSB = 1, ELFDATA2MSB = 2.
+    elf_class = {1: 32, 2: 64}.get(ident[4]) if len(ident) > 4 else None
+    if elf_class is None:
+        raise FormatError(4, f"invalid EI_CLASS {ident[4:5]!r}")
+    little = {1: True, 2: False}.get(ident[5]) if len(ident) > 5 else None
+    if little is None:
+        raise FormatError(5, f"invalid EI_DATA {ident[5:6]!r}")
+    layout = _LAYOUTS[elf_class, little]
+    data = image.read(16, layout.ehdr.size)
+    if len(data) < layout.ehdr.size:
+        raise FormatError(16, f"ELF header needs {16 + layout.ehdr.size} bytes, {image.size} present",
+                          truncated=True)
+    (e_type, e_machine, e_version, _entry, _phoff, e_shoff, e_flags, _ehsize, _phentsize, _phnum, e_shentsize,
+     e_shnum, e_shstrndx) = layout.ehdr.unpack(data)
+    return _Header(elf_class, little, ident, e_type, e_machine, e_version, e_shoff, e_flags, e_shentsize, e_shnum,
+                   e_shstrndx)
 
-    return ENUM_NOTE_N_TYPE.get(value, -1)
+
+# One section header, the fields licscan uses: sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link.
+_Raw = tuple[int, int, int, int, int, int, int]
+
+
+def _section_headers(image: _Image, header: _Header, layout: _Layout) -> list[_Raw]:
+    """The section header table, entry 0 included (an image without one has none)."""
+    shoff, entsize = header.e_shoff, header.e_shentsize
+    if not shoff:
+        return []
+    if entsize < layout.shdr.size:
+        raise FormatError(0x2E if header.elf_class == 32 else 0x3A,
+                          f"e_shentsize {entsize} is smaller than a section header ({layout.shdr.size})")
+    count = header.e_shnum
+    if count == 0:
+        # "If the number of sections is greater than or equal to SHN_LORESERVE (0xff00), e_shnum has the value
+        # SHN_UNDEF (0) and the actual number of section header table entries is contained in the sh_size field of
+        # the section header at index 0."
+        first = _table(image, shoff, entsize, 1, layout)
+        count = first[0][5] if first else 0
+    return _table(image, shoff, entsize, count, layout) if count else []
+
+
+def _table(image: _Image, shoff: int, entsize: int, count: int, layout: _Layout) -> list[_Raw]:
+    length = entsize * count
+    if shoff + length > image.size:
+        raise FormatError(shoff, f"section header table ({count} entries) ends {shoff + length - image.size} bytes "
+                                 "past the end of the file", truncated=True)
+    data = image.read(shoff, length)
+    if entsize == layout.shdr.size:
+        rows = layout.shdr.iter_unpack(data)
+    else:
+        rows = (layout.shdr.unpack_from(data, at) for at in range(0, length, entsize))
+    return [(name, sh_type, flags, addr, offset, size, link)
+            for name, sh_type, flags, addr, offset, size, link, _info, _align, _entsize in rows]
+
+
+def _section_names(image: _Image, header: _Header, raw: list[_Raw]) -> list[str]:
+    """Each section's name from the section name string table; section 0 and names that cannot be found are ""."""
+    names = [""] * len(raw)
+    if len(raw) < 2:
+        return names
+    index = raw[0][6] if header.e_shstrndx == SHN_XINDEX else header.e_shstrndx
+    if index == 0:
+        return names  # SHN_UNDEF: "the file has no section name string table"
+    if index >= len(raw):
+        raise FormatError(0x3E if header.elf_class == 64 else 0x32,
+                          f"e_shstrndx {index} is outside the section header table ({len(raw)} entries)")
+    table_offset, table_size = raw[index][4], raw[index][5]
+    table = image.read(table_offset, table_size)
+    for n in range(1, len(raw)):
+        at = raw[n][0]
+        stop = table.find(b"\0", at)
+        if stop >= 0:
+            value: bytes | None = table[at:stop]
+        else:  # not terminated inside its table: read on, as far as the image goes
+            value = image.cstring(table_offset + at)
+        names[n] = value.decode("utf-8", "replace") if value else ""
+    return names
+
+
+@dataclass
+class _Dynamic:
+    """What the dynamic sections say, gathered while they are read."""
+
+    needed: list[str] = field(default_factory=list)
+    soname: str | None = None
+    runpath: list[str] = field(default_factory=list)
+    rpath: list[str] = field(default_factory=list)
+
+
+def _read_dynamic(image: _Image, layout: _Layout, raw: list[_Raw], sections: tuple[Section, ...], offset: int,
+                  size: int, link: int, out: _Dynamic) -> None:
+    """DT_NEEDED, DT_SONAME, DT_RUNPATH and DT_RPATH of a ``SHT_DYNAMIC`` section, up to its DT_NULL. "sh_link: The
+    section header index of the string table used by entries in the section." """
+    strtab = raw[link][4] if 0 < link < len(raw) and raw[link][1] == SHT_STRTAB else None
+    if strtab is None:
+        dynstr = next((s for s in sections if s.name == ".dynstr"), None)
+        if dynstr is None:
+            raise FormatError(None, f"dynamic section links section {link}, which is not a string table")
+        strtab = dynstr.offset
+    data = image.read(offset, size)
+    for d_tag, d_val in layout.dyn.iter_unpack(data[: len(data) - len(data) % layout.dyn.size]):
+        if d_tag == DT_NULL:
+            break
+        if d_tag not in (DT_NEEDED, DT_SONAME, DT_RUNPATH, DT_RPATH):
+            continue
+        value = image.cstring(strtab + d_val)
+        text = value.decode("utf-8", "replace") if value else ""
+        if d_tag == DT_NEEDED:
+            out.needed.append(text)
+        elif d_tag == DT_SONAME:
+            out.soname = text
+        elif d_tag == DT_RUNPATH:
+            out.runpath.extend(p for p in text.split(":") if p)
+        else:
+            out.rpath.extend(p for p in text.split(":") if p)
+
+
+def _read_notes(image: _Image, layout: _Layout, section: str, offset: int, size: int) -> list[Note]:
+    """The notes of a ``SHT_NOTE`` section: "n_namesz ... n_descsz ... n_type", then the name and the descriptor,
+    each padded to a 4-byte boundary (gABI "Note Section")."""
+    notes: list[Note] = []
+    data = image.read(offset, size)
+    at = 0
+    while at + layout.nhdr.size < len(data):
+        namesz, descsz, n_type = layout.nhdr.unpack_from(data, at)
+        at += layout.nhdr.size
+        name = data[at : at + namesz].split(b"\0", 1)[0].decode("latin-1")
+        at += (namesz + 3) & ~3
+        desc = data[at : at + descsz] if at + descsz <= len(data) else image.read(offset + at, descsz)
+        notes.append(Note(section, name, n_type, desc))
+        at += (descsz + 3) & ~3
+    return notes
+
+
+@lru_cache(maxsize=1)
+def _names() -> tuple[dict[int, str], dict[int, str]]:
+    """e_type and e_machine names as pyelftools gives them (a later name for the same number wins, as in its
+    construct mapping)."""
+    from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE
+
+    def reverse(table: Mapping[str, object]) -> dict[int, str]:
+        return {value: key for key, value in table.items() if isinstance(value, int)}
+
+    return reverse(ENUM_E_TYPE), reverse(ENUM_E_MACHINE)
 
 
 def gnu_build_id(view: ElfView) -> str | None:

@@ -19,7 +19,6 @@ from licscan.binary.errors import FormatError
 from licscan.binary.identify import SNIFF_SIZE, identify
 from licscan.binary.images import Limits, Slot
 from licscan.binary.paged import PagedMap
-from licscan.binary.stream import WindowStream
 from licscan.model import (
     Compression,
     Container,
@@ -166,11 +165,7 @@ def _scan_section(buf, display: str, name: str, data_section: bool, lo: int, hi:
 
 
 def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
-    stream = WindowStream(buf, start, size)
-    try:
-        view = read_elf(stream)
-    finally:
-        stream.close()
+    view = read_elf(buf, start, size)
     slots: list[Slot] = []
     diagnostics: list[Diagnostic] = []
     fatbin_starts: set[int] = set()  # absolute offset of each fatbin
@@ -221,7 +216,7 @@ def _read_elf(buf, display, limits, start, size, want_hash, depth) -> FileFacts:
 
 
 def _elf_data_section(section) -> bool:
-    return section.sh_type == "SHT_PROGBITS" and section.is_alloc and not section.is_exec
+    return section.is_data
 
 
 def _unscanned(display: str, sections) -> Diagnostic:
@@ -241,8 +236,7 @@ def _amd_images(buf, display, sections, start, end, want_hash):
         lo, hi = start + section.offset, min(start + section.offset + section.size, end)
         if section.name == amdgpu.HIP_FATBIN_SECTION:
             container, dedicated = Container.HIP_FATBIN, True
-        elif (section.sh_type == "SHT_PROGBITS" and section.is_alloc and not section.is_exec
-              and _scannable(section.name) and section.name not in DEVICE_SECTIONS):
+        elif section.is_data and _scannable(section.name) and section.name not in DEVICE_SECTIONS:
             container, dedicated = Container.OFFLOAD_BUNDLE, False
         else:
             continue

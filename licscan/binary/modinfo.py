@@ -32,15 +32,11 @@ def modinfo(vpath: str, facts: Any, data: Any) -> dict[str, str]:
 def _modinfo_elf(data: Any) -> dict[str, str]:
     from licscan.binary.elf import read_elf
     from licscan.binary.errors import FormatError
-    from licscan.binary.stream import WindowStream
 
-    stream = WindowStream(data, 0, len(data))
     try:
-        view = read_elf(stream, read_notes=False)
+        view = read_elf(data, read_notes=False)
     except FormatError:
         return {}
-    finally:
-        stream.close()
     section = view.section(".modinfo")
     if section is None or not section.has_bytes:
         return {}

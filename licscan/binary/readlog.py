@@ -1,7 +1,7 @@
 """Which bytes of a file the readers touched, for the ``bytes_read`` figure of a report.
 
 Readers call :func:`record` with absolute ranges; the ranges of one :func:`reading` block are merged, so bytes
-read twice (pyelftools re-reads headers) count once. Outside a ``reading`` block ``record`` does nothing.
+read twice (a header read again by a second reader) count once. Outside a ``reading`` block ``record`` does nothing.
 """
 
 from __future__ import annotations

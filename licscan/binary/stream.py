@@ -1,5 +1,6 @@
-"""A read-only binary stream over a window of a buffer, so that pyelftools and lief-free readers can parse an
-archive member or an embedded image in place (an mmap slice: no copy, only the touched pages are read)."""
+"""A read-only binary stream over a window of a buffer, so that stream readers (``zipfile``, ``tarfile``, the
+decompressors) can read an archive member or an embedded image in place (an mmap slice: no copy, only the touched
+pages are read)."""
 
 from __future__ import annotations
 
