@@ -50,6 +50,7 @@ def visible(text: Any, keep: str = "") -> str:
     """``text`` with every control, format, separator and surrogate character as a visible escape (``\\x1b``,
     ``\\n``, ``\\u202e``; a byte that is not UTF-8 as ``\\xff``), except the characters in ``keep``."""
     text = "" if text is None else str(text)
+    assert isinstance(text, str)
     if text.isprintable() and not keep:  # fast path: the common case has nothing to escape
         return text
     return "".join(_visible(ch) if ch not in keep and _needs_escape(ch) else ch for ch in text)

@@ -25,6 +25,7 @@ import re
 import struct
 from dataclasses import dataclass
 
+from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
 from licscan.knowledge import catalog_table
 from licscan.model import Compression, Container, DeviceImage, Diagnostic, ImageKind
@@ -91,7 +92,7 @@ def _elf_header(image: bytes) -> tuple[int, int, int] | None:
     return machine, flags, image[8]
 
 
-def parse_bundle(buf, start: int, end: int) -> tuple[list[BundleEntry], int]:
+def parse_bundle(buf: Buffer, start: int, end: int) -> tuple[list[BundleEntry], int]:
     """Entries of the uncompressed bundle at ``buf[start:]`` (validated) and the bundle's extent in bytes."""
     if end - start < 32 or bytes(buf[start : start + 24]) != BUNDLE_MAGIC:
         raise FormatError(0, "no offload bundle magic")
@@ -129,7 +130,7 @@ class CcobHeader:
     header_size: int
 
 
-def parse_ccob(buf, start: int, end: int) -> CcobHeader:
+def parse_ccob(buf: Buffer, start: int, end: int) -> CcobHeader:
     if end - start < 20 or bytes(buf[start : start + 4]) != CCOB_MAGIC:
         raise FormatError(0, "no CCOB magic")
     version, method = struct.unpack_from("<HH", buf, start + 4)
@@ -152,7 +153,7 @@ def parse_ccob(buf, start: int, end: int) -> CcobHeader:
     return CcobHeader(version, "zlib" if method == 0 else "zstd", total, usize, digest, hsize)
 
 
-def decompress_ccob(buf, start: int, end: int, header: CcobHeader, limit: int = MAX_DECOMPRESSED) -> bytes:
+def decompress_ccob(buf: Buffer, start: int, end: int, header: CcobHeader, limit: int = MAX_DECOMPRESSED) -> bytes:
     if header.uncompressed_size > limit:
         raise FormatError(0, f"CCOB bundle declares {header.uncompressed_size} bytes, over the {limit} limit",
                           limit=True)
@@ -177,7 +178,7 @@ def decompress_ccob(buf, start: int, end: int, header: CcobHeader, limit: int = 
     return out
 
 
-def image_from_bytes(image: bytes, path: str, container: Container, triple: str | None, *, compression=Compression.NONE,
+def image_from_bytes(image: bytes, path: str, container: Container, triple: str | None, *, compression: Compression = Compression.NONE,
                      bundle_offset: int | None = None, entry_offset: int | None = None, size: int | None = None,
                      uncompressed_size: int | None = None, want_hash: bool = False) -> DeviceImage | None:
     """A DeviceImage for one AMD (HSACO) or SPIR-V entry; None for empty host entries and unknown content."""
@@ -198,7 +199,7 @@ def image_from_bytes(image: bytes, path: str, container: Container, triple: str 
 _COMPRESSION = {"zlib": Compression.ZLIB, "zstd": Compression.ZSTD}
 
 
-def scan_region(buf, path: str, lo: int, hi: int, container: Container, *, dedicated: bool,
+def scan_region(buf: Buffer, path: str, lo: int, hi: int, container: Container, *, dedicated: bool,
                 want_hash: bool = False) -> tuple[list[DeviceImage], list[Diagnostic]]:
     """AMD/SPIR-V images of every valid (compressed) offload bundle in ``buf[lo:hi]``. In a dedicated section
     (``.hip_fatbin``) a bundle that does not validate is a diagnostic; elsewhere it is an ordinary false positive."""

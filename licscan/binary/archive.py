@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from licscan.binary import magic
+from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
 
 AR_MAGIC = magic.AR
@@ -28,7 +29,7 @@ class Member:
     size: int
 
 
-def members(buf, start: int = 0, end: int | None = None) -> Iterator[Member]:
+def members(buf: Buffer, start: int = 0, end: int | None = None) -> Iterator[Member]:
     """The ordinary members of the archive in ``buf[start:end]``, in order (symbol and name tables skipped).
 
     Raises :class:`FormatError` at the first header that does not parse; members before it have been yielded.
@@ -82,8 +83,8 @@ def members(buf, start: int = 0, end: int | None = None) -> Iterator[Member]:
             stop = min(ends) if ends else len(long_names)
             name = long_names[index:stop].decode("utf-8", "surrogateescape")
         else:
-            name = raw_name[:-1] if raw_name.endswith(b"/") else raw_name  # GNU terminates short names with "/"
-            name = name.decode("utf-8", "surrogateescape")
+            short = raw_name[:-1] if raw_name.endswith(b"/") else raw_name  # GNU terminates short names with "/"
+            name = short.decode("utf-8", "surrogateescape")
         if name is not None:
             yield Member(name, data + skip, size - skip)
         pos = data + size + (size & 1)

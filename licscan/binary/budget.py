@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
+
+from licscan.model import Diagnostic
 
 _DEADLINE: ContextVar[float | None] = ContextVar("licscan_file_deadline", default=None)
 _SECONDS: ContextVar[float | None] = ContextVar("licscan_file_seconds", default=None)
@@ -53,7 +55,7 @@ def describe() -> str:
     return f"time limit of {seconds:g} s {_MARK}"
 
 
-def reached(diagnostics) -> bool:
+def reached(diagnostics: Iterable[Diagnostic]) -> bool:
     """Whether one of ``diagnostics`` says a time budget was spent (such results are not cached: a later run may
     have the time to read everything)."""
     return any(_MARK in d.message for d in diagnostics)

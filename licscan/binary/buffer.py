@@ -1,9 +1,12 @@
-"""The one type of the bytes a binary reader is given: a file mapping (``mmap``, :class:`~licscan.binary.paged.PagedMap`),
-an archive member's window of one (``memoryview``) or bytes already in memory. Readers slice it and never write."""
+"""The one type of the bytes a binary reader is given: a file mapping (``mmap``, :class:`~licscan.binary.paged.PagedMap`)
+or bytes already in memory. Readers slice it, search it (``find``) and unpack from it; they never write to it."""
 
 from __future__ import annotations
 
 import mmap
 from typing import TypeAlias
 
-Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
+Buffer: TypeAlias = bytes | bytearray | mmap.mmap
+# A window already cut from a Buffer (a ``memoryview`` of the mapping) or decoded bytes: sliced and unpacked from,
+# not searched.
+ByteView: TypeAlias = bytes | bytearray | memoryview

@@ -9,14 +9,22 @@
 
 from __future__ import annotations
 
+from typing import IO, TYPE_CHECKING, TypeAlias, cast
+
 from licscan.binary import magic
 from licscan.binary.errors import FormatError
 from licscan.model import Compression
 
+if TYPE_CHECKING:
+    import zstandard
+
+# A compressed payload: a window of the file mapping (``memoryview``) or bytes.
+Payload: TypeAlias = bytes | memoryview
+
 ZSTD_MAGIC = magic.ZSTD
 
 
-def decompress(algorithm: Compression, stream, declared_size: int, limit: int) -> bytes:
+def decompress(algorithm: Compression, stream: Payload, declared_size: int, limit: int) -> bytes:
     """Decode ``stream`` (the ``compressed_size`` bytes of a payload) to exactly ``declared_size`` bytes.
 
     Nothing larger than ``limit`` is ever allocated: a payload declaring more raises a ``limit`` error before any
@@ -25,13 +33,15 @@ def decompress(algorithm: Compression, stream, declared_size: int, limit: int) -
     if declared_size > limit:
         raise FormatError(None, f"declared uncompressed size {declared_size} exceeds the limit of {limit} bytes",
                           limit=True)
+    data: bytes
     if algorithm is Compression.ZSTD:
         data = _zstd(stream, declared_size)
     elif algorithm is Compression.LZ4:
         if declared_size > 255 * len(stream) + 255:  # LZ4 expands at most ~255:1; never allocate a lying size
             raise FormatError(None, f"LZ4 block of {len(stream)} bytes cannot decode to {declared_size} bytes",
                               decompression=True)
-        import lz4.block  # the codecs load on first use: listing headers needs neither
+        # The codecs load on first use: listing headers needs neither. python-lz4 ships no type information.
+        import lz4.block  # type: ignore[import-untyped]
 
         try:
             data = lz4.block.decompress(stream, uncompressed_size=declared_size)
@@ -46,7 +56,7 @@ def decompress(algorithm: Compression, stream, declared_size: int, limit: int) -
     return data
 
 
-def _zstd(stream, declared_size: int) -> bytes:
+def _zstd(stream: Payload, declared_size: int) -> bytes:
     import zstandard
 
     if bytes(stream[:4]) != ZSTD_MAGIC:
@@ -67,14 +77,14 @@ class PrefixReader:
     several GB/s, and the declared size has already been checked against the limit).
     """
 
-    def __init__(self, algorithm: Compression, stream, declared_size: int, limit: int):
+    def __init__(self, algorithm: Compression, stream: Payload, declared_size: int, limit: int) -> None:
         if declared_size > limit:
             raise FormatError(None, f"declared uncompressed size {declared_size} exceeds the limit of {limit} "
                                     "bytes", limit=True)
         self.declared_size = declared_size
         self.data: bytes | bytearray = bytearray()
         self._stream = stream
-        self._reader = None
+        self._reader: zstandard.ZstdDecompressionReader | None = None
         self._done = False
         self._algorithm = algorithm
         self._limit = limit
@@ -85,7 +95,9 @@ class PrefixReader:
             import zstandard
 
             self._source = _CountingSource(stream)
-            self._reader = zstandard.ZstdDecompressor().stream_reader(self._source, read_size=16384, closefd=False)
+            # zstandard reads its source with read(size) only, which _CountingSource provides.
+            source = cast("IO[bytes]", self._source)
+            self._reader = zstandard.ZstdDecompressor().stream_reader(source, read_size=16384, closefd=False)
         elif algorithm is Compression.NONE:
             self.data = bytes(stream)
             self._done = True
@@ -111,6 +123,8 @@ class PrefixReader:
             return self._more_lz4(output_bytes)
         want = min(output_bytes, self.declared_size + 1 - len(self.data))
         import zstandard
+
+        assert self._reader is not None  # set for zstd in __init__
 
         try:
             out = self._reader.read(want)
@@ -145,7 +159,7 @@ class PrefixReader:
 LZ4_PREFIX_MAX = 4096
 
 
-def _lz4_length(stream, pos: int, value: int, extended: int, what: str) -> tuple[int, int]:
+def _lz4_length(stream: Payload, pos: int, value: int, extended: int, what: str) -> tuple[int, int]:
     """A token length, extended when it is ``extended``: "keep adding the following bytes until one is not 255
     (that byte is added too)". Returns (length, position after the extension bytes)."""
     if value != extended:
@@ -160,7 +174,7 @@ def _lz4_length(stream, pos: int, value: int, extended: int, what: str) -> tuple
             return value, pos
 
 
-def lz4_block_prefix(stream, want: int, declared_size: int) -> tuple[bytes, int]:
+def lz4_block_prefix(stream: Payload, want: int, declared_size: int) -> tuple[bytes, int]:
     """Decode the first ``want`` bytes of an LZ4 block (docs/binary-formats.md §1.7); returns (output, input bytes used).
 
     python-lz4 decodes whole blocks only; a cubin's ELF header is the first 64 bytes of a block that may decode to
@@ -205,7 +219,7 @@ def lz4_block_prefix(stream, want: int, declared_size: int) -> tuple[bytes, int]
 class _CountingSource:
     """The compressed stream as a file-like source, counting the bytes the decoder pulls (for ``bytes_read``)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: Payload) -> None:
         self._stream = stream
         self.position = 0
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from licscan.binary import magic
+from licscan.binary.buffer import Buffer, ByteView
 from licscan.binary.compression import PrefixReader
 from licscan.binary.errors import FormatError
 from licscan.model import ToolInfo
@@ -71,7 +73,7 @@ class CubinFacts:
         return f"sm_{self.sm}" + ("a" if self.accelerated else "")
 
 
-def parse_header(prefix) -> tuple[int, int, int, int, int, int]:
+def parse_header(prefix: ByteView) -> tuple[int, int, int, int, int, int]:
     """(abi, e_type, e_machine, e_version, e_flags, shoff) from the first 64 bytes of a device ELF."""
     if len(prefix) < _ELF64_HEADER.size:
         raise FormatError(0, f"cubin ELF header needs 64 bytes, got {len(prefix)}", truncated=True)
@@ -131,7 +133,7 @@ def parse_cuinfo(desc: bytes) -> tuple[int | None, int | None]:
     return virtual or None, None
 
 
-def _compat_accelerated(data) -> bool:
+def _compat_accelerated(data: ByteView) -> bool:
     """``.nv.compat`` records {u8 fmt, u8 attr, value} in 4-byte units; fmt 4 carries u16 size + data."""
     pos = 0
     while pos + 4 <= len(data):
@@ -141,7 +143,7 @@ def _compat_accelerated(data) -> bool:
             pos += 4 + size
             continue
         if fmt == 2 and attr == COMPAT_ATTR_ACCELERATORS:
-            return data[pos + 2] == 1
+            return bool(data[pos + 2] == 1)
         if fmt not in (2, 3):
             return False
         pos += 4
@@ -159,7 +161,7 @@ SHT_NOTE = 7
 MAX_SECTIONS = 1 << 20
 
 
-def _section_table(view, shoff: int, shnum: int, shentsize: int) -> list[tuple[int, int, int]]:
+def _section_table(view: ByteView, shoff: int, shnum: int, shentsize: int) -> list[tuple[int, int, int]]:
     """(sh_type, sh_offset, sh_size) of every section of a cubin.
 
     Cubins hold hundreds of sections (``.text.<kernel>``, ``.nv.info.<kernel>``, ...) and a fatbin thousands of
@@ -184,7 +186,7 @@ def _section_table(view, shoff: int, shnum: int, shentsize: int) -> list[tuple[i
 SHT_NOBITS = 8
 
 
-def image_extent(data) -> int:
+def image_extent(data: ByteView) -> int:
     """Length of the ELF image at the start of ``data``: the end of its header tables and of the last section with
     file bytes. Fatbin payloads pad cubins to 8 bytes; ``cuobjdump -xelf`` writes exactly this extent."""
     _abi, _t, _m, _v, _f, shoff = parse_header(data[:64])
@@ -197,7 +199,7 @@ def image_extent(data) -> int:
     return min(end, len(data))
 
 
-def _notes(data) -> list[tuple[str, int, bytes]]:
+def _notes(data: ByteView) -> list[tuple[str, int, bytes]]:
     """(owner, type, desc) of the records of one SHT_NOTE section: u32 namesz, descsz, type; name and desc each
     padded to 4 bytes."""
     out = []
@@ -215,7 +217,7 @@ def _notes(data) -> list[tuple[str, int, bytes]]:
     return out
 
 
-def from_image(buf, start: int = 0, size: int | None = None, touched: list | None = None) -> CubinFacts:
+def from_image(buf: Buffer, start: int = 0, size: int | None = None, touched: list[tuple[int, int]] | None = None) -> CubinFacts:
     """Facts of the complete cubin ``buf[start:start+size]`` (ELF header, section table, NVIDIA notes).
 
     ``touched`` receives the (offset, length) ranges of ``buf`` that were read.
@@ -265,7 +267,7 @@ _OWNER_BYTES = b"NVIDIA Corp\0"
 _NOTE_TYPES = {NT_CUDA_TKINFO, NT_CUDA_CUINFO}
 
 
-def _note_records(data, start: int):
+def _note_records(data: bytes | bytearray, start: int) -> Iterator[tuple[int, int, int]]:
     """(type, desc offset, descsz) of every NVIDIA note record header in ``data[start:]``, found by the owner
     string and validated by the record header before it (namesz 12, a known type)."""
     find = data.find

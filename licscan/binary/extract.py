@@ -17,6 +17,7 @@ import secrets
 from dataclasses import replace
 
 from licscan.binary import fatbin, images
+from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
 from licscan.binary.images import Limits
 from licscan.model import Container, Diagnostic, DiagnosticKind, FileFacts, ImageKind
@@ -28,8 +29,12 @@ def extract(path: str, facts: FileFacts, directory: str, limits: Limits) -> File
     stem = os.path.basename(path).split(".", 1)[0]
     counters = {ImageKind.CUBIN: 0, ImageKind.PTX: 0}
     problems: list[Diagnostic] = []
+    others = 0
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         for image in facts.all_images():
+            if image.kind not in counters:
+                others += 1  # AMD code objects and SPIR-V: cuobjdump's -xelf/-xptx write NVIDIA images only
+                continue
             counters[image.kind] += 1
             suffix = "cubin" if image.kind is ImageKind.CUBIN else "ptx"
             name = image_name(stem, counters[image.kind], image.arch, suffix)
@@ -39,6 +44,8 @@ def extract(path: str, facts: FileFacts, directory: str, limits: Limits) -> File
                     data = bytes(buf[start : start + image.size])
                     if image.kind is ImageKind.PTX:
                         data = data.split(b"\0", 1)[0]
+                elif image.fatbin_offset is None or image.entry_offset is None:
+                    raise FormatError(None, "not inside a fatbin entry: no fatbin to extract it from")
                 else:
                     end = image.fatbin_offset + 16 + _fat_size(buf, image.fatbin_offset)
                     entry = fatbin.parse_entry(buf, image.entry_offset, min(end, len(buf)))
@@ -48,6 +55,9 @@ def extract(path: str, facts: FileFacts, directory: str, limits: Limits) -> File
                                            f"not extracted ({name}): {error.reason}", image.entry_offset))
                 continue
             write_new(directory, name, data)
+    if others:
+        facts = replace(facts, remarks=facts.remarks + (
+            f"{others} AMD code objects or SPIR-V modules were not extracted: --extract writes NVIDIA cubins and PTX",))
     return replace(facts, diagnostics=facts.diagnostics + tuple(problems)) if problems else facts
 
 
@@ -85,5 +95,5 @@ def write_new(directory: str, name: str, data: bytes) -> None:
         raise
 
 
-def _fat_size(buf, offset: int) -> int:
+def _fat_size(buf: Buffer, offset: int) -> int:
     return int.from_bytes(buf[offset + 8 : offset + 16], "little")

@@ -11,6 +11,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
 
 # fatBinaryHeader: "u32 magic 0xBA55ED50 (bytes 50 ED 55 BA), u16 version 1, u16 header_size 16, u64 fat_size".
@@ -127,14 +128,14 @@ class Fatbin:
         return self.offset + self.size
 
 
-def _text(buf, start: int, size: int, limit: int) -> str | None:
+def _text(buf: Buffer, start: int, size: int, limit: int) -> str | None:
     if start < 0 or size < 0 or start + size > limit:
         return None
     raw = bytes(buf[start : start + size])
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def parse_entry(buf, pos: int, end: int) -> Entry:
+def parse_entry(buf: Buffer, pos: int, end: int) -> Entry:
     """Parse and validate the entry header at ``pos``; ``end`` is the end of the enclosing fatbin."""
     if pos + ENTRY_MIN_HEADER > end:
         raise FormatError(pos, f"entry header needs {ENTRY_MIN_HEADER} bytes, {end - pos} left in the fatbin")
@@ -168,7 +169,7 @@ def parse_entry(buf, pos: int, end: int) -> Entry:
                  uncompressed_size, ident, options)
 
 
-def parse_fatbin(buf, pos: int, limit: int, *, max_entries: int = 100_000, partial: bool = False) -> Fatbin:
+def parse_fatbin(buf: Buffer, pos: int, limit: int, *, max_entries: int = 100_000, partial: bool = False) -> Fatbin:
     """Parse the fatbin whose header is at ``pos``; it must end at or before ``limit``.
 
     Raises :class:`FormatError` with the offset of the first structure that does not validate. With
@@ -201,6 +202,7 @@ def parse_fatbin(buf, pos: int, limit: int, *, max_entries: int = 100_000, parti
             e = entry.payload_offset + entry.payload_size
         # "Require e == end: entries tile the fatbin exactly" -- parse_entry's bounds check guarantees it.
         if end != pos + header_size + fat_size:
+            assert error is not None  # set above whenever end was cut to the limit
             raise error
     except FormatError as fault:
         if not partial:
@@ -217,7 +219,7 @@ class ScanError:
     error: FormatError
 
 
-def scan(buf, start: int = 0, end: int | None = None, *, max_entries: int = 100_000,
+def scan(buf: Buffer, start: int = 0, end: int | None = None, *, max_entries: int = 100_000,
          partial: bool = False) -> Iterator[Fatbin | ScanError]:
     """Find every fatbin in ``buf[start:end]`` (docs/docs/binary-formats.md §1.6 algorithm).
 

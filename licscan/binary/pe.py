@@ -32,6 +32,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
 
 IMAGE_SCN_MEM_EXECUTE = 0x20000000
@@ -86,7 +87,7 @@ def _machine(value: int) -> str:
     return MACHINES.get(value, f"0x{value:04x}")
 
 
-def read_pe(buf, start: int = 0, size: int | None = None) -> PeView:
+def read_pe(buf: Buffer, start: int = 0, size: int | None = None) -> PeView:
     """The headers, sections and imports of the PE image in ``buf[start:start+size]``; offsets in the result are
     relative to ``start``. Raises :class:`FormatError` when the headers do not parse."""
     size = len(buf) - start if size is None else size
@@ -113,7 +114,8 @@ def read_pe(buf, start: int = 0, size: int | None = None) -> PeView:
         dirs_count = min(dirs_count, (optional_size - dirs_at) // 8, 16)
         directories = [view.unpack(struct.Struct("<II"), optional + dirs_at + 8 * n, "data directory")
                        for n in range(max(dirs_count, 0))]
-    imports = delay = ()
+    imports: tuple[str, ...] = ()
+    delay: tuple[str, ...] = ()
     if len(directories) > 1 and directories[1][0]:
         imports = _import_names(view, sections, directories[1][0], _IMPORT, 3, "import directory")
     if len(directories) > 13 and directories[13][0]:
@@ -146,7 +148,7 @@ def coff_object_header(head: bytes) -> tuple[int, int, int, int, int, int] | Non
     return machine, count, _FILE_HEADER.size, symbols_at, symbols, 18
 
 
-def read_coff(buf, start: int = 0, size: int | None = None) -> PeView:
+def read_coff(buf: Buffer, start: int = 0, size: int | None = None) -> PeView:
     """The sections of the COFF object file in ``buf[start:start+size]`` (offsets relative to ``start``)."""
     size = len(buf) - start if size is None else size
     view = _Window(buf, start, size)
@@ -163,7 +165,7 @@ def read_coff(buf, start: int = 0, size: int | None = None) -> PeView:
 class _Window:
     """Bounds-checked reads of ``buf[start:start+size]`` at offsets relative to ``start``."""
 
-    def __init__(self, buf, start: int, size: int):
+    def __init__(self, buf: Buffer, start: int, size: int) -> None:
         self.buf, self.start, self.size = buf, start, size
 
     def read(self, offset: int, length: int) -> bytes:
@@ -172,7 +174,7 @@ class _Window:
         end = min(offset + length, self.size)
         return bytes(self.buf[self.start + offset : self.start + end])
 
-    def unpack(self, fmt: struct.Struct, offset: int, what: str) -> tuple:
+    def unpack(self, fmt: struct.Struct, offset: int, what: str) -> tuple[int, ...]:
         if offset < 0 or offset + fmt.size > self.size:
             raise FormatError(offset, f"{what} needs {fmt.size} bytes at {offset:#x}, the file has {self.size}",
                               truncated=True)
@@ -222,7 +224,7 @@ def rva_to_offset(sections: tuple[PeSection, ...], rva: int) -> int | None:
     return None
 
 
-def _import_names(view: _Window, sections, rva: int, fmt: struct.Struct, name_field: int, what: str, *,
+def _import_names(view: _Window, sections: tuple[PeSection, ...], rva: int, fmt: struct.Struct, name_field: int, what: str, *,
                   image_base: int | None = None) -> tuple[str, ...]:
     """DLL names of an import or delay-load directory. A delay-load entry whose Attributes lack bit 0 ("RvaBased")
     holds virtual addresses (the Visual C++ 6 layout): ImageBase is subtracted."""

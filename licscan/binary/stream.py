@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import io
 import mmap
+from typing import TYPE_CHECKING
 
 from licscan.binary import readlog
+from licscan.binary.buffer import Buffer
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 class WindowStream(io.RawIOBase):
@@ -15,7 +20,7 @@ class WindowStream(io.RawIOBase):
 
     DROP_EVERY = 8 << 20  # after this many bytes read from a file mapping, unmap the pages read so far
 
-    def __init__(self, buf, start: int = 0, size: int | None = None):
+    def __init__(self, buf: Buffer, start: int = 0, size: int | None = None) -> None:
         super().__init__()
         self._view = memoryview(buf)[start : (start + size) if size is not None else None]
         self._base = start
@@ -63,9 +68,10 @@ class WindowStream(io.RawIOBase):
                 pass
         return data
 
-    def readinto(self, target) -> int:
-        data = self.read(len(target))
-        target[: len(data)] = data
+    def readinto(self, target: WriteableBuffer) -> int:
+        view = memoryview(target).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
