@@ -179,6 +179,11 @@ def test_malformed_headers_are_format_errors():
         read_elf(_patched(data, 0x3A, "<H", 32))
     with pytest.raises(FormatError, match="e_shstrndx 9 is outside the section header table"):
         read_elf(_patched(data, 0x3E, "<H", 9))
+    forged = _build(64, True, extended=True)
+    shoff = struct.unpack_from("<Q", forged, 0x28)[0]
+    with pytest.raises(FormatError, match="2000000 sections declared, more than 1048576 were not read") as many:
+        read_elf(_patched(forged, shoff + 32, "<Q", 2_000_000))  # section 0's sh_size holds the count
+    assert many.value.limit
     # e_shstrndx SHN_UNDEF: "the file has no section name string table" -- sections keep their offsets, no names.
     unnamed = read_elf(_patched(data, 0x3E, "<H", 0))
     assert {s.name for s in unnamed.sections} == {""} and len(unnamed.sections) == 7

@@ -41,6 +41,11 @@ SHN_XINDEX = 0xFFFF
 DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 14, 15, 29
 
 MAX_NAME = 1 << 16  # a string-table entry with no NUL within this many bytes is read as empty
+# A forged header must not make the reader allocate for millions of sections or copy a whole file: CUPTI's static
+# archive, the largest real table seen, has 38,000 sections in one object and a section name table of 0.4 MB.
+MAX_SECTIONS = 1 << 20
+MAX_NAME_TABLE = 64 << 20
+MAX_DYNAMIC = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +258,8 @@ def _section_headers(image: _Image, header: _Header, layout: _Layout) -> list[_R
         # the section header at index 0."
         first = _table(image, shoff, entsize, 1, layout)
         count = first[0][5] if first else 0
+    if count > MAX_SECTIONS:
+        raise FormatError(shoff, f"{count} sections declared, more than {MAX_SECTIONS} were not read", limit=True)
     return _table(image, shoff, entsize, count, layout) if count else []
 
 
@@ -282,7 +289,7 @@ def _section_names(image: _Image, header: _Header, raw: list[_Raw]) -> list[str]
         raise FormatError(0x3E if header.elf_class == 64 else 0x32,
                           f"e_shstrndx {index} is outside the section header table ({len(raw)} entries)")
     table_offset, table_size = raw[index][4], raw[index][5]
-    table = image.read(table_offset, table_size)
+    table = image.read(table_offset, min(table_size, MAX_NAME_TABLE))
     for n in range(1, len(raw)):
         at = raw[n][0]
         stop = table.find(b"\0", at)
@@ -314,7 +321,7 @@ def _read_dynamic(image: _Image, layout: _Layout, raw: list[_Raw], sections: tup
         if dynstr is None:
             raise FormatError(None, f"dynamic section links section {link}, which is not a string table")
         strtab = dynstr.offset
-    data = image.read(offset, size)
+    data = image.read(offset, min(size, MAX_DYNAMIC))
     for d_tag, d_val in layout.dyn.iter_unpack(data[: len(data) - len(data) % layout.dyn.size]):
         if d_tag == DT_NULL:
             break

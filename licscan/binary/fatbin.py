@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
+from licscan.model import Compression
 
 # fatBinaryHeader: "u32 magic 0xBA55ED50 (bytes 50 ED 55 BA), u16 version 1, u16 header_size 16, u64 fat_size".
 FATBIN_MAGIC = 0xBA55ED50
@@ -59,6 +60,23 @@ class Flag:
 
 
 COMPRESSION_FLAGS = Flag.COMPRESS_LEGACY | Flag.COMPRESS_LZ4 | Flag.COMPRESS_ZSTD
+
+
+def compression_of(flags: int) -> Compression:
+    """The payload's compression, from the entry flags (§1.3)."""
+    if flags & Flag.COMPRESS_ZSTD:
+        return Compression.ZSTD
+    if flags & (Flag.COMPRESS_LZ4 | Flag.COMPRESS_LEGACY):
+        return Compression.LZ4
+    return Compression.NONE
+
+
+def host_of(flags: int) -> str | None:
+    """The host system the entry was built for, from the entry flags (§1.3)."""
+    for flag, name in ((Flag.HOST_LINUX, "linux"), (Flag.HOST_WINDOWS, "windows"), (Flag.HOST_MAC, "mac")):
+        if flags & flag:
+            return name
+    return None
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,16 @@ import functools
 import mmap
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
-from licscan.binary import budget, cubin, readlog, toolkit
+from licscan.binary import budget, cubin, readlog
+from licscan.binary.buffer import Buffer
 from licscan.binary.compression import PrefixReader, decompress
+from licscan.binary.entry_image import Slot, cubin_entry_image, ptx_entry_image
 from licscan.binary.errors import FormatError
-from licscan.binary.fatbin import Entry, Fatbin, Flag
-from licscan.model import Compression, Container, DeviceImage, Diagnostic, DiagnosticKind, ImageKind, Producer
+from licscan.binary.fatbin import Entry, Flag, compression_of
+from licscan.model import Compression, DeviceImage, Diagnostic, DiagnosticKind
 
 PARALLEL_THRESHOLD = 16 << 20  # compressed cubin bytes in one file before worker processes pay off
 
@@ -56,42 +59,7 @@ class Limits:
     notes_auto_bytes: int = 1 << 30  # declared decoded size of a file's compressed cubins, for NotesMode.AUTO
 
 
-@dataclass(frozen=True)
-class Slot:
-    """A fatbin entry waiting for its image facts."""
-
-    path: str
-    container: Container
-    fatbin_offset: int  # in the buffer that was walked
-    entry: Entry
-    base: int  # offset of that buffer in the file, added to every reported offset
-
-
-def compression_of(flags: int) -> Compression:
-    if flags & Flag.COMPRESS_ZSTD:
-        return Compression.ZSTD
-    if flags & (Flag.COMPRESS_LZ4 | Flag.COMPRESS_LEGACY):
-        return Compression.LZ4
-    return Compression.NONE
-
-
-def host_of(flags: int) -> str | None:
-    for flag, name in ((Flag.HOST_LINUX, "linux"), (Flag.HOST_WINDOWS, "windows"), (Flag.HOST_MAC, "mac")):
-        if flags & flag:
-            return name
-    return None
-
-
-def _producer(tool_name: str | None) -> Producer | None:
-    if not tool_name:
-        return None
-    try:
-        return Producer(tool_name)
-    except ValueError:
-        return Producer.OTHER
-
-
-def release_pages(buf, start: int, end: int) -> None:
+def release_pages(buf: Buffer | memoryview, start: int, end: int) -> None:
     """Drop the pages of ``buf[start:end]`` from this process's resident set (they stay in the page cache)."""
     if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
         page = mmap.PAGESIZE
@@ -111,8 +79,7 @@ def _header_facts(code_minor: int, arch: int, accelerated: bool, debug: bool) ->
     return cubin.CubinFacts.from_entry_header(code_minor, arch, accelerated, debug)
 
 
-def cubin_facts(buf, entry: Entry, limits: Limits, notes: bool = True,
-                ) -> tuple[cubin.CubinFacts | None, FormatError | None, int]:
+def cubin_facts(buf: Buffer, entry: Entry, limits: Limits, notes: bool = True) -> CubinRead:
     """(facts, error, bytes read) for the ELF entry ``entry`` of ``buf``; ``notes=False`` stops a compressed
     image after its ELF header."""
     start = entry.payload_offset
@@ -120,38 +87,59 @@ def cubin_facts(buf, entry: Entry, limits: Limits, notes: bool = True,
     if not notes and algorithm is not Compression.NONE and entry.major == 1 and entry.minor >= cubin.ABI_V8:
         # ABI v8 is all that decoding the header would add for a compressed v8 cubin; for v7 (code version
         # [1,7]) the header's e_version gives major.minor and is worth 64 decoded bytes.
-        return _header_facts(entry.minor, entry.arch, bool(entry.flags & Flag.ARCH_SPECIFIC),
-                             bool(entry.flags & Flag.DEBUG)), None, 0
+        return CubinRead(_header_facts(entry.minor, entry.arch, bool(entry.flags & Flag.ARCH_SPECIFIC),
+                                       bool(entry.flags & Flag.DEBUG)), None, 0)
     try:
         if algorithm is Compression.NONE:
             touched: list[tuple[int, int]] = []
             facts = cubin.from_image(buf, start, entry.payload_size, touched)
             for offset, length in touched:
                 readlog.record(offset, length)
-            return facts, None, 0
+            return CubinRead(facts, None, 0)
         stream = memoryview(buf)[start : start + entry.compressed_size]
         try:
             reader = PrefixReader(algorithm, stream, entry.uncompressed_size, limits.max_image_bytes)
             facts = cubin.from_prefix(reader, notes=notes)
-            return facts, None, reader.consumed
+            return CubinRead(facts, None, reader.consumed)
         finally:
             stream.release()
     except FormatError as error:
-        return None, error.detached(), 0
+        return CubinRead(None, error.detached(), 0)
     except Exception as error:  # noqa: BLE001 -- a reader bug must not lose the rest of the file: report it like bad input
-        return None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: {error})"), 0
+        return CubinRead(None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: "
+                                                 f"{error})"), 0)
     finally:
         release_pages(buf, start, start + entry.payload_size)
 
 
-_WORKER_BUF = None  # the mapping a forked worker reads; set in the parent just before the fork
+class CubinRead(NamedTuple):
+    """What reading one cubin entry gave: its facts (None when it did not parse), the error, and the compressed bytes
+    the decoder consumed (for ``bytes_read``)."""
+
+    facts: cubin.CubinFacts | None
+    error: FormatError | None
+    consumed: int
 
 
-def _work(batch: Sequence[tuple[Entry, Limits, bool]]):
+@dataclass
+class _Decoded:
+    """The cubins of one file as they are read: facts and hashes by slot index, and how many the time budget cut."""
+
+    facts: dict[int, CubinRead] = field(default_factory=dict)
+    hashes: dict[int, str | None] = field(default_factory=dict)
+    unread: int = 0  # compressed cubins left at their entry-header facts because the file's time budget was spent
+    unhashed: int = 0  # images whose sha256 was not computed for the same reason
+
+
+_WORKER_BUF: Buffer | None = None  # the mapping a forked worker reads; set in the parent just before the fork
+
+
+def _work(batch: Sequence[tuple[Entry, Limits, bool]]) -> list[tuple[CubinRead, bool]]:
+    assert _WORKER_BUF is not None  # inherited from the parent through the fork
     return [_budgeted_facts(_WORKER_BUF, entry, limits, notes) for entry, limits, notes in batch]
 
 
-def _budgeted_facts(buf, entry: Entry, limits: Limits, notes: bool) -> tuple[tuple, bool]:
+def _budgeted_facts(buf: Buffer, entry: Entry, limits: Limits, notes: bool) -> tuple[CubinRead, bool]:
     """(cubin_facts, whether the time budget (budget.py) kept a compressed cubin's notes from being read); a
     forked worker inherits the file's budget."""
     cut = notes and budget.expired()
@@ -173,40 +161,60 @@ def _fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = False,
+def resolve(buf: Buffer, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = False,
             ) -> tuple[list[DeviceImage], list[str], list[Diagnostic]]:
     """Turn entry slots into device images (file order kept).
 
     Returns (images, remarks, diagnostics); a remark says what was deliberately not read.
     """
     elf_slots = [i for i, s in enumerate(slots) if not s.entry.is_ptx]
-    facts: dict[int, tuple] = {}
     notes = notes_wanted(slots, limits, want_hash)
-    remarks = []
-    if not notes:
-        skipped = [slots[i].entry for i in elf_slots if slots[i].entry.compressed]
-        if skipped:
-            declared = sum(e.uncompressed_size for e in skipped)
-            how = "--notes always reads them" if limits.notes is NotesMode.AUTO else "notes disabled"
-            remarks.append(
-                f"toolkit notes of {len(skipped)} compressed cubins ({declared / 1e6:.0f} MB decoded) were not read; "
-                f"their toolkit is the range the fatbin entry and cubin header prove ({how})")
+    remarks = [] if notes else _notes_remark([slots[i].entry for i in elf_slots], limits)
+    if want_hash:
+        decoded = _decode_hashed(buf, slots, elf_slots, limits)
+    else:
+        decoded = _decode(buf, slots, elf_slots, limits, notes)
+    images, diagnostics = _images(buf, slots, decoded, limits, want_hash)
+    if decoded.unread or decoded.unhashed:
+        what = [f"the toolkit notes of {decoded.unread} compressed cubins were not read; those cubins are listed "
+                "from their entry headers, with the toolkit range the header proves"] if decoded.unread else []
+        what += [f"the sha256 of {decoded.unhashed} images was not computed"] if decoded.unhashed else []
+        diagnostics.append(Diagnostic(slots[0].path, DiagnosticKind.LIMIT, f"{budget.describe()}: {'; '.join(what)}"))
+    return images, remarks, diagnostics
+
+
+def _notes_remark(cubins: Sequence[Entry], limits: Limits) -> list[str]:
+    """The remark of a file whose compressed cubins' toolkit notes are not read (NotesMode)."""
+    skipped = [e for e in cubins if e.compressed]
+    if not skipped:
+        return []
+    declared = sum(e.uncompressed_size for e in skipped)
+    how = "--notes always reads them" if limits.notes is NotesMode.AUTO else "notes disabled"
+    return [f"toolkit notes of {len(skipped)} compressed cubins ({declared / 1e6:.0f} MB decoded) were not read; "
+            f"their toolkit is the range the fatbin entry and cubin header prove ({how})"]
+
+
+def _decode_hashed(buf: Buffer, slots: Sequence[Slot], elf_slots: Sequence[int], limits: Limits) -> _Decoded:
+    """One full decode per cubin gives both its hash and its facts."""
+    decoded = _Decoded()
+    for i in elf_slots:
+        if budget.expired():
+            decoded.facts[i], decoded.hashes[i] = cubin_facts(buf, slots[i].entry, limits, notes=False), None
+            decoded.unread += slots[i].entry.compressed
+            decoded.unhashed += 1
+        else:
+            decoded.facts[i], decoded.hashes[i] = hashed_cubin_facts(buf, slots[i].entry, limits)
+    return decoded
+
+
+def _decode(buf: Buffer, slots: Sequence[Slot], elf_slots: Sequence[int], limits: Limits, notes: bool) -> _Decoded:
+    """The facts of every cubin: in forked workers that share the mapping when a file holds enough zstd cubins to
+    pay for them, else one by one."""
+    decoded = _Decoded()
     compressed = sum(slots[i].entry.compressed_size for i in elf_slots
                      if compression_of(slots[i].entry.flags) is Compression.ZSTD) if notes else 0
     jobs = max(1, limits.jobs)
-    hashes: dict[int, str | None] = {}
-    unread = 0  # compressed cubins left at their entry-header facts because the file's time budget was spent
-    unhashed = 0  # images whose sha256 was not computed for the same reason
-    if want_hash:
-        # One full decode per cubin gives both its hash and its facts.
-        for i in elf_slots:
-            if budget.expired():
-                facts[i], hashes[i] = cubin_facts(buf, slots[i].entry, limits, notes=False), None
-                unread += slots[i].entry.compressed
-                unhashed += 1
-            else:
-                facts[i], hashes[i] = hashed_cubin_facts(buf, slots[i].entry, limits)
-    elif jobs > 1 and compressed >= PARALLEL_THRESHOLD and _fork_available() and not budget.expired():
+    if jobs > 1 and compressed >= PARALLEL_THRESHOLD and _fork_available() and not budget.expired():
         global _WORKER_BUF
         _WORKER_BUF = buf
         try:
@@ -220,16 +228,23 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
             _WORKER_BUF = None
         for chunk, result in zip(chunks, results):
             for i, (found, cut) in zip(chunk, result):
-                facts[i] = found
-                unread += cut
-    else:
-        for i in elf_slots:
-            facts[i], cut = _budgeted_facts(buf, slots[i].entry, limits, notes)
-            unread += cut  # (an uncompressed cubin's notes are read in place either way)
-            # Unmap the pages this entry's decoding touched (and their fault-around neighbours): libcublasLt.so.12
-            # (6,311 entries, 716 MB) otherwise kept 331 MB of the file resident until the end of the file.
-            entry = slots[i].entry
-            release_pages(buf, entry.offset, entry.payload_offset + entry.stored_size)
+                decoded.facts[i] = found
+                decoded.unread += cut
+        return decoded
+    for i in elf_slots:
+        decoded.facts[i], cut = _budgeted_facts(buf, slots[i].entry, limits, notes)
+        decoded.unread += cut  # (an uncompressed cubin's notes are read in place either way)
+        # Unmap the pages this entry's decoding touched (and their fault-around neighbours): libcublasLt.so.12
+        # (6,311 entries, 716 MB) otherwise kept 331 MB of the file resident until the end of the file.
+        entry = slots[i].entry
+        release_pages(buf, entry.offset, entry.payload_offset + entry.stored_size)
+    return decoded
+
+
+def _images(buf: Buffer, slots: Sequence[Slot], decoded: _Decoded, limits: Limits, want_hash: bool,
+            ) -> tuple[list[DeviceImage], list[Diagnostic]]:
+    """One image per slot, with the diagnostics of the entries that did not read; the hash of each PTX text (and of
+    each cubin not hashed while it was decoded) when ``want_hash``."""
     images: list[DeviceImage] = []
     diagnostics: list[Diagnostic] = []
     touched: list[tuple[int, int]] = []
@@ -244,92 +259,33 @@ def resolve(buf, slots: Sequence[Slot], limits: Limits, *, want_hash: bool = Fal
                     f"ptx {image.arch_full}: declared uncompressed size {entry.uncompressed_size} exceeds the limit "
                     f"of {limits.max_image_bytes} bytes", slot.base + entry.offset))
         else:
-            cubin_result, error, consumed = facts[i]
-            touched.append((entry.payload_offset, consumed))
-            image = cubin_entry_image(slot, cubin_result)
-            if error is not None:
-                diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
-                                               f"cubin {image.arch_full} at entry {slot.base + entry.offset:#x}"))
+            read = decoded.facts[i]
+            touched.append((entry.payload_offset, read.consumed))
+            image = cubin_entry_image(slot, read.facts)
+            if read.error is not None:
+                diagnostics.append(Diagnostic(slot.path, read.error.kind, f"cubin {image.arch_full} at entry "
+                                              f"{slot.base + entry.offset:#x}: {read.error.reason}",
+                                              slot.base + entry.payload_offset))
         entry_failed = bool(diagnostics) and diagnostics[-1].offset in (slot.base + entry.offset,
                                                                           slot.base + entry.payload_offset)
         if want_hash and not entry.is_ptx:
-            image = replace(image, sha256=hashes.get(i))
+            image = replace(image, sha256=decoded.hashes.get(i))
         elif want_hash and not entry_failed and budget.expired():
-            unhashed += 1
+            decoded.unhashed += 1
         elif want_hash and not entry_failed:
             touched.append((entry.payload_offset, entry.stored_size))
             digest, error = payload_sha256(buf, entry, limits)
             if error is not None:
-                diagnostics.append(_diagnostic(slot.path, error, slot.base + entry.payload_offset,
-                                               f"{image.kind.value} {image.arch_full}"))
+                diagnostics.append(Diagnostic(slot.path, error.kind,
+                                              f"{image.kind.value} {image.arch_full}: {error.reason}",
+                                              slot.base + entry.payload_offset))
             image = replace(image, sha256=digest)
         images.append(image)
     readlog.record_many(touched)
-    if unread or unhashed:
-        what = [f"the toolkit notes of {unread} compressed cubins were not read; those cubins are listed from "
-                "their entry headers, with the toolkit range the header proves"] if unread else []
-        what += [f"the sha256 of {unhashed} images was not computed"] if unhashed else []
-        diagnostics.append(Diagnostic(slots[0].path, DiagnosticKind.LIMIT, f"{budget.describe()}: {'; '.join(what)}"))
-    return images, remarks, diagnostics
+    return images, diagnostics
 
 
-def _diagnostic(path: str, error: FormatError, offset: int, what: str) -> Diagnostic:
-    if error.limit:
-        kind = DiagnosticKind.LIMIT
-    elif error.decompression:
-        kind = DiagnosticKind.DECOMPRESSION
-    elif error.truncated:
-        kind = DiagnosticKind.TRUNCATED
-    else:
-        kind = DiagnosticKind.MALFORMED
-    return Diagnostic(path, kind, f"{what}: {error.reason}", offset)
-
-
-@functools.lru_cache(maxsize=1024)
-def _ptx_traits(flags: int, arch_number: int, major: int, minor: int) -> tuple:
-    """(arch, PTX ISA, toolkit range, compression, debug, host) of a PTX entry header, computed once per distinct
-    header."""
-    arch = Entry.arch_label(arch_number, flags, family_suffix=True)
-    isa = f"{major}.{minor}"
-    return (arch, isa, toolkit.for_ptx(isa, arch), compression_of(flags), bool(flags & Flag.DEBUG), host_of(flags))
-
-
-def ptx_entry_image(slot: Slot) -> DeviceImage:
-    entry = slot.entry
-    arch, isa, tk, compression, debug, host = _ptx_traits(entry.flags, entry.arch, entry.major, entry.minor)
-    # DeviceImage fields in declaration order (path, container, kind, arch, arch_full, ptx_isa, toolkit,
-    # compression, size, uncompressed_size, producer, tool, linked_from, cubin_abi, virtual_arch, debug, host,
-    # identifier, ptxas_options, fatbin_offset, entry_offset, sha256).
-    return DeviceImage.from_values(
-        slot.path, slot.container, ImageKind.PTX, arch, arch, isa, tk, compression, entry.payload_size,
-        entry.uncompressed_size or None, None, None, (), None, None, debug, host, entry.identifier,
-        entry.ptxas_options, slot.base + slot.fatbin_offset, slot.base + entry.offset, None)
-
-
-@functools.lru_cache(maxsize=4096)
-def _cubin_traits(facts: cubin.CubinFacts | None, flags: int, arch_number: int) -> tuple:
-    """Everything a cubin image takes from its entry header and its facts, computed once per distinct pair: the
-    2,975 cubins of libtorch_cuda.so have a few dozen."""
-    arch_full = Entry.arch_label(arch_number, flags, family_suffix=True)
-    tk = toolkit.for_cubin(facts, arch_full) if facts is not None else toolkit.arch_bounds(arch_full)
-    return (Entry.arch_label(arch_number, flags, family_suffix=False), arch_full, tk, compression_of(flags),
-            _producer(facts.tool.tool) if facts and facts.tool else None, facts.tool if facts else None,
-            facts.inputs if facts else (), facts.abi if facts else None,
-            f"sm_{facts.virtual_sm}" if facts and facts.virtual_sm else None, bool(flags & Flag.DEBUG),
-            host_of(flags))
-
-
-def cubin_entry_image(slot: Slot, facts: cubin.CubinFacts | None) -> DeviceImage:
-    entry = slot.entry
-    (arch, arch_full, tk, compression, producer, tool, linked_from, abi, virtual_arch, debug,
-     host) = _cubin_traits(facts, entry.flags, entry.arch)
-    return DeviceImage.from_values(
-        slot.path, slot.container, ImageKind.CUBIN, arch, arch_full, None, tk, compression, entry.payload_size,
-        entry.uncompressed_size or None, producer, tool, linked_from, abi, virtual_arch, debug, host,
-        entry.identifier, None, slot.base + slot.fatbin_offset, slot.base + entry.offset, None)
-
-
-def hashed_cubin_facts(buf, entry: Entry, limits: Limits) -> tuple[tuple, str | None]:
+def hashed_cubin_facts(buf: Buffer, entry: Entry, limits: Limits) -> tuple[CubinRead, str | None]:
     """((facts, error, bytes read), sha256) of a cubin entry from one full decode."""
     import hashlib
 
@@ -337,17 +293,17 @@ def hashed_cubin_facts(buf, entry: Entry, limits: Limits) -> tuple[tuple, str | 
         data = _decoded(buf, entry, limits)
         readlog.record(entry.payload_offset, entry.stored_size)
         facts = cubin.from_image(data)
-        return (facts, None, entry.stored_size), hashlib.sha256(data[: cubin.image_extent(data)]).hexdigest()
+        return CubinRead(facts, None, entry.stored_size), hashlib.sha256(data[: cubin.image_extent(data)]).hexdigest()
     except FormatError as error:
-        return (None, error.detached(), 0), None
+        return CubinRead(None, error.detached(), 0), None
     except Exception as error:  # noqa: BLE001 -- a reader bug must not lose the rest of the file: report it like bad input
-        return (None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: "
-                                        f"{error})"), 0), None
+        return CubinRead(None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: "
+                                                 f"{error})"), 0), None
     finally:
         release_pages(buf, entry.payload_offset, entry.payload_offset + entry.payload_size)
 
 
-def _decoded(buf, entry: Entry, limits: Limits) -> bytes:
+def _decoded(buf: Buffer, entry: Entry, limits: Limits) -> bytes:
     start = entry.payload_offset
     algorithm = compression_of(entry.flags)
     if algorithm is Compression.NONE:
@@ -356,7 +312,7 @@ def _decoded(buf, entry: Entry, limits: Limits) -> bytes:
         return decompress(algorithm, stream, entry.uncompressed_size, limits.max_image_bytes)
 
 
-def payload(buf, entry: Entry, limits: Limits) -> bytes:
+def payload(buf: Buffer, entry: Entry, limits: Limits) -> bytes:
     """The decompressed image of an entry, as ``cuobjdump -xelf/-xptx`` writes it.
 
     A cubin is its ELF image without the payload padding (:func:`cubin.image_extent`); a PTX text ends at its first
@@ -368,14 +324,10 @@ def payload(buf, entry: Entry, limits: Limits) -> bytes:
     return data[: cubin.image_extent(data)]
 
 
-def payload_sha256(buf, entry: Entry, limits: Limits) -> tuple[str | None, FormatError | None]:
+def payload_sha256(buf: Buffer, entry: Entry, limits: Limits) -> tuple[str | None, FormatError | None]:
     import hashlib
 
     try:
         return hashlib.sha256(payload(buf, entry, limits)).hexdigest(), None
     except FormatError as error:
         return None, error.detached()
-
-
-def fatbin_slots(fatbin: Fatbin, path: str, container: Container, base: int) -> list[Slot]:
-    return [Slot(path, container, fatbin.offset, entry, base) for entry in fatbin.entries]

@@ -24,7 +24,7 @@ class PagedMap(mmap.mmap):
 
     WINDOW = 16 << 20
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__()
         self._found: dict[bytes, int] = {}
 

@@ -72,6 +72,11 @@ class PeSection:
     def has_bytes(self) -> bool:
         return self.size > 0 and not self.characteristics & IMAGE_SCN_CNT_UNINITIALIZED_DATA
 
+    @property
+    def is_data(self) -> bool:
+        """Not code: searched for device code by validated magic scan (docs/binary-formats.md §2.4)."""
+        return not self.is_exec
+
 
 @dataclass(frozen=True)
 class PeView:
