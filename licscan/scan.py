@@ -88,20 +88,25 @@ def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str
     from licscan.identify import catalog, licensetext
 
     dist = distribution_of(vpath, distributions)
-    matches = tuple(catalog.identify(vpath, facts, dist, data))
+    hashed: list[str] = []
+
+    def content_sha256() -> str:  # at most once, and only when a digest is compared or kept
+        if not hashed:
+            hashed.append(sha256 or _digest(data, "sha256"))
+        return hashed[0]
+
+    matches = tuple(catalog.identify(vpath, facts, dist, data, sha256=content_sha256 if data is not None else None))
     digest = None
     if data is not None and matches and (dist is None or _recorded_sha256(vpath, dist)):
         # Hashed now while the bytes are here: the enclosing wheel's RECORD may only be read later in the walk.
-        digest = sha256 or _digest(data, "sha256")
-        if dist is not None:
-            matches = tuple(catalog.identify(vpath, facts, dist, data, sha256=digest))
+        digest = content_sha256()
     text = None
     if data is not None and licensetext.is_candidate(vpath, size):
         text = licensetext.identify_license_text(vpath, data)
     sha1 = None
     if digests and data is not None and (matches or facts.format is not FileFormat.UNKNOWN or text is not None):
         sha1 = _digest(data, "sha1")
-        digest = digest or sha256 or _digest(data, "sha256")
+        digest = digest or content_sha256()
     return FileRecord(vpath, size, containers, facts, matches, digest, text, sha1)
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from licscan.binary import magic
-from licscan.binary.probe import find, window
+from licscan.binary.probe import Literals, LiteralSet, find, window
 from licscan.knowledge import catalog_table
 from licscan.model import ComponentKind, ComponentMatch, FileFacts, FileFormat
 from licscan.vpath import basename
@@ -111,6 +111,7 @@ class SignalTable:
     magic_window: int
     symbols_limit: int
     symbol_prefilter: re.Pattern  # union of every exports/imported regex: names worth keeping
+    literals: tuple[bytes, ...]  # every literal a signal looks for in the whole file (searched in one pass)
 
 
 def _lit(items) -> tuple[bytes, ...]:
@@ -154,8 +155,17 @@ def load_signals() -> SignalTable:
             formats=tuple(s.get("formats") or ("elf", "pe")), replaces=bool(s.get("replaces"))))
     limits = data["limits"]
     prefilter = re.compile("|".join(f"(?:{p})" for p in symbol_patterns) or "(?!)")
+    literals = tuple(dict.fromkeys(lit for s in signals if s.kind is not SignalKind.MAGIC
+                                   for lit in s.all_of + s.any_of + s.none_of))
     return SignalTable(layers, tuple(signals), re.compile(data["cuda_named"]), int(limits["strings"]),
-                       int(limits["named"]), int(limits["magic_window"]), int(limits["symbols"]), prefilter)
+                       int(limits["named"]), int(limits["magic_window"]), int(limits["symbols"]), prefilter,
+                       literals)
+
+
+@functools.cache
+def literal_set() -> LiteralSet:
+    """The literals of :func:`load_signals` as one :class:`LiteralSet`."""
+    return LiteralSet(load_signals().literals)
 
 
 # ------------------------------------------------------------------------------------------ dynamic symbols
@@ -247,6 +257,7 @@ class _File:
     fmt: str
     size: int
     cuda_named: bool
+    literals: Literals
     _imports: tuple[str, ...] | None = None
     _symbols: DynamicSymbols | None = None
 
@@ -294,18 +305,21 @@ def _format(facts: FileFacts | None, data) -> str:
     return "elf" if head == magic.ELF else "pe" if head[:2] == magic.MZ else "unknown"
 
 
-def detect(vpath: str, facts: FileFacts | None, data: Any = None) -> tuple[ComponentMatch, ...]:
+def detect(vpath: str, facts: FileFacts | None, data: Any = None,
+           literals: Literals | None = None) -> tuple[ComponentMatch, ...]:
     """Layer, runtime and target matches for one file, one per layer (highest confidence of its content signals
-    wins; every signal that fired, corroborating ones included, is evidence)."""
+    wins; every signal that fired, corroborating ones included, is evidence). ``literals``: the file's literal
+    search over ``data`` when the caller shares one (it must cover :func:`literal_set`)."""
     table = load_signals()
     name = basename(vpath)
     elf = facts.elf if facts is not None else None
     size = facts.size if facts is not None else (len(data) if data is not None else -1)  # -1: unknown
     names = [name] + ([elf.soname] if elf is not None and elf.soname else [])
     file = _File(vpath, name, facts, data, _format(facts, data), size,
-                 any(table.cuda_named.fullmatch(n) for n in names))
+                 any(table.cuda_named.fullmatch(n) for n in names),
+                 literals if literals is not None else Literals(data, literal_set()))
     fired: dict[str, list[tuple[Signal, str]]] = {}
-    for sig in table.signals:
+    for sig in _applicable(file.fmt, elf is not None):
         if sig.cuda_named and not file.cuda_named:
             continue
         hit = _test(sig, table, file)
@@ -332,6 +346,27 @@ def detect(vpath: str, facts: FileFacts | None, data: Any = None) -> tuple[Compo
         heir = next(k for k in kept if layers[k].kind in _TRANSLATING and (specific != layers[k].generic))
         kept[heir].extend(explained)
     return tuple(_match(layers[k], hits) for k, hits in kept.items())
+
+
+_ELF_ONLY = (SignalKind.SONAME, SignalKind.RUNPATH, SignalKind.SONAME_MISSING)
+
+
+@functools.cache
+def _applicable(fmt: str, has_elf: bool) -> tuple[Signal, ...]:
+    """The signals that can fire on a file of format ``fmt`` (with ELF facts or not), in table order: the others
+    return no hit before looking at anything (:func:`_test`), so they are not asked (an installed environment has
+    13,000 files, most of them Python sources)."""
+    def can(sig: Signal) -> bool:
+        if sig.kind in _ELF_ONLY:
+            return has_elf
+        if sig.kind is SignalKind.IMPORTS:
+            return fmt in ("elf", "pe")
+        if sig.kind is SignalKind.SYMBOLS:
+            return fmt == "elf"
+        if sig.kind is SignalKind.STRINGS:
+            return fmt in sig.formats
+        return True
+    return tuple(sig for sig in load_signals().signals if can(sig))
 
 
 def _match(layer: Layer, hits: list[tuple[Signal, str]]) -> ComponentMatch:
@@ -426,21 +461,18 @@ def _symbols_hit(sig: Signal, table: SignalTable, f: _File) -> str | None:
         if not hits:
             return None
         parts.append(f"imports {_few(hits)}")
-    found = _all_found(f.data, sig.all_of)
+    found = _all_found(f.literals, sig.all_of)
     if found is None:
         return None
     return "; ".join(parts + found)
 
 
-def _all_found(data: Any, literals: tuple[bytes, ...]) -> list[str] | None:
-    """Where each literal stands in ``data`` (``'x' at 0x10``), or None when one of them is absent."""
-    out = []
-    for lit in literals:
-        at = find(data, lit)
-        if at < 0:
-            return None
-        out.append(f"{lit.decode('latin-1')!r} at {at:#x}")
-    return out
+def _all_found(literals: Literals, wanted: tuple[bytes, ...]) -> list[str] | None:
+    """Where each literal stands in the file (``'x' at 0x10``), or None when one of them is absent."""
+    found = literals.all_found(wanted)
+    if found is None:
+        return None
+    return [f"{lit.decode('latin-1')!r} at {at:#x}" for lit, at in found]
 
 
 def _few(names: list[str], shown: int = 3) -> str:
@@ -463,16 +495,16 @@ def _strings_hit(sig: Signal, table: SignalTable, f: _File) -> str | None:
     found = []
     if sig.path is not None:
         found.append(f"path {f.vpath!r}")
-    literals = _all_found(f.data, sig.all_of)
+    literals = _all_found(f.literals, sig.all_of)
     if literals is None:
         return None
     found += literals
     for lit in sig.none_of:
-        if find(f.data, lit) >= 0:
+        if f.literals.find(lit) >= 0:
             return None
     if sig.any_of:
         for lit in sig.any_of:
-            at = find(f.data, lit)
+            at = f.literals.find(lit)
             if at >= 0:
                 found.append(f"{lit.decode('latin-1')!r} at {at:#x}")
                 break
