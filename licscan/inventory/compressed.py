@@ -18,10 +18,13 @@ import gzip
 import io
 import lzma
 import struct
+from collections.abc import Callable
+from typing import BinaryIO, cast
 
 import zstandard
 
 from licscan.binary import magic
+from licscan.inventory.entries import Buffer, Reader
 from licscan.inventory.sniff import ArchiveKind
 
 ZSTD_MAGIC = 0xFD2FB528
@@ -30,7 +33,7 @@ ZSTD_MAGIC = 0xFD2FB528
 class CountingReader(io.RawIOBase):
     """Counts the bytes read through it (compressed bytes consumed, or uncompressed bytes produced)."""
 
-    def __init__(self, raw, on_read=None):
+    def __init__(self, raw: Reader, on_read: Callable[[int], None] | None = None) -> None:
         super().__init__()
         self._raw = raw
         self.count = 0
@@ -46,22 +49,23 @@ class CountingReader(io.RawIOBase):
             self._on_read(len(data))
         return data
 
-    def readinto(self, target) -> int:
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]  # the buffers io passes
         data = self.read(len(target))
         target[: len(data)] = data
         return len(data)
 
 
-def open_stream(kind: ArchiveKind, raw):
-    """A binary stream of the decompressed content of ``raw``."""
+def open_stream(kind: ArchiveKind, raw: io.RawIOBase) -> io.BufferedIOBase | zstandard.ZstdDecompressionReader:
+    """A binary stream of the decompressed content of ``raw`` (a WindowStream or a CountingReader)."""
+    raw_io = cast(BinaryIO, raw)  # typeshed wants IO[bytes] where any stream with read() serves
     if kind is ArchiveKind.GZIP:
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return gzip.GzipFile(fileobj=raw_io, mode="rb")
     if kind is ArchiveKind.BZIP2:
-        return bz2.BZ2File(raw)
+        return bz2.BZ2File(raw_io)
     if kind is ArchiveKind.XZ:
-        return lzma.LZMAFile(raw)
+        return lzma.LZMAFile(raw_io)
     if kind is ArchiveKind.ZSTD:
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_size=64 * 1024, read_across_frames=True,
+        return zstandard.ZstdDecompressor().stream_reader(raw_io, read_size=64 * 1024, read_across_frames=True,
                                                           closefd=False)
     raise ValueError(f"not a compression: {kind}")
 
@@ -81,7 +85,7 @@ def gzip_name(head: bytes) -> str | None:
     return head[pos:end].decode("latin-1") or None
 
 
-def zstd_problem(buf) -> tuple[int, str] | None:
+def zstd_problem(buf: Buffer) -> tuple[int, str] | None:
     """``(offset, message)`` when the zstd frames in ``buf`` are cut short or malformed, else None."""
     view = memoryview(buf)
     try:

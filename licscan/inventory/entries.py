@@ -8,6 +8,8 @@ An entry's ``open()`` must be used before the reader is advanced (a streamed tar
 from __future__ import annotations
 
 import enum
+import functools
+import mmap
 import stat
 import struct
 import tarfile
@@ -15,7 +17,9 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, TypeAlias
+
+import zstandard
 
 from licscan.binary import archive
 from licscan.binary.errors import FormatError
@@ -42,9 +46,36 @@ class Entry:
     packed: int | Callable[[], int] | None = None  # compressed size, or the compressed bytes consumed so far
     mode: int | None = None  # permission bits
     link: str | None = None  # link target as stored
-    open: Callable[[], Any] | None = None  # a binary stream of the content (FILE only)
-    window: tuple[Any, int, int] | None = None  # (buffer, offset, size) when stored contiguous and uncompressed
+    open: Callable[[], Reader | None] | None = None  # a binary stream of the content (FILE only)
+    window: tuple[Buffer, int, int] | None = None  # (buffer, offset, size) when stored contiguous and uncompressed
     charged: bool = False  # its bytes were already charged to the budget by the stream below
+
+    def reader(self) -> Reader:
+        """The content's stream (:attr:`open`); ArchiveError for an entry without content."""
+        stream = self.open() if self.open is not None else None
+        if stream is None:
+            raise ArchiveError(DiagnosticKind.UNSUPPORTED, f"{self.name}: no content to read")
+        return stream
+
+
+# The bytes of an archive: a mapped file, a view of a member stored in one, or a member read into memory.
+Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
+
+
+class Reader(Protocol):
+    """A binary stream read to its end (a zip or tar member, a decompressor, a window of a buffer)."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class TarSource(Protocol):
+    """What tarfile reads a tar from (typeshed's tarfile._Fileobj): a WindowStream, a decompressing stream."""
+
+    def read(self, size: int, /) -> bytes: ...
+    def write(self, b: bytes, /) -> object: ...
+    def tell(self) -> int: ...
+    def seek(self, pos: int, /) -> object: ...
+    def close(self) -> object: ...
 
 
 class ArchiveError(Exception):
@@ -55,6 +86,11 @@ class ArchiveError(Exception):
         self.offset = offset
 
 
+# What reading an archive or a member can raise besides a limit (LimitExceeded): the stdlib readers' errors and ours.
+READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, RuntimeError, ArchiveError, tarfile.TarError,
+               zlib.error, zstandard.ZstdError)
+
+
 # ---------------------------------------------------------------------------------------------------------- zip
 # Local file header (APPNOTE 4.3.7): signature 50 4B 03 04, version, flags, method, time, date, crc-32,
 # compressed size, uncompressed size, name length, extra length; then name, extra, data. Flag bit 3: sizes follow
@@ -63,7 +99,7 @@ _LOCAL = struct.Struct("<4sHHHHHIIIHH")
 _STORED, _DEFLATED = 0, 8
 
 
-def zip_entries(buf) -> Iterator[Entry]:
+def zip_entries(buf: Buffer) -> Iterator[Entry]:
     stream = WindowStream(buf)
     try:
         zf = zipfile.ZipFile(stream)
@@ -91,10 +127,10 @@ def zip_entries(buf) -> Iterator[Entry]:
             yield Entry(info.filename, EntryType.SYMLINK, link=target)
             continue
         yield Entry(info.filename, EntryType.FILE, info.file_size, info.compress_size,
-                    stat.S_IMODE(mode) if mode else None, open=lambda info=info: zf.open(info))
+                    stat.S_IMODE(mode) if mode else None, open=functools.partial(zf.open, info))
 
 
-def _local_entries(buf) -> Iterator[Entry]:
+def _local_entries(buf: Buffer) -> Iterator[Entry]:
     """Members from their local headers alone, for a zip whose central directory is missing (truncated)."""
     end = len(buf)
     pos = 0
@@ -121,15 +157,15 @@ def _local_entries(buf) -> Iterator[Entry]:
             yield Entry(name, EntryType.DIR)
         elif method == _STORED:
             yield Entry(name, EntryType.FILE, csize, csize, window=(buf, data, csize),
-                        open=lambda d=data, c=csize: WindowStream(buf, d, c))
+                        open=functools.partial(WindowStream, buf, data, csize))
         else:
-            yield Entry(name, EntryType.FILE, usize, csize, open=lambda d=data, c=csize: _Inflate(buf, d, c))
+            yield Entry(name, EntryType.FILE, usize, csize, open=functools.partial(_Inflate, buf, data, csize))
         pos = data + csize
         if flags & 0x08:
             pos += 16 if bytes(buf[pos : pos + 4]) == b"PK\x07\x08" else 12
 
 
-def _inflated_extent(buf, start: int, name: str) -> tuple[int, int]:
+def _inflated_extent(buf: Buffer, start: int, name: str) -> tuple[int, int]:
     """``(compressed, uncompressed)`` size of the raw deflate stream at ``start`` (counted, not kept)."""
     inflater = zlib.decompressobj(-15)
     pos = start
@@ -151,7 +187,7 @@ def _inflated_extent(buf, start: int, name: str) -> tuple[int, int]:
 class _Inflate:
     """A raw-deflate member read from ``buf[start:start+size]``."""
 
-    def __init__(self, buf, start: int, size: int):
+    def __init__(self, buf: Buffer, start: int, size: int) -> None:
         self._buf, self._pos, self._end = buf, start, start + size
         self._inflater = zlib.decompressobj(-15)
         self._tail = b""
@@ -191,18 +227,18 @@ _EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE
 class _CappedReads:
     """The archive stream while tarfile reads one member's headers: at most MAX_HEADER_READ bytes."""
 
-    def __init__(self, raw):
+    def __init__(self, raw: TarSource) -> None:
         self._raw = raw
         self._left = MAX_HEADER_READ
 
-    def read(self, size=-1):
+    def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0 or size > self._left:
             raise tarfile.HeaderError(f"headers of one member longer than {MAX_HEADER_READ} bytes: not read")
         data = self._raw.read(size)
         self._left -= len(data)
         return data
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> object:
         return getattr(self._raw, name)  # tell, seek
 
 
@@ -212,21 +248,24 @@ class _BoundedTarInfo(tarfile.TarInfo):
     subclasses: "The entry point is _proc_member() which can be overridden in a subclass to add custom _proc_*()
     methods")."""
 
-    def _proc_member(self, tarfile_):
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _EXTENDED and self.size > MAX_EXTENDED_HEADER:
             raise tarfile.HeaderError(f"extended header of {self.size} bytes at {self.offset} (over the limit of "
                                       f"{MAX_EXTENDED_HEADER}): not read")
         raw = tarfile_.fileobj
         if (self.type not in _EXTENDED and self.type != tarfile.GNUTYPE_SPARSE) or isinstance(raw, _CappedReads):
-            return super()._proc_member(tarfile_)  # a plain header, or one read under an outer cap
-        tarfile_.fileobj = _CappedReads(raw)
+            # typeshed does not declare the hook tarfile.TarInfo._proc_member: the ignores on these two calls
+            return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]  # plain, or under an outer cap
+        # _CappedReads passes tell/seek/close on through __getattr__, which a Protocol check does not see
+        tarfile_.fileobj = _CappedReads(raw)  # type: ignore[assignment]
         try:
-            return super()._proc_member(tarfile_)
+            return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
         finally:
             tarfile_.fileobj = raw
 
 
-def tar_entries(fileobj, *, streamed: bool, buf=None, packed: Callable[[], int] | None = None) -> Iterator[Entry]:
+def tar_entries(fileobj: TarSource, *, streamed: bool, buf: Buffer | None = None,
+                packed: Callable[[], int] | None = None) -> Iterator[Entry]:
     """Members of the tar read from ``fileobj``: streamed (``r|``, from a decompressor) or with random access over
     ``buf`` (then members carry their window and the end of the archive is checked for truncation)."""
     try:
@@ -242,7 +281,7 @@ def tar_entries(fileobj, *, streamed: bool, buf=None, packed: Callable[[], int] 
                 break
             # TarFile keeps every TarInfo it has read (for extraction by name): ~500 bytes a member, 500 MB for a
             # tar of 1,000,000 members. Nothing here looks members up by name (links are reported, not followed).
-            tf.members.clear()
+            tf.members.clear()  # type: ignore[attr-defined]  # TarFile.members: not in typeshed
             count += 1
             yield _tar_entry(tf, info, streamed, buf, packed)
             if not streamed:
@@ -267,12 +306,13 @@ def _tar_error(error: Exception, where: str) -> ArchiveError:
     return ArchiveError(DiagnosticKind.TRUNCATED if truncated else DiagnosticKind.MALFORMED, f"{text} ({where})")
 
 
-def _tar_entry(tf, info: tarfile.TarInfo, streamed: bool, buf, packed) -> Entry:
+def _tar_entry(tf: tarfile.TarFile, info: tarfile.TarInfo, streamed: bool, buf: Buffer | None,
+               packed: Callable[[], int] | None) -> Entry:
     mode = stat.S_IMODE(info.mode) if info.mode is not None else None
     if info.isreg():
         window = None if streamed or info.issparse() or buf is None else (buf, info.offset_data, info.size)
         return Entry(info.name, EntryType.FILE, info.size, packed if streamed else info.size, mode,
-                     open=lambda: tf.extractfile(info), window=window, charged=streamed)
+                     open=functools.partial(tf.extractfile, info), window=window, charged=streamed)
     if info.isdir():
         return Entry(info.name, EntryType.DIR)
     if info.issym():
@@ -289,18 +329,18 @@ def _tar_entry(tf, info: tarfile.TarInfo, streamed: bool, buf, packed) -> Entry:
 
 
 # ----------------------------------------------------------------------------------------------------------- ar
-def ar_entries(buf) -> Iterator[Entry]:
+def ar_entries(buf: Buffer) -> Iterator[Entry]:
     try:
         for member in archive.members(buf):
             yield Entry(member.name, EntryType.FILE, member.size, member.size,
                         window=(buf, member.offset, member.size),
-                        open=lambda m=member: WindowStream(buf, m.offset, m.size))
+                        open=functools.partial(WindowStream, buf, member.offset, member.size))
     except FormatError as error:
         raise ArchiveError(error.kind,
                            error.reason, error.offset) from None
 
 
-def first_ar_name(buf) -> str | None:
+def first_ar_name(buf: Buffer) -> str | None:
     try:
         for member in archive.members(buf):
             return member.name

@@ -10,7 +10,7 @@ Every reference is confined to the image (issue 13 item 5): a docker-save ``Laye
 without ``..`` components (``../../outside/x.tar`` and ``/etc/hostname`` make the whole layout refused with an
 :class:`ImageError`, and its files are walked as plain files), and an OCI digest must match the image-spec grammar
 (``descriptor.md``), so that ``blobs/<algorithm>/<encoded>`` can only name a file under ``blobs/``. The walker then
-opens a layer of a layout folder without following any link on the way (walk.py ``_open_beneath``).
+opens a layer of a layout folder without following any link on the way (fsread.py ``open_beneath``).
 
 Whiteouts (image-spec ``layer.md``): in a layer, ``<dir>/.wh.<name>`` deletes ``<dir>/<name>`` of the layers below;
 ``<dir>/.wh..wh..opq`` hides everything the layers below have under ``<dir>``. An entry of an upper layer also

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from licscan.model import Distribution, Ecosystem, SpecialFile, SpecialKind  # noqa: F401 (re-exported)
+from licscan.model import Diagnostic, Distribution, Ecosystem, SpecialFile, SpecialKind
+
+__all__ = ["ArchiveSkipped", "Diagnostic", "Distribution", "Ecosystem", "FileBlob", "Item", "SpecialFile",
+           "SpecialKind"]
 
 
 @dataclass(frozen=True)
@@ -40,3 +43,7 @@ class ArchiveSkipped:
 
     vpath: str
     source: str
+
+
+# What walk() yields.
+Item = FileBlob | SpecialFile | Distribution | Diagnostic | ArchiveSkipped

@@ -12,6 +12,8 @@ import posixpath
 
 from licscan.vpath import SEP, join
 
+__all__ = ["MAX_NAME", "SEP", "display", "join_relative", "member", "sanitize"]
+
 # Longest member name read (PATH_MAX on Linux): no file system can hold a longer path, and every name is kept in
 # the inventory and the report. A longer one is a diagnostic that quotes its first characters only.
 MAX_NAME = 4096

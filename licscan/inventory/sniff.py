@@ -62,3 +62,12 @@ def _checksum_ok(head: bytes) -> bool:
     signed = sum(b - 256 if b > 127 else b for b in head[:148]) + 8 * 32 + sum(
         b - 256 if b > 127 else b for b in head[156:512])
     return stored in (unsigned, signed)
+
+
+def archive_kind(head: bytes) -> ArchiveKind | None:
+    """The kind of archive the walker opens, by the content's first bytes; None for anything else (a static
+    library is an ``ar`` archive too: licscan.binary reads its members; a .deb's first member is ``debian-binary``)."""
+    kind = sniff(head)
+    if kind is ArchiveKind.AR and head[8:24].rstrip(b" ").rstrip(b"/") != b"debian-binary":
+        return None
+    return kind

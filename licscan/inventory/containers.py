@@ -1,0 +1,172 @@
+"""The archive formats the walker opens, each turned into entries for :meth:`Walker.members` (archives.py): zip
+(wheel, egg, jar) and .conda, tar (and the images stored as one, imagewalk.py), a compression around a tar or a
+lone file (compressed.py), a Debian package (an ``ar`` archive whose first member is ``debian-binary``).
+
+Transparent containers add no level to the virtual paths (walk.py): the ``data.tar.*`` of a .deb, the
+``pkg-*.tar.*`` and ``info-*.tar.*`` of a .conda, a compression around a tar.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import zipfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from licscan.binary.stream import WindowStream
+from licscan.inventory import compressed, images, imagewalk, names
+from licscan.inventory.entries import (
+    READ_ERRORS,
+    ArchiveError,
+    Buffer,
+    Entry,
+    EntryType,
+    ar_entries,
+    tar_entries,
+    zip_entries,
+)
+from licscan.inventory.items import FileBlob, Item
+from licscan.inventory.sniff import COMPRESSED, HEAD_SIZE, ArchiveKind, archive_kind, is_tar_header
+from licscan.inventory.spool import LimitExceeded
+from licscan.model import Diagnostic, DiagnosticKind
+
+if TYPE_CHECKING:
+    from licscan.inventory.archives import Level, Walker
+
+_SUFFIXES = {ArchiveKind.GZIP: (".gz", ".tgz", ".z"), ArchiveKind.BZIP2: (".bz2", ".tbz2", ".tbz"),
+             ArchiveKind.XZ: (".xz", ".txz"), ArchiveKind.ZSTD: (".zst", ".zstd", ".tzst")}
+
+
+def walk(walker: Walker, level: Level, buf: Buffer, kind: ArchiveKind) -> Iterator[Item]:
+    """The members of the archive ``buf`` of kind ``kind``."""
+    if kind is ArchiveKind.ZIP:
+        yield from zip_members(walker, level, buf)
+    elif kind is ArchiveKind.TAR:
+        yield from tar_members(walker, level, buf)
+    elif kind in COMPRESSED:
+        yield from compressed_members(walker, level, buf, kind)
+    elif kind is ArchiveKind.AR:
+        yield from deb_members(walker, level, buf)
+
+
+# ------------------------------------------------------------------------------------------------- zip / conda
+def zip_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
+    try:
+        with zipfile.ZipFile(WindowStream(buf)) as probe:
+            root = [n for n in probe.namelist() if "/" not in n]
+    except Exception:  # noqa: BLE001 - damaged: zip_entries reports it
+        root = []
+    conda = "metadata.json" in root and any(fnmatch.fnmatchcase(n, "pkg-*.tar.*") for n in root)
+    if not conda:
+        yield from walker.members(level, zip_entries(buf))
+        return
+    # A .conda (conda-package-handling "v2"): metadata.json, info-<pkg>.tar.zst, pkg-<pkg>.tar.zst; both
+    # tars are the package's file tree and are walked transparently (info/ first, as in a v1 .tar.bz2).
+    def inner(entry: Entry) -> Iterator[Item] | None:
+        if "/" in entry.name or not fnmatch.fnmatchcase(entry.name, "[ip][nk][fg]*-*.tar.*"):
+            return None
+        return transparent(walker, level, entry)
+
+    yield from walker.members(level, zip_entries(buf), on_entry=inner)
+
+
+def transparent(walker: Walker, level: Level, entry: Entry) -> Iterator[Item]:
+    """A tar inside an archive whose files belong to the outer archive's tree (no level of its own)."""
+    vpath = names.member(level.vpath, entry.name)
+    try:
+        held = walker.spool.hold(entry.reader(), walker.budget, charge=not entry.charged, packed=entry.packed)
+    except LimitExceeded as error:
+        yield walker.limit(vpath, error)
+        return
+    except READ_ERRORS as error:
+        yield Diagnostic(vpath, DiagnosticKind.MALFORMED, f"member not read completely: {error}")
+        return
+    try:
+        kind = archive_kind(bytes(held.data[:HEAD_SIZE]))
+        if kind not in COMPRESSED + (ArchiveKind.TAR,):
+            yield FileBlob(vpath, held.size, level.containers, None, held.data, entry.mode, level.layer,
+                           level.deleted)
+            return
+        yield from walker.contents(level, held.data, kind)
+    finally:
+        held.release()
+
+
+# --------------------------------------------------------------------------------------------------------- tar
+def tar_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
+    listed: dict[str, Entry] = {}
+    plan = None
+    if imagewalk.tar_has_image_files(buf):  # only then is every entry listed (a tar may have 1,000,000 members)
+        try:
+            for entry in tar_entries(WindowStream(buf), streamed=False, buf=buf):
+                clean, _ = names.sanitize(entry.name)
+                listed.setdefault(clean, entry)
+        except (ArchiveError, LimitExceeded):
+            listed = {}
+    if listed and images.is_image(set(listed)):
+        plan = imagewalk.tar_plan(walker.limits, level, listed)
+    if plan:
+        layer_paths = {layer.path for layers in plan for layer in layers}
+        yield from walker.members(level, tar_entries(WindowStream(buf), streamed=False, buf=buf),
+                                  only=lambda e: names.sanitize(e.name)[0] not in layer_paths)
+        yield from imagewalk.layers(plan, lambda layer, vis: imagewalk.tar_layer(walker, level, listed, layer, vis))
+        return
+    yield from level.extra
+    level.extra.clear()
+    yield from walker.members(level, tar_entries(WindowStream(buf), streamed=False, buf=buf))
+
+
+# ------------------------------------------------------------------------------------------ compressed streams
+def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveKind) -> Iterator[Item]:
+    """A compression around a tar (walked transparently) or around a lone file (one member)."""
+    damage = compressed.zstd_problem(buf) if kind is ArchiveKind.ZSTD else None
+    try:
+        with compressed.open_stream(kind, WindowStream(buf)) as probe:
+            head = probe.read(HEAD_SIZE)
+    except READ_ERRORS + (LimitExceeded,) as error:
+        head = b""
+        if damage is None:
+            damage = (0, f"cannot decompress: {error}")
+    raw = compressed.CountingReader(WindowStream(buf))
+    stream = compressed.CountingReader(compressed.open_stream(kind, raw), on_read=walker.budget.charge)
+    if is_tar_header(head):
+        failed = yield from walker.members(level, tar_entries(stream, streamed=True, packed=lambda: raw.count))
+        try:
+            while not failed and stream.read(1 << 20):
+                pass
+        except LimitExceeded as error:
+            yield walker.limit(level.vpath, error)
+        except READ_ERRORS as error:
+            if damage is None:
+                yield Diagnostic(level.vpath, DiagnosticKind.TRUNCATED, f"compressed stream: {error}")
+    elif head or damage is None:
+        name = compressed.gzip_name(bytes(buf[:1024])) if kind is ArchiveKind.GZIP else None
+        entry = Entry(name or _strip_suffix(posixpath.basename(level.vpath.split(names.SEP)[-1]), kind),
+                      EntryType.FILE, None, lambda: raw.count, open=lambda: stream, charged=True)
+        yield from walker.members(level, iter([entry]))
+    if damage is not None:
+        offset, message = damage
+        kind_ = DiagnosticKind.TRUNCATED if "short" in message else DiagnosticKind.MALFORMED
+        yield Diagnostic(level.vpath, kind_, message, offset)
+
+
+def _strip_suffix(name: str, kind: ArchiveKind) -> str:
+    lower = name.lower()
+    for suffix in _SUFFIXES.get(kind, ()):
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            stem = name[: -len(suffix)]
+            return stem + ".tar" if suffix.startswith(".t") and suffix != ".tar" and len(suffix) > 3 else stem
+    return f"{name}.decompressed"
+
+
+# --------------------------------------------------------------------------------------------------------- deb
+def deb_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
+    """A Debian binary package (deb(5)): ar members ``debian-binary``, ``control.tar[.gz|.xz|.zst]``,
+    ``data.tar[.gz|.xz|.bz2|.zst]``; the data tar is the package's file tree (transparent)."""
+    def data(entry: Entry) -> Iterator[Item] | None:
+        if entry.name.startswith("data.tar"):
+            return transparent(walker, level, entry)
+        return None
+
+    yield from walker.members(level, ar_entries(buf), on_entry=data)

@@ -1,0 +1,160 @@
+"""Folders and the plain files in them (walk.py): folders are listed sorted by name and never left through a
+symlink; a regular file is opened only to read its first bytes, and mapped and walked when it is an archive.
+
+A folder's installed distributions (``*.dist-info`` / ``*.egg-info``) are yielded after its listing, then the
+layers of the image it holds (an OCI layout or an extracted docker-save), if any.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import stat
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+
+from licscan.inventory import distributions, images, imagewalk
+from licscan.inventory.archives import Level, Walker
+from licscan.inventory.fsread import FILE_FLAGS, link_note, open_beneath, readlink, special_kind
+from licscan.inventory.items import ArchiveSkipped, FileBlob, Item
+from licscan.inventory.sniff import HEAD_SIZE, archive_kind
+from licscan.model import Diagnostic, DiagnosticKind, SpecialFile, SpecialKind
+
+
+@dataclass
+class _Folder:
+    """One folder being listed by :func:`folder`."""
+
+    path: str
+    vpath: str
+    base: str  # vpath + "/"
+    entries: Iterator[os.DirEntry[str]]
+    plan: imagewalk.Plan | None
+    infos: list[tuple[str, str]] = field(default_factory=list)  # its *.dist-info / *.egg-info folders
+
+
+def folder(walker: Walker, path: str, vpath: str, root: str) -> Iterator[Item]:
+    """The folder ``path`` and everything under it, depth first in name order. Iterative (a stack of open
+    folders, not recursion): a tree nested thousands of folders deep is walked like any other."""
+    stack: list[_Folder] = []
+    opened = yield from _open_folder(walker, path, vpath)
+    if opened is not None:
+        stack.append(opened)
+    while stack:
+        top = stack[-1]
+        entry = next(top.entries, None)
+        if entry is None:
+            stack.pop()
+            yield from _close_folder(walker, top)
+            continue
+        child, child_v = entry.path, top.base + entry.name
+        if walker.excluded(child_v):
+            continue
+        try:
+            mode = entry.stat(follow_symlinks=False).st_mode
+        except OSError as error:
+            yield Diagnostic(child_v, DiagnosticKind.UNREADABLE, f"cannot stat: {error.strerror or error}")
+            continue
+        if stat.S_ISLNK(mode):
+            yield SpecialFile(child_v, SpecialKind.SYMLINK, readlink(child), link_note(child, root))
+        elif stat.S_ISDIR(mode):
+            if entry.name.endswith((".dist-info", ".egg-info")):
+                top.infos.append((child, child_v))
+            opened = yield from _open_folder(walker, child, child_v)
+            if opened is not None:
+                stack.append(opened)
+        elif stat.S_ISREG(mode):
+            if child in walker.deferred:
+                continue  # an image layer: walked with its image
+            yield from plain_file(walker, child, child_v)
+        else:
+            yield SpecialFile(child_v, special_kind(mode), note="not a regular file: never opened")
+
+
+def _open_folder(walker: Walker, path: str, vpath: str) -> Generator[Item, None, _Folder | None]:
+    """List one folder (sorted by name); its image plan. Returns the :class:`_Folder`, None when unlistable."""
+    try:
+        with os.scandir(path) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except OSError as error:
+        yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot list folder: {error.strerror or error}")
+        return None
+    plan, layer_paths, problem = imagewalk.folder_plan(
+        path, vpath, {e.name for e in entries if e.is_file(follow_symlinks=False)}, walker.limits)
+    if problem is not None:
+        yield problem
+    walker.deferred.update(layer_paths)
+    return _Folder(path, vpath, vpath if vpath.endswith("/") else vpath + "/", iter(entries), plan)
+
+
+def _close_folder(walker: Walker, done: _Folder) -> Iterator[Item]:
+    """After a folder's listing: the distributions of its ``*.dist-info`` folders, then its image's layers."""
+    for info_path, info_v in done.infos:
+        yield from distributions.installed(info_path, info_v, done.vpath, walker.limits)
+    if done.plan:
+        path, base = done.path, done.base
+        yield from imagewalk.layers(done.plan, lambda layer, vis: plain_file(
+            walker, os.path.join(path, *layer.path.split("/")), base + layer.path, visibility=vis, layer=layer.id,
+            beneath=(path, layer.path)))
+
+
+def plain_file(walker: Walker, path: str, vpath: str, *, visibility: images.Visibility | None = None,
+               layer: str | None = None, beneath: tuple[str, str] | None = None) -> Iterator[Item]:
+    """A regular file: yielded as a FileBlob for the scan to map, or walked when it is an archive. ``beneath`` =
+    (folder, relative path): open it without following a link on any component (an image layer named by a
+    manifest)."""
+    try:
+        fd = open_beneath(*beneath, FILE_FLAGS) if beneath is not None else os.open(path, FILE_FLAGS)
+    except OSError as error:
+        yield _open_error(error, path, vpath, beneath is not None, visibility is not None)
+        return
+    with open(fd, "rb", buffering=0, closefd=True) as handle:
+        try:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                yield SpecialFile(vpath, special_kind(st.st_mode), note="not a regular file: never opened")
+                return
+            head = handle.read(HEAD_SIZE) if st.st_size else b""
+        except OSError as error:
+            yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror or error}")
+            return
+        kind = archive_kind(head)
+        if kind is None or walker.limits.max_depth < 1:
+            if kind is not None:
+                yield walker.depth_diagnostic(vpath)
+            yield FileBlob(vpath, st.st_size, (), os.path.realpath(path), None, stat.S_IMODE(st.st_mode),
+                           layer, False)
+            return
+        if visibility is None and walker.skip_archive is not None and walker.skip_archive(vpath, path, st):
+            yield ArchiveSkipped(vpath, os.path.realpath(path))
+            return
+        try:
+            buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as error:
+            yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot map: {error}")
+            return
+        try:
+            walker.root_maps.append(buf)
+            yield from walker.archive(Level(vpath, (vpath,), 1, visibility, layer, False, kind), buf)
+        finally:
+            walker.root_maps.remove(buf)
+            _close_map(buf)
+
+
+def _open_error(error: OSError, path: str, vpath: str, beneath: bool, in_layer: bool) -> Item:
+    """What a file that could not be opened is reported as."""
+    if beneath and error.errno in (errno.ELOOP, errno.ENOTDIR):
+        return Diagnostic(vpath, DiagnosticKind.MALFORMED, "image layer reached through a link (never followed)")
+    if error.errno == errno.ELOOP:
+        return SpecialFile(vpath, SpecialKind.SYMLINK, readlink(path), "replaced by a link while walking")
+    if error.errno == errno.ENOENT and in_layer:
+        return Diagnostic(vpath, DiagnosticKind.MALFORMED, "image layer blob is missing")
+    return Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot open: {error.strerror or error}")
+
+
+def _close_map(buf: mmap.mmap) -> None:
+    try:
+        buf.close()
+    except BufferError:
+        pass  # a consumer still holds a view of it: closed with its last reference
