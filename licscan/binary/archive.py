@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from licscan.binary import magic
-from licscan.binary.buffer import Buffer
+from licscan.binary.buffer import Buffer, ByteView
 from licscan.binary.errors import FormatError
 
 AR_MAGIC = magic.AR
@@ -29,7 +29,7 @@ class Member:
     size: int
 
 
-def members(buf: Buffer, start: int = 0, end: int | None = None) -> Iterator[Member]:
+def members(buf: Buffer | ByteView, start: int = 0, end: int | None = None) -> Iterator[Member]:
     """The ordinary members of the archive in ``buf[start:end]``, in order (symbol and name tables skipped).
 
     Raises :class:`FormatError` at the first header that does not parse; members before it have been yielded.

@@ -9,7 +9,7 @@ import mmap
 from typing import TYPE_CHECKING
 
 from licscan.binary import readlog
-from licscan.binary.buffer import Buffer
+from licscan.binary.buffer import Buffer, ByteView
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -20,7 +20,7 @@ class WindowStream(io.RawIOBase):
 
     DROP_EVERY = 8 << 20  # after this many bytes read from a file mapping, unmap the pages read so far
 
-    def __init__(self, buf: Buffer, start: int = 0, size: int | None = None) -> None:
+    def __init__(self, buf: Buffer | ByteView, start: int = 0, size: int | None = None) -> None:
         super().__init__()
         self._view = memoryview(buf)[start : (start + size) if size is not None else None]
         self._base = start

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import mmap
 import stat
 import struct
 import tarfile
@@ -21,7 +20,7 @@ from typing import Protocol, TypeAlias
 
 import zstandard
 
-from licscan.binary import archive
+from licscan.binary import archive, buffer
 from licscan.binary.errors import FormatError
 from licscan.binary.stream import WindowStream
 from licscan.model import DiagnosticKind
@@ -58,8 +57,9 @@ class Entry:
         return stream
 
 
-# The bytes of an archive: a mapped file, a view of a member stored in one, or a member read into memory.
-Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
+# The bytes of an archive: a mapped file or a member read into memory (licscan.binary.buffer), or a window of a
+# member stored uncompressed in its archive (a memoryview of the mapping).
+Buffer: TypeAlias = buffer.Buffer | memoryview
 
 
 class Reader(Protocol):
