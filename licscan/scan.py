@@ -575,21 +575,16 @@ def _dependencies(records: list[FileRecord]) -> list:
     """DT_NEEDED entries of every ELF file and imports of every PE file that name a catalogued part, and where the
     input ships it."""
     from licscan.identify import catalog
+    from licscan.identify.linkage import Providers
     from licscan.model import Dependency
 
-    provided: dict[str, list[str]] = {}
-    for record in records:
-        name = record.vpath.rsplit("/", 1)[-1]
-        provided.setdefault(name, []).append(record.vpath)
-        elf = record.facts.elf
-        if elf is not None and elf.soname and elf.soname != name:
-            provided.setdefault(elf.soname, []).append(record.vpath)
+    providers = Providers.index((r.vpath, r.facts) for r in records)
     out = []
     for record in records:
         for needed in record.facts.needed:  # DT_NEEDED, or PE imports and delay-loaded imports
             for match in catalog.identify(needed, None, None, None, with_signals=False):
                 out.append(Dependency(record.vpath, needed, match.name, match.vendor, match.kind,
-                                      tuple(sorted(provided.get(needed, ())))))
+                                      providers.of(needed)))
     return sorted(out, key=lambda d: (d.path, d.needs))
 
 

@@ -4,7 +4,7 @@
     write(doc, "spdx-json", "sbom.spdx.json")
     write(build_cyclonedx(inventory, records, creator_org="Example Corp"), "cyclonedx-json", "sbom.cdx.json")
 
-Both formats render one format-neutral :class:`licscan.sbom.plan.Plan`; ``created=None`` takes
+Both formats render one format-neutral :class:`licscan.sbom.nodes.Plan`; ``created=None`` takes
 ``SOURCE_DATE_EPOCH`` when set, so the same input gives byte-identical output.
 """
 

@@ -6,29 +6,39 @@ import io
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
+
+from cyclonedx.model.bom import Bom
+from spdx_tools.spdx.model.document import Document
+from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream as write_json
+from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_stream as write_tag_value
 
 from licscan.model import Inventory
 from licscan.sbom import cyclonedx, spdx
 from licscan.sbom.ids import created_now
-from licscan.sbom.plan import Digests, Plan, build_plan
+from licscan.sbom.nodes import Digests, Plan
+from licscan.sbom.packages import root_supplier
+from licscan.sbom.plan import Finding, build_plan
+
+if TYPE_CHECKING:
+    from licscan.scan import FileRecord
 
 FORMATS = ("spdx-json", "spdx-tv", "cyclonedx-json")
 
 
-def build_plan_for(inventory: Inventory, records: Sequence[Any], *, namespace_seed: str | None = None,
+def build_plan_for(inventory: Inventory, records: Sequence[FileRecord], *, namespace_seed: str | None = None,
                    creator_org: str | None = None, created: datetime | None = None, digests: Digests | None = None,
-                   findings: Iterable[dict] | None = None, name: str | None = None,
+                   findings: Iterable[Finding] | None = None, name: str | None = None,
                    root_version: str | None = None) -> Plan:
     return build_plan(inventory, records, created=created or created_now(), creator_org=creator_org,
                       namespace_seed=namespace_seed, digests=digests, findings=findings, name=name,
                       root_version=root_version)
 
 
-def build_spdx(inventory: Inventory, records: Sequence[Any], *, namespace_seed: str | None = None,
+def build_spdx(inventory: Inventory, records: Sequence[FileRecord], *, namespace_seed: str | None = None,
                creator_org: str | None = None, created: datetime | None = None, digests: Digests | None = None,
-               findings: Iterable[dict] | None = None, name: str | None = None, root_version: str | None = None,
-               namespace_base: str = spdx.NAMESPACE_BASE):
+               findings: Iterable[Finding] | None = None, name: str | None = None, root_version: str | None = None,
+               namespace_base: str = spdx.NAMESPACE_BASE) -> Document:
     """The SPDX 2.3 ``spdx_tools.spdx.model.Document``, validated (raises :class:`spdx.SbomValidationError`)."""
     plan = build_plan_for(inventory, records, namespace_seed=namespace_seed, creator_org=creator_org,
                           created=created, digests=digests, findings=findings, name=name, root_version=root_version)
@@ -37,58 +47,59 @@ def build_spdx(inventory: Inventory, records: Sequence[Any], *, namespace_seed: 
     return document
 
 
-def build_cyclonedx(inventory: Inventory, records: Sequence[Any], *, namespace_seed: str | None = None,
+def build_cyclonedx(inventory: Inventory, records: Sequence[FileRecord], *, namespace_seed: str | None = None,
                     creator_org: str | None = None, created: datetime | None = None, digests: Digests | None = None,
-                    findings: Iterable[dict] | None = None, name: str | None = None,
-                    root_version: str | None = None):
+                    findings: Iterable[Finding] | None = None, name: str | None = None,
+                    root_version: str | None = None) -> Bom:
     """The CycloneDX 1.6 ``cyclonedx.model.bom.Bom`` (validated against the strict 1.6 schema when written)."""
     plan = build_plan_for(inventory, records, namespace_seed=namespace_seed, creator_org=creator_org,
                           created=created, digests=digests, findings=findings, name=name, root_version=root_version)
     return cyclonedx.to_bom(plan)
 
 
-def dumps(document, fmt: str) -> str:
+def dumps(document: Document | Bom, fmt: str) -> str:
     """The text of ``document`` (an SPDX Document for spdx-*, a CycloneDX Bom for cyclonedx-json)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown SBOM format {fmt!r} (one of {', '.join(FORMATS)})")
     if fmt == "cyclonedx-json":
-        if not _is_bom(document):
+        if not isinstance(document, Bom):
             raise TypeError("cyclonedx-json needs a CycloneDX Bom (build_cyclonedx)")
         text = cyclonedx.serialize(document)
         cyclonedx.validate_json(text)
         return text
-    if _is_bom(document):
+    if isinstance(document, Bom):
         raise TypeError(f"{fmt} needs an SPDX Document (build_spdx)")
     spdx.validate(document)
     stream = io.StringIO()
     if fmt == "spdx-json":
-        from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
-
-        write_document_to_stream(document, stream, validate=False, drop_duplicates=True)
+        write_json(document, stream, validate=False, drop_duplicates=True)
         stream.write("\n")
     else:
-        from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_stream
-
-        write_document_to_stream(document, stream, validate=False, drop_duplicates=True)
+        write_tag_value(document, stream, validate=False, drop_duplicates=True)
     return stream.getvalue()
 
 
-def write(document, fmt: str, out: str | os.PathLike | IO[str]) -> None:
+def write(document: Document | Bom, fmt: str, out: str | os.PathLike[str] | IO[str]) -> None:
     """Write ``document`` in ``fmt`` to a path or a text stream (UTF-8, "\\n" line ends)."""
     text = dumps(document, fmt)
-    if hasattr(out, "write"):
+    if not isinstance(out, (str, os.PathLike)):
         out.write(text)
         return
     with open(out, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
 
 
-def render(inventory: Inventory, records: Sequence[Any], fmt: str, out, **options) -> None:
+def render(inventory: Inventory, records: Sequence[FileRecord], fmt: str, out: str | os.PathLike[str] | IO[str], *,
+           namespace_seed: str | None = None, creator_org: str | None = None, created: datetime | None = None,
+           digests: Digests | None = None, findings: Iterable[Finding] | None = None, name: str | None = None,
+           root_version: str | None = None) -> None:
     """Build the document ``fmt`` needs and write it: what ``licscan sbom --format FMT -o FILE`` does."""
+    plan = build_plan_for(inventory, records, namespace_seed=namespace_seed, creator_org=creator_org,
+                          created=created, digests=digests, findings=findings, name=name, root_version=root_version)
     if fmt == "cyclonedx-json":
-        write(build_cyclonedx(inventory, records, **options), fmt, out)
+        write(cyclonedx.to_bom(plan), fmt, out)
     else:
-        write(build_spdx(inventory, records, **options), fmt, out)
+        write(spdx.to_document(plan), fmt, out)  # validated before it is written
 
 
 def notices(inventory: Inventory, creator_org: str | None) -> list[str]:
@@ -96,14 +107,8 @@ def notices(inventory: Inventory, creator_org: str | None) -> list[str]:
     distribution metadata names the root package's supplier (an NTIA minimum element), what to pass."""
     if creator_org:
         return []
-    from licscan.sbom.plan import _root_supplier
-
-    supplier, why = _root_supplier(inventory.distributions, inventory.inputs)
+    supplier, why = root_supplier(inventory.distributions)
     if supplier is not None:
         return []
     return [f"the SBOM's root package has no supplier ({why.split(';')[0]}): pass --organization NAME to name who "
             "supplies it (an NTIA minimum element)"]
-
-
-def _is_bom(document) -> bool:
-    return type(document).__module__.startswith("cyclonedx.")

@@ -32,14 +32,33 @@ class DriverRow:
 
 
 @dataclass(frozen=True)
+class PurlTemplate:
+    """The package URL of a synthetic package (pkg:<type>/<namespace>/<name>), its version filled in per use."""
+
+    type: str
+    namespace: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    """``identifiers`` of the driver table: CPE 2.3 templates (``{version}`` filled in) and package URLs."""
+
+    toolkit_cpe: str
+    driver_cpe: str
+    toolkit_purl: PurlTemplate
+    driver_purl: PurlTemplate
+
+
+@dataclass(frozen=True)
 class DriverTables:
     minor_version_compat: dict[str, tuple[str | None, str | None, str]]  # major -> (linux, windows, note)
     toolkit_driver: dict[str, tuple[DriverRow, ...]]  # "13.0" -> rows, GA first
     ptx_jit: bool
     compression: dict[str, tuple[str | None, str | None, str]]  # "zstd" -> (linux, windows, note)
-    driver_libraries: tuple[re.Pattern, ...]
+    driver_libraries: tuple[re.Pattern[str], ...]
     toolkit_versioned_components: frozenset[str]
-    identifiers: dict[str, Any]
+    identifiers: Identifiers
 
 
 def _opt(value: Any) -> str | None:
@@ -60,8 +79,16 @@ def driver_tables() -> DriverTables:
                      for k, v in (data.get("compression") or {}).items()},
         driver_libraries=tuple(re.compile(p) for p in data["driver_libraries"]),
         toolkit_versioned_components=frozenset(str(c) for c in data["toolkit_versioned_components"]),
-        identifiers=dict(data["identifiers"]),
+        identifiers=_identifiers(data["identifiers"]),
     )
+
+
+def _identifiers(data: dict[str, Any]) -> Identifiers:
+    def purl(spec: dict[str, Any]) -> PurlTemplate:
+        return PurlTemplate(str(spec["type"]), _opt(spec.get("namespace")), str(spec["name"]))
+
+    return Identifiers(str(data["toolkit_cpe"]), str(data["driver_cpe"]), purl(data["toolkit_purl"]),
+                       purl(data["driver_purl"]))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from licscan.sbom.data import DriverTables, driver_tables
+from licscan.sbom.data import DriverRow, DriverTables, driver_tables
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _bounds(release: ToolkitRelease) -> list[str]:
     return out
 
 
-def _ga_row(tables: DriverTables, bound: str):
+def _ga_row(tables: DriverTables, bound: str) -> tuple[str, DriverRow] | tuple[None, None]:
     rows = tables.toolkit_driver.get(bound)
     if rows:
         return bound, rows[0]

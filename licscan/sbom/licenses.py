@@ -7,15 +7,16 @@ import functools
 import re
 from collections.abc import Iterable
 
+# license-expression ships no type information (no py.typed): its names are Any to mypy.
+from license_expression import ExpressionError, Licensing, get_spdx_licensing  # type: ignore[import-untyped]
+
 from licscan.sbom.data import LicenseInfo, license_tables
 
 _REF = re.compile(r"(?:DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+")
 
 
 @functools.cache
-def _licensing():
-    from license_expression import get_spdx_licensing
-
+def _licensing() -> Licensing:
     return get_spdx_licensing()
 
 
@@ -32,8 +33,6 @@ def normalise(text: str | None) -> str | None:
     names = license_tables().declared_names
     if text in names:
         return names[text]
-    from license_expression import ExpressionError
-
     try:
         info = _licensing().validate(text)
         if any(not _REF.fullmatch(s) for s in info.invalid_symbols):
