@@ -4,7 +4,8 @@ and PE imports, used by the scan (``Dependency.shipped``) and by the SBOM (``DEP
 A name is provided by a file of that name, or by an ELF shared object whose ``DT_SONAME`` is that name (System V
 gABI, "Dynamic Section": "DT_NEEDED This element holds the string table offset of a null-terminated string,
 giving the name of a needed library"; "DT_SONAME This element holds the string table offset of a null-terminated
-string, giving the name of the shared object"). Names compare as written, case included.
+string, giving the name of the shared object"; https://refspecs.linuxfoundation.org/elf/gabi4+/ch5.dynamic.html).
+Names compare as written, case included.
 """
 
 from __future__ import annotations

@@ -1,26 +1,26 @@
-"""Build the SBOM (a :class:`licscan.sbom.nodes.Plan`) from a scan's inventory and records, in the order the
-sections below name: the files listed, the toolkits and distributions, the components, the driver requirement,
-the files with their dependencies, the root, the findings, the licences used. The model is in nodes.py."""
+"""Build the SBOM (a :class:`licscan.sbom.nodes.Plan`) from a scan's inventory and records, in this order: the
+files listed (files.py), the toolkit releases (runtime.py), the distributions and components (packages.py), the
+driver requirement (runtime.py), the files with their relationships (files.py), the root, the findings, the
+licences used. The model is in nodes.py."""
 
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from licscan import __version__
-from licscan.identify.linkage import Providers
-from licscan.model import Component, ComponentKind, DeviceImage, Distribution, FileFormat, Inventory
+from licscan.model import Component, ComponentKind, Distribution, FileFormat, Inventory
 from licscan.sbom import ids
 from licscan.sbom.data import DriverTables, driver_tables
 from licscan.sbom.digests import chain, record_digests
 from licscan.sbom.digests import filesystem_digests as filesystem_digests  # re-exported: the CLI's lookup
 from licscan.sbom.driver import DriverRequirement, requirement
+from licscan.sbom.files import Listing, file_nodes, listed_files
 from licscan.sbom.governing import governing_licences
-from licscan.sbom.licenses import extracted, normalise, refs
+from licscan.sbom.licenses import extracted, refs
 from licscan.sbom.nodes import ROOT, Digests, Edge, FileNode, Note, PackageNode, Plan
 from licscan.sbom.packages import (
     component_node,
@@ -33,26 +33,12 @@ from licscan.sbom.packages import (
     root_supplier,
 )
 from licscan.sbom.runtime import Toolkits, driver_node, driver_version, toolkits
-from licscan.vpath import SEP, basename, innermost
+from licscan.vpath import innermost
 
 if TYPE_CHECKING:
     from licscan.scan import FileRecord
 
 Finding = Mapping[str, Any]  # a finding in its JSON form (licscan.findings.Finding.to_json())
-_BINARY = {FileFormat.ELF, FileFormat.PE, FileFormat.AR, FileFormat.CUBIN, FileFormat.HSACO, FileFormat.FATBIN,
-           FileFormat.PTX}
-
-
-@dataclass(frozen=True)
-class _Listing:
-    """The files the SBOM lists (binaries, files with device code, component files) and what is known of them."""
-
-    records: dict[str, FileRecord]  # virtual path -> its record
-    owners: dict[str, list[Component]]  # virtual path -> the components (not distributions) it is part of
-    images: dict[str, list[DeviceImage]]  # host file -> its device images
-    ids: dict[str, str]  # virtual path -> file id, for every file listed (SHA-1 and SHA-256 known)
-    digests: dict[str, tuple[str, str]]  # virtual path -> (SHA-1, SHA-256), lower case
-    omitted: tuple[str, ...]  # wanted but not listed: no digest known
 
 
 @dataclass(frozen=True)
@@ -75,7 +61,7 @@ def build_plan(inventory: Inventory, records: Sequence[FileRecord], *, created: 
     lookup = chain(digests, record_digests(records))
     tables = driver_tables()
     components = tuple(c for c in inventory.components if c.kind is not ComponentKind.LICENSE_TEXT)
-    listing = _listing(inventory, records, components, lookup)
+    listing = listed_files(inventory, records, components, lookup)
     kits = toolkits(listing.images, components, tables)
     dists = _distributions(inventory, components, listing, lookup, creator_org)
     parts = _components(inventory, components, dists, listing, tables)
@@ -83,7 +69,7 @@ def build_plan(inventory: Inventory, records: Sequence[FileRecord], *, created: 
     need = requirement(kits.releases, tables)
     driver = _driver(inventory, components, kits, need, platforms, tables)
     driver_id = driver.packages[0].id if driver.packages else None
-    files, file_edges = _files(records, components, listing, kits, parts, driver_id, tables)
+    files, file_edges = file_nodes(records, components, listing, kits, parts.ids, driver_id, tables)
     packages = [*kits.packages, *dists.packages, *parts.packages, *driver.packages]
     edges = [*dists.edges, *parts.edges, *driver.edges, *file_edges]
     root_name = name or _root_name(inventory.inputs)
@@ -111,48 +97,10 @@ def build_plan(inventory: Inventory, records: Sequence[FileRecord], *, created: 
         omitted=listing.omitted)
 
 
-# ------------------------------------------------------------------------------------------------ files listed
-
-
-def _listing(inventory: Inventory, records: Sequence[FileRecord], components: Sequence[Component],
-             lookup: Digests) -> _Listing:
-    """Binaries, files with device code and component files; SHA-1 + SHA-256 required to be listed."""
-    by_path = {r.vpath: r for r in records}
-    owners: dict[str, list[Component]] = {}
-    for component in components:
-        if component.kind is not ComponentKind.PYTHON_DISTRIBUTION:
-            for path in component.paths:
-                owners.setdefault(path, []).append(component)
-    images: dict[str, list[DeviceImage]] = {}
-    for image in inventory.device_code:
-        images.setdefault(_host_path(image.path, by_path), []).append(image)
-    wanted = set(images) | set(owners)
-    wanted.update(r.vpath for r in records if r.facts.format in _BINARY)
-    file_ids: dict[str, str] = {}
-    file_digest: dict[str, tuple[str, str]] = {}
-    omitted = []
-    for vpath in sorted(wanted):
-        found = lookup(vpath)
-        if not found:
-            omitted.append(vpath)
-            continue
-        file_digest[vpath] = (found[0].lower(), found[1].lower())
-        file_ids[vpath] = ids.element_id("File", basename(vpath), vpath, found[1].lower())
-    return _Listing(by_path, owners, images, file_ids, file_digest, tuple(omitted))
-
-
-def _host_path(path: str, by_path: Mapping[str, FileRecord]) -> str:
-    """The inventoried file that holds an image: the path itself, or the nearest enclosing record."""
-    probe = path
-    while probe not in by_path and SEP in probe:
-        probe = probe.rsplit(SEP, 1)[0]
-    return probe if probe in by_path else path
-
-
 # ------------------------------------------------------------------------------------------------ distributions
 
 
-def _distributions(inventory: Inventory, components: Sequence[Component], listing: _Listing, lookup: Digests,
+def _distributions(inventory: Inventory, components: Sequence[Component], listing: Listing, lookup: Digests,
                    creator_org: str | None) -> _Section:
     """A package per distribution; it contains the listed files under its scope (the innermost one wins)."""
     dist_ids: dict[str, str] = {}
@@ -181,7 +129,7 @@ def _distributions(inventory: Inventory, components: Sequence[Component], listin
 # ------------------------------------------------------------------------------------------------ components
 
 
-def _components(inventory: Inventory, components: Sequence[Component], dists: _Section, listing: _Listing,
+def _components(inventory: Inventory, components: Sequence[Component], dists: _Section, listing: Listing,
                 tables: DriverTables) -> _Section:
     """A package per component (not the python distributions: they are distribution packages), inside its
     distribution's package when it has one, else the root's; it contains its listed files."""
@@ -226,102 +174,6 @@ def _driver(inventory: Inventory, components: Sequence[Component], kits: Toolkit
                 if not shipped else "runtime dependency; the input ships NVIDIA driver parts too (see the "
                 "driver package's comment)")
     return _Section((driver_node(driver_id, need, shipped, platforms, tables),), (edge,), {})
-
-
-# ------------------------------------------------------------------------------------------------ files, DEPENDS_ON (DT_NEEDED), GENERATED_FROM
-
-
-@dataclass(frozen=True)
-class _Linker:
-    """What a DT_NEEDED entry of a listed file depends on: the file of the input that provides it (the nearest,
-    licscan.identify.linkage), else the component it is part of, else a component shipped under that file name,
-    else the driver when the name is one of the driver's libraries."""
-
-    providers: Providers
-    listing: _Listing
-    component_ids: dict[str, str]  # component id -> package id
-    component_by_lib: dict[str, str]  # file name -> package id of the first component with a file of that name
-    driver_id: str | None
-    driver_libraries: Sequence[re.Pattern[str]]  # rules/sbom/driver-requirements.yaml
-
-    def resolve(self, lib: str, vpath: str) -> tuple[str | None, str]:
-        """(element id, why) for ``lib`` needed by ``vpath``; (None, "") when the input does not provide it."""
-        best = self.providers.nearest(lib, vpath)
-        if best is not None:
-            if best in self.listing.ids:
-                return self.listing.ids[best], f" -> {best}"
-            for component in self.listing.owners.get(best, ()):
-                if component.id in self.component_ids:
-                    return self.component_ids[component.id], f" -> {best}"
-            return None, ""
-        if lib in self.component_by_lib:
-            return self.component_by_lib[lib], " (component shipped in the input)"
-        if self.driver_id and any(p.fullmatch(lib) for p in self.driver_libraries):
-            return self.driver_id, " (provided by the NVIDIA driver)"
-        return None, ""
-
-
-def _files(records: Sequence[FileRecord], components: Sequence[Component], listing: _Listing, kits: Toolkits,
-           parts: _Section, driver_id: str | None, tables: DriverTables) -> tuple[tuple[FileNode, ...], list[Edge]]:
-    component_by_lib: dict[str, str] = {}
-    for component in components:
-        if component.id in parts.ids:
-            for path in component.paths:
-                component_by_lib.setdefault(basename(path), parts.ids[component.id])
-    linker = _Linker(Providers.index((r.vpath, r.facts) for r in records), listing, parts.ids, component_by_lib,
-                     driver_id, tables.driver_libraries)
-    files: list[FileNode] = []
-    edges: list[Edge] = []
-    for vpath in sorted(listing.ids):
-        node, file_edges = _file_node(vpath, listing, kits, linker)
-        files.append(node)
-        edges.extend(file_edges)
-        edges.append(Edge(ROOT, "CONTAINS", node.id))
-    return tuple(files), edges
-
-
-def _file_node(vpath: str, listing: _Listing, kits: Toolkits, linker: _Linker) -> tuple[FileNode, list[Edge]]:
-    fid = listing.ids[vpath]
-    record = listing.records.get(vpath)
-    owners = listing.owners.get(vpath, [])
-    licences = {normalise(c.license) for c in owners}
-    comment: list[str] = []
-    props: list[tuple[str, str]] = []
-    edges: list[Edge] = []
-    if vpath in listing.images:
-        comment.append(_summarise_images(listing.images[vpath]))
-        for key in sorted(kits.of_file.get(vpath, ())):
-            edges.append(Edge(fid, "GENERATED_FROM", kits.ids[key], f"device code built by CUDA {key}"))
-        if not kits.of_file.get(vpath):
-            comment.append("toolkit undetermined from the device code")
-        props.append(("licscan:device-images", str(len(listing.images[vpath]))))
-    unresolved = []
-    needed = record.facts.elf.needed if record is not None and record.facts.elf is not None else ()
-    for lib in needed:
-        target, why = linker.resolve(lib, vpath)
-        if target is None:
-            unresolved.append(lib)
-        elif target != fid:
-            edges.append(Edge(fid, "DEPENDS_ON", target, f"DT_NEEDED {lib}{why}"))
-    if needed:
-        props.append(("licscan:dt-needed", " ".join(needed)))
-    if unresolved:
-        comment.append(f"DT_NEEDED not in the input: {', '.join(unresolved)}")
-    if owners:
-        comment.append("part of " + ", ".join(sorted(c.id for c in owners)))
-    sha1, sha256 = listing.digests[vpath]
-    return FileNode(fid, vpath, sha1, sha256, licences.pop() if len(licences) == 1 else None,
-                    "; ".join(comment) or None, tuple(props)), edges
-
-
-def _summarise_images(images: Sequence[DeviceImage]) -> str:
-    kinds: dict[str, list[str]] = {}
-    for image in images:
-        arches = kinds.setdefault(image.kind.value, [])
-        if image.arch not in arches:
-            arches.append(image.arch)
-    parts = [f"{kind} {', '.join(arches)}" for kind, arches in sorted(kinds.items())]
-    return f"device code: {len(images)} image(s) ({'; '.join(parts)})"
 
 
 # ------------------------------------------------------------------------------------------------ root
