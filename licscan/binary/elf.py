@@ -155,7 +155,7 @@ class _Header:
     e_shstrndx: int
 
 
-def read_elf(buf: Buffer, start: int = 0, size: int | None = None, *,
+def read_elf(buf: Buffer | memoryview, start: int = 0, size: int | None = None, *,
              read_notes: bool = True, note_limit: int = 1 << 20) -> ElfView:
     """Parse the headers of the ELF image in ``buf[start:start+size]`` (offsets in the view are image-relative).
 
@@ -189,7 +189,7 @@ def read_elf(buf: Buffer, start: int = 0, size: int | None = None, *,
 class _Image:
     """``buf[start:end]``, read by image-relative offset; every read is recorded in the read log."""
 
-    def __init__(self, buf: Buffer, start: int, end: int) -> None:
+    def __init__(self, buf: Buffer | memoryview, start: int, end: int) -> None:
         self.buf = buf
         self.start = start
         self.size = end - start

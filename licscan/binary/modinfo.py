@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from licscan.binary import magic
+from licscan.binary.buffer import Buffer
 from licscan.binary.probe import window
+from licscan.model import FileFacts
 
 _MODINFO_KEYS = (b"license", b"version", b"vermagic")
 _COMPRESSED_LIMIT = 1 << 30  # decompressed bytes read from a .ko.xz/.ko.zst/.ko.gz before giving up
 
 
-def modinfo(vpath: str, facts: Any, data: Any) -> dict[str, str]:
+def modinfo(vpath: str, facts: FileFacts | None, data: Buffer | memoryview | None) -> dict[str, str]:
     """``license=``, ``version=``, ``vermagic=`` of a kernel module: from the ``.modinfo`` section of an ELF
     ``.ko``, or by streaming a compressed ``.ko.xz`` / ``.ko.zst`` / ``.ko.gz`` for the NUL-separated fields."""
     if data is None:
@@ -29,7 +30,7 @@ def modinfo(vpath: str, facts: Any, data: Any) -> dict[str, str]:
     return _modinfo_compressed(data, head)
 
 
-def _modinfo_elf(data: Any) -> dict[str, str]:
+def _modinfo_elf(data: Buffer | memoryview) -> dict[str, str]:
     from licscan.binary.elf import read_elf
     from licscan.binary.errors import FormatError
 
@@ -55,7 +56,7 @@ def _parse_modinfo(raw: bytes) -> dict[str, str]:
 _FIELD = re.compile(rb"\0(license|version|vermagic)=([^\0]{1,200})\0")
 
 
-def _modinfo_compressed(data: Any, head: bytes) -> dict[str, str]:
+def _modinfo_compressed(data: Buffer | memoryview, head: bytes) -> dict[str, str]:
     import lzma
     import zlib
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 import functools
 
 from licscan.binary.cubin import ABI_V7, ABI_V8, CubinFacts
-from licscan.binary.ptx import PtxHeader
 from licscan.knowledge import toolkit_tables
-from licscan.model import ToolkitRange
+from licscan.model import PtxHeader, ToolkitRange
 
 
 def _release_from_tenths(value: int) -> str:

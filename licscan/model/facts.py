@@ -280,6 +280,21 @@ class Component:
 
 
 @dataclass(frozen=True)
+class PtxHeader:
+    """The header of a PTX text (licscan/binary/ptx.py; docs/binary-formats.md §5)."""
+
+    isa: str  # "9.0"
+    target: str  # the .target arch, e.g. "sm_90a"
+    target_options: tuple[str, ...]  # e.g. ("debug",), ("texmode_independent",)
+    address_size: int | None
+    generator: str | None  # "NVIDIA NVVM Compiler", "LLVM NVPTX Back-End"
+    release: str | None  # "13.0" from "Cuda compilation tools, release 13.0, V13.0.88"
+    version: str | None  # "13.0.88"
+    build_id: str | None  # "36424714" (CL id, same as tkinfo's compiler.N_0)
+    nvvm: str | None  # "7.0.1"
+
+
+@dataclass(frozen=True)
 class FileFacts:
     """Everything ``inspect`` learnt about one file (or one archive member)."""
 
@@ -291,7 +306,7 @@ class FileFacts:
     pe: PeFacts | None = None
     members: tuple[FileFacts, ...] = ()  # archive members, in archive order
     wrappers: WrapperCheck | None = None
-    ptx_header: Any = None  # licscan.binary.ptx.PtxHeader for standalone PTX
+    ptx_header: PtxHeader | None = None  # standalone PTX
     remarks: tuple[str, ...] = ()  # what was deliberately left unread (not a failure: see diagnostics for those)
     diagnostics: tuple[Diagnostic, ...] = ()
     bytes_read: int = 0
@@ -396,6 +411,7 @@ __all__ = [
     "Inventory",
     "PeFacts",
     "Producer",
+    "PtxHeader",
     "Summary",
     "ToolInfo",
     "ToolkitRange",
