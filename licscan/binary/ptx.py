@@ -26,6 +26,7 @@ from licscan.model import PtxHeader
 
 HEAD_LIMIT = 64 * 1024  # the directives come first; a PTX file whose .version is further in is not PTX we know
 
+_START = re.compile(rb"[ \t\r\n\x0b\x0c]*[/.]")  # white space as bytes.strip() removes it, then "//" or "."
 _VERSION = re.compile(rb"^[ \t]*\.version[ \t]+(\d+)\.(\d+)[ \t]*(?://.*)?$", re.MULTILINE)
 _TARGET = re.compile(rb"^[ \t]*\.target[ \t]+([^\r\n/]+)", re.MULTILINE)
 _ADDRESS = re.compile(rb"^[ \t]*\.address_size[ \t]+(\d+)", re.MULTILINE)
@@ -40,6 +41,11 @@ _TARGET_ARCH = re.compile(r"^(sm|compute)_(\d+)([af]?)$")
 
 def looks_like_ptx(head: bytes) -> bool:
     """True when the text begins like PTX: a ``.version`` directive with only comments/blank lines before it."""
+    # Two necessary conditions first, because nearly every text asked about is something else (a scan asks about
+    # each of the 12,000 Python files of an installed environment): after white space the text starts with a
+    # comment or a directive, and it holds the literal ".version".
+    if not _START.match(head) or head.find(b".version", 0, HEAD_LIMIT) < 0:
+        return False
     match = _VERSION.search(head[:HEAD_LIMIT])
     if not match:
         return False
