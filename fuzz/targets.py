@@ -197,7 +197,6 @@ def check_ptx(data: bytes) -> None:
     try:
         header = ptx.parse_header(data)
         ptx.cuobjdump_arch(header.target)
-        header.sm  # noqa: B018
     except FormatError:
         pass
     _check_inspect(data)
