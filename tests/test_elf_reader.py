@@ -214,3 +214,25 @@ def test_cupti_static_archive_reads_as_pyelftools_reads_it():
             assert _facts(read_elf(image)) == _reference(image), f"{path.name}!/{member.name}"
             sections += len(read_elf(image).sections)
     assert sections > 60_000
+
+
+def _ar(name: bytes, data: bytes) -> bytes:
+    """A System V archive of one member: name[16] date[12] uid[6] gid[6] mode[8] size[10] "`\\n", then the data."""
+    header = (name + b"/").ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"644".ljust(8)
+    return b"!<arch>\n" + header + str(len(data)).encode().ljust(10) + b"`\n" + data + b"\n" * (len(data) & 1)
+
+
+def test_a_section_past_the_end_of_an_archive_member_is_reported_at_its_offset_in_the_file():
+    from licscan.binary.inspect import inspect_buffer
+    from licscan.model import DiagnosticKind
+
+    image = _build(64, True)
+    shoff = struct.unpack_from("<Q", image, 0x28)[0]
+    text_offset = struct.unpack_from("<Q", image, shoff + 6 * 64 + 24)[0]
+    broken = _patched(image, shoff + 6 * 64 + 32, "<Q", 1 << 20)  # .text's sh_size: far past the member's end
+    facts = inspect_buffer(_ar(b"demo.o", broken), "lib.a")
+    (member,) = facts.members
+    assert member.path == "lib.a!/demo.o" and member.elf is not None and member.elf.soname == "libdemo.so.1"
+    (diagnostic,) = member.diagnostics
+    assert diagnostic.kind is DiagnosticKind.TRUNCATED and diagnostic.message == "section .text runs past the end of the file"
+    assert diagnostic.offset == 8 + 60 + text_offset  # archive magic, member header, then the section
