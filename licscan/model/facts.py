@@ -11,9 +11,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.version import Version
-
 from licscan.model.packaging import Distribution, SpecialFile
+from licscan.model.releases import ToolkitRange
 
 
 class FileFormat(enum.Enum):
@@ -85,66 +84,6 @@ class Diagnostic:
     kind: DiagnosticKind
     message: str
     offset: int | None = None
-
-
-def _version_key(text: str) -> Version:
-    return Version(text)
-
-
-@dataclass(frozen=True)
-class ToolkitRange:
-    """The CUDA toolkit that produced something, as far as the bytes tell (docs/binary-formats.md §10: versions are ranges).
-
-    ``low`` / ``high`` are inclusive "major.minor" bounds (None = unbounded); ``exact`` is a full release such as
-    "13.0.88" and is set only when a marker in the bytes states it. ``evidence`` says which marker gave each bound.
-    """
-
-    low: str | None = None
-    high: str | None = None
-    exact: str | None = None
-    evidence: tuple[str, ...] = ()
-    # Facts that contradict each other (a tkinfo note of a pre-release ptxas naming 12.7.0 for sm_100, which the
-    # architecture table says exists since 12.8): each says which facts, and the range spans all of them.
-    conflicts: tuple[str, ...] = ()
-
-    @staticmethod
-    def unknown() -> ToolkitRange:
-        return ToolkitRange()
-
-    @property
-    def is_unknown(self) -> bool:
-        return self.low is None and self.high is None and self.exact is None
-
-    @property
-    def is_empty(self) -> bool:
-        return self.low is not None and self.high is not None and _version_key(self.low) > _version_key(self.high)
-
-    def intersect(self, other: ToolkitRange) -> ToolkitRange:
-        """Both facts hold: the tighter bounds win; evidence of both is kept."""
-        low = _max_version(self.low, other.low)
-        high = _min_version(self.high, other.high)
-        exact = self.exact or other.exact
-        evidence = self.evidence + tuple(e for e in other.evidence if e not in self.evidence)
-        conflicts = self.conflicts + tuple(c for c in other.conflicts if c not in self.conflicts)
-        return ToolkitRange(low, high, exact, evidence, conflicts)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"min": self.low, "max": self.high, "exact": self.exact, "evidence": list(self.evidence)}
-        if self.conflicts:
-            out["conflicts"] = list(self.conflicts)
-        return out
-
-
-def _max_version(a: str | None, b: str | None) -> str | None:
-    if a is None or b is None:
-        return a or b
-    return a if _version_key(a) >= _version_key(b) else b
-
-
-def _min_version(a: str | None, b: str | None) -> str | None:
-    if a is None or b is None:
-        return a or b
-    return a if _version_key(a) <= _version_key(b) else b
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,8 @@ import re
 from dataclasses import dataclass
 
 from licscan.knowledge import builtin_rules_dir
-from licscan.rules.versions import (
-    UNKNOWN_RANGE,
-    Tri,
-    VersionRange,
-    range_from_toolkit,
-)
+from licscan.model import ToolkitRange
+from licscan.rules.versions import Tri
 
 DATA = "attachment-a.yaml"
 
@@ -57,7 +53,7 @@ class AttachmentA:
     def text_by_date(self, date: str) -> EulaText | None:
         return next((t for t in self.texts if t.date == date), None)
 
-    def texts_for(self, rng: VersionRange) -> tuple[tuple[EulaText, Tri], ...]:
+    def texts_for(self, rng: ToolkitRange) -> tuple[tuple[EulaText, Tri], ...]:
         """The texts that may govern a toolkit range (documents.yaml, cuda-eula toolkit_texts), each with whether
         it certainly does; every text when the table does not map the range."""
         from licscan.rules import documents
@@ -89,18 +85,17 @@ class AttachmentA:
             return "conditional"
         return "listed"
 
-    def driver_toolkit(self, version: str | None) -> VersionRange:
+    def driver_toolkit(self, version: str | None) -> ToolkitRange:
         """The toolkit a driver release ships with (Table 5a), from a version like "580.159.04"."""
         match = re.match(r"^(\d{3})\.\d+", version or "")
         if not match:
-            return UNKNOWN_RANGE
+            return ToolkitRange.unknown()
         major = int(match.group(1))
         for index, (branch, toolkit) in enumerate(self.driver_branches):
             if major >= branch:
                 upper = self.driver_branches[index - 1][1] if index else None
-                rng = range_from_toolkit({"min": toolkit, "max": None if upper is None else toolkit, "exact": None})
-                return VersionRange(rng.low, rng.high, f"{toolkit} (driver {version})")
-        return UNKNOWN_RANGE
+                return ToolkitRange(toolkit, None if upper is None else toolkit, label=f"{toolkit} (driver {version})")
+        return ToolkitRange.unknown()
 
 
 def canonical(basename: str) -> str:

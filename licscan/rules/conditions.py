@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from licscan.model import ToolkitRange
 from licscan.rules import attachment
 from licscan.rules.errors import Problem
 from licscan.rules.facts import FIELDS, GROUPS, RANGE_FIELDS, SCOPES, Fact, FactIndex, field_known
-from licscan.rules.versions import Tri, VersionRange, contains, parse_specifier, range_from_version
+from licscan.rules.versions import Tri, contains, parse_specifier
 from licscan.rules.yamlsource import key_span, node_span, value_span
 
 FIELD_OPERATORS = ("equals", "in", "matches", "regex", "exists", "version_in")
@@ -129,7 +130,7 @@ class FieldTest(Condition):
             return Result(Tri.of(present == bool(self.arg)))
         if self.op == "version_in":
             spec = parse_specifier(fill(self.arg, ctx.settings))
-            rng = value if isinstance(value, VersionRange) else range_from_version(value)
+            rng = value if isinstance(value, ToolkitRange) else ToolkitRange.of_version(value)
             truth = contains(spec, rng)
             reason = ()
             if truth is Tri.UNKNOWN:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from licscan.rules.versions import SpecifierSet, Tri, VersionRange, contains, parse_specifier
+from licscan.model import ToolkitRange
+from licscan.rules.versions import SpecifierSet, Tri, contains, contains_releases, parse_specifier
 
 TABLE = "licenses/documents.yaml"
 PRIMARY, INFERRED = "primary", "inferred"
@@ -103,7 +104,7 @@ class Document:
             return max(dated, key=lambda t: t.date)
         return list(self.texts.values())[-1] if self.texts else None  # undated: listed oldest first
 
-    def for_release(self, rng: VersionRange) -> tuple[tuple[Text, str, str], ...] | None:
+    def for_release(self, rng: ToolkitRange) -> tuple[tuple[Text, str, str], ...] | None:
         """The text(s) published with a release range: ((text, basis, source), ...) when every release the range
         may hold is mapped, else None (unknown). Several entries mean the range spans texts."""
         out: dict[str, tuple[Text, str, str]] = {}
@@ -125,12 +126,11 @@ class Document:
         return tuple(out.values())
 
 
-def _covers(rows: tuple[Mapping, ...], rng: VersionRange) -> bool:
+def _covers(rows: tuple[Mapping, ...], rng: ToolkitRange) -> bool:
     """Whether the union of the rows' ranges certainly holds ``rng`` (checked at its ends)."""
     if rng.is_unknown:
         return False
-    ends = [VersionRange(rng.low, rng.low, rng.text), VersionRange(rng.high, rng.high, rng.text)]
-    return all(any(contains(row.versions, end) is Tri.TRUE for row in rows) for end in ends)
+    return all(any(contains_releases(row.versions, end, end) is Tri.TRUE for row in rows) for end in rng.releases)
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from licscan.findings import Clause, Finding, Severity, Verdict, fingerprint, sort_findings
+from licscan.model import ToolkitRange
 from licscan.rules import documents
 from licscan.rules import facts as facts_mod
 from licscan.rules import governing as gov
 from licscan.rules.conditions import SETTINGS, Context
 from licscan.rules.facts import Fact
 from licscan.rules.loader import Rule, RulePack, all_rules
-from licscan.rules.versions import Tri, VersionRange
+from licscan.rules.versions import Tri
 
 
 class _Formatter(string.Formatter):
@@ -31,7 +32,7 @@ class _Formatter(string.Formatter):
 def _show(value: Any) -> str:
     if value is None or value == "":
         return "unknown"
-    if isinstance(value, VersionRange):
+    if isinstance(value, ToolkitRange):
         return value.text
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -21,9 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from licscan.model import ToolkitRange
+from licscan.model.releases import UNKNOWN
 from licscan.rules import attachment
 from licscan.rules import governing as gov
-from licscan.rules.versions import UNKNOWN_RANGE, VersionRange, range_from_toolkit, range_from_version
 from licscan.vpath import SEP, basename, innermost, is_within, outer
 
 SCOPES = ("component", "device_code", "distribution")
@@ -58,7 +59,7 @@ class Fact:
     component: str | None = None
     evidence: tuple[str, ...] = ()
     groups: Mapping[str, str | None] = field(default_factory=dict)
-    toolkit: VersionRange = UNKNOWN_RANGE
+    toolkit: ToolkitRange = UNKNOWN
     #: policy -> the licence that governs this part under it (every policy of governing.POLICIES).
     governing: Mapping[str, gov.Governing] = field(default_factory=dict)
 
@@ -138,17 +139,17 @@ def _dist_fields(dist: dict | None) -> dict[str, Any]:
             "distribution.license_declared": dist.get("license_declared")}
 
 
-def _component_toolkit(component: dict, props: dict[str, str]) -> VersionRange:
+def _component_toolkit(component: dict, props: dict[str, str]) -> ToolkitRange:
     """The toolkit release a component belongs to: ``properties.toolkit``, else its version when that is the
     toolkit release (attachment-a.yaml ``toolkit_versioned``), else the toolkit of a driver's branch."""
     if props.get("toolkit"):
-        return range_from_version(props["toolkit"])
+        return ToolkitRange.of_version(props["toolkit"])
     data = attachment.load()
     if component.get("name") in data.toolkit_versioned:
-        return range_from_version(attachment.toolkit_version(component.get("version")))
+        return ToolkitRange.of_version(attachment.toolkit_version(component.get("version")))
     if component.get("kind") == "driver":
         return data.driver_toolkit(component.get("version"))
-    return UNKNOWN_RANGE
+    return ToolkitRange.unknown()
 
 
 def _device_summary(entries: list[dict]) -> str:
@@ -169,12 +170,12 @@ def _dirname(path: str) -> str:
 _NAME_VERSION = re.compile(r"\.so\.(\d+(?:\.\d+)*)$|\.(\d+(?:\.\d+)*)\.dylib$")
 
 
-def _path_toolkits(components: list[dict], toolkits: dict[int, VersionRange]) -> dict[tuple[int, str], tuple[VersionRange, str]]:
+def _path_toolkits(components: list[dict], toolkits: dict[int, ToolkitRange]) -> dict[tuple[int, str], tuple[ToolkitRange, str]]:
     """Per path, the toolkit of a component whose own is unknown: from the file name (``libcupti.so.12`` -> 12.x;
     CUPTI's year numbering ``libcupti.so.2025.1.1`` is not a toolkit), else from a copy of the same component in the
     same folder whose name states it (``libcupti.so``, ``libcupti_static.a`` beside ``libcupti.so.12``)."""
     data = attachment.load()
-    own: dict[tuple[int, str], VersionRange] = {}
+    own: dict[tuple[int, str], ToolkitRange] = {}
     for index, component in enumerate(components):
         if not toolkits[index].is_unknown or component.get("name") not in data.toolkit_versioned:
             continue
@@ -182,11 +183,11 @@ def _path_toolkits(components: list[dict], toolkits: dict[int, VersionRange]) ->
             match = _NAME_VERSION.search(_basename(path))
             version = attachment.toolkit_version(match and (match.group(1) or match.group(2)))
             if version:
-                own[(index, path)] = range_from_version(version)
-    by_folder: dict[tuple[str, str], dict[str, tuple[VersionRange, str]]] = {}
+                own[(index, path)] = ToolkitRange.of_version(version)
+    by_folder: dict[tuple[str, str], dict[str, tuple[ToolkitRange, str]]] = {}
     for (index, path), rng in own.items():
         by_folder.setdefault((str(components[index].get("name")), _dirname(path)), {})[rng.text] = (rng, path)
-    out: dict[tuple[int, str], tuple[VersionRange, str]] = {}
+    out: dict[tuple[int, str], tuple[ToolkitRange, str]] = {}
     for index, component in enumerate(components):
         if not toolkits[index].is_unknown:
             continue
@@ -224,7 +225,7 @@ def _beside(components: list[dict], inputs: list[str], dists: list[dict]) -> dic
     return out
 
 
-def _governing(fields: dict, toolkit: VersionRange, beside: tuple[tuple[str, str, str], ...],
+def _governing(fields: dict, toolkit: ToolkitRange, beside: tuple[tuple[str, str, str], ...],
                policy: str) -> tuple[dict[str, gov.Governing], dict[str, Any]]:
     sample = gov.SAMPLES.get(str(fields.get("properties.document"))) if fields.get("kind") == "license-text" else None
     if sample is not None:
@@ -307,7 +308,7 @@ def build(document: Mapping[str, Any], exclude=None, policy: str = gov.DEFAULT_P
         if skip(path):
             continue
         dist = distribution_of(path, named_at.get(path))
-        rng = range_from_toolkit(entry.get("toolkit"))
+        rng = ToolkitRange.from_json(entry.get("toolkit"))
         fields = {k: entry.get(k) for k in ("path", "container", "kind", "arch", "ptx_isa", "compression", "size",
                                             "producer")}
         fields.update(basename=_basename(path), toolkit=rng, vendor=DEVICE_VENDORS.get(entry.get("kind")),

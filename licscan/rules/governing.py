@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from licscan.model import ToolkitRange
 from licscan.rules import documents
-from licscan.rules.versions import UNKNOWN_RANGE, Tri, VersionRange, range_from_version
+from licscan.rules.versions import Tri
 
 POLICIES = ("published-with-toolkit", "shipped-beside", "newest")
 DEFAULT_POLICY = "published-with-toolkit"
@@ -151,7 +152,7 @@ def document_of(fields: dict) -> str | None:
     return LICENSE_DOCUMENTS.get(str(license_id)) if license_id else None
 
 
-def resolve(document: str | None, release: VersionRange, beside: tuple[tuple[str, str, str], ...],
+def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str, str, str], ...],
             policy: str) -> Governing:
     """The governing text of ``document`` for a part of release range ``release`` under ``policy``.
 
@@ -191,12 +192,12 @@ def resolve(document: str | None, release: VersionRange, beside: tuple[tuple[str
                      f"{text.label}, published with release {release.text}: {source}{fallback}")
 
 
-def release_range(document: str | None, fields: dict, toolkit: VersionRange) -> VersionRange:
+def release_range(document: str | None, fields: dict, toolkit: ToolkitRange) -> ToolkitRange:
     """The release a part's text is looked up by: the driver version for driver parts, SCALE's version for SCALE,
     else the toolkit range."""
     if document in ("nvidia-driver", "scale-free", "cudnn-sla"):
         version = str(fields.get("version") or "")
-        return range_from_version(".".join(version.split(".")[:3])) if version else UNKNOWN_RANGE
+        return ToolkitRange.of_version(".".join(version.split(".")[:3])) if version else ToolkitRange.unknown()
     return toolkit
 
 

@@ -1,7 +1,7 @@
 """Three-valued truth and PEP 440 specifiers over version ranges.
 
-A toolkit fact is a range {min, max, exact}: ``min``/``max`` are inclusive "major.minor" bounds (max "13.0" covers
-every 13.0.x), ``exact`` a full release. A specifier set (``packaging.specifiers.SpecifierSet``) is true over the
+A toolkit fact is a range (:class:`licscan.model.ToolkitRange`, the one range type): ``min``/``max`` are inclusive
+"major.minor" bounds (max "13.0" covers every 13.0.x), ``exact`` a full release. A specifier set (``packaging.specifiers.SpecifierSet``) is true over the
 range when every release in it satisfies the set, false when none does, and unknown otherwise.
 
 Releases are compared as three integers. The truth of a specifier set can change only at the versions it names,
@@ -12,14 +12,13 @@ exactly over three-component releases.
 from __future__ import annotations
 
 import enum
-import re
-from dataclasses import dataclass
+import functools
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-BIG = 10**6
-Release = tuple[int, int, int]
+from licscan.model.releases import OPEN as BIG
+from licscan.model.releases import Release, ToolkitRange
 
 
 class Tri(enum.IntEnum):
@@ -37,76 +36,13 @@ class Tri(enum.IntEnum):
         return Tri.TRUE if value else Tri.FALSE
 
 
-_RELEASE = re.compile(r"^(\d+)(?:\.(\d+|x|\*))?(?:\.(\d+|x|\*))?$")
+#: The one range type (licscan.model.releases); these names build it from a report's ``toolkit`` object and from
+#: a version string.
+range_from_toolkit = ToolkitRange.from_json
+range_from_version = ToolkitRange.of_version
 
 
-@dataclass(frozen=True)
-class VersionRange:
-    """Inclusive bounds over three-component releases; ``text`` is how the range is shown to a reader."""
-
-    low: Release
-    high: Release
-    text: str
-
-    @property
-    def is_unknown(self) -> bool:
-        return self.low == (0, 0, 0) and self.high == (BIG, BIG, BIG)
-
-    @property
-    def is_point(self) -> bool:
-        return self.low == self.high
-
-
-UNKNOWN_RANGE = VersionRange((0, 0, 0), (BIG, BIG, BIG), "unknown")
-
-
-def _bounds(text: str) -> tuple[Release, Release] | None:
-    """ "13.0.88" -> a point; "13.0" or "13.0.x" -> every 13.0.z; "13" or "13.x" -> every 13.y.z."""
-    match = _RELEASE.match(text.strip())
-    if not match:
-        return None
-    parts = [p for p in match.groups() if p is not None and p not in ("x", "*")]
-    nums = [int(p) for p in parts]
-    low = tuple(nums + [0] * (3 - len(nums)))
-    high = tuple(nums + [BIG] * (3 - len(nums)))
-    return low, high  # type: ignore[return-value]
-
-
-def range_from_toolkit(toolkit: dict | None) -> VersionRange:
-    """The range of a report ``toolkit`` object {min, max, exact} (None -> unknown)."""
-    if not toolkit:
-        return UNKNOWN_RANGE
-    exact = toolkit.get("exact")
-    if exact:
-        bounds = _bounds(exact)
-        if bounds:
-            return VersionRange(bounds[0], bounds[0], exact)
-    low_text, high_text = toolkit.get("min"), toolkit.get("max")
-    low = _bounds(low_text)[0] if low_text and _bounds(low_text) else (0, 0, 0)
-    high = _bounds(high_text)[1] if high_text and _bounds(high_text) else (BIG, BIG, BIG)
-    if low_text and high_text:
-        text = low_text if low_text == high_text else f"{low_text}–{high_text}"
-    elif low_text:
-        text = f">= {low_text}"
-    elif high_text:
-        text = f"<= {high_text}"
-    else:
-        text = "unknown"
-    return VersionRange(low, high, text)  # type: ignore[arg-type]
-
-
-def range_from_version(text: str | None) -> VersionRange:
-    """The range of a version string ("13.0.96" a point, "12.4" or "12.x" a prefix); anything else unknown."""
-    if not text:
-        return UNKNOWN_RANGE
-    bounds = _bounds(text)
-    if not bounds:
-        return UNKNOWN_RANGE
-    if bounds[0] == bounds[1]:
-        return VersionRange(bounds[0], bounds[1], text)
-    return VersionRange(bounds[0], bounds[1], text if text.endswith(("x", "*")) else text + ".x")
-
-
+@functools.lru_cache(maxsize=1024)
 def parse_specifier(text: str) -> SpecifierSet:
     """A specifier set over plain releases (no pre/post/dev/local parts, at most three components).
     Raises ValueError with a reader's message."""
@@ -175,14 +111,19 @@ def _text(r: Release) -> str:
     return ".".join(str(n) for n in r)
 
 
-def contains(spec: SpecifierSet, rng: VersionRange) -> Tri:
+def contains(spec: SpecifierSet, rng: ToolkitRange) -> Tri:
     """Whether every / no / some release of ``rng`` satisfies ``spec``."""
-    candidates = {rng.low, rng.high, _succ(rng.low), _pred(rng.high)}
+    return contains_releases(spec, *rng.releases)
+
+
+def contains_releases(spec: SpecifierSet, low: Release, high: Release) -> Tri:
+    """Whether every / no / some release from ``low`` to ``high`` (inclusive) satisfies ``spec``."""
+    candidates = {low, high, _succ(low), _pred(high)}
     for point in _critical(spec):
         candidates.update({point, _succ(point), _pred(point)})
     seen: set[bool] = set()
     for point in candidates:
-        if rng.low <= point <= rng.high:
+        if low <= point <= high:
             seen.add(spec.contains(_text(point), prereleases=False))
             if len(seen) == 2:
                 return Tri.UNKNOWN

@@ -1,6 +1,7 @@
 """The NVIDIA driver a scanned build needs at run time, from the toolkits found (rules/sbom/driver-requirements.yaml).
 
-A toolkit is known as a range. The requirement is the highest driver any release in the range could
+A toolkit is known as a range (licscan.model.ToolkitRange, the one range type; its ``key`` names the release). The
+requirement is the highest driver any release in the range could
 need (a driver satisfies every older toolkit), so an unknown upper bound makes it "at least" the lower bound's.
 """
 
@@ -9,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from licscan.model import ToolkitRange, release_of
 from licscan.sbom.data import DriverRow, DriverTables, driver_tables
+
+__all__ = ["DriverRequirement", "ToolkitRelease", "driver_key", "range_key", "release_of", "requirement"]
 
 
 @dataclass(frozen=True)
 class ToolkitRelease:
     """One CUDA toolkit release (or range of releases) that built device code or ships a component."""
 
-    key: str  # "13.0", "12.8-13.0", ">=12.8"
+    key: str  # the range's ToolkitRange.key: "13.0", "12.8-13.0", ">=12.8"
     low: str | None
     high: str | None
     exact: str | None  # the full release ("13.0.88") when every source agrees on one
@@ -40,26 +44,9 @@ class DriverRequirement:
         return self.linux is not None or self.windows is not None
 
 
-def release_of(version: str | None) -> str | None:
-    """"13.0.96" -> "13.0"; "13" -> None (a major alone is not a release)."""
-    if not version:
-        return None
-    parts = version.split(".")
-    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
-        return None
-    return f"{int(parts[0])}.{int(parts[1])}"
-
-
 def range_key(low: str | None, high: str | None, exact: str | None) -> str | None:
-    if exact and release_of(exact):
-        return release_of(exact)
-    if low and high:
-        return low if low == high else f"{low}-{high}"
-    if low:
-        return f">={low}"
-    if high:
-        return f"<={high}"
-    return None
+    """The :attr:`ToolkitRange.key` of these bounds."""
+    return ToolkitRange(low, high, exact).key
 
 
 def driver_key(version: str) -> tuple[int, ...]:
