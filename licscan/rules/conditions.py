@@ -26,10 +26,10 @@ from typing import Any
 
 from licscan.model import ToolkitRange
 from licscan.rules import attachment
-from licscan.rules.errors import Problem
+from licscan.rules.errors import Problem, Span
 from licscan.rules.facts import FIELDS, GROUPS, RANGE_FIELDS, SCOPES, Fact, FactIndex, field_known
 from licscan.rules.versions import Tri, contains, parse_specifier
-from licscan.rules.yamlsource import key_span, node_span, value_span
+from licscan.rules.yamlsource import item_span, key_span, node_span, value_span
 
 FIELD_OPERATORS = ("equals", "in", "matches", "regex", "exists", "version_in")
 STRUCTURAL = ("all", "any", "not", "together_with", "attachment_a")
@@ -39,6 +39,10 @@ ATTACHMENT_VALUES = ("listed", "conditional", "unlisted")
 SETTINGS: dict[str, str] = {"eula.translation-clause-since": "11.6", "eula.translation-clause-set": ""}
 
 
+#: The facts of one group that satisfy a ``together_with`` match, and those that may (with the result).
+Joined = tuple[list[Fact], list[tuple[Fact, "Result"]]]
+
+
 @dataclass
 class Context:
     index: FactIndex
@@ -46,7 +50,7 @@ class Context:
     eula_text: str | None = None  # an EULA text id that overrides the choice by toolkit (config eula.text)
     # TogetherWith: the facts of one group that satisfy (or may satisfy) a ``match``, evaluated once per group
     # instead of once per fact of the group (19,234 device images of one input made it quadratic).
-    joined_results: dict = field(default_factory=dict)
+    joined_results: dict[tuple[int, str, str, str], Joined] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,10 @@ class Condition:
 class All(Condition):
     children: tuple[Condition, ...]
 
-    def evaluate(self, fact, ctx):
-        reasons, others, notes = [], [], []
+    def evaluate(self, fact: Fact, ctx: Context) -> Result:
+        reasons: list[str] = []
+        others: list[Fact] = []
+        notes: list[str] = []
         truth = Tri.TRUE
         for child in self.children:
             result = child.evaluate(fact, ctx)
@@ -87,7 +93,7 @@ class All(Condition):
 class Any_(Condition):
     children: tuple[Condition, ...]
 
-    def evaluate(self, fact, ctx):
+    def evaluate(self, fact: Fact, ctx: Context) -> Result:
         unknown: list[Result] = []
         for child in self.children:
             result = child.evaluate(fact, ctx)
@@ -105,15 +111,9 @@ class Any_(Condition):
 class Not(Condition):
     child: Condition
 
-    def evaluate(self, fact, ctx):
+    def evaluate(self, fact: Fact, ctx: Context) -> Result:
         result = self.child.evaluate(fact, ctx)
         return Result(~result.truth, result.reasons, (), result.notes)
-
-
-def _items(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    return [] if value is None else [value]
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class FieldTest(Condition):
     arg: Any
     test: Callable[[Any], bool] | None = None
 
-    def evaluate(self, fact, ctx):
+    def evaluate(self, fact: Fact, ctx: Context) -> Result:
         value = fact.get(self.field)
         if self.op == "exists":
             present = value not in (None, "", [])
@@ -132,19 +132,23 @@ class FieldTest(Condition):
             spec = parse_specifier(fill(self.arg, ctx.settings))
             rng = value if isinstance(value, ToolkitRange) else ToolkitRange.of_version(value)
             truth = contains(spec, rng)
-            reason = ()
-            if truth is Tri.UNKNOWN:
-                reason = (f"{self.field} {rng.text} may or may not satisfy {spec}",)
+            reason = (f"{self.field} {rng.text} may or may not satisfy {spec}",) if truth is Tri.UNKNOWN else ()
             return Result(truth, reason)
-        return Result(Tri.of(any(self.test(item) for item in _items(value))))
+        test = self.test
+        if test is None:  # every operator but exists and version_in has a test
+            return FALSE
+        if isinstance(value, list):
+            return Result(Tri.of(any(test(item) for item in value)))
+        return Result(Tri.of(value is not None and test(value)))
 
 
 @dataclass(frozen=True)
 class AttachmentTest(Condition):
     value: str
 
-    def evaluate(self, fact, ctx):
+    def evaluate(self, fact: Fact, ctx: Context) -> Result:
         data = attachment.load()
+        candidates: tuple[tuple[attachment.EulaText, Tri], ...]
         if ctx.eula_text:
             candidates = ((data.text(ctx.eula_text), Tri.TRUE),)
             why = "configured eula.text"
@@ -158,10 +162,10 @@ class AttachmentTest(Condition):
         inferred = tuple(f"the {t.title} was not examined; its Attachment A is read as that of the "
                          f"{data.basis(t).title}" for t, _ in candidates if data.basis(t) is not t)
         if len(candidates) == 1:
-            note = (f"Attachment A of {titles[next(iter(titles))]} ({why}): {basename} is {next(iter(statuses.values()))}",)
+            first = f"Attachment A of {titles[next(iter(titles))]} ({why}): {basename} is {next(iter(statuses.values()))}"
         else:
-            note = (f"EULA texts possible for {why}: " + "; ".join(f"{tid}: {s}" for tid, s in statuses.items()),)
-        note = note + inferred
+            first = f"EULA texts possible for {why}: " + "; ".join(f"{tid}: {s}" for tid, s in statuses.items())
+        note = (first, *inferred)
         if hits and len(hits) == len(statuses):
             return Result(Tri.TRUE, (), (), note)
         if not hits and "unknown" not in statuses.values():
@@ -177,7 +181,7 @@ class TogetherWith(Condition):
     within: str
     match: Condition
 
-    def evaluate(self, fact, ctx):
+    def evaluate(self, fact: Fact, ctx: Context) -> Result:
         group = fact.groups.get(self.within)
         if group is None:
             return FALSE
@@ -216,10 +220,10 @@ class _Compiler:
         self.source = source
         self.problems: list[Problem] = []
 
-    def error(self, span, message: str) -> None:
+    def error(self, span: Span, message: str) -> None:
         self.problems.append(Problem(span, message))
 
-    def compile(self, data: Any, scopes: tuple[str, ...], where) -> Condition | None:
+    def compile(self, data: Any, scopes: tuple[str, ...], where: Span) -> Condition | None:
         if not isinstance(data, dict):
             self.error(where, f"a condition must be a mapping (got {type(data).__name__})")
             return None
@@ -244,11 +248,11 @@ class _Compiler:
             if not isinstance(arg, list) or not arg:
                 self.error(span, f"'{op}' takes a non-empty list of conditions")
                 return None
-            from licscan.rules.yamlsource import item_span
-            children = [self.compile(item, scopes, item_span(arg, i, self.source)) for i, item in enumerate(arg)]
-            if any(c is None for c in children):
+            compiled = [self.compile(item, scopes, item_span(arg, i, self.source)) for i, item in enumerate(arg)]
+            children = tuple(c for c in compiled if c is not None)
+            if len(children) != len(compiled):
                 return None
-            return All(tuple(children)) if op == "all" else Any_(tuple(children))
+            return All(children) if op == "all" else Any_(children)
         if op == "not":
             child = self.compile(arg, scopes, span)
             return Not(child) if child else None
@@ -264,7 +268,7 @@ class _Compiler:
         self.error(key_span(data, op, self.source), f"operator {op!r} needs 'field'")
         return None
 
-    def _together(self, arg: Any, span) -> Condition | None:
+    def _together(self, arg: Any, span: Span) -> Condition | None:
         if not isinstance(arg, dict):
             self.error(span, "'together_with' takes a mapping {scope, within, match}")
             return None
@@ -292,7 +296,8 @@ class _Compiler:
             return None
         return TogetherWith(str(scope), str(within), match)
 
-    def _field(self, data: dict, scopes: tuple[str, ...]) -> Condition | None:
+    def _field(self, data: dict[Any, Any], scopes: tuple[str, ...]) -> Condition | None:
+        """``{field: NAME, OP: ARG}``: a known field of the scope and exactly one field operator."""
         name = data["field"]
         ops = [str(k) for k in data if k != "field"]
         if not isinstance(name, str) or not any(field_known(s, name) for s in scopes):
@@ -302,30 +307,39 @@ class _Compiler:
                        + (", properties.<key>" if "component" in scopes else ""))
             return None
         bad = [k for k in ops if k not in FIELD_OPERATORS]
+        for key in bad:
+            self.error(key_span(data, key, self.source),
+                       f"{key!r} is not a field operator; field operators are: {', '.join(FIELD_OPERATORS)}")
+        if not bad and len(ops) != 1:
+            self.error(key_span(data, "field", self.source),
+                       f"a field test needs exactly one operator (got {', '.join(ops) or 'none'})")
         if bad or len(ops) != 1:
-            if bad:
-                for key in bad:
-                    self.error(key_span(data, key, self.source),
-                               f"{key!r} is not a field operator; field operators are: {', '.join(FIELD_OPERATORS)}")
-            else:
-                self.error(key_span(data, "field", self.source),
-                           f"a field test needs exactly one operator (got {', '.join(ops) or 'none'})")
             return None
         op = ops[0]
-        arg = data[op]
-        span = value_span(data, op, self.source)
+        arg, span = data[op], value_span(data, op, self.source)
+        if op == "version_in":
+            return self._version_in(name, arg, span, key_span(data, op, self.source))
+        if op == "exists":
+            if not isinstance(arg, bool):
+                self.error(span, f"'exists' takes true or false (got {arg!r})")
+                return None
+            return FieldTest(name, op, arg)
+        return self._match(name, op, arg, span)
+
+    def _match(self, name: str, op: str, arg: Any, span: Span) -> FieldTest | None:
+        """``equals``, ``in``, ``matches`` and ``regex``: a test of each item of the field's value."""
         if op == "equals":
             if not isinstance(arg, (str, int, float, bool)):
                 self.error(span, "'equals' takes a scalar")
                 return None
             value = _scalar(arg)
-            return FieldTest(name, op, value, lambda item, v=value: _scalar(item) == v)
+            return FieldTest(name, op, value, lambda item: _scalar(item) == value)
         if op == "in":
             if not isinstance(arg, list) or not arg or not all(isinstance(a, (str, int, float, bool)) for a in arg):
                 self.error(span, "'in' takes a non-empty list of scalars")
                 return None
             values = frozenset(_scalar(a) for a in arg)
-            return FieldTest(name, op, tuple(sorted(values, key=str)), lambda item, v=values: _scalar(item) in v)
+            return FieldTest(name, op, tuple(sorted(values, key=str)), lambda item: _scalar(item) in values)
         if op == "matches":
             globs = arg if isinstance(arg, list) else [arg]
             if not globs or not all(isinstance(g, str) for g in globs):
@@ -333,26 +347,22 @@ class _Compiler:
                 return None
             pats = tuple(str(g) for g in globs)
             return FieldTest(name, op, pats,
-                             lambda item, p=pats: isinstance(item, str) and any(fnmatch.fnmatchcase(item, g) for g in p))
-        if op == "regex":
-            if not isinstance(arg, str):
-                self.error(span, "'regex' takes a string")
-                return None
-            try:
-                pattern = re.compile(str(arg))
-            except re.error as error:
-                self.error(span, f"invalid regex {str(arg)!r}: {error}")
-                return None
-            return FieldTest(name, op, str(arg), lambda item, p=pattern: isinstance(item, str) and bool(p.search(item)))
-        if op == "exists":
-            if not isinstance(arg, bool):
-                self.error(span, f"'exists' takes true or false (got {arg!r})")
-                return None
-            return FieldTest(name, op, arg)
-        # version_in
+                             lambda item: isinstance(item, str) and any(fnmatch.fnmatchcase(item, g) for g in pats))
+        # regex
+        if not isinstance(arg, str):
+            self.error(span, "'regex' takes a string")
+            return None
+        try:
+            pattern = re.compile(str(arg))
+        except re.error as error:
+            self.error(span, f"invalid regex {str(arg)!r}: {error}")
+            return None
+        return FieldTest(name, op, str(arg), lambda item: isinstance(item, str) and bool(pattern.search(item)))
+
+    def _version_in(self, name: str, arg: Any, span: Span, op_span: Span) -> FieldTest | None:
+        """``version_in``: a PEP 440 specifier set (``{setting}`` placeholders allowed) over a version field."""
         if name not in RANGE_FIELDS:
-            self.error(key_span(data, op, self.source),
-                       f"'version_in' applies to version fields ({', '.join(RANGE_FIELDS)}), not {name!r}")
+            self.error(op_span, f"'version_in' applies to version fields ({', '.join(RANGE_FIELDS)}), not {name!r}")
             return None
         if not isinstance(arg, str):
             self.error(span, "'version_in' takes a PEP 440 specifier string")
@@ -367,7 +377,7 @@ class _Compiler:
         except ValueError as error:
             self.error(span, str(error))
             return None
-        return FieldTest(name, op, str(arg))
+        return FieldTest(name, "version_in", str(arg))
 
 
 def _scalar(value: Any) -> Any:
@@ -376,7 +386,8 @@ def _scalar(value: Any) -> Any:
     return str(value)
 
 
-def compile_condition(data: Any, scopes: tuple[str, ...], source: str, where) -> tuple[Condition | None, list[Problem]]:
+def compile_condition(data: Any, scopes: tuple[str, ...], source: str,
+                      where: Span) -> tuple[Condition | None, list[Problem]]:
     compiler = _Compiler(source)
     condition = compiler.compile(data, scopes, where)
     return condition, compiler.problems

@@ -47,48 +47,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from licscan.findings import FailOn, Finding, Severity, Verdict, Waived, fingerprint
+from licscan.findings import FailOn, Finding
+from licscan.rules import attachment
+from licscan.rules import waivers as waivers_mod
+from licscan.rules.attachment import AttachmentA
 from licscan.rules.errors import ConfigError, Problem, Span
-from licscan.rules.yamlsource import FileRefused, item_span, key_span, node_span, parse, read_text, value_span
+from licscan.rules.governing import POLICIES
+from licscan.rules.waivers import FINGERPRINT, Report, Waiver, current_date, parse_date, parse_waiver
+from licscan.rules.yamlsource import FileRefused, item_span, key_span, parse, read_text, value_span
 
 FILE_NAME = ".licscan.yaml"
 FAIL_ON = tuple(f.value for f in FailOn)
 TOP_KEYS = ("version", "fail-on", "eula", "rules", "exclude", "waivers", "limits")
 EULA_KEYS = ("translation-clause-since", "text", "governing-text")
-WAIVER_KEYS = ("rule", "path", "fingerprint", "reason", "expires", "approver")
 _RELEASE = re.compile(r"^\d+(?:\.\d+){1,2}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
-
-
-@dataclass(frozen=True)
-class Waiver:
-    reason: str
-    rule: str | None = None
-    path: str | None = None
-    fingerprint: str | None = None
-    expires: datetime.date | None = None
-    approver: str | None = None
-    span: Span = Span("")  # noqa: RUF009 -- Span is a frozen value
-
-    def matches(self, finding: Finding) -> bool:
-        if self.fingerprint and finding.fingerprint != self.fingerprint:
-            return False
-        if self.rule and not fnmatch.fnmatchcase(finding.rule, self.rule):
-            return False
-        return not (self.path and not fnmatch.fnmatchcase(finding.path, self.path))
-
-    def expired(self, today: datetime.date) -> bool:
-        return self.expires is not None and self.expires < today
-
-    def describe(self) -> str:
-        what = [f"rule {self.rule}" if self.rule else "", f"path {self.path}" if self.path else "",
-                f"fingerprint {self.fingerprint}" if self.fingerprint else ""]
-        return ", ".join(w for w in what if w)
-
-    def waived(self) -> Waived:
-        return Waived(reason=self.reason, expires=self.expires.isoformat() if self.expires else None,
-                      approver=self.approver, source=str(self.span))
+__all__ = ["FILE_NAME", "Config", "ConfigError", "Waiver", "config_from_yaml", "current_date", "find_config",
+           "load_config", "planted_configs", "resolve_config", "waive"]
 
 
 @dataclass(frozen=True)
@@ -113,53 +87,11 @@ class Config:
 
     def apply_waivers(self, findings: Iterable[Finding], today: datetime.date | None = None) -> list[Finding]:
         """Findings with ``waived`` set by the first active waiver that matches, plus one finding per expired
-        waiver and per active waiver that matched nothing."""
-        today = today or current_date()
-        used: set[int] = set()
-        out = []
-        for finding in findings:
-            for number, waiver in enumerate(self.waivers):
-                if not waiver.matches(finding):
-                    continue
-                if waiver.expired(today):
-                    finding = finding.with_evidence(
-                        f"waiver at {waiver.span} expired on {waiver.expires.isoformat()} and no longer waives")
-                    continue
-                used.add(number)
-                finding = finding.with_waiver(waiver.waived())
-                break
-            out.append(finding)
-        source = self.path or FILE_NAME
-        for number, waiver in enumerate(self.waivers):
-            if waiver.expired(today):
-                out.append(_waiver_finding("LICSCAN-WAIVER-EXPIRED", Severity.WARNING, source, waiver,
-                                           f"The waiver at {waiver.span} ({waiver.describe()}) expired on "
-                                           f"{waiver.expires.isoformat()}; it no longer waives anything.",
-                                           "Renew the waiver with a new expiry date after review, or remove it."))
-            elif number not in used:
-                out.append(_waiver_finding("LICSCAN-WAIVER-UNUSED", Severity.NOTE, source, waiver,
-                                           f"The waiver at {waiver.span} ({waiver.describe()}) matched no finding.",
-                                           "Remove the waiver, or correct its rule, path or fingerprint."))
-        return out
+        waiver and per active waiver that matched nothing (licscan/rules/waivers.py)."""
+        return waivers_mod.apply(self.waivers, findings, self.path or FILE_NAME, today)
 
 
-def _waiver_finding(rule: str, severity: Severity, source: str, waiver: Waiver, message: str,
-                    remediation: str) -> Finding:
-    key = f"{waiver.rule or ''}|{waiver.path or ''}|{waiver.fingerprint or ''}|{waiver.span.line}"
-    return Finding(rule=rule, title="Waiver expired" if rule.endswith("EXPIRED") else "Waiver unused",
-                   severity=severity, verdict=Verdict.VIOLATION, path=source, component=None, message=message,
-                   remediation=remediation, clause=None, references=(),
-                   evidence=(f"waiver at {waiver.span}: {waiver.reason}",), fingerprint=fingerprint(rule, source, key))
-
-
-def current_date() -> datetime.date:
-    """Today, or the day of SOURCE_DATE_EPOCH when set (deterministic output): :func:`licscan.clock.today`."""
-    from licscan import clock
-
-    return clock.today()
-
-
-def repository_root(folder: str | os.PathLike) -> Path | None:
+def repository_root(folder: str | os.PathLike[str]) -> Path | None:
     """The nearest folder at or above ``folder`` that holds ``.git`` (a git work tree), or None."""
     folder = Path(folder).resolve()
     for candidate in (folder, *folder.parents):
@@ -168,7 +100,7 @@ def repository_root(folder: str | os.PathLike) -> Path | None:
     return None
 
 
-def find_config(start: str | os.PathLike | None = None) -> Path | None:
+def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
     """``.licscan.yaml`` in ``start`` (default: the working directory), else in the folders above it up to the
     root of its git repository; outside a repository, ``start`` only. Never searched from the scanned inputs."""
     try:
@@ -184,7 +116,7 @@ def find_config(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def containing_input(path: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> str | None:
+def containing_input(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]]) -> str | None:
     """The scanned input (a folder given as PATH) that ``path`` lies in, or None."""
     target = Path(path).resolve()
     for item in inputs:
@@ -197,7 +129,7 @@ def containing_input(path: str | os.PathLike, inputs: Iterable[str | os.PathLike
     return None
 
 
-def planted_configs(inputs: Iterable[str | os.PathLike]) -> list[str]:
+def planted_configs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
     """``.licscan.yaml`` files at the top of scanned folders: never applied, reported so nobody believes they are."""
     found = []
     for item in inputs:
@@ -207,7 +139,7 @@ def planted_configs(inputs: Iterable[str | os.PathLike]) -> list[str]:
     return found
 
 
-def resolve_config(paths: Iterable[str | os.PathLike], explicit: str | os.PathLike | None = None) -> Config:
+def resolve_config(paths: Iterable[str | os.PathLike[str]], explicit: str | os.PathLike[str] | None = None) -> Config:
     """The configuration for a scan: ``explicit`` (``--config``, trusted as given), else the one found from the
     working directory (refused inside a scanned input or in a folder everyone may write), else defaults.
     Raises ConfigError (exit 2)."""
@@ -237,7 +169,7 @@ def resolve_config(paths: Iterable[str | os.PathLike], explicit: str | os.PathLi
     return load_config(found)
 
 
-def load_config(path: str | os.PathLike) -> Config:
+def load_config(path: str | os.PathLike[str]) -> Config:
     source = str(path)
     try:
         text = read_text(path)  # a regular file of at most MAX_FILE_BYTES (a FIFO or /dev/zero is refused)
@@ -255,22 +187,8 @@ def config_from_yaml(text: str, source: str) -> Config:
     return config_from_mapping(data, source, problems)
 
 
-def _date(value: Any) -> datetime.date | None:
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    if isinstance(value, str) and _DATE.match(value):
-        try:
-            return datetime.date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
-
-
 def config_from_mapping(data: Any, source: str, problems: list[Problem] | None = None) -> Config:
-    from licscan.rules import attachment
-
+    """The configuration of a parsed ``.licscan.yaml``; every problem at once in one ConfigError."""
     problems = list(problems or ())
 
     def error(span: Span, message: str) -> None:
@@ -290,54 +208,79 @@ def config_from_mapping(data: Any, source: str, problems: list[Problem] | None =
                   f"'fail-on' must be one of {', '.join(FAIL_ON)} (got {data['fail-on']!r})")
         else:
             config = replace(config, fail_on=FailOn(data["fail-on"]))
-    eula = data.get("eula")
-    if eula is not None:
-        if not isinstance(eula, dict):
-            error(value_span(data, "eula", source), "'eula' must be a mapping")
+    if data.get("eula") is not None:
+        config = _eula(data, config, source, error)
+    config = _paths(data, config, source, error)
+    if data.get("limits") is not None:
+        config = replace(config, limits=_limits(data, source, error))
+    waivers_data = data.get("waivers")
+    if waivers_data is not None:
+        if not isinstance(waivers_data, list):
+            error(value_span(data, "waivers", source), "'waivers' must be a list")
         else:
-            texts = attachment.load()
-            for key in eula:
-                if key not in EULA_KEYS:
-                    error(key_span(eula, key, source), f"unknown key {key!r} in 'eula'; expected one of {', '.join(EULA_KEYS)}")
-            if "translation-clause-since" in eula:
-                value = eula["translation-clause-since"]
-                as_date = _date(value)
-                if as_date is not None:
-                    text = texts.text_by_date(as_date.isoformat())
-                    if text is None:
-                        error(value_span(eula, "translation-clause-since", source),
-                              f"no EULA text dated {as_date.isoformat()} is known; known dates: "
-                              + ", ".join(t.date for t in texts.texts))
-                    elif text.first_toolkit is None:
-                        error(value_span(eula, "translation-clause-since", source),
-                              f"no toolkit release is known to be published with the EULA text of "
-                              f"{as_date.isoformat()} (docs/licenses.md)")
-                    else:
-                        config = replace(config, translation_clause_since=text.first_toolkit,
-                                         translation_clause_set=True)
-                elif isinstance(value, str) and _RELEASE.match(value):
-                    config = replace(config, translation_clause_since=value, translation_clause_set=True)
-                else:
-                    hint = " (quote it: YAML reads 11.6 as a number)" if isinstance(value, (int, float)) else ""
-                    error(value_span(eula, "translation-clause-since", source),
-                          f"'translation-clause-since' must be a toolkit release like \"11.6\" or an EULA text date "
-                          f"like 2021-10-08 (got {value!r}){hint}")
-            if "governing-text" in eula:
-                from licscan.rules.governing import POLICIES
+            found = (parse_waiver(item, item_span(waivers_data, index, source), source, error)
+                     for index, item in enumerate(waivers_data))
+            config = replace(config, waivers=tuple(w for w in found if w is not None))
+    if problems:
+        raise ConfigError(problems)
+    return config
 
-                if eula["governing-text"] not in POLICIES:
-                    error(value_span(eula, "governing-text", source),
-                          f"'governing-text' must be one of {', '.join(POLICIES)} (got {eula['governing-text']!r})")
-                else:
-                    config = replace(config, governing_text=str(eula["governing-text"]))
-            if "text" in eula:
-                as_date = _date(eula["text"])
-                value = as_date.isoformat() if as_date else str(eula["text"])
-                if not any(t.id == value for t in texts.texts):
-                    error(value_span(eula, "text", source),
-                          f"unknown EULA text {value!r}; known: {', '.join(t.id for t in texts.texts)}")
-                else:
-                    config = replace(config, eula_text=value)
+
+def _eula(data: dict[Any, Any], config: Config, source: str, error: Report) -> Config:
+    """``eula:``: governing-text, translation-clause-since, text."""
+    eula = data["eula"]
+    if not isinstance(eula, dict):
+        error(value_span(data, "eula", source), "'eula' must be a mapping")
+        return config
+    texts = attachment.load()
+    for key in eula:
+        if key not in EULA_KEYS:
+            error(key_span(eula, key, source), f"unknown key {key!r} in 'eula'; expected one of {', '.join(EULA_KEYS)}")
+    if "translation-clause-since" in eula:
+        since = _translation_since(eula, texts, source, error)
+        if since is not None:
+            config = replace(config, translation_clause_since=since, translation_clause_set=True)
+    if "governing-text" in eula:
+        if eula["governing-text"] not in POLICIES:
+            error(value_span(eula, "governing-text", source),
+                  f"'governing-text' must be one of {', '.join(POLICIES)} (got {eula['governing-text']!r})")
+        else:
+            config = replace(config, governing_text=str(eula["governing-text"]))
+    if "text" in eula:
+        as_date = parse_date(eula["text"])
+        value = as_date.isoformat() if as_date else str(eula["text"])
+        if not any(t.id == value for t in texts.texts):
+            error(value_span(eula, "text", source),
+                  f"unknown EULA text {value!r}; known: {', '.join(t.id for t in texts.texts)}")
+        else:
+            config = replace(config, eula_text=value)
+    return config
+
+
+def _translation_since(eula: dict[Any, Any], texts: AttachmentA, source: str, error: Report) -> str | None:
+    """``eula.translation-clause-since``: a toolkit release, or the date of an EULA text (its first toolkit)."""
+    value = eula["translation-clause-since"]
+    span = value_span(eula, "translation-clause-since", source)
+    as_date = parse_date(value)
+    if as_date is not None:
+        text = texts.text_by_date(as_date.isoformat())
+        if text is None:
+            error(span, f"no EULA text dated {as_date.isoformat()} is known; known dates: "
+                        + ", ".join(t.date for t in texts.texts))
+        elif text.first_toolkit is None:
+            error(span, f"no toolkit release is known to be published with the EULA text of {as_date.isoformat()} "
+                        "(docs/licenses.md)")
+        return text.first_toolkit if text is not None else None
+    if isinstance(value, str) and _RELEASE.match(value):
+        return value
+    hint = " (quote it: YAML reads 11.6 as a number)" if isinstance(value, (int, float)) else ""
+    error(span, f"'translation-clause-since' must be a toolkit release like \"11.6\" or an EULA text date like "
+                f"2021-10-08 (got {value!r}){hint}")
+    return None
+
+
+def _paths(data: dict[Any, Any], config: Config, source: str, error: Report) -> Config:
+    """``rules:`` (rule packs, confined to the configuration's repository or folder) and ``exclude:`` (globs)."""
     base = Path(source).parent
     for key in ("rules", "exclude"):
         value = data.get(key)
@@ -346,32 +289,17 @@ def config_from_mapping(data: Any, source: str, problems: list[Problem] | None =
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             error(value_span(data, key, source), f"'{key}' must be a list of strings")
             continue
-        if key == "rules":
-            boundary = repository_root(base) or base.resolve()
-            outside = [i for i, v in enumerate(value) if not _within(base / v, boundary)]
-            for index in outside:
-                error(item_span(value, index, source),
-                      f"rule pack {value[index]!r} lies outside {str(boundary)!r}, the configuration's "
-                      f"{'repository' if repository_root(base) else 'folder'}: not read")
-            if not outside:
-                config = replace(config, rules=tuple(str(base / v) for v in value))
-        else:
+        if key == "exclude":
             config = replace(config, exclude=tuple(str(v) for v in value))
-    if data.get("limits") is not None:
-        config = replace(config, limits=_limits(data, source, error))
-    waivers_data = data.get("waivers")
-    if waivers_data is not None:
-        if not isinstance(waivers_data, list):
-            error(value_span(data, "waivers", source), "'waivers' must be a list")
-        else:
-            waivers = []
-            for index, item in enumerate(waivers_data):
-                waiver = _waiver(item, item_span(waivers_data, index, source), source, error)
-                if waiver is not None:
-                    waivers.append(waiver)
-            config = replace(config, waivers=tuple(waivers))
-    if problems:
-        raise ConfigError(problems)
+            continue
+        boundary = repository_root(base) or base.resolve()
+        outside = [i for i, v in enumerate(value) if not _within(base / v, boundary)]
+        for index in outside:
+            error(item_span(value, index, source),
+                  f"rule pack {value[index]!r} lies outside {str(boundary)!r}, the configuration's "
+                  f"{'repository' if repository_root(base) else 'folder'}: not read")
+        if not outside:
+            config = replace(config, rules=tuple(str(base / v) for v in value))
     return config
 
 
@@ -384,7 +312,7 @@ def _within(path: Path, boundary: Path) -> bool:
     return resolved == boundary or resolved.is_relative_to(boundary)
 
 
-def _limits(data: dict, source: str, error) -> tuple[tuple[str, int | float], ...]:
+def _limits(data: dict[Any, Any], source: str, error: Report) -> tuple[tuple[str, int | float], ...]:
     from licscan.inventory import limits
 
     value = data["limits"]
@@ -405,49 +333,7 @@ def _limits(data: dict, source: str, error) -> tuple[tuple[str, int | float], ..
     return tuple(sorted(out))
 
 
-def _waiver(item: Any, span: Span, source: str, error) -> Waiver | None:
-    if not isinstance(item, dict):
-        error(span, "a waiver must be a mapping {rule, path, reason, expires, approver}")
-        return None
-    ok = True
-    for key in item:
-        if key not in WAIVER_KEYS:
-            error(key_span(item, key, source), f"unknown key {key!r} in waiver; expected one of {', '.join(WAIVER_KEYS)}")
-            ok = False
-        elif item[key] is None:
-            error(key_span(item, key, source), f"waiver key {key!r} has a null value")
-            ok = False
-    for key in ("rule", "path", "fingerprint", "reason", "approver"):
-        if key in item and item[key] is not None and not (isinstance(item[key], str) and item[key].strip()):
-            error(value_span(item, key, source), f"waiver '{key}' must be a non-empty string")
-            ok = False
-    if "reason" not in item:
-        error(node_span(item, source), "a waiver needs a 'reason'")
-        ok = False
-    if "rule" not in item and "fingerprint" not in item:
-        error(node_span(item, source), "a waiver needs a 'rule' (with an optional 'path') or a 'fingerprint'")
-        ok = False
-    fp = item.get("fingerprint")
-    if isinstance(fp, str) and not _FINGERPRINT.match(fp):
-        error(value_span(item, "fingerprint", source), f"'fingerprint' must be 16 lower-case hex digits (got {fp!r})")
-        ok = False
-    expires = None
-    if item.get("expires") is not None:
-        expires = _date(item["expires"])
-        if expires is None:
-            error(value_span(item, "expires", source), f"'expires' must be a date YYYY-MM-DD (got {item['expires']!r})")
-            ok = False
-    if not ok:
-        return None
-    return Waiver(str(item["reason"]), _opt(item, "rule"), _opt(item, "path"), _opt(item, "fingerprint"), expires,
-                  _opt(item, "approver"), node_span(item, source))
-
-
-def _opt(item: dict, key: str) -> str | None:
-    return str(item[key]) if item.get(key) is not None else None
-
-
-def waive(config_path: str | os.PathLike, fingerprint: str, reason: str, expires: str | datetime.date | None = None,
+def waive(config_path: str | os.PathLike[str], fingerprint: str, reason: str, expires: str | datetime.date | None = None,
           approver: str | None = None, rule: str | None = None, path: str | None = None) -> dict[str, Any]:
     """Append a waiver to ``config_path`` (created when missing), keeping comments and key order. Returns the
     waiver as written. Raises ConfigError on a bad fingerprint or date, or an invalid existing file."""
@@ -456,11 +342,11 @@ def waive(config_path: str | os.PathLike, fingerprint: str, reason: str, expires
 
     source = str(config_path)
     problems = []
-    if not _FINGERPRINT.match(fingerprint or ""):
+    if not FINGERPRINT.match(fingerprint or ""):
         problems.append(Problem(Span(source), f"fingerprint must be 16 lower-case hex digits (got {fingerprint!r})"))
     if not (reason or "").strip():
         problems.append(Problem(Span(source), "a waiver needs a reason"))
-    when = _date(expires) if expires is not None else None
+    when = parse_date(expires) if expires is not None else None
     if expires is not None and when is None:
         problems.append(Problem(Span(source), f"expires must be a date YYYY-MM-DD (got {expires!r})"))
     if problems:

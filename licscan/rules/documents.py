@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
 
 from licscan.model import ToolkitRange
-from licscan.rules.versions import SpecifierSet, Tri, contains, contains_releases, parse_specifier
+from licscan.rules.versions import Tri, contains, contains_releases, parse_specifier
 
 TABLE = "licenses/documents.yaml"
 PRIMARY, INFERRED = "primary", "inferred"
@@ -99,9 +102,9 @@ class Document:
         return self.texts[text_id]
 
     def newest(self) -> Text | None:
-        dated = [t for t in self.texts.values() if t.date]
+        dated = [(t.date, t) for t in self.texts.values() if t.date]
         if dated:
-            return max(dated, key=lambda t: t.date)
+            return max(dated, key=lambda pair: pair[0])[1]
         return list(self.texts.values())[-1] if self.texts else None  # undated: listed oldest first
 
     def for_release(self, rng: ToolkitRange) -> tuple[tuple[Text, str, str], ...] | None:
@@ -150,7 +153,7 @@ class Documents:
         return next((t for t in self.all_texts() if t.license == license_id), None)
 
 
-def _copy(data: dict) -> Copy:
+def _copy(data: dict[str, Any]) -> Copy:
     return Copy(str(data["kind"]), data.get("registry"), data.get("package"),
                 None if data.get("version") is None else str(data["version"]), data.get("member"),
                 data.get("format", "text"), data.get("sha256"), data.get("url"), data.get("suite"), data.get("note"))

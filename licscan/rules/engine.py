@@ -7,8 +7,10 @@ exit status.
 
 from __future__ import annotations
 
+import datetime
+import functools
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from licscan.findings import Clause, Finding, Severity, Verdict, fingerprint, sort_findings
@@ -17,15 +19,16 @@ from licscan.rules import documents
 from licscan.rules import facts as facts_mod
 from licscan.rules import governing as gov
 from licscan.rules.conditions import SETTINGS, Context
+from licscan.rules.config import Config
 from licscan.rules.facts import Fact
-from licscan.rules.loader import Rule, RulePack, all_rules
+from licscan.rules.loader import AppliesTo, Rule, RulePack, all_rules
 from licscan.rules.versions import Tri
 
 
 class _Formatter(string.Formatter):
     """str.format over a flat, closed context: ``{other.name}`` is one key, never attribute access."""
 
-    def get_field(self, field_name, args, kwargs):
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, str]:
         return kwargs.get(field_name), field_name
 
 
@@ -57,14 +60,15 @@ def _context(rule: Rule, fact: Fact, others: tuple[Fact, ...], reasons: tuple[st
     return context
 
 
-def settings_from(config) -> dict[str, str]:
+def settings_from(config: Config | None) -> dict[str, str]:
     settings = dict(SETTINGS)
     if config is not None:
         settings.update(config.settings())
     return settings
 
 
-def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config=None, today=None) -> list[Finding]:
+def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config: Config | None = None,
+             today: datetime.date | None = None) -> list[Finding]:
     """The findings of ``packs`` over a report document, waivers of ``config`` applied."""
     settings = settings_from(config)
     exclude = config.excluded if config is not None else None
@@ -73,7 +77,7 @@ def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config=None
     ctx = Context(index, settings, config.eula_text if config is not None else None)
     findings: list[Finding] = []
     for rule in all_rules(packs):
-        groups: dict[tuple[str, str], list[tuple[Fact, Any, Applies]]] = {}
+        groups: dict[tuple[str, str], list[Hit]] = {}
         for scope in rule.scopes:
             for fact in index.scope(scope):
                 applies = _applies(rule, fact, policy, ctx)
@@ -98,7 +102,7 @@ def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config=None
 class _Result:
     __slots__ = ("notes", "others", "reasons", "truth")
 
-    def __init__(self, truth, reasons, others, notes):
+    def __init__(self, truth: Tri, reasons: Iterable[str], others: Iterable[Fact], notes: Iterable[str]):
         self.truth, self.reasons, self.others, self.notes = truth, tuple(reasons), tuple(others), tuple(notes)
 
 
@@ -107,12 +111,16 @@ class Applies:
 
     __slots__ = ("notes", "readings", "reasons", "text", "truth")
 
-    def __init__(self, truth: Tri, reasons=(), notes=(), readings=(), text: documents.Text | None = None):
+    def __init__(self, truth: Tri, reasons: Iterable[str] = (), notes: Iterable[str] = (), readings: Iterable[str] = (),
+                 text: documents.Text | None = None):
         self.truth, self.reasons, self.notes, self.readings, self.text = truth, tuple(reasons), tuple(notes), \
             tuple(readings), text
 
 
+#: One fact a rule holds for: the fact, the condition's result, and why the rule applies to it.
+Hit = tuple[Fact, _Result, Applies]
 ALWAYS = Applies(Tri.TRUE)
+NEVER = Applies(Tri.FALSE)
 
 
 def _applies(rule: Rule, fact: Fact, policy: str, ctx: Context) -> Applies:
@@ -121,17 +129,26 @@ def _applies(rule: Rule, fact: Fact, policy: str, ctx: Context) -> Applies:
         return ALWAYS
     governing = fact.governing.get(policy)
     if governing is None or governing.document != target.document:
-        return Applies(Tri.FALSE)
+        return NEVER
+    if target.clause is not None:
+        configured = _configured_clause(target.clause, fact, ctx)
+        if configured is not None:
+            if target.lacks:
+                return Applies(~configured.truth, configured.reasons, configured.notes)
+            return configured
+    return _by_governing(target, governing, policy)
+
+
+@functools.lru_cache(maxsize=4096)
+def _by_governing(target: AppliesTo, governing: gov.Governing, policy: str) -> Applies:
+    """Whether a rule applies by the governing licence alone: the same for every part governed alike (thousands
+    of device images of one toolkit share one answer)."""
     notes = (f"governing licence ({policy}): {governing.why}",)
     if target.clause is None:
-        reading = ("the text is mapped to this release by inference",) if governing.basis == documents.INFERRED else ()
-        text = documents.load().text(governing.document, governing.text) if governing.text else None
-        return Applies(Tri.TRUE, (), notes, reading, text)
-    configured = _configured_clause(target.clause, fact, ctx)
-    if configured is not None:
-        if target.lacks:
-            return Applies(~configured.truth, configured.reasons, configured.notes)
-        return configured
+        inferred = ("the text is mapped to this release by inference",) if governing.basis == documents.INFERRED else ()
+        text = documents.load().text(governing.document, governing.text) \
+            if governing.document and governing.text else None
+        return Applies(Tri.TRUE, (), notes, inferred, text)
     truth, reading, quoted = governing.clause(target.clause)
     if target.lacks:
         truth = ~truth
@@ -169,8 +186,9 @@ def _verdict(rule: Rule, truth: Tri, readings: tuple[str, ...]) -> tuple[Verdict
     return Verdict.REVIEW, _SEVERITY_OF_REVIEW[rule.severity]
 
 
-def _finding(rule: Rule, path: str, component: str | None, hits, settings, policy: str, ctx: Context) -> Finding:
-    hits = sorted(hits, key=lambda h: (-int(h[1].truth), str(h[0].get("kind")), str(h[0].get("arch"))))
+def _finding(rule: Rule, path: str, component: str | None, found: list[Hit], settings: Mapping[str, str], policy: str,
+             ctx: Context) -> Finding:
+    hits = sorted(found, key=lambda h: (-int(h[1].truth), str(h[0].get("kind")), str(h[0].get("arch"))))
     fact, result, applies = hits[0]
     firm = result.truth is Tri.TRUE
     reasons = tuple(dict.fromkeys(r for _, res, _ in hits for r in res.reasons if res.truth is Tri.UNKNOWN))
@@ -224,7 +242,7 @@ def _clause(rule: Rule, applies: Applies) -> Clause:
                   url=url)
 
 
-def _alternatives(rule: Rule, fact: Fact, policy: str, ctx: Context, condition, verdict: Verdict) -> list[str]:
+def _alternatives(rule: Rule, fact: Fact, policy: str, ctx: Context, condition: _Result, verdict: Verdict) -> list[str]:
     """One evidence line per other text policy under which this finding's verdict would differ."""
     if rule.applies_to is None:
         return []

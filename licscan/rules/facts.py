@@ -16,17 +16,19 @@ invalid), plus ``properties.<key>`` for components. Two groupings join facts for
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from licscan.model import ToolkitRange
 from licscan.model.releases import UNKNOWN
-from licscan.rules import attachment
 from licscan.rules import governing as gov
+from licscan.rules.toolkits import component_toolkit, dirname, path_toolkits
 from licscan.vpath import SEP, basename, innermost, is_within, outer
 
+Json = dict[str, Any]  # an object of a report document (licscan/schemas/report.schema.json)
 SCOPES = ("component", "device_code", "distribution")
 GROUPS = ("input", "distribution", "path")
 
@@ -82,13 +84,16 @@ class FactIndex:
     def __init__(self, facts: Iterable[Fact]):
         self.facts = tuple(facts)
         self._by: dict[tuple[str, str, str], list[Fact]] = {}
+        scopes: dict[str, list[Fact]] = {scope: [] for scope in SCOPES}
         for fact in self.facts:
+            scopes.setdefault(fact.scope, []).append(fact)
             for group, key in fact.groups.items():
                 if key is not None:
                     self._by.setdefault((fact.scope, group, key), []).append(fact)
+        self._scopes = {scope: tuple(same) for scope, same in scopes.items()}
 
     def scope(self, scope: str) -> tuple[Fact, ...]:
-        return tuple(f for f in self.facts if f.scope == scope)
+        return self._scopes.get(scope, ())
 
     def members(self, scope: str, within: str, key: str) -> tuple[Fact, ...] | list[Fact]:
         """The facts of ``scope`` in the group ``key`` of kind ``within``, in document order."""
@@ -99,10 +104,6 @@ class FactIndex:
         if key is None:
             return []
         return [f for f in self._by.get((scope, within, key), ()) if f is not fact]
-
-
-def _basename(path: str) -> str:
-    return basename(path)
 
 
 def _input_of(path: str, inputs: list[str]) -> str:
@@ -116,13 +117,13 @@ def _input_of(path: str, inputs: list[str]) -> str:
     return outer(path).split("/", 1)[0] if SEP not in path else outer(path)
 
 
-def _dist_by_prefix(path: str, dists: list[dict]) -> dict | None:
+def _dist_by_prefix(path: str, dists: list[Json]) -> Json | None:
     """The innermost distribution whose archive holds ``path`` (``dist/x.whl`` for ``dist/x.whl!/...``)."""
     return innermost(path, (d for d in dists if d.get("path") and (path == d["path"] or path.startswith(
         d["path"] + SEP))), lambda d: d["path"])
 
 
-def _path_evidence(component: dict, path: str) -> tuple[str, ...]:
+def _path_evidence(component: Json, path: str) -> tuple[str, ...]:
     """The component's evidence about one of its paths: the lines licscan/scan.py prefixed with ``<path>: ``, without
     that prefix (a component named in many files must not show the first file's facts for every other file); all
     of it when no line is about that path."""
@@ -131,7 +132,7 @@ def _path_evidence(component: dict, path: str) -> tuple[str, ...]:
     return own or evidence
 
 
-def _dist_fields(dist: dict | None) -> dict[str, Any]:
+def _dist_fields(dist: Json | None) -> dict[str, Any]:
     if not dist:
         return {k: None for k in _DIST_FIELDS}
     return {"distribution.name": dist.get("name"), "distribution.path": dist.get("path"),
@@ -139,20 +140,7 @@ def _dist_fields(dist: dict | None) -> dict[str, Any]:
             "distribution.license_declared": dist.get("license_declared")}
 
 
-def _component_toolkit(component: dict, props: dict[str, str]) -> ToolkitRange:
-    """The toolkit release a component belongs to: ``properties.toolkit``, else its version when that is the
-    toolkit release (attachment-a.yaml ``toolkit_versioned``), else the toolkit of a driver's branch."""
-    if props.get("toolkit"):
-        return ToolkitRange.of_version(props["toolkit"])
-    data = attachment.load()
-    if component.get("name") in data.toolkit_versioned:
-        return ToolkitRange.of_version(attachment.toolkit_version(component.get("version")))
-    if component.get("kind") == "driver":
-        return data.driver_toolkit(component.get("version"))
-    return ToolkitRange.unknown()
-
-
-def _device_summary(entries: list[dict]) -> str:
+def _device_summary(entries: list[Json]) -> str:
     ptx = sorted({e.get("arch", "?") for e in entries if e.get("kind") == "ptx"})
     sass = sorted({e.get("arch", "?") for e in entries if e.get("kind") == "cubin"})
     parts = []
@@ -163,47 +151,7 @@ def _device_summary(entries: list[dict]) -> str:
     return "; ".join(parts) or "no NVIDIA device code"
 
 
-def _dirname(path: str) -> str:
-    return path.rsplit("/", 1)[0] if "/" in path else ""
-
-
-_NAME_VERSION = re.compile(r"\.so\.(\d+(?:\.\d+)*)$|\.(\d+(?:\.\d+)*)\.dylib$")
-
-
-def _path_toolkits(components: list[dict], toolkits: dict[int, ToolkitRange]) -> dict[tuple[int, str], tuple[ToolkitRange, str]]:
-    """Per path, the toolkit of a component whose own is unknown: from the file name (``libcupti.so.12`` -> 12.x;
-    CUPTI's year numbering ``libcupti.so.2025.1.1`` is not a toolkit), else from a copy of the same component in the
-    same folder whose name states it (``libcupti.so``, ``libcupti_static.a`` beside ``libcupti.so.12``)."""
-    data = attachment.load()
-    own: dict[tuple[int, str], ToolkitRange] = {}
-    for index, component in enumerate(components):
-        if not toolkits[index].is_unknown or component.get("name") not in data.toolkit_versioned:
-            continue
-        for path in component.get("paths") or ():
-            match = _NAME_VERSION.search(_basename(path))
-            version = attachment.toolkit_version(match and (match.group(1) or match.group(2)))
-            if version:
-                own[(index, path)] = ToolkitRange.of_version(version)
-    by_folder: dict[tuple[str, str], dict[str, tuple[ToolkitRange, str]]] = {}
-    for (index, path), rng in own.items():
-        by_folder.setdefault((str(components[index].get("name")), _dirname(path)), {})[rng.text] = (rng, path)
-    out: dict[tuple[int, str], tuple[ToolkitRange, str]] = {}
-    for index, component in enumerate(components):
-        if not toolkits[index].is_unknown:
-            continue
-        for path in component.get("paths") or ():
-            if (index, path) in own:
-                out[(index, path)] = (own[(index, path)], f"toolkit {own[(index, path)].text} from the file name")
-                continue
-            found = by_folder.get((str(component.get("name")), _dirname(path)), {})
-            if len(found) == 1:
-                (rng, sibling), = found.values()
-                out[(index, path)] = (rng, f"toolkit {rng.text} from {_basename(sibling)}, a copy of the same "
-                                           f"component in the same folder")
-    return out
-
-
-def _beside(components: list[dict], inputs: list[str], dists: list[dict]) -> dict[str, list[tuple[str, str, str]]]:
+def _beside(components: list[dict[str, Any]], dists: list[dict[str, Any]]) -> dict[str, list[tuple[str, str, str]]]:
     """Licence texts shipped in each distribution (key: the distribution group) and each folder ("dir:" key)."""
     out: dict[str, list[tuple[str, str, str]]] = {}
     for component in components:
@@ -217,7 +165,7 @@ def _beside(components: list[dict], inputs: list[str], dists: list[dict]) -> dic
         for path in component.get("paths") or ():
             where = f"{path}" + (f" (sha256 {sha})" if sha else "")
             dist = _dist_by_prefix(path, dists)
-            keys = [f"dir:{_dirname(path)}"]
+            keys = [f"dir:{dirname(path)}"]
             if dist is not None:
                 keys.append(dist.get("path") or f"name:{dist.get('name')}")
             for key in keys:
@@ -225,7 +173,7 @@ def _beside(components: list[dict], inputs: list[str], dists: list[dict]) -> dic
     return out
 
 
-def _governing(fields: dict, toolkit: ToolkitRange, beside: tuple[tuple[str, str, str], ...],
+def _governing(fields: Json, toolkit: ToolkitRange, beside: tuple[tuple[str, str, str], ...],
                policy: str) -> tuple[dict[str, gov.Governing], dict[str, Any]]:
     sample = gov.SAMPLES.get(str(fields.get("properties.document"))) if fields.get("kind") == "license-text" else None
     if sample is not None:
@@ -242,129 +190,192 @@ def _governing(fields: dict, toolkit: ToolkitRange, beside: tuple[tuple[str, str
                        "governing.title": title, "governing.license": chosen.license_id()}
 
 
-def build(document: Mapping[str, Any], exclude=None, policy: str = gov.DEFAULT_POLICY) -> FactIndex:
-    """The facts of a report document. ``exclude(path) -> bool`` drops facts whose path it matches; ``policy``
-    chooses the governing licence text (governing.POLICIES)."""
-    inputs = list(document.get("inputs") or [])
-    dists = list(document.get("distributions") or [])
-    components = list(document.get("components") or [])
-    devices = list(document.get("device_code") or [])
-    dists_by_name: dict[str, dict] = {}
-    for dist in sorted(dists, key=lambda d: d.get("path") or ""):
-        dists_by_name.setdefault(dist.get("name"), dist)
-    skip = exclude or (lambda _path: False)
+Near = tuple[tuple[str, str, str], ...]
+#: A component's or device image's licence under every policy, and the ``governing.*`` fields under the chosen one.
+GovernedBy = tuple[dict[str, gov.Governing], dict[str, Any]]
 
-    def distribution_of(path: str, named: str | None) -> dict | None:
-        found = _dist_by_prefix(path, dists)
-        if found is None and named:
-            found = dists_by_name.get(named) or {"name": named, "path": None}
+
+class _Document:
+    """A report document read once for fact building: its lists, the licence texts shipped beside parts, and the
+    per-path answers (enclosing input, distribution, groups) that many facts of one file share (a library holds
+    thousands of device images: libtorch_cuda.so 2,975)."""
+
+    def __init__(self, document: Mapping[str, Any], policy: str):
+        self.policy = policy
+        self.inputs: list[str] = list(document.get("inputs") or [])
+        self.dists: list[Json] = list(document.get("distributions") or [])
+        self.components: list[Json] = list(document.get("components") or [])
+        self.devices: list[Json] = list(document.get("device_code") or [])
+        self.dists_by_name: dict[str, Json] = {}
+        for dist in sorted(self.dists, key=lambda d: d.get("path") or ""):
+            self.dists_by_name.setdefault(dist.get("name") or "", dist)
+        self.named_at: dict[str, str] = {}  # path -> the distribution a component there names
+        for component in self.components:
+            name: str | None = (component.get("properties") or {}).get("distribution")
+            if not name:
+                continue
+            for path in component.get("paths") or ():
+                self.named_at.setdefault(path, name)
+        self.beside = _beside(self.components, self.dists)
+        self._inputs: dict[str, str] = {}
+        self._places: dict[tuple[str, str | None], tuple[Json | None, dict[str, str | None]]] = {}
+        self._device_governing: dict[tuple[str | None, str, str | None, str], GovernedBy] = {}
+
+    def input_of(self, path: str) -> str:
+        found = self._inputs.get(path)
+        if found is None:
+            found = self._inputs[path] = _input_of(path, self.inputs)
         return found
 
-    named_at: dict[str, str] = {}
-    for component in components:
-        name = (component.get("properties") or {}).get("distribution")
-        if name:
-            for path in component.get("paths") or ():
-                named_at.setdefault(path, name)
+    def place(self, path: str, named: str | None) -> tuple[Json | None, dict[str, str | None]]:
+        """The enclosing distribution of ``path`` (else the one ``named`` by a component) and the fact's groups."""
+        key = (path, named)
+        found = self._places.get(key)
+        if found is None:
+            dist = _dist_by_prefix(path, self.dists)
+            if dist is None and named:
+                dist = self.dists_by_name.get(named) or {"name": named, "path": None}
+            dist_key = None if dist is None else (dist.get("path") or f"name:{dist.get('name')}")
+            found = self._places[key] = (dist, {"input": self.input_of(path), "distribution": dist_key, "path": path})
+        return found
 
-    beside = _beside(components, inputs, dists)
-    toolkits = {i: _component_toolkit(c, {str(k): str(v) for k, v in (c.get("properties") or {}).items()})
-                for i, c in enumerate(components)}
-    per_path = _path_toolkits(components, toolkits)
-    facts: list[Fact] = []
-    for index, component in enumerate(components):
-        props = {str(k): str(v) for k, v in (component.get("properties") or {}).items()}
+    def near(self, path: str, dist_key: str | None) -> Near:
+        """Licence texts shipped in the folder of ``path`` and in its distribution."""
+        return tuple(self.beside.get(f"dir:{dirname(path)}", ())) + tuple(self.beside.get(dist_key or "", ()))
+
+    def device_governing(self, path: str, rng: ToolkitRange, vendor: str | None, dist_key: str | None) -> GovernedBy:
+        """Device code's licence depends on its vendor, toolkit, distribution and folder only: once per set."""
+        key = (vendor, rng.text, dist_key, dirname(path))
+        found = self._device_governing.get(key)
+        if found is None:
+            found = self._device_governing[key] = _governing({"scope": "device_code", "vendor": vendor}, rng,
+                                                             self.near(path, dist_key), self.policy)
+        return found
+
+
+def _props(component: Json) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (component.get("properties") or {}).items()}
+
+
+def _component_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]:
+    toolkits = {i: component_toolkit(c, _props(c)) for i, c in enumerate(doc.components)}
+    per_path = path_toolkits(doc.components, toolkits)
+    for index, component in enumerate(doc.components):
+        props = _props(component)
         for path in component.get("paths") or ():
             toolkit = toolkits[index]
             sibling_note: tuple[str, ...] = ()
             if (index, path) in per_path:
                 toolkit, note = per_path[(index, path)]
-                sibling_note = (f"{_basename(path)}: {note}",)
+                sibling_note = (f"{basename(path)}: {note}",)
             if skip(path):
                 continue
-            dist = distribution_of(path, props.get("distribution"))
+            dist, groups = doc.place(path, props.get("distribution"))
             fields = {k: component.get(k) for k in ("id", "name", "vendor", "kind", "version", "license")}
-            fields.update(path=path, basename=_basename(path), paths=list(component.get("paths") or ()),
-                          evidence=list(component.get("evidence") or ()), input=_input_of(path, inputs),
-                          toolkit=toolkit)
+            fields.update(path=path, basename=basename(path), paths=list(component.get("paths") or ()),
+                          evidence=list(component.get("evidence") or ()), input=groups["input"], toolkit=toolkit)
             fields.update(_dist_fields(dist))
             fields.update({f"properties.{k}": v for k, v in props.items()})
-            groups = _groups(path, inputs, dist)
-            near = tuple(beside.get(f"dir:{_dirname(path)}", ())) + tuple(beside.get(groups["distribution"] or "", ()))
-            by_policy, gov_fields = _governing(fields, toolkit, near, policy)
+            by_policy, gov_fields = _governing(fields, toolkit, doc.near(path, groups["distribution"]), doc.policy)
             fields.update(gov_fields)
-            facts.append(Fact("component", path, fields, component.get("id"),
-                              _path_evidence(component, path) + sibling_note, groups, toolkit, by_policy))
+            yield Fact("component", path, fields, component.get("id"),
+                       _path_evidence(component, path) + sibling_note, groups, toolkit, by_policy)
 
-    by_path: dict[str, list[dict]] = {}
-    for entry in devices:
-        by_path.setdefault(entry.get("path"), []).append(entry)
+
+@functools.lru_cache(maxsize=1024)
+def _range(low: Any, high: Any, exact: Any) -> ToolkitRange:
+    return ToolkitRange.from_json({"min": low, "max": high, "exact": exact})
+
+
+def _device_range(entry: Json) -> ToolkitRange:
+    """The toolkit of a device image, made once per distinct {min, max, exact} (evidence is not part of it)."""
+    toolkit = entry.get("toolkit")
+    if type(toolkit) is not dict:
+        return ToolkitRange.from_json(toolkit)
+    try:
+        return _range(toolkit.get("min"), toolkit.get("max"), toolkit.get("exact"))
+    except TypeError:  # an unhashable bound in a hand-made document: no bound (from_json)
+        return ToolkitRange.from_json(toolkit)
+
+
+def _device_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]:
+    by_path: dict[str, list[Json]] = {}
+    for entry in doc.devices:
+        by_path.setdefault(entry.get("path") or "", []).append(entry)
     # Per file, once: a library can hold thousands of images (libtorch_cuda.so: 2,975).
     summaries = {p: _device_summary(same) for p, same in by_path.items()}
-    device_governing: dict[tuple, tuple[dict, dict]] = {}
     ptx_in = {p: any(e.get("kind") == "ptx" for e in same) for p, same in by_path.items()}
-    for entry in devices:
-        path = entry.get("path")
+    for entry in doc.devices:
+        path: str = entry.get("path") or ""
         if skip(path):
             continue
-        dist = distribution_of(path, named_at.get(path))
-        rng = ToolkitRange.from_json(entry.get("toolkit"))
+        dist, groups = doc.place(path, doc.named_at.get(path))
+        rng = _device_range(entry)
+        vendor = DEVICE_VENDORS.get(entry.get("kind") or "")
         fields = {k: entry.get(k) for k in ("path", "container", "kind", "arch", "ptx_isa", "compression", "size",
                                             "producer")}
-        fields.update(basename=_basename(path), toolkit=rng, vendor=DEVICE_VENDORS.get(entry.get("kind")),
-                      ptx_in_file=ptx_in[path], device_summary=summaries[path],
-                      input=_input_of(path, inputs))
+        fields.update(basename=basename(path), toolkit=rng, vendor=vendor, ptx_in_file=ptx_in[path],
+                      device_summary=summaries[path], input=groups["input"])
         fields.update(_dist_fields(dist))
+        compression = entry.get("compression")
         evidence = (f"{entry.get('kind')} {entry.get('arch')} in {entry.get('container')} "
-                    f"(toolkit {rng.text}{', ' + entry['compression'] if entry.get('compression') not in (None, 'none') else ''})",)
-        groups = _groups(path, inputs, dist)
-        key = (rng.text, groups["distribution"], _dirname(path))
-        if key not in device_governing:
-            near = tuple(beside.get(f"dir:{_dirname(path)}", ())) + tuple(beside.get(groups["distribution"] or "", ()))
-            device_governing[key] = _governing({"scope": "device_code", "vendor": fields["vendor"]}, rng, near, policy)
-        by_policy, gov_fields = device_governing[key]
+                    f"(toolkit {rng.text}{', ' + compression if compression not in (None, 'none') else ''})",)
+        by_policy, gov_fields = doc.device_governing(path, rng, vendor, groups["distribution"])
         fields.update(gov_fields)
-        facts.append(Fact("device_code", path, fields, None, evidence, groups, rng, by_policy))
+        yield Fact("device_code", path, fields, None, evidence, groups, rng, by_policy)
 
-    for dist in dists:
+
+def _distribution_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]:
+    for dist in doc.dists:
         path = dist.get("path") or ""
         if skip(path):
             continue
         fields = {k: dist.get(k) for k in ("path", "ecosystem", "name", "version", "license_declared",
                                            "license_files")}
-        fields.update(basename=_basename(path), input=_input_of(path, inputs))
+        fields.update(basename=basename(path), input=doc.input_of(path))
         fields.update(_dist_fields(dist))
-        facts.append(Fact("distribution", path, fields, None,
-                          (f"{dist.get('ecosystem')} distribution {dist.get('name')} {dist.get('version') or ''}".rstrip(),),
-                          _groups(path, inputs, dist)))
-    return FactIndex(facts)
-
-
-def _groups(path: str, inputs: list[str], dist: dict | None) -> dict[str, str | None]:
-    if dist is None:
-        dist_key = None
-    else:
         dist_key = dist.get("path") or f"name:{dist.get('name')}"
-    return {"input": _input_of(path, inputs), "distribution": dist_key, "path": path}
+        yield Fact("distribution", path, fields, None,
+                   (f"{dist.get('ecosystem')} distribution {dist.get('name')} {dist.get('version') or ''}".rstrip(),),
+                   {"input": doc.input_of(path), "distribution": dist_key, "path": path})
 
 
-def governing_entries(report: Mapping[str, Any], policy: str = gov.DEFAULT_POLICY) -> list[dict]:
+def build(document: Mapping[str, Any], exclude: Callable[[str], bool] | None = None,
+          policy: str = gov.DEFAULT_POLICY) -> FactIndex:
+    """The facts of a report document. ``exclude(path) -> bool`` drops facts whose path it matches; ``policy``
+    chooses the governing licence text (governing.POLICIES)."""
+    doc = _Document(document, policy)
+    skip = exclude or (lambda _path: False)
+    return FactIndex(chain(_component_facts(doc, skip), _device_facts(doc, skip), _distribution_facts(doc, skip)))
+
+
+def _entry(path: str, component: str | None, scope: str, governing: Mapping[str, gov.Governing],
+           policy: str) -> Json | None:
+    chosen = governing[policy]
+    if chosen.document is None:
+        return None
+    others = {p: g.text for p, g in governing.items() if p != policy and g.text != chosen.text}
+    return {"path": path, "component": component, "scope": scope, "document": chosen.document, "text": chosen.text,
+            "title": chosen.label, "license": chosen.license_id(), "basis": chosen.basis, "why": chosen.why,
+            "policy": policy, "other_policies": others}
+
+
+def governing_entries(report: Mapping[str, Any], policy: str = gov.DEFAULT_POLICY) -> list[Json]:
     """The governing licence of every named part of a report document, for the JSON report's ``governing`` list:
-    one entry per component path and per file of NVIDIA device code, with the document, text, title, licence id,
-    basis and why, and the text each other policy would pick where it differs."""
-    out: dict[tuple[str, str | None], dict] = {}
-    for fact in build(report, None, policy).facts:
-        if fact.scope == "distribution" or not fact.governing:
+    one entry per component path and per file of NVIDIA device code (its first NVIDIA image), with the document,
+    text, title, licence id, basis and why, and the text each other policy would pick where it differs. Device
+    code is not made into facts here: one licence lookup per file, not per image."""
+    doc = _Document(report, policy)
+    out: dict[tuple[str, str | None], Json | None] = {}
+    for fact in _component_facts(doc, lambda _path: False):
+        if (fact.path, fact.component) not in out and fact.governing[policy].document is not None:
+            out[(fact.path, fact.component)] = _entry(fact.path, fact.component, fact.scope, fact.governing, policy)
+    for entry in doc.devices:
+        path: str = entry.get("path") or ""
+        vendor = DEVICE_VENDORS.get(entry.get("kind") or "")
+        if (path, None) in out or gov.document_of({"scope": "device_code", "vendor": vendor}) is None:
             continue
-        chosen = fact.governing[policy]
-        if chosen.document is None:
-            continue
-        key = (fact.path, fact.component)
-        if key in out:
-            continue
-        others = {p: g.text for p, g in fact.governing.items() if p != policy and g.text != chosen.text}
-        out[key] = {"path": fact.path, "component": fact.component, "scope": fact.scope,
-                    "document": chosen.document, "text": chosen.text, "title": chosen.label,
-                    "license": chosen.license_id(), "basis": chosen.basis, "why": chosen.why, "policy": policy,
-                    "other_policies": others}
-    return [out[k] for k in sorted(out, key=lambda k: (k[0], k[1] or ""))]
+        _dist, groups = doc.place(path, doc.named_at.get(path))
+        by_policy, _fields = doc.device_governing(path, _device_range(entry), vendor, groups["distribution"])
+        out[(path, None)] = _entry(path, None, "device_code", by_policy, policy)
+    return [e for k, e in sorted(out.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")) if e is not None]

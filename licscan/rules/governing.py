@@ -18,7 +18,9 @@ a secondary copy, or a text that was not examined makes a rule's verdict a ``rev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from licscan.model import ToolkitRange
 from licscan.rules import documents
@@ -87,6 +89,8 @@ class Governing:
         ``reading`` is set when the answer is not firm: the text-to-release mapping is inferred, the text was not
         examined (its clauses are taken from the newest examined text before it), or the text is only known from
         a secondary copy. The quoted text is the one whose words the finding cites."""
+        if self.document is None:  # not an NVIDIA-licensed part: no text of NVIDIA's has the clause for it
+            return Tri.FALSE, None, None
         doc = documents.load().document(self.document)
         if self.unknown:
             return Tri.UNKNOWN, self.unknown, None
@@ -122,14 +126,14 @@ def _has(doc: documents.Document, text_id: str, clause_id: str) -> tuple[Tri, st
     earlier = [t for t in doc.texts.values() if t.examined and t.date and text.date and t.date < text.date]
     if not earlier:
         return Tri.UNKNOWN, None, None
-    base = max(earlier, key=lambda t: t.date)
+    base = max(earlier, key=lambda t: t.date or "")
     inner = base.has(clause_id)
     reading = (f"the {text.label} was not examined; its clause is taken to be as in the {base.label}"
                if inner is Tri.TRUE else None)
-    return inner, reading, base.clauses.get(clause_id) and base
+    return inner, reading, base if clause_id in base.clauses else None
 
 
-def document_of(fields: dict) -> str | None:
+def document_of(fields: Mapping[str, Any]) -> str | None:
     """The documents.yaml document that governs a component or device-code fact (None: none of NVIDIA's)."""
     name, kind, license_id = fields.get("name"), fields.get("kind"), fields.get("license")
     props_doc = fields.get("properties.document")
@@ -166,8 +170,9 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
         (text,) = doc.texts.values()
         return Governing(document, text.id, (), documents.PRIMARY, f"{doc.name} ({text.label})")
     if policy == "newest":
-        text = doc.newest()
-        return Governing(document, text.id, (), "newest", f"policy newest: the newest text, {text.label}")
+        newest = doc.newest()
+        if newest is not None:  # always: doc.texts is not empty here
+            return Governing(document, newest.id, (), "newest", f"policy newest: the newest text, {newest.label}")
     if policy == "shipped-beside":
         mine = sorted({(t, w) for d, t, w in beside if d == document})
         if len(mine) == 1:
@@ -192,7 +197,7 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
                      f"{text.label}, published with release {release.text}: {source}{fallback}")
 
 
-def release_range(document: str | None, fields: dict, toolkit: ToolkitRange) -> ToolkitRange:
+def release_range(document: str | None, fields: Mapping[str, Any], toolkit: ToolkitRange) -> ToolkitRange:
     """The release a part's text is looked up by: the driver version for driver parts, SCALE's version for SCALE,
     else the toolkit range."""
     if document in ("nvidia-driver", "scale-free", "cudnn-sla"):
@@ -216,7 +221,7 @@ SAMPLES = {
 }
 
 
-def text_of_license_component(fields: dict) -> tuple[str, str] | None:
+def text_of_license_component(fields: Mapping[str, Any]) -> tuple[str, str] | None:
     """(document, text) of a licence-text component (kind license-text, properties.document)."""
     return TEXT_IDS.get(str(fields.get("properties.document")))
 

@@ -127,6 +127,10 @@ class RulePack:
         return pack
 
 
+#: A mapping read from a rule pack (ruamel's CommentedMap, or a plain dict).
+YamlMap = dict[Any, Any]
+
+
 class _Checker:
     def __init__(self, source: str, problems: list[Problem]):
         self.source = source
@@ -135,7 +139,7 @@ class _Checker:
     def error(self, span: Span, message: str) -> None:
         self.problems.append(Problem(span, message))
 
-    def keys(self, data: dict, table: dict[str, bool], what: str) -> bool:
+    def keys(self, data: YamlMap, table: dict[str, bool], what: str) -> bool:
         ok = True
         for key in data:
             if key not in table:
@@ -151,7 +155,7 @@ class _Checker:
                 ok = False
         return ok
 
-    def string(self, data: dict, key: str, what: str, required: bool = True) -> str | None:
+    def string(self, data: YamlMap, key: str, what: str, required: bool = True) -> str | None:
         if key not in data or data[key] is None:
             return None
         value = data[key]
@@ -162,7 +166,7 @@ class _Checker:
             return None
         return str(value)
 
-    def strings(self, data: dict, key: str, what: str) -> tuple[str, ...]:
+    def strings(self, data: YamlMap, key: str, what: str) -> tuple[str, ...]:
         value = data.get(key)
         if value is None:
             return ()
@@ -237,13 +241,14 @@ class _Checker:
                                "a rule whose verdict is 'review' has severity 'warning' or 'note': severity follows "
                                "the verdict")
         applies = self.applies_to(data) if "applies_to" in data else None
-        if len(self.problems) > before or None in (rule_id, title, severity, clause, condition, message, remediation):
+        if len(self.problems) > before or rule_id is None or title is None or severity is None or clause is None \
+                or condition is None or message is None or remediation is None:
             return None
         return Rule(rule_id, title, severity, undetermined or Severity.NOTE, bool(report_undetermined), clause,
                     scopes, condition, message, remediation, references, rationale, examples,
                     node_span(data, self.source), pack, verdict, applies)
 
-    def applies_to(self, data: dict) -> AppliesTo | None:
+    def applies_to(self, data: YamlMap) -> AppliesTo | None:
         from licscan.rules import documents
 
         value = data["applies_to"]
@@ -273,7 +278,7 @@ class _Checker:
                 return None
         return AppliesTo(str(document), None if clause is None else str(clause), lacks)
 
-    def severity(self, data: dict, key: str) -> Severity | None:
+    def severity(self, data: YamlMap, key: str) -> Severity | None:
         value = data.get(key)
         if value is None:
             return None
@@ -283,7 +288,7 @@ class _Checker:
             return None
         return Severity(value)
 
-    def clause(self, data: dict) -> Clause | None:
+    def clause(self, data: YamlMap) -> Clause | None:
         clause = data.get("clause")
         if clause is None:
             return None
@@ -299,11 +304,11 @@ class _Checker:
         if date is not None and not DATE.match(date):
             self.error(value_span(clause, "date", self.source), f"clause 'date' must be YYYY-MM-DD or undated (got {date!r})")
         url = self.string(clause, "url", "clause", required=False)
-        if len(self.problems) > before or None in (document, section, text, date):
+        if len(self.problems) > before or document is None or section is None or text is None or date is None:
             return None
         return Clause(document, section, text.strip(), date, url)
 
-    def when(self, data: dict) -> tuple[tuple[str, ...], Condition | None]:
+    def when(self, data: YamlMap) -> tuple[tuple[str, ...], Condition | None]:
         when = data.get("when")
         if when is None:
             return SCOPES, None
@@ -324,7 +329,7 @@ class _Checker:
         self.problems.extend(problems)
         return tuple(str(s) for s in scopes), condition
 
-    def template(self, data: dict, key: str, scopes: tuple[str, ...]) -> str | None:
+    def template(self, data: YamlMap, key: str, scopes: tuple[str, ...]) -> str | None:
         text = self.string(data, key, "rule")
         if text is None:
             return None

@@ -28,7 +28,7 @@ class Tri(enum.IntEnum):
     UNKNOWN = 1
     TRUE = 2
 
-    def __invert__(self) -> Tri:  # type: ignore[override]
+    def __invert__(self) -> Tri:
         return Tri(2 - int(self))
 
     @staticmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import os
 import stat
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -28,7 +29,7 @@ class FileRefused(Exception):
     """A file that is not read: not a regular file, too large, unreadable or not UTF-8 (one line of text)."""
 
 
-def read_text(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> str:
+def read_text(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> str:
     """The UTF-8 text of the regular file ``path``, at most ``limit`` bytes; FileRefused otherwise. Opened
     without blocking (a FIFO is refused, not waited on) and checked with fstat on the open descriptor."""
     try:
@@ -132,7 +133,7 @@ def expanded_size(root: Node) -> int | None:
     return size[id(root)]
 
 
-def duplicate_keys(node: Node, source: str):
+def duplicate_keys(node: Node, source: str) -> Iterator[Problem]:
     stack = [node]
     visited: set[int] = set()
     while stack:
@@ -155,35 +156,33 @@ def duplicate_keys(node: Node, source: str):
             stack.extend(current.value)
 
 
+def _located(data: Any, kind: type, locate: Callable[[Any], tuple[int, int]], source: str,
+             fallback: Callable[[], Span]) -> Span:
+    """The span ruamel's line/column record ``lc`` of ``data`` gives by ``locate``; ``fallback()`` when it has none
+    for that key or item; the file alone for data that is not round-trip ``kind``."""
+    lc = getattr(data, "lc", None) if isinstance(data, kind) else None
+    if lc is None:
+        return Span(source)
+    try:
+        line, column = locate(lc)
+    except (KeyError, TypeError, IndexError):
+        return fallback()
+    return Span(source, line + 1, column + 1)
+
+
 def key_span(mapping: Any, key: Any, source: str) -> Span:
     """The span of ``key`` in ``mapping`` (or of the mapping itself when the key is absent)."""
-    if isinstance(mapping, CommentedMap):
-        try:
-            line, column = mapping.lc.key(key)
-            return Span(source, line + 1, column + 1)
-        except (KeyError, TypeError):
-            return node_span(mapping, source)
-    return Span(source)
+    return _located(mapping, CommentedMap, lambda lc: lc.key(key), source, lambda: node_span(mapping, source))
 
 
 def value_span(mapping: Any, key: Any, source: str) -> Span:
-    if isinstance(mapping, CommentedMap):
-        try:
-            line, column = mapping.lc.value(key)
-            return Span(source, line + 1, column + 1)
-        except (KeyError, TypeError):
-            return key_span(mapping, key, source)
-    return Span(source)
+    """The span of the value of ``key`` in ``mapping`` (or of the key)."""
+    return _located(mapping, CommentedMap, lambda lc: lc.value(key), source, lambda: key_span(mapping, key, source))
 
 
 def item_span(sequence: Any, index: int, source: str) -> Span:
-    if isinstance(sequence, CommentedSeq):
-        try:
-            line, column = sequence.lc.item(index)
-            return Span(source, line + 1, column + 1)
-        except (KeyError, TypeError, IndexError):
-            return node_span(sequence, source)
-    return Span(source)
+    """The span of item ``index`` of ``sequence`` (or of the sequence itself)."""
+    return _located(sequence, CommentedSeq, lambda lc: lc.item(index), source, lambda: node_span(sequence, source))
 
 
 def node_span(data: Any, source: str) -> Span:
