@@ -31,6 +31,16 @@ def chain(vpath: str) -> list[str]:
     return [SEP.join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def container(vpath: str) -> str | None:
+    """The archive a member lies in: ``a.tar!/b.whl!/lib/c.so`` -> ``a.tar!/b.whl``; None for a file on disk."""
+    return vpath.rsplit(SEP, 1)[0] if SEP in vpath else None
+
+
+def is_member_of(vpath: str, archive: str) -> bool:
+    """``vpath`` lies inside the archive ``archive``, at any depth (the archive itself is not its member)."""
+    return vpath.startswith(archive + SEP)
+
+
 def member(vpath: str) -> str:
     """The innermost member path: ``a.tar!/b.whl!/lib/c.so`` -> ``lib/c.so`` (the path itself when not in an
     archive)."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import mmap
 import os
+import tarfile
 import tempfile
 import threading
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,9 @@ from inventory_builders import (
 )
 from test_inventory import collect, kind, listing, vpath
 
+from licscan.inventory import compressed
+from licscan.inventory.archives import Walker
+from licscan.inventory.entries import Entry, EntryType
 from licscan.inventory.items import Distribution, FileBlob, SpecialFile
 from licscan.inventory.walk import WalkLimits, walk
 from licscan.model import Diagnostic, DiagnosticKind
@@ -173,6 +179,82 @@ def test_truncated_zstd_and_garbage(here):
     Path("junk.gz").write_bytes(b"\x1f\x8b" + b"junk" * 100)
     items = listing(["junk.gz"])
     assert items and all(k.startswith("diag:") for _, k in items)
+
+
+def test_member_read_errors_keep_their_kind(here):
+    """A reader's failure reaches the walker as an ArchiveError of its kind (entries.read_error), quoting the reader:
+    a zip member whose CRC-32 does not match is malformed, a tar member cut short is truncated; a .conda's inner
+    tar (walked transparently) is reported the same way."""
+    stored = bytearray(zip_bytes([("a.so", LIB), ("exe", EXE)], zipfile.ZIP_STORED))
+    stored[stored.find(LIB[100:120])] ^= 0xFF
+    Path("crc.zip").write_bytes(bytes(stored))
+    items = collect(["crc.zip"])
+    assert [(vpath(i), kind(i)) for i in items] == [("crc.zip!/a.so", "diag:malformed"), ("crc.zip!/exe", "file")]
+    assert items[0].message == "member not read completely: Bad CRC-32 for file 'a.so'"
+    plain = tar_bytes([("a.so", LIB), ("b/exe", EXE)])
+    Path("cut.tar").write_bytes(plain[: 2048 + len(LIB) + 5000])
+    assert [(vpath(i), kind(i), i.message) for i in collect(["cut.tar"]) if isinstance(i, Diagnostic)] == [
+        ("cut.tar!/b/exe", "diag:truncated", "member not read completely: unexpected end of data"),
+        ("cut.tar", "diag:truncated", "unexpected end of data (after 2 members)")]
+    conda = bytearray(conda_v2_bytes())
+    pkg = tar_bytes([("lib/libkern.so", LIB)], "zst")
+    conda[conda.find(pkg) + len(pkg) // 2] ^= 0xFF
+    Path("bad.conda").write_bytes(bytes(conda))
+    damaged = [i for i in collect(["bad.conda"]) if isinstance(i, Diagnostic)]
+    assert [(i.path, i.kind, i.message) for i in damaged] == [
+        ("bad.conda!/pkg-cuda-kern-13.0.88-h123_0.tar.zst", DiagnosticKind.MALFORMED,
+         "member not read completely: Bad CRC-32 for file 'pkg-cuda-kern-13.0.88-h123_0.tar.zst'")]
+
+
+class _Failing:
+    """A member stream that fails on the first read with ``error``."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def read(self, size: int = -1) -> bytes:
+        raise self.error
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    (EOFError(), (DiagnosticKind.TRUNCATED, "member not read completely: EOFError")),
+    (EOFError("Compressed file ended before the end-of-stream marker was reached"),
+     (DiagnosticKind.TRUNCATED, "member not read completely: Compressed file ended before the end-of-stream marker "
+                                "was reached")),
+    (tarfile.ReadError("unexpected end of data"),
+     (DiagnosticKind.TRUNCATED, "member not read completely: unexpected end of data")),
+    (zipfile.BadZipFile("Truncated file header"),
+     (DiagnosticKind.TRUNCATED, "member not read completely: Truncated file header")),
+    (zipfile.BadZipFile("Bad magic number for file header"),
+     (DiagnosticKind.MALFORMED, "member not read completely: Bad magic number for file header")),
+    (zlib.error("Error -3 while decompressing data: invalid block type"),
+     (DiagnosticKind.MALFORMED, "member not read completely: Error -3 while decompressing data: invalid block type")),
+])
+def test_one_place_reports_a_member_that_cannot_be_read(error, expected):
+    """Walker.hold (archives.py) is the one place a failed member read becomes a diagnostic, for members walked
+    as files and for the transparent tars of a .deb or .conda alike; the kind comes from the reader's error."""
+    walker = Walker(WalkLimits(), None)
+    try:
+        entry = Entry("a.so", EntryType.FILE, open=lambda: _Failing(error))
+        assert list(walker.hold("x.zip!/a.so", entry)) == [Diagnostic("x.zip!/a.so", *expected)]
+    finally:
+        walker.close()
+
+
+def test_zstd_damage_is_typed():
+    """compressed.zstd_problem says what is wrong as an ArchiveError: cut short is truncated at the end of the
+    data, a bad magic or a reserved block type is malformed at its offset."""
+    whole = tar_bytes([("a.so", LIB), ("exe", EXE)], "zst")
+    assert compressed.zstd_problem(whole) is None
+    cut = compressed.zstd_problem(whole[: len(whole) // 2])
+    assert (cut.kind, cut.message, cut.offset) == (DiagnosticKind.TRUNCATED, "zstd block cut short", len(whole) // 2)
+    bad = compressed.zstd_problem(b"\0" * 16)
+    assert (bad.kind, bad.message, bad.offset) == (DiagnosticKind.MALFORMED, "no zstd frame magic (found 0x00000000)",
+                                                   0)
+    # frame magic, descriptor 0x20 (single segment, 1-byte content size), content size, block header of type 3
+    reserved = compressed.zstd_problem(b"\x28\xb5\x2f\xfd\x20\x00\x07\x00\x00")
+    assert (reserved.kind, reserved.message, reserved.offset) == (DiagnosticKind.MALFORMED, "reserved zstd block type",
+                                                                  6)
 
 
 def test_generator_close_removes_spool(here, spool_root):

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 from licscan.inventory import containers, images, names
 from licscan.inventory.distributions import Memory
-from licscan.inventory.entries import READ_ERRORS, ArchiveError, Buffer, Entry, EntryType
+from licscan.inventory.entries import READ_ERRORS, ArchiveError, Buffer, Entry, EntryType, read_error
 from licscan.inventory.fsread import member_link_note
 from licscan.inventory.items import FileBlob, Item
 from licscan.inventory.limits import WalkLimits
 from licscan.inventory.sniff import HEAD_SIZE, ArchiveKind, archive_kind
-from licscan.inventory.spool import Budget, LimitExceeded, Spool
+from licscan.inventory.spool import Budget, Held, LimitExceeded, Spool
 from licscan.model import Diagnostic, DiagnosticKind, SpecialFile, SpecialKind
+from licscan.vpath import join
 
 _SPECIAL = {EntryType.FIFO: SpecialKind.FIFO, EntryType.CHAR_DEVICE: SpecialKind.CHAR_DEVICE,
             EntryType.BLOCK_DEVICE: SpecialKind.BLOCK_DEVICE, EntryType.HARDLINK: SpecialKind.HARDLINK,
@@ -145,7 +146,7 @@ class Walker:
             if problem:
                 yield Diagnostic(level.vpath, DiagnosticKind.MALFORMED, f"{problem} {entry.name!r}: not read")
             return
-        vpath = names.member(level.vpath, clean)
+        vpath = join(level.vpath, clean)
         if problem:
             yield Diagnostic(vpath, DiagnosticKind.MALFORMED, f"{problem} {entry.name!r} (read as {clean!r}, "
                                                               f"never written anywhere)")
@@ -217,19 +218,22 @@ class Walker:
                 return
         yield from self._held_member(level, child, entry)
 
+    def hold(self, vpath: str, entry: Entry) -> Generator[Diagnostic, None, Held | None]:
+        """The member's bytes read whole within the limits (spool.py); None after the diagnostic saying why not."""
+        try:
+            return self.spool.hold(entry.reader(), self.budget, charge=not entry.charged, packed=entry.packed)
+        except LimitExceeded as error:
+            yield self.limit(vpath, error)
+        except READ_ERRORS as error:  # the reader's ArchiveError, or the spool's own OSError
+            problem = read_error(error)
+            yield Diagnostic(vpath, problem.kind, f"member not read completely: {problem.message}")
+        return None
+
     def _held_member(self, level: Level, child: Level, entry: Entry) -> Iterator[Item]:
         """A member read whole (in memory or spooled): walked as an archive when it is one, else a FileBlob."""
         vpath = child.vpath
-        try:
-            held = self.spool.hold(entry.reader(), self.budget, charge=not entry.charged, packed=entry.packed)
-        except LimitExceeded as error:
-            yield self.limit(vpath, error)
-            return
-        except READ_ERRORS as error:
-            text = str(error) or type(error).__name__
-            problem = DiagnosticKind.TRUNCATED if isinstance(error, EOFError) or "end of data" in text \
-                or "ended before" in text else DiagnosticKind.MALFORMED
-            yield Diagnostic(vpath, problem, f"member not read completely: {text}")
+        held = yield from self.hold(vpath, entry)
+        if held is None:
             return
         try:
             refused = self.memory.keep(vpath, held.data)

@@ -24,8 +24,9 @@ from typing import BinaryIO, cast
 import zstandard
 
 from licscan.binary import magic
-from licscan.inventory.entries import Buffer, Reader
+from licscan.inventory.entries import ArchiveError, Buffer, Reader
 from licscan.inventory.sniff import ArchiveKind
+from licscan.model import DiagnosticKind
 
 ZSTD_MAGIC = 0xFD2FB528
 
@@ -85,24 +86,24 @@ def gzip_name(head: bytes) -> str | None:
     return head[pos:end].decode("latin-1") or None
 
 
-def zstd_problem(buf: Buffer) -> tuple[int, str] | None:
-    """``(offset, message)`` when the zstd frames in ``buf`` are cut short or malformed, else None."""
+def zstd_problem(buf: Buffer) -> ArchiveError | None:
+    """What is wrong with the zstd frames in ``buf`` (cut short: ``truncated``; else ``malformed``), or None."""
     view = memoryview(buf)
     try:
         end = len(view)
         pos = 0
         while pos < end:
             if end - pos < 8:
-                return pos, "zstd frame header cut short"
+                return _short(pos, "zstd frame header cut short")
             (magic,) = struct.unpack_from("<I", view, pos)
             if magic & 0xFFFFFFF0 == 0x184D2A50:
                 (length,) = struct.unpack_from("<I", view, pos + 4)
                 pos += 8 + length
                 if pos > end:
-                    return end, "skippable zstd frame cut short"
+                    return _short(end, "skippable zstd frame cut short")
                 continue
             if magic != ZSTD_MAGIC:
-                return pos, f"no zstd frame magic (found {magic:#010x})"
+                return ArchiveError(DiagnosticKind.MALFORMED, f"no zstd frame magic (found {magic:#010x})", pos)
             descriptor = view[pos + 4]
             fcs_flag, single, checksum, dict_flag = descriptor >> 6, (descriptor >> 5) & 1, (descriptor >> 2) & 1, \
                 descriptor & 3
@@ -110,19 +111,23 @@ def zstd_problem(buf: Buffer) -> tuple[int, str] | None:
                 ((1 if single else 0), 2, 4, 8)[fcs_flag]
             while True:
                 if pos + 3 > end:
-                    return end, "zstd block header cut short"
+                    return _short(end, "zstd block header cut short")
                 header = view[pos] | view[pos + 1] << 8 | view[pos + 2] << 16
                 last, kind, size = header & 1, (header >> 1) & 3, header >> 3
                 if kind == 3:
-                    return pos, "reserved zstd block type"
+                    return ArchiveError(DiagnosticKind.MALFORMED, "reserved zstd block type", pos)
                 pos += 3 + (1 if kind == 1 else size)
                 if pos > end:
-                    return end, "zstd block cut short"
+                    return _short(end, "zstd block cut short")
                 if last:
                     break
             pos += 4 if checksum else 0
             if pos > end:
-                return end, "zstd checksum cut short"
+                return _short(end, "zstd checksum cut short")
         return None
     finally:
         view.release()
+
+
+def _short(offset: int, message: str) -> ArchiveError:
+    return ArchiveError(DiagnosticKind.TRUNCATED, message, offset)

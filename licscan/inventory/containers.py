@@ -9,7 +9,6 @@ Transparent containers add no level to the virtual paths (walk.py): the ``data.t
 from __future__ import annotations
 
 import fnmatch
-import posixpath
 import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from licscan.inventory.items import FileBlob, Item
 from licscan.inventory.sniff import COMPRESSED, HEAD_SIZE, ArchiveKind, archive_kind, is_tar_header
 from licscan.inventory.spool import LimitExceeded
 from licscan.model import Diagnostic, DiagnosticKind
+from licscan.vpath import basename, join
 
 if TYPE_CHECKING:
     from licscan.inventory.archives import Level, Walker
@@ -73,14 +73,9 @@ def zip_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
 
 def transparent(walker: Walker, level: Level, entry: Entry) -> Iterator[Item]:
     """A tar inside an archive whose files belong to the outer archive's tree (no level of its own)."""
-    vpath = names.member(level.vpath, entry.name)
-    try:
-        held = walker.spool.hold(entry.reader(), walker.budget, charge=not entry.charged, packed=entry.packed)
-    except LimitExceeded as error:
-        yield walker.limit(vpath, error)
-        return
-    except READ_ERRORS as error:
-        yield Diagnostic(vpath, DiagnosticKind.MALFORMED, f"member not read completely: {error}")
+    vpath = join(level.vpath, entry.name)
+    held = yield from walker.hold(vpath, entry)
+    if held is None:
         return
     try:
         kind = archive_kind(bytes(held.data[:HEAD_SIZE]))
@@ -127,7 +122,7 @@ def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveK
     except READ_ERRORS + (LimitExceeded,) as error:
         head = b""
         if damage is None:
-            damage = (0, f"cannot decompress: {error}")
+            damage = ArchiveError(DiagnosticKind.MALFORMED, f"cannot decompress: {error}", 0)
     raw = compressed.CountingReader(WindowStream(buf))
     stream = compressed.CountingReader(compressed.open_stream(kind, raw), on_read=walker.budget.charge)
     if is_tar_header(head):
@@ -142,13 +137,11 @@ def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveK
                 yield Diagnostic(level.vpath, DiagnosticKind.TRUNCATED, f"compressed stream: {error}")
     elif head or damage is None:
         name = compressed.gzip_name(bytes(buf[:1024])) if kind is ArchiveKind.GZIP else None
-        entry = Entry(name or _strip_suffix(posixpath.basename(level.vpath.split(names.SEP)[-1]), kind),
+        entry = Entry(name or _strip_suffix(basename(level.vpath), kind),
                       EntryType.FILE, None, lambda: raw.count, open=lambda: stream, charged=True)
         yield from walker.members(level, iter([entry]))
     if damage is not None:
-        offset, message = damage
-        kind_ = DiagnosticKind.TRUNCATED if "short" in message else DiagnosticKind.MALFORMED
-        yield Diagnostic(level.vpath, kind_, message, offset)
+        yield Diagnostic(level.vpath, damage.kind, damage.message, damage.offset)
 
 
 def _strip_suffix(name: str, kind: ArchiveKind) -> str:

@@ -8,11 +8,12 @@ import os
 import posixpath
 from collections.abc import Iterator
 
-from licscan.inventory import metadata, names
+from licscan.inventory import metadata
 from licscan.inventory.fsread import read_small
 from licscan.inventory.items import Item
 from licscan.inventory.limits import WalkLimits
 from licscan.model import Diagnostic, DiagnosticKind
+from licscan.vpath import container, is_member_of, join, member
 
 # conda metadata at the root of a package, kept (up to max_metadata_bytes) to build its Distribution.
 _CONDA_METADATA = {"info/index.json", "info/about.json", "info/paths.json", "info/files"}
@@ -51,8 +52,7 @@ def installed(info_path: str, info_v: str, parent_v: str, limits: WalkLimits) ->
 def parsed(result: metadata.Parsed) -> Iterator[Item]:
     if result.distribution is not None:
         yield result.distribution
-    for problem in result.problems:
-        yield Diagnostic(problem.path, DiagnosticKind.MALFORMED, problem.message)
+    yield from result.problems
 
 
 class Memory:
@@ -73,7 +73,7 @@ class Memory:
     def keep(self, vpath: str, data: bytes | memoryview) -> Diagnostic | None:
         """Remember what :meth:`distributions` needs of a member: its path when it can be a licence file or a
         metadata file, its bytes when it is packaging metadata (within ``max_kept_metadata_bytes`` in all)."""
-        rel = vpath.rsplit(names.SEP, 1)[-1]
+        rel = member(vpath)
         if not _needed_path(rel):
             return None
         self.seen.add(vpath)
@@ -90,37 +90,34 @@ class Memory:
     def forget_archive(self, vpath: str) -> None:
         """Drop what was remembered of the members of an archive whose distributions are done (a .deb's
         ``control.tar.*`` is the .deb's: dropped with it)."""
-        if vpath.rsplit(names.SEP, 1)[-1].startswith("control.tar"):
+        if member(vpath).startswith("control.tar"):
             return
-        prefix = vpath + names.SEP
-        for key in [k for k in self.kept if k.startswith(prefix)]:
+        for key in [k for k in self.kept if is_member_of(k, vpath)]:
             self.kept_bytes -= len(self.kept.pop(key))
-        self.seen.difference_update([p for p in self.seen if p.startswith(prefix)])
+        self.seen.difference_update([p for p in self.seen if is_member_of(p, vpath)])
 
     def distributions(self, vpath: str) -> Iterator[Item]:
         """The distributions of the archive ``vpath``, from the metadata remembered of its members."""
-        prefix = vpath + names.SEP
-        own = sorted(k for k in self.kept if k.startswith(prefix) and names.SEP not in k[len(prefix):])
+        own = sorted(k for k in self.kept if container(k) == vpath)
         for key in own:
-            rel = key[len(prefix):]
+            rel = member(key)
             folder, base = posixpath.split(rel)
             if (base == "METADATA" and folder.endswith(".dist-info")) or \
                     (base == "PKG-INFO" and (folder.endswith(".egg-info") or folder == "EGG-INFO")):
-                info_v = prefix + folder
+                info_v = join(vpath, folder)
                 parent = posixpath.dirname(folder)
-                scope = prefix + parent if parent else vpath
+                scope = join(vpath, parent) if parent else vpath
                 dist_v = info_v if parent else vpath
                 record = self.kept.get(info_v + "/RECORD") if base == "METADATA" else None
                 present = {p for p in self.seen if p.startswith(info_v + "/")}
-                base_v = prefix + parent if parent else prefix
+                base_v = join(vpath, parent)  # RECORD paths are relative to the folder holding the dist-info
                 yield from parsed(metadata.python_distribution(dist_v, scope, info_v, self.kept[key], record,
                                                                present, record_base=base_v))
             elif rel == "info/index.json":
                 yield from parsed(metadata.conda_distribution(
-                    vpath, self.kept[key], self.kept.get(prefix + "info/about.json"),
-                    self.kept.get(prefix + "info/paths.json"), self.kept.get(prefix + "info/files"), self.seen))
-        controls = sorted(k for k in self.kept if k.startswith(prefix + "control.tar")
-                          and k.endswith(names.SEP + "control") and k.count(names.SEP) == vpath.count(names.SEP) + 2)
+                    vpath, self.kept[key], self.kept.get(join(vpath, "info/about.json")),
+                    self.kept.get(join(vpath, "info/paths.json")), self.kept.get(join(vpath, "info/files")), self.seen))
+        controls = sorted(k for k in self.kept if _is_deb_control(k, vpath))
         if controls:
             dist = metadata.debian_distribution(vpath, self.kept[controls[0]], self.seen)
             if dist is not None:
@@ -144,7 +141,14 @@ def _metadata_file(vpath: str, rel: str) -> bool:
     if rel in _CONDA_METADATA:
         return True
     if rel == "control":  # pkg.deb!/control.tar.xz!/control
-        return vpath[: -len(rel) - len(names.SEP)].rsplit(names.SEP, 1)[-1].startswith("control.tar")
+        return member(container(vpath) or "").startswith("control.tar")
     folder, base = posixpath.split(rel)
     return (base in ("METADATA", "RECORD") and folder.endswith(".dist-info")) or \
         (base == "PKG-INFO" and (folder.endswith(".egg-info") or folder == "EGG-INFO"))
+
+
+def _is_deb_control(vpath: str, deb: str) -> bool:
+    """Whether ``vpath`` is the ``control`` file of the .deb ``deb``: ``pkg.deb!/control.tar.xz!/control``."""
+    tar = container(vpath)
+    return member(vpath) == "control" and tar is not None and container(tar) == deb \
+        and member(tar).startswith("control.tar")

@@ -50,11 +50,14 @@ class Entry:
     charged: bool = False  # its bytes were already charged to the budget by the stream below
 
     def reader(self) -> Reader:
-        """The content's stream (:attr:`open`); ArchiveError for an entry without content."""
-        stream = self.open() if self.open is not None else None
+        """The content's stream (:attr:`open`), whose every failure is an :class:`ArchiveError` with its kind."""
+        try:
+            stream = self.open() if self.open is not None else None
+        except READ_ERRORS as error:
+            raise read_error(error) from error
         if stream is None:
             raise ArchiveError(DiagnosticKind.UNSUPPORTED, f"{self.name}: no content to read")
-        return stream
+        return _Checked(stream)
 
 
 # The bytes of an archive: a mapped file or a member read into memory (licscan.binary.buffer), or a window of a
@@ -89,6 +92,33 @@ class ArchiveError(Exception):
 # What reading an archive or a member can raise besides a limit (LimitExceeded): the stdlib readers' errors and ours.
 READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, RuntimeError, ArchiveError, tarfile.TarError,
                zlib.error, zstandard.ZstdError)
+# How the stdlib readers say that their input ended early, when not by EOFError (gzip, bz2, lzma: "Compressed file
+# ended before the end-of-stream marker was reached"): tarfile's ReadError("unexpected end of data") for a member
+# cut short and ReadError("truncated header"); zipfile's BadZipFile("Truncated file header").
+_CUT_SHORT = ("end of data", "unexpected end", "truncated", "ended before")
+
+
+def read_error(error: Exception) -> ArchiveError:
+    """A reader's error as an :class:`ArchiveError` of kind ``truncated`` (the input ended early) or ``malformed``;
+    the one place that reads the stdlib's messages, which carry no other sign of truncation."""
+    if isinstance(error, ArchiveError):
+        return error
+    text = str(error) or type(error).__name__
+    cut = isinstance(error, EOFError) or any(words in text.lower() for words in _CUT_SHORT)
+    return ArchiveError(DiagnosticKind.TRUNCATED if cut else DiagnosticKind.MALFORMED, text)
+
+
+class _Checked:
+    """A member's stream whose read errors are :class:`ArchiveError` values (limits pass through)."""
+
+    def __init__(self, raw: Reader) -> None:
+        self._raw = raw
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return self._raw.read(size)
+        except READ_ERRORS as error:
+            raise read_error(error) from error
 
 
 # ---------------------------------------------------------------------------------------------------------- zip
@@ -300,10 +330,8 @@ def tar_entries(fileobj: TarSource, *, streamed: bool, buf: Buffer | None = None
 
 
 def _tar_error(error: Exception, where: str) -> ArchiveError:
-    text = str(error) or type(error).__name__
-    truncated = isinstance(error, EOFError) or "unexpected end" in text or "truncated" in text.lower() or \
-        "ended before" in text
-    return ArchiveError(DiagnosticKind.TRUNCATED if truncated else DiagnosticKind.MALFORMED, f"{text} ({where})")
+    typed = read_error(error)
+    return ArchiveError(typed.kind, f"{typed.message} ({where})")
 
 
 def _tar_entry(tf: tarfile.TarFile, info: tarfile.TarInfo, streamed: bool, buf: Buffer | None,

@@ -18,6 +18,7 @@ from licscan.inventory.items import Item
 from licscan.inventory.limits import WalkLimits
 from licscan.inventory.spool import LimitExceeded
 from licscan.model import Diagnostic, DiagnosticKind
+from licscan.vpath import join
 
 if TYPE_CHECKING:
     from licscan.inventory.archives import Level, Walker
@@ -101,7 +102,7 @@ def tar_plan(limits: WalkLimits, level: Level, listed: dict[str, Entry]) -> Plan
 def tar_layer(walker: Walker, level: Level, listed: dict[str, Entry], layer: images.Layer,
               visibility: images.Visibility) -> Iterator[Item]:
     """One layer of an image stored as a tar: a member of it, walked as an archive of its own."""
-    vpath = names.member(level.vpath, layer.path)
+    vpath = join(level.vpath, layer.path)
     entry = listed.get(layer.path)
     if entry is None or entry.type is not EntryType.FILE:
         yield Diagnostic(vpath, DiagnosticKind.MALFORMED, f"image layer {layer.id} is missing from the image")

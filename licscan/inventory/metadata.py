@@ -10,7 +10,7 @@
 
 Metadata comes from the scanned input and is hostile: a value of the wrong JSON type, a RECORD field longer than
 the csv module's field limit (131,072 characters), JSON nested deeper than the parser's recursion limit are each a
-:class:`Problem` (the walker reports it as a ``malformed`` diagnostic on the metadata file), never an exception.
+``malformed`` :class:`~licscan.model.Diagnostic` on the metadata file (the walker yields it), never an exception.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from typing import Any
 
 from licscan.inventory import names
 from licscan.inventory.items import Distribution, Ecosystem
+from licscan.model import Diagnostic, DiagnosticKind
+from licscan.vpath import join
 
 LICENSE_STEMS = ("LICENSE", "LICENCE", "COPYING", "NOTICE", "AUTHORS")
 _KEPT_FIELDS = ("Metadata-Version", "Summary", "Home-page", "Author", "Author-email", "Maintainer",
@@ -35,17 +37,15 @@ _KEPT_FIELDS = ("Metadata-Version", "Summary", "Home-page", "Author", "Author-em
 
 
 @dataclass(frozen=True)
-class Problem:
-    """Something in a metadata file that was not used: ``path`` is the file's virtual path."""
-
-    path: str
-    message: str
-
-
-@dataclass(frozen=True)
 class Parsed:
+    """A distribution, and what in its metadata files was not used (``malformed`` diagnostics on those files)."""
+
     distribution: Distribution | None
-    problems: tuple[Problem, ...] = ()
+    problems: tuple[Diagnostic, ...] = ()
+
+
+def _malformed(path: str, message: str) -> Diagnostic:
+    return Diagnostic(path, DiagnosticKind.MALFORMED, message)
 
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
@@ -88,12 +88,12 @@ def python_distribution(vpath: str, scope: str, info_dir: str, metadata: bytes, 
                 and path not in licenses:
             licenses.append(path)
     files: tuple[tuple[str, str | None], ...] = ()
-    problems: tuple[Problem, ...] = ()
+    problems: tuple[Diagnostic, ...] = ()
     if record:
         rows, unread = record_rows(record, record_base)
         files = tuple(rows)
         if unread:
-            problems = (Problem(f"{info_dir}/RECORD", f"RECORD rows not used: {'; '.join(unread)}"),)
+            problems = (_malformed(f"{info_dir}/RECORD", f"RECORD rows not used: {'; '.join(unread)}"),)
     kept = tuple((key, v) for key in _KEPT_FIELDS for v in (_field(x) for x in message.get_all(key, [])) if v)
     return Parsed(Distribution(vpath, Ecosystem.PYPI, name, version, scope, declared, classifiers, tuple(licenses),
                                files, kept), problems)
@@ -150,7 +150,7 @@ def debian_distribution(vpath: str, control: bytes, present: set[str]) -> Distri
     package = fields.get("Package")
     if not package:
         return None
-    copyright_path = names.member(vpath, f"usr/share/doc/{package}/copyright")
+    copyright_path = join(vpath, f"usr/share/doc/{package}/copyright")
     licenses = (copyright_path,) if copyright_path in present else ()
     kept = tuple((k, fields[k].split("\n", 1)[0] if k == "Description" else fields[k])
                  for k in ("Architecture", "Maintainer", "Source", "Section", "Homepage", "Depends", "Description")
@@ -158,7 +158,7 @@ def debian_distribution(vpath: str, control: bytes, present: set[str]) -> Distri
     return Distribution(vpath, Ecosystem.DEBIAN, package, fields.get("Version"), vpath, None, (), licenses, (), kept)
 
 
-def _json(data: bytes | None, path: str, problems: list[Problem]) -> Any:
+def _json(data: bytes | None, path: str, problems: list[Diagnostic]) -> Any:
     """The parsed JSON of a metadata file, or None (a problem noted) when it does not parse."""
     if data is None:
         return None
@@ -166,7 +166,7 @@ def _json(data: bytes | None, path: str, problems: list[Problem]) -> Any:
         return json.loads(data)
     except (ValueError, RecursionError) as error:  # RecursionError: arrays nested deeper than the parser allows
         reason = "nested too deep" if isinstance(error, RecursionError) else str(error)
-        problems.append(Problem(path, f"not read: not valid JSON ({reason})"))
+        problems.append(_malformed(path, f"not read: not valid JSON ({reason})"))
         return None
 
 
@@ -181,27 +181,28 @@ def _scalar(value: Any) -> str | None:
 
 def conda_distribution(vpath: str, index: bytes, about: bytes | None, paths: bytes | None, files: bytes | None,
                        present: set[str]) -> Parsed:
-    root = vpath + names.SEP
-    problems: list[Problem] = []
-    info = _json(index, root + "info/index.json", problems)
-    extra = _json(about, root + "info/about.json", problems)
+    root = join(vpath, "")  # the root of the package: paths.json and files list paths relative to it
+    index_v, paths_v = join(vpath, "info/index.json"), join(vpath, "info/paths.json")
+    problems: list[Diagnostic] = []
+    info = _json(index, index_v, problems)
+    extra = _json(about, join(vpath, "info/about.json"), problems)
     if not isinstance(info, dict):
         if info is not None:
-            problems.append(Problem(root + "info/index.json", "not read: not a JSON object"))
+            problems.append(_malformed(index_v, "not read: not a JSON object"))
         return Parsed(None, tuple(problems))
     name = _scalar(info.get("name"))
     if name is None:
         if info.get("name") is not None:
-            problems.append(Problem(root + "info/index.json", f"name is not a string ({type(info['name']).__name__})"
-                                                              f": no distribution"))
+            problems.append(_malformed(index_v, f"name is not a string ({type(info['name']).__name__}): no "
+                                                f"distribution"))
         return Parsed(None, tuple(problems))
     extra = extra if isinstance(extra, dict) else {}
     wrong = sorted(k for k in ("version", "build", "subdir", "license", "license_family")
                    if info.get(k) is not None and _scalar(info.get(k)) is None)
     if wrong:
-        problems.append(Problem(root + "info/index.json", f"not strings, ignored: {', '.join(wrong)}"))
+        problems.append(_malformed(index_v, f"not strings, ignored: {', '.join(wrong)}"))
     rows: list[tuple[str, str | None]] = []
-    listed = _json(paths, root + "info/paths.json", problems)
+    listed = _json(paths, paths_v, problems)
     if isinstance(listed, dict) and isinstance(listed.get("paths"), list):
         skipped = bad_digest = 0
         total = len(listed["paths"])
@@ -216,16 +217,15 @@ def conda_distribution(vpath: str, index: bytes, about: bytes | None, paths: byt
                 digest = None
             rows.append((names.join_relative(root, path), digest.lower() if digest else None))
         if skipped:
-            problems.append(Problem(root + "info/paths.json", f"_path not a string, entry ignored: {skipped} of "
-                                                              f"{total} entries"))
+            problems.append(_malformed(paths_v, f"_path not a string, entry ignored: {skipped} of {total} entries"))
         if bad_digest:
-            problems.append(Problem(root + "info/paths.json", f"sha256 not 64 hex digits, ignored: {bad_digest} "
-                                                              f"of {total} entries"))
+            problems.append(_malformed(paths_v, f"sha256 not 64 hex digits, ignored: {bad_digest} of {total} "
+                                                f"entries"))
     elif listed is not None:
-        problems.append(Problem(root + "info/paths.json", "not read: no paths list"))
+        problems.append(_malformed(paths_v, "not read: no paths list"))
     if not rows and files:
         rows = [(names.join_relative(root, line.strip()), None) for line in _text(files).splitlines() if line.strip()]
-    licenses = tuple(sorted(p for p in present if p.startswith(root + "info/licenses/")))
+    licenses = tuple(sorted(p for p in present if p.startswith(join(vpath, "info/licenses/"))))
     kept = tuple((k, v) for k, v in (("build", _scalar(info.get("build"))), ("subdir", _scalar(info.get("subdir"))),
                                      ("license_family", _scalar(extra.get("license_family"))
                                       or _scalar(info.get("license_family"))),

@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 
-from licscan.vpath import SEP, join
-
-__all__ = ["MAX_NAME", "SEP", "display", "join_relative", "member", "sanitize"]
+from licscan.vpath import SEP
 
 # Longest member name read (PATH_MAX on Linux): no file system can hold a longer path, and every name is kept in
 # the inventory and the report. A longer one is a diagnostic that quotes its first characters only.
@@ -29,11 +27,6 @@ def sanitize(name: str) -> tuple[str, str | None]:
         problem = "member path with '..' components"
     clean = [p for p in parts if p not in ("", ".", "..")]
     return "/".join(clean), problem
-
-
-def member(container: str, name: str) -> str:
-    """The virtual path of member ``name`` of the archive whose virtual path is ``container``."""
-    return join(container, name)
 
 
 def display(path: str) -> str:
