@@ -236,24 +236,24 @@ class Walker:
         if held is None:
             return
         try:
-            refused = self.memory.keep(vpath, held.data)
+            data = held.data
+            refused = self.memory.keep(vpath, data)
             if refused is not None:
                 yield refused
-            kind = archive_kind(bytes(held.data[:HEAD_SIZE]))
+            kind = archive_kind(bytes(data[:HEAD_SIZE]))
             if kind is not None and child.depth <= self.limits.max_depth:
                 child.kind = kind
-                spooled = isinstance(held.data, mmap.mmap)
-                if spooled:
-                    self.root_maps.append(held.data)
+                spooled = data if isinstance(data, mmap.mmap) else None
+                if spooled is not None:
+                    self.root_maps.append(spooled)
                 try:
-                    yield from self.archive(child, held.data)
+                    yield from self.archive(child, data)
                 finally:
-                    if spooled:
-                        self.root_maps.remove(held.data)
+                    if spooled is not None:
+                        self.root_maps.remove(spooled)
                 return
             if kind is not None:
                 yield self.depth_diagnostic(vpath)
-            yield FileBlob(vpath, held.size, level.containers, None, held.data, entry.mode, child.layer,
-                           child.deleted)
+            yield FileBlob(vpath, held.size, level.containers, None, data, entry.mode, child.layer, child.deleted)
         finally:
             held.release()

@@ -9,6 +9,7 @@ import posixpath
 from collections.abc import Iterator
 
 from licscan.inventory import metadata
+from licscan.inventory.entries import Buffer
 from licscan.inventory.fsread import read_small
 from licscan.inventory.items import Item
 from licscan.inventory.limits import WalkLimits
@@ -70,7 +71,7 @@ class Memory:
         self.kept.clear()
         self.kept_bytes = 0
 
-    def keep(self, vpath: str, data: bytes | memoryview) -> Diagnostic | None:
+    def keep(self, vpath: str, data: Buffer) -> Diagnostic | None:
         """Remember what :meth:`distributions` needs of a member: its path when it can be a licence file or a
         metadata file, its bytes when it is packaging metadata (within ``max_kept_metadata_bytes`` in all)."""
         rel = member(vpath)

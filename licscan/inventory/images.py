@@ -102,7 +102,8 @@ def blob_path(digest: Any) -> str:
     return f"blobs/{match.group(1)}/{match.group(2)}"
 
 
-def _from_index(index: Any, names: set[str], read_json, out: list[list[Layer]], depth: int) -> None:
+def _from_index(index: Any, names: set[str], read_json: Callable[[str], Any], out: list[list[Layer]],
+                depth: int) -> None:
     if depth > 4:
         raise ImageError("image indexes nested more than 4 deep")
     if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):

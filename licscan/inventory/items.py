@@ -7,8 +7,8 @@ Virtual paths (licscan/vpath.py): a file inside an archive is ``OUTER!/member/pa
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
-from typing import Any
 
 from licscan.model import Diagnostic, Distribution, Ecosystem, SpecialFile, SpecialKind
 
@@ -30,7 +30,7 @@ class FileBlob:
     size: int
     containers: tuple[str, ...] = ()
     source: str | None = None
-    data: Any = None
+    data: bytes | mmap.mmap | None = None
     mode: int | None = None  # permission bits when the container records them
     layer: str | None = None
     deleted_in_upper_layer: bool = False  # still ships in the image (DESIGN issue 3)

@@ -17,6 +17,10 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the scan layer is above this one
+    from licscan.scan import ScanConfig
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -164,7 +168,7 @@ def walk_limits(values: Mapping[str, int | float]) -> WalkLimits:
                       max_member_seconds=float(seconds) if seconds else None)
 
 
-def with_limits(scan_config, values: Mapping[str, int | float]):
+def with_limits(scan_config: ScanConfig, values: Mapping[str, int | float]) -> ScanConfig:
     """``scan_config`` (licscan.scan.ScanConfig) with every limit set from resolved values (:func:`resolve`)."""
     from dataclasses import replace
 

@@ -55,7 +55,7 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _field(value) -> str | None:
+def _field(value: object) -> str | None:
     if value is None:
         return None
     text = str(value).strip()

@@ -19,8 +19,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from licscan.binary.paged import PagedMap
+from licscan.inventory.entries import Reader
 from licscan.inventory.limits import WalkLimits
 
 CHUNK = 1 << 20
@@ -67,13 +69,19 @@ class Budget:
 class Held:
     """One member's bytes: ``data`` is ``bytes`` or a read-only ``mmap``; valid until :meth:`release`."""
 
-    def __init__(self, data, size: int, spool: Spool | None = None):
-        self.data = data
+    def __init__(self, data: bytes | mmap.mmap, size: int, spool: Spool | None = None) -> None:
+        self._data: bytes | mmap.mmap | None = data
         self.size = size
         self._spool = spool  # set for bytes held in memory: given back to its in-memory total on release
 
+    @property
+    def data(self) -> bytes | mmap.mmap:
+        if self._data is None:
+            raise ValueError("member bytes used after release")
+        return self._data
+
     def release(self) -> None:
-        data, self.data = self.data, None
+        data, self._data = self._data, None
         if self._spool is not None:
             self._spool.in_memory -= self.size
             self._spool = None
@@ -87,9 +95,9 @@ class Held:
 class Spool:
     """The private temporary folder of one walk (created on first use)."""
 
-    def __init__(self, limits: WalkLimits, drop_pages: Callable[[], None] | None = None):
+    def __init__(self, limits: WalkLimits, drop_pages: Callable[[], None] | None = None) -> None:
         self.limits = limits
-        self._dir: tempfile.TemporaryDirectory | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._count = 0
         self.in_memory = 0  # bytes of the members held in memory now (nested archives hold one member a level)
         self._drop_pages = drop_pages  # called every DROP_EVERY bytes read: the mappings read from give pages back
@@ -103,7 +111,7 @@ class Spool:
             self._dir.cleanup()
             self._dir = None
 
-    def hold(self, reader, budget: Budget, *, charge: bool = True, packed: int | Callable[[], int] | None = None,
+    def hold(self, reader: Reader, budget: Budget, *, charge: bool = True, packed: int | Callable[[], int] | None = None,
              declared: int | None = None) -> Held:
         """Read ``reader`` to its end within the limits. ``packed`` is the member's compressed size, or a function
         giving the compressed bytes consumed so far by the stream it comes from; ``charge`` False when the stream
@@ -156,7 +164,7 @@ class Spool:
             if spill is not None:
                 spill.close()  # unlinked on open: the mapping keeps the data until released
 
-    def _file(self):
+    def _file(self) -> BinaryIO:
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="licscan-spool-")
         self._count += 1
