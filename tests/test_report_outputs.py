@@ -20,7 +20,7 @@ import pytest
 from licscan.cli import main
 from licscan.findings import Finding
 from licscan.report import markdown, sarif
-from licscan.report.outputs import audit_outputs
+from licscan.report.outputs import OutputRequest, audit_outputs
 from licscan.report.progress import progress_reporter, wants_progress
 from licscan.report.text_report import use_color
 from tests.report_dist import SOURCE_DATE_EPOCH, build
@@ -296,7 +296,7 @@ def test_text_is_the_default_and_plain_off_a_terminal(dist_root, monkeypatch, ca
 
 
 def test_output_pairs():
-    fmt = lambda *pairs: [{"format": f, "output": o} for f, o in pairs]
+    fmt = lambda *pairs: [OutputRequest(f, o) for f, o in pairs]
     assert audit_outputs(None) == [("text", None)]
     assert audit_outputs(fmt(("sarif", "a.sarif"), ("json", "b.json"))) == [("sarif", "a.sarif"), ("json", "b.json")]
     assert audit_outputs(fmt((None, "r.html"), (None, "r.md"), ("json", "-"))) == [

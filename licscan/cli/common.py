@@ -9,7 +9,14 @@ import os
 import secrets
 import stat
 import sys
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from licscan.scan import ScanConfig
+
+    #: What ``add_subparsers()`` returns: each command module's ``configure`` adds its parser to it.
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def positive(text: str) -> int:
@@ -28,7 +35,7 @@ def size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def limit_options(command, *, archives: bool = True) -> None:
+def limit_options(command: argparse.ArgumentParser, *, archives: bool = True) -> None:
     """The resource limits (issue: hostile input), one option per entry of licscan/inventory/limits.py (each also a
     `limits:` key of .licscan.yaml); each refusal is a `limit` diagnostic. `inspect` reads one file: the walker's
     archive limits do not apply to it."""
@@ -40,7 +47,7 @@ def limit_options(command, *, archives: bool = True) -> None:
         if option.archives and not archives:
             continue
 
-        def parse(text: str, option=option):
+        def parse(text: str, option: limits.LimitOption = option) -> int | float:
             try:
                 return limits.parse_value(option, text)
             except ValueError as error:
@@ -49,11 +56,12 @@ def limit_options(command, *, archives: bool = True) -> None:
         group.add_argument(f"--{option.key}", type=parse, default=None, metavar=option.metavar, help=option.help)
 
 
-def limits_of(args, configured=()) -> dict:
-    """Every limit's value by option dest: the command line's, else the configuration's, else the default."""
+def limits_of(args: argparse.Namespace) -> dict[str, int | float]:
+    """Every limit's value by option dest: the command line's, else the default (run_audit applies the
+    configuration's `limits:` between the two)."""
     from licscan.inventory import limits
 
-    return limits.resolve({o.dest: getattr(args, o.dest, None) for o in limits.OPTIONS}, dict(configured))
+    return limits.resolve({o.dest: getattr(args, o.dest, None) for o in limits.OPTIONS}, {})
 
 
 # File names that are not UTF-8 reach licscan as lone surrogates (os.fsdecode): reports show each such byte as a
@@ -75,7 +83,7 @@ def say(message: str) -> None:
         pass  # standard error is gone too: the exit code is all that is left
 
 
-def check_outputs(paths) -> None:
+def check_outputs(paths: Iterable[str | None]) -> None:
     """Before a scan: each output file must be writable where it is (its folder exists; it is not a folder)."""
     for path in paths:
         if path is None:
@@ -87,7 +95,60 @@ def check_outputs(paths) -> None:
             raise OutputError(f"{path}: cannot write the output: the folder {folder} does not exist")
 
 
-def write_outputs(outputs: list[tuple[str, str | bytes]]) -> None:
+def _target(path: str) -> tuple[str, os.stat_result | None]:
+    """The file a write to ``path`` lands in (a symbolic link's target) and its status (None: it does not exist)."""
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        return target, None
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise OutputError(f"{path}: is a folder; give a file name for the output")
+    return target, info
+
+
+def _temporary(path: str, target: str, info: os.stat_result | None) -> tuple[int, str] | None:
+    """A new temporary file beside ``target`` (descriptor, name), or None when the target is to be written in place:
+    a file that may be written in a folder that may not. A read-only target is refused."""
+    if info is not None and not os.access(target, os.W_OK):  # a rename would replace a read-only file
+        raise OutputError(f"{path}: cannot write the output: {os.strerror(errno.EACCES)}")
+    folder, name = os.path.split(os.path.abspath(target))
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as error:
+        if info is not None and error.errno in (errno.EACCES, errno.EPERM):
+            return None  # the file may be written, its folder not: in place, not atomic
+        raise OutputError(f"{path}: cannot write the output: cannot create a file in {folder}: "
+                          f"{error.strerror}") from None
+    return fd, temporary
+
+
+def _fill(path: str, fd: int, info: os.stat_result | None, data: bytes) -> None:
+    """Write ``data`` to the temporary file ``fd`` (with the mode of the file it replaces) and flush it to disk."""
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if info is not None:
+                os.fchmod(out.fileno(), stat.S_IMODE(info.st_mode))
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+
+
+def _write_in_place(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as out:
+            out.write(data)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+
+
+def write_outputs(outputs: Sequence[tuple[str, str | bytes]]) -> None:
     """Write every ``(path, text)`` atomically: each to a temporary file beside its target, flushed to disk, and
     renamed over the target only when all of them were written (a full disk leaves every earlier report as it was
     and no truncated file). A target that exists and is not a regular file (``/dev/null``, a FIFO, a terminal), or
@@ -98,47 +159,16 @@ def write_outputs(outputs: list[tuple[str, str | bytes]]) -> None:
     try:
         for path, text in outputs:
             data = text if isinstance(text, bytes) else text.encode("utf-8", ENCODING_ERRORS)
-            target = os.path.realpath(path) if os.path.islink(path) else path
-            try:
-                info = os.stat(target)
-            except FileNotFoundError:
-                info = None
-            except OSError as error:
-                raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
-            if info is not None and stat.S_ISDIR(info.st_mode):
-                raise OutputError(f"{path}: is a folder; give a file name for the output")
-            if info is not None and not stat.S_ISREG(info.st_mode):
+            target, info = _target(path)
+            opened = _temporary(path, target, info) if info is None or stat.S_ISREG(info.st_mode) else None
+            if opened is None:
                 direct.append((path, data))
                 continue
-            if info is not None and not os.access(target, os.W_OK):  # a rename would replace a read-only file
-                raise OutputError(f"{path}: cannot write the output: {os.strerror(errno.EACCES)}")
-            folder, name = os.path.split(os.path.abspath(target))
-            temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-            try:
-                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-                             | getattr(os, "O_CLOEXEC", 0), 0o666)
-            except OSError as error:
-                if info is not None and error.errno in (errno.EACCES, errno.EPERM):
-                    direct.append((path, data))  # the file may be written, its folder not: in place, not atomic
-                    continue
-                raise OutputError(f"{path}: cannot write the output: cannot create a file in {folder}: "
-                                  f"{error.strerror}") from None
+            fd, temporary = opened
             staged.append((temporary, target))
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    if info is not None:
-                        os.fchmod(out.fileno(), stat.S_IMODE(info.st_mode))
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-            except OSError as error:
-                raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+            _fill(path, fd, info, data)
         for path, data in direct:
-            try:
-                with open(path, "wb") as out:
-                    out.write(data)
-            except OSError as error:
-                raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
+            _write_in_place(path, data)
         while staged:
             temporary, target = staged[0]
             try:
@@ -147,7 +177,7 @@ def write_outputs(outputs: list[tuple[str, str | bytes]]) -> None:
                 raise OutputError(f"{target}: cannot write the output: {error.strerror}") from None
             staged.pop(0)
     finally:
-        for temporary, _target in staged:
+        for temporary, _target_path in staged:
             try:
                 os.unlink(temporary)
             except OSError:
@@ -159,7 +189,7 @@ def write_stdout(text: str) -> None:
     sys.stdout.flush()
 
 
-def check_inputs(paths) -> bool:
+def check_inputs(paths: Iterable[str]) -> bool:
     """Every PATH exists and is a file or a folder (a FIFO, socket or device named on the command line would be
     waited on or read forever, and cannot be "read completely"); False after a one-line message."""
     for path in paths:
@@ -180,14 +210,14 @@ def check_inputs(paths) -> bool:
     return True
 
 
-def given_limits(args) -> tuple:
+def given_limits(args: argparse.Namespace) -> tuple[tuple[str, int | float], ...]:
     """The limits given on the command line, as (dest, value): they win over the configuration's `limits:`."""
     from licscan.inventory import limits
 
     return tuple((o.dest, getattr(args, o.dest)) for o in limits.OPTIONS if getattr(args, o.dest, None) is not None)
 
 
-def scan_config(args, *, digests: bool = False, exclude: tuple[str, ...] = ()):
+def scan_config(args: argparse.Namespace, *, digests: bool = False, exclude: tuple[str, ...] = ()) -> ScanConfig:
     from licscan import cache
     from licscan.binary.images import Limits, NotesMode
     from licscan.inventory.limits import with_limits
@@ -197,10 +227,11 @@ def scan_config(args, *, digests: bool = False, exclude: tuple[str, ...] = ()):
                         cache_dir=None if args.no_cache else (args.cache_dir or cache.default_dir()),
                         cache_max_bytes=args.cache_max_size or cache.DEFAULT_MAX_BYTES,
                         exclude=tuple(args.exclude) + tuple(exclude), digests=digests)
-    return with_limits(config, limits_of(args))
+    limited: ScanConfig = with_limits(config, limits_of(args))
+    return limited
 
 
-def scan_options(command: Any) -> None:
+def scan_options(command: argparse.ArgumentParser) -> None:
     """The options of every command that scans a tree (audit, sbom): workers, cache, exclusions, notes, limits."""
     command.add_argument("--jobs", type=positive, default=os.cpu_count() or 1,
                        help="worker processes for plain files (default: all cores)")

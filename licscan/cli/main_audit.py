@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from licscan.cli.common import (
     check_inputs,
@@ -17,8 +18,11 @@ from licscan.cli.common import (
 )
 from licscan.findings import ExitCode
 
+if TYPE_CHECKING:
+    from licscan.cli.common import Subcommands
 
-def configure(commands: Any) -> None:
+
+def configure(commands: Subcommands) -> None:
     audit = commands.add_parser("audit", help="inventory build outputs and judge them (the CI gate)",
                                 description="Walk files, folders, archives and container images; name every NVIDIA "
                                             "part and its device code.")
@@ -43,7 +47,7 @@ def configure(commands: Any) -> None:
     scan_options(audit)
 
 
-def execute(args: Any) -> int:
+def execute(args: argparse.Namespace) -> int:
     from licscan.audit import AuditOptions, run_audit
     from licscan.findings import FailOn
     from licscan.report import RenderOptions, render

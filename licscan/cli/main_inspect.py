@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from licscan.cli.common import (
     OutputError,
@@ -18,8 +19,11 @@ from licscan.cli.common import (
 )
 from licscan.findings import ExitCode
 
+if TYPE_CHECKING:
+    from licscan.cli.common import Subcommands
 
-def configure(commands: Any) -> None:
+
+def configure(commands: Subcommands) -> None:
     inspect = commands.add_parser("inspect", help="list the device code and ELF facts of one file",
                                   description="Everything licscan finds in one file: a richer "
                                               "`cuobjdump -all -lelf -lptx`.")
@@ -37,7 +41,7 @@ def configure(commands: Any) -> None:
     limit_options(inspect, archives=False)
 
 
-def execute(args: Any) -> int:
+def execute(args: argparse.Namespace) -> int:
     from licscan.binary.images import Limits, NotesMode
     from licscan.binary.inspect import inspect_file
     from licscan.model import DiagnosticKind
@@ -54,9 +58,10 @@ def execute(args: Any) -> int:
     if args.extract and os.path.exists(args.extract) and not os.path.isdir(args.extract):
         raise OutputError(f"{args.extract}: --extract needs a folder, and this is not one")
     values = limits_of(args)
-    limits = Limits(max_image_bytes=values["max_image_size"], jobs=args.jobs, notes=NotesMode(args.notes),
-                    max_file_seconds=values["max_file_seconds"], max_entries_per_fatbin=values["max_fatbin_entries"],
-                    max_ar_members=values["max_ar_members"])
+    limits = Limits(max_image_bytes=int(values["max_image_size"]), jobs=args.jobs, notes=NotesMode(args.notes),
+                    max_file_seconds=values["max_file_seconds"],
+                    max_entries_per_fatbin=int(values["max_fatbin_entries"]),
+                    max_ar_members=int(values["max_ar_members"]))
     facts = inspect_file(args.file, limits=limits, want_hash=args.hash)
     if args.extract:
         from licscan.binary.extract import extract

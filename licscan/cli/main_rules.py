@@ -11,30 +11,29 @@ import argparse
 import json
 import sys
 import textwrap
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from licscan.findings import ExitCode
 from licscan.rules.errors import ConfigError, LoadError, RulePackError
 
+if TYPE_CHECKING:
+    from licscan.cli.common import Subcommands
+    from licscan.rules.loader import Rule
+
 EXIT_OK, EXIT_USAGE = ExitCode.CLEAN, ExitCode.USAGE
 
 
-def _packs(args: argparse.Namespace):
-    from licscan.rules.loader import load_packs  # on use: `licscan inspect` builds this parser but needs no packs
+def _rules(args: argparse.Namespace) -> list[Rule]:
+    """The rules of the built-in packs and of ``--rules``; raises RulePackError."""
+    from licscan.rules.loader import all_rules, load_packs  # on use: `licscan inspect` builds this parser
 
-    return load_packs(getattr(args, "rules", None) or ())
-
-
-def _all_rules(packs):
-    from licscan.rules.loader import all_rules
-
-    return all_rules(packs)
+    return all_rules(load_packs(getattr(args, "rules", None) or ()))
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        rules = _all_rules(_packs(args))
+        rules = _rules(args)
     except RulePackError as error:
         print(error.render(), file=err)
         return EXIT_USAGE
@@ -52,7 +51,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
 def cmd_show(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        rules = {r.id: r for r in _all_rules(_packs(args))}
+        rules = {r.id: r for r in _rules(args)}
     except RulePackError as error:
         print(error.render(), file=err)
         return EXIT_USAGE
@@ -60,8 +59,12 @@ def cmd_show(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     if rule is None:
         print(f"licscan: no rule {args.id!r}; `licscan rules list` shows the rules", file=err)
         return EXIT_USAGE
-    wrap = lambda text: textwrap.fill(" ".join(text.split()), 100, initial_indent="  ", subsequent_indent="  ")
-    lines = [f"{rule.id}: {rule.title}", f"  severity: {rule.severity.value} (undetermined: {rule.undetermined_severity.value})",
+
+    def wrap(text: str) -> str:
+        return textwrap.fill(" ".join(text.split()), 100, initial_indent="  ", subsequent_indent="  ")
+
+    lines = [f"{rule.id}: {rule.title}",
+             f"  severity: {rule.severity.value} (undetermined: {rule.undetermined_severity.value})",
              f"  pack: {rule.pack} ({rule.span})", "",
              f"Clause: {rule.clause.document}, section {rule.clause.section} (text dated {rule.clause.date})",
              wrap(f'"{rule.clause.text}"')]
@@ -111,7 +114,7 @@ def cmd_waive(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     return EXIT_OK
 
 
-def add_rules_parser(subparsers) -> argparse.ArgumentParser:
+def add_rules_parser(subparsers: Subcommands) -> argparse.ArgumentParser:
     """Adds ``rules list|show|validate``; each sub-parser sets ``func`` to its command function."""
     parser = subparsers.add_parser("rules", help="list, show or validate rule packs")
     sub = parser.add_subparsers(dest="rules_command", required=True)
@@ -129,7 +132,7 @@ def add_rules_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def add_waive_parser(subparsers) -> argparse.ArgumentParser:
+def add_waive_parser(subparsers: Subcommands) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("waive", help="add a waiver for a finding's fingerprint to .licscan.yaml")
     parser.add_argument("fingerprint")
     parser.add_argument("--reason", required=True)
@@ -145,7 +148,7 @@ def add_waive_parser(subparsers) -> argparse.ArgumentParser:
 __all__ = ["LoadError", "add_rules_parser", "add_waive_parser", "cmd_list", "cmd_show", "cmd_validate", "cmd_waive"]
 
 
-def configure(subparsers) -> None:
+def configure(subparsers: Subcommands) -> None:
     """``licscan rules ...`` and ``licscan waive ...``."""
     add_rules_parser(subparsers)
     add_waive_parser(subparsers)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import io
-from typing import Any
+from typing import TYPE_CHECKING
 
 from licscan.cli.common import (
     check_inputs,
@@ -15,8 +16,11 @@ from licscan.cli.common import (
 )
 from licscan.findings import ExitCode
 
+if TYPE_CHECKING:
+    from licscan.cli.common import Subcommands
 
-def configure(commands: Any) -> None:
+
+def configure(commands: Subcommands) -> None:
     sbom = commands.add_parser("sbom", help="write an SBOM (SPDX 2.3 or CycloneDX 1.6) of build outputs",
                                description="The same inventory as `audit`, as a bill of materials for legal review.")
     sbom.add_argument("paths", nargs="+", metavar="PATH")
@@ -27,7 +31,7 @@ def configure(commands: Any) -> None:
     scan_options(sbom)
 
 
-def execute(args: Any) -> int:
+def execute(args: argparse.Namespace) -> int:
     from licscan import sbom
     from licscan.scan import scan
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from licscan.findings import Finding, Severity, Verdict
-from licscan.vpath import chain, outer  # noqa: F401 (renderers import them from here)
+from licscan.model import Component, Inventory, ToolkitRange
 
 SEVERITIES = tuple(s.value for s in sorted(Severity, reverse=True))  # error, warning, note
 #: Every audit report says this once (text, JSON, SARIF, Markdown, HTML).
@@ -17,7 +17,7 @@ DISCLAIMER = ("An engineering reading of the licence texts, not legal advice: ea
               "governs the part and says whether it is a violation, a review or undetermined (docs/licenses.md).")
 
 
-def generated_at(environ=None) -> datetime:
+def generated_at(environ: Mapping[str, str] | None = None) -> datetime:
     """SOURCE_DATE_EPOCH when set (reproducible output), else now; UTC, whole seconds."""
     from licscan import clock
 
@@ -54,42 +54,51 @@ def counts(findings: Iterable[Finding]) -> dict[str, int]:
     return out
 
 
-def by_severity(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+def by_severity(findings: Iterable[Finding]) -> list[Finding]:
     """Most severe first, then violations before undetermined, then by path and rule (stable)."""
     return sorted(findings, key=lambda f: (-f.severity.rank, f.verdict is not Verdict.VIOLATION,
                                            f.path, f.rule, f.fingerprint))
 
 
-def is_nvidia(component) -> bool:
+def is_nvidia(component: Component) -> bool:
     return (component.vendor or "") == "NVIDIA"
 
 
-def toolkit_label(toolkit) -> str:
+def toolkit_label(toolkit: ToolkitRange | None) -> str:
     from licscan.report.inspect_text import toolkit_text
 
     return toolkit_text(toolkit)
 
 
-def arch_key(arch: str) -> tuple:
+def arch_key(arch: str) -> tuple[str, int, str]:
     digits = "".join(ch for ch in arch if ch.isdigit())
     return (arch.split("_", 1)[0], int(digits) if digits else 0, arch)
 
 
-def device_code_by_file(inventory) -> dict[str, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class ToolkitRow:
+    """The device code one file holds from one toolkit: per image kind (``cubin``, ``ptx``...), its
+    architectures, sorted; and how many images."""
+
+    toolkit: str
+    kinds: tuple[tuple[str, tuple[str, ...]], ...]
+    images: int
+
+
+def device_code_by_file(inventory: Inventory) -> dict[str, list[ToolkitRow]]:
     """Per file: one row per toolkit, with the cubin (SASS) and PTX architectures it built, sorted."""
-    files: dict[str, dict[str, dict[str, set]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(set)))
+    files: dict[str, dict[str, dict[str, set[str]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(set)))
+    images: Counter[tuple[str, str]] = Counter()
     for image in inventory.device_code:
-        files[image.path][toolkit_label(image.toolkit)][image.kind.value].add(image.arch_full)
-    out: dict[str, list[dict[str, Any]]] = {}
+        label = toolkit_label(image.toolkit)
+        files[image.path][label][image.kind.value].add(image.arch_full)
+        images[image.path, label] += 1
+    out: dict[str, list[ToolkitRow]] = {}
     for path in sorted(files):
-        rows = []
-        for toolkit in sorted(files[path]):
-            kinds = files[path][toolkit]
-            rows.append({"toolkit": toolkit,
-                         "kinds": {k: sorted(v, key=arch_key) for k, v in sorted(kinds.items())},
-                         "images": sum(1 for i in inventory.device_code if i.path == path
-                                       and toolkit_label(i.toolkit) == toolkit)})
-        out[path] = rows
+        out[path] = [ToolkitRow(toolkit, tuple((k, tuple(sorted(v, key=arch_key)))
+                                               for k, v in sorted(files[path][toolkit].items())),
+                                images[path, toolkit])
+                     for toolkit in sorted(files[path])]
     return out
 
 

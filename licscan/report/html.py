@@ -10,12 +10,12 @@ is SOURCE_DATE_EPOCH's when set.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from licscan import __version__
 from licscan.escape import html as html_text
 from licscan.findings import Finding, Verdict
-from licscan.model import GPU_LAYER_KINDS
+from licscan.model import GPU_LAYER_KINDS, Component, Inventory
 from licscan.report._shared import (
     active,
     by_severity,
@@ -73,12 +73,12 @@ footer.page { margin-top: 48px; font-size: 13px; color: var(--muted); }
 """
 
 
-def _e(text: Any) -> str:
+def _e(text: object) -> str:
     """Untrusted text as HTML (licscan.escape.html: controls and bidirectional overrides visible, then entities)."""
     return html_text("" if text is None else text)
 
 
-def _code(text: Any) -> str:
+def _code(text: object) -> str:
     return f"<code>{_e(text)}</code>"
 
 
@@ -89,7 +89,7 @@ def _table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _finding(f: dict[str, Any], number: int) -> str:
+def _finding(f: Finding, number: int) -> str:
     sev = f.severity.value
     is_waived = bool(f.waived)
     cls = f"finding {sev}" + (" waived" if is_waived else "")
@@ -113,7 +113,7 @@ def _finding(f: dict[str, Any], number: int) -> str:
         parts.append(f"<blockquote><p>“{_e(' '.join(clause.text.split()))}”</p>"
                      f"<footer>{_e(clause.document)}, section {_e(clause.section)}; "
                      f"EULA text dated <b>{_e(clause.date)}</b>{url}</footer></blockquote>")
-    evidence = f.evidence or []
+    evidence = f.evidence
     if evidence:
         parts.append(f"<div><b>Evidence chain</b> ({len(evidence)})<ol class=\"evidence\">"
                      + "".join(f"<li>{_e(e)}</li>" for e in evidence) + "</ol></div>")
@@ -129,7 +129,7 @@ def _finding(f: dict[str, Any], number: int) -> str:
     return "".join(parts)
 
 
-def _component_rows(components) -> list[list[str]]:
+def _component_rows(components: Sequence[Component]) -> list[list[str]]:
     rows = []
     for c in components:
         props = dict(c.properties)
@@ -143,14 +143,7 @@ def _component_rows(components) -> list[list[str]]:
     return rows
 
 
-def render(inventory, findings: list[Finding] | None = None) -> str:
-    findings = findings or []
-    live = by_severity(active(findings))
-    done = waived(findings)
-    c = counts(findings)
-    s = inventory.summary
-    when = generated_at().strftime("%Y-%m-%d %H:%M UTC")
-    inputs = ", ".join(_code(rel(p) or p) for p in inventory.inputs)
+def _status(inventory: Inventory, live: list[Finding], c: dict[str, int]) -> str:
     if c["error"]:
         status = '<span class="status fail">Findings at error level</span>'
     elif live:
@@ -159,12 +152,20 @@ def render(inventory, findings: list[Finding] | None = None) -> str:
         status = '<span class="status pass">No open findings</span>'
     if not inventory.complete:
         status += ' <span class="status fail">Scan incomplete</span>'
-    body: list[str] = [
+    return status
+
+
+def _header(inventory: Inventory, findings: list[Finding], live: list[Finding], done: list[Finding]) -> list[str]:
+    c = counts(findings)
+    s = inventory.summary
+    when = generated_at().strftime("%Y-%m-%d %H:%M UTC")
+    inputs = ", ".join(_code(rel(p) or p) for p in inventory.inputs)
+    return [
         "<header>",
         "<h1>licscan licence review</h1>",
         f"<p class=\"muted\">{inputs} — {s.files} files, {s.bytes:,} bytes — licscan {_e(__version__)} — "
         f"generated {_e(when)}</p>",
-        f"<p>{status}</p>",
+        f"<p>{_status(inventory, live, c)}</p>",
         "<div class=\"cards\">"
         + "".join(f"<div class=\"card {k}\"><b>{n}</b>{_e(k)}</div>" for k, n in c.items())
         + f"<div class=\"card\"><b>{len(done)}</b>waived</div>"
@@ -178,11 +179,13 @@ def render(inventory, findings: list[Finding] | None = None) -> str:
         "<li><a href=\"#completeness\">Completeness</a></li></ol></nav>",
         "</header>",
     ]
-    body.append(f"<section id=\"findings\"><h2>Findings ({len(live)} open)</h2>")
-    body.append("".join(_finding(f, i) for i, f in enumerate(live, 1)) if live else "<p>No open findings.</p>")
-    body.append("</section>")
 
-    body.append(f"<section id=\"waivers\"><h2>Waivers ({len(done)})</h2>")
+
+def _findings_section(live: list[Finding], done: list[Finding]) -> list[str]:
+    body = [f"<section id=\"findings\"><h2>Findings ({len(live)} open)</h2>",
+            "".join(_finding(f, i) for i, f in enumerate(live, 1)) if live else "<p>No open findings.</p>",
+            "</section>",
+            f"<section id=\"waivers\"><h2>Waivers ({len(done)})</h2>"]
     if done:
         body.append(_table(["Rule", "File", "Reason", "Approver", "Expires", "Declared at"],
                            [[_code(f.rule), _code(f.path), _e(f.waiver.reason if f.waiver else None),
@@ -193,33 +196,41 @@ def render(inventory, findings: list[Finding] | None = None) -> str:
     else:
         body.append("<p>No finding is waived.</p>")
     body.append("</section>")
+    return body
 
+
+def _components_sections(inventory: Inventory) -> list[str]:
     nvidia = [x for x in inventory.components if is_nvidia(x)]
     other = [x for x in inventory.components if not is_nvidia(x)]
     headers = ["Name", "Vendor", "Kind", "Version", "Licence", "Where", "Evidence"]
-    body.append(f"<section id=\"nvidia\"><h2>NVIDIA components ({len(nvidia)})</h2>")
-    body.append(_table(headers, _component_rows(nvidia)) if nvidia else "<p>None found.</p>")
-    body.append("</section>")
-    body.append(f"<section id=\"other\"><h2>Other GPU components ({len(other)})</h2>")
-    body.append(_table(headers, _component_rows(other)) if other else "<p>None found.</p>")
-    body.append("</section>")
+    return [f"<section id=\"nvidia\"><h2>NVIDIA components ({len(nvidia)})</h2>",
+            _table(headers, _component_rows(nvidia)) if nvidia else "<p>None found.</p>",
+            "</section>",
+            f"<section id=\"other\"><h2>Other GPU components ({len(other)})</h2>",
+            _table(headers, _component_rows(other)) if other else "<p>None found.</p>",
+            "</section>"]
 
+
+def _device_section(inventory: Inventory) -> list[str]:
     device = device_code_by_file(inventory)
-    body.append(f"<section id=\"device-code\"><h2>Device code per file ({len(device)} files, "
-                f"{len(inventory.device_code)} images)</h2>")
+    body = [f"<section id=\"device-code\"><h2>Device code per file ({len(device)} files, "
+            f"{len(inventory.device_code)} images)</h2>"]
     if device:
         rows = []
         for path, toolkits in device.items():
             for i, row in enumerate(toolkits):
-                arches = "<br>".join(f"<b>{_e(kind)}</b> {_e(' '.join(a))}" for kind, a in row["kinds"].items())
-                rows.append([_code(path) if i == 0 else "", _e(row["toolkit"]), arches, str(row["images"])])
+                arches = "<br>".join(f"<b>{_e(kind)}</b> {_e(' '.join(a))}" for kind, a in row.kinds)
+                rows.append([_code(path) if i == 0 else "", _e(row.toolkit), arches, str(row.images)])
         body.append(_table(["File", "Toolkit (CUDA)", "Architectures", "Images"], rows))
     else:
         body.append("<p>No NVIDIA device code found.</p>")
     body.append("</section>")
+    return body
 
-    body.append(f"<section id=\"dependencies\"><h2>Dependencies on NVIDIA libraries ({len(inventory.dependencies)})"
-                "</h2>")
+
+def _dependencies_section(inventory: Inventory) -> list[str]:
+    body = [f"<section id=\"dependencies\"><h2>Dependencies on NVIDIA libraries ({len(inventory.dependencies)})"
+            "</h2>"]
     if inventory.dependencies:
         body.append(_table(["File", "Needs (DT_NEEDED)", "Component", "Shipped in the input"],
                            [[_code(d.path), _code(d.needs), _e(f"{d.vendor} {d.component}"),
@@ -232,20 +243,33 @@ def render(inventory, findings: list[Finding] | None = None) -> str:
                            [[_e(d.name), _e(d.ecosystem.value), _e(d.version), _e(d.license_declared or "—"),
                              _code(d.vpath)] for d in inventory.distributions]))
     body.append("</section>")
+    return body
 
-    body.append("<section id=\"completeness\"><h2>Completeness</h2>")
+
+def _completeness_section(inventory: Inventory) -> list[str]:
+    body = ["<section id=\"completeness\"><h2>Completeness</h2>"]
     if inventory.diagnostics:
         body.append(f"<p><b>Scan incomplete:</b> {len(inventory.diagnostics)} inputs or parts could not be read; "
                     "findings may be missing for them.</p>")
         body.append(_table(["Kind", "Path", "Message"], [[_e(d.kind.value), _code(d.path), _e(d.message)]
                                                         for d in inventory.diagnostics]))
     else:
-        body.append(f"<p>Every input was read completely ({s.files} files).</p>")
+        body.append(f"<p>Every input was read completely ({inventory.summary.files} files).</p>")
     if inventory.special_files:
         body.append(_table(["Special file", "Kind", "Target", "Note"],
                            [[_code(x.vpath), _e(x.kind.value), _e(x.target or ""), _e(x.note or "")]
                             for x in inventory.special_files]))
     body.append("</section>")
+    return body
+
+
+def render(inventory: Inventory, findings: list[Finding] | None = None) -> str:
+    findings = findings or []
+    live = by_severity(active(findings))
+    done = waived(findings)
+    body = (_header(inventory, findings, live, done) + _findings_section(live, done)
+            + _components_sections(inventory) + _device_section(inventory) + _dependencies_section(inventory)
+            + _completeness_section(inventory))
     body.append(f"<footer class=\"page\">licscan {_e(__version__)}. Fingerprints are stable across runs; waive a "
                 "reviewed finding with <code>licscan waive FINGERPRINT --reason …</code>.</footer>")
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -1,7 +1,7 @@
 """``licscan inspect --format json``: schema ``licscan-inspect/1`` (licscan/schemas/inspect.schema.json).
 
-``device_code`` holds one entry per image, in file order, in the entry shape of the audit report (the JSON report schema (licscan/schemas/report.schema.json)) plus
-the details inspect knows (producer, cubin ABI, offsets, identifier, ptxas options).
+``device_code`` holds one entry per image, in file order, in the entry shape of the audit report (the JSON report
+schema, licscan/schemas/report.schema.json) plus the details inspect knows (producer, cubin ABI, offsets, identifier, ptxas options).
 """
 
 from __future__ import annotations
@@ -13,24 +13,37 @@ from collections import Counter
 from typing import Any
 
 from licscan import __version__
-from licscan.model import DeviceImage, Diagnostic, FileFacts, to_json
+from licscan.model import (
+    Compression,
+    Container,
+    DeviceImage,
+    Diagnostic,
+    FileFacts,
+    ImageKind,
+    Producer,
+    ToolInfo,
+    ToolkitRange,
+    to_json,
+)
 
 SCHEMA_ID = "licscan-inspect/1"
 
 
 @functools.lru_cache(maxsize=1024)
-def _tool_json(tool) -> dict[str, Any] | None:
-    return to_json(tool) if tool is not None else None
+def _tool_json(tool: ToolInfo | None) -> dict[str, Any] | None:
+    out: dict[str, Any] | None = to_json(tool) if tool is not None else None
+    return out
 
 
 @functools.lru_cache(maxsize=1024)
-def _toolkit_json(toolkit) -> dict[str, Any] | None:
+def _toolkit_json(toolkit: ToolkitRange | None) -> dict[str, Any] | None:
     """Shared by the images of one toolkit range (thousands in a large library; the JSON encoder only reads it)."""
     return toolkit.to_json() if toolkit is not None else None
 
 
 def device_code_entry(image: DeviceImage) -> dict[str, Any]:
-    """One ``device_code`` entry: the the JSON report schema (licscan/schemas/report.schema.json) keys first, then inspect's details."""
+    """One ``device_code`` entry: the keys of the JSON report schema (licscan/schemas/report.schema.json) first, then
+    inspect's details."""
     return {
         "path": image.path,
         "container": image.container.value,
@@ -114,12 +127,12 @@ def render(facts: FileFacts) -> str:
     return dumps(document)
 
 
-class _Encoded(list):
+class _Encoded(list[str]):
     """List items that are JSON text already (:func:`dumps` writes them as they are)."""
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
-def _value(value) -> str:
+def _value(value: object) -> str:
     """JSON of a hashable field value; thousands of images share a few dozen distinct paths, archs, toolkits."""
     if isinstance(value, enum.Enum):
         value = value.value
@@ -146,12 +159,16 @@ def device_code_line(image: DeviceImage) -> str:
         image.arch_full, image.producer, image.tool, image.linked_from, image.cubin_abi, image.virtual_arch,
         image.debug, image.host, image.ptxas_options)
     return (f"{head}{n(image.size)}{middle}{n(image.uncompressed_size)}{tail}{_value(image.identifier)}{end}"
-            f"{n(image.fatbin_offset)}, \"entry_offset\": {n(image.entry_offset)}, \"sha256\": {_ENCODER.encode(image.sha256)}}}")
+            f"{n(image.fatbin_offset)}, \"entry_offset\": {n(image.entry_offset)}, "
+            f"\"sha256\": {_ENCODER.encode(image.sha256)}}}")
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
-def _template(path, container, kind, arch, ptx_isa, toolkit, compression, arch_full, producer, tool, linked_from,
-              cubin_abi, virtual_arch, debug, host, ptxas_options) -> tuple[str, str, str, str]:
+def _template(path: str, container: Container, kind: ImageKind, arch: str, ptx_isa: str | None,
+              toolkit: ToolkitRange | None, compression: Compression, arch_full: str, producer: Producer | None,
+              tool: ToolInfo | None, linked_from: tuple[ToolInfo, ...], cubin_abi: int | None,
+              virtual_arch: str | None, debug: bool, host: str | None,
+              ptxas_options: str | None) -> tuple[str, str, str, str]:
     v = _value
     return (f'{{"path": {v(path)}, "container": {v(container)}, "kind": {v(kind)}, "arch": {v(arch)}, '
             f'"ptx_isa": {v(ptx_isa)}, "toolkit": {v(toolkit)}, "compression": {v(compression)}, "size": ',

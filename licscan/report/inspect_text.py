@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
+
 from licscan.escape import terminal as _t
 from licscan.model import DeviceImage, FileFacts, ToolkitRange
 from licscan.report.inspect_json import producers
@@ -39,56 +42,55 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
 
 
-def render(facts: FileFacts) -> str:
-    lines = [f"{_t(facts.path)}: {facts.format.value}, {facts.size} bytes"]
+_HEADERS = ["#", "container", "kind", "arch", "ISA", "toolkit", "compression", "size", "producer", ""]
+
+
+def _labelled(label: str, values: Sequence[str], sep: str = ", ") -> list[str]:
+    """One ``  LABEL    value, value`` line, or none when there is no value."""
+    return [f"  {label:<8} {_t(sep.join(values))}"] if values else []
+
+
+def _host_lines(facts: FileFacts) -> list[str]:
+    lines: list[str] = []
     if facts.elf is not None:
         elf = facts.elf
         lines.append(f"  ELF      {_t(elf.elf_type)} {_t(elf.machine)}{'' if elf.has_symtab else ', stripped'}")
-        if elf.soname:
-            lines.append(f"  SONAME   {_t(elf.soname)}")
-        if elf.needed:
-            lines.append(f"  NEEDED   {_t(', '.join(elf.needed))}")
-        if elf.runpath:
-            lines.append(f"  RUNPATH  {_t(':'.join(elf.runpath))}")
-        if elf.rpath:
-            lines.append(f"  RPATH    {_t(':'.join(elf.rpath))}")
+        lines += _labelled("SONAME", [elf.soname] if elf.soname else [])
+        lines += _labelled("NEEDED", elf.needed) + _labelled("RUNPATH", elf.runpath, ":")
+        lines += _labelled("RPATH", elf.rpath, ":")
     if facts.pe is not None:
         pe = facts.pe
         lines.append(f"  {'PE' if facts.format.value == 'pe' else 'COFF':<8} {_t(pe.machine)}")
-        if pe.imports:
-            lines.append(f"  IMPORTS  {_t(', '.join(pe.imports))}")
-        if pe.delay_imports:
-            lines.append(f"  DELAYED  {_t(', '.join(pe.delay_imports))}")
+        lines += _labelled("IMPORTS", pe.imports) + _labelled("DELAYED", pe.delay_imports)
     if facts.ptx_header is not None and facts.ptx_header.version:
         header = facts.ptx_header
         lines.append(f"  PTX      {_t(header.generator or '')}, CUDA {_t(header.version)}"
                      + (f", CL-{_t(header.build_id)}" if header.build_id else ""))
     if facts.members:
         lines.append(f"  archive  {len(facts.members)} members")
-    images = facts.all_images()
+    return lines
+
+
+def _image_lines(facts: FileFacts, images: Sequence[DeviceImage]) -> list[str]:
+    """The device-code count, toolkit conflicts, then one table of images per host file (archive members apart)."""
     cubins = sum(1 for i in images if i.kind.value == "cubin")
     ptx_count = sum(1 for i in images if i.kind.value == "ptx")
     others = len(images) - cubins - ptx_count
-    lines.append(f"  device code: {len(images)} images ({cubins} cubin, {ptx_count} ptx"
-                 + (f", {others} AMD/SPIR-V" if others else "") + ")")
+    lines = [f"  device code: {len(images)} images ({cubins} cubin, {ptx_count} ptx"
+             + (f", {others} AMD/SPIR-V" if others else "") + ")"]
     conflicts = sorted({c for i in images if i.toolkit is not None for c in i.toolkit.conflicts})
-    for conflict in conflicts:
-        lines.append(f"  toolkit conflict: {_t(conflict)}")
-    current = None
-    rows: list[list[str]] = []
-    for n, image in enumerate(images, 1):
-        if image.path != current:
-            if rows:
-                lines.extend(_table([["#", "container", "kind", "arch", "ISA", "toolkit", "compression", "size",
-                                      "producer", ""]] + rows))
-                rows = []
-            if image.path != facts.path:
-                lines.append(f"  {_t(image.path)}")
-            current = image.path
-        rows.append(_row(n, image))
-    if rows:
-        lines.extend(_table([["#", "container", "kind", "arch", "ISA", "toolkit", "compression", "size", "producer",
-                              ""]] + rows))
+    lines += [f"  toolkit conflict: {_t(conflict)}" for conflict in conflicts]
+    for path, group in itertools.groupby(enumerate(images, 1), key=lambda pair: pair[1].path):
+        if path != facts.path:
+            lines.append(f"  {_t(path)}")
+        lines.extend(_table([_HEADERS] + [_row(n, image) for n, image in group]))
+    return lines
+
+
+def render(facts: FileFacts) -> str:
+    lines = [f"{_t(facts.path)}: {facts.format.value}, {facts.size} bytes"] + _host_lines(facts)
+    images = facts.all_images()
+    lines += _image_lines(facts, images)
     made_by = producers(images)
     if made_by:
         lines.append("  producers: " + ", ".join(f"{_t(p['tool'])} {_t(p['version'] or '?')} ({p['images']})"

@@ -8,12 +8,10 @@ the JSON report has them all.
 
 from __future__ import annotations
 
-from typing import Any
-
 from licscan import __version__
 from licscan.escape import markdown, markdown_code
 from licscan.findings import Finding, Verdict
-from licscan.model import GPU_LAYER_KINDS
+from licscan.model import GPU_LAYER_KINDS, Inventory
 from licscan.report._shared import DISCLAIMER, active, by_severity, counts, is_nvidia, rel, waived
 
 MAX_BYTES = 1_000_000
@@ -21,17 +19,17 @@ TOP_FINDINGS = 50
 ICON = {"error": "🔴", "warning": "🟠", "note": "🔵"}
 
 
-def cell(text: Any) -> str:
+def cell(text: object) -> str:
     """Untrusted text as Markdown prose or a table cell (licscan.escape.markdown: shown literally, one line)."""
     return markdown("" if text is None else text)
 
 
-def code(text: Any, table: bool = False) -> str:
+def code(text: object, table: bool = False) -> str:
     """Untrusted text as a code span (licscan.escape.markdown_code)."""
     return markdown_code("" if text is None else text, table=table)
 
 
-def _finding(f: dict[str, Any]) -> list[str]:
+def _finding(f: Finding) -> list[str]:
     clause = f.clause
     verdict = "" if f.verdict is Verdict.VIOLATION else f" ({f.verdict.value})"
     lines = [f"- {ICON.get(f.severity.value, '')} **{f.severity.value.upper()}** {code(f.rule)}{verdict} in "
@@ -45,7 +43,7 @@ def _finding(f: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _components(inventory, limit: int | None) -> tuple[list[str], int]:
+def _components(inventory: Inventory, limit: int | None) -> tuple[list[str], int]:
     nvidia = [c for c in inventory.components if is_nvidia(c)]
     other = [c for c in inventory.components if not is_nvidia(c) and c.kind in GPU_LAYER_KINDS]
     rows = nvidia + other
@@ -63,7 +61,7 @@ def _components(inventory, limit: int | None) -> tuple[list[str], int]:
     return lines, len(rows) - len(shown)
 
 
-def render(inventory, findings: list[Finding] | None = None, *, max_bytes: int = MAX_BYTES,
+def render(inventory: Inventory, findings: list[Finding] | None = None, *, max_bytes: int = MAX_BYTES,
            top: int = TOP_FINDINGS) -> str:
     findings = findings or []
     live = by_severity(active(findings))
@@ -82,7 +80,8 @@ def render(inventory, findings: list[Finding] | None = None, *, max_bytes: int =
                          "the JSON report has everything.\n"
 
 
-def _render(inventory, findings, live, limit_findings: int, limit_components: int | None) -> str:
+def _render(inventory: Inventory, findings: list[Finding], live: list[Finding], limit_findings: int,
+            limit_components: int | None) -> str:
     c = counts(findings)
     s = inventory.summary
     failed = bool(live) and any(f.severity.value == "error" for f in live)

@@ -10,31 +10,33 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import TextIO
 
 DELAY = 1.0
 
 
-def in_ci(environ=None) -> bool:
+def in_ci(environ: Mapping[str, str] | None = None) -> bool:
     value = (environ if environ is not None else os.environ).get("CI", "")
     return value.strip().lower() not in ("", "0", "false", "no")
 
 
-def is_terminal(stream) -> bool:
+def is_terminal(stream: object) -> bool:
     try:
-        return bool(stream.isatty())
+        isatty = getattr(stream, "isatty", None)
+        return callable(isatty) and bool(isatty())
     except (AttributeError, ValueError, OSError):
         return False
 
 
-def wants_progress(stream=None, environ=None) -> bool:
+def wants_progress(stream: TextIO | None = None, environ: Mapping[str, str] | None = None) -> bool:
     environ = environ if environ is not None else os.environ
     stream = stream if stream is not None else sys.stderr
     return is_terminal(stream) and not in_ci(environ) and environ.get("TERM", "") != "dumb"
 
 
 @contextlib.contextmanager
-def progress_reporter(stream=None, environ=None, delay: float = DELAY) -> Iterator[Callable[[str], None] | None]:
+def progress_reporter(stream: TextIO | None = None, environ: Mapping[str, str] | None = None, delay: float = DELAY) -> Iterator[Callable[[str], None] | None]:
     """Yields the callback for ``scan(progress=...)``, or None when no progress is to be shown."""
     stream = stream if stream is not None else sys.stderr
     if not wants_progress(stream, environ):
@@ -42,7 +44,15 @@ def progress_reporter(stream=None, environ=None, delay: float = DELAY) -> Iterat
         return
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     environ = environ if environ is not None else os.environ
     console = Console(file=stream, no_color="NO_COLOR" in environ, highlight=False)
@@ -50,22 +60,24 @@ def progress_reporter(stream=None, environ=None, delay: float = DELAY) -> Iterat
                         TimeElapsedColumn(), TextColumn("[dim]{task.description}"), console=console,
                         transient=True, refresh_per_second=8)
     start = time.monotonic()
-    state = {"count": 0, "task": None}
+    count = 0
+    task: TaskID | None = None
 
     def advance(vpath: str) -> None:
-        state["count"] += 1
-        if state["task"] is None:
+        nonlocal count, task
+        count += 1
+        if task is None:
             if time.monotonic() - start < delay:
                 return
             progress.start()
-            state["task"] = progress.add_task(escape(_short(vpath)), total=None, completed=state["count"])
+            task = progress.add_task(escape(_short(vpath)), total=None, completed=count)
             return
-        progress.update(state["task"], advance=1, description=escape(_short(vpath)))
+        progress.update(task, advance=1, description=escape(_short(vpath)))
 
     try:
         yield advance
     finally:
-        if state["task"] is not None:
+        if task is not None:
             progress.stop()
 
 

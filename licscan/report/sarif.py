@@ -1,4 +1,5 @@
-"""``licscan audit --format sarif``: SARIF 2.1.0 as GitHub code scanning ingests it (knowledge anchors §3.1).
+"""``licscan audit --format sarif``: SARIF 2.1.0 as GitHub code scanning ingests it
+(https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning).
 
 * ``tool.driver``: name, semanticVersion and one rule per policy rule of the loaded packs (plus the waiver
   bookkeeping rules), each with short and full description, help text and markdown (quoted clause, remediation,
@@ -21,17 +22,20 @@ import hashlib
 import json
 import re
 import string
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from licscan import __version__
 from licscan.escape import sarif_text
 from licscan.findings import Finding
-from licscan.model import GPU_LAYER_KINDS
-from licscan.report._shared import DISCLAIMER, active, chain, outer, rel, rule_doc_command
-from licscan.vpath import SEP
+from licscan.model import GPU_LAYER_KINDS, Inventory
+from licscan.report._shared import DISCLAIMER, active, rel, rule_doc_command
+from licscan.vpath import SEP, chain, outer
 from licscan.vpath import member as vpath_member
+
+if TYPE_CHECKING:
+    from licscan.rules.loader import Rule
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -54,7 +58,7 @@ WAIVER_RULES = (
 class _Placeholders(string.Formatter):
     """Render a message template at rule level: ``{other.name}`` -> ``<other.name>``."""
 
-    def get_field(self, field_name, args, kwargs):
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[str, str]:
         return f"<{field_name}>", field_name
 
 
@@ -78,7 +82,7 @@ def _quote_block(text: str) -> str:
     return "\n".join("> " + line for line in text.splitlines() or [""])
 
 
-def rule_descriptor(rule) -> dict[str, Any]:
+def rule_descriptor(rule: Rule) -> dict[str, Any]:
     clause = rule.clause
     remediation = _template(rule.remediation)
     source = f"{clause.document} {clause.section} (text of {clause.date})"
@@ -133,16 +137,16 @@ def _quote(path: str) -> str:
     return quote(path.encode("utf-8", "surrogateescape"), safe="/")
 
 
-def stable_hash(finding: dict[str, Any]) -> str:
+def stable_hash(finding: Finding) -> str:
     """``primaryLocationLineHash``: the same alert across releases of the scanned file (versions blanked)."""
     component = (finding.component or "").split("@", 1)[0]
     path = _VERSIONISH.sub("*", finding.path)
-    digest = hashlib.sha256("\x1f".join((finding.rule, path, component)).encode("utf-8", "surrogateescape")).hexdigest()
-    return digest[:16] + ":1"
+    digest = hashlib.sha256("\x1f".join((finding.rule, path, component)).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:16] + ":1"
 
 
 class _Artifacts:
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
         self.index: dict[str, int] = {}
 
@@ -161,7 +165,7 @@ class _Artifacts:
         return self.index[vpath]
 
 
-def _result(finding: dict[str, Any], rule_index: dict[str, int], artifacts: _Artifacts) -> dict[str, Any]:
+def _result(finding: Finding, rule_index: dict[str, int], artifacts: _Artifacts) -> dict[str, Any]:
     vpath = finding.path
     top = outer(vpath)
     artifacts.add(vpath)
@@ -204,7 +208,7 @@ def category(inputs: Sequence[str]) -> str:
     return "licscan/" + "+".join(names) + "/"
 
 
-def document(inventory, findings: list[Finding], rules: Iterable[Any] = (),
+def document(inventory: Inventory, findings: list[Finding], rules: Iterable[Rule] = (),
              automation_id: str | None = None) -> dict[str, Any]:
     """The SARIF log; ``rules`` are the rules the audit ran (``AuditResult.rules``): renderers never load packs."""
     descriptors = [rule_descriptor(r) for r in sorted(rules, key=lambda r: r.id)]
@@ -242,14 +246,14 @@ def document(inventory, findings: list[Finding], rules: Iterable[Any] = (),
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
-def _layers(inventory) -> list[dict[str, Any]]:
+def _layers(inventory: Inventory) -> list[dict[str, Any]]:
     """Every layer, non-NVIDIA runtime and target named in the input (docs/layers.md), finding or not."""
     return [{"name": c.name, "kind": c.kind.value, "vendor": c.vendor,
              "confidence": dict(c.properties).get("confidence"), "paths": [rel(p) or p for p in c.paths],
              "evidence": list(c.evidence)} for c in inventory.components if c.kind in GPU_LAYER_KINDS]
 
 
-def render(inventory, findings: list[Finding], rules: Iterable[Any] = (),
+def render(inventory: Inventory, findings: list[Finding], rules: Iterable[Rule] = (),
            automation_id: str | None = None) -> str:
     return json.dumps(document(inventory, findings, rules, automation_id), indent=2, ensure_ascii=False) + "\n"
 
@@ -258,4 +262,5 @@ def schema() -> dict[str, Any]:
     """The OASIS SARIF 2.1.0 JSON schema shipped with licscan."""
     from importlib.resources import files
 
-    return json.loads(files("licscan.schemas").joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
+    out: dict[str, Any] = json.loads(files("licscan.schemas").joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
+    return out

@@ -1,43 +1,20 @@
-"""The content cache of ``licscan audit`` and ``licscan sbom`` (``--cache-dir``, ``--no-cache``); docs/cache.md.
-
-Trust: the cache folder is an input licscan trusts only as far as it can check it.
-
-- The folder must belong to the user running licscan and must not be writable by group or others (else the cache
-  is refused with a one-line message and the scan runs without it).
-- An entry is JSON of licscan's own frozen dataclasses and enums (:func:`encode`/:func:`decode`, a closed codec:
-  only classes defined in ``licscan`` modules, never code), zlib-compressed, behind a header line that carries an
-  HMAC-SHA256 over the entry's name, kind and payload. The HMAC key is ``LICSCAN_CACHE_SECRET`` when set, else 32
-  random bytes kept in ``<cache>/v2/secret`` (mode 0600, created on first use). An entry whose HMAC does not
-  verify (corrupt, truncated, forged without the key, copied under another name), that is not a regular file of
-  ours, or that does not decode to the expected type, is a miss: the file is examined again. Never an error.
-- Keys are content digests (SHA-256 of the bytes), bound to the licscan version, the code and knowledge-table
-  digests (:func:`code_digest`) and the scan settings; a same-boot memo maps a file's identity (device, inode,
-  size, mtime, ctime) to its digest so an unchanged file is not hashed again on the machine that hashed it.
-- Size bound: ``max_bytes`` (default :data:`DEFAULT_MAX_BYTES`); :meth:`Cache.trim` removes the least recently
-  used entries (hits refresh an entry's mtime) until the folder holds at most 80 % of it.
-"""
+"""The cache folder: trusted only as far as it can be checked; entries HMAC-checked before use (docs/cache.md)."""
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import enum
-import functools
 import hashlib
 import hmac
-import importlib
 import json
 import os
 import stat
-import sys
 import tempfile
 import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from licscan import __version__
+from licscan.cache.codec import CodecError, dumps, loads
+from licscan.cache.keys import FORMAT, boot_id, code_digest
 
-FORMAT = 2
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB
 _MAGIC = b"licscan-cache 2\n"
 _SECRET_ENV = "LICSCAN_CACHE_SECRET"
@@ -51,202 +28,6 @@ def default_dir() -> str:
 
 class CacheRefused(Exception):
     """The cache folder cannot be trusted or used; ``str(error)`` is the one-line reason."""
-
-
-# ------------------------------------------------------------------------------------------------- the codec
-# JSON of licscan's value types: a dataclass is {"@": "module:QualName", "f": [field values in field order]} (the
-# field names are bound into the key through the code digest), an enum member
-# {"@e": "module:QualName", "v": value}; tuples are JSON arrays; lists, dicts, sets and bytes are tagged
-# ({"@l": [...]}, {"@d": [[k, v], ...]}, {"@s": [...]}, {"@b": base64}). Decoding constructs only dataclasses and
-# enums defined in licscan's own modules: a name outside them is an error (a miss), so nothing in an entry can name
-# code to run.
-
-
-class CodecError(ValueError):
-    pass
-
-
-def _type_name(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-@functools.cache
-def _fields(cls: type) -> tuple[tuple[str, bool], ...]:
-    return tuple((f.name, f.init) for f in dataclasses.fields(cls))
-
-
-def encode(value: Any) -> Any:
-    """``value`` as JSON-able data (see above); :class:`CodecError` for anything else."""
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, tuple):
-        return [encode(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return {"@e": _type_name(type(value)), "v": encode(value.value)}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        cls = type(value)
-        return {"@": _type_name(cls), "f": [encode(getattr(value, name)) for name, _init in _fields(cls)]}
-    if isinstance(value, list):
-        return {"@l": [encode(v) for v in value]}
-    if isinstance(value, dict):
-        return {"@d": [[encode(k), encode(v)] for k, v in value.items()]}
-    if isinstance(value, (set, frozenset)):
-        return {"@s": [encode(v) for v in value], "f": isinstance(value, frozenset)}
-    if isinstance(value, (bytes, bytearray)):
-        return {"@b": base64.b64encode(bytes(value)).decode("ascii")}
-    raise CodecError(f"not cacheable: {type(value).__name__}")
-
-
-@functools.lru_cache(maxsize=256)
-def _resolve(name: str) -> type:
-    module_name, _, qualname = name.partition(":")
-    if not (module_name == "licscan" or module_name.startswith("licscan.")) or not qualname:
-        raise CodecError(f"foreign type {name!r}")
-    if not all(part.isidentifier() for part in module_name.split(".") + qualname.split(".")):
-        raise CodecError(f"bad type name {name!r}")
-    try:
-        target: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as error:
-        raise CodecError(f"unknown type {name!r}") from error
-    if not isinstance(target, type) or target.__module__ != module_name:
-        raise CodecError(f"not a licscan type {name!r}")
-    if not (dataclasses.is_dataclass(target) or issubclass(target, enum.Enum)):
-        raise CodecError(f"not a value type {name!r}")
-    return target
-
-
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def decode(data: Any) -> Any:
-    """The inverse of :func:`encode`; :class:`CodecError` (or TypeError/ValueError) on anything it did not make.
-    A dataclass is rebuilt with exactly its fields, without running its ``__init__`` (licscan's value types are
-    plain frozen dataclasses: no ``__post_init__``, no slots; the entry's HMAC already proved licscan wrote it)."""
-    kind = type(data)
-    if kind in _SCALARS:
-        return data
-    if kind is list:
-        return tuple([v if type(v) in _SCALARS else decode(v) for v in data])
-    if kind is not dict:
-        raise CodecError("unexpected JSON value")
-    name = data.get("@")
-    if name is not None:
-        cls, names = _dataclass(name)
-        values = data.get("f")
-        if type(values) is not list or len(values) != len(names) or len(data) != 2:
-            raise CodecError(f"field set of {cls.__name__} changed")
-        obj = object.__new__(cls)
-        obj.__dict__.update(zip(names, [v if type(v) in _SCALARS else decode(v) for v in values]))
-        return obj
-    name = data.get("@e")
-    if name is not None:
-        members = _enum(name)
-        try:
-            return members[data["v"]]
-        except (KeyError, TypeError):
-            raise CodecError(f"not a member of {name}") from None
-    if "@l" in data:
-        return [decode(v) for v in data["@l"]]
-    if "@d" in data:
-        return {decode(k): decode(v) for k, v in data["@d"]}
-    if "@s" in data:
-        items = (decode(v) for v in data["@s"])
-        return frozenset(items) if data.get("f") else set(items)
-    if "@b" in data:
-        return base64.b64decode(data["@b"], validate=True)
-    raise CodecError("untagged object")
-
-
-@functools.lru_cache(maxsize=256)
-def _enum(name: str) -> dict[Any, Any]:
-    cls = _resolve(name)
-    if not issubclass(cls, enum.Enum):
-        raise CodecError("not an enum")
-    return {member.value: member for member in cls}
-
-
-@functools.lru_cache(maxsize=256)
-def _dataclass(name: str) -> tuple[type, tuple[str, ...]]:
-    cls = _resolve(name)
-    if not dataclasses.is_dataclass(cls):
-        raise CodecError("not a dataclass")
-    if getattr(cls, "__slots__", None) is not None or "__post_init__" in vars(cls):
-        raise CodecError(f"{cls.__name__} cannot be rebuilt field by field")
-    return cls, tuple(n for n, _init in _fields(cls))
-
-
-def dumps(value: Any) -> bytes:
-    return json.dumps(encode(value), ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
-
-
-def loads(raw: bytes) -> Any:
-    return decode(json.loads(raw))
-
-
-# --------------------------------------------------------------------------------------------- what keys bind
-
-
-@functools.lru_cache(maxsize=1)
-def code_digest() -> str:
-    """SHA-256 over licscan's version, its Python sources and the knowledge tables and rule packs under ``rules/``
-    (the shipped ``licscan._builtin_rules``): a changed catalog entry, licence fingerprint, toolkit table or reader
-    makes every cached result a miss (issue 12 item 6). About 1.5 MB of reading, once per process."""
-    import licscan
-    import licscan._builtin_rules as rules
-
-    digest = hashlib.sha256(f"licscan {__version__} cache {FORMAT}\0".encode())
-    roots = [os.path.dirname(licscan.__file__)]
-    rules_root = os.path.dirname(rules.__file__ or "")
-    if rules_root and not rules_root.startswith(roots[0] + os.sep):
-        roots.append(rules_root)
-    for root in roots:
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(files):
-                if name.endswith((".pyc", ".pyo")):
-                    continue
-                path = os.path.join(folder, name)
-                try:
-                    with open(path, "rb") as handle:
-                        data = handle.read()
-                except OSError:
-                    continue
-                digest.update(os.path.relpath(path, root).encode("utf-8", "surrogateescape") + b"\0")
-                digest.update(len(data).to_bytes(8, "little") + data)
-    return digest.hexdigest()
-
-
-@functools.lru_cache(maxsize=1)
-def boot_id() -> str | None:
-    """This boot's id (Linux): identity memos are trusted only on the boot that wrote them."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
-            return handle.read(64).decode("ascii").strip() or None
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def file_digest(fd: int, size: int, *, block: int = 1 << 20) -> str:
-    """SHA-256 of the first ``size`` bytes of the open file ``fd``, read with ``preadv`` in 1 MiB blocks (no
-    mapping, so the pages read do not stay in this process's resident set; hashlib releases the GIL)."""
-    digest = hashlib.sha256()
-    buf = bytearray(block)
-    view = memoryview(buf)
-    offset = 0
-    while offset < size:
-        n = os.preadv(fd, [view[: min(block, size - offset)]], offset)
-        if n <= 0:
-            break
-        digest.update(view[:n])
-        offset += n
-    if offset != size:
-        raise OSError("file changed while it was hashed")
-    return digest.hexdigest()
-
-
-# ------------------------------------------------------------------------------------------------ the store
 
 
 def _check_folder(path: str) -> None:
