@@ -3,7 +3,7 @@
 images of the same environment, each against its reading floor, with the peak RSS of the whole process tree.
 
     python benchmarks/bench_env.py                 # builds the inputs first (benchmarks/build_env.py)
-    python benchmarks/bench_env.py -n 3            # best of 3 for every timed command
+    python benchmarks/bench_env.py -n 3            # best of 3 for every timed command (wall and CPU)
     python benchmarks/bench_env.py --only env      # env | wheel | images | cache
 
 Figures (wall time of a fresh process each; page cache warm: every input is read once, untimed, first):
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -89,9 +90,19 @@ def tree_memory(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def timed(cmd: list[str], *, cwd: Path | None = None, shell: bool = False) -> tuple[float, int, int, int]:
-    """(wall seconds, peak RSS and peak PSS of the process tree in KiB, exit code)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], *, cwd: Path | None = None, shell: bool = False) -> tuple[float, int, int, int, float]:
+    """(wall seconds, peak RSS and peak PSS of the process tree in KiB, exit code, CPU seconds of the tree).
+
+    CPU is user + system time of the command and every descendant it waited for (licscan's workers, a shell
+    pipeline's commands), from ``RUSAGE_CHILDREN``: on a machine shared with other work it moves far less than the
+    wall time does."""
     peak = peak_pss = 0
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, shell=shell, env=_env())
     stop = threading.Event()
@@ -111,16 +122,29 @@ def timed(cmd: list[str], *, cwd: Path | None = None, shell: bool = False) -> tu
     sampler.join()
     if proc.returncode not in (0, 1):
         sys.stderr.write(f"[{' '.join(map(str, cmd))[:120]} exited {proc.returncode}]\n{err.decode()[-2000:]}\n")
-    return wall, peak, peak_pss, proc.returncode
+    return wall, peak, peak_pss, proc.returncode, _children_cpu() - cpu_before
 
 
-def best(n: int, cmd, **kwargs) -> tuple[float, tuple[int, int], int]:
-    """(best wall time, (peak RSS, peak PSS) over the runs, exit code of the last)."""
+class Timing(tuple):
+    """(best wall time, (peak RSS, peak PSS) over the runs, exit code of the last); ``cpu``: the least CPU time
+    (user + system, whole process tree) of the runs, ``walls``/``cpus``: every run's."""
+
+    walls: list[float]
+    cpus: list[float]
+
+    @property
+    def cpu(self) -> float:
+        return min(self.cpus)
+
+
+def best(n: int, cmd, **kwargs) -> Timing:
     runs = [timed(cmd, **kwargs) for _ in range(n)]
-    return min(r[0] for r in runs), (max(r[1] for r in runs), max(r[2] for r in runs)), runs[-1][3]
+    out = Timing((min(r[0] for r in runs), (max(r[1] for r in runs), max(r[2] for r in runs)), runs[-1][3]))
+    out.walls, out.cpus = [r[0] for r in runs], [r[4] for r in runs]
+    return out
 
 
-def once(cmd, **kwargs) -> tuple[float, tuple[int, int], int]:
+def once(cmd, **kwargs) -> Timing:
     return best(1, cmd, **kwargs)
 
 
@@ -134,28 +158,30 @@ def _env() -> dict:
     return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
-def row(name: str, wall: float, memory: tuple[int, int] | None, floor: float | None, floor_name: str,
-        code: int | None = None) -> dict:
-    ratio = wall / floor if floor else None
-    shown = f"{ratio:6.2f}x {floor_name}" if ratio is not None else ""
-    rss, pss = memory or (0, 0)
+def row(name: str, run: Timing, floor: Timing | None = None, floor_name: str = "", *,
+        memory: bool = True) -> dict:
+    """One line: best wall time, least CPU time (whole process tree), peak memory, and both against the floor."""
+    wall, (rss, pss), code = run
+    ratio = wall / floor[0] if floor else None
+    cpu_ratio = run.cpu / floor.cpu if floor and floor.cpu else None
+    shown = f"{ratio:6.2f}x {floor_name} (cpu {cpu_ratio:4.2f}x)" if ratio is not None and cpu_ratio else ""
     mem = f"{rss / 1024:6.0f} MB RSS {pss / 1024:5.0f} MB PSS" if memory else " " * 26
-    print(f"  {name:<48}{wall:8.2f}s {mem}  {shown}" + (f"  (exit {code})" if code else ""), flush=True)
-    return {"name": name, "wall": wall, "peak_rss_mb": rss / 1024, "peak_pss_mb": pss / 1024, "ratio": ratio,
-            "vs": floor_name, "exit": code}
+    print(f"  {name:<48}{wall:8.2f}s cpu {run.cpu:7.2f}s {mem}  {shown}" + (f"  (exit {code})" if code else ""),
+          flush=True)
+    return {"name": name, "wall": wall, "walls": run.walls, "cpu": run.cpu, "cpus": run.cpus,
+            "peak_rss_mb": rss / 1024 if memory else None, "peak_pss_mb": pss / 1024 if memory else None,
+            "ratio": ratio, "cpu_ratio": cpu_ratio, "vs": floor_name, "exit": code}
 
 
 def env_section(n: int) -> list[dict]:
     tree = build_env.site_packages()
     cat = ["sh", "-c", f"find '{tree}' -type f -print0 | xargs -0 cat > /dev/null"]
     timed(cat)
-    floor, _, _ = best(n, cat)
+    floor = best(n, cat)
     print(f"installed environment {tree} ({_count(tree)} files, {_size(tree) / 2**30:.2f} GiB)")
-    out = [row("find -type f | xargs cat (warm floor)", floor, None, None, "")]
-    wall, rss, code = best(n, licscan("--no-cache", str(tree)))
-    out.append(row("audit --no-cache (default jobs)", wall, rss, floor, "cat", code))
-    wall, rss, code = once(licscan("--no-cache", "--jobs", "1", str(tree)))
-    out.append(row("audit --no-cache --jobs 1", wall, rss, floor, "cat", code))
+    out = [row("find -type f | xargs cat (warm floor)", floor, memory=False)]
+    out.append(row("audit --no-cache (default jobs)", best(n, licscan("--no-cache", str(tree))), floor, "cat"))
+    out.append(row("audit --no-cache --jobs 1", once(licscan("--no-cache", "--jobs", "1", str(tree))), floor, "cat"))
     return out
 
 
@@ -164,15 +190,15 @@ def cache_section(n: int) -> list[dict]:
     out = []
     with tempfile.TemporaryDirectory(prefix="licscan-bench-") as scratch:
         cache = os.path.join(scratch, "cache")
-        cold, rss, code = once(licscan("--cache-dir", cache, tree.name), cwd=tree.parent)
+        cold = once(licscan("--cache-dir", cache, tree.name), cwd=tree.parent)
         print(f"content cache on {tree}")
-        out.append(row("audit, empty cache (cold)", cold, rss, None, "", code))
-        wall, rss, code = best(n, licscan("--cache-dir", cache, tree.name), cwd=tree.parent)
-        out.append(row("audit, unchanged tree (same-boot memo)", wall, rss, cold, "cold", code))
+        out.append(row("audit, empty cache (cold)", cold))
+        out.append(row("audit, unchanged tree (same-boot memo)",
+                       best(n, licscan("--cache-dir", cache, tree.name), cwd=tree.parent), cold, "cold"))
         copy = os.path.join(scratch, "copy", "site-packages")
         shutil.copytree(tree, copy, symlinks=True)
-        wall, rss, code = once(licscan("--cache-dir", cache, tree.name), cwd=Path(copy).parent)
-        out.append(row("audit, copy in a new folder (content digests)", wall, rss, cold, "cold", code))
+        out.append(row("audit, copy in a new folder (content digests)",
+                       once(licscan("--cache-dir", cache, tree.name), cwd=Path(copy).parent), cold, "cold"))
     return out
 
 
@@ -181,11 +207,10 @@ def wheel_section(n: int) -> list[dict]:
     assert wheel is not None
     unzip = ["unzip", "-tq", str(wheel)]
     timed(unzip)
-    floor, _, _ = best(n, unzip)
+    floor = best(n, unzip)
     print(f"wheel {wheel.name} ({wheel.stat().st_size / 2**20:.0f} MiB)")
-    out = [row("unzip -tq", floor, None, None, "")]
-    wall, rss, code = best(n, licscan("--no-cache", str(wheel)))
-    out.append(row("audit --no-cache", wall, rss, floor, "unzip -tq", code))
+    out = [row("unzip -tq", floor, memory=False)]
+    out.append(row("audit --no-cache", best(n, licscan("--no-cache", str(wheel))), floor, "unzip -tq"))
     return out
 
 
@@ -216,11 +241,11 @@ def images_section(n: int) -> list[dict]:
         script = " && ".join(f"tar -xOf '{image}' '{layer}' | {how} > /dev/null" for layer, how in layers)
         floor_cmd = ["sh", "-c", script]
         timed(floor_cmd)
-        floor, _, _ = best(n, floor_cmd)
+        floor = best(n, floor_cmd)
         print(f"image {image.name} ({image.stat().st_size / 2**20:.0f} MiB, {len(layers)} layers)")
-        out.append(row(f"{name}: tar -xOf + decompress each layer", floor, None, None, ""))
-        wall, rss, code = best(n, licscan("--no-cache", str(image)))
-        out.append(row(f"{name}: audit --no-cache", wall, rss, floor, "layers read once", code))
+        out.append(row(f"{name}: tar -xOf + decompress each layer", floor, memory=False))
+        out.append(row(f"{name}: audit --no-cache", best(n, licscan("--no-cache", str(image))), floor,
+                       "layers read once"))
     return out
 
 

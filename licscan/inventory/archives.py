@@ -14,11 +14,13 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
 from licscan.inventory import containers, images, names
+from licscan.inventory.ahead import ReadAhead
 from licscan.inventory.distributions import Memory
 from licscan.inventory.entries import READ_ERRORS, ArchiveError, Buffer, Entry, EntryType, read_error
 from licscan.inventory.fsread import member_link_note
 from licscan.inventory.items import FileBlob, Item
 from licscan.inventory.limits import WalkLimits
+from licscan.inventory.pipe import TarAhead
 from licscan.inventory.sniff import HEAD_SIZE, ArchiveKind, archive_kind
 from licscan.inventory.spool import Budget, Held, LimitExceeded, Spool
 from licscan.model import Diagnostic, DiagnosticKind, SpecialFile, SpecialKind
@@ -56,8 +58,12 @@ class Walker:
         self.deferred: set[str] = set()  # image layer files of a layout folder, walked after the folder
         self.skip_archive: Callable[[str, str, os.stat_result], bool] | None = None
         self.root_maps: list[mmap.mmap] = []  # mappings of the archives being walked, files and spooled members
+        # Members read by threads ahead of the walk (issue 14): a zip's by a pool, a streamed tar's by its own.
+        self.ahead = ReadAhead(limits, self.drop_pages, walker=self.spool)
+        self.pipes: list[TarAhead] = []  # the streamed tars being walked (innermost last)
 
     def close(self) -> None:
+        self.ahead.close()
         self.spool.close()
 
     def forget(self) -> None:
@@ -221,13 +227,38 @@ class Walker:
     def hold(self, vpath: str, entry: Entry) -> Generator[Diagnostic, None, Held | None]:
         """The member's bytes read whole within the limits (spool.py); None after the diagnostic saying why not."""
         try:
-            return self.spool.hold(entry.reader(), self.budget, charge=not entry.charged, packed=entry.packed)
+            return self._bytes_of(entry)
         except LimitExceeded as error:
             yield self.limit(vpath, error)
         except READ_ERRORS as error:  # the reader's ArchiveError, or the spool's own OSError
             problem = read_error(error)
             yield Diagnostic(vpath, problem.kind, f"member not read completely: {problem.message}")
         return None
+
+    def _bytes_of(self, entry: Entry) -> Held:
+        """The bytes of the member ``entry``: read ahead by a thread (ahead.py, pipe.py), or read now."""
+        held = self.ahead.take(entry, self.budget, self.spool)
+        for pipe in reversed(self.pipes):
+            if held is not None:
+                return held
+            held = pipe.take(entry, self.budget, self.spool)
+        if held is not None:
+            return held
+        return self.spool.hold(entry.reader(), self.budget, charge=not entry.charged, packed=entry.packed)
+
+    def worth_reading(self, level: Level, entry: Entry) -> bool:
+        """Whether :meth:`entry` reads the member ``entry`` (then a thread reads it ahead): a file, not excluded,
+        within the declared-size limits. A wrong guess costs time only: a member not read ahead is read in turn,
+        one read ahead and passed is released."""
+        limits = self.limits
+        if entry.type is not EntryType.FILE or len(entry.name) > names.MAX_NAME:
+            return False
+        if entry.size is not None and (entry.size > limits.max_member_bytes or (
+                isinstance(entry.packed, int) and entry.size > limits.ratio_floor_bytes
+                and entry.size > limits.max_ratio * max(entry.packed, 1))):
+            return False
+        clean, _ = names.sanitize(entry.name)
+        return bool(clean) and not self.excluded(join(level.vpath, clean))
 
     def _held_member(self, level: Level, child: Level, entry: Entry) -> Iterator[Item]:
         """A member read whole (in memory or spooled): walked as an archive when it is one, else a FileBlob."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from licscan.binary.stream import WindowStream
 from licscan.inventory import compressed, images, imagewalk, names
+from licscan.inventory.ahead import Tally, charge
 from licscan.inventory.entries import (
     READ_ERRORS,
     ArchiveError,
@@ -26,6 +27,7 @@ from licscan.inventory.entries import (
     zip_entries,
 )
 from licscan.inventory.items import FileBlob, Item
+from licscan.inventory.pipe import TarAhead
 from licscan.inventory.sniff import COMPRESSED, HEAD_SIZE, ArchiveKind, archive_kind, is_tar_header
 from licscan.inventory.spool import LimitExceeded
 from licscan.model import Diagnostic, DiagnosticKind
@@ -58,8 +60,9 @@ def zip_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
     except Exception:  # noqa: BLE001 - damaged: zip_entries reports it
         root = []
     conda = "metadata.json" in root and any(fnmatch.fnmatchcase(n, "pkg-*.tar.*") for n in root)
+    entries = walker.ahead.entries(zip_entries(buf), lambda e: walker.worth_reading(level, e))
     if not conda:
-        yield from walker.members(level, zip_entries(buf))
+        yield from walker.members(level, entries)
         return
     # A .conda (conda-package-handling "v2"): metadata.json, info-<pkg>.tar.zst, pkg-<pkg>.tar.zst; both
     # tars are the package's file tree and are walked transparently (info/ first, as in a v1 .tar.bz2).
@@ -68,7 +71,7 @@ def zip_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
             return None
         return transparent(walker, level, entry)
 
-    yield from walker.members(level, zip_entries(buf), on_entry=inner)
+    yield from walker.members(level, entries, on_entry=inner)
 
 
 def transparent(walker: Walker, level: Level, entry: Entry) -> Iterator[Item]:
@@ -124,12 +127,25 @@ def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveK
         if damage is None:
             damage = ArchiveError(DiagnosticKind.MALFORMED, f"cannot decompress: {error}", 0)
     raw = compressed.CountingReader(WindowStream(buf))
-    stream = compressed.CountingReader(compressed.open_stream(kind, raw), on_read=walker.budget.charge)
+    tally = Tally(walker.limits)  # a tar's stream is read by its thread (pipe.py): it charges the budget in order
+    stream = compressed.CountingReader(compressed.open_stream(kind, raw), on_read=tally.charge
+                                       if is_tar_header(head) else walker.budget.charge)
     if is_tar_header(head):
-        failed = yield from walker.members(level, tar_entries(stream, streamed=True, packed=lambda: raw.count))
+        pipe = TarAhead(walker.ahead, tally)
+        walker.pipes.append(pipe)
         try:
-            while not failed and stream.read(1 << 20):
-                pass
+            failed = yield from walker.members(level, pipe.entries(
+                tar_entries(stream, streamed=True, packed=lambda: raw.count),
+                lambda e: walker.worth_reading(level, e), walker.budget))
+        finally:
+            walker.pipes.remove(pipe)
+        try:
+            while not failed:
+                before = tally.total
+                more = stream.read(1 << 20)
+                charge(walker.budget, tally.total - before)
+                if not more:
+                    break
         except LimitExceeded as error:
             yield walker.limit(level.vpath, error)
         except READ_ERRORS as error:

@@ -23,6 +23,7 @@ import zstandard
 from licscan.binary import archive, buffer
 from licscan.binary.errors import FormatError
 from licscan.binary.stream import WindowStream
+from licscan.inventory.inflate import ZipSpan
 from licscan.model import DiagnosticKind
 
 
@@ -48,6 +49,7 @@ class Entry:
     open: Callable[[], Reader | None] | None = None  # a binary stream of the content (FILE only)
     window: tuple[Buffer, int, int] | None = None  # (buffer, offset, size) when stored contiguous and uncompressed
     charged: bool = False  # its bytes were already charged to the budget by the stream below
+    span: ZipSpan | None = None  # a zip member's place in its zip (licscan.inventory.inflate reads it in one pass)
 
     def reader(self) -> Reader:
         """The content's stream (:attr:`open`), whose every failure is an :class:`ArchiveError` with its kind."""
@@ -157,7 +159,8 @@ def zip_entries(buf: Buffer) -> Iterator[Entry]:
             yield Entry(info.filename, EntryType.SYMLINK, link=target)
             continue
         yield Entry(info.filename, EntryType.FILE, info.file_size, info.compress_size,
-                    stat.S_IMODE(mode) if mode else None, open=functools.partial(zf.open, info))
+                    stat.S_IMODE(mode) if mode else None, open=functools.partial(zf.open, info),
+                    span=ZipSpan.of(buf, info))
 
 
 def _local_entries(buf: Buffer) -> Iterator[Entry]:

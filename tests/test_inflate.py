@@ -1,0 +1,341 @@
+"""One-pass zip member reading (licscan/inventory/inflate.py) and the read-ahead threads (licscan/inventory/ahead.py):
+the same bytes, errors and diagnostics as zipfile and the sequential walk, on good and damaged zips."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tempfile
+import threading
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+from inventory_builders import EXE, LIB, tar_bytes, wheel_bytes, zip_bytes
+
+from licscan.inventory import ahead, inflate
+from licscan.inventory.entries import ArchiveError, Entry, EntryType, zip_entries
+from licscan.inventory.items import Distribution, FileBlob, SpecialFile
+from licscan.inventory.spool import Budget, LimitExceeded, Spool
+from licscan.inventory.walk import WalkLimits, walk
+from licscan.model import Diagnostic, DiagnosticKind
+
+MB = 1 << 20
+# 3 MiB that deflate to about a third: several 256 KiB input pieces and 1 MiB output reads per member.
+TEXTISH = b"".join(b"%08d libcudart.so.12 sm_90 " % i + os.urandom(8).hex().encode() for i in range(80_000))[: 3 * MB]
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def spool_root(tmp_path, monkeypatch):
+    """tempfile's folder for this test, to check the private spool folders are gone afterwards."""
+    root = tmp_path / "spool-root"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+def _span(blob: bytes, name: str) -> inflate.ZipSpan:
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        return inflate.ZipSpan.of(blob, zf.getinfo(name))
+
+
+def _read_all(reader, size: int = MB) -> bytes:
+    out = []
+    while True:
+        piece = reader.read(size)
+        if not piece:
+            return b"".join(out)
+        out.append(piece)
+
+
+def _outcome(read) -> tuple[str, str]:
+    """(bytes read or error type, error message) of one way of reading a member."""
+    try:
+        data = read()
+        return data.hex()[:64] + f"/{len(data)}", ""
+    except Exception as error:  # noqa: BLE001 - compared between the two readers
+        return type(error).__name__, str(error)
+
+
+def _both(blob: bytes, name: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """zipfile's outcome and this module's for the member ``name`` of ``blob``."""
+    def by_zipfile() -> bytes:
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf, zf.open(name) as stream:
+            return _read_all(stream)
+
+    def by_inflate() -> bytes:
+        reader = inflate.open_member(_span(blob, name))
+        assert reader is not None
+        return _read_all(reader)
+
+    return _outcome(by_zipfile), _outcome(by_inflate)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_member_bytes_are_zipfiles(method):
+    blob = zip_bytes([("a/text.txt", TEXTISH), ("lib.so", LIB), ("empty", b""), ("exe", EXE)], method)
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        for info in zf.infolist():
+            reader = inflate.open_member(inflate.ZipSpan.of(blob, info))
+            assert reader is not None
+            assert _read_all(reader) == zf.read(info)
+            whole = inflate.open_member(inflate.ZipSpan.of(blob, info))
+            assert whole is not None and whole.read() == zf.read(info)
+    # 1 MiB reads are 1 MiB until the last piece, as ZipExtFile.read(n) gives them (the spool's limits count them).
+    reader = inflate.open_member(_span(blob, "a/text.txt"))
+    assert reader is not None
+    assert [len(reader.read(MB)) for _ in range(4)] == [MB, MB, MB, 0]
+
+
+def _patch_crc(blob: bytes, name: str, crc: int) -> bytes:
+    """``blob`` with the CRC-32 of ``name`` replaced in its local header and its central directory entry."""
+    out = bytearray(blob)
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        info = zf.getinfo(name)
+    struct.pack_into("<I", out, info.header_offset + 14, crc)
+    central = out.find(b"PK\x01\x02")
+    while central >= 0:
+        name_len = struct.unpack_from("<H", out, central + 28)[0]
+        if bytes(out[central + 46 : central + 46 + name_len]) == name.encode():
+            struct.pack_into("<I", out, central + 16, crc)
+        central = out.find(b"PK\x01\x02", central + 4)
+    return bytes(out)
+
+
+def test_bad_crc_is_zipfiles_error():
+    blob = _patch_crc(zip_bytes([("lib.so", LIB), ("text", TEXTISH)]), "text", 0x12345678)
+    expected, got = _both(blob, "text")
+    assert expected == got == ("BadZipFile", "Bad CRC-32 for file 'text'")
+    stored = _patch_crc(zip_bytes([("text", TEXTISH)], zipfile.ZIP_STORED), "text", 1)
+    assert _both(stored, "text")[1] == ("BadZipFile", "Bad CRC-32 for file 'text'")
+
+
+def test_damaged_deflate_data_is_zipfiles_error():
+    blob = bytearray(zip_bytes([("text", TEXTISH)]))
+    start = _span(bytes(blob), "text").data_offset()
+    assert start is not None
+    blob[start + 1000 : start + 1064] = b"\xff" * 64  # a run no deflate block can hold
+    expected, got = _both(bytes(blob), "text")
+    assert got == expected and got[0] == "error" and got[1].startswith("Error -3 while decompressing data")
+    reader = inflate.open_member(_span(bytes(blob), "text"))
+    assert reader is not None
+    with pytest.raises(zlib.error):  # the walker's own catch (not zlib-ng's exception class)
+        _read_all(reader)
+
+
+def test_sizes_that_lie_are_read_as_zipfile_reads_them():
+    """A declared size below the real one cuts the output there (then the CRC-32 fails); a compressed size below
+    the real one ends the stream early (flushed, then the CRC-32 fails): zipfile's outcome both times."""
+    blob = zip_bytes([("text", TEXTISH)])
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        info = zf.getinfo("text")
+    for field, value in (("file_size", 1000), ("compress_size", info.compress_size // 2), ("file_size", 4 * MB)):
+        lying = bytearray(blob)
+        central = blob.rfind(b"PK\x01\x02")
+        struct.pack_into("<I", lying, central + (24 if field == "file_size" else 20), value)
+        expected, got = _both(bytes(lying), "text")
+        assert got == expected, field
+
+
+def test_other_methods_and_data_past_the_end_are_left_to_zipfile():
+    blob = zip_bytes([("text", TEXTISH)], zipfile.ZIP_BZIP2)
+    assert inflate.open_member(_span(blob, "text")) is None
+    whole = zip_bytes([("text", TEXTISH)])
+    span = _span(whole, "text")
+    cut = inflate.ZipSpan(whole[: len(whole) // 2], span.header_offset, span.packed, span.size, span.crc,
+                          span.method, span.name)
+    assert inflate.open_member(cut) is None
+
+
+def _walked(path: str, limits: WalkLimits = WalkLimits(), **kwargs) -> list[tuple]:
+    out = []
+    for item in walk([path], limits, **kwargs):
+        if isinstance(item, FileBlob):
+            out.append(("file", item.vpath, item.size, bytes(item.data) if item.data is not None else None))
+        elif isinstance(item, Diagnostic):
+            out.append(("diag", item.path, item.kind.value, item.message))
+        elif isinstance(item, (Distribution, SpecialFile)):
+            out.append((type(item).__name__, item.vpath))
+    return out
+
+
+def _sequential(monkeypatch) -> None:
+    """The walk without read-ahead: every zip member read in turn by the walker, as before."""
+    monkeypatch.setattr(ahead.ReadAhead, "entries", lambda self, entries, wanted: iter(entries))
+
+
+def test_read_ahead_walk_equals_the_sequential_walk(here, monkeypatch):
+    members = [(f"pkg/m{i:03}.so" if i % 3 else f"pkg/m{i:03}.txt", LIB if i % 3 else TEXTISH[: 1000 * i])
+               for i in range(150)]
+    members += [("pkg/big.bin", TEXTISH), ("inner.whl", wheel_bytes()), ("pkg/link", ("symlink", "m001.so")),
+                ("pkg/dir/", ("dir",))]
+    Path("a.zip").write_bytes(zip_bytes(members))
+    damaged = _patch_crc(zip_bytes([("one.so", LIB), ("text", TEXTISH), ("exe", EXE)]), "text", 7)
+    Path("crc.zip").write_bytes(damaged)
+    limits = [WalkLimits(), WalkLimits(in_memory_bytes=MB), WalkLimits(max_total_bytes=3 * MB),
+              WalkLimits(max_ratio=2, ratio_floor_bytes=MB), WalkLimits(max_members=40)]
+    ahead_runs = [(_walked("a.zip", lim), _walked("crc.zip", lim)) for lim in limits]
+    excluded = _walked("a.zip", exclude=lambda v: v.endswith(".txt"))
+    _sequential(monkeypatch)
+    assert ahead_runs == [(_walked("a.zip", lim), _walked("crc.zip", lim)) for lim in limits]
+    assert excluded == _walked("a.zip", exclude=lambda v: v.endswith(".txt"))
+    crc_diag = [d for d in ahead_runs[0][1] if d[0] == "diag"]
+    assert crc_diag == [("diag", "crc.zip!/text", "malformed", "member not read completely: Bad CRC-32 for file 'text'")]
+    budget = [d for d in ahead_runs[2][0] if d[0] == "diag"]
+    assert budget[0][2:] == ("limit", f"{budget[0][1]} skipped: total uncompressed bytes over the limit of {3 * MB}")
+
+
+def test_members_passed_without_being_taken_are_released(here, monkeypatch):
+    """Members read ahead that the walker skips (a whole-walk limit reached) are released, and closing the walk
+    early leaves no thread reading and no spool file."""
+    released = []
+    real = ahead._Batch.sweep
+
+    def sweep(self):
+        released.extend(self.dropped)
+        real(self)
+
+    monkeypatch.setattr(ahead._Batch, "sweep", sweep)
+    Path("a.zip").write_bytes(zip_bytes([(f"m{i}.so", LIB) for i in range(20)]))
+    items = _walked("a.zip", WalkLimits(max_members=5))
+    assert [i[1] for i in items if i[0] == "file"] == [f"a.zip!/m{i}.so" for i in range(5)]
+    assert released  # read ahead, never taken
+    gen = walk(["a.zip"])
+    assert next(gen).vpath == "a.zip!/m0.so"
+    gen.close()  # the walker's ReadAhead is closed with the walk: no thread left
+    assert not [t for t in threading.enumerate() if t.name.startswith("licscan-inflate")]
+
+
+def test_entry_sequence_error_comes_after_the_entries_before_it():
+    blob = zip_bytes([("a.so", LIB), ("b.so", EXE)])
+    good = list(zip_entries(blob))
+
+    def entries():
+        yield from good
+        raise ArchiveError(DiagnosticKind.TRUNCATED, "cut short", 99)
+
+    limits = WalkLimits()
+    reader = ahead.ReadAhead(limits)
+    spool = Spool(limits)
+    seen = []
+    try:
+        with pytest.raises(ArchiveError, match="cut short"):
+            for entry in reader.entries(entries(), lambda e: e.type is EntryType.FILE):
+                held = reader.take(entry, Budget(limits), spool)
+                assert held is not None
+                seen.append((entry.name, bytes(held.data)))
+                held.release()
+    finally:
+        reader.close()
+        spool.close()
+    assert seen == [("a.so", LIB), ("b.so", EXE)]
+
+
+def test_budget_is_charged_in_walk_order():
+    """The bytes a thread read are charged when taken: the member during which the budget runs out is refused with
+    the budget's message (whole-walk), the ones before it are not."""
+    blob = zip_bytes([("a.so", LIB), ("b.so", LIB), ("c.so", LIB)])
+    limits = WalkLimits(max_total_bytes=2 * len(LIB) - 1)
+    reader = ahead.ReadAhead(limits)
+    budget, spool = Budget(limits), Spool(limits)
+    outcome = []
+    try:
+        for entry in reader.entries(zip_entries(blob), lambda e: True):
+            try:
+                held = reader.take(entry, budget, spool)
+                assert held is not None
+                outcome.append((entry.name, held.size))
+                held.release()
+            except LimitExceeded as error:
+                outcome.append((entry.name, f"{error} walk_over={error.walk_over}"))
+                break
+    finally:
+        reader.close()
+        spool.close()
+    assert outcome == [("a.so", len(LIB)), ("b.so", f"total uncompressed bytes over the limit of "
+                                                    f"{2 * len(LIB) - 1} walk_over=True")]
+
+
+def test_entries_without_a_span_are_read_by_the_walker():
+    entry = Entry("x", EntryType.FILE, 1, 1, open=lambda: io.BytesIO(b"x"))
+    reader = ahead.ReadAhead(WalkLimits())
+    try:
+        assert list(reader.entries([entry], lambda e: True)) == [entry]
+        assert reader.take(entry, Budget(WalkLimits()), Spool(WalkLimits())) is None
+    finally:
+        reader.close()
+
+
+# ------------------------------------------------------------------------------------------ streamed tars (pipe.py)
+LINES = b"".join(b"%07d sm_90 libcublas.so.12\n" % i for i in range(120_000))[: 2 * MB]
+
+
+def _nested_tar(comp: str) -> bytes:
+    inner = tar_bytes([("x/one.so", LIB), ("x/t.bin", LINES), ("x/two.so", EXE)], comp)
+    return tar_bytes([("a.so", LIB), (f"inner.tar.{comp}", inner), ("t.bin", LINES), ("b.so", EXE)], comp)
+
+
+def _listing(path: str, limits: WalkLimits) -> list[tuple]:
+    return [("file", i.vpath, i.size) if isinstance(i, FileBlob) else ("diag", i.path, i.kind.value, i.message)
+            for i in walk([path], limits) if isinstance(i, (FileBlob, Diagnostic))]
+
+
+def _limit(path: str, what: str) -> tuple:
+    return ("diag", path, "limit", f"{path} skipped: {what}")
+
+
+@pytest.mark.parametrize("comp", ["gz", "zst"])
+def test_streamed_tar_read_by_its_thread_keeps_the_walks_facts(here, comp):
+    """A compressed tar is read by a thread; the budget is charged in walk order, so the member during which it runs
+    out, and the archives around it, get the diagnostics of the sequential walk (these lists are what the walk
+    gave before the thread: the bytes of a member past the refused read are charged as the walk skipped them)."""
+    Path(f"n.tar.{comp}").write_bytes(_nested_tar(comp))
+    n, inner = f"n.tar.{comp}", f"n.tar.{comp}!/inner.tar.{comp}"
+    over = "total uncompressed bytes over the limit of"
+    assert _listing(n, WalkLimits(max_total_bytes=2 * MB)) == [
+        ("file", f"{n}!/a.so", len(LIB)), ("file", f"{inner}!/x/one.so", len(LIB)),
+        _limit(f"{inner}!/x/t.bin", f"{over} {2 * MB}"), _limit(inner, f"{over} {2 * MB}"),
+        ("diag", n, "limit", f"rest of the archive not read: {over} {2 * MB}")]
+    assert _listing(n, WalkLimits(max_total_bytes=5 * MB)) == [
+        ("file", f"{n}!/a.so", len(LIB)), ("file", f"{inner}!/x/one.so", len(LIB)),
+        ("file", f"{inner}!/x/t.bin", 2 * MB), ("file", f"{inner}!/x/two.so", len(EXE)),
+        _limit(f"{n}!/t.bin", f"{over} {5 * MB}"), _limit(n, f"{over} {5 * MB}")]
+    assert _listing(n, WalkLimits()) == [
+        ("file", f"{n}!/a.so", len(LIB)), ("file", f"{inner}!/x/one.so", len(LIB)),
+        ("file", f"{inner}!/x/t.bin", 2 * MB), ("file", f"{inner}!/x/two.so", len(EXE)),
+        ("file", f"{n}!/t.bin", 2 * MB), ("file", f"{n}!/b.so", len(EXE))]
+
+
+def test_streamed_tar_ratio_and_truncation_as_the_sequential_walk(here):
+    """The compressed bytes behind a member are counted by the thread's own reads: the ratio diagnostics name the
+    figures the sequential walk named; a tar cut short ends with its members' and its own truncation."""
+    data = _nested_tar("gz")
+    Path("cut.tar.gz").write_bytes(data[: len(data) * 3 // 4])
+    c, inner = "cut.tar.gz", "cut.tar.gz!/inner.tar.gz"
+    ended = "Compressed file ended before the end-of-stream marker was reached"
+    assert _listing(c, WalkLimits(max_ratio=3, ratio_floor_bytes=MB // 2)) == [
+        ("file", f"{c}!/a.so", len(LIB)), ("file", f"{inner}!/x/one.so", len(LIB)),
+        _limit(f"{inner}!/x/t.bin", "compression ratio over 3 (1048576 bytes from 159083 compressed bytes, still "
+                                    "inflating)"),
+        ("file", f"{inner}!/x/two.so", len(EXE)),
+        _limit(f"{c}!/t.bin", "compression ratio over 3 (1048576 bytes from 159234 compressed bytes, still "
+                              "inflating)"),
+        ("diag", f"{c}!/b.so", "truncated", f"member not read completely: {ended}"),
+        ("diag", c, "truncated", f"{ended} (after 4 members)")]
+
+
+def test_streamed_tar_closed_early_stops_its_thread(here, spool_root):
+    Path("big.tar.zst").write_bytes(tar_bytes([(f"m{i}.bin", os.urandom(2 * MB)) for i in range(6)], "zst"))
+    gen = walk(["big.tar.zst"], WalkLimits(in_memory_bytes=MB))
+    assert next(gen).vpath == "big.tar.zst!/m0.bin"
+    gen.close()
+    assert not [t for t in threading.enumerate() if t.name == "licscan-untar" and t.is_alive()]
+    assert os.listdir(spool_root) == []
