@@ -10,9 +10,8 @@ from packaging.utils import canonicalize_name
 
 from licscan.escape import cpe_value
 from licscan.knowledge import load_table
-from licscan.model import Component, ComponentKind, Distribution
+from licscan.model import Component, ComponentKind, Distribution, release_of
 from licscan.sbom import ids
-from licscan.sbom.driver import release_of
 from licscan.sbom.licenses import normalise
 from licscan.sbom.nodes import NVIDIA, Digests, Method, PackageNode
 from licscan.vpath import SEP, basename

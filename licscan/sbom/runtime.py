@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from licscan.model import Component, DeviceImage, FileFormat
+from licscan.model import Component, DeviceImage, FileFormat, ToolkitRange, release_of
 from licscan.rules import documents
-from licscan.rules.versions import range_from_toolkit
 from licscan.sbom import ids
 from licscan.sbom.data import DriverTables
-from licscan.sbom.driver import DriverRequirement, ToolkitRelease, driver_key, range_key, release_of
+from licscan.sbom.driver import DriverRequirement, ToolkitRelease, driver_key
 from licscan.sbom.governing import GENERIC_EULA
 from licscan.sbom.nodes import NVIDIA, Method, PackageNode
 from licscan.sbom.packages import first, properties, purl
@@ -36,7 +35,7 @@ def toolkits(images_by_file: Mapping[str, Sequence[DeviceImage]], components: Se
     for vpath, images in images_by_file.items():
         for image in images:
             tk = image.toolkit
-            key = range_key(tk.low, tk.high, tk.exact) if tk is not None and not tk.is_unknown else None
+            key = tk.key if tk is not None else None
             if key is not None:
                 groups.setdefault(key, []).append((vpath, image))
                 of_file.setdefault(vpath, set()).add(key)
@@ -84,7 +83,7 @@ def _toolkit_licence(low: str | None, high: str | None, key: str) -> tuple[str, 
     """The CUDA EULA text NVIDIA published with a toolkit release (docs/licenses.md), as the SBOM's concluded
     licence, and a comment that says which text and why."""
     eula = documents.load().document("cuda-eula")
-    mapped = eula.for_release(range_from_toolkit({"min": low, "max": high, "exact": None}))
+    mapped = eula.for_release(ToolkitRange(low, high))
     if mapped and len(mapped) == 1:
         text, basis, source = mapped[0]
         return text.license, f"governing text: {text.title} ({basis}: {source})"
