@@ -139,13 +139,7 @@ class ToolkitRange:
             return self.label
         if self.exact and release_bounds(self.exact):
             return self.exact
-        if self.low and self.high:
-            return self.low if self.low == self.high else f"{self.low}–{self.high}"
-        if self.low:
-            return f">= {self.low}"
-        if self.high:
-            return f"<= {self.high}"
-        return "unknown"
+        return self._spelled("–", ">= ", "<= ") or "unknown"
 
     @property
     def key(self) -> str | None:
@@ -153,12 +147,16 @@ class ToolkitRange:
         ">=12.8", "<=11.8"; None when unknown."""
         if self.exact and release_of(self.exact):
             return release_of(self.exact)
+        return self._spelled("-", ">=", "<=")
+
+    def _spelled(self, between: str, at_least: str, at_most: str) -> str | None:
+        """The bounds written out: "low", "low<between>high", "<at_least>low" or "<at_most>high"; None: none."""
         if self.low and self.high:
-            return self.low if self.low == self.high else f"{self.low}-{self.high}"
+            return self.low if self.low == self.high else f"{self.low}{between}{self.high}"
         if self.low:
-            return f">={self.low}"
+            return f"{at_least}{self.low}"
         if self.high:
-            return f"<={self.high}"
+            return f"{at_most}{self.high}"
         return None
 
     def intersect(self, other: ToolkitRange) -> ToolkitRange:

@@ -202,12 +202,9 @@ def config_from_mapping(data: Any, source: str, problems: list[Problem] | None =
     config = Config(path=source)
     if "version" in data and data["version"] != 1:
         error(value_span(data, "version", source), f"unsupported configuration version {data['version']!r} (expected 1)")
-    if "fail-on" in data:
-        if data["fail-on"] not in FAIL_ON:
-            error(value_span(data, "fail-on", source),
-                  f"'fail-on' must be one of {', '.join(FAIL_ON)} (got {data['fail-on']!r})")
-        else:
-            config = replace(config, fail_on=FailOn(data["fail-on"]))
+    fail_on = _choice(data, "fail-on", FAIL_ON, source, error) if "fail-on" in data else None
+    if fail_on is not None:
+        config = replace(config, fail_on=FailOn(fail_on))
     if data.get("eula") is not None:
         config = _eula(data, config, source, error)
     config = _paths(data, config, source, error)
@@ -226,6 +223,15 @@ def config_from_mapping(data: Any, source: str, problems: list[Problem] | None =
     return config
 
 
+def _choice(data: dict[Any, Any], key: str, choices: tuple[str, ...], source: str, error: Report) -> str | None:
+    """``data[key]`` when it is one of ``choices``; otherwise the problem is reported and the answer is None."""
+    value = data[key]
+    if value in choices:
+        return str(value)
+    error(value_span(data, key, source), f"'{key}' must be one of {', '.join(choices)} (got {value!r})")
+    return None
+
+
 def _eula(data: dict[Any, Any], config: Config, source: str, error: Report) -> Config:
     """``eula:``: governing-text, translation-clause-since, text."""
     eula = data["eula"]
@@ -240,12 +246,9 @@ def _eula(data: dict[Any, Any], config: Config, source: str, error: Report) -> C
         since = _translation_since(eula, texts, source, error)
         if since is not None:
             config = replace(config, translation_clause_since=since, translation_clause_set=True)
-    if "governing-text" in eula:
-        if eula["governing-text"] not in POLICIES:
-            error(value_span(eula, "governing-text", source),
-                  f"'governing-text' must be one of {', '.join(POLICIES)} (got {eula['governing-text']!r})")
-        else:
-            config = replace(config, governing_text=str(eula["governing-text"]))
+    policy = _choice(eula, "governing-text", POLICIES, source, error) if "governing-text" in eula else None
+    if policy is not None:
+        config = replace(config, governing_text=policy)
     if "text" in eula:
         as_date = parse_date(eula["text"])
         value = as_date.isoformat() if as_date else str(eula["text"])
