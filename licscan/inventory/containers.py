@@ -54,13 +54,14 @@ def walk(walker: Walker, level: Level, buf: Buffer, kind: ArchiveKind) -> Iterat
 
 # ------------------------------------------------------------------------------------------------- zip / conda
 def zip_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
+    opened: zipfile.ZipFile | None
     try:
-        with zipfile.ZipFile(WindowStream(buf)) as probe:
-            root = [n for n in probe.namelist() if "/" not in n]
+        opened = zipfile.ZipFile(WindowStream(buf))  # its central directory read once, here (zip_entries lists it)
+        root = [n for n in opened.namelist() if "/" not in n]
     except Exception:  # noqa: BLE001 - damaged: zip_entries reports it
-        root = []
+        opened, root = None, []
     conda = "metadata.json" in root and any(fnmatch.fnmatchcase(n, "pkg-*.tar.*") for n in root)
-    entries = walker.ahead.entries(zip_entries(buf), lambda e: walker.worth_reading(level, e))
+    entries = walker.ahead.entries(zip_entries(buf, opened), lambda e: walker.worth_reading(level, e))
     if not conda:
         yield from walker.members(level, entries)
         return

@@ -131,10 +131,10 @@ _LOCAL = struct.Struct("<4sHHHHHIIIHH")
 _STORED, _DEFLATED = 0, 8
 
 
-def zip_entries(buf: Buffer) -> Iterator[Entry]:
-    stream = WindowStream(buf)
+def zip_entries(buf: Buffer, opened: zipfile.ZipFile | None = None) -> Iterator[Entry]:
+    """The members of the zip ``buf`` (``opened``: the same zip already opened with zipfile, read from ``buf``)."""
     try:
-        zf = zipfile.ZipFile(stream)
+        zf = opened if opened is not None else zipfile.ZipFile(WindowStream(buf))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError, struct.error) as error:
         count = 0
         try:
