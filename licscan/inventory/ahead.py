@@ -114,6 +114,8 @@ class _Batch:
         self.sweep()
 
     def sweep(self) -> None:
+        if self.future is not None and self.future.cancelled():
+            self.dropped.clear()  # never read
         if self.dropped and self.future is not None and self.future.done():
             results = self.future.result()
             for index in self.dropped:
