@@ -56,6 +56,15 @@ def kinds(cache: Path) -> Counter:
     return Counter(json.loads(p.read_bytes().split(b"\n")[1])["kind"] for p in cache.rglob("*.entry"))
 
 
+def content_kinds(cache: Path) -> Counter:
+    """The entry kinds of the content cache, without the same-boot tree memo: an audit stores a ``tree`` entry only
+    for a tree older than the racy window (``licscan.cache.keys.RACY_NS``), which a tree made by the test a moment
+    ago may or may not be (test_tree_memo_* below cover it)."""
+    out = kinds(cache)
+    del out["tree"]
+    return out
+
+
 def entries(cache: Path, kind: str) -> list[Path]:
     return sorted(p for p in cache.rglob("*.entry") if json.loads(p.read_bytes().split(b"\n")[1])["kind"] == kind)
 
@@ -73,7 +82,7 @@ def scanned(tmp_path):
     assert (first.returncode, first.stdout, first.stderr) == (1, baseline.stdout, "")
     # batches of plain files by folder: dist/README.txt, dist/app/{exe_multi,libcudart.so.13}, dist/tools/ptxas;
     # the wheel
-    assert kinds(cache) == {"batch": 3, "archive": 1, "findings": 1, "memo": 4}
+    assert content_kinds(cache) == {"batch": 3, "archive": 1, "findings": 1, "memo": 4}
     return tmp_path / "a", cache, baseline.stdout
 
 
@@ -98,7 +107,7 @@ def test_copied_tree_hits_the_cache_of_the_first(scanned, tmp_path):
     assert {p: p.read_bytes() for kind in ("batch", "archive", "findings") for p in entries(cache, kind)} == stored
     assert all(p.stat().st_mtime_ns > 1_000_000_000_000_000_000 for p in stored)
     # the copy's identities were memoised: 4 more memos (same digests, other inodes)
-    assert kinds(cache) == {"batch": 3, "archive": 1, "findings": 1, "memo": 8}
+    assert content_kinds(cache) == {"batch": 3, "archive": 1, "findings": 1, "memo": 8}
 
 
 def test_changed_bytes_are_examined_again(scanned):
@@ -108,6 +117,135 @@ def test_changed_bytes_are_examined_again(scanned):
     fresh = json.loads(run(first, "--no-cache").stdout)
     assert report == fresh
     assert report != json.loads(baseline)
+
+
+# ---------------------------------------------------------------------------------- the same-boot tree memo
+
+
+def _age_past_the_racy_window() -> None:
+    """A tree just written is not memoised (a file rewritten within its file system's timestamp granularity could
+    keep its ctime): wait until everything the test wrote is older than the window."""
+    import time
+
+    from licscan.cache import keys
+
+    time.sleep(keys.RACY_NS / 1e9 + 0.1)
+
+
+def _mtimes(paths: list[Path]) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in paths}
+
+
+def test_tree_memo_replays_an_unchanged_tree_and_misses_any_change(tmp_path):
+    """Re-auditing a tree unchanged since it was audited on this boot reads one ``tree`` entry: no batch, archive or
+    findings entry is read (a hit refreshes an entry's mtime), and the report is the same. Changed bytes, a new
+    file, a renamed file and a retargeted link each make it a miss, and the report is then a fresh one's."""
+    gate_dist(tmp_path / "a")
+    (tmp_path / "a/dist/app/current").symlink_to("exe_multi")
+    first = tmp_path / "a"
+    cache = tmp_path / "cache"
+    _age_past_the_racy_window()
+    cold = run(first, "--cache-dir", str(cache))
+    assert cold.returncode == 1, cold.stderr
+    assert kinds(cache)["tree"] == 1
+    assert cold.stdout == run(first, "--no-cache").stdout
+    content = [p for kind in ("batch", "archive", "findings") for p in entries(cache, kind)]
+    (tree,) = entries(cache, "tree")
+    for path in content + [tree]:
+        os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    warm = run(first, "--cache-dir", str(cache))
+    assert (warm.returncode, warm.stdout, warm.stderr) == (1, cold.stdout, "")
+    assert tree.stat().st_mtime_ns > 1_000_000_000_000_000_000  # the memo was read
+    assert all(p.stat().st_mtime_ns == 1_000_000_000_000_000_000 for p in content)  # nothing else was
+
+    def changed(edit) -> None:
+        edit()
+        again = run(first, "--cache-dir", str(cache))
+        assert again.returncode == 1, again.stderr
+        fresh = run(first, "--no-cache")
+        assert json.loads(again.stdout) == json.loads(fresh.stdout)
+        assert again.stdout != warm.stdout
+
+    readme = first / "dist/README.txt"
+    changed(lambda: readme.write_text(readme.read_text() + "one more line\n"))
+    changed(lambda: (first / "dist/tools/libcudart.so.13").write_bytes((FIXTURES / "cuda13/libkern.so").read_bytes()))
+    changed(lambda: (first / "dist/tools/libcudart.so.13").rename(first / "dist/tools/libcublas.so.13"))
+    link = first / "dist/app/current"
+
+    def retarget() -> None:
+        link.unlink()
+        link.symlink_to("libcudart.so.13")
+
+    changed(retarget)
+
+
+def test_tree_identity_sees_every_change_and_no_racy_tree(tmp_path, monkeypatch):
+    """licscan.cache.tree_identity: equal for an unchanged tree; different after a change of bytes (same size),
+    mode, name, a new file or folder, a retargeted link or a link whose target appears; None for a tree changed
+    within the racy window."""
+    from licscan.cache import keys, tree_identity
+
+    monkeypatch.setattr(keys, "RACY_NS", 0)
+    root = tmp_path / "t"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub/a.so").write_bytes(b"\x7fELF one")
+    (root / "b.txt").write_text("b")
+    (root / "link").symlink_to("../elsewhere")
+    seen = {tree_identity([str(root)])}
+    assert tree_identity([str(root)]) in seen and None not in seen
+
+    def differs(edit) -> None:
+        edit()
+        now = tree_identity([str(root)])
+        assert now is not None and now not in seen
+        seen.add(now)
+
+    differs(lambda: (root / "sub/a.so").write_bytes(b"\x7fELF two"))
+    differs(lambda: os.chmod(root / "b.txt", 0o600))
+    differs(lambda: (root / "b.txt").rename(root / "c.txt"))
+    differs(lambda: (root / "sub/new").write_bytes(b""))
+    differs(lambda: (root / "sub/deeper").mkdir())
+    differs(lambda: (tmp_path / "elsewhere").write_text("now the link points at something"))
+
+    def retarget() -> None:
+        (root / "link").unlink()
+        (root / "link").symlink_to("c.txt")
+
+    differs(retarget)
+    assert tree_identity([str(root / "missing")]) is None
+    monkeypatch.setattr(keys, "RACY_NS", 10**18)
+    assert tree_identity([str(root)]) is None
+
+
+def test_columns_round_trip_exactly():
+    """A tuple of many values of one dataclass is stored by columns with each distinct value once: the decoded
+    values are equal and of the same types (True, 1, 1.0, 0.0 and -0.0 are not merged, nor (1,) and (True,)),
+    and the images that share a value share one decoded value."""
+    import math
+
+    from licscan.model import Compression, Container, DeviceImage, ImageKind, ToolInfo, ToolkitRange
+
+    kit = ToolkitRange("12.0", "12.4", None, ("a note",))
+    images = tuple(DeviceImage(f"lib{i % 3}.so", Container.NV_FATBIN, ImageKind.CUBIN, "sm_80", "sm_80", None,
+                               (kit, ToolkitRange("1"), None)[i % 3], Compression.NONE, i, (None, 0, 1)[i % 3],
+                               tool=ToolInfo("ptxas", "12.4.1", None, None, None) if i % 2 else None,
+                               debug=bool(i % 2))
+                   for i in range(30))
+    odd = (1, True, 0, False, 1.0, -0.0, 0.0, None, (1,), (True,), (1.0,))
+    mixed = tuple(Diagnostic("x", DiagnosticKind.MALFORMED, "m", odd[i % len(odd)]) for i in range(2 * len(odd)))
+    for value in (images, mixed):
+        raw = cache_module.dumps(value)
+        assert raw.startswith(b'{"@c":')
+        back = cache_module.loads(raw)
+        assert back == value
+        assert [repr(vars(b)) for b in back] == [repr(vars(v)) for v in value]  # 1 vs True, 0.0 vs -0.0
+    assert math.copysign(1, cache_module.loads(cache_module.dumps(mixed))[5].offset) == -1
+    back = cache_module.loads(cache_module.dumps(images))
+    assert back[0].toolkit is back[3].toolkit  # one decoded value for the images that share it
+    data = json.loads(cache_module.dumps(images))
+    data["c"][0]["i"][0] = 99  # the path column: an index past its table
+    with pytest.raises(cache_module.CodecError):
+        cache_module.decode(data)
 
 
 def test_knowledge_table_edit_is_seen_through_a_warm_cache(tmp_path):
@@ -305,5 +443,5 @@ def test_cache_max_size_option_bounds_the_folder(scanned, tmp_path):
     assert (again.returncode, again.stdout) == (1, baseline)
     total = sum(p.stat().st_size for p in (cache / "v2").rglob("*") if p.is_file() and p.name != "secret")
     assert total <= 1024
-    assert sum(kinds(cache).values()) < 9  # of the 9 entries the first audit wrote
+    assert sum(kinds(cache).values()) < 9  # of the 9 (or 10, with a tree memo) entries the first audit wrote
     assert (cache / "v2" / "secret").exists()  # the key is never evicted

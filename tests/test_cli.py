@@ -102,12 +102,14 @@ def test_device_code_lines_equal_the_generic_encoder():
 
     from licscan.binary.images import Limits
     from licscan.binary.inspect import inspect_file
-    from licscan.report.inspect_json import _ENCODER, device_code_entry, device_code_line
+    from licscan.report.inspect_json import _ENCODER, device_code_entry, device_code_line, device_code_lines
 
     seen = 0
     for rel in sorted(manifest()):
         facts = inspect_file(str(FIXTURES / rel), limits=Limits(jobs=1), want_hash=rel.endswith(".fatbin"))
-        for image in facts.all_images():
+        images = facts.all_images()
+        assert device_code_lines(images) == [_ENCODER.encode(device_code_entry(i)) for i in images], rel
+        for image in images:
             assert device_code_line(image) == _ENCODER.encode(device_code_entry(image)), rel
             seen += 1
     assert seen > 300

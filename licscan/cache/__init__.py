@@ -18,8 +18,8 @@ Trust: the cache folder is an input licscan trusts only as far as it can check i
 """
 
 from licscan.cache.codec import CodecError, decode, dumps, encode, loads
-from licscan.cache.keys import FORMAT, boot_id, code_digest, file_digest
+from licscan.cache.keys import FORMAT, boot_id, code_digest, file_digest, tree_identity
 from licscan.cache.store import DEFAULT_MAX_BYTES, Cache, CacheRefused, default_dir
 
 __all__ = ["DEFAULT_MAX_BYTES", "FORMAT", "Cache", "CacheRefused", "CodecError", "boot_id", "code_digest", "decode",
-           "default_dir", "dumps", "encode", "file_digest", "loads"]
+           "default_dir", "dumps", "encode", "file_digest", "loads", "tree_identity"]

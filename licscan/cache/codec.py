@@ -2,9 +2,13 @@
 
 A dataclass is {"@": "module:QualName", "f": [field values in field order]} (the field names are bound into the
 key through the code digest), an enum member {"@e": "module:QualName", "v": value}; tuples are JSON arrays; lists,
-dicts, sets and bytes are tagged ({"@l": [...]}, {"@d": [[k, v], ...]}, {"@s": [...]}, {"@b": base64}). Decoding
-constructs only dataclasses and enums defined in licscan's own modules: a name outside them is an error (a miss),
-so nothing in an entry can name code to run.
+dicts, sets and bytes are tagged ({"@l": [...]}, {"@d": [[k, v], ...]}, {"@s": [...]}, {"@b": base64}). A tuple of
+many values of one dataclass (the device images of a library, of an inventory) is stored by columns,
+{"@c": "module:QualName", "n": count, "c": [column...]}: a column is the list of that field's values, or, when few
+of them differ, {"t": [each distinct value once], "i": [index into t per row]}; so the thousands of images that
+share a path, a toolkit range or a producing tool decode each shared value once. Decoding constructs only
+dataclasses and enums defined in licscan's own modules: a name outside them is an error (a miss), so nothing in an
+entry can name code to run.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ def encode(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, tuple):
+        if len(value) >= _COLUMNS_FROM and _one_dataclass(value):
+            return _columns(value)
         return [encode(v) for v in value]
     if isinstance(value, enum.Enum):
         return {"@e": _type_name(type(value)), "v": encode(value.value)}
@@ -52,6 +58,63 @@ def encode(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return {"@b": base64.b64encode(bytes(value)).decode("ascii")}
     raise CodecError(f"not cacheable: {type(value).__name__}")
+
+
+# A tuple of at least this many values of one dataclass is stored by columns.
+_COLUMNS_FROM = 8
+
+
+def _one_dataclass(values: tuple[Any, ...]) -> bool:
+    cls: type = type(values[0])
+    return dataclasses.is_dataclass(cls) and all(type(v) is cls for v in values) \
+        and getattr(cls, "__slots__", None) is None
+
+
+def _columns(values: tuple[Any, ...]) -> dict[str, Any]:
+    cls: type = type(values[0])
+    columns: list[Any] = []
+    identities: dict[int, Any] = {}  # id -> exact key, for one encode call (values share their sub-values)
+    for name, _init in _fields(cls):
+        column = [getattr(v, name) for v in values]
+        try:
+            keys = [_exact(x, identities) for x in column]
+        except TypeError:  # an unhashable value: the column as it is
+            columns.append([encode(x) for x in column])
+            continue
+        index: dict[Any, int] = {}
+        table: list[Any] = []
+        rows = []
+        for x, key in zip(column, keys):
+            at = index.get(key)
+            if at is None:
+                at = index[key] = len(table)
+                table.append(encode(x))
+            rows.append(at)
+        columns.append({"t": table, "i": rows} if 2 * len(table) <= len(values) else [table[i] for i in rows])
+    return {"@c": _type_name(cls), "n": len(values), "c": columns}
+
+
+def _exact(value: Any, identities: dict[int, Any]) -> Any:
+    """A hashable key equal for two values exactly when they encode alike (True, 1 and 1.0 differ; 0.0 and -0.0
+    differ); TypeError for a value that has none (a list, a dict)."""
+    kind: type = type(value)
+    if kind is float:
+        return (kind, value.hex())
+    if value is None or kind in (str, int, bool) or isinstance(value, enum.Enum):
+        return (kind, value)
+    known = identities.get(id(value))
+    if known is not None:
+        return known
+    if kind is tuple:
+        key: Any = (kind, tuple(_exact(v, identities) for v in value))
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        key = (kind, tuple(_exact(getattr(value, name), identities) for name, _init in _fields(kind)))
+    elif isinstance(value, (bytes, frozenset)):
+        key = (kind, value)
+    else:
+        raise TypeError(f"no exact key for {kind.__name__}")
+    identities[id(value)] = key
+    return key
 
 
 @functools.lru_cache(maxsize=256)
@@ -104,6 +167,9 @@ def decode(data: Any) -> Any:
             return members[data["v"]]
         except (KeyError, TypeError):
             raise CodecError(f"not a member of {name}") from None
+    name = data.get("@c")
+    if name is not None:
+        return _decode_columns(name, data)
     if "@l" in data:
         return [decode(v) for v in data["@l"]]
     if "@d" in data:
@@ -114,6 +180,38 @@ def decode(data: Any) -> Any:
     if "@b" in data:
         return base64.b64decode(data["@b"], validate=True)
     raise CodecError("untagged object")
+
+
+def _decode_columns(name: str, data: dict[str, Any]) -> tuple[Any, ...]:
+    cls, names = _dataclass(name)
+    count, columns = data.get("n"), data.get("c")
+    if type(count) is not int or type(columns) is not list or len(columns) != len(names) or len(data) != 3:
+        raise CodecError(f"field set of {cls.__name__} changed")
+    decoded: list[list[Any]] = []
+    for column in columns:
+        if type(column) is dict:
+            table = [v if type(v) in _SCALARS else decode(v) for v in column["t"]]
+            rows = column["i"]
+            if type(rows) is not list or min(rows, default=0) < 0:  # min: a TypeError unless all are numbers
+                raise CodecError("bad column index")
+            try:
+                values = [table[i] for i in rows]
+            except IndexError:
+                raise CodecError("column index out of range") from None
+        elif type(column) is list:
+            values = [v if type(v) in _SCALARS else decode(v) for v in column]
+        else:
+            raise CodecError("bad column")
+        if len(values) != count:
+            raise CodecError("column length differs")
+        decoded.append(values)
+    new = object.__new__
+    out = []
+    for row in zip(*decoded) if decoded else ((),) * count:
+        obj: object = new(cls)
+        obj.__dict__.update(zip(names, row))
+        out.append(obj)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=256)

@@ -30,7 +30,7 @@ def _text(result: AuditResult, options: RenderOptions) -> str:
 def _json(result: AuditResult, options: RenderOptions) -> str:
     from licscan.report import json_report
 
-    return json_report.render(result.inventory, list(result.findings))
+    return json_report.render(result.inventory, list(result.findings), result.governing)
 
 
 def _sarif(result: AuditResult, options: RenderOptions) -> str:

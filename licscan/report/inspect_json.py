@@ -10,6 +10,7 @@ import enum
 import functools
 import json
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from licscan import __version__
@@ -116,7 +117,7 @@ def render(facts: FileFacts) -> str:
         "wrappers": to_json(facts.wrappers),
         "ptx_header": to_json(facts.ptx_header),
         "members": [_member(m) for m in facts.members],
-        "device_code": _Encoded([device_code_line(image) for image in images]),
+        "device_code": Encoded(device_code_lines(images)),
         "producers": producers(images),
         "toolkits": toolkits(images),
         "remarks": list(facts.all_remarks()),
@@ -127,7 +128,7 @@ def render(facts: FileFacts) -> str:
     return dumps(document)
 
 
-class _Encoded(list[str]):
+class Encoded(list[str]):
     """List items that are JSON text already (:func:`dumps` writes them as they are)."""
 
 
@@ -151,16 +152,35 @@ def _number(value: int | None) -> str:
 
 def device_code_line(image: DeviceImage) -> str:
     """:func:`device_code_entry` as JSON text, byte for byte what the encoder writes for that dict (a test checks
-    it): the fields images share (path, arch, toolkit, tool ...) are encoded once per distinct combination, the
-    per-image numbers and strings in between. The generic encoder took longer than the scan of a large library."""
+    it)."""
+    return device_code_lines((image,))[0]
+
+
+def device_code_lines(images: Sequence[DeviceImage]) -> list[str]:
+    """:func:`device_code_line` of every image. The fields images share (path, arch, toolkit, tool ...) are
+    encoded once per distinct combination, the per-image numbers and strings in between: the generic encoder took
+    longer than the scan of a large library. Combinations are told apart by the identity of their enum members and
+    shared values (every image is alive during the call, so an id is not reused), which hashes without calling
+    their Python ``__hash__``."""
     n = _number
-    head, middle, tail, end = _template(
-        image.path, image.container, image.kind, image.arch, image.ptx_isa, image.toolkit, image.compression,
-        image.arch_full, image.producer, image.tool, image.linked_from, image.cubin_abi, image.virtual_arch,
-        image.debug, image.host, image.ptxas_options)
-    return (f"{head}{n(image.size)}{middle}{n(image.uncompressed_size)}{tail}{_value(image.identifier)}{end}"
-            f"{n(image.fatbin_offset)}, \"entry_offset\": {n(image.entry_offset)}, "
-            f"\"sha256\": {_ENCODER.encode(image.sha256)}}}")
+    encode = _ENCODER.encode
+    templates: dict[tuple[object, ...], tuple[str, str, str, str]] = {}
+    out = []
+    for image in images:
+        key = (image.path, id(image.container), id(image.kind), image.arch, image.ptx_isa, id(image.toolkit),
+               id(image.compression), image.arch_full, id(image.producer), id(image.tool), id(image.linked_from),
+               image.cubin_abi, image.virtual_arch, image.debug, image.host, image.ptxas_options)
+        parts = templates.get(key)
+        if parts is None:
+            parts = templates[key] = _template(
+                image.path, image.container, image.kind, image.arch, image.ptx_isa, image.toolkit, image.compression,
+                image.arch_full, image.producer, image.tool, image.linked_from, image.cubin_abi, image.virtual_arch,
+                image.debug, image.host, image.ptxas_options)
+        head, middle, tail, end = parts
+        out.append(f"{head}{n(image.size)}{middle}{n(image.uncompressed_size)}{tail}{_value(image.identifier)}{end}"
+                   f"{n(image.fatbin_offset)}, \"entry_offset\": {n(image.entry_offset)}, "
+                   f"\"sha256\": {encode(image.sha256)}}}")
+    return out
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
@@ -194,7 +214,7 @@ def dumps(document: dict[str, Any]) -> str:
         comma = "," if n < len(keys) - 1 else ""
         if isinstance(value, list) and value:
             lines.append(f"  {compact(key)}: [")
-            texts = value if isinstance(value, _Encoded) else [compact(item) for item in value]
+            texts = value if isinstance(value, Encoded) else [compact(item) for item in value]
             last = len(texts) - 1
             lines.extend(f"    {text}{',' if i < last else ''}" for i, text in enumerate(texts))
             lines.append(f"  ]{comma}")

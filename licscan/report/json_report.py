@@ -1,15 +1,17 @@
-"""``licscan audit --format json``: the report of the JSON report schema (licscan/schemas/report.schema.json), schema ``licscan-report/1``
-(licscan/schemas/report.schema.json). Keys are sorted where order carries no meaning; lists are sorted by path."""
+"""``licscan audit --format json``: schema ``licscan-report/1`` (licscan/schemas/report.schema.json). Keys are sorted
+where order carries no meaning; lists are sorted by path."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from licscan import __version__
 from licscan.findings import Finding
 from licscan.model import Component, Distribution, Inventory, SpecialFile, to_json
 from licscan.report._shared import DISCLAIMER
-from licscan.report.inspect_json import device_code_entry, diagnostic_entry, dumps
+from licscan.report.inspect_json import Encoded, device_code_entry, device_code_lines, diagnostic_entry, dumps
 
 SCHEMA_ID = "licscan-report/1"
 
@@ -31,12 +33,27 @@ def special_entry(special: SpecialFile) -> dict[str, Any]:
 
 
 def document(inventory: Inventory, findings: list[Finding] | None = None, governing: bool = True) -> dict[str, Any]:
-    findings = findings or []
+    """The report as data (what the rules read: ``licscan.rules.engine.evaluate``); with ``governing``, the governing
+    licence of every named part too."""
+    out = _document(inventory, findings or [], [device_code_entry(i) for i in inventory.device_code])
+    if governing:
+        out["governing"] = _governing(out)
+    return out
+
+
+def _governing(report: dict[str, Any]) -> list[dict[str, Any]]:
+    from licscan.rules.facts import governing_entries
+
+    # The licence that governs each named part (docs/licenses.md), the same answer the rules judge by.
+    return governing_entries(report)
+
+
+def _document(inventory: Inventory, findings: list[Finding], device_code: list[Any]) -> dict[str, Any]:
     counts = {"error": 0, "warning": 0, "note": 0}
     for finding in findings:
         if not finding.waived:
             counts[finding.severity.value] += 1
-    out = {
+    return {
         "schema": SCHEMA_ID,
         "tool": {"name": "licscan", "version": __version__},
         "disclaimer": DISCLAIMER,
@@ -44,7 +61,7 @@ def document(inventory: Inventory, findings: list[Finding] | None = None, govern
         "summary": {"files": inventory.summary.files, "bytes": inventory.summary.bytes, "findings": counts,
                     "diagnostics": inventory.summary.diagnostics, "complete": inventory.complete},
         "components": [component_entry(c) for c in inventory.components],
-        "device_code": [device_code_entry(i) for i in inventory.device_code],
+        "device_code": device_code,
         "findings": [f.to_json() for f in findings],
         "diagnostics": [diagnostic_entry(d) for d in inventory.diagnostics],
         "distributions": [distribution_entry(d) for d in inventory.distributions],
@@ -53,16 +70,27 @@ def document(inventory: Inventory, findings: list[Finding] | None = None, govern
                           "kind": d.kind.value, "shipped": list(d.shipped)} for d in inventory.dependencies],
         "remarks": list(inventory.remarks),
     }
-    if governing:
-        from licscan.rules.facts import governing_entries
-
-        # The licence that governs each named part (docs/licenses.md), the same answer the rules judge by.
-        out["governing"] = governing_entries(out)
-    return out
 
 
-def render(inventory: Inventory, findings: list[Finding] | None = None) -> str:
-    return dumps(document(inventory, findings))
+def _encoded(inventory: Inventory, findings: list[Finding]) -> dict[str, Any]:
+    """:func:`document` without ``governing``, its device code as JSON text already (what :func:`dumps` writes
+    for those dicts, byte for byte; encoded once per distinct path, toolkit and tool: tens of thousands of images)."""
+    return _document(inventory, findings, Encoded(device_code_lines(inventory.device_code)))
 
 
-__all__ = ["SCHEMA_ID", "document", "render", "to_json"]
+def fingerprint(inventory: Inventory) -> str:
+    """SHA-256 of the report of ``inventory`` without findings and governing texts: equal for equal inventories
+    (what the findings depend on besides the rules, the configuration and the date)."""
+    text = dumps(_encoded(inventory, []))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def render(inventory: Inventory, findings: list[Finding] | None = None,
+           governing: Sequence[dict[str, Any]] | None = None) -> str:
+    """The JSON report; ``governing``: its ``governing`` entries when the audit has them already (else computed)."""
+    out = _encoded(inventory, findings or [])
+    out["governing"] = list(governing) if governing is not None else _governing(document(inventory, governing=False))
+    return dumps(out)
+
+
+__all__ = ["SCHEMA_ID", "document", "fingerprint", "render", "to_json"]
