@@ -70,45 +70,55 @@ def _one_dataclass(values: tuple[Any, ...]) -> bool:
         and getattr(cls, "__slots__", None) is None
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})  # JSON as they are; (type, value) tells them apart exactly
+
+
 def _columns(values: tuple[Any, ...]) -> dict[str, Any]:
     cls: type = type(values[0])
     columns: list[Any] = []
     identities: dict[int, Any] = {}  # id -> exact key, for one encode call (values share their sub-values)
     for name, _init in _fields(cls):
         column = [getattr(v, name) for v in values]
-        try:
-            keys = [_exact(x, identities) for x in column]
-        except TypeError:  # an unhashable value: the column as it is
-            columns.append([encode(x) for x in column])
-            continue
+        kinds = set(map(type, column))
+        keys: list[Any]
+        if kinds <= _PLAIN:
+            keys = list(zip(map(type, column), column))
+            if 2 * len(set(keys)) > len(values):
+                columns.append(column)  # mostly distinct (sizes, offsets): the values themselves
+                continue
+        elif len(kinds) == 1 and issubclass(next(iter(kinds)), enum.Enum):
+            keys = list(map(id, column))  # members are singletons
+        else:
+            try:
+                keys = [_exact(x, identities) for x in column]
+            except TypeError:  # unhashable, or too deep to be worth it: the column as it is
+                columns.append([encode(x) for x in column])
+                continue
         index: dict[Any, int] = {}
-        table: list[Any] = []
-        rows = []
-        for x, key in zip(column, keys):
-            at = index.get(key)
-            if at is None:
-                at = index[key] = len(table)
-                table.append(encode(x))
-            rows.append(at)
+        rows = [index.setdefault(key, len(index)) for key in keys]  # first-seen order, as the dict below keeps
+        table = [encode(x) for x in dict(zip(keys, column)).values()]
         columns.append({"t": table, "i": rows} if 2 * len(table) <= len(values) else [table[i] for i in rows])
     return {"@c": _type_name(cls), "n": len(values), "c": columns}
 
 
-def _exact(value: Any, identities: dict[int, Any]) -> Any:
+def _exact(value: Any, identities: dict[int, Any], depth: int = 0) -> Any:
     """A hashable key equal for two values exactly when they encode alike (True, 1 and 1.0 differ; 0.0 and -0.0
-    differ); TypeError for a value that has none (a list, a dict)."""
+    differ); TypeError for a value that has none (a list, a dict) or is nested deeper than a shared part (a toolkit
+    range, a tool, a tuple of them) is: such columns are stored as they are."""
     kind: type = type(value)
     if kind is float:
         return (kind, value.hex())
-    if value is None or kind in (str, int, bool) or isinstance(value, enum.Enum):
+    if value is None or kind in _PLAIN or isinstance(value, enum.Enum):
         return (kind, value)
     known = identities.get(id(value))
     if known is not None:
         return known
+    if depth > 2:
+        raise TypeError("nested too deep to share")
     if kind is tuple:
-        key: Any = (kind, tuple(_exact(v, identities) for v in value))
+        key: Any = (kind, tuple(_exact(v, identities, depth + 1) for v in value))
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        key = (kind, tuple(_exact(getattr(value, name), identities) for name, _init in _fields(kind)))
+        key = (kind, tuple(_exact(getattr(value, name), identities, depth + 1) for name, _init in _fields(kind)))
     elif isinstance(value, (bytes, frozenset)):
         key = (kind, value)
     else:
