@@ -25,6 +25,7 @@ from licscan.binary.images import Limits, release_pages
 from licscan.binary.inspect import inspect_buffer, inspect_file
 from licscan.binary.paged import PagedMap
 from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused, file_digest
+from licscan.identify.owner import distribution_of, recorded_sha256
 from licscan.model import (
     GPU_LAYER_KINDS,
     Component,
@@ -35,7 +36,7 @@ from licscan.model import (
     Inventory,
     Summary,
 )
-from licscan.vpath import SEP, is_within
+from licscan.vpath import SEP
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,6 @@ def _excluded(vpath: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(vpath, p) for p in patterns)
 
 
-def _recorded_sha256(vpath: str, dist) -> str | None:
-    if dist is None or vpath not in _recorded_paths(dist):
-        return None
-    return next(digest for path, digest in dist.files if path == vpath)
-
-
 def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str, ...] = (),
             distributions: Sequence[Any] = (), *, digests: bool = False, sha256: str | None = None) -> FileRecord:
     """Name the components in one file from its facts, its bytes and its enclosing distribution; hash it when the
@@ -97,7 +92,7 @@ def examine(vpath: str, facts: FileFacts, data, size: int, containers: tuple[str
 
     matches = tuple(catalog.identify(vpath, facts, dist, data, sha256=content_sha256 if data is not None else None))
     digest = None
-    if data is not None and matches and (dist is None or _recorded_sha256(vpath, dist)):
+    if data is not None and matches and (dist is None or recorded_sha256(dist, vpath)):
         # Hashed now while the bytes are here: the enclosing wheel's RECORD may only be read later in the walk.
         digest = content_sha256()
     text = None
@@ -520,25 +515,6 @@ def refine(record: FileRecord, distributions: Sequence[Any]) -> FileRecord:
         merged.append(match)
     merged.extend(first.values())  # found from the bytes only
     return replace(record, matches=tuple(merged))
-
-
-_RECORDED: dict[int, tuple[Any, frozenset[str]]] = {}
-
-
-def _recorded_paths(dist) -> frozenset[str]:
-    """The virtual paths a distribution's RECORD lists (torch's lists 12,000), indexed once per distribution
-    object (by identity: hashing the frozen dataclass would hash its whole RECORD every time)."""
-    hit = _RECORDED.get(id(dist))
-    if hit is None or hit[0] is not dist:
-        hit = _RECORDED[id(dist)] = (dist, frozenset(path for path, _ in dist.files))
-    return hit[1]
-
-
-def distribution_of(vpath: str, distributions: Iterable[Any]) -> Any | None:
-    """The innermost distribution that owns ``vpath``: listed in its RECORD, or under its scope (the longest scope
-    wins; a RECORD may list a file outside its distribution's scope, so this is not ``vpath.innermost``)."""
-    owners = [d for d in distributions if (d.files and vpath in _recorded_paths(d)) or is_within(vpath, d.scope)]
-    return max(owners, key=lambda d: len(d.scope.rstrip("/")), default=None)
 
 
 def build_inventory(paths: Sequence[str], records: list[FileRecord], distributions: list, specials: list,

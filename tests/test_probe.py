@@ -54,6 +54,6 @@ def test_the_naming_literals_are_one_set():
               for lit in s.all_of + s.any_of + s.none_of}
     cat = catalog.load_catalog()
     wanted |= {cat.release_banner, cat.copyright} | {e.banner for e in cat.entries if e.banner is not None}
-    wanted |= {literal for e in cat.entries for literal, _regex, _fmt in e.markers}
+    wanted |= {literal for e in cat.entries for literal in (m.literal for m in e.markers)}
     assert set(catalog.literal_set().needles) == wanted
     assert b"ZLUDA_CUDA_LIB" in wanted and b"#define CUDART_VERSION " in wanted

@@ -126,7 +126,7 @@ class Literals:
     """Where the literals of one :class:`LiteralSet` first occur in one file's bytes: searched together, once, the
     first time one of them is asked for (a literal outside the set is a plain :func:`find`)."""
 
-    def __init__(self, data: Bytes | None, literals: LiteralSet) -> None:
+    def __init__(self, data: Buffer | None, literals: LiteralSet) -> None:
         self.data = data
         self._set = literals
         self._first: dict[bytes, int] | None = None

@@ -12,15 +12,31 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from licscan.binary import magic
+from licscan.binary.buffer import Buffer
 from licscan.binary.probe import window
 from licscan.knowledge import catalog_table
 from licscan.model import LicenseTextMatch
 from licscan.vpath import basename
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A real copy of a document that was hashed, and where it was seen."""
+
+    sha256: str | None
+    normalized_sha256: str | None
+    seen_in: str | None
+
+    @staticmethod
+    def of(data: Mapping[str, Any]) -> _Known:
+        return _Known(data.get("sha256"), data.get("normalized_sha256"), data.get("seen_in"))
 
 
 @dataclass(frozen=True)
@@ -33,11 +49,11 @@ class _Doc:
     none_of: tuple[str, ...]
     translation_clause: bool | None
     variants: tuple[tuple[str, tuple[str, ...]], ...]
-    known: tuple[dict, ...]
-    file_names: re.Pattern | None = None
+    known: tuple[_Known, ...]
+    file_names: re.Pattern[str] | None = None
     any_of: tuple[str, ...] = ()
 
-    def named(self, base: str, helpers: re.Pattern) -> bool:
+    def named(self, base: str, helpers: re.Pattern[str]) -> bool:
         """Whether a file of this base name can be this document (sample helpers only the helper documents)."""
         if self.file_names is not None:
             return bool(self.file_names.fullmatch(base))
@@ -46,7 +62,7 @@ class _Doc:
 
 @dataclass(frozen=True)
 class _Table:
-    file_names: re.Pattern
+    file_names: re.Pattern[str]
     max_size: int
     clause: str
     documents: tuple[_Doc, ...]
@@ -59,7 +75,7 @@ def _table() -> _Table:
         _Doc(k, v["title"], v.get("date"), v.get("license"), tuple(p.lower() for p in v.get("all_of", ())),
              tuple(p.lower() for p in v.get("none_of", ())), v.get("translation_clause"),
              tuple((x["id"], tuple(p.lower() for p in x["all_of"])) for x in v.get("variants", ())),
-             tuple(v.get("known", ())),
+             tuple(_Known.of(k) for k in v.get("known", ())),
              re.compile(v["file_names"], re.IGNORECASE) if v.get("file_names") else None,
              tuple(p.lower() for p in v.get("any_of", ())))
         for k, v in data["documents"].items())
@@ -77,7 +93,7 @@ def is_candidate(vpath: str, size: int | None = None) -> bool:
     return bool(table.file_names.fullmatch(basename(vpath))) and (size is None or size <= table.max_size)
 
 
-def identify_license_text(vpath: str, data: Any) -> LicenseTextMatch | None:
+def identify_license_text(vpath: str, data: Buffer | None) -> LicenseTextMatch | None:
     """The NVIDIA (or known) licence text held by ``data`` (bytes or mmap), or None. Files not named like a
     licence file, or larger than the catalog's ``max_size``, are not read."""
     table = _table()
@@ -86,7 +102,7 @@ def identify_license_text(vpath: str, data: Any) -> LicenseTextMatch | None:
     raw = window(data, 0, table.max_size + 1)
     if raw[:2] == magic.GZIP:
         try:
-            with gzip.GzipFile(fileobj=__import__("io").BytesIO(raw)) as handle:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as handle:
                 raw = handle.read(table.max_size + 1)
         except (OSError, EOFError):
             return None
@@ -100,10 +116,10 @@ def identify_license_text(vpath: str, data: Any) -> LicenseTextMatch | None:
     documents = tuple(doc for doc in table.documents if doc.named(base, helpers))
     for doc in documents:
         for known in doc.known:
-            if known.get("sha256") == digest:
-                return _match(doc, digest, ndigest, "sha256", text, known.get("seen_in"))
-            if known.get("normalized_sha256") == ndigest:
-                return _match(doc, digest, ndigest, "normalized-sha256", text, known.get("seen_in"))
+            if known.sha256 == digest:
+                return _match(doc, digest, ndigest, "sha256", text, known.seen_in)
+            if known.normalized_sha256 == ndigest:
+                return _match(doc, digest, ndigest, "normalized-sha256", text, known.seen_in)
     lower = text.lower()
     for doc in documents:
         if (doc.all_of or doc.any_of) and all(p in lower for p in doc.all_of) \

@@ -1,0 +1,149 @@
+"""Version claims of an NVIDIA component and the choice between them (order of trust: the file's own markers, its
+file name, its SONAME, then the enclosing distribution's metadata -- the last only when the catalog says that
+distribution ships the component; :class:`licscan.model.VersionSource` lists them most trusted first)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+
+from packaging.utils import canonicalize_name
+
+from licscan.binary.buffer import Buffer
+from licscan.binary.probe import Literals, window
+from licscan.identify.catalog_table import Entry
+from licscan.model import ComponentMatch, Distribution, Ecosystem, VersionClaim, VersionSource
+
+_TRUST = list(VersionSource)
+
+
+def trusted_first(claims: Iterable[VersionClaim]) -> list[VersionClaim]:
+    return sorted(claims, key=lambda c: _TRUST.index(c.source))
+
+
+def marker_claims(entry: Entry, literals: Literals) -> list[VersionClaim]:
+    """Claims from the version markers the catalog lists for ``entry`` ("#define CUDART_VERSION 12040")."""
+    out: list[VersionClaim] = []
+    data = literals.data
+    if data is None:
+        return out
+    for marker in entry.markers:
+        at = literals.find(marker.literal)
+        if at < 0:
+            continue
+        tail = window(data, at + len(marker.literal), 64)
+        m = marker.regex.match(tail)
+        if not m:
+            continue
+        text = (marker.literal + tail[: m.end()]).decode("latin-1")
+        if marker.format == "cudart":
+            v = int(m.group("v"))
+            value, exact = f"{v // 1000}.{(v % 1000) // 10}", False
+        else:
+            value = m.group("version").decode()
+            exact = value.count(".") >= 2
+        out.append(VersionClaim(VersionSource.MARKER, value, exact, f"marker {text!r} at {at:#x}"))
+    return out
+
+
+_RELEASE = re.compile(rb"(\d+\.\d+), V(\d+\.\d+\.\d+)")
+
+
+def release_claim(data: Buffer, at: int, banner: bytes) -> list[VersionClaim]:
+    """The claim of the "Cuda compilation tools, release 12.4, V12.4.127" line found at ``at``."""
+    tail = window(data, at + len(banner), 40)
+    m = _RELEASE.match(tail)
+    if not m:
+        return []
+    line = (banner + tail[: m.end()]).decode("latin-1")
+    return [VersionClaim(VersionSource.MARKER, m.group(2).decode(), True, f"marker {line!r} at {at:#x}")]
+
+
+def name_claim(entry: Entry, m: re.Match[str], what: str, source: VersionSource) -> VersionClaim | None:
+    """The claim of a file name or SONAME matched by one of ``entry``'s patterns (``name_version`` says how)."""
+    groups = m.groupdict()
+    mode = entry.name_version
+    if groups.get("version"):
+        parts = groups["version"].split(".")
+    elif groups.get("major"):
+        parts = [groups["major"]] + ([groups["minor"]] if groups.get("minor") else [])
+    else:
+        return None
+    if mode == "abi":
+        return None
+    if mode == "driver":
+        if len(parts) >= 2 and int(parts[0]) >= 100:
+            return VersionClaim(source, ".".join(parts), True, f"{what}: driver version {'.'.join(parts)}")
+        return None
+    if mode == "major" and len(parts) < 3:
+        return VersionClaim(source, parts[0], False, f"{what}: major version {parts[0]}")
+    value = ".".join(parts)
+    exact = len(parts) >= 3
+    return VersionClaim(source, value, exact, f"{what}: version {value}" + ("" if exact else " (prefix)"))
+
+
+_ECOSYSTEM = {Ecosystem.PYPI: VersionSource.DISTRIBUTION, Ecosystem.DEBIAN: VersionSource.DEBIAN,
+              Ecosystem.CONDA: VersionSource.CONDA}
+_ECO_KEY = {Ecosystem.PYPI: "pypi", Ecosystem.DEBIAN: "debian", Ecosystem.CONDA: "conda"}
+_LABEL = {Ecosystem.PYPI: "METADATA", Ecosystem.DEBIAN: "control", Ecosystem.CONDA: "info/index.json"}
+
+
+def distribution_claim(entry: Entry, distribution: Distribution) -> VersionClaim | None:
+    """The claim of the enclosing distribution's version, when the catalog says that distribution ships ``entry``."""
+    eco = distribution.ecosystem
+    patterns = entry.distributions.get(_ECO_KEY[eco], ())
+    dname = canonicalize_name(distribution.name or "")
+    if not any(fnmatch.fnmatchcase(dname, p.lower()) for p in patterns):
+        return None
+    version = distribution.version
+    if not version:
+        return None
+    if eco is Ecosystem.DEBIAN:
+        # "[epoch:]upstream[-debian]"; NVIDIA packages write "11.2.152~11.2.2-3+deb11u3"
+        version = version.split(":", 1)[-1].split("~", 1)[0].rsplit("-", 1)[0]
+    m = re.match(r"\d+(?:\.\d+)*", version)
+    if not m:
+        return None
+    value = m.group(0)
+    return VersionClaim(_ECOSYSTEM[eco], value, value.count(".") >= 2,
+                        f"distribution {distribution.name} {version} ({_LABEL[eco]})")
+
+
+def _consistent(value: str, prefix: str) -> bool:
+    a, b = value.split("."), prefix.split(".")
+    return a[: len(b)] == b
+
+
+def with_claims(match: ComponentMatch, claims: Iterable[VersionClaim]) -> ComponentMatch:
+    """``match`` with its version chosen again from ``claims`` (duplicates dropped)."""
+    ordered = trusted_first(dict.fromkeys(claims))
+    version, source, version_range, conflicts = choose(ordered)
+    evidence = tuple(dict.fromkeys(match.evidence + tuple(c.evidence for c in ordered) + tuple(conflicts)))
+    return replace(match, version=version, version_source=source, version_range=version_range,
+                   versions=tuple(ordered), evidence=evidence)
+
+
+def choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | None, str | None, list[str]]:
+    """The most trusted exact claim that agrees with every more trusted partial claim; else the most trusted
+    prefix as a range ("12.x"). Returns (version, its source, range, conflict notes)."""
+    partial_seen: list[VersionClaim] = []
+    conflicts: list[str] = []
+    for claim in trusted_first(claims):
+        if not claim.exact:
+            partial_seen.append(claim)
+            continue
+        bad = [p for p in partial_seen if not _consistent(claim.value, p.value)]
+        if bad:
+            conflicts.append(f"version conflict: {claim.evidence} contradicts {bad[0].evidence}")
+            continue
+        return claim.value, claim.source, None, conflicts
+    if partial_seen:
+        best = partial_seen[0]
+        return None, best.source, f"{best.value}.x", conflicts
+    return None, None, None, conflicts
+
+
+__all__ = ["choose", "distribution_claim", "marker_claims", "name_claim", "release_claim", "trusted_first",
+           "with_claims"]
