@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import hashlib
 import mmap
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
+from licscan.binary.buffer import Buffer
 from licscan.binary.images import release_pages
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+Result = TypeVar("Result")
 
 
 class PagedMap(mmap.mmap):
     """``mmap.mmap`` (read-only) whose ``find`` over more than :data:`WINDOW` bytes walks the mapping window by
     window and drops each window's pages behind it, so searching a 1 GB library costs one window of resident memory,
-    not 1 GB (a worker reached 747 MB on cuBLASLt and cuDNN). Whole-file searches are remembered per needle: the
-    catalog and the translation-layer signals ask for the same literal more than once. :meth:`hash` digests the
-    whole mapping the same way."""
+    not 1 GB (a worker reached 747 MB on cuBLASLt and cuDNN). Whole-file searches are remembered per needle.
+    :meth:`hash` digests the whole mapping the same way. (The naming layer searches all its literals in one pass:
+    :class:`licscan.binary.probe.Literals`.)"""
 
     WINDOW = 16 << 20
 
@@ -28,7 +37,9 @@ class PagedMap(mmap.mmap):
         super().__init__()
         self._found: dict[bytes, int] = {}
 
-    def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
+    def find(self, needle: ReadableBuffer, start: int | None = 0, end: int | None = None) -> int:
+        needle = bytes(needle)
+        start = start or 0
         size = len(self)
         end = size if end is None else max(0, min(end, size))
         whole = start == 0 and end == size
@@ -58,3 +69,19 @@ class PagedMap(mmap.mmap):
                     digest.update(window)
                 release_pages(self, pos, pos + self.WINDOW)
         return digest.hexdigest()
+
+
+def with_mapping(path: str, use: Callable[[Buffer | None], Result]) -> Result:
+    """``use(data)`` with the file at ``path`` mapped read-only as a :class:`PagedMap` (``b""`` for an empty file,
+    None when it cannot be opened or mapped); every page of the mapping is dropped from this process afterwards."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return use(b"")
+            with PagedMap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                try:
+                    return use(data)
+                finally:
+                    release_pages(data, 0, len(data) + mmap.PAGESIZE)
+    except OSError:
+        return use(None)
