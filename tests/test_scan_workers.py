@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from licscan import scan as scan_module
 from licscan.scan import ScanConfig, scan
+from licscan.scan import plain as scan_module  # the plain files: batches and worker processes
 from tests.helpers import FIXTURES
 
 

@@ -1,0 +1,187 @@
+"""One scan: walk the inputs, inspect every file, name the NVIDIA and GPU parts, collect the inventory (docs/architecture.md).
+
+Plain files are inspected by path (in worker processes with ``jobs > 1``, from the cache when unchanged);
+archive members are inspected from the bytes the walker hands out, while they are valid. Components are named
+after the walk, when the packaging metadata of every enclosing distribution is known. Naming one file is
+:func:`licscan.identify.examine.examine`; plain files are examined by :mod:`licscan.scan.plain` (batches, worker
+processes from :mod:`licscan.workers`, the content cache), archive files are cached whole by
+:mod:`licscan.scan.archives`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import mmap
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from packaging.utils import canonicalize_name
+
+from licscan.binary.images import Limits, release_pages
+from licscan.binary.inspect import inspect_buffer
+from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused
+from licscan.identify import catalog
+from licscan.identify import components as naming
+from licscan.identify.examine import FileRecord, examine, refine
+from licscan.identify.linkage import Providers
+from licscan.identify.owner import distribution_of
+from licscan.inventory import items
+from licscan.inventory.limits import WalkLimits
+from licscan.inventory.walk import walk
+from licscan.model import (
+    ComponentMatch,
+    Dependency,
+    DeviceImage,
+    Diagnostic,
+    Distribution,
+    FileFacts,
+    FileFormat,
+    Inventory,
+    LicenseTextMatch,
+    SpecialFile,
+    Summary,
+)
+from licscan.scan.archives import ArchiveBucket, Archives, Gathered
+from licscan.scan.plain import records_for_paths
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    limits: Limits = field(default_factory=Limits)
+    walk_limits: WalkLimits | None = None  # None = its defaults
+    jobs: int = os.cpu_count() or 1
+    cache_dir: str | None = None
+    cache_max_bytes: int = DEFAULT_MAX_BYTES
+    exclude: tuple[str, ...] = ()  # fnmatch globs over virtual paths
+    digests: bool = False  # SHA-1 and SHA-256 of every binary and named part (for the SBOM)
+
+    def settings(self) -> str:
+        """What changes results, for the cache key."""
+        return repr((self.limits.max_image_bytes, self.limits.notes, self.limits.notes_auto_bytes,
+                     self.limits.max_entries_per_fatbin, self.digests))
+
+
+def _excluded(vpath: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(vpath, p) for p in patterns)
+
+
+def open_cache(config: ScanConfig, settings: str, warn: Callable[[str], None] | None = None) -> Cache | None:
+    """The content cache of ``config`` (None with ``--no-cache``, or when the folder is refused: then ``warn`` gets
+    the one-line reason and the scan runs without the cache)."""
+    if not config.cache_dir:
+        return None
+    try:
+        return Cache.open(config.cache_dir, settings, max_bytes=config.cache_max_bytes)
+    except CacheRefused as refused:
+        (warn or _warn)(str(refused))
+        return None
+
+
+def _warn(message: str) -> None:
+    print(f"licscan: {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------------ scan
+
+
+def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
+         progress: Progress | None = None,
+         warn: Callable[[str], None] | None = None) -> tuple[Inventory, list[FileRecord]]:
+    """Scan ``paths`` (files or folders) and return the inventory and the per-file records behind it.
+    ``progress``, when given, is called with the virtual path of every file once it has been inspected; ``warn``
+    with a one-line message when the cache folder is refused (default: standard error)."""
+    walk_limits = config.walk_limits or WalkLimits()
+    cache = open_cache(config, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}", warn)
+    archives = Archives(cache) if cache is not None else None
+    got = Gathered()
+    items_out = walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
+                     if config.exclude else None, skip_archive=archives.skip if archives is not None else None)
+    _gather(items_out, config, got, progress)
+    got.records = [refine(r, got.distributions) if r.containers else r for r in got.records]
+    if archives is not None:
+        archives.store(got)
+        archives.replay(got)
+    got.records.extend(records_for_paths(got.plain, config.limits, config.digests, config.jobs, got.distributions,
+                                         cache, progress))
+    got.records.sort(key=lambda r: r.vpath)
+    if cache is not None:
+        cache.trim()
+    return build_inventory(paths, got.records, got.distributions, got.specials, got.diagnostics), got.records
+
+
+def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progress: Progress | None) -> None:
+    """Sort what the walk hands out; archive members are examined now, while their bytes are valid."""
+    for item in walked:
+        if isinstance(item, items.FileBlob):
+            if item.source is not None and not item.containers:
+                got.plain.append((item.source, item.vpath, item.size))
+                continue
+            data = item.data if item.data is not None else b""
+            facts = inspect_buffer(data, item.vpath, replace(config.limits, jobs=1)) if len(data) else \
+                FileFacts(item.vpath, FileFormat.UNKNOWN, 0)
+            record = examine(item.vpath, facts, data, item.size, item.containers, got.distributions,
+                             digests=config.digests)
+            release_pages(data, 0, len(data) + mmap.PAGESIZE)  # a spooled member's pages: not kept resident
+            got.records.append(replace(record, layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer))
+            if progress is not None:
+                progress(item.vpath)
+        elif isinstance(item, Distribution):
+            got.distributions.append(item)
+        elif isinstance(item, SpecialFile):
+            got.specials.append(item)
+        elif isinstance(item, Diagnostic):
+            got.diagnostics.append(item)
+
+
+# ------------------------------------------------------------------------------------------------- inventory
+
+
+def build_inventory(paths: Sequence[str], records: list[FileRecord], distributions: list[Distribution],
+                    specials: list[SpecialFile], diagnostics: list[Diagnostic]) -> Inventory:
+    all_diagnostics = list(diagnostics)
+    device_code: list[DeviceImage] = []
+    hits: list[tuple[ComponentMatch, str]] = []
+    texts: list[tuple[LicenseTextMatch, str]] = []
+    for record in records:
+        all_diagnostics.extend(record.facts.all_diagnostics())
+        device_code.extend(record.facts.all_images())
+        hits.extend((m, record.vpath) for m in record.matches)
+        if record.license_text is not None:
+            texts.append((record.license_text, record.vpath))
+    nvidia_dists = {id(d) for m, v in hits if m.vendor == "NVIDIA" for d in (distribution_of(v, distributions),)
+                    if d is not None}
+    components = naming.components(hits) + naming.license_components(texts) + naming.distribution_components(
+        d for d in distributions if id(d) in nvidia_dists or canonicalize_name(d.name).startswith("nvidia-"))
+    summary = Summary(files=len(records), bytes=sum(r.size for r in records), diagnostics=len(all_diagnostics))
+    remarks = sorted({f"{r.vpath}: {x}" for r in records for x in r.facts.all_remarks()})
+    return Inventory(
+        inputs=tuple(paths),
+        components=tuple(sorted(components, key=lambda c: (c.kind.value, c.name, c.version or "", c.id))),
+        device_code=tuple(device_code),
+        diagnostics=tuple(sorted(all_diagnostics, key=lambda d: (d.path, d.offset or 0, d.message))),
+        summary=summary,
+        distributions=tuple(sorted(distributions, key=lambda d: d.vpath)),
+        special_files=tuple(sorted(specials, key=lambda s: s.vpath)),
+        remarks=tuple(remarks),
+        dependencies=tuple(_dependencies(records)),
+    )
+
+
+__all__ = ["ArchiveBucket", "FileRecord", "ScanConfig", "build_inventory", "examine", "open_cache", "refine", "scan"]
+
+
+def _dependencies(records: list[FileRecord]) -> list[Dependency]:
+    """DT_NEEDED entries of every ELF file and imports of every PE file that name a catalogued part, and where the
+    input ships it."""
+    providers = Providers.index((r.vpath, r.facts) for r in records)
+    out: list[Dependency] = []
+    for record in records:
+        for needed in record.facts.needed:  # DT_NEEDED, or PE imports and delay-loaded imports
+            for match in catalog.identify(needed, None, None, None, with_signals=False):
+                out.append(Dependency(record.vpath, needed, match.name, match.vendor, match.kind,
+                                      providers.of(needed)))
+    return sorted(out, key=lambda d: (d.path, d.needs))

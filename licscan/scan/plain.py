@@ -1,0 +1,212 @@
+"""The plain files of a scan: examined by path in batches of one folder, in worker processes when there is more
+than one job, from the content cache when the same bytes were examined before (docs/cache.md says what is cached
+and under which key)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+
+from licscan import cache as cache_module
+from licscan.binary import budget
+from licscan.binary.images import Limits
+from licscan.binary.inspect import inspect_file
+from licscan.binary.paged import with_mapping
+from licscan.cache import Cache, file_digest
+from licscan.identify.examine import FileRecord, examine
+from licscan.identify.owner import distribution_of
+from licscan.model import Distribution
+from licscan.workers import bounded, die_with_parent, fork_context
+
+Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every file examination needs besides its own path: given to each worker process once (the pool's
+    initializer; inherited through fork), never pickled per task (issue 14: torch's RECORD alone has 13,000 rows)."""
+
+    limits: Limits
+    digests: bool
+    cache: Cache | None
+    distributions: tuple[Distribution, ...]
+    context: dict[str, str]  # distribution vpath -> digest of its metadata (bound into the file's cache key)
+
+
+_SHARED: _Shared | None = None
+
+
+def _distribution_context(distributions: Sequence[Distribution]) -> dict[str, str]:
+    """A digest of each distribution's metadata (name, version, licence, RECORD...): what ``examine`` may use of it."""
+    out = {}
+    for dist in distributions:
+        try:
+            out[dist.vpath] = hashlib.sha256(cache_module.dumps(dist)).hexdigest()
+        except (cache_module.CodecError, ValueError):
+            out[dist.vpath] = hashlib.sha256(repr(dist).encode("utf-8", "surrogateescape")).hexdigest()
+    return out
+
+
+def _shared() -> _Shared:
+    if _SHARED is None:
+        raise RuntimeError("scan context not installed")
+    return _SHARED
+
+
+def _examine_path(source: str, vpath: str, sha256: str | None = None) -> FileRecord:
+    """Inspect one plain file and name what is in it (``sha256``: its digest when the cache computed it)."""
+    shared = _shared()
+    facts = inspect_file(source, display=vpath, limits=replace(shared.limits, jobs=1))
+    return with_mapping(source, lambda data: examine(vpath, facts, data, facts.size, (), shared.distributions,
+                                                     digests=shared.digests, sha256=sha256))
+
+
+@dataclass(frozen=True)
+class _BatchKey:
+    """A batch's cache entry name (None: not cacheable), the digests of its files, and the same-boot memo name to
+    store (None: nothing to store)."""
+
+    key: str | None
+    digests: tuple[str | None, ...]
+    memo: str | None
+
+
+def _batch_key(cache: Cache, shared: _Shared, batch: Sequence[tuple[str, str]],
+               before: list[Identity]) -> _BatchKey:
+    memo = cache.identity_key("\0".join(source for source, _ in batch), before)  # real paths (the walker's)
+    known = cache.get(memo, "memo", tuple) if memo is not None else None
+    if known is not None and len(known) == len(batch) + 1:
+        return _BatchKey(known[0], tuple(known[1:]), None)  # the memo is stored already
+    try:
+        digests: tuple[str | None, ...] = tuple(_content_digest(source) for source, _ in batch)
+    except OSError:
+        return _BatchKey(None, (None,) * len(batch), memo)
+    parts = []
+    for (_source, vpath), digest, ident in zip(batch, digests, before):
+        dist = distribution_of(vpath, shared.distributions)
+        parts += [vpath, str(digest), str(ident[2]), shared.context.get(dist.vpath, "") if dist is not None else ""]
+    return _BatchKey(cache.key("batch", *parts), digests, memo)
+
+
+def _examine_batch(batch: Sequence[tuple[str, str]]) -> list[FileRecord]:
+    """Examine a batch of plain files (in a worker process when jobs > 1), from the content cache when the same
+    bytes were examined at the same virtual paths before.
+
+    The batch is one cache entry, keyed by the SHA-256 of every file's bytes (read once with ``preadv``), its size,
+    its virtual path and the digest of its distribution's metadata; a same-boot memo keyed by the files'
+    identities (device, inode, size, mtime, ctime) skips the hashing when none of them changed. A batch whose files
+    change while they are examined, or whose results a time budget cut, is not stored."""
+    shared = _shared()
+    cache = shared.cache
+    if cache is None:
+        return [_examine_path(source, vpath) for source, vpath in batch]
+    identities = [identity(source) for source, _ in batch]
+    before = [ident for ident in identities if ident is not None]
+    found = _batch_key(cache, shared, batch, before) if len(before) == len(batch) else \
+        _BatchKey(None, (None,) * len(batch), None)
+    if found.key is not None:
+        hit = cache.get(found.key, "batch", tuple)
+        if hit is not None and len(hit) == len(batch) and all(
+                isinstance(r, FileRecord) and r.vpath == vpath for r, (_, vpath) in zip(hit, batch)):
+            if found.memo is not None:
+                cache.put(found.memo, "memo", (found.key, *found.digests))
+            return list(hit)
+    records = [_examine_path(source, vpath, digest) for (source, vpath), digest in zip(batch, found.digests)]
+    if found.key is not None and identities == [identity(source) for source, _ in batch] \
+            and not any(budget.reached(r.facts.all_diagnostics()) for r in records):
+        cache.put(found.key, "batch", tuple(records))
+        if found.memo is not None:
+            cache.put(found.memo, "memo", (found.key, *found.digests))
+    return records
+
+
+def _content_digest(source: str) -> str:
+    fd = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("not a regular file")
+        return file_digest(fd, st.st_size)
+    finally:
+        os.close(fd)
+
+
+def identity(path: str) -> Identity | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _install(shared: _Shared | None) -> None:
+    global _SHARED
+    _SHARED = shared
+
+
+def _worker_start(shared: _Shared, parent: int) -> None:
+    """Pool initializer: die with the parent (issue 13 item 11), take the shared context."""
+    die_with_parent(parent)
+    _install(shared)
+
+
+# A task, and a cache entry, is a batch of files of one folder: at most this many, or this many bytes (a larger
+# file alone). 12,715 small files of an installed environment as single tasks spent more time in the pool's queues
+# than in examining them, and as single entries more time reading entries than examining. Batches follow folders so
+# that a file added or removed changes the batches of its own folder only.
+_BATCH_FILES = 64
+_BATCH_BYTES = 32 << 20
+
+
+def _batches(jobs: Sequence[tuple[str, str, int]]) -> Iterator[list[tuple[str, str]]]:
+    batch: list[tuple[str, str]] = []
+    size = 0
+    folder = None
+    for source, vpath, length in jobs:
+        here = vpath.rsplit("/", 1)[0] if "/" in vpath else ""
+        if batch and (here != folder or len(batch) >= _BATCH_FILES or size + length > _BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        folder = here
+        batch.append((source, vpath))
+        size += length
+    if batch:
+        yield batch
+
+
+def records_for_paths(jobs: list[tuple[str, str, int]], limits: Limits, digests: bool, workers: int,
+                      distributions: list[Distribution], cache: Cache | None,
+                      progress: Callable[[str], None] | None = None) -> list[FileRecord]:
+    """Examine the plain files ``jobs`` ((real path, virtual path, size) each): in this process with one job, else in
+    a pool of worker processes that take the shared context once (initializer) and batches of (path, vpath) pairs,
+    at most ``4 x jobs`` batches in flight."""
+    if not jobs:
+        return []
+    shared = _Shared(limits, digests, cache, tuple(distributions),
+                     _distribution_context(distributions) if cache is not None else {})
+    done = progress or (lambda vpath: None)
+    out = []
+    if workers <= 1 or len(jobs) < 4:
+        _install(shared)
+        try:
+            for batch in _batches(jobs):
+                for record in _examine_batch(batch):
+                    out.append(record)
+                    done(record.vpath)
+            return out
+        finally:
+            _install(None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=fork_context(), initializer=_worker_start,
+                             initargs=(shared, os.getpid())) as pool:
+        for records in bounded(pool, _examine_batch, _batches(jobs), window=workers * 4):
+            for record in records:
+                out.append(record)
+                done(record.vpath)
+    return out
+
+
+__all__ = ["Identity", "identity", "records_for_paths"]
