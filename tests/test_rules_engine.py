@@ -97,7 +97,7 @@ def test_translation_clause_by_text_and_configurable_reading():
 
 def test_attachment_a_undetermined_without_toolkit():
     document = _doc("CUDA-EULA-NOT-REDISTRIBUTABLE")
-    document["components"] = [c for c in document["components"] if c["name"] == "nvjitlink"]
+    document["components"] = [c for c in document["components"] if c["name"] == "nvJitLink"]
     document["components"][0]["version"] = None
     [finding] = evaluate(document, PACKS)
     assert finding.verdict.value == "undetermined" and finding.severity.value == "note"
