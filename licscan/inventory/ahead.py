@@ -162,6 +162,8 @@ class _Window:
             if entry.span is None or not self.wanted(entry):
                 self.queue.append((entry, None, 0))
                 continue
+            if self.forming.entries and (entry.size or 0) >= BATCH_BYTES:
+                self.submit()  # a large member is a task of its own: the small ones before it need not wait for it
             self.forming.entries.append(entry)
             self.bytes += ahead._cost(entry)
             self.queue.append((entry, self.forming, len(self.forming.entries) - 1))
