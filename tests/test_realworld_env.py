@@ -53,13 +53,31 @@ def test_installed_environment_default_jobs_and_one_process_agree(tree):
     assert report["summary"]["complete"] is True
     assert report["diagnostics"] == []
     assert sorted((c["name"], c["version"]) for c in report["components"]
-                  if c["kind"] == "python-distribution") == NVIDIA_DISTRIBUTIONS
+                  if c["kind"] == "python-distribution") == NVIDIA_DISTRIBUTIONS + [("triton", "3.6.0")]  # ships ptxas
     assert sorted((d["name"], d["version"]) for d in report["distributions"]) == \
         NVIDIA_DISTRIBUTIONS + [("torch", "2.14.1"), ("triton", "3.6.0")]
-    parts = [c["name"] for c in report["components"] if c["kind"] in ("sdk-library", "developer-tool")]
-    assert len(parts) == 16
-    assert set(parts) == {"cublas", "cublasLt", "cudart", "cudnn", "cuobjdump", "cupti", "libdevice", "nccl",
-                          "nvJitLink", "nvblas", "nvdisasm", "nvrtc", "nvrtc-builtins", "ptxas"}
+    # Every part is credited to the distribution whose RECORD lists it (all .dist-info folders share one scope:
+    # before, the first distribution read owned every file, cudart had no version and triton's tools no findings).
+    parts = sorted((c["name"], c["version"] or "", c["properties"].get("distribution", ""))
+                   for c in report["components"] if c["kind"] in ("sdk-library", "developer-tool"))
+    assert parts == [
+        ("cublas", "12.8.4.1", "nvidia-cublas-cu12"), ("cublasLt", "12.8.4.1", "nvidia-cublas-cu12"),
+        ("cudart", "12.8.90", "nvidia-cuda-runtime-cu12"), ("cudnn", "9.10.2.21", "nvidia-cudnn-cu12"),
+        ("cuobjdump", "12.8.55", "triton"), ("cupti", "", "triton"), ("cupti", "12.8.90", "nvidia-cuda-cupti-cu12"),
+        ("cupti", "2025.1.1", "triton"), ("libdevice", "", "triton"), ("nccl", "2.27.3", "nvidia-nccl-cu12"),
+        ("nvJitLink", "12.8.93", "nvidia-nvjitlink-cu12"), ("nvblas", "12.8.4.1", "nvidia-cublas-cu12"),
+        ("nvdisasm", "", "triton"), ("nvrtc", "12.8.93", "nvidia-cuda-nvrtc-cu12"),
+        ("nvrtc-builtins", "12.8.93", "nvidia-cuda-nvrtc-cu12"), ("ptxas", "12.8.93", "triton"),
+        ("ptxas", "12.9.86", "triton")]
+    # triton ships NVIDIA's tools and CUPTI's extras: the same reviews as the triton wheel audited alone.
+    tools = "triton/backends/nvidia/bin/"
+    cupti = "triton/backends/nvidia/lib/cupti/"
+    assert sorted((f["rule"], f["severity"], f["path"].split("site-packages/", 1)[1]) for f in report["findings"]) == \
+        [("CUDA-EULA-DEV-TOOL", "warning", tools + name) for name in ("cuobjdump", "nvdisasm", "ptxas",
+                                                                       "ptxas-blackwell")] + \
+        [("CUDA-EULA-NOT-REDISTRIBUTABLE", "warning", cupti + name)
+         for name in ("libcheckpoint.so", "libcupti_static.a", "libnvperf_host.so", "libnvperf_host_static.a",
+                      "libnvperf_target.so", "libpcsamplingutil.so")]
     assert len(report["device_code"]) == 19234
     one = audit(tree, "--jobs", "1")
     assert one.returncode == 0

@@ -32,10 +32,29 @@ def recorded_sha256(dist: Distribution | None, vpath: str) -> str | None:
 
 
 def distribution_of(vpath: str, distributions: Iterable[Distribution]) -> Distribution | None:
-    """The innermost distribution that owns ``vpath``: listed in its RECORD, or under its scope (the longest scope
-    wins; a RECORD may list a file outside its distribution's scope, so this is not ``vpath.innermost``)."""
-    owners = [d for d in distributions if (d.files and vpath in _recorded(d)) or is_within(vpath, d.scope)]
-    return max(owners, key=lambda d: len(d.scope.rstrip("/")), default=None)
+    """The distribution that owns ``vpath``.
+
+    A distribution whose RECORD lists the file owns it (the innermost one when nested archives each list it): in an
+    installed environment every ``.dist-info`` has the same scope (site-packages), so scope alone cannot tell
+    ``nvidia-cuda-runtime-cu12``'s ``libcudart.so.12`` from ``nvidia-cublas-cu12``'s. Only when no RECORD lists it,
+    the distribution with the longest scope containing it owns it. A tie at either step (a file several RECORDs list,
+    such as the shared ``nvidia/__init__.py``, or an unlisted file in a folder of several distributions) has no
+    owner: picking the first would credit the file to whichever distribution happened to be read first.
+    """
+    candidates = list(distributions)
+    listed = [d for d in candidates if d.files and vpath in _recorded(d)]
+    if listed:
+        return _innermost(listed)
+    return _innermost([d for d in candidates if is_within(vpath, d.scope)])
+
+
+def _innermost(owners: list[Distribution]) -> Distribution | None:
+    """The one distribution of ``owners`` with the longest scope; None when there is none or several tie."""
+    if not owners:
+        return None
+    depth = max(len(d.scope.rstrip("/")) for d in owners)
+    deepest = [d for d in owners if len(d.scope.rstrip("/")) == depth]
+    return deepest[0] if len(deepest) == 1 else None
 
 
 __all__ = ["distribution_of", "recorded_sha256"]
