@@ -144,7 +144,7 @@ def test_finding_is_an_annotation_on_the_file(dist):
 
 def test_cuda13_needs_driver_580(dist):
     driver = _by_name(_spdx(dist), "NVIDIA GPU Driver")
-    assert driver.version == ">=580.65.06"  # eula.md Table 5b: 13.x >= 580 (13.0 GA driver 580.65.06)
+    assert driver.version == ">=580.65.06"  # rules/sbom/driver-requirements.yaml: CUDA release notes, 13.x >= 580 (13.0 GA driver 580.65.06)
     assert driver_key(driver.version.lstrip(">=")) >= (580,)
     assert str(driver.license_concluded) == "LicenseRef-NVIDIA-Driver"
     assert "MIT OR GPL-2.0-only" in driver.license_comment

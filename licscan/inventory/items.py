@@ -33,7 +33,7 @@ class FileBlob:
     data: bytes | mmap.mmap | None = None
     mode: int | None = None  # permission bits when the container records them
     layer: str | None = None
-    deleted_in_upper_layer: bool = False  # still ships in the image (DESIGN issue 3)
+    deleted_in_upper_layer: bool = False  # a whiteout in a later layer hides it, but the earlier layer still ships it
 
 
 @dataclass(frozen=True)
