@@ -1,5 +1,6 @@
 """Shared pytest configuration for licscan's tests (keep small)."""
 import os
+import tempfile
 
 import pytest
 
@@ -62,3 +63,19 @@ def golden():
         assert data == path.read_bytes(), f"{name} differs from its golden file (LICSCAN_UPDATE_GOLDEN=1 rewrites)"
 
     return check
+
+
+@pytest.fixture
+def spool_root(tmp_path, monkeypatch):
+    """tempfile's folder for this test, to check the walker's private spool folders are gone afterwards."""
+    root = tmp_path / "spool-root"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """Work in tmp_path with relative input paths, so virtual paths are short and exact."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

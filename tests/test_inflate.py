@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import threading
 import zipfile
 import zlib
@@ -25,21 +24,6 @@ from licscan.model import Diagnostic, DiagnosticKind
 MB = 1 << 20
 # 3 MiB that deflate to about a third: several 256 KiB input pieces and 1 MiB output reads per member.
 TEXTISH = b"".join(b"%08d libcudart.so.12 sm_90 " % i + os.urandom(8).hex().encode() for i in range(80_000))[: 3 * MB]
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def spool_root(tmp_path, monkeypatch):
-    """tempfile's folder for this test, to check the private spool folders are gone afterwards."""
-    root = tmp_path / "spool-root"
-    root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(root))
-    return root
 
 
 def _span(blob: bytes, name: str) -> inflate.ZipSpan:

@@ -63,13 +63,6 @@ def collect(paths, limits: WalkLimits = WalkLimits(), **kw) -> list:
     return out
 
 
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    """Work in tmp_path with relative input paths, so virtual paths are short and exact."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 # --------------------------------------------------------------------------------------------------- zip/wheel
 def test_zip_members_by_content_not_suffix(here):
     Path("app.bin").write_bytes(zip_bytes([("lib/", ("dir",)), ("lib/libkern.so", LIB), ("k.fatbin", FATBIN),

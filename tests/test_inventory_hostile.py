@@ -6,7 +6,6 @@ from __future__ import annotations
 import mmap
 import os
 import tarfile
-import tempfile
 import threading
 import zipfile
 import zlib
@@ -36,21 +35,6 @@ from licscan.inventory.walk import WalkLimits, walk
 from licscan.model import Diagnostic, DiagnosticKind
 
 MB = 1 << 20
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def spool_root(tmp_path, monkeypatch):
-    """tempfile's folder for this test, to check the walker's private spool folder is gone afterwards."""
-    root = tmp_path / "spool-root"
-    root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(root))
-    return root
 
 
 def _in_thread(fn, timeout=20.0):

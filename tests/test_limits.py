@@ -27,12 +27,6 @@ MB = 1 << 20
 PADDED = LIB + b"\0" * (4 * MB - len(LIB))  # a stub ELF padded with zero pages, as the cuDNN one is (ratio > 200)
 
 
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def _items(path, walk_limits=WalkLimits()):
     return [(i.vpath, "file") if isinstance(i, FileBlob) else (i.path, f"diag:{i.kind.value}")
             for i in walk([path], walk_limits) if isinstance(i, (FileBlob, Diagnostic))]
