@@ -48,6 +48,7 @@ What ``-xelf all`` / ``-xptx all`` write (empirical, identical for uncompressed,
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -189,7 +190,16 @@ def parse_listing(text: str, abspath: str) -> list[Entry]:
 
 
 def _run(args: Sequence[str], cwd: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=1800)
+    """Run the oracle. The oracles run from a thread pool; starting one has failed once in CI with EFAULT ("Bad
+    address") from the vfork/exec of a healthy cuobjdump that ran fine when started again (a CPython/kernel process
+    creation fault, not the tool's answer: https://github.com/python/cpython/issues/91401 discusses vfork's limits).
+    Starting it is tried once more on that error only; the answer is never retried."""
+    try:
+        return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=1800)
+    except OSError as error:
+        if error.errno != errno.EFAULT:
+            raise
+        return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=1800)
 
 
 def _check(proc: subprocess.CompletedProcess, path: str) -> bool:
