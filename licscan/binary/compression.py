@@ -1,4 +1,5 @@
-"""Fatbin payload decompression, bounded by the declared size and a configurable limit (docs/binary-formats.md §3).
+"""Fatbin payload decompression, bounded by the declared size and a configurable limit (docs/binary-formats.md,
+section "3 Compression").
 
 | flag     | algorithm                         | decoder                      |
 |----------|-----------------------------------|------------------------------|
@@ -175,7 +176,8 @@ def _lz4_length(stream: Payload, pos: int, value: int, extended: int, what: str)
 
 
 def lz4_block_prefix(stream: Payload, want: int, declared_size: int) -> tuple[bytes, int]:
-    """Decode the first ``want`` bytes of an LZ4 block (docs/binary-formats.md §1.7); returns (output, input bytes used).
+    """Decode the first ``want`` bytes of an LZ4 block (docs/binary-formats.md, section "1.7 What licscan decodes,
+    and when"); returns (output, input bytes used).
 
     python-lz4 decodes whole blocks only; a cubin's ELF header is the first 64 bytes of a block that may decode to
     megabytes, so this reads sequences until enough output exists:

@@ -1,9 +1,11 @@
 """Device code in the sections of a host binary (ELF, PE image, COFF object): which sections are searched, how, and
-the cross-check of the fatbin wrappers (docs/binary-formats.md §1.6, §2.1, §2.4, §2.6).
+the cross-check of the fatbin wrappers (docs/binary-formats.md, sections "1.6 Finding fatbins", "2.1 ELF", "2.4 PE",
+"2.6 AMD code objects").
 
 Device code comes from the dedicated sections (``.nv_fatbin``, ``__nv_relfatbin``; PE ``.nv_fatb``, ``__nv_rel``;
 ``.hip_fatbin``) and from a validated magic scan of the other non-executable data sections, where NVIDIA's own
-CUPTI keeps fatbins (docs/binary-formats.md §1.6). Code and loader metadata are never searched.
+CUPTI keeps fatbins (docs/binary-formats.md, section "1.6 Finding fatbins"). Code and loader metadata are never
+searched.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Toolkit version of a device image, with its evidence (docs/binary-formats.md §10, "versions are ranges").
+"""Toolkit version of a device image, with its evidence (docs/binary-formats.md, section "10 Version inference
+order": a version is a range of releases).
 
 Order of trust: an exact release written by the producing tool (cubin ``.note.nv.tkinfo``, the standalone PTX
 header) > a major.minor marker (cubin ABI v7 ``e_version``, ``.note.nv.cuinfo``, tkinfo's first word in 12.8/12.9)

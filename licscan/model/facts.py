@@ -88,7 +88,8 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class ToolInfo:
-    """The producing tool recorded in a cubin's ``.note.nv.tkinfo`` (docs/binary-formats.md §4.3)."""
+    """The producing tool recorded in a cubin's ``.note.nv.tkinfo`` (docs/binary-formats.md, section
+    "4.3 .note.nv.tkinfo")."""
 
     tool: str  # "ptxas" / "nvlink"
     version: str | None  # "13.0.88"
@@ -172,7 +173,8 @@ class PeFacts:
 
 @dataclass(frozen=True)
 class WrapperCheck:
-    """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (docs/binary-formats.md §2.1)."""
+    """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (docs/binary-formats.md, section
+    "2.1 ELF")."""
 
     wrappers: int
     resolved: int  # wrappers whose data pointer resolved to a fatbin start that was found
@@ -185,7 +187,7 @@ class ComponentKind(enum.Enum):
     KERNEL_MODULE = "kernel-module"
     DEVELOPER_TOOL = "developer-tool"
     # Layers that run CUDA output or CUDA's API on non-NVIDIA GPUs, and the runtimes they sit on (docs/layers.md;
-    # rules/catalog/translation-layers.yaml names them).
+    # the layer catalog under rules/catalog/ names them).
     OUTPUT_CONSUMER = "output-consumer"  # runs NVIDIA compiler output (PTX/SASS) elsewhere: ZLUDA, gpuocelot
     SOURCE_PORT = "source-port"  # CUDA source built for another platform: SCALE, chipStar, CuPy ROCm
     API_REIMPLEMENTATION = "api-reimplementation"  # CUDA's API implemented on another runtime
@@ -195,7 +197,7 @@ class ComponentKind(enum.Enum):
     LICENSE_TEXT = "license-text"
 
 
-#: The kinds of rules/catalog/translation-layers.yaml; the first three translate CUDA (docs/layers.md).
+#: The kinds of the layer catalog (rules/catalog/); the first three translate CUDA (docs/layers.md).
 GPU_LAYER_KINDS = frozenset({ComponentKind.OUTPUT_CONSUMER, ComponentKind.SOURCE_PORT,
                              ComponentKind.API_REIMPLEMENTATION, ComponentKind.RUNTIME_SHIPPED,
                              ComponentKind.TARGET_LINKED})
@@ -220,7 +222,7 @@ class Component:
 
 @dataclass(frozen=True)
 class PtxHeader:
-    """The header of a PTX text (licscan/binary/ptx.py; docs/binary-formats.md §5)."""
+    """The header of a PTX text (licscan/binary/ptx.py; docs/binary-formats.md, section "5 PTX")."""
 
     isa: str  # "9.0"
     target: str  # the .target arch, e.g. "sm_90a"

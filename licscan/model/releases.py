@@ -1,5 +1,5 @@
-"""Releases and release ranges: the one version-range type every layer uses (docs/binary-formats.md §10, "versions
-are ranges").
+"""Releases and release ranges: the one version-range type every layer uses (docs/binary-formats.md, section
+"10 Version inference order": a version is a range of releases).
 
 A range is what the bytes, a table or a version string tell about a CUDA toolkit (or driver) release:
 ``low``/``high`` are inclusive bounds (a "major.minor" bound covers every patch: high "13.0" holds 13.0.88),
