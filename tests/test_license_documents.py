@@ -74,21 +74,21 @@ def test_only_short_quotations_are_committed():
 
 
 def test_toolkit_mapping_leaves_unknown_releases_unknown():
-    from licscan.rules.versions import range_from_version
+    from licscan.model import ToolkitRange
 
     eula = DOCS.document("cuda-eula")
-    assert [(t.id, b) for t, b, _ in eula.for_release(range_from_version("11.2.2"))] == [("2020-11-02", "primary")]
-    assert [(t.id, b) for t, b, _ in eula.for_release(range_from_version("11.8.89"))] == [("2021-10-08", "primary")]
-    assert [(t.id, b) for t, b, _ in eula.for_release(range_from_version("12.4.131"))] == [("2024-01-12", "primary")]
-    assert [(t.id, b) for t, b, _ in eula.for_release(range_from_version("12.9.86"))] == [("2025-01-07", "inferred")]
+    assert [(t.id, b) for t, b, _ in eula.for_release(ToolkitRange.of_version("11.2.2"))] == [("2020-11-02", "primary")]
+    assert [(t.id, b) for t, b, _ in eula.for_release(ToolkitRange.of_version("11.8.89"))] == [("2021-10-08", "primary")]
+    assert [(t.id, b) for t, b, _ in eula.for_release(ToolkitRange.of_version("12.4.131"))] == [("2024-01-12", "primary")]
+    assert [(t.id, b) for t, b, _ in eula.for_release(ToolkitRange.of_version("12.9.86"))] == [("2025-01-07", "inferred")]
     # 9.x is a different agreement, 11.4.3 was never examined, 13.2+ is not mapped to the January 2026 text.
     for version in ("9.2.148", "10.2.89", "11.4.3", "11.5.1", "13.2.0", "13.5.37"):
-        assert eula.for_release(range_from_version(version)) is None, version
+        assert eula.for_release(ToolkitRange.of_version(version)) is None, version
     driver = DOCS.document("nvidia-driver")
-    assert driver.for_release(range_from_version("470.256.02"))[0][0].id == "customer-use"
-    assert driver.for_release(range_from_version("535.261.03"))[0][:2] == (driver.text("driver-agreement"), "primary")
-    assert driver.for_release(range_from_version("580.95.05"))[0][1] == "inferred"
-    assert driver.for_release(range_from_version("525.60.13")) is None
+    assert driver.for_release(ToolkitRange.of_version("470.256.02"))[0][0].id == "customer-use"
+    assert driver.for_release(ToolkitRange.of_version("535.261.03"))[0][:2] == (driver.text("driver-agreement"), "primary")
+    assert driver.for_release(ToolkitRange.of_version("580.95.05"))[0][1] == "inferred"
+    assert driver.for_release(ToolkitRange.of_version("525.60.13")) is None
 
 
 def test_translation_clause_only_in_texts_from_october_2021():

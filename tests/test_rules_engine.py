@@ -10,11 +10,12 @@ import pytest
 
 from licscan.cli.main_rules import cmd_show, cmd_waive
 from licscan.findings import FailOn, exit_code, fingerprint
+from licscan.model import ToolkitRange
 from licscan.rules.attachment import canonical
 from licscan.rules.config import Config, ConfigError, config_from_yaml, find_config, load_config, resolve_config, waive
 from licscan.rules.engine import evaluate
 from licscan.rules.loader import load_packs
-from licscan.rules.versions import Tri, contains, parse_specifier, range_from_toolkit, range_from_version
+from licscan.rules.versions import Tri, contains, parse_specifier
 
 CASES = Path(__file__).resolve().parent / "rules"
 PACKS = load_packs()
@@ -45,13 +46,13 @@ def _zluda(toolkit):
     ("~=11.6", {"min": "12.0", "max": "12.1", "exact": None}, Tri.FALSE),
 ])
 def test_contains_is_three_valued(spec, toolkit, expected):
-    assert contains(parse_specifier(spec), range_from_toolkit(toolkit)) is expected
+    assert contains(parse_specifier(spec), ToolkitRange.from_json(toolkit)) is expected
 
 
 def test_version_strings_as_ranges():
-    assert range_from_version("13.0.96").is_point
-    assert contains(parse_specifier(">=12"), range_from_version("12.x")) is Tri.TRUE
-    assert range_from_version("not a version").is_unknown
+    assert ToolkitRange.of_version("13.0.96").is_point
+    assert contains(parse_specifier(">=12"), ToolkitRange.of_version("12.x")) is Tri.TRUE
+    assert ToolkitRange.of_version("not a version").is_unknown
 
 
 @pytest.mark.parametrize("name,expected", [

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from licscan.knowledge import builtin_rules_dir
+from licscan.model import ToolkitRange
 from licscan.sbom.data import driver_tables, license_tables
-from licscan.sbom.driver import ToolkitRelease, range_key, release_of, requirement
+from licscan.sbom.driver import ToolkitRelease, release_of, requirement
 from licscan.sbom.licenses import normalise, refs
 
 
@@ -42,10 +43,10 @@ def test_unknown_major_is_undetermined():
 
 def test_release_keys():
     assert release_of("13.0.96") == "13.0" and release_of("13") is None
-    assert range_key("13.0", "13.0", "13.0.88") == "13.0"
-    assert range_key("12.8", "13.0", None) == "12.8-13.0"
-    assert range_key("12.8", None, None) == ">=12.8"
-    assert range_key(None, None, None) is None
+    assert ToolkitRange("13.0", "13.0", "13.0.88").key == "13.0"
+    assert ToolkitRange("12.8", "13.0", None).key == "12.8-13.0"
+    assert ToolkitRange("12.8", None, None).key == ">=12.8"
+    assert ToolkitRange(None, None, None).key is None
 
 
 def test_tables_cover_eula_md():

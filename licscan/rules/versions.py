@@ -36,10 +36,6 @@ class Tri(enum.IntEnum):
         return Tri.TRUE if value else Tri.FALSE
 
 
-#: The one range type (licscan.model.releases); these names build it from a report's ``toolkit`` object and from
-#: a version string.
-range_from_toolkit = ToolkitRange.from_json
-range_from_version = ToolkitRange.of_version
 
 
 @functools.lru_cache(maxsize=1024)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from licscan.model import ToolkitRange, release_of
+from licscan.model import release_of
 from licscan.sbom.data import DriverRow, DriverTables, driver_tables
 
-__all__ = ["DriverRequirement", "ToolkitRelease", "driver_key", "range_key", "release_of", "requirement"]
+__all__ = ["DriverRequirement", "ToolkitRelease", "driver_key", "release_of", "requirement"]
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,6 @@ class DriverRequirement:
     @property
     def known(self) -> bool:
         return self.linux is not None or self.windows is not None
-
-
-def range_key(low: str | None, high: str | None, exact: str | None) -> str | None:
-    """The :attr:`ToolkitRange.key` of these bounds."""
-    return ToolkitRange(low, high, exact).key
 
 
 def driver_key(version: str) -> tuple[int, ...]:
