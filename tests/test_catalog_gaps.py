@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from licscan.identify import catalog
+from licscan.identify import catalog, examine
 from licscan.inventory.items import Distribution, Ecosystem
-from licscan.model import ComponentKind
-from licscan.scan import FileRecord, refine
+from licscan.model import ComponentKind, FileFacts, FileFormat
 
 
 def _dist(name: str, version: str) -> Distribution:
@@ -41,15 +40,18 @@ def test_named_with_the_distribution_version(member, dist, version, name, licens
 
 
 def test_marker_prefix_does_not_hide_the_distribution_release():
-    """The walk names a wheel member before it has read the wheel's METADATA: the first pass sees the bytes (the
-    "#define CUDART_VERSION 12090" marker: 12.9), the second the distribution (12.9.86). Both decide together."""
+    """The walk reads a wheel member before the wheel's METADATA: what the bytes say (the "#define CUDART_VERSION
+    12090" marker: 12.9) is observed then, and the member is named once the distribution (12.9.86) is known. Both
+    claims decide together."""
     dist = _dist("nvidia-cuda-nvrtc-cu12", "12.9.86")
     vpath = f"{dist.scope}!/nvidia/cuda_nvrtc/lib/libnvrtc-builtins.so.12.9"
     data = b"\0" * 64 + b"#define CUDART_VERSION 12090\n" + b"\0" * 64
-    first = catalog.identify(vpath, None, None, data)
-    assert [(m.version, m.version_range) for m in first] == [(None, "12.9.x")]
-    record = FileRecord(vpath, len(data), (dist.scope,), None, tuple(first), None, None, None)
-    (match,) = refine(record, [dist]).matches
+    observed = examine.observe(vpath, FileFacts(vpath, FileFormat.UNKNOWN, len(data)), data, len(data),
+                               (dist.scope,))
+    assert observed.record.matches == ()
+    assert catalog.name(observed.observation) == catalog.identify(vpath, None, None, data)
+    assert [(m.version, m.version_range) for m in catalog.name(observed.observation)] == [(None, "12.9.x")]
+    (match,) = examine.name(observed, [dist]).matches
     assert (match.version, match.version_range) == ("12.9.86", None)
     assert [(c.source.value, c.value, c.exact) for c in match.versions] == [
         ("marker", "12.9", False), ("file-name", "12.9", False), ("distribution-metadata", "12.9.86", True)]

@@ -574,9 +574,9 @@ def test_component_confidence_is_its_best_files_and_signals_their_union(tmp_path
 
 
 def test_layers_in_a_wheel_keep_what_the_bytes_showed(tmp_path, stubs):
-    """A wheel's METADATA and RECORD come after its libraries, so its members are named again once they are read
-    (scan.refine, without the bytes): a layer keeps the signals and confidence its bytes gave, and a drop-in proven
-    by content keeps NVIDIA's name match out."""
+    """A wheel's METADATA and RECORD come after its libraries, so its members are observed while their bytes are
+    held and named once after the walk: a layer keeps the signals and confidence its bytes gave, and a drop-in
+    proven by content keeps NVIDIA's name match out."""
     from tests.inventory_builders import record_line, zip_bytes
 
     libs = {"pkg/libcuda.so.1": zluda_libcuda(stubs)[1].read_bytes(),

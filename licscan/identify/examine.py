@@ -1,7 +1,15 @@
 """Naming one file: the components the catalog and the signals name in it, its licence text, the digests a
-comparison or the SBOM needs (:func:`examine`), and the second look at an archive member once the walk has read
-its distribution's metadata (:func:`refine`). The scan (``licscan.scan``) calls these; the result of one file is a
-:class:`FileRecord`."""
+comparison or the SBOM needs. The result of one file is a :class:`FileRecord`; the scan (``licscan.scan``) calls:
+
+- :func:`examine` for a plain file: observed and named at once (an installed distribution's ``RECORD`` and
+  ``METADATA`` are read by the walk before the plain files are examined);
+- :func:`observe` for an archive member, while the walk holds its bytes, then :func:`name` once after the walk:
+  a wheel's ``RECORD`` and ``METADATA`` come after its libraries, a tar's or a conda package's metadata may come
+  anywhere, and a member's owner may be the distribution of an enclosing archive.
+
+Either way :func:`licscan.identify.observe.observe` reads the bytes once and
+:func:`licscan.identify.catalog.name` names the file once; the file's SHA-256 is computed at most once, and only
+when a ``RECORD`` comparison or the SBOM may need it."""
 
 from __future__ import annotations
 
@@ -12,9 +20,9 @@ from dataclasses import dataclass, replace
 from licscan.binary.buffer import Buffer
 from licscan.binary.paged import PagedMap
 from licscan.identify import catalog, licensetext
+from licscan.identify.observe import Observation
 from licscan.identify.owner import distribution_of, recorded_sha256
 from licscan.model import (
-    GPU_LAYER_KINDS,
     ComponentMatch,
     Distribution,
     FileFacts,
@@ -46,68 +54,82 @@ def digest(data: Buffer, name: str) -> str:
     return (hashlib.sha1(data, usedforsecurity=False) if name == "sha1" else hashlib.sha256(data)).hexdigest()
 
 
+class _Sha256:
+    """The file's SHA-256, computed at most once and only when asked (``known``: the digest the content cache
+    already computed, so the bytes are not hashed twice)."""
+
+    def __init__(self, data: Buffer | None, known: str | None) -> None:
+        self.data = data
+        self.value = known
+
+    def __call__(self) -> str:
+        if self.value is None:
+            assert self.data is not None
+            self.value = digest(self.data, "sha256")
+        return self.value
+
+
 def examine(vpath: str, facts: FileFacts, data: Buffer | None, size: int, containers: tuple[str, ...] = (),
             distributions: Sequence[Distribution] = (), *, digests: bool = False,
             sha256: str | None = None) -> FileRecord:
-    """Name the components in one file from its facts, its bytes and its enclosing distribution; hash it when the
-    distribution's RECORD has a hash to compare with; identify licence texts. ``sha256``: the digest of ``data``
-    when the caller already has it (the content cache hashed the file), so the bytes are not hashed twice.
-    ``catalog.identify`` runs once: the digest it compares with the RECORD is computed when it asks for it."""
+    """Observe and name one file whose distribution is known now (a plain file): hash it when its distribution's
+    RECORD has a digest to compare with (the digest is computed when the comparison asks for it); identify licence
+    texts. ``sha256``: the digest of ``data`` when the caller already has it (the content cache hashed the file)."""
     dist = distribution_of(vpath, distributions)
-    hashed: list[str] = []
+    content = _Sha256(data, sha256)
+    matches = catalog.name(catalog.observe(vpath, facts, data), dist, sha256=content if data is not None else None)
+    keep = bool(matches) and (dist is None or bool(recorded_sha256(dist, vpath)))
+    record = _record(vpath, facts, data, size, containers, content, keep=keep, named=bool(matches),
+                     digests=digests)
+    return replace(record, matches=matches)
 
-    def content_sha256() -> str:  # at most once, and only when a digest is compared or kept
-        if not hashed:
-            assert data is not None
-            hashed.append(sha256 or digest(data, "sha256"))
-        return hashed[0]
 
-    matches = catalog.identify(vpath, facts, dist, data, sha256=content_sha256 if data is not None else None)
-    kept = None
-    if data is not None and matches and (dist is None or recorded_sha256(dist, vpath)):
-        # Hashed now while the bytes are here: the enclosing wheel's RECORD may only be read later in the walk.
-        kept = content_sha256()
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """An archive member read while the walk held its bytes: its record (no components yet) and what naming needs
+    of it (None: naming finds nothing in it); :func:`name` completes it once the walk has read every
+    distribution."""
+
+    record: FileRecord
+    observation: Observation | None
+
+
+def observe(vpath: str, facts: FileFacts, data: Buffer | None, size: int, containers: tuple[str, ...] = (), *,
+            digests: bool = False, layer: str | None = None, deleted_in_upper_layer: bool = False) -> Observed:
+    """Read what naming needs of one archive member while its bytes are held; name it later with :func:`name`.
+    Its owner is not known yet, so a member in which naming will find a component is hashed now: its
+    distribution's RECORD may list a digest to compare with."""
+    observation = catalog.observe(vpath, facts, data)
+    record = _record(vpath, facts, data, size, containers, _Sha256(data, None), keep=observation.named,
+                     named=observation.named, digests=digests)
+    if layer is not None or deleted_in_upper_layer:
+        record = replace(record, layer=layer, deleted_in_upper_layer=deleted_in_upper_layer)
+    return Observed(record, observation if observation.named else None)
+
+
+def name(observed: Observed, distributions: Sequence[Distribution]) -> FileRecord:
+    """The record of an observed archive member with its components, named once, by its owner among
+    ``distributions`` (every distribution the walk found)."""
+    record, observation = observed.record, observed.observation
+    if observation is None:  # no catalog entry, no layer: nothing to name
+        return record
+    dist = distribution_of(record.vpath, distributions)
+    return replace(record, matches=catalog.name(observation, dist, sha256=record.sha256))
+
+
+def _record(vpath: str, facts: FileFacts, data: Buffer | None, size: int, containers: tuple[str, ...],
+            content: _Sha256, *, keep: bool, named: bool, digests: bool) -> FileRecord:
+    """The record of one file without its components: its SHA-256 when ``keep`` (a RECORD comparison may need
+    it), its licence text, and with ``digests`` its SHA-1 and SHA-256 when it is a binary or named part."""
+    kept = content() if data is not None and keep else None
     text = None
     if data is not None and licensetext.is_candidate(vpath, size):
         text = licensetext.identify_license_text(vpath, data)
     sha1 = None
-    if digests and data is not None and (matches or facts.format is not FileFormat.UNKNOWN or text is not None):
+    if digests and data is not None and (named or facts.format is not FileFormat.UNKNOWN or text is not None):
         sha1 = digest(data, "sha1")
-        kept = kept or content_sha256()
-    return FileRecord(vpath, size, containers, facts, matches, kept, text, sha1)
+        kept = kept or content()
+    return FileRecord(vpath, size, containers, facts, (), kept, text, sha1)
 
 
-def refine(record: FileRecord, distributions: Sequence[Distribution]) -> FileRecord:
-    """Name the components of an archive member again once the walk has read its distribution's metadata (a wheel's
-    RECORD and METADATA come after its libraries). The first pass saw the bytes: what it learnt from them (content
-    markers, tools found by content, translation-layer signals) is kept."""
-    dist = distribution_of(record.vpath, distributions)
-    if dist is None or not record.matches:
-        return record
-    second = catalog.identify(record.vpath, record.facts, dist, None, sha256=record.sha256)
-    first = {m.name: m for m in record.matches}
-    # Layers (docs/layers.md) are named from the bytes: the first pass's match is the whole truth (its symbols and
-    # strings signals, its confidence), and a drop-in it proved by content keeps NVIDIA's name match out.
-    dropin = any(m.kind in GPU_LAYER_KINDS and m.confidence == "high"
-                 and dict(m.properties).get("replaces") == "cuda-named" for m in record.matches)
-    merged = []
-    for match in second:
-        if match.kind in GPU_LAYER_KINDS:
-            merged.append(first.pop(match.name, match))
-            continue
-        if dropin and match.vendor == "NVIDIA" and match.name not in first:
-            continue
-        seen = first.pop(match.name, None)
-        if seen is not None and seen.versions:
-            # The version claims of both passes (markers from the bytes, the distribution's from its metadata)
-            # decide together: a marker that gives only "12.9" leaves the distribution's 12.9.86 standing.
-            match = catalog.with_claims(match, seen.versions + match.versions)
-        if seen is not None:
-            match = replace(match, evidence=tuple(dict.fromkeys(match.evidence + seen.evidence)),
-                            modifications=tuple(dict.fromkeys(match.modifications + seen.modifications)))
-        merged.append(match)
-    merged.extend(first.values())  # found from the bytes only
-    return replace(record, matches=tuple(merged))
-
-
-__all__ = ["FileRecord", "digest", "examine", "refine"]
+__all__ = ["FileRecord", "Observed", "digest", "examine", "name", "observe"]

@@ -9,7 +9,7 @@ evidence to a layer that a content signal named in the same file, and never name
 
 "A CUDA-named SONAME or file name that imports HIP/ROCm" is the precise structural signal of a drop-in: a
 ``libcuda.so.1`` that imports ``libamdhip64.so`` is not NVIDIA's driver. Such matches carry the property
-``("replaces", "cuda-named")`` so that :func:`licscan.identify.catalog.identify` drops the NVIDIA name match.
+``("replaces", "cuda-named")`` so that :func:`licscan.identify.catalog.name` drops the NVIDIA name match.
 
 A library that links against ROCm or oneAPI is reported as *targets* that platform (kind ``target-linked``) with
 its own imports as evidence; a file that *is* the runtime's library (its SONAME says so) as ``runtime-shipped``,

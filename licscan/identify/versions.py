@@ -7,14 +7,13 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import replace
 
 from packaging.utils import canonicalize_name
 
 from licscan.binary.buffer import Buffer
 from licscan.binary.probe import Literals, window
 from licscan.identify.catalog_table import Entry
-from licscan.model import ComponentMatch, Distribution, Ecosystem, VersionClaim, VersionSource
+from licscan.model import Distribution, Ecosystem, VersionClaim, VersionSource
 
 _TRUST = list(VersionSource)
 
@@ -116,15 +115,6 @@ def _consistent(value: str, prefix: str) -> bool:
     return a[: len(b)] == b
 
 
-def with_claims(match: ComponentMatch, claims: Iterable[VersionClaim]) -> ComponentMatch:
-    """``match`` with its version chosen again from ``claims`` (duplicates dropped)."""
-    ordered = trusted_first(dict.fromkeys(claims))
-    version, source, version_range, conflicts = choose(ordered)
-    evidence = tuple(dict.fromkeys(match.evidence + tuple(c.evidence for c in ordered) + tuple(conflicts)))
-    return replace(match, version=version, version_source=source, version_range=version_range,
-                   versions=tuple(ordered), evidence=evidence)
-
-
 def choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | None, str | None, list[str]]:
     """The most trusted exact claim that agrees with every more trusted partial claim; else the most trusted
     prefix as a range ("12.x"). Returns (version, its source, range, conflict notes)."""
@@ -145,5 +135,4 @@ def choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | None
     return None, None, None, conflicts
 
 
-__all__ = ["choose", "distribution_claim", "marker_claims", "name_claim", "release_claim", "trusted_first",
-           "with_claims"]
+__all__ = ["choose", "distribution_claim", "marker_claims", "name_claim", "release_claim", "trusted_first"]

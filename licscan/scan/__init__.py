@@ -24,7 +24,7 @@ from licscan.binary.inspect import inspect_buffer
 from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused
 from licscan.identify import catalog
 from licscan.identify import components as naming
-from licscan.identify.examine import FileRecord, examine, refine
+from licscan.identify.examine import FileRecord, examine, observe
 from licscan.identify.linkage import Providers
 from licscan.identify.owner import distribution_of
 from licscan.inventory import items
@@ -101,7 +101,7 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     items_out = walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
                      if config.exclude else None, skip_archive=archives.skip if archives is not None else None)
     _gather(items_out, config, got, progress)
-    got.records = [refine(r, got.distributions) if r.containers else r for r in got.records]
+    got.name_members()
     if archives is not None:
         archives.store(got)
         archives.replay(got)
@@ -114,7 +114,8 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
 
 
 def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progress: Progress | None) -> None:
-    """Sort what the walk hands out; archive members are examined now, while their bytes are valid."""
+    """Sort what the walk hands out; archive members are observed now, while their bytes are valid (named after
+    the walk)."""
     for item in walked:
         if isinstance(item, items.FileBlob):
             if item.source is not None and not item.containers:
@@ -123,10 +124,9 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
             data = item.data if item.data is not None else b""
             facts = inspect_buffer(data, item.vpath, replace(config.limits, jobs=1)) if len(data) else \
                 FileFacts(item.vpath, FileFormat.UNKNOWN, 0)
-            record = examine(item.vpath, facts, data, item.size, item.containers, got.distributions,
-                             digests=config.digests)
+            got.observed.append(observe(item.vpath, facts, data, item.size, item.containers, digests=config.digests,
+                                        layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer))
             release_pages(data, 0, len(data) + mmap.PAGESIZE)  # a spooled member's pages: not kept resident
-            got.records.append(replace(record, layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer))
             if progress is not None:
                 progress(item.vpath)
         elif isinstance(item, Distribution):
@@ -171,7 +171,7 @@ def build_inventory(paths: Sequence[str], records: list[FileRecord], distributio
     )
 
 
-__all__ = ["ArchiveBucket", "FileRecord", "ScanConfig", "build_inventory", "examine", "open_cache", "refine", "scan"]
+__all__ = ["ArchiveBucket", "FileRecord", "ScanConfig", "build_inventory", "examine", "open_cache", "scan"]
 
 
 def _dependencies(records: list[FileRecord]) -> list[Dependency]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from licscan.binary import budget
 from licscan.cache import Cache, file_digest
-from licscan.identify.examine import FileRecord
+from licscan.identify.examine import FileRecord, Observed, name
 from licscan.model import Diagnostic, Distribution, SpecialFile
 from licscan.scan.plain import Identity, identity
 from licscan.vpath import SEP
@@ -36,13 +36,21 @@ def _bucket_of(bucket: ArchiveBucket, vpath: str) -> bool:
 
 @dataclass
 class Gathered:
-    """What the walk handed out, by kind (plain files are examined after the walk, by path)."""
+    """What the walk handed out, by kind (plain files are examined after the walk, by path; archive members are
+    observed while the walk holds their bytes and named after it)."""
 
     records: list[FileRecord] = field(default_factory=list)
+    observed: list[Observed] = field(default_factory=list)
     plain: list[tuple[str, str, int]] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     distributions: list[Distribution] = field(default_factory=list)
     specials: list[SpecialFile] = field(default_factory=list)
+
+    def name_members(self) -> None:
+        """Name every observed archive member once, now that the walk has read every distribution: a wheel's
+        RECORD and METADATA come after its libraries, and a member may belong to an enclosing archive's."""
+        self.records.extend(name(observed, self.distributions) for observed in self.observed)
+        self.observed.clear()
 
 
 @dataclass(frozen=True)

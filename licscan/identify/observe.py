@@ -1,0 +1,180 @@
+"""What one file says of itself, read while its bytes are held: which catalog entries its name, SONAME or banner
+make it (``rules/catalog/nvidia.yaml``), what its bytes claim for each (version markers, a tool's release banner, a
+kernel module's ``.modinfo``), and the layers its content signals name (:mod:`licscan.identify.signals`).
+
+:func:`observe` is the only step of naming that reads a file's bytes; :func:`licscan.identify.catalog.name` turns
+its :class:`Observation` into component matches once the file's enclosing distribution is known (at once for a
+plain file, after the walk for an archive member: a wheel's ``RECORD`` and ``METADATA`` come after its libraries).
+Which catalog entries a file is decides which of its bytes are read (the markers of those entries, a tool's
+banner), so the catalog is looked up by name here, not again when naming.
+
+Every literal the catalog and the signals look for is searched in one pass over the file
+(:class:`licscan.binary.probe.Literals`), the first time one of them is asked for; a regex only parses the few bytes
+after a literal that was found.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from licscan.binary.buffer import Buffer
+from licscan.binary.modinfo import modinfo
+from licscan.binary.probe import Literals, LiteralSet, window
+from licscan.identify import signals
+from licscan.identify.catalog_table import Catalog, Entry, load_catalog
+from licscan.identify.versions import marker_claims, release_claim
+from licscan.model import ComponentKind, ComponentMatch, ElfFacts, FileFacts, FileFormat, VersionClaim
+from licscan.vpath import basename
+
+
+@functools.cache
+def literal_set() -> LiteralSet:
+    """Every literal the catalog and the translation-layer signals look for in a whole file: searched together,
+    in one pass over the file, the first time one of them is asked for."""
+    cat = load_catalog()
+    own = [cat.release_banner, cat.copyright]
+    own += [e.banner for e in cat.entries if e.banner is not None]
+    own += [marker.literal for e in cat.entries for marker in e.markers]
+    return LiteralSet(tuple(own) + signals.literal_set().needles)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A catalog entry a file is (``how``: "file name", "SONAME" or the content evidence of a tool found by its
+    banner) and what the file's bytes say for it."""
+
+    entry: Entry
+    name_match: re.Match[str] | None
+    how: str
+    claims: tuple[VersionClaim, ...] = ()  # its version markers, a tool's release banner line
+    no_banner: bool = False  # a tool named like NVIDIA's whose bytes hold no CUDA release banner
+    modinfo: tuple[tuple[str, str], ...] = ()  # a kernel module's .modinfo license=, version=, vermagic=
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything naming needs of one file besides its distribution and digest; it holds none of the bytes."""
+
+    vpath: str
+    facts: FileFacts | None
+    seen: tuple[Seen, ...]
+    layers: tuple[ComponentMatch, ...]  # translation layers and GPU runtimes its content signals name
+
+    @property
+    def name(self) -> str:
+        return basename(self.vpath)
+
+    @property
+    def elf(self) -> ElfFacts | None:
+        return self.facts.elf if self.facts is not None else None
+
+    @property
+    def named(self) -> bool:
+        """Whether naming finds a component in the file (what decides whether its digest may be needed)."""
+        return bool(self.seen or self.layers)
+
+
+@dataclass(frozen=True)
+class _File:
+    vpath: str
+    name: str
+    facts: FileFacts | None
+    size: int
+    literals: Literals
+
+    @property
+    def elf(self) -> ElfFacts | None:
+        return self.facts.elf if self.facts is not None else None
+
+
+def observe(vpath: str, facts: FileFacts | None, data: Buffer | None = None, *,
+            with_signals: bool = True) -> Observation:
+    """Read what naming needs from the file at ``vpath``: its facts and its bytes (``data``; None: no content
+    probe runs). ``with_signals``: also the translation-layer and GPU runtime signals."""
+    cat = load_catalog()
+    size = facts.size if facts is not None else (len(data) if data is not None else 0)
+    file = _File(vpath, basename(vpath), facts, size, Literals(data, literal_set()))
+    found = _by_name(cat, file)
+    content_tool = _tool_by_content(cat, file, tuple(f.entry.name for f in found))
+    if content_tool is not None:
+        found = [f for f in found if f.entry.kind is not ComponentKind.DEVELOPER_TOOL] + [content_tool]
+    seen = tuple(_content(cat, f, file) for f in found)
+    layers = signals.detect(vpath, facts, data, file.literals) if with_signals else ()
+    return Observation(vpath, facts, seen, layers)
+
+
+def _by_name(cat: Catalog, file: _File) -> list[Seen]:
+    """Every catalog entry (in catalog order) one of whose patterns matches the file name (its first such pattern),
+    else the first entry whose expected SONAME is the file's."""
+    found = []
+    if cat.any_name.fullmatch(file.name):
+        for entry in cat.entries:
+            m = next((m for p in entry.patterns for m in (p.regex.fullmatch(file.name),) if m), None)
+            if m is not None:
+                found.append(Seen(entry, m, "file name"))
+    if found:
+        return found
+    elf = file.elf
+    if elf is not None and elf.soname:
+        for entry in cat.entries:
+            if entry.soname is not None and entry.soname.fullmatch(elf.soname):
+                return [Seen(entry, None, "SONAME")]
+    return []
+
+
+def _is_executable(facts: FileFacts | None) -> bool:
+    elf = facts.elf if facts is not None else None
+    if elf is None:
+        return False
+    return elf.elf_type == "ET_EXEC" or (elf.elf_type == "ET_DYN" and elf.soname is None)
+
+
+def _tool_by_content(cat: Catalog, file: _File, prefer: tuple[str, ...] = ()) -> Seen | None:
+    """An NVIDIA developer tool recognised by its banner, whatever its file name: the CUDA release line, NVIDIA's
+    copyright notice and the tool's own banner ("Ptx optimizing assembler") must all be in the file."""
+    literals = file.literals
+    data = literals.data
+    if data is None or not _is_executable(file.facts) or file.size > cat.probe_limit:
+        return None
+    at = literals.find(cat.release_banner)
+    if at < 0 or literals.find(cat.copyright) < 0:
+        return None
+    hits = [(entry, entry.banner, where) for entry in cat.entries if entry.banner is not None
+            for where in (literals.find(entry.banner),) if where >= 0]
+    if not hits:
+        return None
+    # A tool may quote another's banner: prefer the one its own name says, else the first in catalog order.
+    named = [h for h in hits if h[0].name in prefer]
+    entry, banner, where = (named or hits)[0]
+    line = _cstring(data, at)
+    return Seen(entry, None, f"content: banner {banner.decode()!r} at {where:#x}, "
+                             f"{line!r} at {at:#x}, {cat.copyright.decode()!r}")
+
+
+def _cstring(data: Buffer, offset: int, limit: int = 120) -> str:
+    raw = window(data, offset, limit).split(b"\0", 1)[0].split(b"\n", 1)[0]
+    return raw.decode("latin-1")
+
+
+def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
+    """``found`` with what the bytes say for it: version markers, a tool's release banner (a tool named like
+    NVIDIA's whose bytes hold none is less certain), a kernel module's ``.modinfo`` fields."""
+    info = tuple(modinfo(file.vpath, file.facts, file.literals.data).items()) if found.entry.kernel_module else ()
+    data = file.literals.data
+    if data is None or file.size > cat.probe_limit:
+        return Seen(found.entry, found.name_match, found.how, modinfo=info)
+    claims = marker_claims(found.entry, file.literals)
+    no_banner = False
+    if found.entry.banner is not None:
+        at = file.literals.find(cat.release_banner)
+        if at >= 0:
+            claims.extend(release_claim(data, at, cat.release_banner))
+        else:
+            no_banner = found.how == "file name" and file.facts is not None \
+                and file.facts.format is not FileFormat.UNKNOWN
+    return Seen(found.entry, found.name_match, found.how, tuple(claims), no_banner, info)
+
+
+__all__ = ["Observation", "Seen", "literal_set", "observe"]
