@@ -104,3 +104,54 @@ def test_every_file_is_observed_once_and_named_once(tmp_path, counted, shape):
     assert (nvrtc.name, nvrtc.version, nvrtc.modifications) == ("nvrtc", "12.9.86", ("sha256-differs-from-record",))
     assert by_path[BUILTINS].sha256 == examine.digest(BUILTINS_BYTES, "sha256")
     assert by_path["nvidia/__init__.py"].sha256 is None and by_path["nvidia/__init__.py"].matches == ()
+
+
+def test_kernel_module_in_a_deb_keeps_what_its_modinfo_says(tmp_path):
+    """A .deb's control is read after its data: its members are named once the Debian distribution is known, from
+    what was observed of their bytes. (Named twice, the second pass had no bytes: an open module lost its
+    ``.modinfo`` licence and was reported as NVIDIA's proprietary driver licence, with medium confidence.)"""
+    from inventory_builders import ar_bytes
+    from test_catalog import _ko
+
+    ko = _ko(tmp_path, "Dual MIT/GPL").read_bytes()
+    control = (b"Package: nvidia-kernel-open-dkms\nVersion: 580.159.04-1\nArchitecture: amd64\n"
+               b"Maintainer: Test <t@example.com>\nDescription: test module\n")
+    data = tar_bytes([("./", ("dir",)), ("./lib/modules/6.1.0/updates/dkms/nvidia.ko", ko)], "xz")
+    deb = tmp_path / "nvidia-kernel-open-dkms_580.159.04-1_amd64.deb"
+    deb.write_bytes(ar_bytes([("debian-binary", b"2.0\n"), ("control.tar.gz", tar_bytes([("./control", control)],
+                                                                                           "gz")),
+                              ("data.tar.xz", data)]))
+    _inventory, records = scan([str(deb)], ScanConfig(jobs=1, cache_dir=None))
+    (module,) = [m for r in records for m in r.matches]
+    assert (module.name, module.license, module.version, module.confidence.value, module.license_declared) == \
+        ("nvidia-kernel-module", "MIT OR GPL-2.0-only", "580.159.04", "high", None)
+    props = dict(module.properties)
+    assert (props["flavour"], props["modinfo_license"], props["distribution"]) == \
+        ("open", "Dual MIT/GPL", "nvidia-kernel-open-dkms")
+
+
+def test_an_archive_member_is_named_as_the_same_file_installed(tmp_path):
+    """A developer tool found by its banner (the CUDA toolkit's bin2c) is named the same inside a wheel whose RECORD
+    and METADATA come after it as installed beside its .dist-info: one pass, the same evidence. (Named twice, the
+    second pass had no bytes, did not find the tool by content and merged its file-name match into the first.)"""
+    tool = Path("/usr/local/cuda/bin/bin2c")
+    if not tool.is_file():
+        pytest.skip(f"{tool} missing (the CUDA toolkit's bin2c carries the banners)")
+    info = "pkg-1.0.dist-info"
+    metadata = b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n"
+    files = [("pkg/bin/bin2c", tool.read_bytes()), (f"{info}/METADATA", metadata)]
+    files.append((f"{info}/RECORD", ("\n".join(record_line(n, d) for n, d in files) + f"\n{info}/RECORD,,\n").encode()))
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    wheel.write_bytes(zip_bytes(files))
+    write_tree(tmp_path / "site-packages", dict(files))
+    named = {}
+    for root in (wheel, tmp_path / "site-packages"):
+        _inventory, records = scan([str(root)], ScanConfig(jobs=1, cache_dir=None))
+        (record,) = [r for r in records if r.vpath.endswith("/bin2c")]
+        named[root.name] = record.matches
+    (member,) = named[wheel.name]
+    assert named["site-packages"] == (member,)
+    assert (member.name, member.confidence.value, member.version) == ("bin2c", "high", "13.0.88")
+    assert member.evidence[0].startswith("bin2c: content: banner 'File to C data converter' at 0x")
+    assert not [e for e in member.evidence if e.startswith("file name")]
+    assert dict(member.properties)["distribution"] == "pkg"
