@@ -4,8 +4,9 @@
     result.exit_code            # ExitCode.CLEAN / FINDINGS / INCOMPLETE
     report.render("sarif", result)
 
-The command line (``licscan.cli``) only turns arguments into :class:`AuditOptions`, calls :func:`run_audit`,
-hands the result to the renderers and returns its exit code. Configuration and rule-pack errors raise
+The command line (``licscan.cli``) only turns arguments into :class:`AuditOptions` and asks an :class:`Audit` for
+its reports (:meth:`Audit.reports`: rendered, or replayed from the cache for a tree unchanged since it was audited
+on this boot), writes them and returns the exit code. Configuration and rule-pack errors raise
 :class:`licscan.rules.errors.LoadError` (exit 2).
 """
 
@@ -15,22 +16,32 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from licscan import clock
-from licscan.binary import budget
-from licscan.cache import Cache, boot_id, tree_identity
+from licscan.cache import Cache, CacheRefused, boot_id, tree_identity
 from licscan.findings import ExitCode, FailOn, Finding, exit_code
 from licscan.model import DiagnosticKind, Inventory
 from licscan.rules.config import Config, resolve_config
-from licscan.rules.loader import Rule, RulePack, all_rules, load_packs
-from licscan.scan import ScanConfig, open_cache, scan
+
+if TYPE_CHECKING:
+    from licscan.identify.examine import FileRecord
+    from licscan.report import RenderOptions
+    from licscan.rules.loader import Rule, RulePack
+    from licscan.scan import ScanConfig
+
+Progress = Callable[[str], None]
+
+
+def _default_scan() -> ScanConfig:
+    from licscan.scan import ScanConfig
+
+    return ScanConfig()
 
 
 @dataclass(frozen=True)
 class AuditOptions:
-    scan: ScanConfig = field(default_factory=ScanConfig)
+    scan: ScanConfig = field(default_factory=_default_scan)
     config_path: str | None = None  # --config; None: found as licscan.rules.config.resolve_config decides
     extra_packs: tuple[str, ...] = ()  # --rules
     fail_on: FailOn | None = None  # --fail-on; None: the configuration's
@@ -68,12 +79,41 @@ class Remembered:
     judgement: Judgement
 
 
-def run_audit(paths: Sequence[str], options: AuditOptions = AuditOptions(),
-              progress: Callable[[str], None] | None = None) -> AuditResult:
-    """Scan ``paths`` and judge what was found. Raises LoadError for a bad configuration or rule pack."""
+@dataclass(frozen=True)
+class Reports:
+    """The reports an audit was asked for, in the order asked, and what the command says after writing them."""
+
+    texts: tuple[str, ...]
+    exit_code: ExitCode
+    diagnostics: int  # how many inputs or parts could not be read (the inventory's diagnostics)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One rendered report kept beside the tree memo (docs/cache.md, "report" entries): its text, and what the exit
+    code and the closing message need (the findings, whether the inventory is complete, its diagnostics)."""
+
+    text: str
+    findings: tuple[Finding, ...]
+    complete: bool
+    diagnostics: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What an audit settles before it reads an input: the configuration, the rule packs to load (not parsed yet),
+    the scan settings (the configuration's limits and exclusions applied), and ``judged``, a digest of what the
+    findings depend on besides the inventory (None: not cacheable)."""
+
+    config: Config
+    pack_sources: tuple[str, ...]
+    scan: ScanConfig
+    judged: str | None
+
+
+def prepare(paths: Sequence[str], options: AuditOptions) -> Prepared:
+    """Raises LoadError for a bad configuration (the rule packs are parsed later, and only when needed)."""
     config = resolve_config(paths, options.config_path)
-    pack_sources = list(config.rules) + list(options.extra_packs)
-    packs = load_packs(pack_sources)
     scan_config = options.scan
     if config.limits:
         from licscan.inventory import limits
@@ -81,50 +121,157 @@ def run_audit(paths: Sequence[str], options: AuditOptions = AuditOptions(),
         scan_config = limits.with_limits(scan_config, limits.resolve(dict(options.limits), dict(config.limits)))
     if config.exclude:
         scan_config = replace(scan_config, exclude=tuple(scan_config.exclude) + tuple(config.exclude))
-    judged = _judged_inputs(config, pack_sources)
-    memo = _TreeMemo.open(paths, scan_config, judged) if judged is not None else None
-    remembered = memo.get() if memo is not None else None
-    if memo is not None and remembered is not None:
-        inventory, judgement = remembered.inventory, remembered.judgement
-        memo.cache.trim()  # the size bound holds on every run (a scan trims at its end)
-    else:
-        inventory, _records = scan(paths, scan_config, progress=progress)
-        judgement = _judge(inventory, packs, config, scan_config, judged)
-        if memo is not None:
-            memo.put(Remembered(inventory, judgement))
-    return AuditResult(inventory=inventory, findings=judgement.findings, rules=tuple(all_rules(packs)),
-                       config=config, fail_on=options.fail_on or config.fail_on, governing=judgement.governing)
+    sources = tuple(config.rules) + tuple(options.extra_packs)
+    return Prepared(config, sources, scan_config, _judged_inputs(config, sources))
 
 
-def _judged_inputs(config: Config, pack_sources: list[str]) -> str | None:
-    """A digest of what the findings depend on besides the inventory: the configuration, today's date (waivers
-    expire), the extra rule packs and the `.licscan.yaml` read (the built-in packs and the knowledge tables are
-    bound into every cache key through the cache's code digest); None when one of the files cannot be read."""
-    digest = hashlib.sha256(repr((config, clock.today().isoformat())).encode("utf-8", "surrogateescape"))
-    for path in [Path(p) for p in pack_sources] + ([Path(config.path)] if config.path else []):
+def scan(paths: Sequence[str], config: ScanConfig, progress: Progress | None = None) -> tuple[Inventory, list[FileRecord]]:
+    """:func:`licscan.scan.scan`, imported when first called: an audit replayed from the cache never imports the
+    readers."""
+    from licscan.scan import scan as scan_inputs
+
+    return scan_inputs(paths, config, progress=progress)
+
+
+def run_audit(paths: Sequence[str], options: AuditOptions | None = None,
+              progress: Progress | None = None) -> AuditResult:
+    """Scan ``paths`` and judge what was found. Raises LoadError for a bad configuration or rule pack."""
+    return Audit(paths, options).result(progress)
+
+
+class Audit:
+    """One audit of ``paths``. Made: the configuration is read and the tree memo looked for (the tree is listed,
+    no file is read). :meth:`result` scans and judges, or takes the whole result from the tree memo;
+    :meth:`reports` renders reports from it, or replays them when every report asked for was kept beside the tree
+    memo (docs/cache.md). Raises LoadError for a bad configuration or rule pack."""
+
+    def __init__(self, paths: Sequence[str], options: AuditOptions | None = None):
+        self.paths = tuple(paths)
+        self.options = options = options if options is not None else AuditOptions()
+        self.prepared = prepare(paths, options)
+        self.memo = _TreeMemo.open(paths, self.prepared) if self.prepared.judged is not None else None
+        self._remembered = False  # the tree memo holds this audit (read or written): reports may be kept beside it
+        self._packs: list[RulePack] | None = None
+
+    @property
+    def fail_on(self) -> FailOn:
+        return self.options.fail_on or self.prepared.config.fail_on
+
+    def packs(self) -> list[RulePack]:
+        """The built-in rule packs and ``pack_sources``, parsed once (LoadError for a bad one)."""
+        if self._packs is None:
+            from licscan.rules.loader import load_packs
+
+            self._packs = load_packs(list(self.prepared.pack_sources))
+        return self._packs
+
+    def result(self, progress: Progress | None = None) -> AuditResult:
+        from licscan.rules.loader import all_rules
+
+        remembered = self.memo.get() if self.memo is not None else None
+        if self.memo is not None and remembered is not None:
+            self._remembered = True
+            inventory, judgement = remembered.inventory, remembered.judgement
+            packs = self.packs()
+            self.memo.cache.trim()  # the size bound holds on every run (a scan trims at its end)
+        else:
+            packs = self.packs()  # a bad pack is an error before the scan
+            inventory, _records = scan(self.paths, self.prepared.scan, progress=progress)
+            judgement = _judge(inventory, packs, self.prepared)
+            if self.memo is not None:
+                self._remembered = self.memo.put(Remembered(inventory, judgement))
+        return AuditResult(inventory=inventory, findings=judgement.findings, rules=tuple(all_rules(packs)),
+                           config=self.prepared.config, fail_on=self.fail_on, governing=judgement.governing)
+
+    def reports(self, requests: Sequence[tuple[str, RenderOptions]], progress: Progress | None = None) -> Reports:
+        """The reports ``requests`` ((format, render options) each) asks for, and the exit code. A report that read
+        the real time (``SOURCE_DATE_EPOCH`` unset: the HTML report says when it was made) is never replayed."""
+        from licscan.report import render
+
+        replayed = self._replayed(requests)
+        if replayed is not None:
+            return replayed
+        result = self.result(progress)
+        texts = []
+        for fmt, options in requests:
+            reads = clock.real_reads
+            text = render(fmt, result, options)
+            texts.append(text)
+            if clock.real_reads == reads:
+                self._keep(fmt, options, Replay(text, result.findings, result.inventory.complete,
+                                                len(result.inventory.diagnostics)))
+        return Reports(tuple(texts), result.exit_code, len(result.inventory.diagnostics))
+
+    def _report_key(self, fmt: str, options: RenderOptions) -> str | None:
+        """A rendered report is a function of the audit (the tree memo's key), the format, the render options, the
+        working directory (paths under it are shown relative) and ``SOURCE_DATE_EPOCH`` (the clock)."""
+        if self.memo is None:
+            return None
         try:
-            digest.update(os.fsencode(str(path)) + b"\0" + path.read_bytes())
+            cwd = os.getcwd()
         except OSError:
             return None
+        return self.memo.cache.key("report", self.memo.key, fmt, repr(options), cwd,
+                                   os.environ.get("SOURCE_DATE_EPOCH", ""))
+
+    def _replayed(self, requests: Sequence[tuple[str, RenderOptions]]) -> Reports | None:
+        if self.memo is None or not requests:
+            return None
+        found = []
+        for fmt, options in requests:
+            key = self._report_key(fmt, options)
+            replay = self.memo.cache.get(key, "report", Replay) if key is not None else None
+            if not (isinstance(replay, Replay) and isinstance(replay.text, str) and type(replay.complete) is bool
+                    and type(replay.diagnostics) is int and isinstance(replay.findings, tuple)
+                    and all(isinstance(f, Finding) for f in replay.findings)):
+                return None
+            found.append(replay)
+        first = found[0]
+        self.memo.cache.trim()
+        return Reports(tuple(r.text for r in found), exit_code(first.findings, self.fail_on, complete=first.complete),
+                       first.diagnostics)
+
+    def _keep(self, fmt: str, options: RenderOptions, replay: Replay) -> None:
+        key = self._report_key(fmt, options)
+        if self.memo is not None and self._remembered and key is not None \
+                and self.memo.cache.put(key, "report", replay):
+            self.memo.cache.trim()
+
+
+def _judged_inputs(config: Config, pack_sources: Sequence[str]) -> str | None:
+    """A digest of what the findings depend on besides the inventory: the configuration, today's date (waivers
+    expire), the extra rule packs and the `.licscan.yaml` read (the built-in packs and the knowledge tables are
+    bound into every cache key through the cache's code digest); None when one of the files cannot be read as a
+    regular file (the rule-pack loader then says why)."""
+    from licscan.rules.yamlsource import FileRefused, read_text
+
+    digest = hashlib.sha256(repr((config, clock.today().isoformat())).encode("utf-8", "surrogateescape"))
+    for path in list(pack_sources) + ([config.path] if config.path else []):
+        try:
+            text = read_text(path)
+        except FileRefused:
+            return None
+        digest.update(os.fsencode(str(path)) + b"\0" + text.encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()
 
 
-def _judge(inventory: Inventory, packs: list[RulePack], config: Config, scan_config: ScanConfig,
-           judged: str | None) -> Judgement:
+def _judge(inventory: Inventory, packs: list[RulePack], prepared: Prepared) -> Judgement:
     """Findings are a pure function of the inventory, the rule packs and data, the configuration and today's date:
     an unchanged inventory (re-scanned from the content cache) skips the evaluation too. The entry is keyed by the
     report's fingerprint and ``judged``, and checked like every cache entry (HMAC, licscan's own types only): a
     forged or damaged entry -- an empty list written over a failing gate's findings -- is a miss and the rules are
     evaluated again (docs/cache.md)."""
     from licscan.report import json_report
+    from licscan.scan import open_cache
 
+    scan_config, judged = prepared.scan, prepared.judged
     cache = open_cache(scan_config, "findings", warn=lambda message: None) \
         if scan_config.cache_dir and judged is not None else None  # the scan already said why not
     key = cache.key("findings", json_report.fingerprint(inventory), str(judged)) if cache is not None else ""
     cached = cache.get(key, "findings", Judgement) if cache is not None else None
     if isinstance(cached, Judgement) and all(isinstance(f, Finding) for f in cached.findings):
         return cached
-    judgement = _evaluate(inventory, packs, config)
+    judgement = _evaluate(inventory, packs, prepared.config)
     if cache is not None and cache.put(key, "findings", judgement):
         cache.trim()
     return judgement
@@ -155,18 +302,19 @@ class _TreeMemo:
     key: str
 
     @classmethod
-    def open(cls, paths: Sequence[str], scan_config: ScanConfig, judged: str) -> _TreeMemo | None:
-        boot = boot_id()
-        if not scan_config.cache_dir or boot is None:
+    def open(cls, paths: Sequence[str], prepared: Prepared) -> _TreeMemo | None:
+        boot, scan_config = boot_id(), prepared.scan
+        if not scan_config.cache_dir or boot is None or prepared.judged is None:
             return None
         tree = tree_identity(paths)
         if tree is None:
             return None
-        cache = open_cache(scan_config, "tree", warn=lambda message: None)  # the scan says why not
-        if cache is None:
-            return None
+        try:
+            cache = Cache.open(scan_config.cache_dir, "tree", max_bytes=scan_config.cache_max_bytes)
+        except CacheRefused:
+            return None  # the scan says why
         settings = f"{scan_config.settings()}\0{scan_config.walk_limits!r}\0{scan_config.exclude!r}"
-        return cls(cache, tuple(paths), tree, cache.key("tree", boot, settings, judged, tree, *paths))
+        return cls(cache, tuple(paths), tree, cache.key("tree", boot, settings, prepared.judged, tree, *paths))
 
     def get(self) -> Remembered | None:
         found = self.cache.get(self.key, "tree", Remembered)
@@ -175,11 +323,16 @@ class _TreeMemo:
             return found
         return None
 
-    def put(self, remembered: Remembered) -> None:
+    def put(self, remembered: Remembered) -> bool:
+        """Store the audit (True when stored)."""
+        from licscan.binary import budget
+
         diagnostics = remembered.inventory.diagnostics
         if budget.reached(diagnostics) or any(d.kind is DiagnosticKind.UNREADABLE for d in diagnostics):
-            return
+            return False
         if tree_identity(self.paths) != self.tree:
-            return
-        if self.cache.put(self.key, "tree", remembered):
+            return False
+        stored = self.cache.put(self.key, "tree", remembered)
+        if stored:
             self.cache.trim()
+        return stored

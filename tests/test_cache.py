@@ -45,9 +45,9 @@ def gate_dist(root: Path) -> Path:
     return dist
 
 
-def run(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(cwd: Path, *args: str, env: dict | None = None, fmt: str = "json") -> subprocess.CompletedProcess:
     """``licscan audit dist`` as a gate that fails on reviews too (NVIDIA's ptxas shipped: a warning)."""
-    return subprocess.run([sys.executable, "-m", "licscan", "audit", "dist", "--format", "json", "--fail-on",
+    return subprocess.run([sys.executable, "-m", "licscan", "audit", "dist", "--format", fmt, "--fail-on",
                            "warning", *args],
                           capture_output=True, text=True, cwd=cwd, timeout=300, env=env)
 
@@ -57,11 +57,13 @@ def kinds(cache: Path) -> Counter:
 
 
 def content_kinds(cache: Path) -> Counter:
-    """The entry kinds of the content cache, without the same-boot tree memo: an audit stores a ``tree`` entry only
-    for a tree older than the racy window (``licscan.cache.keys.RACY_NS``), which a tree made by the test a moment
-    ago may or may not be (test_tree_memo_* below cover it)."""
+    """The entry kinds of the content cache, without the same-boot tree memo and the reports kept beside it: an
+    audit stores a ``tree`` entry (and ``report`` entries) only for a tree older than the racy window
+    (``licscan.cache.keys.RACY_NS``), which a tree made by the test a moment ago may or may not be (test_tree_memo_*
+    below cover it)."""
     out = kinds(cache)
     del out["tree"]
+    del out["report"]
     return out
 
 
@@ -137,9 +139,10 @@ def _mtimes(paths: list[Path]) -> dict[Path, int]:
 
 
 def test_tree_memo_replays_an_unchanged_tree_and_misses_any_change(tmp_path):
-    """Re-auditing a tree unchanged since it was audited on this boot reads one ``tree`` entry: no batch, archive or
-    findings entry is read (a hit refreshes an entry's mtime), and the report is the same. Changed bytes, a new
-    file, a renamed file and a retargeted link each make it a miss, and the report is then a fresh one's."""
+    """Re-auditing a tree unchanged since it was audited on this boot reads one ``report`` entry (the report kept
+    beside the ``tree`` entry): no tree, batch, archive or findings entry is read (a hit refreshes an entry's
+    mtime), and the report and exit code are the same. Changed bytes, a new file, a renamed file and a retargeted
+    link each make it a miss, and the report is then a fresh one's."""
     gate_dist(tmp_path / "a")
     (tmp_path / "a/dist/app/current").symlink_to("exe_multi")
     first = tmp_path / "a"
@@ -147,16 +150,17 @@ def test_tree_memo_replays_an_unchanged_tree_and_misses_any_change(tmp_path):
     _age_past_the_racy_window()
     cold = run(first, "--cache-dir", str(cache))
     assert cold.returncode == 1, cold.stderr
-    assert kinds(cache)["tree"] == 1
+    assert (kinds(cache)["tree"], kinds(cache)["report"]) == (1, 1)
     assert cold.stdout == run(first, "--no-cache").stdout
     content = [p for kind in ("batch", "archive", "findings") for p in entries(cache, kind)]
     (tree,) = entries(cache, "tree")
-    for path in content + [tree]:
+    (report,) = entries(cache, "report")
+    for path in content + [tree, report]:
         os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
     warm = run(first, "--cache-dir", str(cache))
     assert (warm.returncode, warm.stdout, warm.stderr) == (1, cold.stdout, "")
-    assert tree.stat().st_mtime_ns > 1_000_000_000_000_000_000  # the memo was read
-    assert all(p.stat().st_mtime_ns == 1_000_000_000_000_000_000 for p in content)  # nothing else was
+    assert report.stat().st_mtime_ns > 1_000_000_000_000_000_000  # the kept report was read
+    assert all(p.stat().st_mtime_ns == 1_000_000_000_000_000_000 for p in content + [tree])  # nothing else was
 
     def changed(edit) -> None:
         edit()
@@ -177,6 +181,61 @@ def test_tree_memo_replays_an_unchanged_tree_and_misses_any_change(tmp_path):
         link.symlink_to("libcudart.so.13")
 
     changed(retarget)
+
+
+def test_kept_reports_replay_only_what_they_were_rendered_for(tmp_path):
+    """A report kept beside the tree memo is replayed for the same format and render options only: another
+    ``--fail-on`` changes the exit code of the replayed report (it is computed from the kept findings); another
+    format is rendered from the tree entry and kept too; an HTML report (it says when it was made) is kept only
+    with SOURCE_DATE_EPOCH set, then replayed byte for byte."""
+    gate_dist(tmp_path / "a")
+    first, cache = tmp_path / "a", tmp_path / "cache"
+    _age_past_the_racy_window()
+    cold = run(first, "--cache-dir", str(cache))
+    assert (cold.returncode, kinds(cache)["report"]) == (1, 1)
+    (tree,) = entries(cache, "tree")
+    os.utime(tree, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    relaxed = run(first, "--cache-dir", str(cache), "--fail-on", "never")
+    assert (relaxed.returncode, relaxed.stdout, relaxed.stderr) == (0, cold.stdout, "")
+    assert tree.stat().st_mtime_ns == 1_000_000_000_000_000_000  # replayed: the tree entry was not read
+    sarif = run(first, "--cache-dir", str(cache), fmt="sarif")
+    assert (sarif.returncode, sarif.stdout) == (1, run(first, "--no-cache", fmt="sarif").stdout)
+    assert tree.stat().st_mtime_ns > 1_000_000_000_000_000_000 and kinds(cache)["report"] == 2
+    html = run(first, "--cache-dir", str(cache), fmt="html")
+    assert html.returncode == 1 and kinds(cache)["report"] == 2  # made at a time of day: not kept
+    epoch = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+    fresh = run(first, "--no-cache", fmt="html", env=epoch)
+    kept = run(first, "--cache-dir", str(cache), fmt="html", env=epoch)
+    assert (kept.returncode, kept.stdout, kinds(cache)["report"]) == (1, fresh.stdout, 3)
+    os.utime(tree, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    replayed = run(first, "--cache-dir", str(cache), fmt="html", env=epoch)
+    assert (replayed.returncode, replayed.stdout) == (1, fresh.stdout)
+    assert tree.stat().st_mtime_ns == 1_000_000_000_000_000_000
+
+
+def test_a_damaged_or_swapped_kept_report_is_a_miss(tmp_path):
+    """The cache folder is hostile input: a kept report with a flipped byte, or another kept report copied over it
+    (a valid entry under another name), is a miss -- the report is rendered again from the tree entry, the same
+    as a fresh audit's, and kept again."""
+    gate_dist(tmp_path / "a")
+    first, cache = tmp_path / "a", tmp_path / "cache"
+    _age_past_the_racy_window()
+    cold = run(first, "--cache-dir", str(cache))
+    (json_entry,) = entries(cache, "report")
+    sarif = run(first, "--cache-dir", str(cache), fmt="sarif")
+    (sarif_entry,) = set(entries(cache, "report")) - {json_entry}
+    assert (cold.returncode, sarif.returncode) == (1, 1)
+    for damage in ("flip", "swap"):
+        raw = bytearray(json_entry.read_bytes())
+        if damage == "flip":
+            raw[-3] ^= 0x20
+        else:
+            raw = bytearray(sarif_entry.read_bytes())
+        json_entry.write_bytes(bytes(raw))
+        again = run(first, "--cache-dir", str(cache))
+        assert (again.returncode, again.stdout, again.stderr) == (1, cold.stdout, ""), damage
+        assert json_entry.read_bytes() != bytes(raw), damage  # kept again
+    assert run(first, "--cache-dir", str(cache)).stdout == cold.stdout
 
 
 def test_tree_identity_sees_every_change_and_no_racy_tree(tmp_path, monkeypatch):

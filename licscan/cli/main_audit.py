@@ -48,9 +48,9 @@ def configure(commands: Subcommands) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from licscan.audit import AuditOptions, run_audit
+    from licscan.audit import Audit, AuditOptions
     from licscan.findings import FailOn
-    from licscan.report import RenderOptions, render
+    from licscan.report import RenderOptions
     from licscan.report.outputs import audit_outputs
     from licscan.report.progress import progress_reporter
     from licscan.rules.config import planted_configs
@@ -66,29 +66,33 @@ def execute(args: argparse.Namespace) -> int:
     check_outputs([path for _fmt, path in outputs])
     options = AuditOptions(scan=scan_config(args), config_path=args.config, extra_packs=tuple(args.rules),
                            fail_on=FailOn(args.fail_on) if args.fail_on else None, limits=given_limits(args))
+    requests = [(fmt, RenderOptions(color=fmt == "text" and path is None and _terminal_colors(),
+                                    sarif_category=args.sarif_category)) for fmt, path in outputs]
     try:
+        audit = Audit(args.paths, options)
         with progress_reporter() as progress:
-            result = run_audit(args.paths, options, progress=progress)
+            reports = audit.reports(requests, progress)
     except LoadError as error:
         from licscan.escape import terminal_lines
 
         print(terminal_lines(error.render()), file=sys.stderr)
         return ExitCode.USAGE
-    inventory = result.inventory
     for planted in planted_configs(args.paths):
         say(f"note: {planted} lies inside a scanned input and is not applied (configuration comes from --config "
                "or the working directory, never from the scanned tree)")
     files: list[tuple[str, str]] = []
-    for fmt, path in outputs:
-        from licscan.report.text_report import use_color
-
-        text = render(fmt, result, RenderOptions(color=fmt == "text" and path is None and use_color(sys.stdout),
-                                                 sarif_category=args.sarif_category))
+    for (_fmt, path), text in zip(outputs, reports.texts):
         if path:
             files.append((path, text))
         else:
             write_stdout(text)
     write_outputs(files)
-    if inventory.diagnostics and any(path or fmt != "text" for fmt, path in outputs):
-        say(f"scan incomplete: {len(inventory.diagnostics)} inputs or parts could not be read (see diagnostics)")
-    return int(result.exit_code)
+    if reports.diagnostics and any(path or fmt != "text" for fmt, path in outputs):
+        say(f"scan incomplete: {reports.diagnostics} inputs or parts could not be read (see diagnostics)")
+    return int(reports.exit_code)
+
+
+def _terminal_colors() -> bool:
+    from licscan.report.text_report import use_color
+
+    return use_color(sys.stdout)
