@@ -109,3 +109,19 @@ def test_fixtures_rebuild_to_the_same_targets(tmp_path):
     facts = inspect_file(str(tmp_path / "kern_host.o"))
     assert {i.arch for i in facts.device_code} == ARCHES
     assert struct.unpack_from("<H", (tmp_path / "kern_gfx90a.hsaco").read_bytes(), 18)[0] == amdgpu.EM_AMDGPU
+
+
+def test_lenient_scan_finds_the_bundles_the_strict_scan_finds():
+    # The lenient scan of a data section finds both magics in one pass each (probe.Finder); the strict scan of
+    # .hip_fatbin searches again after each candidate. Decoys: the loader's string, "CCOB" that does not parse.
+    bundle = (AMD / "kern_bundle.o").read_bytes()
+    ccob = (AMD / "kern_bundle.ccob.zstd").read_bytes()
+    data = (b"CCOB\0\0" + amdgpu.BUNDLE_MAGIC + b"%s: bad bundle\0" + b"\0" * 7 + bundle + b"CCOBCCOB" + b"\0" * 3
+            + ccob + b"\0" * 16)
+    lenient, quiet = amdgpu.scan_region(data, "d", 0, len(data), Container.OFFLOAD_BUNDLE, dedicated=False)
+    strict, diags = amdgpu.scan_region(data, "d", 0, len(data), Container.OFFLOAD_BUNDLE, dedicated=True)
+    assert quiet == [] and len(diags) == 4
+    assert [(i.arch, i.compression, i.fatbin_offset) for i in lenient] == [
+        (i.arch, i.compression, i.fatbin_offset) for i in strict]
+    assert [i.compression for i in lenient] == [Compression.NONE] * 2 + [Compression.ZSTD] * 2
+    assert {i.arch for i in lenient} == ARCHES

@@ -180,3 +180,32 @@ def test_archive_fatbins_at_odd_offsets():
     images = facts.all_images()
     assert len(images) == 4 and not facts.all_diagnostics()
     assert any(i.fatbin_offset % 8 for i in images)
+
+
+def _scan_summary(data: bytes, *, one_pass: bool) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
+    for found in fatbin.scan(data, 3, len(data) - 5, one_pass=one_pass):
+        if isinstance(found, fatbin.ScanError):
+            out.append(("error", found.error.offset, found.error.reason))
+        else:
+            out.append((found.offset, found.size, [(e.offset, e.kind, e.arch) for e in found.entries]))
+    return out
+
+
+def test_one_pass_scan_finds_what_the_find_scan_finds():
+    # A data section as the lenient scan sees it: fatbins at odd offsets, a magic inside a fatbin's payload (never a
+    # candidate: the scan goes on at the fatbin's end), magics that do not validate (three in a row, and a fatbin cut
+    # after 40 bytes whose entries run into the next one), half a magic at the region's end.
+    multi = fixture("cuda13/kern_multi.fatbin").read_bytes()
+    magic = fatbin.FATBIN_MAGIC_BYTES
+    inner = multi[:200] + magic + multi[204:]
+    data = (b"\0" * 5 + magic + b"\x01\0" + inner + magic * 3 + b"junk" + multi[:40] + b"\0" * 3 + multi
+            + magic[:2] + b"\0" * 5)
+    want = _scan_summary(data, one_pass=False)
+    second = 11 + len(multi) + 12 + 4 + 40 + 3
+    assert [w[0] for w in want if w[0] != "error"] == [11, second]
+    entries = [w[2] for w in want if w[0] == 11][0]
+    cut_second_entry = second - 43 + entries[1][0] - 11  # where the cut fatbin's second entry header would be
+    assert [w[1] for w in want if w[0] == "error"] == [5, 11 + len(multi), 15 + len(multi), 19 + len(multi),
+                                                       cut_second_entry]
+    assert _scan_summary(data, one_pass=True) == want

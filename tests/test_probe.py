@@ -6,7 +6,7 @@ import mmap
 import random
 
 from licscan.binary.paged import PagedMap
-from licscan.binary.probe import Literals, LiteralSet, first_offsets
+from licscan.binary.probe import Finder, Literals, LiteralSet, first_offsets, occurrences
 from licscan.identify import catalog, signals
 
 
@@ -57,3 +57,50 @@ def test_the_naming_literals_are_one_set():
     wanted |= {literal for e in cat.entries for literal in (m.literal for m in e.markers)}
     assert set(catalog.literal_set().needles) == wanted
     assert b"ZLUDA_CUDA_LIB" in wanted and b"#define CUDART_VERSION " in wanted
+
+
+def _all_finds(data: bytes, needle: bytes, start: int, end: int) -> list[int]:
+    out, at = [], data.find(needle, start, end)
+    while at >= 0:
+        out.append(at)
+        at = data.find(needle, at + 1, end)
+    return out
+
+
+def test_occurrences_are_every_find_offset():
+    # Overlapping occurrences ("aa" in "aaaa", the bundle magic's "__" ends and starts), occurrences across step and
+    # window boundaries, and regions that start or end inside an occurrence.
+    rng = random.Random(20261207)
+    for _ in range(3000):
+        needle = bytes(rng.choice(b"ab_") for _ in range(rng.randint(1, 5)))
+        data = bytes(rng.choice(b"ab_c") for _ in range(rng.randint(0, 300)))
+        start, end = sorted((rng.randint(0, len(data)), rng.randint(0, len(data) + 3)))
+        step = rng.randint(1, 40)
+        got = list(occurrences(data, needle, start, end, step=step, window=step * rng.randint(1, 4)))
+        assert got == _all_finds(data, needle, start, end), (needle, data, start, end, step)
+
+
+def test_finder_answers_as_find_for_a_rising_position():
+    rng = random.Random(7)
+    for _ in range(1000):
+        needle = bytes(rng.choice(b"ab") for _ in range(rng.randint(1, 4)))
+        data = bytes(rng.choice(b"abc") for _ in range(rng.randint(0, 200)))
+        start, end = sorted((rng.randint(0, len(data)), rng.randint(0, len(data))))
+        finder, pos = Finder(data, needle, start, end), start
+        while pos <= end:
+            assert finder.find(pos) == data.find(needle, pos, end), (needle, data, start, end, pos)
+            pos += rng.randint(0, 5)
+        assert finder.find(start) == data.find(needle, start, end)  # a position going back: still exact
+
+
+def test_occurrences_over_a_mapping_drop_their_windows(tmp_path):
+    magic = b"\x50\xed\x55\xba"
+    body = bytearray(b"\0" * (64 << 10))
+    for at in (0, 4094, 8190, 20000, (64 << 10) - 4):
+        body[at : at + 4] = magic
+    path = tmp_path / "lib.so"
+    path.write_bytes(bytes(body))
+    with open(path, "rb") as handle, PagedMap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        assert list(occurrences(data, magic, 0, len(data), step=1000, window=4096)) == [0, 4094, 8190, 20000,
+                                                                                        (64 << 10) - 4]
+        assert list(occurrences(data, magic, 1, (64 << 10) - 1, step=1000, window=4096)) == [4094, 8190, 20000]

@@ -23,10 +23,12 @@ import functools
 import hashlib
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
+from licscan.binary.probe import Finder
 from licscan.knowledge import catalog_table
 from licscan.model import Compression, Container, DeviceImage, Diagnostic, ImageKind
 
@@ -199,16 +201,26 @@ def image_from_bytes(image: bytes, path: str, container: Container, triple: str 
 _COMPRESSION = {"zlib": Compression.ZLIB, "zstd": Compression.ZSTD}
 
 
+def _finders(buf: Buffer, lo: int, hi: int, *, one_pass: bool) -> tuple[Callable[[int], int], Callable[[int], int]]:
+    """``find`` of the bundle and the CCOB magic in ``buf[lo:hi]`` from a rising position. In a data section the
+    scan reads every byte anyway: both magics come from one pass each (:class:`licscan.binary.probe.Finder`), not
+    from searches started again after every candidate; in ``.hip_fatbin`` the search skips each bundle's body."""
+    if one_pass:
+        return Finder(buf, BUNDLE_MAGIC, lo, hi).find, Finder(buf, CCOB_MAGIC, lo, hi).find
+    return (lambda pos: buf.find(BUNDLE_MAGIC, pos, hi)), (lambda pos: buf.find(CCOB_MAGIC, pos, hi))
+
+
 def scan_region(buf: Buffer, path: str, lo: int, hi: int, container: Container, *, dedicated: bool,
                 want_hash: bool = False) -> tuple[list[DeviceImage], list[Diagnostic]]:
     """AMD/SPIR-V images of every valid (compressed) offload bundle in ``buf[lo:hi]``. In a dedicated section
     (``.hip_fatbin``) a bundle that does not validate is a diagnostic; elsewhere it is an ordinary false positive."""
     images: list[DeviceImage] = []
     diagnostics: list[Diagnostic] = []
+    find_bundle, find_ccob = _finders(buf, lo, hi, one_pass=not dedicated)
     pos = lo
     while pos < hi:
-        a = buf.find(BUNDLE_MAGIC, pos, hi)
-        b = buf.find(CCOB_MAGIC, pos, hi)
+        a = find_bundle(pos)
+        b = find_ccob(pos)
         candidates = [x for x in (a, b) if x >= 0]
         if not candidates:
             break

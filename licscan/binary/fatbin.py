@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
+from licscan.binary.probe import Finder
 from licscan.model import Compression
 
 # fatBinaryHeader: "u32 magic 0xBA55ED50 (bytes 50 ED 55 BA), u16 version 1, u16 header_size 16, u64 fat_size".
@@ -238,17 +239,25 @@ class ScanError:
 
 
 def scan(buf: Buffer, start: int = 0, end: int | None = None, *, max_entries: int = 100_000,
-         partial: bool = False) -> Iterator[Fatbin | ScanError]:
-    """Find every fatbin in ``buf[start:end]`` (docs/docs/binary-formats.md §1.6 algorithm).
+         partial: bool = False, one_pass: bool = False) -> Iterator[Fatbin | ScanError]:
+    """Find every fatbin in ``buf[start:end]`` (docs/binary-formats.md, section "1.6 Finding fatbins": "search for
+    the magic bytes; parse and validate the fatbin there; after a valid fatbin continue at its end, after a magic
+    that does not validate continue 4 bytes further").
 
-    After a valid fatbin the search goes on at its end; after a magic that does not validate it goes on four
-    bytes later (a false positive, or a damaged fatbin: the caller decides whether that matters).
+    ``one_pass``: the caller reads the whole region anyway (the lenient scan of a data section), so the magics are
+    found in one pass over it (:class:`licscan.binary.probe.Finder`) instead of a search started again after each
+    one; the offsets are the same. Without it the search reads only from each fatbin's end to the next magic (a
+    dedicated section: its payloads are never touched).
     """
     end = len(buf) if end is None else end
-    find = buf.find
+    if one_pass:
+        find = Finder(buf, FATBIN_MAGIC_BYTES, start, end).find
+    else:
+        def find(pos: int) -> int:
+            return buf.find(FATBIN_MAGIC_BYTES, pos, end)
     pos = start
     while True:
-        pos = find(FATBIN_MAGIC_BYTES, pos, end)
+        pos = find(pos)
         if pos < 0:
             return
         try:

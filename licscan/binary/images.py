@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import enum
 import functools
-import mmap
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from licscan.binary import budget, cubin, readlog
-from licscan.binary.buffer import Buffer
+from licscan.binary.buffer import Buffer, release_pages
 from licscan.binary.compression import PrefixReader, decompress
 from licscan.binary.entry_image import Slot, cubin_entry_image, ptx_entry_image
 from licscan.binary.errors import FormatError
@@ -57,19 +56,6 @@ class Limits:
     # be left out and say so in a ``limit`` diagnostic (budget.py). None or 0: no limit.
     max_file_seconds: float | None = 600.0
     notes_auto_bytes: int = 1 << 30  # declared decoded size of a file's compressed cubins, for NotesMode.AUTO
-
-
-def release_pages(buf: Buffer | memoryview, start: int, end: int) -> None:
-    """Drop the pages of ``buf[start:end]`` from this process's resident set (they stay in the page cache)."""
-    if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        page = mmap.PAGESIZE
-        lo = start - start % page
-        hi = end - end % page
-        if hi > lo:
-            try:
-                buf.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
-            except (OSError, ValueError):
-                pass
 
 
 @functools.lru_cache(maxsize=1024)

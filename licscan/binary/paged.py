@@ -15,8 +15,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from licscan.binary.buffer import Buffer
-from licscan.binary.images import release_pages
+from licscan.binary.buffer import Buffer, release_pages
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

@@ -11,18 +11,21 @@ found are exactly those of ``bytes.find``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import ahocorasick_rs
 
-from licscan.binary.buffer import Buffer
-from licscan.binary.images import release_pages
+from licscan.binary.buffer import Buffer, release_pages
 
 Bytes: TypeAlias = Buffer | memoryview  # a reader's buffer, or a window of one
 
 WINDOW = 16 << 20  # bytes searched per step; an mmap's pages are dropped behind each step (bounded resident memory)
+# Bytes one magic search hands to the automaton at a time: its list of matches stays small (at most 64 Ki entries,
+# for a 4-byte literal repeated without a gap) however many times a hostile file repeats the literal.
+STEP = 256 << 10
 
 
 def find(data: Bytes | None, needle: bytes, start: int = 0, end: int | None = None) -> int:
@@ -34,6 +37,55 @@ def find(data: Bytes | None, needle: bytes, start: int = 0, end: int | None = No
         data = data.obj if isinstance(data.obj, (bytes, bytearray)) else bytes(data)
     found: int = data.find(needle, start, end)
     return found
+
+
+@functools.cache
+def _memmem(needle: bytes) -> ahocorasick_rs.BytesAhoCorasick:
+    """A one-literal automaton: ``ahocorasick-rs`` searches a single literal with ``memchr::memmem`` (SIMD), about
+    ten times the speed of ``bytes.find`` on a 4-byte literal."""
+    return ahocorasick_rs.BytesAhoCorasick([needle])
+
+
+def occurrences(data: Bytes, needle: bytes, start: int = 0, end: int | None = None, *, step: int = STEP,
+                window: int = WINDOW) -> Iterator[int]:
+    """Every offset ``at`` in ``[start, end)`` where ``data[at:at+len(needle)] == needle`` and the occurrence ends by
+    ``end`` -- the offsets ``data.find(needle, at, end)`` returns one at a time, overlapping occurrences included --
+    in ascending order, in one pass: ``step`` bytes per search (each reaching ``len(needle) - 1`` bytes into the
+    next, so an occurrence lies whole in the step where it starts), an mmap's pages dropped behind each
+    ``window``."""
+    end = len(data) if end is None else min(end, len(data))
+    automaton, overlap = _memmem(needle), len(needle) - 1
+    with memoryview(data) as whole:
+        for chunk in range(start, end, window):
+            chunk_end = min(end, chunk + window)
+            for pos in range(chunk, chunk_end, step):
+                stop = min(end, pos + step + overlap)
+                with whole[pos:stop] as part:
+                    matches = automaton.find_matches_as_indexes(part, overlapping=True)
+                for _index, at, _end in matches:
+                    yield pos + at
+            release_pages(data, chunk, chunk_end + overlap)
+
+
+class Finder:
+    """``data.find(needle, pos, end)`` for a ``pos`` that only grows, over one region the caller reads whole anyway
+    (a lenient magic scan, docs/binary-formats.md section "1.6 Finding fatbins"): the occurrences come from one
+    pass (:func:`occurrences`), not from a ``find`` started again after each candidate."""
+
+    def __init__(self, data: Bytes, needle: bytes, start: int, end: int) -> None:
+        self._data, self._needle, self._end = data, needle, end
+        self._pos = start
+        self._found = occurrences(data, needle, start, end)
+        self._next = next(self._found, -1)
+
+    def find(self, pos: int) -> int:
+        """The first occurrence at or after ``pos``, -1 when none is left."""
+        if pos < self._pos:  # not expected of a scan; answered by a plain search, still exact
+            return find(self._data, self._needle, pos, self._end)
+        self._pos = pos
+        while 0 <= self._next < pos:
+            self._next = next(self._found, -1)
+        return self._next
 
 
 def window(data: Bytes, offset: int, size: int) -> bytes:

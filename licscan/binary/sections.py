@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from licscan.binary import amdgpu, budget, fatbin, images, readlog
-from licscan.binary.buffer import Buffer
+from licscan.binary.buffer import Buffer, release_pages
 from licscan.binary.entry_image import Slot, fatbin_slots
 from licscan.binary.images import Limits
 from licscan.model import Container, DeviceImage, Diagnostic, DiagnosticKind, WrapperCheck
@@ -74,7 +74,8 @@ def scan_region(buf: Buffer, path: str, container: Container, lo: int, hi: int, 
     slots: list[Slot] = []
     diagnostics: list[Diagnostic] = []
     starts: list[int] = []
-    for found in fatbin.scan(buf, lo, hi, max_entries=limits.max_entries_per_fatbin, partial=dedicated):
+    for found in fatbin.scan(buf, lo, hi, max_entries=limits.max_entries_per_fatbin, partial=dedicated,
+                             one_pass=not dedicated):
         if isinstance(found, fatbin.ScanError):
             if dedicated:
                 error = found.error
@@ -86,7 +87,7 @@ def scan_region(buf: Buffer, path: str, container: Container, lo: int, hi: int, 
         slots.extend(fatbin_slots(found, path, container, base))
         # The kernel maps cached neighbours of every touched page ("fault-around"): unmap this fatbin's pages
         # again so that resident memory stays bounded on files with hundreds of MB of device code.
-        images.release_pages(buf, found.offset, found.end)
+        release_pages(buf, found.offset, found.end)
         if found.error is not None:
             error = found.error
             diagnostics.append(Diagnostic(
@@ -147,7 +148,7 @@ def _scan_section(buf: Buffer, display: str, section: HostSection, lo: int, hi: 
     scan.slots.extend(found)
     scan.diagnostics.extend(diags)
     scan.fatbin_starts.update(starts)
-    images.release_pages(buf, lo, hi)  # the magic scan touched every page of the section: unmap them again
+    release_pages(buf, lo, hi)  # the magic scan touched every page of the section: unmap them again
 
 
 def _unscanned(display: str, sections: Sequence[HostSection]) -> Diagnostic:
@@ -192,7 +193,7 @@ def _amd_images(buf: Buffer, display: str, sections: Sequence[HostSection], star
                                                 want_hash=want_hash)
         out.extend(found)
         diags.extend(found_diags)
-        images.release_pages(buf, lo, hi)  # the magic scan touched every page of the section: unmap them again
+        release_pages(buf, lo, hi)  # the magic scan touched every page of the section: unmap them again
     return out, diags
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 
 from packaging.utils import canonicalize_name
 
-from licscan.binary.images import Limits, release_pages
+from licscan.binary.buffer import release_pages
+from licscan.binary.images import Limits
 from licscan.binary.inspect import inspect_buffer
 from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused
 from licscan.identify import catalog
