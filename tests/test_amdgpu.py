@@ -125,3 +125,19 @@ def test_lenient_scan_finds_the_bundles_the_strict_scan_finds():
         (i.arch, i.compression, i.fatbin_offset) for i in strict]
     assert [i.compression for i in lenient] == [Compression.NONE] * 2 + [Compression.ZSTD] * 2
     assert {i.arch for i in lenient} == ARCHES
+
+
+def test_bundle_after_more_decoys_than_the_magic_pass_keeps(tmp_path):
+    # 5,000 "CCOB" that do not parse before the real bundle: the data section's magic pass keeps no offsets for that
+    # magic (probe.occurrence_table's limit), so the AMD scan searches the section again and still finds it.
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    asm = tmp_path / "blob.s"
+    asm.write_text('.section .rodata\n.globl blob\nblob:\n.rept 5000\n.ascii "CCOB"\n.endr\n'
+                   f'.incbin "{AMD / "kern_bundle.ccob.zstd"}"\n')
+    obj = tmp_path / "blob.o"
+    subprocess.run(["gcc", "-c", str(asm), "-o", str(obj)], check=True)
+    facts = inspect_file(str(obj))
+    assert not facts.diagnostics
+    assert {(i.arch, i.container, i.compression) for i in facts.device_code} == {
+        (a, Container.OFFLOAD_BUNDLE, Compression.ZSTD) for a in ARCHES}

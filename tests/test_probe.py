@@ -6,7 +6,7 @@ import mmap
 import random
 
 from licscan.binary.paged import PagedMap
-from licscan.binary.probe import Finder, Literals, LiteralSet, first_offsets, occurrences
+from licscan.binary.probe import Finder, Literals, LiteralSet, first_offsets, occurrence_table, occurrences
 from licscan.identify import catalog, signals
 
 
@@ -104,3 +104,21 @@ def test_occurrences_over_a_mapping_drop_their_windows(tmp_path):
         assert list(occurrences(data, magic, 0, len(data), step=1000, window=4096)) == [0, 4094, 8190, 20000,
                                                                                         (64 << 10) - 4]
         assert list(occurrences(data, magic, 1, (64 << 10) - 1, step=1000, window=4096)) == [4094, 8190, 20000]
+
+
+def test_occurrence_table_is_each_literals_occurrences():
+    rng = random.Random(11)
+    for _ in range(1500):
+        needles = [bytes(rng.choice(b"ab_") for _ in range(rng.randint(1, 6))) for _ in range(rng.randint(1, 3))]
+        data = bytes(rng.choice(b"ab_c") for _ in range(rng.randint(0, 300)))
+        start, end = sorted((rng.randint(0, len(data)), rng.randint(0, len(data) + 3)))
+        step = rng.randint(1, 40)
+        limit = rng.randint(0, 30)
+        got = occurrence_table(data, needles, start, end, limit=limit, step=step, window=step * rng.randint(1, 4))
+        for needle, offsets in zip(needles, got):
+            want = _all_finds(data, needle, start, end)
+            assert offsets == (tuple(want) if len(want) <= limit else None), (needles, data, start, end, step)
+            if offsets is not None:  # what a scan is given: a Finder over the kept offsets
+                finder = Finder(data, needle, start, end, offsets)
+                assert [finder.find(p) for p in range(start, end + 1)] == [
+                    data.find(needle, p, end) for p in range(start, end + 1)]

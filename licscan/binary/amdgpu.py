@@ -23,7 +23,7 @@ import functools
 import hashlib
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from licscan.binary.buffer import Buffer
@@ -201,22 +201,27 @@ def image_from_bytes(image: bytes, path: str, container: Container, triple: str 
 _COMPRESSION = {"zlib": Compression.ZLIB, "zstd": Compression.ZSTD}
 
 
-def _finders(buf: Buffer, lo: int, hi: int, *, one_pass: bool) -> tuple[Callable[[int], int], Callable[[int], int]]:
-    """``find`` of the bundle and the CCOB magic in ``buf[lo:hi]`` from a rising position. In a data section the
-    scan reads every byte anyway: both magics come from one pass each (:class:`licscan.binary.probe.Finder`), not
-    from searches started again after every candidate; in ``.hip_fatbin`` the search skips each bundle's body."""
-    if one_pass:
-        return Finder(buf, BUNDLE_MAGIC, lo, hi).find, Finder(buf, CCOB_MAGIC, lo, hi).find
+def _finders(buf: Buffer, lo: int, hi: int, known: tuple[Sequence[int] | None, Sequence[int] | None] | None,
+             ) -> tuple[Callable[[int], int], Callable[[int], int]]:
+    """``find`` of the bundle and the CCOB magic in ``buf[lo:hi]`` from a rising position. In a data section
+    (``known`` given) the scan reads every byte anyway: the offsets of both magics come from one pass
+    (:class:`licscan.binary.probe.Finder`; ``known``: those the section's magic pass kept, None where it kept none),
+    not from searches started again after every candidate; in ``.hip_fatbin`` the search skips each bundle's
+    body."""
+    if known is not None:
+        return Finder(buf, BUNDLE_MAGIC, lo, hi, known[0]).find, Finder(buf, CCOB_MAGIC, lo, hi, known[1]).find
     return (lambda pos: buf.find(BUNDLE_MAGIC, pos, hi)), (lambda pos: buf.find(CCOB_MAGIC, pos, hi))
 
 
 def scan_region(buf: Buffer, path: str, lo: int, hi: int, container: Container, *, dedicated: bool,
-                want_hash: bool = False) -> tuple[list[DeviceImage], list[Diagnostic]]:
+                want_hash: bool = False, known: tuple[Sequence[int] | None, Sequence[int] | None] = (None, None),
+                ) -> tuple[list[DeviceImage], list[Diagnostic]]:
     """AMD/SPIR-V images of every valid (compressed) offload bundle in ``buf[lo:hi]``. In a dedicated section
-    (``.hip_fatbin``) a bundle that does not validate is a diagnostic; elsewhere it is an ordinary false positive."""
+    (``.hip_fatbin``) a bundle that does not validate is a diagnostic; elsewhere it is an ordinary false positive.
+    ``known``: the offsets of the bundle and CCOB magics in a lenient region when a pass over it found them."""
     images: list[DeviceImage] = []
     diagnostics: list[Diagnostic] = []
-    find_bundle, find_ccob = _finders(buf, lo, hi, one_pass=not dedicated)
+    find_bundle, find_ccob = _finders(buf, lo, hi, None if dedicated else known)
     pos = lo
     while pos < hi:
         a = find_bundle(pos)

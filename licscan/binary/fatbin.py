@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from licscan.binary.buffer import Buffer
@@ -239,19 +239,21 @@ class ScanError:
 
 
 def scan(buf: Buffer, start: int = 0, end: int | None = None, *, max_entries: int = 100_000,
-         partial: bool = False, one_pass: bool = False) -> Iterator[Fatbin | ScanError]:
+         partial: bool = False, one_pass: bool = False, known: Sequence[int] | None = None,
+         ) -> Iterator[Fatbin | ScanError]:
     """Find every fatbin in ``buf[start:end]`` (docs/binary-formats.md, section "1.6 Finding fatbins": "search for
     the magic bytes; parse and validate the fatbin there; after a valid fatbin continue at its end, after a magic
     that does not validate continue 4 bytes further").
 
     ``one_pass``: the caller reads the whole region anyway (the lenient scan of a data section), so the magics are
     found in one pass over it (:class:`licscan.binary.probe.Finder`) instead of a search started again after each
-    one; the offsets are the same. Without it the search reads only from each fatbin's end to the next magic (a
-    dedicated section: its payloads are never touched).
+    one; ``known``: their offsets, when the caller's own pass found them (:func:`licscan.binary.probe.
+    occurrence_table`). The fatbins are the same. Without either the search reads only from each fatbin's end to
+    the next magic (a dedicated section: its payloads are never touched).
     """
     end = len(buf) if end is None else end
-    if one_pass:
-        find = Finder(buf, FATBIN_MAGIC_BYTES, start, end).find
+    if one_pass or known is not None:
+        find = Finder(buf, FATBIN_MAGIC_BYTES, start, end, known).find
     else:
         def find(pos: int) -> int:
             return buf.find(FATBIN_MAGIC_BYTES, pos, end)

@@ -12,7 +12,7 @@ found are exactly those of ``bytes.find``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -46,6 +46,18 @@ def _memmem(needle: bytes) -> ahocorasick_rs.BytesAhoCorasick:
     return ahocorasick_rs.BytesAhoCorasick([needle])
 
 
+def _steps(data: Bytes, start: int, end: int, overlap: int, step: int, window: int) -> Iterator[tuple[int, memoryview]]:
+    """``(pos, data[pos : pos + step + overlap])`` for each ``step`` of ``data[start:end]`` (cut at ``end``); an
+    mmap's pages are dropped behind each ``window``."""
+    with memoryview(data) as whole:
+        for chunk in range(start, end, window):
+            chunk_end = min(end, chunk + window)
+            for pos in range(chunk, chunk_end, step):
+                with whole[pos : min(end, pos + step + overlap)] as part:
+                    yield pos, part
+            release_pages(data, chunk, chunk_end + overlap)
+
+
 def occurrences(data: Bytes, needle: bytes, start: int = 0, end: int | None = None, *, step: int = STEP,
                 window: int = WINDOW) -> Iterator[int]:
     """Every offset ``at`` in ``[start, end)`` where ``data[at:at+len(needle)] == needle`` and the occurrence ends by
@@ -54,28 +66,45 @@ def occurrences(data: Bytes, needle: bytes, start: int = 0, end: int | None = No
     next, so an occurrence lies whole in the step where it starts), an mmap's pages dropped behind each
     ``window``."""
     end = len(data) if end is None else min(end, len(data))
-    automaton, overlap = _memmem(needle), len(needle) - 1
-    with memoryview(data) as whole:
-        for chunk in range(start, end, window):
-            chunk_end = min(end, chunk + window)
-            for pos in range(chunk, chunk_end, step):
-                stop = min(end, pos + step + overlap)
-                with whole[pos:stop] as part:
-                    matches = automaton.find_matches_as_indexes(part, overlapping=True)
-                for _index, at, _end in matches:
-                    yield pos + at
-            release_pages(data, chunk, chunk_end + overlap)
+    automaton = _memmem(needle)
+    for pos, part in _steps(data, start, end, len(needle) - 1, step, window):
+        for _index, at, _end in automaton.find_matches_as_indexes(part, overlapping=True):
+            yield pos + at
+
+
+def occurrence_table(data: Bytes, needles: Sequence[bytes], start: int = 0, end: int | None = None, *,
+                     limit: int = 4096, step: int = STEP, window: int = WINDOW) -> tuple[tuple[int, ...] | None, ...]:
+    """The :func:`occurrences` of each of ``needles`` in ``data[start:end]``, found together: each step is searched
+    for every literal while its pages are mapped, so the region is read (and its pages faulted in) once. A literal
+    with more than ``limit`` occurrences gets None: its offsets are not kept (a hostile file may repeat a magic
+    millions of times), a caller searches for it again (:class:`Finder`)."""
+    end = len(data) if end is None else min(end, len(data))
+    automata = [_memmem(n) for n in needles]
+    found: list[list[int] | None] = [[] for _ in needles]
+    for pos, part in _steps(data, start, end, max((len(n) for n in needles), default=1) - 1, step, window):
+        for index, automaton in enumerate(automata):
+            kept = found[index]
+            if kept is None:
+                continue
+            # The step reaches as far as the longest literal needs: a shorter one found past the step's own bytes
+            # belongs to the next step.
+            kept.extend(pos + at for _i, at, _e in automaton.find_matches_as_indexes(part, overlapping=True)
+                        if at < step)
+            if len(kept) > limit:
+                found[index] = None
+    return tuple(None if kept is None else tuple(kept) for kept in found)
 
 
 class Finder:
     """``data.find(needle, pos, end)`` for a ``pos`` that only grows, over one region the caller reads whole anyway
     (a lenient magic scan, docs/binary-formats.md section "1.6 Finding fatbins"): the occurrences come from one
-    pass (:func:`occurrences`), not from a ``find`` started again after each candidate."""
+    pass (:func:`occurrences`, or ``known``: the offsets an :func:`occurrence_table` of the same region kept), not
+    from a ``find`` started again after each candidate."""
 
-    def __init__(self, data: Bytes, needle: bytes, start: int, end: int) -> None:
+    def __init__(self, data: Bytes, needle: bytes, start: int, end: int, known: Sequence[int] | None = None) -> None:
         self._data, self._needle, self._end = data, needle, end
         self._pos = start
-        self._found = occurrences(data, needle, start, end)
+        self._found = iter(known) if known is not None else occurrences(data, needle, start, end)
         self._next = next(self._found, -1)
 
     def find(self, pos: int) -> int:

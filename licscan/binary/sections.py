@@ -19,6 +19,7 @@ from licscan.binary import amdgpu, budget, fatbin, images, readlog
 from licscan.binary.buffer import Buffer, release_pages
 from licscan.binary.entry_image import Slot, fatbin_slots
 from licscan.binary.images import Limits
+from licscan.binary.probe import occurrence_table
 from licscan.model import Container, DeviceImage, Diagnostic, DiagnosticKind, WrapperCheck
 
 # fatbinary_section.h: "#define FATBIN_CONTROL_SECTION_NAME .nvFatBinSegment", "FATBIN_DATA_SECTION_NAME
@@ -35,6 +36,10 @@ RODATA_SECTIONS = (".rodata", ".rdata")
 METADATA_SECTIONS = (".eh_frame", ".eh_frame_hdr", ".gcc_except_table", ".got", ".got.plt", ".comment",
                      ".reloc", ".pdata", ".xdata", ".rsrc", ".edata", ".idata", ".tls", ".CRT")
 WRAPPER_MAGIC = 0x466243B1  # __fatBinC_Wrapper_t.magic
+# The magics searched in every data section: fatbin (docs/binary-formats.md, "1.1 Outer header"), then the AMD
+# offload bundle and compressed bundle ("2.6 AMD code objects").
+LENIENT_MAGICS = (fatbin.FATBIN_MAGIC_BYTES, amdgpu.BUNDLE_MAGIC, amdgpu.CCOB_MAGIC)
+MAX_KEPT_MAGICS = 1 << 16  # AMD magic offsets kept per file between the two scans (a few MB at most)
 _WRAPPER = struct.Struct("<IIQQ")
 
 
@@ -68,14 +73,15 @@ def searched(section: HostSection) -> bool:
 
 
 def scan_region(buf: Buffer, path: str, container: Container, lo: int, hi: int, base: int, limits: Limits, *,
-                dedicated: bool) -> tuple[list[Slot], list[Diagnostic], list[int]]:
+                dedicated: bool, known: Sequence[int] | None = None) -> tuple[list[Slot], list[Diagnostic], list[int]]:
     """Fatbins in ``buf[lo:hi]``. In a dedicated section a fatbin that does not validate is a diagnostic; in other
-    data a magic that does not validate is an ordinary false positive."""
+    data a magic that does not validate is an ordinary false positive, and the magics are found in one pass over the
+    region (``known``: their offsets, when the caller's pass found them)."""
     slots: list[Slot] = []
     diagnostics: list[Diagnostic] = []
     starts: list[int] = []
     for found in fatbin.scan(buf, lo, hi, max_entries=limits.max_entries_per_fatbin, partial=dedicated,
-                             one_pass=not dedicated):
+                             one_pass=not dedicated, known=known):
         if isinstance(found, fatbin.ScanError):
             if dedicated:
                 error = found.error
@@ -109,6 +115,11 @@ class SectionScan(Generic[S]):
     diagnostics: list[Diagnostic] = field(default_factory=list)
     fatbin_starts: set[int] = field(default_factory=set)  # absolute offset of each fatbin
     cut: bool = False  # the time budget left sections unsearched
+    # (lo, hi) of a data section -> the offsets of the AMD magics (bundle, CCOB) its magic pass found, for the AMD
+    # scan after the NVIDIA images are resolved (None: not kept, searched again then).
+    amd_magics: dict[tuple[int, int], tuple[tuple[int, ...] | None, tuple[int, ...] | None]] = field(
+        default_factory=dict)
+    kept: int = 0  # offsets kept in amd_magics (at most MAX_KEPT_MAGICS)
 
 
 def scan_sections(buf: Buffer, display: str, sections: Sequence[S], start: int, size: int,
@@ -142,8 +153,18 @@ def _scan_section(buf: Buffer, display: str, section: HostSection, lo: int, hi: 
     if container is not None:
         found, diags, starts = scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
     else:
+        # One pass over the section for every magic searched in data (the AMD scan comes after the NVIDIA images
+        # are resolved: it gets the offsets of its magics from here, and reads the section again only if too
+        # many were found to keep).
+        table = occurrence_table(buf, LENIENT_MAGICS, lo, hi)
+        amd = (table[1], table[2])
+        kept = sum(len(offsets) for offsets in amd if offsets is not None)
+        if scan.kept + kept <= MAX_KEPT_MAGICS:
+            scan.amd_magics[(lo, hi)] = amd
+            scan.kept += kept
         container = Container.RODATA if section.name.startswith(RODATA_SECTIONS) else Container.EMBEDDED
-        found, diags, starts = scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False)
+        found, diags, starts = scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False,
+                                           known=table[0])
         readlog.record(lo, hi - lo)
     scan.slots.extend(found)
     scan.diagnostics.extend(diags)
@@ -168,12 +189,14 @@ def device_images(buf: Buffer, display: str, scan: SectionScan[S], start: int, e
         diagnostics.append(Diagnostic(display, DiagnosticKind.LIMIT,
                                       f"{budget.describe()}: not searched for AMD code objects", None))
         sections = []
-    amd, amd_diags = _amd_images(buf, display, sections, start, end, want_hash, hip_sections)
+    amd, amd_diags = _amd_images(buf, display, sections, start, end, want_hash, hip_sections, scan.amd_magics)
     return found + amd, remarks, diagnostics + amd_diags
 
 
 def _amd_images(buf: Buffer, display: str, sections: Sequence[HostSection], start: int, end: int, want_hash: bool,
-                hip_sections: tuple[str, ...]) -> tuple[list[DeviceImage], list[Diagnostic]]:
+                hip_sections: tuple[str, ...],
+                magics: dict[tuple[int, int], tuple[tuple[int, ...] | None, tuple[int, ...] | None]],
+                ) -> tuple[list[DeviceImage], list[Diagnostic]]:
     """AMD code objects (amdgpu.py): the ``.hip_fatbin`` section (``.hip_fat`` in PE, cut to eight characters as the
     fatbin sections are) strictly, and offload bundles / CCOB anywhere in the other data sections by validated magic
     scan (docs/layers.md; https://clang.llvm.org/docs/ClangOffloadBundler.html)."""
@@ -190,7 +213,7 @@ def _amd_images(buf: Buffer, display: str, sections: Sequence[HostSection], star
         if lo >= hi:
             continue
         found, found_diags = amdgpu.scan_region(buf, display, lo, hi, container, dedicated=dedicated,
-                                                want_hash=want_hash)
+                                                want_hash=want_hash, known=magics.get((lo, hi), (None, None)))
         out.extend(found)
         diags.extend(found_diags)
         release_pages(buf, lo, hi)  # the magic scan touched every page of the section: unmap them again
