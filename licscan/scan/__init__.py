@@ -125,8 +125,8 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
             data = item.data if item.data is not None else b""
             facts = inspect_buffer(data, item.vpath, replace(config.limits, jobs=1)) if len(data) else \
                 FileFacts(item.vpath, FileFormat.UNKNOWN, 0)
-            got.observed.append(observe(item.vpath, facts, data, item.size, item.containers, digests=config.digests,
-                                        layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer))
+            got.add(observe(item.vpath, facts, data, item.size, item.containers, digests=config.digests,
+                            layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer))
             release_pages(data, 0, len(data) + mmap.PAGESIZE)  # a spooled member's pages: not kept resident
             if progress is not None:
                 progress(item.vpath)

@@ -46,6 +46,14 @@ class Gathered:
     distributions: list[Distribution] = field(default_factory=list)
     specials: list[SpecialFile] = field(default_factory=list)
 
+    def add(self, observed: Observed) -> None:
+        """An archive member observed while its bytes were held: kept to be named after the walk, or its record
+        at once when nothing was observed in it to name (a tar of 1,000,000 members keeps no more per member)."""
+        if observed.observation is None:
+            self.records.append(observed.record)
+        else:
+            self.observed.append(observed)
+
     def name_members(self) -> None:
         """Name every observed archive member once, now that the walk has read every distribution: a wheel's
         RECORD and METADATA come after its libraries, and a member may belong to an enclosing archive's."""
