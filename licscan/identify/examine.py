@@ -79,9 +79,8 @@ def examine(vpath: str, facts: FileFacts, data: Buffer | None, size: int, contai
     content = _Sha256(data, sha256)
     matches = catalog.name(catalog.observe(vpath, facts, data), dist, sha256=content if data is not None else None)
     keep = bool(matches) and (dist is None or bool(recorded_sha256(dist, vpath)))
-    record = _record(vpath, facts, data, size, containers, content, keep=keep, named=bool(matches),
-                     digests=digests)
-    return replace(record, matches=matches)
+    return _record(vpath, facts, data, size, containers, content, keep=keep, matches=matches, named=bool(matches),
+                   digests=digests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +117,11 @@ def name(observed: Observed, distributions: Sequence[Distribution]) -> FileRecor
 
 
 def _record(vpath: str, facts: FileFacts, data: Buffer | None, size: int, containers: tuple[str, ...],
-            content: _Sha256, *, keep: bool, named: bool, digests: bool) -> FileRecord:
-    """The record of one file without its components: its SHA-256 when ``keep`` (a RECORD comparison may need
-    it), its licence text, and with ``digests`` its SHA-1 and SHA-256 when it is a binary or named part."""
+            content: _Sha256, *, keep: bool, named: bool, digests: bool,
+            matches: tuple[ComponentMatch, ...] = ()) -> FileRecord:
+    """The record of one file: its components (none yet for an archive member), its SHA-256 when ``keep`` (a
+    RECORD comparison may need it), its licence text, and with ``digests`` its SHA-1 and SHA-256 when it is a
+    binary or named part."""
     kept = content() if data is not None and keep else None
     text = None
     if data is not None and licensetext.is_candidate(vpath, size):
@@ -129,7 +130,7 @@ def _record(vpath: str, facts: FileFacts, data: Buffer | None, size: int, contai
     if digests and data is not None and (named or facts.format is not FileFormat.UNKNOWN or text is not None):
         sha1 = digest(data, "sha1")
         kept = kept or content()
-    return FileRecord(vpath, size, containers, facts, (), kept, text, sha1)
+    return FileRecord(vpath, size, containers, facts, matches, kept, text, sha1)
 
 
 __all__ = ["FileRecord", "Observed", "digest", "examine", "name", "observe"]
