@@ -75,9 +75,11 @@ def examine(vpath: str, facts: FileFacts, data: Buffer | None, size: int, contai
     """Observe and name one file whose distribution is known now (a plain file): hash it when its distribution's
     RECORD has a digest to compare with (the digest is computed when the comparison asks for it); identify licence
     texts. ``sha256``: the digest of ``data`` when the caller already has it (the content cache hashed the file)."""
-    dist = distribution_of(vpath, distributions)
+    observation = catalog.observe(vpath, facts, data)
+    # Most files hold nothing to name (an installed environment's Python sources): their owner is not looked up.
+    dist = distribution_of(vpath, distributions) if observation.named else None
     content = _Sha256(data, sha256)
-    matches = catalog.name(catalog.observe(vpath, facts, data), dist, sha256=content if data is not None else None)
+    matches = catalog.name(observation, dist, sha256=content if data is not None else None)
     keep = bool(matches) and (dist is None or bool(recorded_sha256(dist, vpath)))
     return _record(vpath, facts, data, size, containers, content, keep=keep, matches=matches, named=bool(matches),
                    digests=digests)
