@@ -12,7 +12,17 @@ from helpers import fixture
 
 from licscan.binary.inspect import inspect_file
 from licscan.inventory.items import Distribution, Ecosystem
-from licscan.model import Component, ComponentKind, ElfFacts, FileFacts, FileFormat, Inventory, Summary
+from licscan.model import (
+    Component,
+    ComponentKind,
+    Confidence,
+    ElfFacts,
+    FileFacts,
+    FileFormat,
+    Inventory,
+    Summary,
+    VersionSource,
+)
 from licscan.scan import FileRecord
 
 RUNTIME_WHEEL = "dist/nvidia_cuda_runtime-13.0.96-py3-none-manylinux_2_27_x86_64.whl"
@@ -59,9 +69,8 @@ def build(extra_components=(), extra_records=()):
                   "SONAME 'libcudart.so.13' matches CUDA Runtime (rules/catalog/nvidia.yaml: cudart)",
                   "declared: LicenseRef-NVIDIA-Proprietary (by nvidia-cuda-runtime 13.0.96)",
                   "wheel METADATA Version: 13.0.96 of nvidia-cuda-runtime"),
-        properties=(("distribution", "nvidia-cuda-runtime"), ("distribution_version", "13.0.96"),
-                    ("confidence", "high"), ("version_source", "distribution-metadata"),
-                    ("license_declared", "LicenseRef-NVIDIA-Proprietary")))
+        distributions=("nvidia-cuda-runtime",), distribution_version="13.0.96", confidence=Confidence.HIGH,
+        version_sources=(VersionSource.DISTRIBUTION,), licenses_declared=("LicenseRef-NVIDIA-Proprietary",))
     dist_components = (
         Component("python-distribution:pypi/nvidia-cuda-runtime@13.0.96", "nvidia-cuda-runtime", "NVIDIA",
                   ComponentKind.PYTHON_DISTRIBUTION, "13.0.96", "LicenseRef-NVIDIA-Proprietary", (RUNTIME_WHEEL,),

@@ -13,7 +13,7 @@ from licscan.identify import catalog
 from licscan.identify.catalog import VersionSource, identify
 from licscan.identify.licensetext import identify_license_text
 from licscan.inventory.items import Distribution, Ecosystem
-from licscan.model import ComponentKind, ElfFacts, FileFacts, FileFormat
+from licscan.model import ComponentKind, ElfFacts, FileFacts, FileFormat, Modification
 
 CUDA = Path("/usr/local/cuda")
 
@@ -133,7 +133,7 @@ NAMES = [
 def test_names(name, component, version, version_range, mods):
     (match,) = [m for m in identify(f"dist/x.whl!/pkg/{name}", None, None, None) if m.vendor == "NVIDIA"]
     assert (match.name, match.version, match.version_range, match.modifications) == (
-        component, version, version_range, mods)
+        component, version, version_range, tuple(Modification(m) for m in mods))
     assert match.vendor == "NVIDIA" and match.license
 
 
@@ -183,7 +183,7 @@ def test_version_order_of_trust_and_distribution_scope():
     (m,) = identify("t.whl!/torch.libs/libcublas-0e9b1c2a.so.12", _elf("libcublas-0e9b1c2a.so.12"),
                     _dist("torch", "2.14.1", declared="BSD-3-Clause"))
     assert m.version is None and m.version_range == "12.x"
-    assert set(m.modifications) == {"auditwheel-grafted", "soname-rewritten"}
+    assert set(m.modifications) == {Modification.AUDITWHEEL_GRAFTED, Modification.SONAME_REWRITTEN}
     assert m.license_declared == "BSD-3-Clause"
     # a wheel version that contradicts the SONAME is not taken
     (m,) = identify("w.whl!/libcudart.so.12", _elf("libcudart.so.12"), _dist("nvidia-cuda-runtime", "13.0.96"))
@@ -196,12 +196,12 @@ def test_version_order_of_trust_and_distribution_scope():
 
 def test_modified_copy_facts():
     (m,) = identify("w.whl!/nvidia/cuda_runtime/lib/libcudart.so.12", _elf(None), None)
-    assert m.modifications == ("soname-missing",)
+    assert m.modifications == (Modification.SONAME_MISSING,)
     (m,) = identify("renamed.so", _elf("libcudnn.so.9"), None)
     assert m.name == "cudnn" and "SONAME 'libcudnn.so.9'" in m.evidence[0]
     dist = _dist("nvidia-cuda-runtime-cu12", "12.4.127", files=[("w.whl!/lib/libcudart.so.12", "ab" * 32)])
     (m,) = identify("w.whl!/lib/libcudart.so.12", _elf("libcudart.so.12"), dist, sha256="cd" * 32)
-    assert "sha256-differs-from-record" in m.modifications
+    assert Modification.SHA256_DIFFERS in m.modifications
     (m,) = identify("w.whl!/lib/libcudart.so.12", _elf("libcudart.so.12"), dist, sha256="ab" * 32)
     assert m.modifications == ()
 
@@ -235,8 +235,7 @@ def test_kernel_module_licence_from_modinfo(tmp_path, licence, spdx, flavour):
     (m,) = identify(f"img.tar!/lib/modules/6.1.0/kernel/drivers/video/{path.name}", facts, None, path.read_bytes())
     assert (m.kind, m.license, m.version, m.version_source) == (
         ComponentKind.KERNEL_MODULE, spdx, "580.159.04", VersionSource.MODINFO)
-    props = dict(m.properties)
-    assert props["flavour"] == flavour and props["modinfo_license"] == licence and props["module"] == "nvidia"
+    assert (m.flavour, m.modinfo.license, m.module) == (flavour, licence, "nvidia")
 
 
 @pytest.mark.parametrize("suffix", ["xz", "zst", "gz"])

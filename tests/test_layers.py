@@ -13,7 +13,7 @@ import pytest
 from licscan.binary.inspect import inspect_file
 from licscan.identify import signals
 from licscan.identify.catalog import identify
-from licscan.model import ComponentKind
+from licscan.model import ComponentKind, component_properties
 from tests.layer_fixtures import PTX_DIRECTIVES, Stubs, so
 
 CATALOG = set(signals.load_signals().layers)
@@ -433,7 +433,7 @@ def test_every_signal_fires_in_some_case(stubs):
     fired = set()
     for _case, build, *_ in CASES:
         for match in named(*build(stubs)).values():
-            fired |= set(dict(match.properties).get("signals", "").split(","))
+            fired |= set(match.layer.signals if match.layer is not None else ())
     assert {s.id for s in signals.load_signals().signals} - fired == set()
 
 
@@ -450,18 +450,19 @@ def test_zluda_libcuda_replaces_the_nvidia_driver_name(stubs):
     got = named(vpath, lib)
     assert "cuda-driver" not in got
     zluda = got["zluda"]
-    props = dict(zluda.properties)
-    assert props["replaces"] == "cuda-named" and props["platform"] == "ROCm"
-    assert props["project"] == "https://github.com/vosen/ZLUDA"
+    layer = zluda.layer
+    assert layer.replaces is True and layer.platform == "ROCm"
+    assert layer.project == "https://github.com/vosen/ZLUDA"
     # the generic drop-in signal is explained by ZLUDA: its evidence moves to ZLUDA's match
-    assert set(props["signals"].split(",")) == {"zluda-strings", "cuda-named-without-soname",
+    assert set(layer.signals) == {"zluda-strings", "cuda-named-without-soname",
                                                  "driver-named-imports-nonnvidia", "cuda-named-imports-rocm",
                                                  "cuda-exports-on-hip"}
     assert any("DT_NEEDED libamdhip64.so.6" in e for e in zluda.evidence)
     assert any("defines cuInit; imports hipInit" in e for e in zluda.evidence)
     assert any("named like NVIDIA NVIDIA CUDA driver (libcuda)" in e for e in zluda.evidence)
     target = got["targets-rocm"]
-    assert (target.kind, dict(target.properties)["relation"]) == (ComponentKind.TARGET_LINKED, "targets")
+    assert target.kind is ComponentKind.TARGET_LINKED
+    assert dict(component_properties(target.to_component("", ())))["relation"] == "targets"
     assert target.evidence == ("targets ROCm: links against ROCm (DT_NEEDED / PE import) [rocm-needed, high]: "
                                "DT_NEEDED libamdhip64.so.6",)
 
@@ -470,7 +471,7 @@ def test_dropin_libcuda_is_not_nvidias_driver(stubs):
     got = named(*dropin_libcuda(stubs))
     assert "cuda-driver" not in got
     loader = got["ptx-jit-on-nonnvidia"]
-    assert dict(loader.properties)["replaces"] == "cuda-named" and loader.kind is ComponentKind.OUTPUT_CONSUMER
+    assert loader.layer.replaces is True and loader.kind is ComponentKind.OUTPUT_CONSUMER
     # the exported-API signal is explained by the driver stand-in and kept as its evidence
     assert any("defines cuDeviceGetCount, cuInit; imports hipInit" in e for e in loader.evidence)
 
@@ -478,7 +479,7 @@ def test_dropin_libcuda_is_not_nvidias_driver(stubs):
 def test_dropin_libcublas_is_not_nvidias_cublas(stubs):
     got = named(*dropin_libcublas(stubs))
     assert "cublas" not in got
-    assert dict(got["cuda-api-on-rocm"].properties)["replaces"] == "cuda-named"
+    assert got["cuda-api-on-rocm"].layer.replaces is True
 
 
 def test_ptx_loader_evidence(stubs):
@@ -490,8 +491,9 @@ def test_ptx_loader_evidence(stubs):
 def test_shipped_runtime_is_not_also_a_target(stubs):
     got = named(*shipped("libamdhip64.so.6")(stubs))
     rocm = got["rocm"]
-    assert dict(rocm.properties)["relation"] == "ships" and rocm.kind is ComponentKind.RUNTIME_SHIPPED
-    assert {"rocm-soname", "rocm-hip-exports"} == set(dict(rocm.properties)["signals"].split(","))
+    assert rocm.kind is ComponentKind.RUNTIME_SHIPPED
+    assert dict(component_properties(rocm.to_component("", ())))["relation"] == "ships"
+    assert {"rocm-soname", "rocm-hip-exports"} == set(rocm.layer.signals)
 
 
 def test_dynamic_symbols_reader(stubs):

@@ -13,6 +13,7 @@ import pytest
 from inventory_builders import record_line, tar_bytes, write_tree, zip_bytes
 
 from licscan.identify import catalog, examine
+from licscan.model import Modification
 from licscan.scan import ScanConfig, scan
 
 DIST = "nvidia_cuda_nvrtc_cu12-12.9.86.dist-info"
@@ -101,7 +102,7 @@ def test_every_file_is_observed_once_and_named_once(tmp_path, counted, shape):
         ("marker", "12.9", False), ("file-name", "12.9", False), ("distribution-metadata", "12.9.86", True)]
     assert builtins.license_declared == "NVIDIA Proprietary Software"
     (nvrtc,) = by_path[NVRTC].matches
-    assert (nvrtc.name, nvrtc.version, nvrtc.modifications) == ("nvrtc", "12.9.86", ("sha256-differs-from-record",))
+    assert (nvrtc.name, nvrtc.version, nvrtc.modifications) == ("nvrtc", "12.9.86", (Modification.SHA256_DIFFERS,))
     assert by_path[BUILTINS].sha256 == examine.digest(BUILTINS_BYTES, "sha256")
     assert by_path["nvidia/__init__.py"].sha256 is None and by_path["nvidia/__init__.py"].matches == ()
 
@@ -125,8 +126,7 @@ def test_kernel_module_in_a_deb_keeps_what_its_modinfo_says(tmp_path):
     (module,) = [m for r in records for m in r.matches]
     assert (module.name, module.license, module.version, module.confidence.value, module.license_declared) == \
         ("nvidia-kernel-module", "MIT OR GPL-2.0-only", "580.159.04", "high", None)
-    props = dict(module.properties)
-    assert (props["flavour"], props["modinfo_license"], props["distribution"]) == \
+    assert (module.flavour, module.modinfo.license, module.distribution) == \
         ("open", "Dual MIT/GPL", "nvidia-kernel-open-dkms")
 
 
@@ -154,4 +154,4 @@ def test_an_archive_member_is_named_as_the_same_file_installed(tmp_path):
     assert (member.name, member.confidence.value, member.version) == ("bin2c", "high", "13.0.88")
     assert member.evidence[0].startswith("bin2c: content: banner 'File to C data converter' at 0x")
     assert not [e for e in member.evidence if e.startswith("file name")]
-    assert dict(member.properties)["distribution"] == "pkg"
+    assert member.distribution == "pkg"

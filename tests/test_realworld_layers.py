@@ -37,7 +37,7 @@ import pytest
 
 from licscan.binary.inspect import inspect_file
 from licscan.identify.catalog import identify
-from licscan.model import GPU_LAYER_KINDS
+from licscan.model import GPU_LAYER_KINDS, component_properties
 
 pytestmark = pytest.mark.realworld
 
@@ -247,7 +247,8 @@ def test_intel_sycl_runtime_ships_oneapi(request, tmp_path):
     got = {m.name: m for m in identify(f"{path}!/{member}", inspect_file(str(lib)), None, data)}
     assert set(got) == {"sycl"}
     sycl = got["sycl"]
-    assert sycl.kind.value == "runtime-shipped" and dict(sycl.properties)["relation"] == "ships"
+    assert sycl.kind.value == "runtime-shipped" \
+        and dict(component_properties(sycl.to_component("", ())))["relation"] == "ships"
     assert sycl.evidence == ("ships oneAPI (DPC++ SYCL runtime): the DPC++ SYCL runtime itself (DT_SONAME libsycl.so)"
                              " [sycl-soname, high]: DT_SONAME libsycl.so.9",)
 

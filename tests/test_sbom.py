@@ -13,7 +13,7 @@ import pytest
 import sbom_inventory as si
 
 from licscan import sbom
-from licscan.model import Component, ComponentKind
+from licscan.model import Component, ComponentKind, ModInfo
 from licscan.sbom.driver import driver_key
 
 pytest.importorskip("spdx_tools")
@@ -158,7 +158,7 @@ def test_shipped_driver_and_open_kernel_module(dist, tmp_path, monkeypatch):
         Component("kernel-module:nvidia/nvidia-kernel-module@580.159.04", "nvidia-kernel-module", "NVIDIA",
                   ComponentKind.KERNEL_MODULE, "580.159.04", "MIT OR GPL-2.0-only", ("dist/modules/nvidia.ko",),
                   (".modinfo license='Dual MIT/GPL' -> MIT OR GPL-2.0-only (open)",),
-                  (("flavour", "open"), ("modinfo_license", "Dual MIT/GPL"))),
+                  flavours=("open",), modinfo=(ModInfo(license="Dual MIT/GPL"),)),
         Component("sdk-library:nvidia/nccl@2.27.7", "nccl", "NVIDIA", ComponentKind.SDK_LIBRARY, "2.27.7",
                   "BSD-3-Clause", ("dist/lib/libnccl.so.2",), ("file name 'libnccl.so.2'",)),
     ))
@@ -185,7 +185,7 @@ def test_unknown_and_non_spdx_licences(tmp_path):
     inventory, records, digests = si.build(extra_components=(
         Component("sdk-library:nvidia/cudnn@9.10.2.21", "cudnn", "NVIDIA", ComponentKind.SDK_LIBRARY, "9.10.2.21",
                   "LicenseRef-NVIDIA-cuDNN-SLA", ("dist/lib/libcudnn.so.9",), ("file name 'libcudnn.so.9'",),
-                  (("license_declared", "NVIDIA Proprietary Software"),)),
+                  licenses_declared=("NVIDIA Proprietary Software",)),
         Component("source-port:acme/thing@1.0", "thing", "Acme", ComponentKind.SOURCE_PORT, "1.0",
                   "LicenseRef-Acme-Custom", ("dist/lib/libthing.so",), ("file name",)),
     ))

@@ -11,7 +11,7 @@ import pytest
 from licscan.binary.inspect import inspect_file
 from licscan.identify import signals
 from licscan.identify.catalog import identify
-from licscan.model import ComponentKind
+from licscan.model import ComponentKind, component_properties
 
 CUDA = Path("/usr/local/cuda")
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
@@ -53,14 +53,13 @@ def test_zluda_shaped_libcuda(tmp_path, hip_stub):
     zluda = names["zluda"]
     assert (zluda.kind, zluda.confidence, zluda.license) == (ComponentKind.OUTPUT_CONSUMER, "high",
                                                              "MIT OR Apache-2.0")
-    props = dict(zluda.properties)
-    assert props["replaces"] == "cuda-named"
-    assert {"cuda-named-imports-rocm", "zluda-strings", "cuda-named-without-soname"} <= set(
-        props["signals"].split(","))
+    assert zluda.layer.replaces is True
+    assert {"cuda-named-imports-rocm", "zluda-strings", "cuda-named-without-soname"} <= set(zluda.layer.signals)
     assert any("DT_NEEDED libamdhip64.so.6" in e for e in zluda.evidence)
     assert any("named like NVIDIA NVIDIA CUDA driver (libcuda)" in e for e in zluda.evidence)
     target = names["targets-rocm"]
-    assert target.kind is ComponentKind.TARGET_LINKED and dict(target.properties)["relation"] == "targets"
+    assert target.kind is ComponentKind.TARGET_LINKED
+    assert dict(component_properties(target.to_component("", ())))["relation"] == "targets"
     assert "rocm" not in names  # it links against ROCm; it is not ROCm
 
 
@@ -83,8 +82,7 @@ def test_scale_shaped_cublas(tmp_path):
     assert "cublas" not in names and "zluda" not in names
     scale = names["scale"]
     assert scale.confidence == "high" and scale.license == "LicenseRef-Spectral-SCALE-Free"
-    assert {"scale-needed", "scale-runpath", "scale-strings", "scale-cuda-named-imports"} <= set(
-        dict(scale.properties)["signals"].split(","))
+    assert {"scale-needed", "scale-runpath", "scale-strings", "scale-cuda-named-imports"} <= set(scale.layer.signals)
 
 
 @needs_gcc
@@ -94,7 +92,7 @@ def test_fake_ptxas(tmp_path):
     exe = tmp_path / "ptxas"
     subprocess.run(["gcc", "-o", str(exe), str(src)], check=True)
     names = {m.name: m for m in _identify(exe, "zluda/ptxas")}
-    assert set(names) == {"zluda"} and dict(names["zluda"].properties)["replaces"] == "cuda-named"
+    assert set(names) == {"zluda"} and names["zluda"].layer.replaces is True
 
 
 def test_zluda_cache_database(tmp_path):

@@ -36,16 +36,21 @@ def _fields(cls: type) -> tuple[tuple[str, bool], ...]:
     return tuple((f.name, f.init) for f in dataclasses.fields(cls))
 
 
+_SCALAR_TYPES = frozenset({str, bool, int, float})
+
+
 def encode(value: Any) -> Any:
     """``value`` as JSON-able data (see above); :class:`CodecError` for anything else."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if value is None or type(value) in _SCALAR_TYPES:
+        return value
+    if isinstance(value, enum.Enum):  # before str: a str-valued enum (Confidence) must decode as its member
+        return {"@e": _type_name(type(value)), "v": encode(value.value)}
+    if isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, tuple):
         if len(value) >= _COLUMNS_FROM and _one_dataclass(value):
             return _columns(value)
         return [encode(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return {"@e": _type_name(type(value)), "v": encode(value.value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
         return {"@": _type_name(cls), "f": [encode(getattr(value, name)) for name, _init in _fields(cls)]}

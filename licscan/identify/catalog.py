@@ -30,6 +30,8 @@ from licscan.model import (
     Distribution,
     ElfFacts,
     FileFacts,
+    Modification,
+    ModInfo,
     VersionClaim,
     VersionSource,
 )
@@ -66,7 +68,7 @@ def name(observed: Observation, distribution: Distribution | None = None, *,
     matches = [_build(cat, seen, observed, distribution, sha256) for seen in observed.seen]
     layer_matches = observed.layers
     impostor = [s for s in layer_matches if s.confidence == Confidence.HIGH
-                and dict(s.properties).get("replaces") == "cuda-named"]
+                and s.layer is not None and s.layer.replaces]
     if impostor:
         dropped = [m for m in matches if m.vendor == NVIDIA]
         matches = [m for m in matches if m.vendor != NVIDIA]
@@ -87,9 +89,14 @@ class _Draft:
     license: str | None
     confidence: Confidence = Confidence.HIGH
     claims: list[VersionClaim] = field(default_factory=list)
-    properties: list[tuple[str, str]] = field(default_factory=list)
-    modifications: list[str] = field(default_factory=list)
+    modifications: list[Modification] = field(default_factory=list)
     declared: str | None = None
+    distribution: str | None = None
+    grafted_hash: str | None = None
+    module: str | None = None
+    runpath: str | None = None
+    modinfo: ModInfo | None = None
+    flavour: str | None = None
 
 
 def _build(cat: Catalog, found: Seen, file: Observation, distribution: Distribution | None,
@@ -117,7 +124,9 @@ def _build(cat: Catalog, found: Seen, file: Observation, distribution: Distribut
         name=entry.name, display=entry.display, kind=entry.kind, vendor=NVIDIA, version=version,
         version_source=source, license=draft.license, evidence=tuple(evidence), version_range=version_range,
         license_declared=draft.declared, confidence=draft.confidence, modifications=tuple(draft.modifications),
-        versions=tuple(trusted_first(draft.claims)), properties=tuple(draft.properties))
+        versions=tuple(trusted_first(draft.claims)), distribution=draft.distribution,
+        grafted_hash=draft.grafted_hash, module=draft.module, runpath=draft.runpath, modinfo=draft.modinfo,
+        flavour=draft.flavour)
 
 
 def _content(draft: _Draft, found: Seen) -> None:
@@ -138,11 +147,11 @@ def _names(draft: _Draft, found: Seen, file: Observation) -> None:
             draft.claims.append(claim)
         groups = m.groupdict()
         if groups.get("graft"):
-            draft.modifications.append("auditwheel-grafted")
-            draft.properties.append(("grafted_hash", groups["graft"]))
+            draft.modifications.append(Modification.AUDITWHEEL_GRAFTED)
+            draft.grafted_hash = groups["graft"]
             draft.evidence.append(f"auditwheel-grafted name: '-{groups['graft']}' inserted before '.so'")
         if groups.get("module"):
-            draft.properties.append(("module", groups["module"]))
+            draft.module = groups["module"]
     elf = file.elf
     if elf is not None and elf.soname:
         soname = elf.soname
@@ -161,31 +170,30 @@ def _elf_changes(draft: _Draft, found: Seen, elf: ElfFacts) -> None:
         p.linux_stem and p.regex.fullmatch(found.name_match.string) for p in entry.patterns)
     if elf.elf_type == "ET_DYN" and linux_named and entry.soname is not None:
         if elf.soname is None:
-            draft.modifications.append("soname-missing")
+            draft.modifications.append(Modification.SONAME_MISSING)
             draft.evidence.append(f"no DT_SONAME (NVIDIA's {entry.display} has one)")
         elif not entry.soname.fullmatch(elf.soname):
-            draft.modifications.append("soname-rewritten")
+            draft.modifications.append(Modification.SONAME_REWRITTEN)
             draft.evidence.append(f"SONAME {elf.soname!r} is not NVIDIA's ({entry.soname.pattern})")
     if elf.runpath or elf.rpath:
-        draft.properties.append(("runpath", ":".join(elf.runpath or elf.rpath)))
+        draft.runpath = ":".join(elf.runpath or elf.rpath)
         if entry.runpath == "none":
-            draft.modifications.append("runpath-added")
+            draft.modifications.append(Modification.RUNPATH_ADDED)
             draft.evidence.append(f"RUNPATH/RPATH {':'.join(elf.runpath or elf.rpath)!r} set; "
                                   "NVIDIA ships it without one")
     if entry.ships_symtab and not elf.has_symtab:
-        draft.modifications.append("stripped")
+        draft.modifications.append(Modification.STRIPPED)
         draft.evidence.append("no .symtab, while NVIDIA ships it with one")
 
 
 def _kernel_module(cat: Catalog, draft: _Draft, info: dict[str, str]) -> None:
     """A kernel module's own licence (its ``.modinfo`` ``license=`` field, read by :func:`observe`) and version."""
-    for key in ("license", "version", "vermagic"):
-        if key in info:
-            draft.properties.append((f"modinfo_{key}", info[key]))
+    if any(key in info for key in ("license", "version", "vermagic")):
+        draft.modinfo = ModInfo(info.get("license"), info.get("version"), info.get("vermagic"))
     if "license" in info:
         declared = info["license"]
         draft.license, flavour = cat.kernel_licenses.get(declared, (None, "unknown"))
-        draft.properties.append(("flavour", flavour))
+        draft.flavour = flavour
         draft.evidence.append(f".modinfo license={declared!r} -> {draft.license or 'unknown licence'} ({flavour})")
     else:
         draft.confidence = Confidence.MEDIUM
@@ -207,12 +215,12 @@ def _distribution(draft: _Draft, entry: Entry, distribution: Distribution, vpath
     claim = distribution_claim(entry, distribution)
     if claim:
         draft.claims.append(claim)
-    draft.properties.append(("distribution", dist_name))
+    draft.distribution = dist_name
     recorded = recorded_sha256(distribution, vpath)
     if recorded and sha256 is not None:
         actual = sha256() if callable(sha256) else sha256
         if actual and recorded.lower() != actual.lower():
-            draft.modifications.append("sha256-differs-from-record")
+            draft.modifications.append(Modification.SHA256_DIFFERS)
             draft.evidence.append(f"sha256 {actual} differs from {dist_name} RECORD {recorded}")
 
 

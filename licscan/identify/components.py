@@ -4,12 +4,24 @@ the Python distributions that are NVIDIA's or ship NVIDIA parts."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import TypeVar
 
 from packaging.utils import canonicalize_name
 
-from licscan.model import Component, ComponentKind, ComponentMatch, Distribution, LicenseTextMatch
+from licscan.model import (
+    CONFIDENCE_ORDER,
+    Component,
+    ComponentKind,
+    ComponentMatch,
+    Distribution,
+    LicenseTextMatch,
+    ModInfo,
+)
+
+_T = TypeVar("_T")
 
 
 def component_id(vendor: str, name: str, version: str | None, kind: ComponentKind) -> str:
@@ -28,26 +40,43 @@ def components(hits: list[tuple[ComponentMatch, str]]) -> list[Component]:
         paths = tuple(sorted({v for _, v in members}))
         first = members[0][0].to_component(component_id(vendor, name, version, kind), paths)
         evidence = sorted({e for m, v in members for e in (f"{v}: {x}" for x in m.evidence)})
-        props = _merged_properties({p for m, v in members for p in m.to_component("", ()).properties})
-        out.append(replace(first, evidence=tuple(evidence), properties=tuple(props)))
+        parts = [m.to_component("", ()) for m, _ in members]
+        out.append(replace(_merged(first, parts), evidence=tuple(evidence)))
     return out
 
 
-_CONFIDENCE = ("low", "medium", "high")
+def _merged(first: Component, parts: list[Component]) -> Component:
+    """A component named in several files: every file's value of each fact (distinct, in the order of their
+    serialized strings), except the two that describe how it was named (docs/layers.md), which must hold for the
+    component as a whole -- ``confidence`` the highest of its files', the layer's signals the union of theirs."""
+    levels = [p.confidence for p in parts if p.confidence is not None]
+    layers = [p.layer for p in parts if p.layer is not None]
+    layer = None
+    if layers:
+        layer = replace(layers[0], signals=tuple(sorted({s for x in layers for s in x.signals if s})),
+                        replaces=any(x.replaces for x in layers))
+    return replace(
+        first, confidence=max(levels, key=CONFIDENCE_ORDER.index) if levels else None,
+        version_sources=_union(p.version_sources for p in parts),
+        version_ranges=_union(p.version_ranges for p in parts),
+        licenses_declared=_union(p.licenses_declared for p in parts),
+        modifications=_union(p.modifications for p in parts),
+        distributions=_union(p.distributions for p in parts), grafted_hashes=_union(p.grafted_hashes for p in parts),
+        modules=_union(p.modules for p in parts), runpaths=_union(p.runpaths for p in parts),
+        modinfo=_union(p.modinfo for p in parts), flavours=_union(p.flavours for p in parts), layer=layer)
 
 
-def _merged_properties(props: set[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The properties of a component named in several files: each file's own, except the two that describe how it
-    was named (docs/layers.md), which must hold for the component as a whole -- ``confidence`` the highest of its
-    files', ``signals`` the union of theirs (a report keeps one value per key)."""
-    levels = [v for k, v in props if k == "confidence" and v in _CONFIDENCE]
-    fired = sorted({s for k, v in props if k == "signals" for s in v.split(",") if s})
-    out = {p for p in props if p[0] not in ("confidence", "signals") or (p[0] == "confidence" and not levels)}
-    if levels:
-        out.add(("confidence", max(levels, key=_CONFIDENCE.index)))
-    if fired:
-        out.add(("signals", ",".join(fired)))
-    return sorted(out)
+def _union(values: Iterable[tuple[_T, ...]]) -> tuple[_T, ...]:
+    """The distinct values, in the order of their serialized strings (enums by value)."""
+    return tuple(sorted({v for same in values for v in same}, key=_sort_key))
+
+
+def _sort_key(value: object) -> str:
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, ModInfo):
+        return repr((value.license or "", value.version or "", value.vermagic or ""))
+    return str(value)
 
 
 def license_components(texts: list[tuple[LicenseTextMatch, str]]) -> list[Component]:
@@ -57,17 +86,10 @@ def license_components(texts: list[tuple[LicenseTextMatch, str]]) -> list[Compon
     out = []
     for members in groups.values():
         match = members[0][0]
-        props = [("document", match.document), ("match_method", match.method), ("sha256", match.sha256)]
-        if match.date:
-            props.append(("eula_text_date", match.date))
-        if match.translation_clause is not None:
-            props.append(("translation_clause", "yes" if match.translation_clause else "no"))
-        if match.variant:
-            props.append(("variant", match.variant))
         vendor = "NVIDIA" if match.document.startswith(("nvidia", "cuda", "cudnn", "tensorrt")) else ""
         out.append(Component(component_id(vendor, match.document, match.date, ComponentKind.LICENSE_TEXT),
                              match.title, vendor, ComponentKind.LICENSE_TEXT, match.date, match.license,
-                             tuple(sorted(v for _, v in members)), tuple(match.evidence), tuple(sorted(props))))
+                             tuple(sorted(v for _, v in members)), tuple(match.evidence), license_text=match))
     return out
 
 
@@ -78,15 +100,14 @@ def distribution_components(distributions: Iterable[Distribution]) -> list[Compo
         if dist.ecosystem.value != "pypi":
             continue
         evidence = [f"{dist.vpath}: Name: {dist.name}, Version: {dist.version}"]
-        props = [("ecosystem", "pypi")]
         if dist.license_declared:
             evidence.append(f"declared license: {dist.license_declared}")
-            props.append(("license_declared", dist.license_declared))
         vendor = "NVIDIA" if canonicalize_name(dist.name).startswith("nvidia-") else ""
         out.append(Component(component_id(vendor or "pypi", dist.name, dist.version,
                                            ComponentKind.PYTHON_DISTRIBUTION),
                              dist.name, vendor, ComponentKind.PYTHON_DISTRIBUTION, dist.version,
-                             dist.license_declared, (dist.vpath,), tuple(evidence), tuple(props)))
+                             dist.license_declared, (dist.vpath,), tuple(evidence), ecosystem=dist.ecosystem,
+                             licenses_declared=(dist.license_declared,) if dist.license_declared else ()))
     return out
 
 

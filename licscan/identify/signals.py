@@ -9,7 +9,8 @@ evidence to a layer that a content signal named in the same file, and never name
 
 "A CUDA-named SONAME or file name that imports HIP/ROCm" is the precise structural signal of a drop-in: a
 ``libcuda.so.1`` that imports ``libamdhip64.so`` is not NVIDIA's driver. Such matches carry the property
-``("replaces", "cuda-named")`` so that :func:`licscan.identify.catalog.name` drops the NVIDIA name match.
+``LayerFacts.replaces`` (property ``replaces: cuda-named``) so that :func:`licscan.identify.catalog.name` drops
+the NVIDIA name match.
 
 A library that links against ROCm or oneAPI is reported as *targets* that platform (kind ``target-linked``) with
 its own imports as evidence; a file that *is* the runtime's library (its SONAME says so) as ``runtime-shipped``,
@@ -42,7 +43,7 @@ from licscan.identify.signal_table import (
     literal_set,
     load_signals,
 )
-from licscan.model import ComponentKind, ComponentMatch, Confidence, ElfFacts, FileFacts, FileFormat
+from licscan.model import ComponentKind, ComponentMatch, Confidence, ElfFacts, FileFacts, FileFormat, LayerFacts
 from licscan.vpath import basename
 
 _TRANSLATING = (ComponentKind.OUTPUT_CONSUMER, ComponentKind.SOURCE_PORT, ComponentKind.API_REIMPLEMENTATION)
@@ -172,21 +173,13 @@ def _applicable(fmt: str, has_elf: bool) -> tuple[Signal, ...]:
 def _match(layer: Layer, hits: list[tuple[Signal, str]]) -> ComponentMatch:
     content = [s for s, _ in hits if not s.kind.corroborating]
     best = Confidence(max(content, key=lambda s: RANK[s.confidence]).confidence)
-    props = [("signals", ",".join(s.id for s, _ in hits))]
-    if any(s.replaces for s, _ in hits):
-        props.append(("replaces", "cuda-named"))
-    if layer.platform is not None:
-        props.append(("platform", layer.platform.display))
-    if layer.project:
-        props.append(("project", layer.project))
-    if layer.kind is ComponentKind.TARGET_LINKED:
-        props.append(("relation", "targets"))
-    elif layer.kind is ComponentKind.RUNTIME_SHIPPED:
-        props.append(("relation", "ships"))
+    facts = LayerFacts(signals=tuple(s.id for s, _ in hits), replaces=any(s.replaces for s, _ in hits),
+                       platform=layer.platform.display if layer.platform is not None else None,
+                       project=layer.project or None)  # relation (targets, ships): from the kind
     evidence = tuple(f"{layer.display}: {s.evidence} [{s.id}, {s.confidence}]: {detail}" for s, detail in hits)
     return ComponentMatch(
         name=layer.id, display=layer.display, kind=layer.kind, vendor=layer.vendor, version=None,
-        version_source=None, license=layer.license, evidence=evidence, confidence=best, properties=tuple(props))
+        version_source=None, license=layer.license, evidence=evidence, confidence=best, layer=facts)
 
 
 def _test(sig: Signal, table: SignalTable, f: _File) -> str | None:

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from licscan.model.component import GPU_LAYER_KINDS, Component, ComponentKind
 from licscan.model.packaging import Distribution, SpecialFile
 from licscan.model.releases import ToolkitRange
 
@@ -179,45 +180,6 @@ class WrapperCheck:
     wrappers: int
     resolved: int  # wrappers whose data pointer resolved to a fatbin start that was found
     unresolved: int  # wrappers whose pointer is 0 (relocatable objects) or not resolvable statically
-
-
-class ComponentKind(enum.Enum):
-    SDK_LIBRARY = "sdk-library"
-    DRIVER = "driver"
-    KERNEL_MODULE = "kernel-module"
-    DEVELOPER_TOOL = "developer-tool"
-    # Layers that run CUDA output or CUDA's API on non-NVIDIA GPUs, and the runtimes they sit on (docs/layers.md;
-    # the layer catalog under rules/catalog/ names them).
-    OUTPUT_CONSUMER = "output-consumer"  # runs NVIDIA compiler output (PTX/SASS) elsewhere: ZLUDA, gpuocelot
-    SOURCE_PORT = "source-port"  # CUDA source built for another platform: SCALE, chipStar, CuPy ROCm
-    API_REIMPLEMENTATION = "api-reimplementation"  # CUDA's API implemented on another runtime
-    RUNTIME_SHIPPED = "runtime-shipped"  # a non-NVIDIA GPU runtime library ships ("ships ROCm")
-    TARGET_LINKED = "target-linked"  # a library linked against such a runtime ("targets ROCm")
-    PYTHON_DISTRIBUTION = "python-distribution"
-    LICENSE_TEXT = "license-text"
-
-
-#: The kinds of the layer catalog (rules/catalog/); the first three translate CUDA (docs/layers.md).
-GPU_LAYER_KINDS = frozenset({ComponentKind.OUTPUT_CONSUMER, ComponentKind.SOURCE_PORT,
-                             ComponentKind.API_REIMPLEMENTATION, ComponentKind.RUNTIME_SHIPPED,
-                             ComponentKind.TARGET_LINKED})
-
-
-@dataclass(frozen=True)
-class Component:
-    """A named third-party part found in the input (the JSON report schema (licscan/schemas/report.schema.json) ``components``)."""
-
-    id: str
-    name: str
-    vendor: str
-    kind: ComponentKind
-    version: str | None
-    license: str | None
-    paths: tuple[str, ...]
-    evidence: tuple[str, ...]
-    # Further facts rules can test, as (name, value) pairs, e.g. ("modified", "auditwheel-grafted"),
-    # ("distribution", "nvidia-cuda-runtime-cu12"), ("license_declared", "LicenseRef-NVIDIA-Proprietary").
-    properties: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

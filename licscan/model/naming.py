@@ -3,34 +3,18 @@ behind each, the licence texts it is."""
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from licscan.model.facts import Component, ComponentKind
-
-
-class Confidence(str, enum.Enum):
-    """How sure the naming layer is that a file is the component it names (high: content and name agree)."""
-
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class VersionSource(enum.Enum):
-    """Where a component's version was read, most trusted first (issue 3)."""
-
-    MARKER = "marker"  # a version string inside the file
-    FILE_NAME = "file-name"  # libcublas.so.12.9.1.4, libcuda.so.580.159.04
-    SONAME = "soname"  # DT_SONAME libcublas.so.12
-    DISTRIBUTION = "distribution-metadata"  # wheel METADATA "Version:" of an nvidia-* distribution
-    DEBIAN = "debian-metadata"
-    CONDA = "conda-metadata"
-    MODINFO = "modinfo"  # a kernel module's .modinfo "version=" field
-
+from licscan.model.component import (
+    Component,
+    ComponentKind,
+    Confidence,
+    LayerFacts,
+    LicenseTextMatch,
+    Modification,
+    ModInfo,
+    VersionSource,
+)
 
 
 @dataclass(frozen=True)
@@ -62,35 +46,33 @@ class ComponentMatch:
     version_range: str | None = None
     license_declared: str | None = None  # what the enclosing distribution declares, as found
     confidence: Confidence = Confidence.HIGH
-    modifications: tuple[str, ...] = ()
+    modifications: tuple[Modification, ...] = ()
     versions: tuple[VersionClaim, ...] = ()  # every claim seen, most trusted first
-    properties: tuple[tuple[str, str], ...] = field(default=())
+    distribution: str | None = None  # name of the enclosing distribution
+    grafted_hash: str | None = None  # the "-<hash>" auditwheel inserted before ".so"
+    module: str | None = None  # a kernel module's name, from its file name
+    runpath: str | None = None  # DT_RUNPATH (else DT_RPATH), ":"-separated
+    modinfo: ModInfo | None = None  # a kernel module's .modinfo fields
+    flavour: str | None = None  # a kernel module's flavour (rules/catalog/nvidia.yaml kernel_licenses)
+    layer: LayerFacts | None = None  # how a layer was named from the file's content (docs/layers.md)
 
     def to_component(self, component_id: str, paths: tuple[str, ...]) -> Component:
-        """The report's :class:`Component` (the JSON report schema (licscan/schemas/report.schema.json)); further facts go to ``properties``."""
-        props = list(self.properties)
-        props.append(("confidence", Confidence(self.confidence).value))
-        if self.version_source is not None:
-            props.append(("version_source", self.version_source.value))
-        if self.version_range:
-            props.append(("version_range", self.version_range))
-        if self.license_declared:
-            props.append(("license_declared", self.license_declared))
-        props.extend(("modified", m) for m in self.modifications)
-        return Component(component_id, self.name, self.vendor, self.kind, self.version, self.license, paths,
-                         self.evidence, tuple(props))
+        """The report's :class:`Component` for this one file (:func:`licscan.identify.components.components`
+        merges the components of several files)."""
+        return Component(
+            component_id, self.name, self.vendor, self.kind, self.version, self.license, paths, self.evidence,
+            confidence=Confidence(self.confidence),
+            version_sources=(self.version_source,) if self.version_source is not None else (),
+            version_ranges=(self.version_range,) if self.version_range else (),
+            licenses_declared=(self.license_declared,) if self.license_declared else (),
+            modifications=self.modifications,
+            distributions=(self.distribution,) if self.distribution is not None else (),
+            grafted_hashes=(self.grafted_hash,) if self.grafted_hash is not None else (),
+            modules=(self.module,) if self.module is not None else (),
+            runpaths=(self.runpath,) if self.runpath is not None else (),
+            modinfo=(self.modinfo,) if self.modinfo is not None else (),
+            flavours=(self.flavour,) if self.flavour is not None else (),
+            layer=self.layer)
 
 
-@dataclass(frozen=True)
-class LicenseTextMatch:
-    document: str  # catalog id: "nvidia-sdk-eula-2018", "cuda-eula-2021-10-08", ...
-    title: str
-    date: str | None  # the text's own "Last updated" / "Release Date", ISO
-    license: str | None  # concluded SPDX id / LicenseRef
-    sha256: str  # of the file's bytes (decompressed for .gz)
-    normalized_sha256: str
-    method: str  # "sha256" | "normalized-sha256" | "phrases"
-    translation_clause: bool | None  # EULA §1.2 item 8 present (None: not applicable)
-    variant: str | None = None
-    seen_in: str | None = None  # where the known copy with this hash was found
-    evidence: tuple[str, ...] = ()
+__all__ = ["ComponentMatch", "Confidence", "LicenseTextMatch", "VersionClaim", "VersionSource"]

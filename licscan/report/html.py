@@ -132,13 +132,13 @@ def _finding(f: Finding, number: int) -> str:
 def _component_rows(components: Sequence[Component]) -> list[list[str]]:
     rows = []
     for c in components:
-        props = dict(c.properties)
         evidence = "<ol class=\"evidence\">" + "".join(f"<li>{_e(e)}</li>" for e in c.evidence) + "</ol>"
-        kind = _e(c.kind.value) + (f"<br><span class=\"muted\">{_e(props['confidence'])} confidence</span>"
-                                   if c.kind in GPU_LAYER_KINDS and props.get("confidence") else "")
+        kind = _e(c.kind.value) + (f"<br><span class=\"muted\">{_e(c.confidence.value)} confidence</span>"
+                                   if c.kind in GPU_LAYER_KINDS and c.confidence is not None else "")
+        text_date = c.license_text.date if c.license_text is not None else None
         rows.append([f"<b>{_e(c.name)}</b>", _e(c.vendor), kind, _e(c.version or "unknown"),
-                     _e(c.license or "unknown") + (f"<br><span class=\"muted\">EULA text {_e(props['eula_text_date'])}"
-                                                   "</span>" if props.get("eula_text_date") else ""),
+                     _e(c.license or "unknown") + (f"<br><span class=\"muted\">EULA text {_e(text_date)}"
+                                                   "</span>" if text_date else ""),
                      "<br>".join(_code(p) for p in c.paths), evidence])
     return rows
 

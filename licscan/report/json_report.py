@@ -9,7 +9,7 @@ from typing import Any
 
 from licscan import __version__
 from licscan.findings import Finding
-from licscan.model import Component, Distribution, Inventory, SpecialFile, to_json
+from licscan.model import Component, Distribution, Inventory, SpecialFile, property_map, to_json
 from licscan.report._shared import DISCLAIMER
 from licscan.report.inspect_json import Encoded, device_code_entry, device_code_lines, diagnostic_entry, dumps
 
@@ -20,7 +20,7 @@ def component_entry(component: Component) -> dict[str, Any]:
     return {"id": component.id, "name": component.name, "vendor": component.vendor, "kind": component.kind.value,
             "version": component.version, "license": component.license, "paths": list(component.paths),
             "evidence": list(component.evidence),
-            "properties": {k: v for k, v in sorted(set(component.properties))}}
+            "properties": property_map(component)}
 
 
 def distribution_entry(dist: Distribution) -> dict[str, Any]:

@@ -52,8 +52,8 @@ def _components(inventory: Inventory, limit: int | None) -> tuple[list[str], int
     for c in shown:
         where = c.paths[0] + (f" (+{len(c.paths) - 1} more)" if len(c.paths) > 1 else "")
         kind = c.kind.value
-        if c.kind in GPU_LAYER_KINDS and dict(c.properties).get("confidence"):
-            kind += f" ({dict(c.properties)['confidence']} confidence)"
+        if c.kind in GPU_LAYER_KINDS and c.confidence is not None:
+            kind += f" ({c.confidence.value} confidence)"
         lines.append(f"| {cell(c.name)} | {cell(c.vendor)} | {cell(kind)} | {cell(c.version or 'unknown')} "
                      f"| {cell(c.license or 'unknown')} | {code(where, table=True)} |")
     if not rows:

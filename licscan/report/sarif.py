@@ -249,7 +249,7 @@ def document(inventory: Inventory, findings: list[Finding], rules: Iterable[Rule
 def _layers(inventory: Inventory) -> list[dict[str, Any]]:
     """Every layer, non-NVIDIA runtime and target named in the input (docs/layers.md), finding or not."""
     return [{"name": c.name, "kind": c.kind.value, "vendor": c.vendor,
-             "confidence": dict(c.properties).get("confidence"), "paths": [rel(p) or p for p in c.paths],
+             "confidence": c.confidence.value if c.confidence is not None else None, "paths": [rel(p) or p for p in c.paths],
              "evidence": list(c.evidence)} for c in inventory.components if c.kind in GPU_LAYER_KINDS]
 
 

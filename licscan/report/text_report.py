@@ -114,7 +114,7 @@ def _file_lines(path: str, per_file: _PerFile) -> list[str]:
         out.append(f"  [green]component[/] {_e(vendor)}{_e(c.name)} {_e(c.version or '(version unknown)')} "
                    f"({_e(c.kind.value)}), license {_e(c.license or 'unknown')}")
         if c.kind in GPU_LAYER_KINDS:  # a layer: how sure, and what in this file says so (docs/layers.md)
-            out.append(f"    confidence {_e(dict(c.properties).get('confidence', 'unknown'))}")
+            out.append(f"    confidence {_e(c.confidence.value if c.confidence is not None else 'unknown')}")
             out.extend(f"    evidence: {_e(e[len(path) + 2:])}" for e in c.evidence if e.startswith(path + ": "))
     for row in per_file.device.get(path, ()):
         arches = "; ".join(f"{kind} {' '.join(archs)}" for kind, archs in row.kinds)

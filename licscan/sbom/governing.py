@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from licscan.model import Inventory
+from licscan.model import Inventory, property_map
 from licscan.rules import documents, facts
 
 GENERIC_EULA = "LicenseRef-NVIDIA-CUDA-EULA"
@@ -20,7 +20,7 @@ def _facts_document(inventory: Inventory) -> dict[str, Any]:
         "inputs": list(inventory.inputs),
         "components": [{"id": c.id, "name": c.name, "vendor": c.vendor, "kind": c.kind.value, "version": c.version,
                         "license": c.license, "paths": list(c.paths), "evidence": list(c.evidence),
-                        "properties": dict(c.properties)} for c in inventory.components],
+                        "properties": property_map(c)} for c in inventory.components],
         "distributions": [{"path": d.vpath, "name": d.name, "ecosystem": d.ecosystem.value, "version": d.version,
                            "license_declared": d.license_declared, "license_files": list(d.license_files)}
                           for d in inventory.distributions],

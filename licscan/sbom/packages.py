@@ -10,7 +10,7 @@ from packaging.utils import canonicalize_name
 
 from licscan.escape import cpe_value
 from licscan.knowledge import load_table
-from licscan.model import Component, ComponentKind, Distribution, release_of
+from licscan.model import Component, ComponentKind, Confidence, Distribution, component_properties, release_of
 from licscan.sbom import ids
 from licscan.sbom.licenses import normalise
 from licscan.sbom.nodes import NVIDIA, Digests, Method, PackageNode
@@ -21,19 +21,11 @@ if TYPE_CHECKING:
 
     from licscan.sbom.data import DriverTables
 
-Properties = dict[str, list[str]]  # a component's properties, each name with its values in order
-_CONFIDENCE = {"high": "1.0", "medium": "0.7", "low": "0.4"}
+_CONFIDENCE = {Confidence.HIGH: "1.0", Confidence.MEDIUM: "0.7", Confidence.LOW: "0.4"}
 
 
-def properties(component: Component) -> Properties:
-    out: Properties = {}
-    for key, value in component.properties:
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def first(props: Properties, key: str) -> str | None:
-    values = props.get(key)
+def first(values: tuple[str, ...]) -> str | None:
+    """The first of a component's values of a fact (they are in the order of their strings), or None."""
     return values[0] if values else None
 
 
@@ -140,11 +132,11 @@ def root_supplier(distributions: Sequence[Distribution]) -> tuple[str | None, st
 # ------------------------------------------------------------------------------------------------ components
 
 
-def _component_refs(component: Component, props: Properties, dist: Distribution | None,
+def _component_refs(component: Component, dist: Distribution | None,
                     tables: DriverTables) -> tuple[str, tuple[str, ...]]:
     """The component's package URL and CPEs."""
     nvidia = component.vendor == "NVIDIA"
-    dist_name, dist_version = first(props, "distribution"), first(props, "distribution_version")
+    dist_name, dist_version = first(component.distributions), component.distribution_version
     if dist is not None and dist.ecosystem.value in ("pypi", "conda") and dist.version:
         ref = purl(dist.ecosystem.value, None, norm_dist(dist.name) if dist.ecosystem.value == "pypi" else dist.name,
                    dist.version)
@@ -165,11 +157,11 @@ def _component_refs(component: Component, props: Properties, dist: Distribution 
     return ref, tuple(cpes)
 
 
-def _component_licences(component: Component, props: Properties, governing: tuple[str | None, str] | None
+def _component_licences(component: Component, governing: tuple[str | None, str] | None
                         ) -> tuple[str | None, str | None, list[str]]:
     """The component's concluded and declared licences and the notes that explain them."""
     concluded = normalise(component.license)
-    raw_declared = first(props, "license_declared")
+    raw_declared = first(component.licenses_declared)
     declared = normalise(raw_declared)
     notes = []
     if governing is not None:
@@ -185,7 +177,7 @@ def _component_licences(component: Component, props: Properties, governing: tupl
         notes.append("the CUDA EULA; identifiers seen in the wild for it: LicenseRef-NVIDIA-Proprietary "
                      "(PyPI), LicenseRef-NVIDIA-End-User-License-Agreement (conda), ScanCode "
                      "LicenseRef-scancode-nvidia-sdk-12.8 / LicenseRef-scancode-nvidia-cuda-supplement-2020")
-    flavour = first(props, "flavour")
+    flavour = first(component.flavours)
     if flavour:
         notes.append(f"kernel module flavour: {flavour}")
     return concluded, declared, notes
@@ -194,20 +186,19 @@ def _component_licences(component: Component, props: Properties, governing: tupl
 def component_node(pid: str, component: Component, dist: Distribution | None, display: dict[str, str],
                    tables: DriverTables, file_ids: dict[str, str], file_digest: dict[str, tuple[str, str]],
                    governing: tuple[str | None, str] | None = None) -> PackageNode:
-    props = properties(component)
-    ref, cpes = _component_refs(component, props, dist, tables)
-    concluded, declared, notes = _component_licences(component, props, governing)
+    ref, cpes = _component_refs(component, dist, tables)
+    concluded, declared, notes = _component_licences(component, governing)
     files = tuple(sorted(file_ids[p] for p in component.paths if p in file_ids))
     checksums: tuple[tuple[str, str], ...] = ()
     listed = [p for p in component.paths if p in file_digest]
     if len(component.paths) == 1 and listed:
         sha1, sha256 = file_digest[listed[0]]
         checksums = (("SHA1", sha1), ("SHA256", sha256))
-    confidence = _CONFIDENCE.get(first(props, "confidence") or "high", "1.0")
+    confidence = _CONFIDENCE[component.confidence or Confidence.HIGH]
     described = f"{component.kind.value} {component.id}"
     return PackageNode(
         id=pid, role="component", name=display.get(component.name, component.name),
-        version=component.version or first(props, "version_range") or "unknown",
+        version=component.version or first(component.version_ranges) or "unknown",
         supplier=NVIDIA if component.vendor == "NVIDIA" else (component.vendor or None),
         purpose="APPLICATION" if component.kind is ComponentKind.DEVELOPER_TOOL else "LIBRARY",
         concluded=concluded, declared=declared, license_comment="; ".join(notes) or None, purls=(ref,),
@@ -216,4 +207,4 @@ def component_node(pid: str, component: Component, dist: Distribution | None, di
         comment=f"{described}; evidence: " + "; ".join(component.evidence) if component.evidence else described,
         properties=(("licscan:role", "component"), ("licscan:id", component.id),
                     ("licscan:kind", component.kind.value),
-                    *((f"licscan:{k}", v) for k, v in component.properties)))
+                    *((f"licscan:{k}", v) for k, v in component_properties(component))))

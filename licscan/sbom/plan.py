@@ -29,7 +29,6 @@ from licscan.sbom.packages import (
     distribution_node,
     first,
     norm_dist,
-    properties,
     root_supplier,
 )
 from licscan.sbom.runtime import Toolkits, driver_node, driver_version, toolkits
@@ -145,7 +144,7 @@ def _components(inventory: Inventory, components: Sequence[Component], dists: _S
             continue
         pid = ids.element_id("Package", component.name, "component", component.id)
         component_ids[component.id] = pid
-        dist_name = first(properties(component), "distribution")
+        dist_name = first(component.distributions)
         home = dist_by_name.get(norm_dist(dist_name)) if dist_name else None
         node = component_node(pid, component, home, display, tables, listing.ids, listing.digests,
                               governing.get(component.id))

@@ -13,7 +13,7 @@ from licscan.sbom.data import DriverTables
 from licscan.sbom.driver import DriverRequirement, ToolkitRelease, driver_key
 from licscan.sbom.governing import GENERIC_EULA
 from licscan.sbom.nodes import NVIDIA, Method, PackageNode
-from licscan.sbom.packages import first, properties, purl
+from licscan.sbom.packages import first, purl
 
 Seen = list[tuple[str, DeviceImage]]  # the device images of one toolkit release, with the file each is in
 
@@ -122,7 +122,7 @@ def driver_node(pid: str, need: DriverRequirement, shipped: Sequence[Component],
     props = [("licscan:role", "driver-requirement"), ("licscan:min-driver-linux", need.linux or "undetermined"),
              ("licscan:min-driver-windows", need.windows or "undetermined")]
     for component in sorted(shipped, key=lambda c: c.id):
-        flavour = first(properties(component), "flavour")
+        flavour = first(component.flavours)
         ok = ""
         if component.version and need.linux and component.version.count(".") >= 1 \
                 and component.version.split(".")[0].isdigit():

@@ -1,0 +1,141 @@
+"""Component facts are typed fields (licscan/model/component.py); ``component_properties`` is the one place they
+become the ``properties`` strings that the JSON report, SARIF, the SBOM (``licscan:<key>``) and the rules'
+``properties.<key>`` fields read. These tests pin the strings of real components, named by the real pipeline."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from licscan.cache import codec
+from licscan.model import (
+    PROPERTY_KEYS,
+    Component,
+    ComponentKind,
+    Confidence,
+    Ecosystem,
+    LayerFacts,
+    LicenseTextMatch,
+    Modification,
+    ModInfo,
+    VersionSource,
+    component_properties,
+    property_map,
+)
+from licscan.report.json_report import component_entry
+from licscan.scan import ScanConfig, scan
+from tests.layer_fixtures import Stubs
+from tests.test_catalog import _ko
+from tests.test_layers import zluda_libcuda
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GRAFTED = ("app.libs/libcudart-9a4b3c2d.so.12", "app.libs/sub/libcudart-1b2c3d4e.so.12")
+
+
+def _record_digest(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _wheel(path: Path) -> None:
+    """A wheel that grafted NVIDIA's cudart twice (auditwheel's "-<hash>" names); RECORD lists the first copy with
+    the digest of other bytes."""
+    lib = (FIXTURES / "cuda13/libkern.so").read_bytes()
+    record = [f"{GRAFTED[0]},{_record_digest(b'other bytes')},{len(lib)}", f"{GRAFTED[1]},{_record_digest(lib)},"
+              f"{len(lib)}", "app-1.0.dist-info/METADATA,,", "app-1.0.dist-info/RECORD,,"]
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in GRAFTED:
+            zf.writestr(name, lib)
+        zf.writestr("app-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: app\nVersion: 1.0\nLicense: MIT\n")
+        zf.writestr("app-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory) -> dict[str, Component]:
+    root = tmp_path_factory.mktemp("props")
+    stubs = root / "stubs"  # the stub runtimes the layer links against: not scanned
+    stubs.mkdir()
+    dist = root / "dist"
+    (dist / "zluda").mkdir(parents=True)
+    (dist / "modules").mkdir()
+    _wheel(dist / "app-1.0-py3-none-linux_x86_64.whl")
+    _vpath, lib = zluda_libcuda(Stubs(stubs))
+    shutil.copy(lib, dist / "zluda" / "libcuda.so.1")
+    shutil.copy(_ko(root, "Dual MIT/GPL"), dist / "modules" / "nvidia.ko")
+    inventory, _records = scan([str(dist)], ScanConfig(jobs=1))
+    return {c.name: c for c in inventory.components}
+
+
+def test_grafted_cudart_in_a_wheel(named):
+    cudart = named["cudart"]
+    assert cudart.paths == tuple(f"{named['app'].paths[0]}!/{g}" for g in sorted(GRAFTED))
+    assert (cudart.confidence, cudart.grafted_hashes, cudart.distributions) == (
+        Confidence.HIGH, ("1b2c3d4e", "9a4b3c2d"), ("app",))
+    assert cudart.modifications == (Modification.AUDITWHEEL_GRAFTED, Modification.SHA256_DIFFERS,
+                                    Modification.SONAME_MISSING)
+    assert component_properties(cudart) == (
+        ("confidence", "high"), ("distribution", "app"), ("grafted_hash", "1b2c3d4e"), ("grafted_hash", "9a4b3c2d"),
+        ("license_declared", "MIT"), ("modified", "auditwheel-grafted"), ("modified", "sha256-differs-from-record"),
+        ("modified", "soname-missing"), ("version_range", "12.x"), ("version_source", "file-name"))
+    # the JSON report (and the rules' facts) keep one value per key: the greatest
+    assert component_entry(cudart)["properties"] == {
+        "confidence": "high", "distribution": "app", "grafted_hash": "9a4b3c2d", "license_declared": "MIT",
+        "modified": "soname-missing", "version_range": "12.x", "version_source": "file-name"}
+
+
+def test_zluda_layer(named):
+    zluda = named["zluda"]
+    assert (zluda.kind, zluda.confidence) == (ComponentKind.OUTPUT_CONSUMER, Confidence.HIGH)
+    assert zluda.layer == LayerFacts(
+        signals=("cuda-exports-on-hip", "cuda-named-imports-rocm", "cuda-named-without-soname",
+                 "driver-named-imports-nonnvidia", "zluda-strings"),
+        replaces=True, platform="ROCm", project="https://github.com/vosen/ZLUDA")
+    assert property_map(zluda) == {
+        "confidence": "high", "platform": "ROCm", "project": "https://github.com/vosen/ZLUDA",
+        "replaces": "cuda-named", "signals": "cuda-exports-on-hip,cuda-named-imports-rocm,cuda-named-without-soname,"
+                                             "driver-named-imports-nonnvidia,zluda-strings"}
+    target = named["targets-rocm"]
+    assert property_map(target) == {"confidence": "high", "platform": "ROCm", "project": "https://rocm.docs.amd.com/",
+                                    "relation": "targets", "signals": "rocm-needed"}
+
+
+def test_kernel_module_with_modinfo(named):
+    module = named["nvidia-kernel-module"]
+    assert (module.modinfo, module.flavours, module.modules, module.version_sources) == (
+        (ModInfo("Dual MIT/GPL", "580.159.04", "6.1.0-28-amd64 SMP preempt mod_unload modversions"),), ("open",),
+        ("nvidia",), (VersionSource.MODINFO,))
+    assert component_properties(module) == (
+        ("confidence", "high"), ("flavour", "open"), ("modinfo_license", "Dual MIT/GPL"),
+        ("modinfo_vermagic", "6.1.0-28-amd64 SMP preempt mod_unload modversions"),
+        ("modinfo_version", "580.159.04"), ("module", "nvidia"), ("version_source", "modinfo"))
+
+
+def test_python_distribution(named):
+    app = named["app"]
+    assert (app.kind, app.ecosystem, app.licenses_declared) == (ComponentKind.PYTHON_DISTRIBUTION, Ecosystem.PYPI,
+                                                                 ("MIT",))
+    assert component_properties(app) == (("ecosystem", "pypi"), ("license_declared", "MIT"))
+
+
+def test_every_key_has_its_field():
+    """Every field that serializes is in PROPERTY_KEYS (what the fact schema documents), and nothing else is."""
+    text = LicenseTextMatch("cuda-eula-2025-01-07", "EULA", "2025-01-07", None, "ab" * 32, "cd" * 32, "sha256",
+                            True, "v1")
+    full = Component("x", "x", "NVIDIA", ComponentKind.TARGET_LINKED, None, None, (), (), Confidence.LOW,
+                     (VersionSource.SONAME,), ("12.x",), ("MIT",), (Modification.STRIPPED,), ("d",), "1.0", ("h",),
+                     ("m",), ("/opt",), (ModInfo("GPL", "1", "v"),), ("open",), LayerFacts(("s",), True, "p", "q"),
+                     text, Ecosystem.PYPI)
+    assert {k for k, _ in component_properties(full)} == set(PROPERTY_KEYS)
+    bare = Component("x", "x", "", ComponentKind.SDK_LIBRARY, None, None, (), ())
+    assert component_properties(bare) == ()
+
+
+def test_cache_codec_keeps_the_typed_fields(named):
+    """A cached component decodes to the same typed values (Confidence is a str enum: not a plain string)."""
+    for component in named.values():
+        back = codec.loads(codec.dumps(component))
+        assert back == component and type(back.confidence) is type(component.confidence)
