@@ -5,6 +5,7 @@ images of the same environment, each against its reading floor, with the peak RS
     python benchmarks/bench_env.py                 # builds the inputs first (benchmarks/build_env.py)
     python benchmarks/bench_env.py -n 3            # best of 3 for every timed command (wall and CPU)
     python benchmarks/bench_env.py --only env      # env | wheel | images | cache
+    python benchmarks/bench_env.py --only images --image oci-zstd   # one image only
 
 Figures (wall time of a fresh process each; page cache warm: every input is read once, untimed, first):
 
@@ -234,9 +235,14 @@ def _layers(image: Path) -> list[tuple[str, str]]:
     return out
 
 
+IMAGES: list[str] = []  # --image: only these images (default: all)
+
+
 def images_section(n: int) -> list[dict]:
     out = []
     for name, image in build_env.images().items():
+        if IMAGES and name not in IMAGES:
+            continue
         layers = _layers(image)
         script = " && ".join(f"tar -xOf '{image}' '{layer}' | {how} > /dev/null" for layer, how in layers)
         floor_cmd = ["sh", "-c", script]
@@ -265,8 +271,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1, help="runs of each timed command; the best is reported")
     parser.add_argument("--only", action="append", choices=sorted(SECTIONS), help="run only these sections")
+    parser.add_argument("--image", action="append", choices=["docker-save", "oci-gzip", "oci-zstd"],
+                        help="with the images section: only these images (each takes minutes)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
+    IMAGES.extend(args.image or [])
     if shutil.which("zstd") is None:
         print("(zstd not installed: the zstd image floor needs it; apt-get install zstd)", file=sys.stderr)
     results = {}

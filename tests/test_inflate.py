@@ -3,19 +3,21 @@ the same bytes, errors and diagnostics as zipfile and the sequential walk, on go
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import struct
 import threading
 import zipfile
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from inventory_builders import EXE, LIB, tar_bytes, wheel_bytes, zip_bytes
 
-from licscan.inventory import ahead, inflate
-from licscan.inventory.entries import ArchiveError, Entry, EntryType, zip_entries
+from licscan.inventory import ahead, early, inflate
+from licscan.inventory.entries import ArchiveError, Entry, EntryType, zip_entries, zip_large_files
 from licscan.inventory.items import Distribution, FileBlob, SpecialFile
 from licscan.inventory.spool import Budget, LimitExceeded, Spool
 from licscan.inventory.walk import WalkLimits, walk
@@ -153,7 +155,7 @@ def _walked(path: str, limits: WalkLimits = WalkLimits(), **kwargs) -> list[tupl
 
 def _sequential(monkeypatch) -> None:
     """The walk without read-ahead: every zip member read in turn by the walker, as before."""
-    monkeypatch.setattr(ahead.ReadAhead, "entries", lambda self, entries, wanted: iter(entries))
+    monkeypatch.setattr(ahead.ReadAhead, "entries", lambda self, entries, wanted, large=(): iter(entries))
 
 
 def test_read_ahead_walk_equals_the_sequential_walk(here, monkeypatch):
@@ -256,6 +258,115 @@ def test_entries_without_a_span_are_read_by_the_walker():
         assert reader.take(entry, Budget(WalkLimits()), Spool(WalkLimits())) is None
     finally:
         reader.close()
+
+
+# --------------------------------------------------------------------------------- large members (early.py)
+def _large_zip() -> bytes:
+    """Small members, then three members over 1 MiB (large under in_memory_bytes=1 MiB), then small ones again."""
+    members = [(f"pkg/s{i:02}.so", LIB) for i in range(30)]
+    members += [("pkg/big1.bin", TEXTISH), ("pkg/big2.bin", TEXTISH[::-1]), ("pkg/big3.bin", LINES)]
+    return zip_bytes(members + [("pkg/t.so", EXE), ("pkg/u.txt", TEXTISH[:5000])])
+
+
+def test_large_members_are_read_by_their_own_thread_with_the_walks_facts(here, monkeypatch):
+    """The members declared over in_memory_bytes are read by the early lane's thread, in archive order, and the
+    walk (files, bytes, diagnostics, under every limit) is the sequential walk's."""
+    Path("l.zip").write_bytes(_large_zip())
+    readers = []
+    real_read = ahead.ReadAhead.read
+
+    def read(self, entry, stop=None):
+        readers.append((threading.current_thread().name.rsplit("_", 1)[0], entry.name))
+        return real_read(self, entry, stop)
+
+    monkeypatch.setattr(ahead.ReadAhead, "read", read)
+    small = WalkLimits(in_memory_bytes=MB)
+    limits = [small, replace(small, max_total_bytes=5 * MB), replace(small, max_ratio=2, ratio_floor_bytes=MB // 2),
+              replace(small, max_members=32), replace(small, max_member_bytes=3 * MB - 1)]
+    early_runs = [_walked("l.zip", lim) for lim in limits]
+    large = [r for r in readers if r[1].startswith("pkg/big")]
+    assert large[:3] == [("licscan-inflate-early", f"pkg/big{i}.bin") for i in (1, 2, 3)]  # in archive order
+    assert set(large) == {("licscan-inflate-early", f"pkg/big{i}.bin") for i in (1, 2, 3)}  # never by the pool
+    assert ("licscan-inflate", "pkg/s00.so") in readers
+    _sequential(monkeypatch)
+    assert early_runs == [_walked("l.zip", lim) for lim in limits]
+    assert [d[1:] for d in early_runs[1] if d[0] == "diag"][0] == (
+        "l.zip!/pkg/big2.bin", "limit", f"l.zip!/pkg/big2.bin skipped: total uncompressed bytes over the limit of "
+                                        f"{5 * MB}")
+
+
+def test_large_members_read_early_are_bounded_and_released(here, spool_root, monkeypatch):
+    """At most EARLY_BYTES of declared large members are read and not yet taken (one at least); those the walker
+    passes (a limit reached) or leaves behind (the walk closed) are stopped and removed, the thread ends with the
+    zip's walk."""
+    Path("l.zip").write_bytes(_large_zip())
+    monkeypatch.setattr(early, "EARLY_BYTES", 4 * MB)
+    in_flight = []
+    real_submit = early.EarlyLane._submit
+
+    def submit(self):
+        real_submit(self)
+        in_flight.append([(read.entry.name, read.entry.size) for read in self._reading.values()])
+
+    monkeypatch.setattr(early.EarlyLane, "_submit", submit)
+    files = [i[1] for i in _walked("l.zip", WalkLimits(in_memory_bytes=MB))]
+    assert "l.zip!/pkg/big3.bin" in files
+    assert in_flight[:2] == [[("pkg/big1.bin", 3 * MB)], [("pkg/big2.bin", 3 * MB)]]  # 3 + 3 MiB: over 4 MiB
+    assert [("pkg/big3.bin", 2 * MB), ("pkg/t.so", len(EXE))] in in_flight  # 2 MiB + EXE: within
+    assert all(len(reads) == 1 or sum(size for _, size in reads) <= 4 * MB for reads in in_flight)
+    items = _walked("l.zip", WalkLimits(in_memory_bytes=MB, max_members=10))
+    assert items[-1][2:] == ("limit", "rest of the archive not read: more than 10 archive members (--max-members)")
+    gen = walk(["l.zip"], WalkLimits(in_memory_bytes=MB))
+    assert next(gen).vpath == "l.zip!/pkg/s00.so"
+    gen.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("licscan-inflate") and t.is_alive()]
+    assert os.listdir(spool_root) == []
+
+
+def test_a_member_listed_twice_is_read_early_once():
+    """Two central directory entries for one member (a hostile zip): the lane reads it once, the walker the copy."""
+    blob = zip_bytes([("big.bin", TEXTISH)])
+    zf = zipfile.ZipFile(io.BytesIO(blob))
+    entries = list(zip_entries(blob, zf)) * 2
+    limits = WalkLimits(in_memory_bytes=MB)
+    reader = ahead.ReadAhead(limits)
+    spool, budget = Spool(limits), Budget(limits)
+    got = []
+    try:
+        for entry in reader.entries(entries, lambda e: True, zip_large_files(blob, zf, MB)):
+            held = reader.take(entry, budget, spool)
+            got.append(None if held is None else bytes(held.data[:16]))
+            if held is not None:
+                held.release()
+    finally:
+        reader.close()
+        spool.close()
+        zf.close()
+    assert got == [TEXTISH[:16], None]  # the second copy: read by the walker itself
+    assert budget.total == len(TEXTISH)
+
+
+@pytest.mark.parametrize("name", ["l.zip", "l.tar.zst", "l.tar"])
+def test_spooled_members_are_hashed_while_read_when_asked(here, name, monkeypatch):
+    """``walk(digests=...)``: a member spooled while it is read gets its sha256 from that read (by the early lane,
+    the pool, the streamed tar's thread or the walker itself); a member kept in memory, or not asked for, gets
+    none (the scan hashes it where it needs to, from memory)."""
+    members = [("pkg/s.so", LIB), ("pkg/big1.bin", TEXTISH), ("pkg/big2.bin", LINES), ("pkg/t.so", EXE)]
+    blob = zip_bytes(members) if name.endswith(".zip") else tar_bytes(members, "zst" if name.endswith(".zst") else None)
+    Path(name).write_bytes(blob)
+    limits = WalkLimits(in_memory_bytes=MB)
+
+    def digests_of():
+        return {i.vpath.rsplit("/", 1)[-1]: (i.sha256, hashlib.sha256(i.data).hexdigest())
+                for i in walk([name], limits, digests=lambda n: n.startswith("big") or n == "s.so")
+                if isinstance(i, FileBlob)}
+
+    got = digests_of()
+    assert got["big1.bin"][0] == got["big1.bin"][1] == hashlib.sha256(TEXTISH).hexdigest()
+    assert got["big2.bin"][0] == got["big2.bin"][1] == hashlib.sha256(LINES).hexdigest()
+    assert got["s.so"][0] is None and got["t.so"][0] is None  # in memory / not asked for
+    _sequential(monkeypatch)
+    assert digests_of() == got
 
 
 # ------------------------------------------------------------------------------------------ streamed tars (pipe.py)

@@ -96,12 +96,14 @@ class Observed:
 
 
 def observe(vpath: str, facts: FileFacts, data: Buffer | None, size: int, containers: tuple[str, ...] = (), *,
-            digests: bool = False, layer: str | None = None, deleted_in_upper_layer: bool = False) -> Observed:
+            digests: bool = False, layer: str | None = None, deleted_in_upper_layer: bool = False,
+            sha256: str | None = None) -> Observed:
     """Read what naming needs of one archive member while its bytes are held; name it later with :func:`name`.
     Its owner is not known yet, so a member in which naming will find a component is hashed now: its
-    distribution's RECORD may list a digest to compare with."""
+    distribution's RECORD may list a digest to compare with. ``sha256``: the digest of ``data`` when the walker
+    computed it while reading the member (a spooled library: inventory/spool.py), so it is not read again."""
     observation = catalog.observe(vpath, facts, data)
-    record = _record(vpath, facts, data, size, containers, _Sha256(data, None), keep=observation.named,
+    record = _record(vpath, facts, data, size, containers, _Sha256(data, sha256), keep=observation.named,
                      named=observation.named, digests=digests)
     if layer is not None or deleted_in_upper_layer:
         record = replace(record, layer=layer, deleted_in_upper_layer=deleted_in_upper_layer)

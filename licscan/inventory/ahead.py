@@ -25,73 +25,32 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import BinaryIO
 
-from licscan.inventory.entries import Entry, Reader
-from licscan.inventory.inflate import open_member
+from licscan.inventory.early import EarlyLane
+from licscan.inventory.entries import Entry
 from licscan.inventory.limits import WalkLimits
-from licscan.inventory.spool import Budget, Held, LimitExceeded, Spool
+from licscan.inventory.member import (
+    TAKEN,
+    Digests,
+    Done,
+    MemberSpool,
+    hand_over,
+    member_limits,
+    read_member,
+    wants_digest,
+)
+from licscan.inventory.spool import Budget, Held, Spool
 
 AHEAD_BYTES = 8 << 20  # estimated bytes of the members read ahead and not yet taken
 AHEAD_MEMBERS = 256
 BATCH_BYTES = 1 << 20  # consecutive members read by one task: at most this many declared bytes ...
 BATCH_MEMBERS = 32  # ... and members (a task and its future cost more than inflating a 1 KB header file)
-SMALLEST_IN_MEMORY = 64 << 10  # a member read ahead stays in memory up to max(2 x declared size, this)
 # One thread: the walker's side (examining the members: Python, one core) is the slower one (the torch wheel:
 # ~1.2 s of inflating and checking CRCs against ~6 s of examining), so one thread on the second core keeps ahead of
 # it; and one thread reads the members in walk order, one after the other, as the walker did.
 THREADS = 1
-
-
-@dataclass
-class _Done:
-    """One member read by a thread: its bytes or the error that stopped it, and the bytes it charged."""
-
-    held: Held | None
-    error: Exception | None
-    charged: int
-
-
-_TAKEN = _Done(None, None, 0)
-
-
-class Tally(Budget):
-    """The budget a thread charges: it only counts (the walker's budget decides, in walk order), and notes each
-    charge in ``reads`` while that is a list."""
-
-    reads: list[int] | None = None
-
-    def charge(self, count: int) -> None:
-        self.total += count
-        if self.reads is not None:
-            self.reads.append(count)
-
-
-def charge(budget: Budget, count: int) -> None:
-    """Charge ``count`` bytes read by a thread, as the walker's own reads charged them: a read that brought no bytes
-    charged nothing, and so refused nothing, even past the limit."""
-    if count:
-        budget.charge(count)
-
-
-class MemberSpool(Spool):
-    """The spool of one member read by a thread: its own in-memory bound, counting what the walker holds in memory
-    when the member is read (``held``: the members of the enclosing archives); its file in the read-ahead's private
-    folder (made under a lock: the threads share it), removed with the walk."""
-
-    def __init__(self, limits: WalkLimits, drop_pages: Callable[[], None] | None, files: Spool,
-                 lock: threading.Lock, held: int = 0):
-        super().__init__(limits, drop_pages)
-        self._files = files
-        self._lock = lock
-        self.in_memory = held
-
-    def _file(self) -> BinaryIO:
-        with self._lock:
-            return self._files._file()
 
 
 class _Batch:
@@ -100,7 +59,7 @@ class _Batch:
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
-        self.future: Future[list[_Done]] | None = None
+        self.future: Future[list[Done]] | None = None
         self.dropped: set[int] = set()  # passed without being taken, not yet released
         self.taken: set[int] = set()
 
@@ -120,7 +79,7 @@ class _Batch:
             results = self.future.result()
             for index in self.dropped:
                 held = results[index].held
-                results[index] = _TAKEN
+                results[index] = TAKEN
                 if held is not None:
                     held.release()
             self.taken.update(self.dropped)
@@ -136,10 +95,12 @@ class _Batch:
 class _Window:
     """The entries of one zip between the walker and the threads: handed on in order, read ahead in batches."""
 
-    def __init__(self, ahead: ReadAhead, entries: Iterable[Entry], wanted: Callable[[Entry], bool]):
+    def __init__(self, ahead: ReadAhead, entries: Iterable[Entry], wanted: Callable[[Entry], bool],
+                 early: EarlyLane | None = None):
         self.ahead = ahead
         self.source = iter(entries)
         self.wanted = wanted
+        self.early = early  # its members are not read by the pool
         self.queue: deque[tuple[Entry, _Batch | None, int]] = deque()
         self.batches: list[_Batch] = []  # submitted
         self.forming = _Batch()
@@ -159,7 +120,7 @@ class _Window:
             except Exception as error:  # noqa: BLE001 - raised after the entries before it
                 self.failure, self.ended = error, True
                 break
-            if entry.span is None or not self.wanted(entry):
+            if entry.span is None or not self.wanted(entry) or (self.early is not None and self.early.owns(entry)):
                 self.queue.append((entry, None, 0))
                 continue
             if self.forming.entries and (entry.size or 0) >= BATCH_BYTES:
@@ -196,6 +157,7 @@ class ReadAhead:
         self.limits = limits
         self.drop_pages = drop_pages
         self.walker = walker  # the walker's spool: what it holds in memory counts in the threads' bound
+        self.digests: Digests | None = None  # the members hashed while spooled (the walker's, member.py)
         self.threads = threads if threads is not None else THREADS
         self.ahead_bytes = ahead_bytes
         self.ahead_members = ahead_members
@@ -203,6 +165,7 @@ class ReadAhead:
         self.files = Spool(limits)  # the private folder of the members spooled by the threads (pipe.py's too)
         self.lock = threading.Lock()
         self._offered: dict[int, tuple[Entry, _Batch, int]] = {}  # entries handed on and not yet passed
+        self._early: dict[int, tuple[Entry, EarlyLane]] = {}  # ... those read by an early lane (early.py)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -214,6 +177,9 @@ class ReadAhead:
         """The bytes of ``entry`` if it is being read ahead (None: read it now), as ``spool.hold`` would have read
         them under ``budget``; raises what that would have raised. Bytes held in memory count in ``spool``'s
         in-memory total until released."""
+        early = self._early.get(id(entry))
+        if early is not None and early[0] is entry:
+            return early[1].take(entry, budget, spool)
         offered = self._offered.get(id(entry))
         if offered is None or offered[0] is not entry:
             return None
@@ -221,27 +187,17 @@ class ReadAhead:
         batch.taken.add(index)
         assert batch.future is not None
         results = batch.future.result()
-        done, results[index] = results[index], _TAKEN  # the task keeps no reference to the bytes handed on
-        try:
-            charge(budget, done.charged)
-        except LimitExceeded:
-            if done.held is not None:
-                done.held.release()
-            raise
-        if done.error is not None:
-            raise done.error
-        held = done.held
-        assert held is not None
-        if isinstance(held.data, bytes):
-            spool.in_memory += held.size
-            return Held(held.data, held.size, spool)
-        return held
+        done, results[index] = results[index], TAKEN  # the task keeps no reference to the bytes handed on
+        return hand_over(done, budget, spool)
 
-    def entries(self, entries: Iterable[Entry], wanted: Callable[[Entry], bool]) -> Iterator[Entry]:
+    def entries(self, entries: Iterable[Entry], wanted: Callable[[Entry], bool],
+                large: Sequence[Entry] = ()) -> Iterator[Entry]:
         """``entries`` in their order; the files among them for which ``wanted`` is True (and whose ``span`` says
-        where their data is) are read ahead. When closed, what was not taken is released and the threads are done
-        with the zip's buffer before this returns."""
-        window = _Window(self, entries, wanted)
+        where their data is) are read ahead; those equal to one of ``large`` (the zip's large members, spooled
+        anyway) by a thread of their own from the start (early.py). When closed, what was not taken is released
+        and the threads are done with the zip's buffer before this returns."""
+        early = EarlyLane(self, [e for e in large if wanted(e)]) if large else None
+        window = _Window(self, entries, wanted, early)
         try:
             while True:
                 window.fill()
@@ -251,7 +207,7 @@ class ReadAhead:
                     return
                 entry, batch, index = window.queue.popleft()
                 if batch is None:
-                    yield entry
+                    yield from self._hand_on(entry, early)
                     continue
                 window.bytes -= self._cost(entry)
                 self._offered[id(entry)] = (entry, batch, index)
@@ -262,6 +218,20 @@ class ReadAhead:
                     batch.drop(index)
         finally:
             window.close()
+            if early is not None:
+                early.close()
+
+    def _hand_on(self, entry: Entry, early: EarlyLane | None) -> Iterator[Entry]:
+        """An entry not read by the pool: read by the early lane, or by the walker."""
+        if early is None or not early.owns(entry):
+            yield entry
+            return
+        self._early[id(entry)] = (entry, early)
+        try:
+            yield entry
+        finally:
+            del self._early[id(entry)]
+            early.passed(entry)
 
     def _cost(self, entry: Entry) -> int:
         return min(entry.size or 0, self.limits.in_memory_bytes) + 1
@@ -272,56 +242,15 @@ class ReadAhead:
         batch.future = self._pool.submit(self._read, list(batch.entries))
         return batch
 
-    def _read(self, entries: list[Entry]) -> list[_Done]:
+    def read(self, entry: Entry, stop: threading.Event | None = None) -> Done:
+        """Read ``entry`` (in a thread) with the spool :meth:`member_spool` gives it."""
+        return read_member(entry, self.member_spool(entry), stop, wants_digest(self.digests, entry))
+
+    def _read(self, entries: list[Entry]) -> list[Done]:
         """One task (in a thread): its members read in order."""
-        return [read_member(entry, self.member_spool(entry)) for entry in entries]
+        return [self.read(entry) for entry in entries]
 
     def member_spool(self, entry: Entry) -> MemberSpool:
         """The spool a thread reads ``entry`` with."""
         return MemberSpool(member_limits(self.limits, entry), self.drop_pages, self.files, self.lock,
                            self.walker.in_memory if self.walker is not None else 0)
-
-
-_LIMITS: dict[tuple[WalkLimits, int], WalkLimits] = {}
-
-
-def member_limits(limits: WalkLimits, entry: Entry) -> WalkLimits:
-    """The limits of one member read by a thread: in memory up to about twice its declared size (a member that lies
-    about its size is spooled), never more than ``in_memory_bytes``; one declared larger is spooled at once."""
-    declared = entry.size or 0
-    if declared > limits.in_memory_bytes:
-        bound = 0  # spooled from its first bytes: a thread never holds in_memory_bytes before spooling
-    else:
-        bound = max(2 * declared, SMALLEST_IN_MEMORY)
-        bound = min(1 << (bound - 1).bit_length(), limits.in_memory_bytes)  # a power of two: few distinct values
-    own = _LIMITS.get((limits, bound))
-    if own is None:
-        if len(_LIMITS) > 256:
-            _LIMITS.clear()
-        own = _LIMITS[(limits, bound)] = replace(limits, in_memory_bytes=bound)
-    return own
-
-
-def read_member(entry: Entry, spool: Spool) -> _Done:
-    """Read one zip member as ``Spool.hold`` does (in a thread): zipfile checks the local header, then the data is
-    read in one pass by :func:`licscan.inventory.inflate.open_member` (zipfile's stream when it cannot)."""
-    tally = Tally(spool.limits)
-    try:
-        stream: Reader = entry.reader()
-        fast = open_member(entry.span) if entry.span is not None else None
-        if fast is not None:
-            _close(stream)
-            stream = fast
-        try:
-            return _Done(spool.hold(stream, tally, charge=not entry.charged, packed=entry.packed), None,
-                         tally.total)
-        finally:
-            _close(stream)
-    except Exception as error:  # noqa: BLE001 - raised by ReadAhead.take, where the walker reads the member
-        return _Done(None, error, tally.total)
-
-
-def _close(stream: Reader) -> None:
-    close = getattr(stream, "close", None)
-    if close is not None:
-        close()

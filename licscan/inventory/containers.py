@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from licscan.binary.stream import WindowStream
 from licscan.inventory import compressed, images, imagewalk, names
-from licscan.inventory.ahead import Tally, charge
 from licscan.inventory.entries import (
     READ_ERRORS,
     ArchiveError,
@@ -25,8 +24,10 @@ from licscan.inventory.entries import (
     ar_entries,
     tar_entries,
     zip_entries,
+    zip_large_files,
 )
 from licscan.inventory.items import FileBlob, Item
+from licscan.inventory.member import Tally, charge
 from licscan.inventory.pipe import TarAhead
 from licscan.inventory.sniff import COMPRESSED, HEAD_SIZE, ArchiveKind, archive_kind, is_tar_header
 from licscan.inventory.spool import LimitExceeded
@@ -61,7 +62,9 @@ def zip_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
     except Exception:  # noqa: BLE001 - damaged: zip_entries reports it
         opened, root = None, []
     conda = "metadata.json" in root and any(fnmatch.fnmatchcase(n, "pkg-*.tar.*") for n in root)
-    entries = walker.ahead.entries(zip_entries(buf, opened), lambda e: walker.worth_reading(level, e))
+    # The large members (spooled anyway) are inflated by a thread of their own from the start (early.py).
+    large = zip_large_files(buf, opened, walker.limits.in_memory_bytes) if opened is not None else []
+    entries = walker.ahead.entries(zip_entries(buf, opened), lambda e: walker.worth_reading(level, e), large)
     if not conda:
         yield from walker.members(level, entries)
         return
@@ -119,7 +122,7 @@ def tar_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
 # ------------------------------------------------------------------------------------------ compressed streams
 def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveKind) -> Iterator[Item]:
     """A compression around a tar (walked transparently) or around a lone file (one member)."""
-    damage = compressed.zstd_problem(buf) if kind is ArchiveKind.ZSTD else None
+    damage = compressed.zstd_problem(buf, walker.drop_pages) if kind is ArchiveKind.ZSTD else None
     try:
         with compressed.open_stream(kind, WindowStream(buf)) as probe:
             head = probe.read(HEAD_SIZE)

@@ -147,7 +147,7 @@ def zip_entries(buf: Buffer, opened: zipfile.ZipFile | None = None) -> Iterator[
         raise ArchiveError(DiagnosticKind.TRUNCATED, f"no usable central directory ({error}): truncated or damaged "
                                                      f"zip; {count} members recovered from their local headers") from None
     for info in zf.infolist():
-        mode = (info.external_attr >> 16) if info.create_system == 3 else 0
+        mode = _zip_mode(info)
         if info.is_dir() or stat.S_ISDIR(mode):
             yield Entry(info.filename, EntryType.DIR)
             continue
@@ -158,9 +158,29 @@ def zip_entries(buf: Buffer, opened: zipfile.ZipFile | None = None) -> Iterator[
                 target = None
             yield Entry(info.filename, EntryType.SYMLINK, link=target)
             continue
-        yield Entry(info.filename, EntryType.FILE, info.file_size, info.compress_size,
-                    stat.S_IMODE(mode) if mode else None, open=functools.partial(zf.open, info),
-                    span=ZipSpan.of(buf, info))
+        yield _zip_file(buf, zf, info, mode)
+
+
+def zip_large_files(buf: Buffer, zf: zipfile.ZipFile, over: int) -> list[Entry]:
+    """The file members of the zip ``zf`` (read from ``buf``) that declare more than ``over`` bytes, in archive
+    order: the same values :func:`zip_entries` yields for them (equal, not the same objects)."""
+    out = []
+    for info in zf.infolist():
+        if info.file_size > over and not info.is_dir():
+            mode = _zip_mode(info)
+            if not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
+                out.append(_zip_file(buf, zf, info, mode))
+    return out
+
+
+def _zip_mode(info: zipfile.ZipInfo) -> int:
+    return (info.external_attr >> 16) if info.create_system == 3 else 0
+
+
+def _zip_file(buf: Buffer, zf: zipfile.ZipFile, info: zipfile.ZipInfo, mode: int) -> Entry:
+    return Entry(info.filename, EntryType.FILE, info.file_size, info.compress_size,
+                 stat.S_IMODE(mode) if mode else None, open=functools.partial(zf.open, info),
+                 span=ZipSpan.of(buf, info))
 
 
 def _local_entries(buf: Buffer) -> Iterator[Entry]:

@@ -34,6 +34,7 @@ class FileBlob:
     mode: int | None = None  # permission bits when the container records them
     layer: str | None = None
     deleted_in_upper_layer: bool = False  # a whiteout in a later layer hides it, but the earlier layer still ships it
+    sha256: str | None = None  # of ``data``, when computed while it was read (walk(..., digests=...))
 
 
 @dataclass(frozen=True)

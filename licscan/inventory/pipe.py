@@ -23,8 +23,9 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from licscan.inventory.ahead import ReadAhead, Tally, charge
+from licscan.inventory.ahead import ReadAhead
 from licscan.inventory.entries import Entry
+from licscan.inventory.member import Tally, charge, wants_digest
 from licscan.inventory.spool import Budget, Held, LimitExceeded, Spool
 
 AHEAD_MEMBERS = 64
@@ -109,7 +110,7 @@ class TarAhead:
         assert held is not None
         if isinstance(held.data, bytes):
             spool.in_memory += held.size
-            return Held(held.data, held.size, spool)
+            return Held(held.data, held.size, spool, held.sha256)
         return held
 
     def _charge(self, budget: Budget, reads: list[int]) -> None:
@@ -150,7 +151,8 @@ class TarAhead:
                 tally.reads = step.data_reads
                 spool = self._ahead.member_spool(entry)
                 try:
-                    step.held = spool.hold(entry.reader(), tally, charge=not entry.charged, packed=entry.packed)
+                    step.held = spool.hold(entry.reader(), tally, charge=not entry.charged, packed=entry.packed,
+                                           digest=wants_digest(self._ahead.digests, entry))
                 except Exception as error:  # noqa: BLE001 - raised by take, where the walker reads the member
                     step.error = error
             tally.reads = None

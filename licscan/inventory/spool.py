@@ -13,6 +13,7 @@ inflated.
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import tempfile
@@ -67,12 +68,15 @@ class Budget:
 
 
 class Held:
-    """One member's bytes: ``data`` is ``bytes`` or a read-only ``mmap``; valid until :meth:`release`."""
+    """One member's bytes: ``data`` is ``bytes`` or a read-only ``mmap``; valid until :meth:`release`. ``sha256``:
+    their hex digest when it was computed while they were spooled (:meth:`Spool.hold`)."""
 
-    def __init__(self, data: bytes | mmap.mmap, size: int, spool: Spool | None = None) -> None:
+    def __init__(self, data: bytes | mmap.mmap, size: int, spool: Spool | None = None,
+                 sha256: str | None = None) -> None:
         self._data: bytes | mmap.mmap | None = data
         self.size = size
         self._spool = spool  # set for bytes held in memory: given back to its in-memory total on release
+        self.sha256 = sha256
 
     @property
     def data(self) -> bytes | mmap.mmap:
@@ -112,14 +116,17 @@ class Spool:
             self._dir = None
 
     def hold(self, reader: Reader, budget: Budget, *, charge: bool = True, packed: int | Callable[[], int] | None = None,
-             declared: int | None = None) -> Held:
+             declared: int | None = None, digest: bool = False) -> Held:
         """Read ``reader`` to its end within the limits. ``packed`` is the member's compressed size, or a function
         giving the compressed bytes consumed so far by the stream it comes from; ``charge`` False when the stream
-        below already charged the budget."""
+        below already charged the budget. ``digest``: a spooled member's sha256 is computed as its bytes are
+        written (:attr:`Held.sha256`), so the RECORD comparison that needs it does not read the spool file again
+        (a member kept in memory is hashed where needed, from memory)."""
         limits = self.limits
         start = packed() if callable(packed) else 0
         buffer = bytearray()
         spill = None
+        hasher = None
         size = 0
         last_drop = 0
         deadline = time.monotonic() + limits.max_member_seconds if limits.max_member_seconds else None
@@ -148,18 +155,21 @@ class Spool:
                                       or self.in_memory + size > limits.in_memory_total_bytes):
                     spill = self._file()
                     spill.write(buffer)
+                    hasher = hashlib.sha256(buffer) if digest else None
                     buffer = bytearray()
                 if spill is None:
                     buffer += chunk
                 else:
                     spill.write(chunk)
+                    if hasher is not None:
+                        hasher.update(chunk)
             if spill is None:
                 self.in_memory += size
                 return Held(bytes(buffer), size, self)
             spill.flush()
             # PagedMap: searches over a large member (a 700 MB library in an image layer) drop the pages they passed
             mapping = PagedMap(spill.fileno(), 0, access=mmap.ACCESS_READ)
-            return Held(mapping, size)
+            return Held(mapping, size, sha256=hasher.hexdigest() if hasher is not None else None)
         finally:
             if spill is not None:
                 spill.close()  # unlinked on open: the mapping keeps the data until released

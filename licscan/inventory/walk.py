@@ -45,13 +45,16 @@ __all__ = ["Item", "WalkLimits", "walk"]
 
 def walk(paths: Iterable[str], limits: WalkLimits = WalkLimits(), *,
          exclude: Callable[[str], bool] | None = None,
-         skip_archive: Callable[[str, str, os.stat_result], bool] | None = None) -> Iterator[Item]:
+         skip_archive: Callable[[str, str, os.stat_result], bool] | None = None,
+         digests: Callable[[str], bool] | None = None) -> Iterator[Item]:
     """Everything in ``paths`` (files or folders, as the user passed them). ``exclude(vpath)`` True skips a file,
     folder or member (and what is inside it). A yielded FileBlob's ``data`` is valid until the walk is advanced.
     ``skip_archive(vpath, real_path, stat)`` True for an archive *file* yields :class:`ArchiveSkipped` instead of
-    its contents (the content cache has them)."""
+    its contents (the content cache has them). ``digests(file_name)`` True for an archive member that is spooled:
+    its ``FileBlob.sha256`` is computed while it is read (inventory/spool.py)."""
     walker = Walker(limits, exclude)
     walker.skip_archive = skip_archive
+    walker.ahead.digests = digests
     try:
         for path in paths:
             yield from _input(walker, path)
