@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from licscan.scan import ScanConfig, scan
-from licscan.scan import plain as scan_module  # the plain files: batches and worker processes
+from licscan.scan import feed as feed_module  # the plain files: worker processes fed while the walk goes on
+from licscan.scan import plain as scan_module  # the plain files: batches, examined in any process
 from tests.helpers import FIXTURES
 
 
@@ -47,10 +48,11 @@ def many_files(root: Path, copies: int) -> Path:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
 def test_killing_the_parent_ends_its_workers_and_frees_the_output_pipe(tmp_path):
-    """Issue 13 item 11: SIGKILL to ``licscan audit --jobs 2`` during the worker phase; its workers end (they were
-    armed with PR_SET_PDEATHSIG), so a caller reading its output sees end of file instead of hanging."""
+    """Issue 13 item 11: SIGKILL to ``licscan audit --jobs 3`` (this process and 2 workers) during the worker phase;
+    its workers end (they were armed with PR_SET_PDEATHSIG), so a caller reading its output sees end of file
+    instead of hanging."""
     many_files(tmp_path, 600)
-    proc = subprocess.Popen([sys.executable, "-m", "licscan", "audit", "dist", "--jobs", "2", "--no-cache"],
+    proc = subprocess.Popen([sys.executable, "-m", "licscan", "audit", "dist", "--jobs", "3", "--no-cache"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     workers: set[int] = set()
     while proc.poll() is None and len(workers) < 2:
@@ -78,21 +80,26 @@ def test_workers_and_one_process_give_the_same_records(tmp_path):
 
 
 def test_tasks_in_flight_are_bounded(tmp_path, monkeypatch):
-    """Submission is windowed (jobs x 4 tasks in flight), each task is a batch of (path, vpath) pairs (at most 5
-    here), and the distributions reach the workers once through the pool's initializer."""
+    """Submission is windowed (4 batches in flight per worker: --jobs 3 is this process and 2 workers), starts while
+    the walk goes on, each task is a batch of (path, vpath) pairs (at most 5 here), and the distributions reach the
+    workers once, through the pool's initializer; this process examines the batches the workers did not get."""
     monkeypatch.setattr(scan_module, "_BATCH_FILES", 5)
     dist = many_files(tmp_path, 60)
+    events: list[str] = []
     submitted: list[tuple] = []
+    here: list[tuple[tuple[str, str], ...]] = []
     in_flight: list[int] = []
-    real = scan_module.ProcessPoolExecutor
+    real = feed_module.ProcessPoolExecutor
 
     class Recording(real):  # type: ignore[misc, valid-type]
         def __init__(self, *args, **kwargs):
-            assert kwargs["initializer"] is scan_module._worker_start
+            assert kwargs["initializer"] is scan_module.worker_start
+            assert isinstance(kwargs["initargs"][0], scan_module.Shared)
             super().__init__(*args, **kwargs)
             self.pending: set = set()
 
         def submit(self, fn, *args, **kwargs):
+            events.append("submit")
             submitted.append(args)
             self.pending = {f for f in self.pending if not f.done()}
             future = super().submit(fn, *args, **kwargs)
@@ -100,10 +107,60 @@ def test_tasks_in_flight_are_bounded(tmp_path, monkeypatch):
             in_flight.append(len(self.pending))
             return future
 
-    monkeypatch.setattr(scan_module, "ProcessPoolExecutor", Recording)
-    _, records = scan([str(dist)], ScanConfig(jobs=2))
+    def examine_here(shared, batch):
+        here.append(batch.files)
+        return scan_module.examine_here(shared, batch)
+
+    finish = feed_module.PlainFiles.finish
+
+    def finishing(self, distributions):
+        events.append("walk done")
+        return finish(self, distributions)
+
+    monkeypatch.setattr(feed_module, "ProcessPoolExecutor", Recording)
+    monkeypatch.setattr(feed_module, "examine_here", examine_here)
+    monkeypatch.setattr(feed_module.PlainFiles, "finish", finishing)
+    _, records = scan([str(dist)], ScanConfig(jobs=3))
     assert len(records) == 60
-    assert len(submitted) == 12
+    assert events.index("submit") < events.index("walk done")
     assert all(len(args) == 1 and len(args[0]) == 5 for args in submitted)
     assert all(isinstance(s, str) and isinstance(v, str) for (batch,) in submitted for s, v in batch)
     assert max(in_flight) <= 8
+    assert all(len(files) == 5 for files in here)
+    assert {v for (batch,) in submitted for _, v in batch} | {v for files in here for _, v in files} == \
+        {r.vpath for r in records}
+
+
+def test_a_distribution_found_after_the_workers_started(tmp_path, monkeypatch):
+    """A venv-like tree: ``aaa/libcudart.so.13`` and 30 files in ``bbb/`` are walked (and sent to the workers)
+    before ``lib/site-packages`` is opened, whose RECORD lists the library (``../../aaa/libcudart.so.13``). The
+    workers had no distribution when they examined it: it is examined again with every distribution, and the
+    records are those of one process (the version comes from the distribution's METADATA)."""
+    monkeypatch.setattr(scan_module, "_BATCH_FILES", 5)
+    monkeypatch.setattr(feed_module._Pool, "take_back", lambda self: None)  # every batch sent is examined there
+    root = tmp_path / "venv"
+    (root / "aaa").mkdir(parents=True)
+    many_files(tmp_path, 30).rename(root / "bbb")
+    shutil.copy(FIXTURES / "cuda13/libkern.so", root / "aaa" / "libcudart.so.13")
+    info = root / "lib" / "site-packages" / "nvidia_cuda_runtime_cu13-13.0.96.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nvidia-cuda-runtime-cu13\nVersion: 13.0.96\n")
+    (info / "RECORD").write_text("../../aaa/libcudart.so.13,,\nnvidia_cuda_runtime_cu13-13.0.96.dist-info/METADATA,,\n"
+                                 "nvidia_cuda_runtime_cu13-13.0.96.dist-info/RECORD,,\n")
+    checked: list[tuple[tuple[str, ...], bool]] = []
+    may_differ = feed_module._owners_may_differ
+
+    def recording(records, seen, final):
+        answer = may_differ(records, seen, final)
+        checked.append((tuple(r.vpath.split("/venv/", 1)[1] for r in records), answer))
+        return answer
+
+    monkeypatch.setattr(feed_module, "_owners_may_differ", recording)
+    one = scan([str(root)], ScanConfig(jobs=1))
+    assert checked == []
+    three = scan([str(root)], ScanConfig(jobs=3))
+    assert one == three
+    cudart = [m for r in three[1] if r.vpath.endswith("aaa/libcudart.so.13") for m in r.matches]
+    assert [(m.name, m.version) for m in cudart] == [("cudart", "13.0.96")]
+    assert (("aaa/libcudart.so.13",), True) in checked
+    assert all(not answer for files, answer in checked if files != ("aaa/libcudart.so.13",))

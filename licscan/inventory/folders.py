@@ -2,7 +2,13 @@
 symlink; a regular file is opened only to read its first bytes, and mapped and walked when it is an archive.
 
 A folder's installed distributions (``*.dist-info`` / ``*.egg-info``) are yielded after its listing, then the
-layers of the image it holds (an OCI layout or an extracted docker-save), if any.
+layers of the image it holds (an OCI layout or an extracted docker-save), if any. They are read when the folder is
+opened, though, and handed to ``ahead`` (walk.py) at once: the scan can give them to its worker processes before
+it has the folder's files, so that examining files overlaps the walk.
+
+Real paths: a folder is entered only when it is not a link, so the real path of everything under a top-level
+folder is the real path of that folder joined with the names below it (``os.path.realpath`` once per input, not
+once per file: it looks at every component of the path).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import errno
 import mmap
 import os
 import stat
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
 from licscan.inventory import distributions, images, imagewalk
@@ -19,7 +25,10 @@ from licscan.inventory.archives import Level, Walker
 from licscan.inventory.fsread import FILE_FLAGS, link_note, open_beneath, readlink, special_kind
 from licscan.inventory.items import ArchiveSkipped, FileBlob, Item
 from licscan.inventory.sniff import HEAD_SIZE, archive_kind
-from licscan.model import Diagnostic, DiagnosticKind, SpecialFile, SpecialKind
+from licscan.model import Diagnostic, DiagnosticKind, Distribution, SpecialFile, SpecialKind
+
+#: Told of every installed distribution as soon as its folder's parent is opened (walk.py ``distributions_ahead``).
+Ahead = Callable[[Distribution], None]
 
 
 @dataclass
@@ -28,17 +37,18 @@ class _Folder:
 
     path: str
     vpath: str
+    real: str  # its real path
     base: str  # vpath + "/"
     entries: Iterator[os.DirEntry[str]]
     plan: imagewalk.Plan | None
-    infos: list[tuple[str, str]] = field(default_factory=list)  # its *.dist-info / *.egg-info folders
+    installed: list[Item] = field(default_factory=list)  # what its *.dist-info / *.egg-info folders gave
 
 
-def folder(walker: Walker, path: str, vpath: str, root: str) -> Iterator[Item]:
-    """The folder ``path`` and everything under it, depth first in name order. Iterative (a stack of open
-    folders, not recursion): a tree nested thousands of folders deep is walked like any other."""
+def folder(walker: Walker, path: str, vpath: str, root: str, ahead: Ahead | None = None) -> Iterator[Item]:
+    """The folder ``path`` (real path ``root``) and everything under it, depth first in name order. Iterative (a
+    stack of open folders, not recursion): a tree nested thousands of folders deep is walked like any other."""
     stack: list[_Folder] = []
-    opened = yield from _open_folder(walker, path, vpath)
+    opened = yield from _open_folder(walker, path, vpath, root, ahead)
     if opened is not None:
         stack.append(opened)
     while stack:
@@ -48,7 +58,7 @@ def folder(walker: Walker, path: str, vpath: str, root: str) -> Iterator[Item]:
             stack.pop()
             yield from _close_folder(walker, top)
             continue
-        child, child_v = entry.path, top.base + entry.name
+        child, child_v, child_real = entry.path, top.base + entry.name, os.path.join(top.real, entry.name)
         if walker.excluded(child_v):
             continue
         try:
@@ -59,21 +69,21 @@ def folder(walker: Walker, path: str, vpath: str, root: str) -> Iterator[Item]:
         if stat.S_ISLNK(mode):
             yield SpecialFile(child_v, SpecialKind.SYMLINK, readlink(child), link_note(child, root))
         elif stat.S_ISDIR(mode):
-            if entry.name.endswith((".dist-info", ".egg-info")):
-                top.infos.append((child, child_v))
-            opened = yield from _open_folder(walker, child, child_v)
+            opened = yield from _open_folder(walker, child, child_v, child_real, ahead)
             if opened is not None:
                 stack.append(opened)
         elif stat.S_ISREG(mode):
             if child in walker.deferred:
                 continue  # an image layer: walked with its image
-            yield from plain_file(walker, child, child_v)
+            yield from plain_file(walker, child, child_v, real=child_real)
         else:
             yield SpecialFile(child_v, special_kind(mode), note="not a regular file: never opened")
 
 
-def _open_folder(walker: Walker, path: str, vpath: str) -> Generator[Item, None, _Folder | None]:
-    """List one folder (sorted by name); its image plan. Returns the :class:`_Folder`, None when unlistable."""
+def _open_folder(walker: Walker, path: str, vpath: str, real: str,
+                 ahead: Ahead | None) -> Generator[Item, None, _Folder | None]:
+    """List one folder (sorted by name); its image plan; its installed distributions, read now (handed to
+    ``ahead``) and yielded when it is closed. Returns the :class:`_Folder`, None when unlistable."""
     try:
         with os.scandir(path) as listing:
             entries = sorted(listing, key=lambda e: e.name)
@@ -85,13 +95,29 @@ def _open_folder(walker: Walker, path: str, vpath: str) -> Generator[Item, None,
     if problem is not None:
         yield problem
     walker.deferred.update(layer_paths)
-    return _Folder(path, vpath, vpath if vpath.endswith("/") else vpath + "/", iter(entries), plan)
+    base = vpath if vpath.endswith("/") else vpath + "/"
+    opened = _Folder(path, vpath, real, base, iter(entries), plan)
+    for entry in entries:
+        if entry.name.endswith((".dist-info", ".egg-info")) and _is_folder(entry) \
+                and not walker.excluded(base + entry.name):
+            for item in distributions.installed(entry.path, base + entry.name, vpath, walker.limits):
+                opened.installed.append(item)
+                if ahead is not None and isinstance(item, Distribution):
+                    ahead(item)
+    return opened
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    """A folder, not a link to one (the walk below reports an entry it cannot stat)."""
+    try:
+        return stat.S_ISDIR(entry.stat(follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _close_folder(walker: Walker, done: _Folder) -> Iterator[Item]:
     """After a folder's listing: the distributions of its ``*.dist-info`` folders, then its image's layers."""
-    for info_path, info_v in done.infos:
-        yield from distributions.installed(info_path, info_v, done.vpath, walker.limits)
+    yield from done.installed
     if done.plan:
         path, base = done.path, done.base
         yield from imagewalk.layers(done.plan, lambda layer, vis: plain_file(
@@ -100,10 +126,11 @@ def _close_folder(walker: Walker, done: _Folder) -> Iterator[Item]:
 
 
 def plain_file(walker: Walker, path: str, vpath: str, *, visibility: images.Visibility | None = None,
-               layer: str | None = None, beneath: tuple[str, str] | None = None) -> Iterator[Item]:
+               layer: str | None = None, beneath: tuple[str, str] | None = None,
+               real: str | None = None) -> Iterator[Item]:
     """A regular file: yielded as a FileBlob for the scan to map, or walked when it is an archive. ``beneath`` =
     (folder, relative path): open it without following a link on any component (an image layer named by a
-    manifest)."""
+    manifest). ``real``: its real path when the caller knows it (else ``os.path.realpath``)."""
     try:
         fd = open_beneath(*beneath, FILE_FLAGS) if beneath is not None else os.open(path, FILE_FLAGS)
     except OSError as error:
@@ -123,11 +150,11 @@ def plain_file(walker: Walker, path: str, vpath: str, *, visibility: images.Visi
         if kind is None or walker.limits.max_depth < 1:
             if kind is not None:
                 yield walker.depth_diagnostic(vpath)
-            yield FileBlob(vpath, st.st_size, (), os.path.realpath(path), None, stat.S_IMODE(st.st_mode),
+            yield FileBlob(vpath, st.st_size, (), real or os.path.realpath(path), None, stat.S_IMODE(st.st_mode),
                            layer, False)
             return
         if visibility is None and walker.skip_archive is not None and walker.skip_archive(vpath, path, st):
-            yield ArchiveSkipped(vpath, os.path.realpath(path))
+            yield ArchiveSkipped(vpath, real or os.path.realpath(path))
             return
         try:
             buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)

@@ -46,24 +46,27 @@ __all__ = ["Item", "WalkLimits", "walk"]
 def walk(paths: Iterable[str], limits: WalkLimits = WalkLimits(), *,
          exclude: Callable[[str], bool] | None = None,
          skip_archive: Callable[[str, str, os.stat_result], bool] | None = None,
-         digests: Callable[[str], bool] | None = None) -> Iterator[Item]:
+         digests: Callable[[str], bool] | None = None,
+         distributions_ahead: folders.Ahead | None = None) -> Iterator[Item]:
     """Everything in ``paths`` (files or folders, as the user passed them). ``exclude(vpath)`` True skips a file,
     folder or member (and what is inside it). A yielded FileBlob's ``data`` is valid until the walk is advanced.
     ``skip_archive(vpath, real_path, stat)`` True for an archive *file* yields :class:`ArchiveSkipped` instead of
     its contents (the content cache has them). ``digests(file_name)`` True for an archive member that is spooled:
-    its ``FileBlob.sha256`` is computed while it is read (inventory/spool.py)."""
+    its ``FileBlob.sha256`` is computed while it is read (inventory/spool.py). ``distributions_ahead(distribution)``
+    is told of every installed distribution (a ``*.dist-info`` / ``*.egg-info`` folder) when the folder holding it
+    is opened, before the files of that folder are yielded (the distribution itself is yielded after them)."""
     walker = Walker(limits, exclude)
     walker.skip_archive = skip_archive
     walker.ahead.digests = digests
     try:
         for path in paths:
-            yield from _input(walker, path)
+            yield from _input(walker, path, distributions_ahead)
             walker.forget()
     finally:
         walker.close()
 
 
-def _input(walker: Walker, path: str) -> Iterator[Item]:
+def _input(walker: Walker, path: str, ahead: folders.Ahead | None) -> Iterator[Item]:
     """One input as the user named it (a link is followed: the user named it)."""
     vpath = names.display(path)
     if walker.excluded(vpath):
@@ -77,7 +80,7 @@ def _input(walker: Walker, path: str) -> Iterator[Item]:
             yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror or error}")
         return
     if stat.S_ISDIR(st.st_mode):
-        yield from folders.folder(walker, path, vpath, os.path.realpath(path))
+        yield from folders.folder(walker, path, vpath, os.path.realpath(path), ahead)
     elif stat.S_ISREG(st.st_mode):
         yield from folders.plain_file(walker, path, vpath)
     else:

@@ -1,6 +1,7 @@
 """One scan: walk the inputs, inspect every file, name the NVIDIA and GPU parts, collect the inventory (docs/architecture.md).
 
-Plain files are inspected by path (in worker processes with ``jobs > 1``, from the cache when unchanged);
+Plain files are inspected by path (with ``jobs > 1`` also in worker processes, while the walk goes on:
+:mod:`licscan.scan.feed`; from the cache when unchanged);
 archive members are inspected from the bytes the walker hands out, while they are valid. Components are named
 after the walk, when the packaging metadata of every enclosing distribution is known. Naming one file is
 :func:`licscan.identify.examine.examine`; plain files are examined by :mod:`licscan.scan.plain` (batches, worker
@@ -45,7 +46,7 @@ from licscan.model import (
     Summary,
 )
 from licscan.scan.archives import ArchiveBucket, Archives, Gathered
-from licscan.scan.plain import records_for_paths
+from licscan.scan.feed import PlainFiles
 
 Progress = Callable[[str], None]
 
@@ -99,16 +100,19 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     cache = open_cache(config, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}", warn)
     archives = Archives(cache) if cache is not None else None
     got = Gathered()
-    items_out = walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
-                     if config.exclude else None, skip_archive=archives.skip if archives is not None else None,
-                     digests=_named_by_catalog)
-    _gather(items_out, config, got, progress)
-    got.name_members()
-    if archives is not None:
-        archives.store(got)
-        archives.replay(got)
-    got.records.extend(records_for_paths(got.plain, config.limits, config.digests, config.jobs, got.distributions,
-                                         cache, progress))
+    plain = PlainFiles(config.limits, config.digests, config.jobs, cache, progress)
+    try:
+        items_out = walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
+                         if config.exclude else None, skip_archive=archives.skip if archives is not None else None,
+                         digests=_named_by_catalog, distributions_ahead=plain.ahead)
+        _gather(items_out, config, got, progress, plain)
+        got.name_members()
+        if archives is not None:
+            archives.store(got)
+            archives.replay(got)
+        got.records.extend(plain.finish(got.distributions))
+    finally:
+        plain.close()
     got.records.sort(key=lambda r: r.vpath)
     if cache is not None:
         cache.trim()
@@ -122,13 +126,14 @@ def _named_by_catalog(name: str) -> bool:
     return catalog.load_catalog().any_name.fullmatch(name) is not None
 
 
-def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progress: Progress | None) -> None:
+def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progress: Progress | None,
+            plain: PlainFiles) -> None:
     """Sort what the walk hands out; archive members are observed now, while their bytes are valid (named after
-    the walk)."""
+    the walk); plain files go to ``plain`` (worker processes examine them meanwhile)."""
     for item in walked:
         if isinstance(item, items.FileBlob):
             if item.source is not None and not item.containers:
-                got.plain.append((item.source, item.vpath, item.size))
+                plain.add(item.source, item.vpath, item.size)
                 continue
             data = item.data if item.data is not None else b""
             facts = inspect_buffer(data, item.vpath, replace(config.limits, jobs=1)) if len(data) else \

@@ -36,12 +36,11 @@ def _bucket_of(bucket: ArchiveBucket, vpath: str) -> bool:
 
 @dataclass
 class Gathered:
-    """What the walk handed out, by kind (plain files are examined after the walk, by path; archive members are
+    """What the walk handed out, by kind (plain files go to licscan.scan.feed, examined by path; archive members are
     observed while the walk holds their bytes and named after it)."""
 
     records: list[FileRecord] = field(default_factory=list)
     observed: list[Observed] = field(default_factory=list)
-    plain: list[tuple[str, str, int]] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     distributions: list[Distribution] = field(default_factory=list)
     specials: list[SpecialFile] = field(default_factory=list)

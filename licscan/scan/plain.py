@@ -7,8 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from licscan import cache as cache_module
@@ -20,13 +19,13 @@ from licscan.cache import Cache, file_digest
 from licscan.identify.examine import FileRecord, examine
 from licscan.identify.owner import distribution_of
 from licscan.model import Distribution
-from licscan.workers import bounded, die_with_parent, fork_context
+from licscan.workers import die_with_parent
 
 Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
 
 
 @dataclass(frozen=True)
-class _Shared:
+class Shared:
     """What every file examination needs besides its own path: given to each worker process once (the pool's
     initializer; inherited through fork), never pickled per task (issue 14: torch's RECORD alone has 13,000 rows)."""
 
@@ -37,7 +36,7 @@ class _Shared:
     context: dict[str, str]  # distribution vpath -> digest of its metadata (bound into the file's cache key)
 
 
-_SHARED: _Shared | None = None
+_SHARED: Shared | None = None
 
 
 def _distribution_context(distributions: Sequence[Distribution]) -> dict[str, str]:
@@ -51,7 +50,7 @@ def _distribution_context(distributions: Sequence[Distribution]) -> dict[str, st
     return out
 
 
-def _shared() -> _Shared:
+def _shared() -> Shared:
     if _SHARED is None:
         raise RuntimeError("scan context not installed")
     return _SHARED
@@ -75,7 +74,7 @@ class _BatchKey:
     memo: str | None
 
 
-def _batch_key(cache: Cache, shared: _Shared, batch: Sequence[tuple[str, str]],
+def _batch_key(cache: Cache, shared: Shared, batch: Sequence[tuple[str, str]],
                before: list[Identity]) -> _BatchKey:
     memo = cache.identity_key("\0".join(source for source, _ in batch), before)  # real paths (the walker's)
     known = cache.get(memo, "memo", tuple) if memo is not None else None
@@ -92,7 +91,7 @@ def _batch_key(cache: Cache, shared: _Shared, batch: Sequence[tuple[str, str]],
     return _BatchKey(cache.key("batch", *parts), digests, memo)
 
 
-def _examine_batch(batch: Sequence[tuple[str, str]]) -> list[FileRecord]:
+def examine_batch(batch: Sequence[tuple[str, str]]) -> list[FileRecord]:
     """Examine a batch of plain files (in a worker process when jobs > 1), from the content cache when the same
     bytes were examined at the same virtual paths before.
 
@@ -143,15 +142,9 @@ def identity(path: str) -> Identity | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _install(shared: _Shared | None) -> None:
+def _install(shared: Shared | None) -> None:
     global _SHARED
     _SHARED = shared
-
-
-def _worker_start(shared: _Shared, parent: int) -> None:
-    """Pool initializer: die with the parent (issue 13 item 11), take the shared context."""
-    die_with_parent(parent)
-    _install(shared)
 
 
 # A task, and a cache entry, is a batch of files of one folder: at most this many, or this many bytes (a larger
@@ -162,51 +155,65 @@ _BATCH_FILES = 64
 _BATCH_BYTES = 32 << 20
 
 
-def _batches(jobs: Sequence[tuple[str, str, int]]) -> Iterator[list[tuple[str, str]]]:
-    batch: list[tuple[str, str]] = []
-    size = 0
-    folder = None
-    for source, vpath, length in jobs:
+@dataclass(frozen=True)
+class Batch:
+    """Plain files of one folder examined (and cached) together: (real path, virtual path) pairs, and their bytes."""
+
+    files: tuple[tuple[str, str], ...]
+    size: int
+
+
+class Batcher:
+    """Cuts the plain files, in walk order, into :class:`Batch` values as they come."""
+
+    def __init__(self) -> None:
+        self._files: list[tuple[str, str]] = []
+        self._size = 0
+        self._folder: str | None = None
+
+    def add(self, source: str, vpath: str, length: int) -> Batch | None:
+        """Take one file; the batch it closes (the files before it), if any."""
         here = vpath.rsplit("/", 1)[0] if "/" in vpath else ""
-        if batch and (here != folder or len(batch) >= _BATCH_FILES or size + length > _BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        folder = here
-        batch.append((source, vpath))
-        size += length
-    if batch:
-        yield batch
+        done = None
+        if self._files and (here != self._folder or len(self._files) >= _BATCH_FILES
+                            or self._size + length > _BATCH_BYTES):
+            done = self.flush()
+        self._folder = here
+        self._files.append((source, vpath))
+        self._size += length
+        return done
+
+    def flush(self) -> Batch | None:
+        """The batch being filled (None when empty)."""
+        if not self._files:
+            return None
+        done = Batch(tuple(self._files), self._size)
+        self._files, self._size = [], 0
+        return done
 
 
-def records_for_paths(jobs: list[tuple[str, str, int]], limits: Limits, digests: bool, workers: int,
-                      distributions: list[Distribution], cache: Cache | None,
-                      progress: Callable[[str], None] | None = None) -> list[FileRecord]:
-    """Examine the plain files ``jobs`` ((real path, virtual path, size) each): in this process with one job, else in
-    a pool of worker processes that take the shared context once (initializer) and batches of (path, vpath) pairs,
-    at most ``4 x jobs`` batches in flight."""
-    if not jobs:
-        return []
-    shared = _Shared(limits, digests, cache, tuple(distributions),
-                     _distribution_context(distributions) if cache is not None else {})
-    done = progress or (lambda vpath: None)
-    out = []
-    if workers <= 1 or len(jobs) < 4:
-        _install(shared)
-        try:
-            for batch in _batches(jobs):
-                for record in _examine_batch(batch):
-                    out.append(record)
-                    done(record.vpath)
-            return out
-        finally:
-            _install(None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=fork_context(), initializer=_worker_start,
-                             initargs=(shared, os.getpid())) as pool:
-        for records in bounded(pool, _examine_batch, _batches(jobs), window=workers * 4):
-            for record in records:
-                out.append(record)
-                done(record.vpath)
-    return out
+def shared_context(limits: Limits, digests: bool, cache: Cache | None,
+                   distributions: Sequence[Distribution]) -> Shared:
+    """What examining a file needs besides its path, for ``distributions``."""
+    return Shared(limits, digests, cache, tuple(distributions),
+                   _distribution_context(distributions) if cache is not None else {})
 
 
-__all__ = ["Identity", "identity", "records_for_paths"]
+def examine_here(shared: Shared, batch: Batch) -> list[FileRecord]:
+    """Examine ``batch`` in this process."""
+    previous = _SHARED
+    _install(shared)
+    try:
+        return examine_batch(batch.files)
+    finally:
+        _install(previous)
+
+
+def worker_start(shared: Shared, parent: int) -> None:
+    """Pool initializer: die with the parent (issue 13 item 11), take the shared context."""
+    die_with_parent(parent)
+    _install(shared)
+
+
+__all__ = ["Batch", "Batcher", "Identity", "examine_batch", "examine_here", "identity", "shared_context",
+           "worker_start"]

@@ -1,0 +1,223 @@
+"""The plain files of a scan, examined while the walk goes on (issue 14: the two cores do the work).
+
+The walk hands every plain file to :meth:`PlainFiles.add`; files are cut into batches of one folder
+(:class:`licscan.scan.plain.Batcher`). With ``jobs`` > 1 there are ``jobs - 1`` worker processes beside this one:
+
+- during the walk, batches go to the workers in walk order, at most ``4 x workers`` in flight (the rest wait here,
+  as (path, virtual path) pairs), while this process goes on walking;
+- after the walk, the batches still waiting are ordered largest first: the workers take them from the front, this
+  process examines them from the back (the smallest, so that it comes back often to keep the workers fed), and at
+  the end takes back a batch sent to a worker that has not started it yet (the tail is shared, not left to one
+  worker).
+
+Workers are forked with the distributions known at that moment, once (the pool's initializer; never pickled per
+task). The walk reads a folder's ``*.dist-info`` when it opens the folder (``distributions_ahead``), so in an
+installed environment the workers have every distribution before the first file. A distribution found after the
+workers were started (a venv's ``bin/`` comes before its ``site-packages``; a wheel's own metadata) makes those
+workers *stale*: they get no more batches, and each file they examined whose owner the new distributions could
+change (:func:`licscan.identify.owner.distribution_of`) is examined again here, with all of them. The records are
+therefore those of one process examining every file with every distribution, whoever examined them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from licscan.binary.images import Limits
+from licscan.cache import Cache
+from licscan.identify.examine import FileRecord
+from licscan.identify.owner import distribution_of
+from licscan.model import Distribution
+from licscan.scan.plain import Batch, Batcher, Shared, examine_batch, examine_here, shared_context, worker_start
+from licscan.vpath import is_within
+from licscan.workers import fork_context
+
+WINDOW_PER_WORKER = 4  # batches in flight per worker process
+START_AFTER = 4  # batches waiting before worker processes are started (a few files are examined here, unforked)
+MAX_STARTS = 3  # worker pools started in one scan (each later one because distributions were found meanwhile)
+
+
+@dataclass
+class _Pool:
+    """Worker processes forked with one set of distributions, and the batches sent to them."""
+
+    executor: ProcessPoolExecutor
+    shared: Shared
+    workers: int
+    in_flight: dict[Future[list[FileRecord]], Batch] = field(default_factory=dict)  # in order of submission
+    stale: bool = False  # a distribution was found after the fork: no more batches
+
+    def room(self) -> bool:
+        return not self.stale and len(self.in_flight) < self.workers * WINDOW_PER_WORKER
+
+    def submit(self, batch: Batch) -> None:
+        self.in_flight[self.executor.submit(examine_batch, batch.files)] = batch
+
+    def take_back(self) -> Batch | None:
+        """The last batch sent that no worker has started (cancelled here), if any."""
+        for future in reversed(list(self.in_flight)):
+            if future.cancel():
+                return self.in_flight.pop(future)
+        return None
+
+
+class PlainFiles:
+    """The plain files of one scan: :meth:`ahead` and :meth:`add` during the walk, then :meth:`finish` once, then
+    :meth:`close` (always)."""
+
+    def __init__(self, limits: Limits, digests: bool, jobs: int, cache: Cache | None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.limits, self.digests, self.cache = limits, digests, cache
+        self.workers = max(0, jobs - 1)
+        self.progress = progress
+        self.known: list[Distribution] = []  # installed distributions read ahead by the walk
+        self.batcher = Batcher()
+        self.waiting: deque[Batch] = deque()
+        self.records: list[FileRecord] = []
+        self.pool: _Pool | None = None
+        self.started = 0  # pools started
+        # what workers examined, with the distributions they had: checked against the final ones in finish()
+        self.from_workers: list[tuple[Batch, list[FileRecord], tuple[Distribution, ...]]] = []
+
+    # ---- during the walk
+    def ahead(self, distribution: Distribution) -> None:
+        """An installed distribution, read before the files of its folder are walked."""
+        self.known.append(distribution)
+        if self.pool is not None:
+            self.pool.stale = True
+
+    def add(self, source: str, vpath: str, size: int) -> None:
+        """One plain file (real path, virtual path, size), in walk order."""
+        batch = self.batcher.add(source, vpath, size)
+        if batch is None:
+            return
+        self.waiting.append(batch)
+        self._renew(lambda: self._shared(self.known))
+        self._feed()
+
+    # ---- after the walk
+    def finish(self, distributions: Sequence[Distribution]) -> list[FileRecord]:
+        """Every plain file's record, each examined with ``distributions`` (all of the scan's)."""
+        last = self.batcher.flush()
+        if last is not None:
+            self.waiting.append(last)
+        final = self._shared(distributions)
+        if self.pool is not None and not _same(self.pool.shared.distributions, final.distributions):
+            self.pool.stale = True
+        self.waiting = deque(sorted(self.waiting, key=lambda b: -b.size))
+        while self.waiting or (self.pool is not None and self.pool.in_flight):
+            self._step(final)
+        self.close()
+        checked: dict[int, bool] = {}  # id(distributions seen) -> the same as final
+        for batch, records, seen in self.from_workers:
+            same = checked.setdefault(id(seen), _same(seen, final.distributions))
+            if not same and _owners_may_differ(records, seen, final.distributions):
+                self.records.extend(examine_here(final, batch))  # (its files were reported to progress already)
+            else:
+                self.records.extend(records)
+        return self.records
+
+    def _step(self, final: Shared) -> None:
+        """One turn after the walk: feed the workers (largest first), collect what they finished, examine the
+        smallest waiting batch here, or take back one they have not started, or wait for one."""
+        self._renew(lambda: final)
+        self._feed()
+        if self.waiting:
+            self._done(examine_here(final, self.waiting.pop()))
+            return
+        pool = self.pool
+        if pool is None:
+            return
+        batch = pool.take_back()
+        if batch is not None:
+            self._done(examine_here(final, batch))
+        else:
+            self._collect(block=True)
+
+    def close(self) -> None:
+        """End the worker processes (waiting for the batches they have started)."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.executor.shutdown(wait=True, cancel_futures=True)
+            self._collect_from(pool, block=False)
+
+    # ---- the workers
+    def _shared(self, distributions: Sequence[Distribution]) -> Shared:
+        return shared_context(self.limits, self.digests, self.cache, distributions)
+
+    def _renew(self, shared: Callable[[], Shared]) -> None:
+        """Start workers (with ``shared()``) when enough batches wait and there are none, or the ones there are
+        went stale and have finished their batches."""
+        pool = self.pool
+        if pool is not None and pool.stale:
+            self._collect_from(pool, block=False)
+            if not pool.in_flight:
+                self.close()
+        if self.pool is None and self.workers and len(self.waiting) >= START_AFTER and self.started < MAX_STARTS:
+            self._start(shared())
+
+    def _start(self, shared: Shared) -> None:
+        self.started += 1
+        executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=fork_context(), initializer=worker_start,
+                                       initargs=(shared, os.getpid()))
+        self.pool = _Pool(executor, shared, self.workers)
+
+    def _feed(self) -> None:
+        pool = self.pool
+        if pool is None:
+            return
+        self._collect(block=False)
+        while self.waiting and pool.room():
+            pool.submit(self.waiting.popleft())
+
+    def _collect(self, block: bool) -> None:
+        if self.pool is not None:
+            self._collect_from(self.pool, block)
+
+    def _collect_from(self, pool: _Pool, block: bool) -> None:
+        if block and pool.in_flight:
+            wait(pool.in_flight, return_when=FIRST_COMPLETED)
+        for future in [f for f in pool.in_flight if f.done()]:
+            batch = pool.in_flight.pop(future)
+            if future.cancelled():
+                self.waiting.append(batch)
+                continue
+            records = future.result()
+            self.from_workers.append((batch, records, pool.shared.distributions))  # checked in finish()
+            self._report(records)
+
+    def _done(self, records: list[FileRecord]) -> None:
+        self.records.extend(records)
+        self._report(records)
+
+    def _report(self, records: list[FileRecord]) -> None:
+        if self.progress is not None:
+            for record in records:
+                self.progress(record.vpath)
+
+
+def _same(one: Sequence[Distribution], other: Sequence[Distribution]) -> bool:
+    return {id(d) for d in one} == {id(d) for d in other}
+
+
+def _owners_may_differ(records: list[FileRecord], seen: Sequence[Distribution],
+                       final: Sequence[Distribution]) -> bool:
+    """Whether a file of ``records`` (examined with the distributions ``seen``) may have another owner among
+    ``final``: only a distribution in one set and not the other can change it, and only for a file its RECORD
+    lists or its scope holds."""
+    ids = {id(d) for d in seen}
+    final_ids = {id(d) for d in final}
+    changed = [d for d in final if id(d) not in ids] + [d for d in seen if id(d) not in final_ids]
+    listed = [{path for path, _ in d.files} for d in changed]
+    for record in records:
+        if any(record.vpath in paths or is_within(record.vpath, d.scope) for d, paths in zip(changed, listed)) \
+                and distribution_of(record.vpath, seen) is not distribution_of(record.vpath, final):
+            return True
+    return False
+
+
+__all__ = ["START_AFTER", "WINDOW_PER_WORKER", "PlainFiles"]
