@@ -1,6 +1,6 @@
-"""Worker processes: a pool fed at most a window of tasks at a time (issue 14: never one pickled task per file up
-front), whose workers take what every task shares once (the pool's initializer) and end with their parent.
-Generic: it knows nothing of what the tasks do (``licscan.scan`` examines batches of files with it)."""
+"""Worker processes: forked (they inherit the parent's loaded tables), they take what every task shares once (the
+pool's initializer) and end with their parent. Generic: it knows nothing of what the tasks do (``licscan.scan.feed``
+feeds them batches of files, a bounded window at a time: issue 14, never one pickled task per file up front)."""
 
 from __future__ import annotations
 
@@ -11,33 +11,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from multiprocessing.context import BaseContext
-from typing import TypeVar
-
-Task = TypeVar("Task")
-Result = TypeVar("Result")
 
 
 def fork_context() -> BaseContext | None:
     """The ``fork`` start method where the platform has it (workers inherit the parent's loaded tables), else the
     default."""
     return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-
-
-def bounded(pool: Executor, work: Callable[[Task], Result], tasks: Iterable[Task], window: int) -> Iterator[Result]:
-    """``work(task)`` of every task, run in ``pool`` with at most ``window`` tasks in flight, in the order they
-    finish."""
-    pending: set[Future[Result]] = set()
-    for task in tasks:
-        while len(pending) >= window:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield from (future.result() for future in finished)
-        pending.add(pool.submit(work, task))
-    while pending:
-        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-        yield from (future.result() for future in finished)
 
 
 def die_with_parent(parent: int) -> None:
@@ -61,4 +41,4 @@ def die_with_parent(parent: int) -> None:
         threading.Thread(target=watch, name="licscan-parent-watch", daemon=True).start()
 
 
-__all__ = ["bounded", "die_with_parent", "fork_context"]
+__all__ = ["die_with_parent", "fork_context"]

@@ -76,7 +76,12 @@ class _BatchKey:
 
 def _batch_key(cache: Cache, shared: Shared, batch: Sequence[tuple[str, str]],
                before: list[Identity]) -> _BatchKey:
-    memo = cache.identity_key("\0".join(source for source, _ in batch), before)  # real paths (the walker's)
+    """The entry name binds each file's content digest, size, virtual path and the digest of its owner's metadata;
+    the memo name, each file's identity and the digest of its owner's metadata (an edited METADATA or RECORD beside
+    unchanged files is not a memo hit: the files are named from it)."""
+    owners = [_owner_context(shared, vpath) for _, vpath in batch]
+    memo = cache.identity_key("\0".join(f"{source}\0{owner}" for (source, _), owner in zip(batch, owners)),
+                              before)  # real paths (the walker's)
     known = cache.get(memo, "memo", tuple) if memo is not None else None
     if known is not None and len(known) == len(batch) + 1:
         return _BatchKey(known[0], tuple(known[1:]), None)  # the memo is stored already
@@ -85,10 +90,15 @@ def _batch_key(cache: Cache, shared: Shared, batch: Sequence[tuple[str, str]],
     except OSError:
         return _BatchKey(None, (None,) * len(batch), memo)
     parts = []
-    for (_source, vpath), digest, ident in zip(batch, digests, before):
-        dist = distribution_of(vpath, shared.distributions)
-        parts += [vpath, str(digest), str(ident[2]), shared.context.get(dist.vpath, "") if dist is not None else ""]
+    for (_source, vpath), digest, ident, owner in zip(batch, digests, before, owners):
+        parts += [vpath, str(digest), str(ident[2]), owner]
     return _BatchKey(cache.key("batch", *parts), digests, memo)
+
+
+def _owner_context(shared: Shared, vpath: str) -> str:
+    """The digest of the metadata of the distribution that owns ``vpath`` ("" for none)."""
+    dist = distribution_of(vpath, shared.distributions)
+    return shared.context.get(dist.vpath, "") if dist is not None else ""
 
 
 def examine_batch(batch: Sequence[tuple[str, str]]) -> list[FileRecord]:
