@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from licscan import clock
-from licscan.cache import Cache, CacheRefused, boot_id, tree_identity
+from licscan.cache import Cache, CacheRefused, Listing, boot_id, content_digests, content_key, list_tree
 from licscan.findings import ExitCode, FailOn, Finding, exit_code
 from licscan.model import DiagnosticKind, Inventory
 from licscan.rules.config import Config, resolve_config
@@ -290,31 +290,36 @@ def _evaluate(inventory: Inventory, packs: list[RulePack], config: Config) -> Ju
 
 @dataclass(frozen=True)
 class _TreeMemo:
-    """The whole audit of a tree that did not change since it was audited on this boot: found by the identity of
-    every entry of the tree (:func:`licscan.cache.tree_identity`: no file is read), the scan settings and what the
-    findings depend on. Not stored when the scan was cut short (a time budget, an unreadable part) or the tree
-    changed while it was scanned. A copy of the tree elsewhere, or another boot, misses it and is audited from the
-    content-keyed entries (docs/cache.md)."""
+    """The whole audit of a tree, keyed by the tree's content (:mod:`licscan.cache.tree`: its shape and the BLAKE3
+    digest of every file), the inputs as given, the scan settings and what the findings depend on: a copy of the
+    tree (a fresh checkout, a restored CI cache) finds it too. On the boot that hashed a tree, a ``treeid`` entry
+    maps the tree's identity to its content key, so an unchanged tree is not read again. Not stored when the scan
+    was cut short (a time budget, an unreadable part) or the tree changed while it was scanned (docs/cache.md)."""
 
     cache: Cache
     paths: tuple[str, ...]
-    tree: str
+    listing: Listing
+    content: str
     key: str
 
     @classmethod
     def open(cls, paths: Sequence[str], prepared: Prepared) -> _TreeMemo | None:
-        boot, scan_config = boot_id(), prepared.scan
-        if not scan_config.cache_dir or boot is None or prepared.judged is None:
+        scan_config = prepared.scan
+        if not scan_config.cache_dir or prepared.judged is None:
             return None
-        tree = tree_identity(paths)
-        if tree is None:
+        listing = list_tree(paths)
+        if listing is None:
             return None
         try:
             cache = Cache.open(scan_config.cache_dir, "tree", max_bytes=scan_config.cache_max_bytes)
         except CacheRefused:
             return None  # the scan says why
+        content = _content(cache, listing)
+        if content is None:
+            return None
         settings = f"{scan_config.settings()}\0{scan_config.walk_limits!r}\0{scan_config.exclude!r}"
-        return cls(cache, tuple(paths), tree, cache.key("tree", boot, settings, prepared.judged, tree, *paths))
+        return cls(cache, tuple(paths), listing, content,
+                   cache.key("tree", settings, prepared.judged, content, *paths))
 
     def get(self) -> Remembered | None:
         found = self.cache.get(self.key, "tree", Remembered)
@@ -324,15 +329,39 @@ class _TreeMemo:
         return None
 
     def put(self, remembered: Remembered) -> bool:
-        """Store the audit (True when stored)."""
+        """Store the audit (True when stored) when the tree scanned is the tree hashed: its identity is the same
+        after the scan as before it, and, when something in it had changed just before it was listed (a racy
+        listing: identities could hide a rewrite), its content key too."""
         from licscan.binary import budget
 
         diagnostics = remembered.inventory.diagnostics
         if budget.reached(diagnostics) or any(d.kind is DiagnosticKind.UNREADABLE for d in diagnostics):
             return False
-        if tree_identity(self.paths) != self.tree:
+        after = list_tree(self.paths)
+        if after is None or after.identity != self.listing.identity:
             return False
+        if self.listing.racy:
+            digests = content_digests(after.files)
+            if digests is None or content_key(after, digests) != self.content:
+                return False
         stored = self.cache.put(self.key, "tree", remembered)
         if stored:
             self.cache.trim()
         return stored
+
+
+def _content(cache: Cache, listing: Listing) -> str | None:
+    """The content key of the listed tree: from the ``treeid`` entry of its identity when the tree was hashed on
+    this boot and nothing in it changed since (and not just before the listing), else by reading every file."""
+    boot = boot_id()
+    alias = cache.key("treeid", boot, listing.identity) if boot is not None and not listing.racy else None
+    known = cache.get(alias, "treeid", str) if alias is not None else None
+    if isinstance(known, str) and len(known) == 64:
+        return known
+    digests = content_digests(listing.files)
+    if digests is None:
+        return None
+    content = content_key(listing, digests)
+    if alias is not None:
+        cache.put(alias, "treeid", content)
+    return content

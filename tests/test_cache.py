@@ -57,13 +57,13 @@ def kinds(cache: Path) -> Counter:
 
 
 def content_kinds(cache: Path) -> Counter:
-    """The entry kinds of the content cache, without the same-boot tree memo and the reports kept beside it: an
-    audit stores a ``tree`` entry (and ``report`` entries) only for a tree older than the racy window
-    (``licscan.cache.keys.RACY_NS``), which a tree made by the test a moment ago may or may not be (test_tree_memo_*
-    below cover it)."""
+    """The entry kinds of the content cache, without the tree memo's: the ``tree`` entry and the reports kept beside
+    it (stored for a tree that changed just before it was listed only when it was read twice, the same), and the
+    ``treeid`` entry of this boot (stored only for a tree older than the racy window,
+    ``licscan.cache.keys.RACY_NS``, which a tree made by the test a moment ago may or may not be)."""
     out = kinds(cache)
-    del out["tree"]
-    del out["report"]
+    for kind in ("tree", "report", "treeid"):
+        del out[kind]
     return out
 
 
@@ -93,23 +93,33 @@ def scanned(tmp_path):
 
 def test_copied_tree_hits_the_cache_of_the_first(scanned, tmp_path):
     """Issue 14 goal 4: a cache restored into a fresh checkout of the same bytes (new inodes, mtimes and ctimes)
-    hits for every batch of files and every archive, and the report is identical."""
+    finds the whole audit by the tree's content (its ``tree`` entry: no batch, archive or findings entry is read),
+    and the report is identical. A copy with one more file misses the ``tree`` entry and still hits every batch of
+    files and every archive it shares with the first."""
     first, cache, baseline = scanned
     copy = tmp_path / "b"
     shutil.copytree(first / "dist", copy / "dist")
     for path in (copy / "dist").rglob("*"):
         os.utime(path, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
     assert (copy / "dist/app/exe_multi").stat().st_ino != (first / "dist/app/exe_multi").stat().st_ino
+    (tree,) = entries(cache, "tree")
     stored = {p: p.read_bytes() for kind in ("batch", "archive", "findings") for p in entries(cache, kind)}
-    for path in stored:
+    for path in [*stored, tree]:
         os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
     again = run(copy, "--cache-dir", str(cache))
     assert (again.returncode, again.stdout, again.stderr) == (1, baseline, "")
-    # every batch, archive and findings entry was read (a hit refreshes its mtime) and none was added
-    assert {p: p.read_bytes() for kind in ("batch", "archive", "findings") for p in entries(cache, kind)} == stored
-    assert all(p.stat().st_mtime_ns > 1_000_000_000_000_000_000 for p in stored)
-    # the copy's identities were memoised: 4 more memos (same digests, other inodes)
-    assert content_kinds(cache) == {"batch": 3, "archive": 1, "findings": 1, "memo": 8}
+    assert tree.stat().st_mtime_ns > 1_000_000_000_000_000_000  # the whole audit, found by content
+    assert all(p.stat().st_mtime_ns == 1_000_000_000_000_000_000 for p in stored)  # nothing else was read
+    # one more file, in a folder of its own (a batch of its own): the tree entry misses, the batches and the wheel
+    # are found by the content of their files, and none of them is stored again
+    (copy / "dist/extra").mkdir()
+    (copy / "dist/extra/NOTICE.txt").write_text("one more file\n")
+    more = run(copy, "--cache-dir", str(cache))
+    assert more.returncode == 1 and json.loads(more.stdout) == json.loads(run(copy, "--no-cache").stdout)
+    assert {p: p.read_bytes() for p in stored} == stored
+    assert all(p.stat().st_mtime_ns > 1_000_000_000_000_000_000 for kind in ("batch", "archive")
+               for p in entries(cache, kind) if p in stored)
+    assert content_kinds(cache)["batch"] == 4  # the new folder's batch only
 
 
 def test_changed_bytes_are_examined_again(scanned):
@@ -274,6 +284,85 @@ def test_tree_identity_sees_every_change_and_no_racy_tree(tmp_path, monkeypatch)
     assert tree_identity([str(root / "missing")]) is None
     monkeypatch.setattr(keys, "RACY_NS", 10**18)
     assert tree_identity([str(root)]) is None
+
+
+def test_content_key_is_a_copys_and_changes_with_anything_the_walker_sees(tmp_path, monkeypatch):
+    """licscan.cache.content_key: the same for a copy of a tree elsewhere (new inodes and times, other permission
+    bits: a checkout made with another umask) audited under the same name; different after a change of bytes (same
+    size), a name, a new file or folder, a retargeted link, or a dangling link whose target appears (the walker then
+    says it points out of the tree)."""
+    from licscan.cache import content_digests, content_key, list_tree
+
+    def key(base: Path) -> str:
+        monkeypatch.chdir(base)
+        listing = list_tree(["t"])
+        assert listing is not None
+        digests = content_digests(listing.files)
+        assert digests is not None
+        return content_key(listing, digests)
+
+    root = tmp_path / "a/t"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub/a.so").write_bytes(b"\x7fELF one")
+    (root / "b.txt").write_text("b")
+    (root / "link").symlink_to("b.txt")
+    (root / "out").symlink_to("../../elsewhere")
+    first = key(tmp_path / "a")
+    shutil.copytree(root, tmp_path / "b/t", symlinks=True)
+    for path in (tmp_path / "b/t").rglob("*"):
+        os.utime(path, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000), follow_symlinks=False)
+    os.chmod(tmp_path / "b/t/b.txt", 0o600)
+    os.chmod(tmp_path / "b/t/sub", 0o700)
+    seen = {key(tmp_path / "b")}
+    assert seen == {first}
+    copy = tmp_path / "b/t"
+
+    def differs(edit) -> None:
+        edit()
+        now = key(tmp_path / "b")
+        assert now not in seen
+        seen.add(now)
+
+    differs(lambda: (copy / "sub/a.so").write_bytes(b"\x7fELF two"))
+    differs(lambda: (copy / "b.txt").rename(copy / "c.txt"))
+    differs(lambda: (copy / "sub/new").write_bytes(b""))
+    differs(lambda: (copy / "sub/deeper").mkdir())
+    differs(lambda: (tmp_path / "elsewhere").write_text("the link now points out of the tree"))
+
+    def retarget() -> None:
+        (copy / "link").unlink()
+        (copy / "link").symlink_to("c.txt")
+
+    differs(retarget)
+
+
+def test_an_unchanged_tree_is_read_once_on_the_boot_that_hashed_it(tmp_path, monkeypatch):
+    """The tree memo's ``treeid`` entry maps an unchanged tree's identity to its content key on the boot that
+    hashed it: a second audit reads no file's bytes for the key; changed bytes (same size) are hashed again."""
+    import licscan.audit as audit
+    from licscan.cache import keys
+    from licscan.scan import ScanConfig
+
+    monkeypatch.setattr(keys, "RACY_NS", 0)  # the tree below is not "just changed"
+    calls = []
+    real = audit.content_digests
+    monkeypatch.setattr(audit, "content_digests", lambda files: calls.append(len(files)) or real(files))
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t/a.txt").write_text("a")
+    (tmp_path / "t/b.txt").write_text("b")
+    monkeypatch.chdir(tmp_path)
+    options = audit.AuditOptions(scan=ScanConfig(cache_dir=str(tmp_path / "cache"), jobs=1))
+
+    def content() -> str:
+        memo = audit.Audit(["t"], options).memo
+        assert memo is not None
+        return memo.content
+
+    first = content()
+    assert (content(), calls) == (first, [2])
+    (tmp_path / "t/b.txt").write_text("B")
+    os.utime(tmp_path / "t/b.txt", ns=(1_000_000_000, 1_000_000_000))  # another identity, however fast the test ran
+    assert content() != first and calls == [2, 2]
 
 
 def test_columns_round_trip_exactly():

@@ -159,9 +159,9 @@ def test_cache_and_workers_give_the_same_report(tmp_path):
     kinds = Counter(json.loads(p.read_bytes().split(b"\n")[1])["kind"] for p in cache.rglob("*.entry"))
     # the 8 plain files of dist/app (3 batches: ptxas, 36 MiB, is alone in its batch), 1 wheel, the
     # findings of this tree, and the same-boot memos (identities -> digests) of the batches and the wheel; a
-    # same-boot memo of the whole tree, and the report kept beside it, only once the tree is older than the racy
-    # window (docs/cache.md)
-    assert kinds.pop("tree", 0) == kinds.pop("report", 0) <= 1
+    # whole audit by the tree's content, and the report kept beside it (docs/cache.md); the same-boot map from the
+    # tree's identity to its content key only once the tree is older than the racy window
+    assert (kinds.pop("tree"), kinds.pop("report"), kinds.pop("treeid", 0) <= 1) == (1, 1, True)
     assert kinds == {"batch": 3, "archive": 1, "findings": 1, "memo": 4}
     assert run("--cache-dir", str(cache)) == baseline  # from the cache
     # a changed file is read again, not served stale

@@ -18,8 +18,10 @@ Trust: the cache folder is an input licscan trusts only as far as it can check i
 """
 
 from licscan.cache.codec import CodecError, decode, dumps, encode, loads
-from licscan.cache.keys import FORMAT, boot_id, code_digest, file_digest, tree_identity
+from licscan.cache.keys import FORMAT, boot_id, code_digest, file_digest
 from licscan.cache.store import DEFAULT_MAX_BYTES, Cache, CacheRefused, default_dir
+from licscan.cache.tree import Listing, content_digests, content_key, list_tree, tree_identity
 
-__all__ = ["DEFAULT_MAX_BYTES", "FORMAT", "Cache", "CacheRefused", "CodecError", "boot_id", "code_digest", "decode",
-           "default_dir", "dumps", "encode", "file_digest", "loads", "tree_identity"]
+__all__ = ["DEFAULT_MAX_BYTES", "FORMAT", "Cache", "CacheRefused", "CodecError", "Listing", "boot_id", "code_digest",
+           "content_digests", "content_key", "decode", "default_dir", "dumps", "encode", "file_digest", "list_tree",
+           "loads", "tree_identity"]

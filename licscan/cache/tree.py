@@ -1,0 +1,171 @@
+"""The keys of the tree memo (docs/cache.md, "The tree memo"): what a whole tree is, on this boot and by content.
+
+One listing of the inputs, the way the walker sees them (depth first, never following a link), gives
+
+- the tree's **identity** on this boot: every entry's name and identity (device, inode, mode, size, mtime and ctime
+  in nanoseconds; for a link its target and what that target is). The kernel sets ctime on every change of a file's
+  bytes or metadata and a folder's on every entry added, removed or renamed, so on one boot an equal identity means
+  an unchanged tree -- unless something changed less than :data:`licscan.cache.keys.RACY_NS` before the listing (a
+  file written again within its file system's timestamp granularity can keep its ctime): such a listing is *racy*;
+- the tree's **shape**: what the walker reads of it besides the bytes of its files, and nothing a copy of the tree
+  changes -- each entry's path as walked, its type, a regular file's size, a link's target text and what the walker
+  says of it (dangling, a loop, out of the tree: :func:`licscan.inventory.fsread.link_note`).
+
+The BLAKE3 digest of every regular file's bytes (:func:`content_digests`, a full read) completes the shape into the
+tree's **content key** (:func:`content_key`): a copy of the tree -- a fresh checkout, a restored CI cache, another
+machine -- has the same content key, and any change a scan could see changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import blake3
+
+from licscan.cache import keys
+from licscan.inventory.fsread import link_note
+
+Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
+
+_BLOCK = 8 << 20  # read in blocks of 8 MiB; BLAKE3 hashes a large file's blocks on every core
+_THREADED_FROM = 1 << 20
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0) \
+    | getattr(os, "O_NOCTTY", 0)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One listing of the inputs (module docstring)."""
+
+    identity: str  # SHA-256 over every entry's name and identity: equal on one boot = unchanged (unless racy)
+    shape: str  # SHA-256 over every entry's path, type, size (files), link target and note
+    files: tuple[tuple[str, Identity], ...]  # every regular file (its path as walked, its identity), in walk order
+    racy: bool  # something in the tree changed less than RACY_NS before the listing
+
+
+def _identity(st: os.stat_result) -> str:
+    return f"{st.st_dev},{st.st_ino},{st.st_mode},{st.st_size},{st.st_mtime_ns},{st.st_ctime_ns}"
+
+
+def _file_identity(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _form(st: os.stat_result) -> str:
+    """What a copy keeps of an entry's status and a scan reads: its type, and a regular file's size. Not its
+    permission bits: a checkout or a restored cache made with another umask has others, and a scan uses them only
+    to read, which :func:`content_digests` did (a folder it cannot list or a file it cannot read gives no key)."""
+    size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return f"{stat.S_IFMT(st.st_mode):o},{size}"
+
+
+def _target(link: str) -> str:
+    """What a link points at, as far as the walker looks: its real path and the target's identity, or the error."""
+    try:
+        return f"{os.path.realpath(link)}\0{_identity(os.stat(link))}"
+    except OSError as error:
+        return f"error {error.errno}"
+
+
+class _Digests:
+    """The identity and shape digests of one listing, fed line by line."""
+
+    def __init__(self) -> None:
+        user = (os.geteuid(), os.getegid(), sorted(os.getgroups())) if hasattr(os, "geteuid") else ()
+        self.identity = hashlib.sha256(f"{user}\0".encode())  # what may be read depends on who reads
+        self.shape = hashlib.sha256(b"shape\0")
+        self.newest = 0
+
+    def add(self, identity: str, shape: str, st: os.stat_result) -> None:
+        self.identity.update(identity.encode("utf-8", "surrogateescape") + b"\n")
+        self.shape.update(shape.encode("utf-8", "surrogateescape") + b"\n")
+        self.newest = max(self.newest, st.st_ctime_ns, st.st_mtime_ns)
+
+
+def list_tree(paths: Sequence[str]) -> Listing | None:
+    """List ``paths`` (module docstring); None when any of it cannot be listed."""
+    out = _Digests()
+    files: list[tuple[str, Identity]] = []
+    try:
+        for path in paths:
+            real = os.path.realpath(path)
+            st = os.stat(path)  # an input is followed when it is a link: the user named it
+            out.add(f"input\0{path}\0{real}\0{_identity(os.lstat(path))}\0{_identity(st)}",
+                    f"input\0{path}\0{_form(st)}", st)
+            if stat.S_ISREG(st.st_mode):
+                files.append((path, _file_identity(st)))
+            folders = [path] if stat.S_ISDIR(st.st_mode) else []
+            while folders:
+                with os.scandir(folders.pop()) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+                for entry in reversed(entries):  # folders popped in name order
+                    st = entry.stat(follow_symlinks=False)
+                    identity, shape = f"{entry.path}\0{_identity(st)}", f"{entry.path}\0{_form(st)}"
+                    if stat.S_ISLNK(st.st_mode):
+                        target = os.readlink(entry.path)
+                        identity += f"\0{target}\0{_target(entry.path)}"
+                        shape += f"\0{target}\0{link_note(entry.path, real)}"
+                    elif stat.S_ISDIR(st.st_mode):
+                        folders.append(entry.path)
+                    elif stat.S_ISREG(st.st_mode):
+                        files.append((entry.path, _file_identity(st)))
+                    out.add(identity, shape, st)
+    except (OSError, ValueError):
+        return None
+    return Listing(out.identity.hexdigest(), out.shape.hexdigest(), tuple(files),
+                   out.newest > time.time_ns() - keys.RACY_NS)
+
+
+def tree_identity(paths: Sequence[str]) -> str | None:
+    """The identity of ``paths`` on this boot (module docstring); None when it cannot be listed or is racy."""
+    listing = list_tree(paths)
+    return listing.identity if listing is not None and not listing.racy else None
+
+
+def content_digests(files: Sequence[tuple[str, Identity]]) -> tuple[str, ...] | None:
+    """The BLAKE3 digest of every file's bytes, each read once in 8 MiB blocks (``preadv``: nothing stays resident);
+    None when a file cannot be read or is not the file listed (another inode, or changed: its identity differs
+    before or after the read). BLAKE3 runs at about 7 GB/s per core here (SHA-256: 1.9 GB/s)."""
+    buf = bytearray(_BLOCK)
+    view = memoryview(buf)
+    out = []
+    for path, identity in files:
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError:
+            return None
+        try:
+            if _file_identity(os.fstat(fd)) != identity:
+                return None
+            size = identity[2]
+            digest = blake3.blake3(max_threads=blake3.blake3.AUTO) if size >= _THREADED_FROM else blake3.blake3()
+            offset = 0
+            while offset < size:
+                n = os.preadv(fd, [view[: min(_BLOCK, size - offset)]], offset)
+                if n <= 0:
+                    return None
+                digest.update(view[:n])
+                offset += n
+            if _file_identity(os.fstat(fd)) != identity:
+                return None
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        out.append(digest.hexdigest())
+    return tuple(out)
+
+
+def content_key(listing: Listing, digests: Sequence[str]) -> str:
+    """The tree's content key: its shape and the digest of every regular file (:func:`content_digests`)."""
+    if len(digests) != len(listing.files):
+        raise ValueError("one digest per listed file")
+    key = hashlib.sha256(f"content\0{listing.shape}\0".encode())
+    for (path, _identity), digest in zip(listing.files, digests):
+        key.update(f"{path}\0{digest}\n".encode("utf-8", "surrogateescape"))
+    return key.hexdigest()
