@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -139,3 +142,26 @@ def test_cache_codec_keeps_the_typed_fields(named):
     for component in named.values():
         back = codec.loads(codec.dumps(component))
         assert back == component and type(back.confidence) is type(component.confidence)
+
+
+def test_components_that_differ_only_in_licence_have_distinct_ids(tmp_path):
+    """A proprietary driver's kernel modules of one version: nvidia.ko (license=NVIDIA) and nvidia-drm.ko
+    (license=MIT) are two components. They shared one id, and the SPDX SBOM of them failed to validate (exit 4)."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for licence, name in (("NVIDIA", "nvidia.ko"), ("MIT", "nvidia-drm.ko")):
+        build = tmp_path / name
+        build.mkdir()
+        shutil.copy(_ko(build, licence, name), dist / name)
+    inventory, _records = scan([str(dist)], ScanConfig(jobs=1))
+    assert sorted((c.id, c.license, c.paths) for c in inventory.components) == [
+        ("kernel-module:nvidia/nvidia-kernel-module@580.159.04+licenseref-nvidia-driver", "LicenseRef-NVIDIA-Driver",
+         (f"{dist}/nvidia.ko",)),
+        ("kernel-module:nvidia/nvidia-kernel-module@580.159.04+mit", "MIT", (f"{dist}/nvidia-drm.ko",))]
+    out = tmp_path / "sbom.spdx.json"
+    proc = subprocess.run([sys.executable, "-m", "licscan", "sbom", "--no-cache", "--organization", "Example",
+                           "--format", "spdx-json", "-o", str(out), str(dist)], capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    packages = json.loads(out.read_text())["packages"]
+    assert sorted(p["licenseConcluded"] for p in packages if p["name"] == "NVIDIA GPU kernel module") == [
+        "LicenseRef-NVIDIA-Driver-License-Agreement", "MIT"]

@@ -5,6 +5,7 @@ the Python distributions that are NVIDIA's or ship NVIDIA parts."""
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import TypeVar
@@ -42,7 +43,16 @@ def components(hits: list[tuple[ComponentMatch, str]]) -> list[Component]:
         evidence = sorted({e for m, v in members for e in (f"{v}: {x}" for x in m.evidence)})
         parts = [m.to_component("", ()) for m, _ in members]
         out.append(replace(_merged(first, parts), evidence=tuple(evidence)))
-    return out
+    return _distinct_ids(out)
+
+
+def _distinct_ids(found: list[Component]) -> list[Component]:
+    """An id names one component in the report, its findings and the SBOM: components that differ only in their
+    licence (a proprietary driver's nvidia.ko, ``license=NVIDIA``, beside its nvidia-drm.ko, ``license=MIT``, of the
+    same version) get their licence in the id."""
+    counts = Counter(c.id for c in found)
+    return [replace(c, id=f"{c.id}+{(c.license or 'unknown').lower().replace(' ', '-')}") if counts[c.id] > 1 else c
+            for c in found]
 
 
 def _merged(first: Component, parts: list[Component]) -> Component:
