@@ -17,21 +17,11 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
-from licscan.binary.buffer import release_pages
 from licscan.binary.images import Limits
-from licscan.binary.inspect import inspect_buffer
 from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused
-from licscan.identify import catalog
-from licscan.identify import components as naming
-from licscan.identify.examine import FileRecord, examine, observe
-from licscan.identify.linkage import Providers
-from licscan.identify.owner import distribution_of
-from licscan.inventory import items
 from licscan.inventory.limits import WalkLimits
-from licscan.inventory.walk import walk
 from licscan.model import (
     ComponentMatch,
     Dependency,
@@ -45,8 +35,14 @@ from licscan.model import (
     SpecialFile,
     Summary,
 )
-from licscan.scan.archives import ArchiveBucket, Archives, Gathered
-from licscan.scan.feed import PlainFiles
+
+if TYPE_CHECKING:
+    from licscan.identify.examine import FileRecord, examine
+    from licscan.scan.archives import ArchiveBucket, Gathered
+    from licscan.scan.feed import PlainFiles
+
+# The readers, the walker and the naming layer are imported where a scan starts, not with this module: an audit
+# replayed from the cache (licscan.audit) needs ScanConfig only.
 
 Progress = Callable[[str], None]
 
@@ -96,6 +92,10 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     """Scan ``paths`` (files or folders) and return the inventory and the per-file records behind it.
     ``progress``, when given, is called with the virtual path of every file once it has been inspected; ``warn``
     with a one-line message when the cache folder is refused (default: standard error)."""
+    from licscan.inventory.walk import walk
+    from licscan.scan.archives import Archives, Gathered
+    from licscan.scan.feed import PlainFiles
+
     walk_limits = config.walk_limits or WalkLimits()
     cache = open_cache(config, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}", warn)
     archives = Archives(cache) if cache is not None else None
@@ -123,6 +123,8 @@ def _named_by_catalog(name: str) -> bool:
     """Whether the catalog may name a file called ``name``: such an archive member, when spooled, is hashed while
     it is read (examine compares its sha256 with the RECORD; hashing the spooled copy afterwards cost 2.4 s of the
     main thread on an image of the CUDA environment)."""
+    from licscan.identify import catalog
+
     return catalog.load_catalog().any_name.fullmatch(name) is not None
 
 
@@ -130,6 +132,11 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
             plain: PlainFiles) -> None:
     """Sort what the walk hands out; archive members are observed now, while their bytes are valid (named after
     the walk); plain files go to ``plain`` (worker processes examine them meanwhile)."""
+    from licscan.binary.buffer import release_pages
+    from licscan.binary.inspect import inspect_buffer
+    from licscan.identify.examine import observe
+    from licscan.inventory import items
+
     for item in walked:
         if isinstance(item, items.FileBlob):
             if item.source is not None and not item.containers:
@@ -156,6 +163,11 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
 
 def build_inventory(paths: Sequence[str], records: list[FileRecord], distributions: list[Distribution],
                     specials: list[SpecialFile], diagnostics: list[Diagnostic]) -> Inventory:
+    from packaging.utils import canonicalize_name
+
+    from licscan.identify import components as naming
+    from licscan.identify.owner import distribution_of
+
     all_diagnostics = list(diagnostics)
     device_code: list[DeviceImage] = []
     hits: list[tuple[ComponentMatch, str]] = []
@@ -188,9 +200,25 @@ def build_inventory(paths: Sequence[str], records: list[FileRecord], distributio
 __all__ = ["ArchiveBucket", "FileRecord", "ScanConfig", "build_inventory", "examine", "open_cache", "scan"]
 
 
+def __getattr__(name: str) -> object:
+    """The re-exported names of the layers below, imported when first asked for."""
+    if name in ("FileRecord", "examine"):
+        from licscan.identify import examine as examine_module
+
+        return getattr(examine_module, name)
+    if name == "ArchiveBucket":
+        from licscan.scan import archives
+
+        return archives.ArchiveBucket
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _dependencies(records: list[FileRecord]) -> list[Dependency]:
     """DT_NEEDED entries of every ELF file and imports of every PE file that name a catalogued part, and where the
     input ships it."""
+    from licscan.identify import catalog
+    from licscan.identify.linkage import Providers
+
     providers = Providers.index((r.vpath, r.facts) for r in records)
     out: list[Dependency] = []
     for record in records:
