@@ -19,6 +19,7 @@ from licscan.binary import magic
 from licscan.binary.buffer import Buffer, ByteView
 from licscan.binary.compression import PrefixReader
 from licscan.binary.errors import FormatError
+from licscan.binary.probe import occurrences
 from licscan.model import ToolInfo
 
 ELF_MAGIC = magic.ELF
@@ -270,16 +271,13 @@ _NOTE_TYPES = {NT_CUDA_TKINFO, NT_CUDA_CUINFO}
 def _note_records(data: bytes | bytearray, start: int) -> Iterator[tuple[int, int, int]]:
     """(type, desc offset, descsz) of every NVIDIA note record header in ``data[start:]``, found by the owner
     string and validated by the record header before it (namesz 12, a known type)."""
-    find = data.find
-    needle = _OWNER_BYTES[:-1]  # searched without its NUL: a needle ending in a rare byte skips fastest
-    pos = find(needle, start)
-    while pos >= 0:
+    needle = _OWNER_BYTES[:-1]  # searched without its NUL (the byte after it is checked), in one memmem pass
+    for pos in occurrences(data, needle, start):
         header = pos - 12
         if header >= 0 and data[pos + len(needle) : pos + len(_OWNER_BYTES)] == b"\0":
             namesz, descsz, n_type = struct.unpack_from("<III", data, header)
             if namesz == len(_OWNER_BYTES) and n_type in _NOTE_TYPES:
                 yield n_type, pos + len(_OWNER_BYTES), descsz
-        pos = find(needle, pos + 1)
 
 
 def from_prefix(reader: PrefixReader, *, notes: bool = True, step: int = 65536,

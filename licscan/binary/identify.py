@@ -33,7 +33,7 @@ def identify(head: bytes) -> FileFormat:
             return FileFormat.PE
     if pe.coff_object_header(head) is not None:
         return FileFormat.COFF
-    if _is_text(head) and ptx.looks_like_ptx(head):
+    if ptx.looks_like_ptx(head) and _is_text(head):  # the cheaper test first: most texts fail it
         return FileFormat.PTX
     return FileFormat.UNKNOWN
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from licscan.binary import budget, cubin, readlog
-from licscan.binary.buffer import Buffer, release_pages
+from licscan.binary.buffer import Buffer, PageDropper, release_pages
 from licscan.binary.compression import PrefixReader, decompress
 from licscan.binary.entry_image import Slot, cubin_entry_image, ptx_entry_image
 from licscan.binary.errors import FormatError
@@ -67,7 +67,7 @@ def _header_facts(code_minor: int, arch: int, accelerated: bool, debug: bool) ->
 
 def cubin_facts(buf: Buffer, entry: Entry, limits: Limits, notes: bool = True) -> CubinRead:
     """(facts, error, bytes read) for the ELF entry ``entry`` of ``buf``; ``notes=False`` stops a compressed
-    image after its ELF header."""
+    image after its ELF header. The caller drops the pages the entry's reading touched (:class:`PageDropper`)."""
     start = entry.payload_offset
     algorithm = compression_of(entry.flags)
     if not notes and algorithm is not Compression.NONE and entry.major == 1 and entry.minor >= cubin.ABI_V8:
@@ -94,8 +94,6 @@ def cubin_facts(buf: Buffer, entry: Entry, limits: Limits, notes: bool = True) -
     except Exception as error:  # noqa: BLE001 -- a reader bug must not lose the rest of the file: report it like bad input
         return CubinRead(None, FormatError(None, f"internal error while reading the cubin ({type(error).__name__}: "
                                                  f"{error})"), 0)
-    finally:
-        release_pages(buf, start, start + entry.payload_size)
 
 
 class CubinRead(NamedTuple):
@@ -122,7 +120,12 @@ _WORKER_BUF: Buffer | None = None  # the mapping a forked worker reads; set in t
 
 def _work(batch: Sequence[tuple[Entry, Limits, bool]]) -> list[tuple[CubinRead, bool]]:
     assert _WORKER_BUF is not None  # inherited from the parent through the fork
-    return [_budgeted_facts(_WORKER_BUF, entry, limits, notes) for entry, limits, notes in batch]
+    out = []
+    with PageDropper(_WORKER_BUF) as dropper:
+        for entry, limits, notes in batch:
+            out.append(_budgeted_facts(_WORKER_BUF, entry, limits, notes))
+            dropper.add(entry.offset, entry.payload_offset + entry.payload_size)
+    return out
 
 
 def _budgeted_facts(buf: Buffer, entry: Entry, limits: Limits, notes: bool) -> tuple[CubinRead, bool]:
@@ -186,6 +189,7 @@ def _decode_hashed(buf: Buffer, slots: Sequence[Slot], elf_slots: Sequence[int],
     for i in elf_slots:
         if budget.expired():
             decoded.facts[i], decoded.hashes[i] = cubin_facts(buf, slots[i].entry, limits, notes=False), None
+            release_pages(buf, slots[i].entry.offset, slots[i].entry.payload_offset + slots[i].entry.payload_size)
             decoded.unread += slots[i].entry.compressed
             decoded.unhashed += 1
         else:
@@ -217,13 +221,14 @@ def _decode(buf: Buffer, slots: Sequence[Slot], elf_slots: Sequence[int], limits
                 decoded.facts[i] = found
                 decoded.unread += cut
         return decoded
-    for i in elf_slots:
-        decoded.facts[i], cut = _budgeted_facts(buf, slots[i].entry, limits, notes)
-        decoded.unread += cut  # (an uncompressed cubin's notes are read in place either way)
-        # Unmap the pages this entry's decoding touched (and their fault-around neighbours): libcublasLt.so.12
-        # (6,311 entries, 716 MB) otherwise kept 331 MB of the file resident until the end of the file.
-        entry = slots[i].entry
-        release_pages(buf, entry.offset, entry.payload_offset + entry.stored_size)
+    with PageDropper(buf) as dropper:
+        for i in elf_slots:
+            decoded.facts[i], cut = _budgeted_facts(buf, slots[i].entry, limits, notes)
+            decoded.unread += cut  # (an uncompressed cubin's notes are read in place either way)
+            # Unmap the pages this entry's decoding touched (and their fault-around neighbours): libcublasLt.so.12
+            # (6,311 entries, 716 MB) otherwise kept 331 MB of the file resident until the end of the file.
+            entry = slots[i].entry
+            dropper.add(entry.offset, entry.payload_offset + entry.payload_size)
     return decoded
 
 

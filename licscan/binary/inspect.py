@@ -7,8 +7,6 @@ binary hold device code, and how they are searched, is :mod:`licscan.binary.sect
 from __future__ import annotations
 
 import hashlib
-import mmap
-import os
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -20,7 +18,7 @@ from licscan.binary.entry_image import producer_of
 from licscan.binary.errors import FormatError
 from licscan.binary.identify import SNIFF_SIZE, identify
 from licscan.binary.images import Limits
-from licscan.binary.paged import PagedMap
+from licscan.binary.paged import file_bytes
 from licscan.binary.pe import IMAGE_SCN_LNK_INFO, PeView, read_coff, read_pe
 from licscan.binary.sections import (
     WRAPPER_SECTIONS,
@@ -53,18 +51,15 @@ def inspect_file(path: str, display: str | None = None, limits: Limits = Limits(
     """Inspect the file at ``path``; ``display`` is the (virtual) path to report (default: ``path``)."""
     display = path if display is None else display
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
+        # A small file is read whole; a larger one is mapped (a PagedMap: the magic scans over data sections drop
+        # the pages they passed, so resident memory stays bounded), without read-ahead: headers are read scattered
+        # over the file, so only touched pages are read.
+        with file_bytes(path, random_access=True) as buf:
+            if len(buf) == 0:
                 return FileFacts(display, FileFormat.UNKNOWN, 0)
-            # PagedMap: the magic scans over data sections drop the pages they passed (resident memory stays bounded)
-            with PagedMap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                if hasattr(mmap, "MADV_RANDOM"):
-                    # Headers are read scattered over the file: no read-ahead, so only touched pages are read.
-                    buf.madvise(mmap.MADV_RANDOM)
-                with readlog.reading() as log, budget.file_budget(limits.max_file_seconds):
-                    facts = inspect_buffer(buf, display, limits, want_hash=want_hash)
-                return replace(facts, bytes_read=log.total())
+            with readlog.reading() as log, budget.file_budget(limits.max_file_seconds):
+                facts = inspect_buffer(buf, display, limits, want_hash=want_hash)
+            return replace(facts, bytes_read=log.total())
     except OSError as error:
         return FileFacts(display, FileFormat.UNKNOWN, 0,
                          diagnostics=(Diagnostic(display, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror}"),))

@@ -5,14 +5,18 @@ faulting page too ("fault-around"); those pages count in the process's resident 
 :class:`PagedMap` is an ``mmap`` whose long searches walk the mapping in windows and drop each window's pages
 behind them (``madvise(MADV_DONTNEED)``: for a read-only file mapping the pages stay in the page cache and are
 mapped again on the next touch, with the same bytes).
+
+A small file is not mapped at all (:func:`file_bytes`): reading it whole costs less than mapping it, faulting its
+pages in and unmapping them (an installed environment is 13,000 files, nine in ten under 16 KiB).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 from licscan.binary.buffer import Buffer, release_pages
@@ -22,19 +26,33 @@ if TYPE_CHECKING:
 
 Result = TypeVar("Result")
 
+# Files up to this size are read into memory, larger ones mapped. Measured on the environment tree (12,846 files):
+# open + read + close is a quarter of the CPU of open + mmap + first touch + munmap + close, up to 1 MiB.
+SMALL_FILE = 256 << 10
+HASH_READ = 1 << 20  # bytes read per pread() when a mapping's file is hashed from its descriptor
+
 
 class PagedMap(mmap.mmap):
     """``mmap.mmap`` (read-only) whose ``find`` over more than :data:`WINDOW` bytes walks the mapping window by
     window and drops each window's pages behind it, so searching a 1 GB library costs one window of resident memory,
     not 1 GB (a worker reached 747 MB on cuBLASLt and cuDNN). Whole-file searches are remembered per needle.
-    :meth:`hash` digests the whole mapping the same way. (The naming layer searches all its literals in one pass:
-    :class:`licscan.binary.probe.Literals`.)"""
+    :meth:`hash` digests the whole file the same way, or with ``pread`` when the mapping knows its file descriptor
+    (:meth:`of`). (The naming layer searches all its literals in one pass: :class:`licscan.binary.probe.Literals`.)"""
 
     WINDOW = 16 << 20
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__()
         self._found: dict[bytes, int] = {}
+        self._fd: int | None = None
+
+    @classmethod
+    def of(cls, fd: int) -> PagedMap:
+        """The whole file open at ``fd`` mapped read-only; :meth:`hash` then reads the file with ``pread`` instead of
+        faulting the mapping's pages in (the caller keeps ``fd`` open while the mapping is used)."""
+        data = cls(fd, 0, access=mmap.ACCESS_READ)
+        data._fd = fd
+        return data
 
     def find(self, needle: ReadableBuffer, start: int | None = 0, end: int | None = None) -> int:
         needle = bytes(needle)
@@ -60,8 +78,12 @@ class PagedMap(mmap.mmap):
         return at
 
     def hash(self, name: str) -> str:
-        """The hex digest of the whole file (``sha256``, ``sha1``), window by window."""
+        """The hex digest of the whole file (``sha256``, ``sha1``), in one pass: read from the file descriptor when
+        the mapping has one (no page of the mapping is touched), else window by window over the mapping."""
         digest = hashlib.new(name, usedforsecurity=False) if name == "sha1" else hashlib.new(name)
+        if self._fd is not None:
+            _read_into(digest.update, self._fd, len(self))
+            return digest.hexdigest()
         with memoryview(self) as whole:
             for pos in range(0, len(self), self.WINDOW):
                 with whole[pos : pos + self.WINDOW] as window:
@@ -70,17 +92,58 @@ class PagedMap(mmap.mmap):
         return digest.hexdigest()
 
 
-def with_mapping(path: str, use: Callable[[Buffer | None], Result]) -> Result:
-    """``use(data)`` with the file at ``path`` mapped read-only as a :class:`PagedMap` (``b""`` for an empty file,
-    None when it cannot be opened or mapped); every page of the mapping is dropped from this process afterwards."""
+def _read_into(update: Callable[[memoryview], None], fd: int, size: int) -> None:
+    """Feed the first ``size`` bytes of the file open at ``fd`` (fewer if it ends before) to ``update``,
+    :data:`HASH_READ` bytes per read."""
+    buffer = bytearray(min(size, HASH_READ))
+    with memoryview(buffer) as view:
+        pos = 0
+        while pos < size:
+            got = os.preadv(fd, [view[: min(len(buffer), size - pos)]], pos)
+            if got <= 0:
+                return  # the file shrank since it was mapped: the digest is of the bytes it still has
+            with view[:got] as part:
+                update(part)
+            pos += got
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The whole file open at ``fd`` (``size``: its size when it was opened; a file that grew is read to its end)."""
+    parts = []
+    while chunk := os.read(fd, max(size, 1 << 16)):
+        parts.append(chunk)
+    return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
+@contextlib.contextmanager
+def file_bytes(path: str, *, random_access: bool = False) -> Iterator[Buffer]:
+    """The bytes of the file at ``path``: read whole when it is small (:data:`SMALL_FILE`), else mapped read-only as
+    a :class:`PagedMap` whose pages are all dropped from this process afterwards; ``random_access``: the reader
+    touches headers scattered over the file (no read-ahead, so only touched pages are read). Raises ``OSError``
+    when the file cannot be opened, read or mapped."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                return use(b"")
-            with PagedMap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                try:
-                    return use(data)
-                finally:
-                    release_pages(data, 0, len(data) + mmap.PAGESIZE)
-    except OSError:
-        return use(None)
+        size = os.fstat(fd).st_size
+        if size <= SMALL_FILE:
+            yield _read_all(fd, size)
+            return
+        with PagedMap.of(fd) as data:
+            if random_access and hasattr(mmap, "MADV_RANDOM"):
+                data.madvise(mmap.MADV_RANDOM)
+            try:
+                yield data
+            finally:
+                release_pages(data, 0, len(data) + mmap.PAGESIZE)
+    finally:
+        os.close(fd)
+
+
+def with_mapping(path: str, use: Callable[[Buffer | None], Result]) -> Result:
+    """``use(data)`` with the bytes of the file at ``path`` (:func:`file_bytes`), None when it cannot be opened, read
+    or mapped."""
+    with contextlib.ExitStack() as stack:
+        try:
+            data = stack.enter_context(file_bytes(path))
+        except OSError:
+            return use(None)
+        return use(data)

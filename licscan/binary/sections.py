@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from licscan.binary import amdgpu, budget, fatbin, images, readlog
-from licscan.binary.buffer import Buffer, release_pages
+from licscan.binary.buffer import Buffer, PageDropper, release_pages
 from licscan.binary.entry_image import Slot, fatbin_slots
 from licscan.binary.images import Limits
 from licscan.binary.probe import occurrence_table
@@ -80,26 +80,28 @@ def scan_region(buf: Buffer, path: str, container: Container, lo: int, hi: int, 
     slots: list[Slot] = []
     diagnostics: list[Diagnostic] = []
     starts: list[int] = []
-    for found in fatbin.scan(buf, lo, hi, max_entries=limits.max_entries_per_fatbin, partial=dedicated,
-                             one_pass=not dedicated, known=known):
-        if isinstance(found, fatbin.ScanError):
-            if dedicated:
+    with PageDropper(buf) as dropper:
+        for found in fatbin.scan(buf, lo, hi, max_entries=limits.max_entries_per_fatbin, partial=dedicated,
+                                 one_pass=not dedicated, known=known):
+            if isinstance(found, fatbin.ScanError):
+                if dedicated:
+                    error = found.error
+                    diagnostics.append(Diagnostic(path, error.kind, f"fatbin in {container.value}: {error.reason}",
+                                                  None if error.offset is None else base + error.offset))
+                continue
+            starts.append(found.offset)
+            readlog.record(found.offset, fatbin.OUTER_HEADER_SIZE)
+            slots.extend(fatbin_slots(found, path, container, base))
+            # The kernel maps cached neighbours of every touched page ("fault-around"): unmap this fatbin's pages
+            # again (a window of fatbins at a time) so that resident memory stays bounded on files with hundreds of
+            # MB of device code.
+            dropper.add(found.offset, found.end)
+            if found.error is not None:
                 error = found.error
-                diagnostics.append(Diagnostic(path, error.kind, f"fatbin in {container.value}: {error.reason}",
-                                              None if error.offset is None else base + error.offset))
-            continue
-        starts.append(found.offset)
-        readlog.record(found.offset, fatbin.OUTER_HEADER_SIZE)
-        slots.extend(fatbin_slots(found, path, container, base))
-        # The kernel maps cached neighbours of every touched page ("fault-around"): unmap this fatbin's pages
-        # again so that resident memory stays bounded on files with hundreds of MB of device code.
-        release_pages(buf, found.offset, found.end)
-        if found.error is not None:
-            error = found.error
-            diagnostics.append(Diagnostic(
-                path, error.kind, f"fatbin at {base + found.offset:#x} in {container.value}: {error.reason}; "
-                                    f"{len(found.entries)} entries before the fault were read",
-                None if error.offset is None else base + error.offset))
+                diagnostics.append(Diagnostic(
+                    path, error.kind, f"fatbin at {base + found.offset:#x} in {container.value}: {error.reason}; "
+                                        f"{len(found.entries)} entries before the fault were read",
+                    None if error.offset is None else base + error.offset))
     if dedicated and not starts and not diagnostics and hi > lo and any(bytes(buf[lo:min(hi, lo + 4096)])):
         diagnostics.append(Diagnostic(path, DiagnosticKind.MALFORMED,
                                       f"{container.value} section holds {hi - lo} bytes but no fatbin", base + lo))
