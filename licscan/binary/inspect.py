@@ -100,15 +100,15 @@ def _read_elf(buf: Buffer, display: str, limits: Limits, start: int, size: int, 
               depth: int) -> FileFacts:
     view = read_elf(buf, start, size)
     end = start + size
-    scan = scan_sections(buf, display, [s for s in view.sections if s.has_bytes and s.size], start, size, limits)
+    scan = scan_sections(buf, display, [s for s in view.sections if s.has_bytes and s.size], start, size, limits,
+                         (amdgpu.HIP_FATBIN_SECTION,))
     if not view.sections:
         # No section header table (stripped of it, or never had one): every byte may hold a fatbin.
         found, diags, starts = scan_region(buf, display, Container.EMBEDDED, start, end, 0, limits, dedicated=False)
         scan.slots.extend(found)
         scan.diagnostics.extend(diags)
         readlog.record(start, size)
-    found_images, remarks, image_diags = device_images(buf, display, scan, start, end, limits, want_hash,
-                                                       (amdgpu.HIP_FATBIN_SECTION,))
+    found_images, remarks, image_diags = device_images(buf, display, scan, limits, want_hash)
     # With sections left unscanned, wrappers pointing at them prove nothing: no cross-check then.
     wrappers = None if scan.cut else _elf_wrappers(buf, view, start, scan.fatbin_starts)
     diagnostics = scan.diagnostics + image_diags + wrapper_diagnostics(display, wrappers)
@@ -253,10 +253,10 @@ def _read_sections(buf: Buffer, display: str, limits: Limits, start: int, size: 
                    fmt: FileFormat) -> FileFacts:
     readlog.record(start, 4096)
     sections = [s for s in view.sections if s.has_bytes and not s.characteristics & IMAGE_SCN_LNK_INFO]
-    scan = scan_sections(buf, display, sections, start, size, limits)
+    scan = scan_sections(buf, display, sections, start, size, limits,
+                         (amdgpu.HIP_FATBIN_SECTION, amdgpu.HIP_FATBIN_SECTION[:8]))
     wrappers = None if scan.cut or view.is_object else _pe_wrappers(buf, view, start, scan.fatbin_starts)
-    found, remarks, image_diags = device_images(buf, display, scan, start, start + size, limits, want_hash,
-                                                (amdgpu.HIP_FATBIN_SECTION, amdgpu.HIP_FATBIN_SECTION[:8]))
+    found, remarks, image_diags = device_images(buf, display, scan, limits, want_hash)
     diagnostics = scan.diagnostics + wrapper_diagnostics(display, wrappers) + image_diags
     pe = PeFacts(view.machine, view.imports, view.delay_imports, tuple(s.name for s in view.sections))
     return FileFacts(display, fmt, size, device_code=tuple(found), pe=pe, remarks=tuple(remarks), wrappers=wrappers,

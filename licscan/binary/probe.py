@@ -80,6 +80,10 @@ def occurrence_table(data: Bytes, needles: Sequence[bytes], start: int = 0, end:
     millions of times), a caller searches for it again (:class:`Finder`)."""
     end = len(data) if end is None else min(end, len(data))
     automata = [_memmem(n) for n in needles]
+    if end - start <= step:  # one step (most sections are small): searched at once, with no window to drop
+        with memoryview(data) as whole, whole[start:max(start, end)] as part:
+            hits = [automaton.find_matches_as_indexes(part, overlapping=True) for automaton in automata]
+        return tuple(tuple(start + at for _i, at, _e in h) if len(h) <= limit else None for h in hits)
     found: list[list[int] | None] = [[] for _ in needles]
     for pos, part in _steps(data, start, end, max((len(n) for n in needles), default=1) - 1, step, window):
         for index, automaton in enumerate(automata):

@@ -108,6 +108,18 @@ def scan_region(buf: Buffer, path: str, container: Container, lo: int, hi: int, 
     return slots, diagnostics, starts
 
 
+@dataclass(frozen=True)
+class AmdRegion:
+    """A section searched for AMD code objects after the NVIDIA images are resolved: ``.hip_fatbin`` strictly
+    (``dedicated``), another data section leniently, with the offsets of the bundle and CCOB magics its magic pass
+    found (``known``; None: not kept, searched again)."""
+
+    lo: int
+    hi: int
+    dedicated: bool
+    known: tuple[tuple[int, ...] | None, tuple[int, ...] | None] = (None, None)
+
+
 @dataclass
 class SectionScan(Generic[S]):
     """What searching the sections of one image found."""
@@ -117,17 +129,15 @@ class SectionScan(Generic[S]):
     diagnostics: list[Diagnostic] = field(default_factory=list)
     fatbin_starts: set[int] = field(default_factory=set)  # absolute offset of each fatbin
     cut: bool = False  # the time budget left sections unsearched
-    # (lo, hi) of a data section -> the offsets of the AMD magics (bundle, CCOB) its magic pass found, for the AMD
-    # scan after the NVIDIA images are resolved (None: not kept, searched again then).
-    amd_magics: dict[tuple[int, int], tuple[tuple[int, ...] | None, tuple[int, ...] | None]] = field(
-        default_factory=dict)
-    kept: int = 0  # offsets kept in amd_magics (at most MAX_KEPT_MAGICS)
+    amd: list[AmdRegion] = field(default_factory=list)  # where to look for AMD code objects, in section order
+    kept: int = 0  # AMD magic offsets kept in ``amd`` (at most MAX_KEPT_MAGICS)
 
 
-def scan_sections(buf: Buffer, display: str, sections: Sequence[S], start: int, size: int,
-                  limits: Limits) -> SectionScan[S]:
+def scan_sections(buf: Buffer, display: str, sections: Sequence[S], start: int, size: int, limits: Limits,
+                  hip_sections: tuple[str, ...] = ()) -> SectionScan[S]:
     """Fatbins of every section of the image at ``buf[start:start+size]``, in section order, until the file's
-    time budget runs out (the sections left are named in a ``limit`` diagnostic)."""
+    time budget runs out (the sections left are named in a ``limit`` diagnostic); the sections to search for AMD
+    code objects afterwards (``hip_sections``: the names of the dedicated one)."""
     scan: SectionScan[S] = SectionScan(list(sections))
     for n, section in enumerate(sections):
         if budget.expired():
@@ -143,14 +153,17 @@ def scan_sections(buf: Buffer, display: str, sections: Sequence[S], start: int, 
                                                f"section {section.name} runs past the end of the file",
                                                start + section.offset))
         if lo < hi and searched(section):
-            _scan_section(buf, display, section, lo, hi, limits, scan)
+            _scan_section(buf, display, section, lo, hi, limits, scan, section.name in hip_sections)
+        elif lo < hi and section.name in hip_sections:
+            scan.amd.append(AmdRegion(lo, hi, dedicated=True))
     return scan
 
 
 def _scan_section(buf: Buffer, display: str, section: HostSection, lo: int, hi: int, limits: Limits,
-                  scan: SectionScan[S]) -> None:
+                  scan: SectionScan[S], hip: bool) -> None:
     """Fatbins of one section: the dedicated sections strictly, other data sections by validated magic scan
-    (where CUPTI keeps them)."""
+    (where CUPTI keeps them); a data section is searched for AMD code objects afterwards (strictly when ``hip``:
+    the ``.hip_fatbin`` section)."""
     container = DEVICE_SECTIONS.get(section.name)
     if container is not None:
         found, diags, starts = scan_region(buf, display, container, lo, hi, 0, limits, dedicated=True)
@@ -161,9 +174,13 @@ def _scan_section(buf: Buffer, display: str, section: HostSection, lo: int, hi: 
         table = occurrence_table(buf, LENIENT_MAGICS, lo, hi)
         amd = (table[1], table[2])
         kept = sum(len(offsets) for offsets in amd if offsets is not None)
-        if scan.kept + kept <= MAX_KEPT_MAGICS:
-            scan.amd_magics[(lo, hi)] = amd
+        if hip:
+            scan.amd.append(AmdRegion(lo, hi, dedicated=True))
+        elif scan.kept + kept <= MAX_KEPT_MAGICS:
+            scan.amd.append(AmdRegion(lo, hi, dedicated=False, known=amd))
             scan.kept += kept
+        else:
+            scan.amd.append(AmdRegion(lo, hi, dedicated=False))
         container = Container.RODATA if section.name.startswith(RODATA_SECTIONS) else Container.EMBEDDED
         found, diags, starts = scan_region(buf, display, container, lo, hi, 0, limits, dedicated=False,
                                            known=table[0])
@@ -180,45 +197,34 @@ def _unscanned(display: str, sections: Sequence[HostSection]) -> Diagnostic:
                       f"{budget.describe()}: {len(sections)} sections not scanned for device code ({names})", None)
 
 
-def device_images(buf: Buffer, display: str, scan: SectionScan[S], start: int, end: int, limits: Limits,
-                  want_hash: bool, hip_sections: tuple[str, ...],
+def device_images(buf: Buffer, display: str, scan: SectionScan[S], limits: Limits, want_hash: bool,
                   ) -> tuple[list[DeviceImage], list[str], list[Diagnostic]]:
     """(images, remarks, diagnostics): the NVIDIA images of the fatbins found, then the AMD code objects of the
     sections searched (unless the time budget is spent by then)."""
     found, remarks, diagnostics = images.resolve(buf, scan.slots, limits, want_hash=want_hash)
-    sections = scan.scanned
-    if budget.expired() and sections:
+    regions = scan.amd
+    if budget.expired() and scan.scanned:
         diagnostics.append(Diagnostic(display, DiagnosticKind.LIMIT,
                                       f"{budget.describe()}: not searched for AMD code objects", None))
-        sections = []
-    amd, amd_diags = _amd_images(buf, display, sections, start, end, want_hash, hip_sections, scan.amd_magics)
+        regions = []
+    amd, amd_diags = _amd_images(buf, display, regions, want_hash)
     return found + amd, remarks, diagnostics + amd_diags
 
 
-def _amd_images(buf: Buffer, display: str, sections: Sequence[HostSection], start: int, end: int, want_hash: bool,
-                hip_sections: tuple[str, ...],
-                magics: dict[tuple[int, int], tuple[tuple[int, ...] | None, tuple[int, ...] | None]],
+def _amd_images(buf: Buffer, display: str, regions: Sequence[AmdRegion], want_hash: bool,
                 ) -> tuple[list[DeviceImage], list[Diagnostic]]:
     """AMD code objects (amdgpu.py): the ``.hip_fatbin`` section (``.hip_fat`` in PE, cut to eight characters as the
     fatbin sections are) strictly, and offload bundles / CCOB anywhere in the other data sections by validated magic
     scan (docs/layers.md; https://clang.llvm.org/docs/ClangOffloadBundler.html)."""
     out: list[DeviceImage] = []
     diags: list[Diagnostic] = []
-    for section in sections:
-        lo, hi = start + section.offset, min(start + section.offset + section.size, end)
-        if section.name in hip_sections:
-            container, dedicated = Container.HIP_FATBIN, True
-        elif section.is_data and scannable(section.name) and section.name not in DEVICE_SECTIONS:
-            container, dedicated = Container.OFFLOAD_BUNDLE, False
-        else:
-            continue
-        if lo >= hi:
-            continue
-        found, found_diags = amdgpu.scan_region(buf, display, lo, hi, container, dedicated=dedicated,
-                                                want_hash=want_hash, known=magics.get((lo, hi), (None, None)))
+    for region in regions:
+        container = Container.HIP_FATBIN if region.dedicated else Container.OFFLOAD_BUNDLE
+        found, found_diags = amdgpu.scan_region(buf, display, region.lo, region.hi, container,
+                                                dedicated=region.dedicated, want_hash=want_hash, known=region.known)
         out.extend(found)
         diags.extend(found_diags)
-        release_pages(buf, lo, hi)  # the magic scan touched every page of the section: unmap them again
+        release_pages(buf, region.lo, region.hi)  # the magic scan touched every page of the section: unmap them
     return out, diags
 
 
