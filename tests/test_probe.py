@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mmap
+import os
 import random
 
 from licscan.binary.paged import PagedMap
@@ -122,3 +123,26 @@ def test_occurrence_table_is_each_literals_occurrences():
                 finder = Finder(data, needle, start, end, offsets)
                 assert [finder.find(p) for p in range(start, end + 1)] == [
                     data.find(needle, p, end) for p in range(start, end + 1)]
+
+
+def test_a_mapping_with_its_descriptor_is_read_not_faulted_in(tmp_path):
+    # PagedMap.of: the searches read the file with pread, step by step; the offsets are those of the bytes.
+    rng = random.Random(3)
+    body = bytes(rng.choice(b"ab_\x50\xed\x55\xba") for _ in range(100_000))
+    path = tmp_path / "lib.so"
+    path.write_bytes(body)
+    magics = (b"\x50\xed\x55\xba", b"__", b"ab_a")
+    literals = LiteralSet((b"ab_ab", b"b_a", b"\xed\x55\xba\x50", b"absent"))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with PagedMap.of(fd) as data:
+            assert data.fd == fd
+            for step in (7, 4096, 1 << 20):
+                assert list(occurrences(data, magics[0], 5, 99_000, step=step)) == _all_finds(body, magics[0], 5,
+                                                                                                99_000)
+                assert occurrence_table(data, magics, 3, 90_001, step=step, limit=1 << 20) == tuple(
+                    tuple(_all_finds(body, m, 3, 90_001)) for m in magics)
+                assert first_offsets(data, literals, step=step) == first_offsets(body, literals)
+        assert first_offsets(body, literals) == {n: body.find(n) for n in literals.needles if n in body}
+    finally:
+        os.close(fd)

@@ -54,6 +54,12 @@ class PagedMap(mmap.mmap):
         data._fd = fd
         return data
 
+    @property
+    def fd(self) -> int | None:
+        """The descriptor of the mapped file when the mapping was made by :meth:`of` (searches read it with
+        ``pread`` instead of faulting the mapping's pages in), else None."""
+        return self._fd
+
     def find(self, needle: ReadableBuffer, start: int | None = 0, end: int | None = None) -> int:
         needle = bytes(needle)
         start = start or 0
@@ -108,11 +114,17 @@ def _read_into(update: Callable[[memoryview], None], fd: int, size: int) -> None
 
 
 def _read_all(fd: int, size: int) -> bytes:
-    """The whole file open at ``fd`` (``size``: its size when it was opened; a file that grew is read to its end)."""
-    parts = []
-    while chunk := os.read(fd, max(size, 1 << 16)):
+    """The first ``size`` bytes of the file open at ``fd`` (its size when it was opened, as a mapping would take
+    it), in one read unless the file shrank meanwhile (then up to its end)."""
+    data = os.read(fd, size) if size else b""
+    if len(data) == size or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size and (chunk := os.read(fd, size - got)):
         parts.append(chunk)
-    return b"".join(parts) if len(parts) != 1 else parts[0]
+        got += len(chunk)
+    return b"".join(parts)
 
 
 @contextlib.contextmanager

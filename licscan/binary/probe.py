@@ -12,6 +12,7 @@ found are exactly those of ``bytes.find``.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -19,6 +20,7 @@ from typing import TypeAlias
 import ahocorasick_rs
 
 from licscan.binary.buffer import Buffer, release_pages
+from licscan.binary.paged import PagedMap
 
 Bytes: TypeAlias = Buffer | memoryview  # a reader's buffer, or a window of one
 
@@ -26,6 +28,7 @@ WINDOW = 16 << 20  # bytes searched per step; an mmap's pages are dropped behind
 # Bytes one magic search hands to the automaton at a time: its list of matches stays small (at most 64 Ki entries,
 # for a 4-byte literal repeated without a gap) however many times a hostile file repeats the literal.
 STEP = 256 << 10
+LITERAL_STEP = 1 << 20  # bytes the naming layer's literal search hands to its automaton at a time
 
 
 def find(data: Bytes | None, needle: bytes, start: int = 0, end: int | None = None) -> int:
@@ -47,8 +50,14 @@ def _memmem(needle: bytes) -> ahocorasick_rs.BytesAhoCorasick:
 
 
 def _steps(data: Bytes, start: int, end: int, overlap: int, step: int, window: int) -> Iterator[tuple[int, memoryview]]:
-    """``(pos, data[pos : pos + step + overlap])`` for each ``step`` of ``data[start:end]`` (cut at ``end``); an
-    mmap's pages are dropped behind each ``window``."""
+    """``(pos, data[pos : pos + step + overlap])`` for each ``step`` of ``data[start:end]`` (cut at ``end``; each
+    piece is valid until the next one is asked for). A :class:`PagedMap` that knows its file descriptor is read with
+    ``pread`` into one buffer: no page of the mapping is faulted in (a minor fault per page costs more than the
+    copy); another mmap's pages are dropped behind each ``window``."""
+    fd = data.fd if isinstance(data, PagedMap) else None
+    if fd is not None:
+        yield from _read_steps(fd, start, end, overlap, step)
+        return
     with memoryview(data) as whole:
         for chunk in range(start, end, window):
             chunk_end = min(end, chunk + window)
@@ -56,6 +65,15 @@ def _steps(data: Bytes, start: int, end: int, overlap: int, step: int, window: i
                 with whole[pos : min(end, pos + step + overlap)] as part:
                     yield pos, part
             release_pages(data, chunk, chunk_end + overlap)
+
+
+def _read_steps(fd: int, start: int, end: int, overlap: int, step: int) -> Iterator[tuple[int, memoryview]]:
+    buffer = bytearray(max(0, min(step + overlap, end - start)))
+    with memoryview(buffer) as view:
+        for pos in range(start, end, step):
+            got = os.preadv(fd, [view[: min(end, pos + step + overlap) - pos]], pos)
+            with view[:got] as part:  # short only when the file shrank since it was mapped
+                yield pos, part
 
 
 def occurrences(data: Bytes, needle: bytes, start: int = 0, end: int | None = None, *, step: int = STEP,
@@ -170,9 +188,9 @@ class LiteralSet:
         object.__setattr__(self, "inside", _overlaps(needles))
 
 
-def first_offsets(data: Bytes, literals: LiteralSet, step: int = WINDOW) -> dict[bytes, int]:
+def first_offsets(data: Bytes, literals: LiteralSet, step: int = LITERAL_STEP) -> dict[bytes, int]:
     """The offset of the first occurrence of each literal of ``literals`` in ``data`` (absent ones left out), in one
-    pass, window by window (an mmap's pages dropped behind each window).
+    pass, ``step`` bytes at a time (read as :func:`_steps` reads them).
 
     Why the non-overlapping matches suffice: the leftmost-longest search reports, from its position ``p``, the match
     that starts first (the longest of those starting there) and goes on from its end. Take an occurrence of X at
@@ -186,12 +204,10 @@ def first_offsets(data: Bytes, literals: LiteralSet, step: int = WINDOW) -> dict
     overlap = max((len(n) for n in literals.needles), default=1) - 1
     needles = literals.needles
     with memoryview(data) as whole:
-        for pos in range(0, size, step):
+        for pos, part in _steps(data, 0, size, overlap, step, max(step, WINDOW)):
             if len(first) == len(needles) and max(first.values()) < pos:
                 break  # every literal found, and nothing later can come first
-            stop = min(size, pos + step + overlap)
-            with whole[pos:stop] as part:
-                matches = literals.automaton.find_matches_as_indexes(part, overlapping=False)
+            matches = literals.automaton.find_matches_as_indexes(part, overlapping=False)
             for index, start, _end in matches:
                 at = pos + start
                 if first.get(index, at + 1) > at:
@@ -203,7 +219,6 @@ def first_offsets(data: Bytes, literals: LiteralSet, step: int = WINDOW) -> dict
                     needle = needles[other]
                     if not inside.verify or bytes(whole[where : where + len(needle)]) == needle:
                         first[other] = where
-            release_pages(data, pos, stop)
     return {needles[i]: at for i, at in first.items()}
 
 
