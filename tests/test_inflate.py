@@ -14,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import zstandard
 from inventory_builders import EXE, LIB, tar_bytes, wheel_bytes, zip_bytes
 
-from licscan.inventory import ahead, early, inflate
+from licscan.inventory import ahead, compressed, early, inflate
 from licscan.inventory.entries import ArchiveError, Entry, EntryType, zip_entries, zip_large_files
 from licscan.inventory.items import Distribution, FileBlob, SpecialFile
 from licscan.inventory.spool import Budget, LimitExceeded, Spool
@@ -434,3 +435,68 @@ def test_streamed_tar_closed_early_stops_its_thread(here, spool_root):
     gen.close()
     assert not [t for t in threading.enumerate() if t.name == "licscan-untar" and t.is_alive()]
     assert os.listdir(spool_root) == []
+
+
+def _zstd_frames_blob() -> bytes:
+    """Two zstd frames (one with a checksum, several blocks; one without a content size), a skippable frame
+    between them and an empty frame after them."""
+    noisy = bytes((i * 7919 >> 3) & 3 for i in range(300_000))
+    skippable = struct.pack("<II", 0x184D2A53, 5) + b"abcde"
+    return (zstandard.ZstdCompressor(level=3, write_checksum=True).compress(noisy) + skippable
+            + zstandard.ZstdCompressor(level=1, write_content_size=False).compress(b"hello" * 1000)
+            + zstandard.ZstdCompressor(level=1).compress(b""))
+
+
+def test_zstd_frames_checked_from_the_pieces_read_as_from_the_buffer():
+    """ZstdFrames (fed the pieces a decompressor reads, of any size) says what zstd_problem says of the whole
+    buffer, for every cut and for damaged headers."""
+    blob = _zstd_frames_blob()
+    walk, headers = compressed._frames(len(blob)), []  # where the frame and block headers are
+    try:
+        want = next(walk)
+        while True:
+            headers.append(want)
+            want = walk.send(blob[want[0] : want[0] + want[1]])
+    except StopIteration:
+        pass
+    assert len(headers) > 6
+    cases = [blob[:cut] for cut in range(0, len(blob), 97)] + [blob]
+    cases += [blob[: pos + k] for pos, size in headers for k in range(-4, size + 2)]
+    for pos, size in headers:
+        for at in range(pos, pos + size):
+            for mask in (0x01, 0x06, 0x80, 0xFF):
+                damaged = bytearray(blob)
+                damaged[at] ^= mask
+                cases.append(bytes(damaged))
+    sizes = [1, 2, 3, 5, 8, 64, 1000, 65536]
+    seen = set()
+    for number, case in enumerate(cases):
+        frames = compressed.ZstdFrames(len(case))
+        pos = 0
+        while pos < len(case):
+            size = sizes[(number + pos) % len(sizes)]
+            frames.feed(case[pos : pos + size])
+            pos += size
+        expected = compressed.zstd_problem(case)
+        assert frames.done
+        got = frames.result
+        assert (got and (got.kind, got.message, got.offset)) == (expected and (expected.kind, expected.message,
+                                                                             expected.offset))
+        seen.add(expected.message if expected else None)
+    assert {None, "zstd block cut short", "zstd block header cut short", "zstd frame header cut short",
+            "skippable zstd frame cut short", "zstd checksum cut short", "reserved zstd block type"} <= seen, seen
+
+
+def test_a_tar_zst_read_to_its_end_is_checked_without_a_second_pass(here, monkeypatch):
+    """A .tar.zst read to its end is checked from the pieces its decompressor read (zstd_problem, which walks the
+    buffer again, is not called); one cut short still gets the truncation diagnostic."""
+    data = tar_bytes([("a.so", LIB), ("t.bin", LINES)], "zst")
+    Path("n.tar.zst").write_bytes(data)
+    Path("cut.tar.zst").write_bytes(data[: len(data) - 100])
+    whole = _listing("n.tar.zst", WalkLimits())
+    cut = _listing("cut.tar.zst", WalkLimits())
+    monkeypatch.setattr(compressed, "zstd_problem", lambda *a, **k: pytest.fail("second pass over the stream"))
+    assert _listing("n.tar.zst", WalkLimits()) == whole == [("file", "n.tar.zst!/a.so", len(LIB)),
+                                                            ("file", "n.tar.zst!/t.bin", 2 * MB)]
+    assert _listing("cut.tar.zst", WalkLimits()) == cut
+    assert cut[-1] == ("diag", "cut.tar.zst", "truncated", "zstd block cut short")

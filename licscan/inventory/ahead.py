@@ -162,7 +162,9 @@ class ReadAhead:
         self.ahead_bytes = ahead_bytes
         self.ahead_members = ahead_members
         self._pool: ThreadPoolExecutor | None = None
-        self.files = Spool(limits)  # the private folder of the members spooled by the threads (pipe.py's too)
+        # The private folder of the members spooled by the threads (pipe.py's too), and the thread that hashes
+        # those asked for (Spool.hold(digest=True): no thread is started until one is).
+        self.files = Spool(limits, hasher=ThreadPoolExecutor(1, thread_name_prefix="licscan-sha256"))
         self.lock = threading.Lock()
         self._offered: dict[int, tuple[Entry, _Batch, int]] = {}  # entries handed on and not yet passed
         self._early: dict[int, tuple[Entry, EarlyLane]] = {}  # ... those read by an early lane (early.py)
@@ -171,6 +173,8 @@ class ReadAhead:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self.files.hasher is not None:
+            self.files.hasher.shutdown(wait=True)
         self.files.close()
 
     def take(self, entry: Entry, budget: Budget, spool: Spool) -> Held | None:

@@ -62,6 +62,7 @@ class Walker:
         self.root_maps: list[mmap.mmap] = []  # mappings of the archives being walked, files and spooled members
         # Members read by threads ahead of the walk (issue 14): a zip's by a pool, a streamed tar's by its own.
         self.ahead = ReadAhead(limits, self.drop_pages, walker=self.spool)
+        self.spool.hasher = self.ahead.files.hasher  # the members the walker spools itself are hashed there too
         self.pipes: list[TarAhead] = []  # the streamed tars being walked (innermost last)
         self._unreleased = 0  # bytes of members walked since the pages were last dropped
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from licscan.binary.stream import WindowStream
@@ -122,44 +122,70 @@ def tar_members(walker: Walker, level: Level, buf: Buffer) -> Iterator[Item]:
 # ------------------------------------------------------------------------------------------ compressed streams
 def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveKind) -> Iterator[Item]:
     """A compression around a tar (walked transparently) or around a lone file (one member)."""
-    damage = compressed.zstd_problem(buf, walker.drop_pages) if kind is ArchiveKind.ZSTD else None
+    cannot = None
     try:
         with compressed.open_stream(kind, WindowStream(buf)) as probe:
             head = probe.read(HEAD_SIZE)
     except READ_ERRORS + (LimitExceeded,) as error:
         head = b""
-        if damage is None:
-            damage = ArchiveError(DiagnosticKind.MALFORMED, f"cannot decompress: {error}", 0)
-    raw = compressed.CountingReader(WindowStream(buf))
+        cannot = ArchiveError(DiagnosticKind.MALFORMED, f"cannot decompress: {error}", 0)
+    tar = is_tar_header(head)
+    # A zstd stream is checked by walking its frames (compressed.py); a tar's from the pieces its decompressor
+    # reads (ZstdFrames), when it is read to its end, so the stream is read once.
+    frames = compressed.ZstdFrames(len(buf)) if kind is ArchiveKind.ZSTD and tar else None
+    damage = None if frames is not None or kind is not ArchiveKind.ZSTD else \
+        compressed.zstd_problem(buf, walker.drop_pages)
+    damage = damage or cannot
+    raw = compressed.CountingReader(WindowStream(buf), watch=frames.feed if frames is not None else None)
     tally = Tally(walker.limits)  # a tar's stream is read by its thread (pipe.py): it charges the budget in order
     stream = compressed.CountingReader(compressed.open_stream(kind, raw), on_read=tally.charge
-                                       if is_tar_header(head) else walker.budget.charge)
-    if is_tar_header(head):
-        pipe = TarAhead(walker.ahead, tally)
-        walker.pipes.append(pipe)
-        try:
-            failed = yield from walker.members(level, pipe.entries(
-                tar_entries(stream, streamed=True, packed=lambda: raw.count),
-                lambda e: walker.worth_reading(level, e), walker.budget))
-        finally:
-            walker.pipes.remove(pipe)
-        try:
-            while not failed:
-                before = tally.total
-                more = stream.read(1 << 20)
-                charge(walker.budget, tally.total - before)
-                if not more:
-                    break
-        except LimitExceeded as error:
-            yield walker.limit(level.vpath, error)
-        except READ_ERRORS as error:
-            if damage is None:
-                yield Diagnostic(level.vpath, DiagnosticKind.TRUNCATED, f"compressed stream: {error}")
+                                       if tar else walker.budget.charge)
+    if tar:
+        yield from _compressed_tar(walker, level, stream, raw, tally,
+                                   lambda: _zstd_damage(frames, buf, walker) if frames is not None else None)
     elif head or damage is None:
         name = compressed.gzip_name(bytes(buf[:1024])) if kind is ArchiveKind.GZIP else None
         entry = Entry(name or _strip_suffix(basename(level.vpath), kind),
                       EntryType.FILE, None, lambda: raw.count, open=lambda: stream, charged=True)
         yield from walker.members(level, iter([entry]))
+    if damage is not None:
+        yield Diagnostic(level.vpath, damage.kind, damage.message, damage.offset)
+
+
+def _zstd_damage(frames: compressed.ZstdFrames, buf: Buffer, walker: Walker) -> ArchiveError | None:
+    """What is wrong with the zstd frames of ``buf``: from the pieces its decompressor read when it read them all,
+    else by walking the frames in ``buf``."""
+    return frames.result if frames.done else compressed.zstd_problem(buf, walker.drop_pages)
+
+
+def _compressed_tar(walker: Walker, level: Level, stream: compressed.CountingReader,
+                    raw: compressed.CountingReader, tally: Tally,
+                    damage_of: Callable[[], ArchiveError | None]) -> Iterator[Item]:
+    """The members of a compressed tar (read by its thread, pipe.py), then the rest of its stream; then what is
+    wrong with the stream (``damage_of``, known once the stream was read), as one diagnostic."""
+    pipe = TarAhead(walker.ahead, tally)
+    walker.pipes.append(pipe)
+    try:
+        failed = yield from walker.members(level, pipe.entries(
+            tar_entries(stream, streamed=True, packed=lambda: raw.count),
+            lambda e: walker.worth_reading(level, e), walker.budget))
+    finally:
+        walker.pipes.remove(pipe)
+    cut: Exception | None = None
+    try:
+        while not failed:
+            before = tally.total
+            more = stream.read(1 << 20)
+            charge(walker.budget, tally.total - before)
+            if not more:
+                break
+    except LimitExceeded as error:
+        yield walker.limit(level.vpath, error)
+    except READ_ERRORS as error:
+        cut = error
+    damage = damage_of()
+    if cut is not None and damage is None:
+        yield Diagnostic(level.vpath, DiagnosticKind.TRUNCATED, f"compressed stream: {cut}")
     if damage is not None:
         yield Diagnostic(level.vpath, damage.kind, damage.message, damage.offset)
 

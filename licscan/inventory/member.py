@@ -81,7 +81,7 @@ class MemberSpool(Spool):
 
     def __init__(self, limits: WalkLimits, drop_pages: Callable[[], None] | None, files: Spool,
                  lock: threading.Lock, held: int = 0):
-        super().__init__(limits, drop_pages)
+        super().__init__(limits, drop_pages, files.hasher)
         self._files = files
         self._lock = lock
         self.in_memory = held

@@ -115,7 +115,13 @@ class TarAhead:
 
     def _charge(self, budget: Budget, reads: list[int]) -> None:
         """Charge ``reads`` one by one, as the reads charged the budget in the sequential walk; the bytes of the
-        reads after the one refused are owed: the walk skipped them on its way to the next header."""
+        reads after the one refused are owed: the walk skipped them on its way to the next header. When none of
+        them can be refused they are charged as one sum (a 700 MB member is 70,000 reads of 10 KiB: 0.3 s of the
+        walker's time one by one)."""
+        whole = sum(reads)
+        if type(budget) is Budget and budget.total + whole <= budget.limits.max_total_bytes:
+            budget.total += whole
+            return
         for index, count in enumerate(reads):
             try:
                 charge(budget, count)
