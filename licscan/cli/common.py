@@ -234,7 +234,7 @@ def scan_config(args: argparse.Namespace, *, digests: bool = False, exclude: tup
 def scan_options(command: argparse.ArgumentParser) -> None:
     """The options of every command that scans a tree (audit, sbom): workers, cache, exclusions, notes, limits."""
     command.add_argument("--jobs", type=positive, default=os.cpu_count() or 1,
-                       help="worker processes for plain files (default: all cores)")
+                       help="processes examining plain files: this one and N-1 workers (default: all cores)")
     command.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
     command.add_argument("--no-cache", action="store_true", help="do not read or write the content cache")
     command.add_argument("--cache-max-size", type=size, default=None, metavar="SIZE",

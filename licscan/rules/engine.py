@@ -71,7 +71,7 @@ def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config: Con
              today: datetime.date | None = None) -> list[Finding]:
     """The findings of ``packs`` over a report document, waivers of ``config`` applied."""
     settings = settings_from(config)
-    exclude = config.excluded if config is not None else None
+    exclude = config.excluded if config is not None and config.exclude else None  # no patterns: no call per fact
     policy = getattr(config, "governing_text", None) or gov.DEFAULT_POLICY
     index = facts_mod.build(document, exclude, policy)
     ctx = Context(index, settings, config.eula_text if config is not None else None)

@@ -112,8 +112,10 @@ def contains(spec: SpecifierSet, rng: ToolkitRange) -> Tri:
     return contains_releases(spec, *rng.releases)
 
 
+@functools.lru_cache(maxsize=4096)
 def contains_releases(spec: SpecifierSet, low: Release, high: Release) -> Tri:
-    """Whether every / no / some release from ``low`` to ``high`` (inclusive) satisfies ``spec``."""
+    """Whether every / no / some release from ``low`` to ``high`` (inclusive) satisfies ``spec`` (a pure function
+    of its arguments, asked again for every part of one toolkit range: cached)."""
     candidates = {low, high, _succ(low), _pred(high)}
     for point in _critical(spec):
         candidates.update({point, _succ(point), _pred(point)})
