@@ -73,18 +73,26 @@ def _target(link: str) -> str:
 
 
 class _Digests:
-    """The identity and shape digests of one listing, fed line by line."""
+    """The identity and shape digests of one listing, fed line by line (hashed a folder at a time)."""
 
     def __init__(self) -> None:
         user = (os.geteuid(), os.getegid(), sorted(os.getgroups())) if hasattr(os, "geteuid") else ()
         self.identity = hashlib.sha256(f"{user}\0".encode())  # what may be read depends on who reads
         self.shape = hashlib.sha256(b"shape\0")
+        self.identities: list[str] = []
+        self.shapes: list[str] = []
         self.newest = 0
 
     def add(self, identity: str, shape: str, st: os.stat_result) -> None:
-        self.identity.update(identity.encode("utf-8", "surrogateescape") + b"\n")
-        self.shape.update(shape.encode("utf-8", "surrogateescape") + b"\n")
+        self.identities.append(identity)
+        self.shapes.append(shape)
         self.newest = max(self.newest, st.st_ctime_ns, st.st_mtime_ns)
+
+    def flush(self) -> None:
+        if self.identities:
+            self.identity.update(("\n".join(self.identities) + "\n").encode("utf-8", "surrogateescape"))
+            self.shape.update(("\n".join(self.shapes) + "\n").encode("utf-8", "surrogateescape"))
+            self.identities, self.shapes = [], []
 
 
 def list_tree(paths: Sequence[str]) -> Listing | None:
@@ -115,6 +123,8 @@ def list_tree(paths: Sequence[str]) -> Listing | None:
                     elif stat.S_ISREG(st.st_mode):
                         files.append((entry.path, _file_identity(st)))
                     out.add(identity, shape, st)
+                out.flush()
+        out.flush()
     except (OSError, ValueError):
         return None
     return Listing(out.identity.hexdigest(), out.shape.hexdigest(), tuple(files),
