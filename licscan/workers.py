@@ -1,6 +1,6 @@
 """Worker processes: forked (they inherit the parent's loaded tables), they take what every task shares once (the
 pool's initializer) and end with their parent. Generic: it knows nothing of what the tasks do (``licscan.scan.feed``
-feeds them batches of files, a bounded window at a time: issue 14, never one pickled task per file up front)."""
+feeds them batches of files, a bounded window at a time, never one pickled task per file up front)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Byte probes over a file's contents held as bytes, a memoryview or an mmap (the readers' common buffer types).
 
 :class:`LiteralSet` and :class:`Literals` answer "where does each of these literals first occur in this file" for a
-fixed set of literals in one pass over the bytes (issue 14: the naming layer asked ~23 whole-file ``find`` calls of
+fixed set of literals in one pass over the bytes (the naming layer used to ask ~23 whole-file ``find`` calls of
 every binary). The pass is an Aho-Corasick search (``ahocorasick-rs``, https://pypi.org/project/ahocorasick-rs/) in
 *leftmost-longest* mode, which the Rust crate runs with a SIMD prefilter (Teddy) at memory speed. That mode reports
 non-overlapping matches only; an occurrence it does not report starts inside a match it reported (see

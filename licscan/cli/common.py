@@ -36,7 +36,7 @@ def size(text: str) -> int:
 
 
 def limit_options(command: argparse.ArgumentParser, *, archives: bool = True) -> None:
-    """The resource limits (issue: hostile input), one option per entry of licscan/inventory/limits.py (each also a
+    """The resource limits (docs/security.md: every input is hostile), one option per entry of licscan/inventory/limits.py (each also a
     `limits:` key of .licscan.yaml); each refusal is a `limit` diagnostic. `inspect` reads one file: the walker's
     archive limits do not apply to it."""
     from licscan.inventory import limits

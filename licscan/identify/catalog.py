@@ -4,7 +4,7 @@ what :func:`licscan.identify.observe.observe` read of one file, and to its enclo
 Pure: :func:`name` takes an :class:`Observation` (the catalog entries the file's name, SONAME or banner make it, what
 its bytes claim, the layers its signals name), the enclosing :class:`Distribution` and the file's digest, and
 returns facts; it never opens, reads, runs or writes anything. It runs once per file, when the distribution is
-known. Versions follow the order of trust of issue 3: the file's own markers ("Cuda compilation tools, release
+known. Versions follow this order of trust: the file's own markers ("Cuda compilation tools, release
 12.4, V12.4.127"), its full file name (``libcublas.so.12.9.1.4``), its SONAME, then the enclosing distribution's
 metadata (wheel ``METADATA`` ``Version:``, Debian ``Version``, conda ``version``) -- and the last only when the
 catalog says that distribution ships the component (a torch wheel's version is not cuDNN's).

@@ -1,4 +1,4 @@
-"""Zip members inflated by threads ahead of the walker (issue 14 goal 2: the members of a wheel inflated on the
+"""Zip members inflated by threads ahead of the walker (the members of a wheel inflated on the
 second core while the first examines the ones before).
 
 A zip's members are known from its central directory, so they can be read out of order: :meth:`ReadAhead.entries`

@@ -60,7 +60,7 @@ class Walker:
         self.deferred: set[str] = set()  # image layer files of a layout folder, walked after the folder
         self.skip_archive: Callable[[str, str, os.stat_result], bool] | None = None
         self.root_maps: list[mmap.mmap] = []  # mappings of the archives being walked, files and spooled members
-        # Members read by threads ahead of the walk (issue 14): a zip's by a pool, a streamed tar's by its own.
+        # Members read by threads ahead of the walk : a zip's by a pool, a streamed tar's by its own.
         self.ahead = ReadAhead(limits, self.drop_pages, walker=self.spool)
         self.spool.hasher = self.ahead.files.hasher  # the members the walker spools itself are hashed there too
         self.pipes: list[TarAhead] = []  # the streamed tars being walked (innermost last)

@@ -1,5 +1,5 @@
-"""The large members of a zip inflated by a thread of their own from the moment the walker opens the zip (issue 14
-goal 2: the members of a wheel inflated on both cores).
+"""The large members of a zip inflated by a thread of their own from the moment the walker opens the zip (the
+members of a wheel inflated on both cores).
 
 The torch wheel's two large libraries (libtorch_cpu.so and libtorch_cuda.so: 904 of its 1,091 MiB) come after
 11,875 small members. Read in walk order by the read-ahead pool (ahead.py), they were inflated only when the walker

@@ -6,7 +6,7 @@ or the Docker v2 schema 2 equivalent) lists ``layers[].digest`` from the base la
 further indexes (multi-platform images). ``docker save``: ``manifest.json`` is a list of
 ``{"Config": ..., "RepoTags": [...], "Layers": ["<id>/layer.tar" | "blobs/sha256/<hex>", ...]}``, base layer first.
 
-Every reference is confined to the image (issue 13 item 5): a docker-save ``Layers`` entry must be a relative path
+Every reference is confined to the image (docs/security.md): a docker-save ``Layers`` entry must be a relative path
 without ``..`` components (``../../outside/x.tar`` and ``/etc/hostname`` make the whole layout refused with an
 :class:`ImageError`, and its files are walked as plain files), and an OCI digest must match the image-spec grammar
 (``descriptor.md``), so that ``blobs/<algorithm>/<encoded>`` can only name a file under ``blobs/``. The walker then

@@ -1,5 +1,5 @@
 """Reading one zip member in one pass: inflate (or copy, when stored) and CRC-32 check together, with the fastest
-deflate the environment has (issue 14 goal 2).
+deflate the environment has.
 
 The bytes and the errors are those of the standard library's ``zipfile.ZipExtFile`` for the same member, so a
 report does not depend on which of the two read it. What ``ZipExtFile`` does (CPython ``Lib/zipfile.py``,

@@ -1,5 +1,5 @@
-"""A streamed tar (an image layer, a ``.tar.gz``, a ``.tar.zst``) read by a thread ahead of the walker (issue 14
-goal 3: the layers of an image decompressed on the second core while the first examines the files before).
+"""A streamed tar (an image layer, a ``.tar.gz``, a ``.tar.zst``) read by a thread ahead of the walker (the
+layers of an image decompressed on the second core while the first examines the files before).
 
 A compressed tar can only be read in order, so one thread per streamed tar does what the walker did with it, in the
 same order and with the same reads: it takes the next header from ``tar_entries`` and reads the member's bytes

@@ -1,7 +1,7 @@
 """Holding one archive member while it is inspected: ``bytes`` when small, else a read-only mmap of a file in a
 private temporary folder (never in the scanned tree), removed with the walk -- also on errors and generator close.
 
-Memory stays bounded however deep archives nest (issue 13 item 12: eight nested ``.tar.zst`` levels of ~60 MiB
+Memory stays bounded however deep archives nest (docs/security.md: eight nested ``.tar.zst`` levels of ~60 MiB
 each were all held in memory at once, 600 MB): a member is kept in memory only while the members held in memory
 at once stay within ``in_memory_total_bytes``; others are spooled, and the pages of the mappings being read are
 given back (``drop_pages``) as reading goes on.

@@ -1,5 +1,5 @@
 """The walker: inputs (files, folders) -> FileBlob / SpecialFile / Distribution / Diagnostic, in a deterministic
-order (docs/architecture.md "walk"; issue 3 items 1-2).
+order (docs/architecture.md "walk").
 
 Folders are listed sorted by name and never left through a symlink: links are reported (SpecialFile SYMLINK with
 their target, noted when dangling, looping or pointing out of the tree), FIFOs, sockets and devices are reported

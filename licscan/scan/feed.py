@@ -1,4 +1,4 @@
-"""The plain files of a scan, examined while the walk goes on (issue 14: the two cores do the work).
+"""The plain files of a scan, examined while the walk goes on (every core does the work).
 
 The walk hands every plain file to :meth:`PlainFiles.add`; files are cut into batches of one folder
 (:class:`licscan.scan.plain.Batcher`). With ``jobs`` > 1 there are ``jobs - 1`` worker processes beside this one:

@@ -27,7 +27,7 @@ Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctim
 @dataclass(frozen=True)
 class Shared:
     """What every file examination needs besides its own path: given to each worker process once (the pool's
-    initializer; inherited through fork), never pickled per task (issue 14: torch's RECORD alone has 13,000 rows)."""
+    initializer; inherited through fork), never pickled per task (torch's RECORD alone has 13,000 rows)."""
 
     limits: Limits
     digests: bool
@@ -220,7 +220,7 @@ def examine_here(shared: Shared, batch: Batch) -> list[FileRecord]:
 
 
 def worker_start(shared: Shared, parent: int) -> None:
-    """Pool initializer: die with the parent (issue 13 item 11), take the shared context."""
+    """Pool initializer: die with the parent (docs/security.md), take the shared context."""
     die_with_parent(parent)
     _install(shared)
 
