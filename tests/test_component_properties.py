@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from licscan.model import (
     property_map,
 )
 from licscan.report.json_report import component_entry
+from licscan.rules.facts import named_distribution
 from licscan.scan import ScanConfig, scan
 from tests.layer_fixtures import Stubs
 from tests.test_catalog import _ko
@@ -84,10 +86,35 @@ def test_grafted_cudart_in_a_wheel(named):
         ("confidence", "high"), ("distribution", "app"), ("grafted_hash", "1b2c3d4e"), ("grafted_hash", "9a4b3c2d"),
         ("license_declared", "MIT"), ("modified", "auditwheel-grafted"), ("modified", "sha256-differs-from-record"),
         ("modified", "soname-missing"), ("version_range", "12.x"), ("version_source", "file-name"))
-    # the JSON report (and the rules' facts) keep one value per key: the greatest
+    # the JSON report (and the rules' facts) keep every value of a key: sorted, joined with "," as signals is
     assert component_entry(cudart)["properties"] == {
-        "confidence": "high", "distribution": "app", "grafted_hash": "9a4b3c2d", "license_declared": "MIT",
-        "modified": "soname-missing", "version_range": "12.x", "version_source": "file-name"}
+        "confidence": "high", "distribution": "app", "grafted_hash": "1b2c3d4e,9a4b3c2d", "license_declared": "MIT",
+        "modified": "auditwheel-grafted,sha256-differs-from-record,soname-missing", "version_range": "12.x",
+        "version_source": "file-name"}
+
+
+def test_every_modification_in_the_report_and_the_rule_message(tmp_path):
+    """The JSON report of an audit of the wheel, and the CUDA-EULA-MODIFIED finding on each grafted copy, name
+    all three modifications (the legal reviewer needs every one, not the greatest)."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    wheel = dist / "app-1.0-py3-none-linux_x86_64.whl"
+    _wheel(wheel)
+    out = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", "--no-cache", "--jobs", "1", "--format", "json",
+                           "-o", str(out), "dist"], cwd=tmp_path, capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (0, "")  # the findings are reviews, under --fail-on error
+    report = json.loads(out.read_text())
+    cudart, = (c for c in report["components"] if c["name"] == "cudart")
+    assert cudart["properties"]["modified"] == "auditwheel-grafted,sha256-differs-from-record,soname-missing"
+    eula = "NVIDIA CUDA Toolkit End User License Agreement"
+    assert sorted((f["path"], f["message"]) for f in report["findings"] if f["rule"] == "CUDA-EULA-MODIFIED") == [
+        (f"dist/{wheel.name}!/{g}",
+         f"{g.rsplit('/', 1)[1]} (cudart unknown) at dist/{wheel.name}!/{g} is modified CUDA Toolkit object code "
+         f"(auditwheel-grafted,sha256-differs-from-record,soname-missing); 2.3 of {eula}, text unknown allows "
+         f"redistributing Linux object code only unmodified. Review: this rests on a reading (the {eula} (Last "
+         f"updated: January 7, 2025) was not examined; its clause is taken to be as in the {eula} (Last updated: "
+         f"January 12, 2024)).") for g in sorted(GRAFTED)]
 
 
 def test_zluda_layer(named):
@@ -165,3 +192,38 @@ def test_components_that_differ_only_in_licence_have_distinct_ids(tmp_path):
     packages = json.loads(out.read_text())["packages"]
     assert sorted(p["licenseConcluded"] for p in packages if p["name"] == "NVIDIA GPU kernel module") == [
         "LicenseRef-NVIDIA-Driver-License-Agreement", "MIT"]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+_PACK_KEY = re.compile(r"properties\.([A-Za-z_][A-Za-z0-9_]*)")  # a condition's field, a message's {placeholder}
+_CODE_KEY = re.compile(r"""props(?:\.get\(|\[)["']([^"']+)["']""")  # the rules' code reading a property
+
+
+def test_every_property_a_pack_or_the_rules_read_is_produced():
+    """A ``properties.<key>`` nothing produces is dead: inside ``not:`` it always holds (rules/packs/cuda-eula.yaml
+    had two, ``properties.nvidia_distribution``; licscan/rules/toolkits.py read ``properties.toolkit``)."""
+    packs = {(p.name, key) for p in sorted((ROOT / "rules" / "packs").glob("*.yaml"))
+             for key in _PACK_KEY.findall(p.read_text(encoding="utf-8"))}
+    code = {(p.name, key) for p in sorted((ROOT / "licscan" / "rules").rglob("*.py"))
+            for text in [p.read_text(encoding="utf-8")]
+            for key in _PACK_KEY.findall(text) + _CODE_KEY.findall(text)}
+    assert {k for _, k in packs} >= {"modified", "document"} and {k for _, k in code} >= {"document", "distribution"}
+    assert sorted(ref for ref in packs | code if ref[1] not in PROPERTY_KEYS) == []
+
+
+def test_a_pack_naming_an_unknown_property_is_invalid():
+    """As an unknown field is: one line per problem, exit 2 (README "Exit codes": rule-pack error)."""
+    proc = subprocess.run([sys.executable, "-m", "licscan", "rules", "validate",
+                           "tests/rules/invalid/unknown-property.yaml"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == (
+        "tests/rules/invalid/unknown-property.yaml:13:26: unknown property 'properties.nvidia_distribution': no "
+        "component has it; properties are: " + ", ".join(f"properties.{k}" for k in sorted(PROPERTY_KEYS)))
+
+
+def test_a_component_in_several_distributions_is_grouped_as_before():
+    """``properties.distribution`` now names every distribution; the facts view's ``distribution`` group (for a path
+    no distribution's archive holds) still takes the greatest name, as when the report kept only that one."""
+    assert named_distribution({"distribution": "nvidia-cuda-runtime-cu12,torch"}) == "torch"
+    assert named_distribution({"distribution": "app"}) == "app"
+    assert named_distribution({}) is None

@@ -148,6 +148,11 @@ class Component:
 
 _RELATION = {ComponentKind.TARGET_LINKED: "targets", ComponentKind.RUNTIME_SHIPPED: "ships"}
 
+#: Joins the values of one key into one string: the layer's ``signals``, and in :func:`property_map` every value of
+#: a key a component has several of (sorted). A value may itself hold the separator (a declared licence such as
+#: "MIT, BSD-3-Clause"): the joined string is for reading and for ``matches``/``regex`` tests, not for splitting.
+VALUE_SEPARATOR = ","
+
 #: Every key of ``properties`` -> (the typed field it is read from, what it means); the rules' fact schema
 #: (licscan/rules/factschema.py) documents ``properties.<key>`` from this table.
 PROPERTY_KEYS: dict[str, tuple[str, str]] = {
@@ -169,7 +174,8 @@ PROPERTY_KEYS: dict[str, tuple[str, str]] = {
     "modinfo_version": ("ModInfo.version", "a kernel module's .modinfo version="),
     "modinfo_vermagic": ("ModInfo.vermagic", "a kernel module's .modinfo vermagic="),
     "flavour": ("Component.flavours", "kernel module flavour: open, proprietary or unknown"),
-    "signals": ("LayerFacts.signals", "ids of the layer signals that fired, ','-separated"),
+    "signals": ("LayerFacts.signals", "ids of the layer signals that fired, ','-separated (sorted when the "
+                                      "component was named in several files)"),
     "replaces": ("LayerFacts.replaces", "cuda-named: a CUDA-named file that is a drop-in replacement"),
     "platform": ("LayerFacts.platform", "the platform a layer runs on"),
     "project": ("LayerFacts.project", "the project that makes a layer"),
@@ -216,7 +222,7 @@ def component_properties(component: Component) -> tuple[tuple[str, str], ...]:
 
 
 def _layer_pairs(layer: LayerFacts, kind: ComponentKind) -> list[tuple[str, str]]:
-    pairs = [("signals", ",".join(layer.signals))] if layer.signals else []
+    pairs = [("signals", VALUE_SEPARATOR.join(layer.signals))] if layer.signals else []
     if layer.replaces:
         pairs.append(("replaces", "cuda-named"))
     if layer.platform is not None:
@@ -240,16 +246,21 @@ def _text_pairs(text: LicenseTextMatch) -> list[tuple[str, str]]:
 
 
 def property_map(component: Component) -> dict[str, str]:
-    """The component's ``properties`` object of the JSON report and of the rules' facts: one value per key, the
-    greatest where a component named in several files has several (the order :func:`component_properties` lists
-    them in)."""
-    return dict(component_properties(component))
+    """The component's ``properties`` object of the JSON report and of the rules' facts: one string per key, every
+    value of a key a component named in several files has several of, sorted and joined with
+    :data:`VALUE_SEPARATOR` (a grafted cudart: ``"modified": "auditwheel-grafted,sha256-differs-from-record,
+    soname-missing"``)."""
+    values: dict[str, list[str]] = {}
+    for key, value in component_properties(component):  # sorted by key, then value
+        values.setdefault(key, []).append(value)
+    return {key: VALUE_SEPARATOR.join(same) for key, same in values.items()}
 
 
 __all__ = [
     "CONFIDENCE_ORDER",
     "GPU_LAYER_KINDS",
     "PROPERTY_KEYS",
+    "VALUE_SEPARATOR",
     "Component",
     "ComponentKind",
     "Confidence",

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from licscan.model import ToolkitRange
+from licscan.model import PROPERTY_KEYS, ToolkitRange
 from licscan.rules import attachment
 from licscan.rules.errors import Problem, Span
 from licscan.rules.facts import FIELDS, GROUPS, RANGE_FIELDS, SCOPES, Fact, FactIndex, field_known
@@ -301,10 +301,7 @@ class _Compiler:
         name = data["field"]
         ops = [str(k) for k in data if k != "field"]
         if not isinstance(name, str) or not any(field_known(s, name) for s in scopes):
-            known = sorted({f for s in scopes for f in FIELDS[s]})
-            self.error(value_span(data, "field", self.source),
-                       f"unknown field {name!r} for scope {'/'.join(scopes)}; fields are: {', '.join(known)}"
-                       + (", properties.<key>" if "component" in scopes else ""))
+            self.error(value_span(data, "field", self.source), _unknown_field(name, scopes))
             return None
         bad = [k for k in ops if k not in FIELD_OPERATORS]
         for key in bad:
@@ -378,6 +375,15 @@ class _Compiler:
             self.error(span, str(error))
             return None
         return FieldTest(name, "version_in", str(arg))
+
+
+def _unknown_field(name: Any, scopes: tuple[str, ...]) -> str:
+    if "component" in scopes and isinstance(name, str) and name.startswith("properties."):
+        return (f"unknown property {name!r}: no component has it; properties are: "
+                + ", ".join(f"properties.{key}" for key in sorted(PROPERTY_KEYS)))
+    known = sorted({f for s in scopes for f in FIELDS[s]})
+    return (f"unknown field {name!r} for scope {'/'.join(scopes)}; fields are: {', '.join(known)}"
+            + (", properties.<key>" if "component" in scopes else ""))
 
 
 def _scalar(value: Any) -> Any:

@@ -6,11 +6,13 @@ Three scopes, one fact per (thing, path):
 - ``distribution``: one fact per entry of ``distributions[]``.
 
 Every fact has the fields listed in :data:`FIELDS` for its scope (a closed table: a pack naming another field is
-invalid), plus ``properties.<key>`` for components. Two groupings join facts for ``together_with``:
+invalid), plus ``properties.<key>`` for components, a key of :data:`licscan.model.PROPERTY_KEYS` (another key is
+as invalid as an unknown field: nothing produces it, so a test of it could never hold). Two groupings join facts
+for ``together_with``:
 - ``input``: the input argument the path lies under (the longest of ``inputs`` that prefixes it);
 - ``distribution``: the enclosing distribution — the longest ``distributions[].path`` that is an archive prefix
   of the path (``dist/x.whl!/...``), else the distribution named by a component's ``properties.distribution``
-  (which also covers device code in the same file);
+  (the greatest name when it names several; which also covers device code in the same file);
 - ``path``: the same file.
 """
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-from licscan.model import ToolkitRange
+from licscan.model import PROPERTY_KEYS, VALUE_SEPARATOR, ToolkitRange
 from licscan.model.releases import UNKNOWN
 from licscan.rules import governing as gov
 from licscan.rules.toolkits import component_toolkit, dirname, path_toolkits
@@ -49,8 +51,20 @@ RANGE_FIELDS = ("toolkit", "version", "distribution.version")
 DEVICE_VENDORS = {"cubin": "NVIDIA", "ptx": "NVIDIA", "hsaco": "AMD", "spirv": None}
 
 
+_PROPERTY = "properties."
+
+
 def field_known(scope: str, name: str) -> bool:
-    return name in FIELDS[scope] or (scope == "component" and name.startswith("properties.") and len(name) > 11)
+    """A field of the scope's closed table, or (components) ``properties.<key>`` with a key the model produces."""
+    return name in FIELDS[scope] or (scope == "component" and name.startswith(_PROPERTY)
+                                     and name[len(_PROPERTY):] in PROPERTY_KEYS)
+
+
+def named_distribution(props: Mapping[str, Any]) -> str | None:
+    """The distribution a component's ``properties.distribution`` names: the greatest of its names when it has
+    several (joined with VALUE_SEPARATOR; distribution names never hold it), None when it names none."""
+    names = str(props.get("distribution") or "").split(VALUE_SEPARATOR)
+    return max(names) or None
 
 
 @dataclass(frozen=True)
@@ -211,7 +225,7 @@ class _Document:
             self.dists_by_name.setdefault(dist.get("name") or "", dist)
         self.named_at: dict[str, str] = {}  # path -> the distribution a component there names
         for component in self.components:
-            name: str | None = (component.get("properties") or {}).get("distribution")
+            name = named_distribution(component.get("properties") or {})
             if not name:
                 continue
             for path in component.get("paths") or ():
@@ -258,7 +272,7 @@ def _props(component: Json) -> dict[str, str]:
 
 
 def _component_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]:
-    toolkits = {i: component_toolkit(c, _props(c)) for i, c in enumerate(doc.components)}
+    toolkits = {i: component_toolkit(c) for i, c in enumerate(doc.components)}
     per_path = path_toolkits(doc.components, toolkits)
     for index, component in enumerate(doc.components):
         props = _props(component)
@@ -270,7 +284,7 @@ def _component_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fa
                 sibling_note = (f"{basename(path)}: {note}",)
             if skip(path):
                 continue
-            dist, groups = doc.place(path, props.get("distribution"))
+            dist, groups = doc.place(path, named_distribution(props))
             fields = {k: component.get(k) for k in ("id", "name", "vendor", "kind", "version", "license")}
             fields.update(path=path, basename=basename(path), paths=list(component.get("paths") or ()),
                           evidence=list(component.get("evidence") or ()), input=groups["input"], toolkit=toolkit)

@@ -98,13 +98,18 @@ SPEC: dict[str, dict[str, _Spec]] = {
 
 def _property_fields() -> dict[str, dict[str, Any]]:
     """``properties.<key>``: the component facts the model serializes (licscan.model.PROPERTY_KEYS), each with
-    the typed field it comes from; a document written by hand may carry other keys."""
+    the typed field it comes from; a pack that names another key is invalid (nothing produces it)."""
     out: dict[str, dict[str, Any]] = {
         f"properties.{key}": {"type": "string", "description": f"{meaning} (model: {source})"}
         for key, (source, meaning) in sorted(model.PROPERTY_KEYS.items())}
-    out["properties.<key>"] = {"type": "string", "description": "further component facts (properties): the keys "
-                               "above, or any key of a report document written by hand; one value per key (a "
-                               "component named in several files with several values shows the greatest)"}
+    out["properties.<key>"] = {
+        "type": "string",
+        "description": "component facts (the JSON report's components[].properties): only the keys above (a pack "
+                       "naming another key is invalid); one string per key: a component named in several files "
+                       f"with several values of a key has all of them, sorted and joined with "
+                       f"'{model.VALUE_SEPARATOR}' as signals is (modified: "
+                       "'auditwheel-grafted,sha256-differs-from-record,soname-missing'): `equals` and `in` compare "
+                       "the whole string, test one value with `matches` ('*soname-missing*') or `regex`"}
     return out
 
 

@@ -1,8 +1,7 @@
 """The CUDA toolkit release of a component, for the rules' ``toolkit`` field and the licence text that governs it.
 
-A component's own ``properties.toolkit`` wins; else its version when that is the toolkit release (a
-toolkit-versioned component of rules/attachment-a.yaml: cudart 13.0.96 is CUDA 13.0), else the toolkit of a driver's
-branch. A file whose component states none may still name it: ``libcupti.so.12`` is CUDA 12.x, and a copy of the same
+A component's version when that is the toolkit release (a toolkit-versioned component of rules/attachment-a.yaml:
+cudart 13.0.96 is CUDA 13.0), else the toolkit of a driver's branch. A file whose component states none may still name it: ``libcupti.so.12`` is CUDA 12.x, and a copy of the same
 component in the same folder (``libcupti.so`` beside it) shares that.
 """
 
@@ -23,11 +22,10 @@ def dirname(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
-def component_toolkit(component: Json, props: dict[str, str]) -> ToolkitRange:
-    """The toolkit release a component belongs to: ``properties.toolkit``, else its version when that is the
-    toolkit release (attachment-a.yaml ``toolkit_versioned``), else the toolkit of a driver's branch."""
-    if props.get("toolkit"):
-        return ToolkitRange.of_version(props["toolkit"])
+def component_toolkit(component: Json) -> ToolkitRange:
+    """The toolkit release a component belongs to: its version when that is the toolkit release (attachment-a.yaml
+    ``toolkit_versioned``), else the toolkit of a driver's branch. (The naming layer states no toolkit of its own
+    for a component: cuBLAS 12.9.1.4's release is not a fact of its file.)"""
     data = attachment.load()
     if component.get("name") in data.toolkit_versioned:
         return ToolkitRange.of_version(attachment.toolkit_version(component.get("version")))
