@@ -54,7 +54,7 @@ CONFIDENCE_ORDER = (Confidence.LOW, Confidence.MEDIUM, Confidence.HIGH)
 
 
 class VersionSource(enum.Enum):
-    """Where a component's version was read, most trusted first (issue 3)."""
+    """Where a component's version was read, most trusted first."""
 
     MARKER = "marker"  # a version string inside the file
     FILE_NAME = "file-name"  # libcublas.so.12.9.1.4, libcuda.so.580.159.04
