@@ -1,7 +1,7 @@
-"""NVIDIA-built reference binaries from PyPI wheels, and an independent fatbin walker (docs/binary-formats.md §1.7, §9.4).
+"""NVIDIA-built reference binaries from PyPI wheels, and an independent fatbin walker (docs/binary-format.md §1.7, §9.4).
 
 Used by ``tests/test_realworld_nvidia.py``.  Nothing here imports licscan: the walker, the ELF helpers and the
-PE section reader are deliberately written from docs/binary-formats.md alone so that they can serve as an oracle for the
+PE section reader are deliberately written from docs/binary-format.md alone so that they can serve as an oracle for the
 files cuobjdump does not read (``.rodata`` fatbins, PE images).
 
 * :func:`fetch` – ``pip download --no-deps --only-binary=:all: [--platform …] DIST==VER`` into
@@ -82,7 +82,7 @@ def fetch(key: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# independent fatbin walker (docs/binary-formats.md §1.6 / §1.7)
+# independent fatbin walker (docs/binary-format.md §1.6 / §1.7)
 
 FATBIN_MAGIC = 0xBA55ED50
 _OUTER = struct.Struct("<IHHQ")

@@ -1,4 +1,4 @@
-"""cuobjdump as a differential oracle for ``licscan inspect`` (docs/binary-formats.md §7).
+"""cuobjdump as a differential oracle for ``licscan inspect`` (docs/binary-format.md §7).
 
 Helpers shared by ``tests/test_oracle_diff.py``, ``tests/test_realworld_torch.py`` and
 ``benchmarks/bench_inspect.py``:

@@ -1,5 +1,5 @@
 """Corrupt input: truncated fatbins, lying sizes, bad compression. Every fault is a diagnostic with its offset;
-no exception escapes ``inspect``; memory stays bounded (docs/binary-formats.md §10, B1 exit 3)."""
+no exception escapes ``inspect``; memory stays bounded (docs/binary-format.md §10, B1 exit 3)."""
 
 from __future__ import annotations
 

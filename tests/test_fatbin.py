@@ -1,4 +1,4 @@
-"""The fatbin walker on our CUDA 13.0 and 11.2 fixtures: exact entries, flags, headers (docs/binary-formats.md §1)."""
+"""The fatbin walker on our CUDA 13.0 and 11.2 fixtures: exact entries, flags, headers (docs/binary-format.md §1)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_compress_all_is_zstd_everywhere():
     ("exe_compress_all", "zstd", "zstd"),
 ])
 def test_compression_matrix(name, elf, ptx):
-    """docs/binary-formats.md §3.2: what each nvcc 13.0 setting produces; nvlink's device-linked cubin follows the ELF column."""
+    """docs/binary-format.md §3.2: what each nvcc 13.0 setting produces; nvlink's device-linked cubin follows the ELF column."""
     facts = inspect(f"cuda13/{name}")
     images = facts.all_images()
     assert len(images) == 19
@@ -175,7 +175,7 @@ def test_static_archive_members_with_gnu_long_names():
 
 
 def test_archive_fatbins_at_odd_offsets():
-    """docs/binary-formats.md §2.2: ar members start at even, not 8-aligned, offsets."""
+    """docs/binary-format.md §2.2: ar members start at even, not 8-aligned, offsets."""
     facts = inspect("cuda13/librdc_static.a")
     images = facts.all_images()
     assert len(images) == 4 and not facts.all_diagnostics()

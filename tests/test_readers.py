@@ -33,7 +33,7 @@ def test_standalone_ptx_family_target_and_nvvm_20():
     ("12.8.93", "8.7", "35583870"), ("12.9.86", "8.8", "36037853"),
 ])
 def test_real_old_toolkit_ptx_headers(version, isa, build):
-    """libnvvm of each toolkit: release, CL id and ISA as docs/binary-formats.md §5.1 lists them."""
+    """libnvvm of each toolkit: release, CL id and ISA as docs/binary-format.md §5.1 lists them."""
     rel = "cuda112/nvvm_11.2.152.ptx" if version.startswith("11.2") else f"oldtk/nvvm_{version}.ptx"
     header = ptx.parse_header(fixture(rel).read_bytes())
     assert (header.version, header.isa, header.build_id) == (version, isa, build)
@@ -53,7 +53,7 @@ def test_cubin_notes_v8():
 
 @pytest.mark.parametrize("rel, flags, arch", [
     ("cuda13/kern_sm80.cubin", 0x06005004, "sm_80"),
-    ("cuda13/kern_sm100f.cubin", 0x06006402, "sm_100"),  # "f" is not recoverable from a cubin (docs/binary-formats.md §4.2)
+    ("cuda13/kern_sm100f.cubin", 0x06006402, "sm_100"),  # "f" is not recoverable from a cubin (docs/binary-format.md §4.2)
     ("cuda13/kern_sm120a.cubin", 0x06007802, "sm_120a"),
     ("cuda13/kern_sm86_debug.cubin", 0x0E005604, "sm_86"),
 ])

@@ -1,8 +1,8 @@
-"""Real-world checks on NVIDIA-built binaries (docs/binary-formats.md §1.6, §2.4, §6, §9.4).
+"""Real-world checks on NVIDIA-built binaries (docs/binary-format.md §1.6, §2.4, §6, §9.4).
 
 * CUPTI ``libcupti.so.11.7`` (nvidia-cuda-cupti-cu11 11.7.101), ``libcupti.so.12`` (nvidia-cuda-cupti-cu12
   12.4.127 and 12.8.90): three fatbins each, in ``.rodata`` only, so cuobjdump says "does not contain device
-  code"; the oracle is the independent struct-based walker of ``tests/nvidia_wheels.py`` (docs/binary-formats.md §1.7).
+  code"; the oracle is the independent struct-based walker of ``tests/nvidia_wheels.py`` (docs/binary-format.md §1.7).
 * ``nvjpeg64_12.dll`` (nvidia-nvjpeg-cu12 12.4.0.76, win_amd64 wheel): PE, 11 fatbins in ``.nv_fatb``;
   oracle = the walker over the section bytes (section table parsed by hand) + ``lz4.block.decompress``.
 * ``libcudadevrt.a`` of the CUDA 13 toolkit installed on this machine (no download): cuobjdump 13.x.
@@ -259,7 +259,7 @@ def nvjpeg():
 
 @pytest.mark.realworld
 def test_nvjpeg_walker_facts(nvjpeg):
-    """docs/binary-formats.md §2.4, re-derived from the bytes (section table by hand, walker, lz4, ELF notes)."""
+    """docs/binary-format.md §2.4, re-derived from the bytes (section table by hand, walker, lz4, ELF notes)."""
     path, data, sections, offsets, entries = nvjpeg
     assert {".nv_fatb", ".nvFatBi"} <= set(sections)
     assert len(offsets) == 11 and all(off % 8 == 0 for off in offsets)
@@ -324,7 +324,7 @@ def test_nvjpeg_toolkit_from_bytes(nvjpeg):
     seen = _compare_toolkits(report, entries)
     assert seen == {("v7", 129): 110, ("v8", "ptxas", "12.9.79"): 50, ("v8", "nvlink", "12.9.79"): 5,
                     ("ptx", (8, 8)): 10}
-    # PTX ISA 8.8 is CUDA 12.9 (docs/binary-formats.md §5.2)
+    # PTX ISA 8.8 is CUDA 12.9 (docs/binary-format.md §5.2)
     assert {(d["toolkit"] or {}).get("min") for d in report["device_code"] if d["kind"] == "ptx"} == {"12.9"}
 
 

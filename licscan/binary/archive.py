@@ -1,4 +1,4 @@
-"""Static archives (``ar``): the members of a ``!<arch>`` file, with GNU and BSD long names (docs/binary-formats.md §2.2).
+"""Static archives (``ar``): the members of a ``!<arch>`` file, with GNU and BSD long names (docs/binary-format.md §2.2).
 
 Member layout (System V / GNU ``ar``): a 60-byte header -- name[16] date[12] uid[6] gid[6] mode[8] size[10]
 fmag[2] = "`\\n" -- then ``size`` bytes of data padded to an even offset. Special members: ``/`` and ``/SYM64/``

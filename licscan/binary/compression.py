@@ -1,4 +1,4 @@
-"""Fatbin payload decompression, bounded by the declared size and a configurable limit (docs/binary-formats.md,
+"""Fatbin payload decompression, bounded by the declared size and a configurable limit (docs/binary-format.md,
 section "3 Compression").
 
 | flag     | algorithm                         | decoder                      |
@@ -176,7 +176,7 @@ def _lz4_length(stream: Payload, pos: int, value: int, extended: int, what: str)
 
 
 def lz4_block_prefix(stream: Payload, want: int, declared_size: int) -> tuple[bytes, int]:
-    """Decode the first ``want`` bytes of an LZ4 block (docs/binary-formats.md, section "1.7 What licscan decodes,
+    """Decode the first ``want`` bytes of an LZ4 block (docs/binary-format.md, section "1.7 What licscan decodes,
     and when"); returns (output, input bytes used).
 
     python-lz4 decodes whole blocks only; a cubin's ELF header is the first 64 bytes of a block that may decode to

@@ -1,4 +1,4 @@
-"""Device ELF (cubin) facts: ABI, SM, the ``a`` suffix, and the toolkit notes (docs/binary-formats.md §4).
+"""Device ELF (cubin) facts: ABI, SM, the ``a`` suffix, and the toolkit notes (docs/binary-format.md §4).
 
 Two ways in, one result (:class:`CubinFacts`):
 
@@ -24,7 +24,7 @@ from licscan.model import ToolInfo
 
 ELF_MAGIC = magic.ELF
 EM_CUDA = 190  # e_machine of NVIDIA device code
-SHT_CUDA_COMPAT = 0x70000086  # ".nv.compat" (docs/binary-formats.md §4.5)
+SHT_CUDA_COMPAT = 0x70000086  # ".nv.compat" (docs/binary-format.md §4.5)
 
 # e_ident[EI_OSABI] / [EI_ABIVERSION]: "v7: 0x33 (51), 7; v8: 0x41 (65), 8".
 ABI_V7 = 7
@@ -66,7 +66,7 @@ class CubinFacts:
     @staticmethod
     def from_entry_header(code_minor: int, arch: int, accelerated: bool, debug: bool) -> CubinFacts:
         """What a fatbin entry header states about its cubin without decoding it: the entry's "code version"
-        [1,7] / [1,8] is the cubin ABI (docs/binary-formats.md §1.2), ``arch`` its SM, the flags its ``a`` suffix."""
+        [1,7] / [1,8] is the cubin ABI (docs/binary-format.md §1.2), ``arch`` its SM, the flags its ``a`` suffix."""
         return CubinFacts(code_minor, 0, 0, 0, arch, accelerated, None, None, None, None, debug, (), True)
 
     @property
@@ -152,7 +152,7 @@ def _compat_accelerated(data: ByteView) -> bool:
 
 
 def _debug(abi: int, e_flags: int) -> bool:
-    # v8 top byte: 0x06 ptxas, 0x05 nvlink, 0x0e with -G ("0x08000000 = debug?", docs/binary-formats.md §4.2).
+    # v8 top byte: 0x06 ptxas, 0x05 nvlink, 0x0e with -G ("0x08000000 = debug?", docs/binary-format.md §4.2).
     return abi == ABI_V8 and bool(e_flags & 0x08000000)
 
 

@@ -1,5 +1,5 @@
 """The host-ELF reader: the ELF header, the section header table, the dynamic section and notes, read with
-``struct`` from the bytes of the file (docs/binary-formats.md §2.1).
+``struct`` from the bytes of the file (docs/binary-format.md §2.1).
 
 Reads lazily and only what the facts need. Section *contents* are returned as (offset, size) so that callers slice
 the mmap themselves. Layouts are the System V gABI's (https://www.sco.com/developers/gabi/latest/ch4.eheader.html,
@@ -29,7 +29,7 @@ SHT_STRTAB = 3
 SHT_DYNAMIC = 6
 SHT_NOTE = 7
 SHT_NOBITS = 8
-SHT_CUDA_COMPAT = 0x70000086  # ".nv.compat" (docs/binary-formats.md §4.5)
+SHT_CUDA_COMPAT = 0x70000086  # ".nv.compat" (docs/binary-format.md §4.5)
 # sh_flags (gABI "Section Attribute Flags").
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4

@@ -1,4 +1,4 @@
-"""The fatbin container: outer header, entry headers, and where the payloads are (docs/binary-formats.md §1).
+"""The fatbin container: outer header, entry headers, and where the payloads are (docs/binary-format.md §1).
 
 Pure functions over a buffer (bytes, mmap or memoryview). Nothing here decompresses or reads a payload:
 the walker only reads headers, so listing a 300 MB ``.nv_fatbin`` touches a few kilobytes.
@@ -39,7 +39,7 @@ class EntryKind(enum.IntEnum):
 
 
 class Flag:
-    """Entry flags (u64 at +0x28), names from NVIDIA ``fatbinary.h`` as quoted in docs/binary-formats.md §1.3.
+    """Entry flags (u64 at +0x28), names from NVIDIA ``fatbinary.h`` as quoted in docs/binary-format.md §1.3.
 
     Plain ints, not an ``enum.IntFlag``: the walker tests them a dozen times per entry, and IntFlag arithmetic
     costs a third of the run time on a file with thousands of entries.
@@ -241,7 +241,7 @@ class ScanError:
 def scan(buf: Buffer, start: int = 0, end: int | None = None, *, max_entries: int = 100_000,
          partial: bool = False, one_pass: bool = False, known: Sequence[int] | None = None,
          ) -> Iterator[Fatbin | ScanError]:
-    """Find every fatbin in ``buf[start:end]`` (docs/binary-formats.md, section "1.6 Finding fatbins": "search for
+    """Find every fatbin in ``buf[start:end]`` (docs/binary-format.md, section "1.6 Finding fatbins": "search for
     the magic bytes; parse and validate the fatbin there; after a valid fatbin continue at its end, after a magic
     that does not validate continue 4 bytes further").
 

@@ -1,4 +1,4 @@
-"""Everything licscan can tell about one file: identify it, then read what its format points at (docs/binary-formats.md §10).
+"""Everything licscan can tell about one file: identify it, then read what its format points at (docs/binary-format.md §10).
 
 ``inspect_file`` maps the file read-only and never writes, executes or follows anything. Which sections of a host
 binary hold device code, and how they are searched, is :mod:`licscan.binary.sections`.
@@ -147,7 +147,7 @@ def _elf_wrappers(buf: Buffer, view: ElfView, start: int, fatbin_offsets: set[in
 
 def _pe_wrappers(buf: Buffer, view: PeView, start: int, fatbin_offsets: set[int]) -> WrapperCheck | None:
     """PE wrappers hold absolute VAs: "file offset = VA - ImageBase - section.VirtualAddress +
-    section.PointerToRawData" (docs/binary-formats.md §2.4)."""
+    section.PointerToRawData" (docs/binary-format.md §2.4)."""
     section = next((s for s in view.sections if s.name in WRAPPER_SECTIONS and s.has_bytes), None)
     if section is None:
         return None

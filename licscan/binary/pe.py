@@ -22,7 +22,7 @@ Layouts, from Microsoft's "PE Format" specification (https://learn.microsoft.com
   NumberOfSymbols u32; 56 bytes; symbol records of 20 bytes); "import library" members (Sig1 0, Sig2 0xFFFF,
   Version 0) are short import descriptions with no sections.
 
-Windows images name the fatbin sections with the ELF names cut to eight characters (docs/binary-formats.md §2.4):
+Windows images name the fatbin sections with the ELF names cut to eight characters (docs/binary-format.md §2.4):
 ``.nv_fatbin`` -> ``.nv_fatb``, ``.nvFatBinSegment`` -> ``.nvFatBi`` (and ``__nv_relfatbin`` -> ``__nv_rel``); object
 files keep the full name in the string table.
 """
@@ -74,7 +74,7 @@ class PeSection:
 
     @property
     def is_data(self) -> bool:
-        """Not code: searched for device code by validated magic scan (docs/binary-formats.md §2.4)."""
+        """Not code: searched for device code by validated magic scan (docs/binary-format.md §2.4)."""
         return not self.is_exec
 
 

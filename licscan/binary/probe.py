@@ -119,7 +119,7 @@ def occurrence_table(data: Bytes, needles: Sequence[bytes], start: int = 0, end:
 
 class Finder:
     """``data.find(needle, pos, end)`` for a ``pos`` that only grows, over one region the caller reads whole anyway
-    (a lenient magic scan, docs/binary-formats.md section "1.6 Finding fatbins"): the occurrences come from one
+    (a lenient magic scan, docs/binary-format.md section "1.6 Finding fatbins"): the occurrences come from one
     pass (:func:`occurrences`, or ``known``: the offsets an :func:`occurrence_table` of the same region kept), not
     from a ``find`` started again after each candidate."""
 

@@ -1,4 +1,4 @@
-"""PTX text: the ``.version`` / ``.target`` directives and the compiler header comment (docs/binary-formats.md §5).
+"""PTX text: the ``.version`` / ``.target`` directives and the compiler header comment (docs/binary-format.md §5).
 
 Standalone PTX from nvcc, NVRTC or libnvvm starts with::
 

@@ -1,10 +1,10 @@
 """Device code in the sections of a host binary (ELF, PE image, COFF object): which sections are searched, how, and
-the cross-check of the fatbin wrappers (docs/binary-formats.md, sections "1.6 Finding fatbins", "2.1 ELF", "2.4 PE",
+the cross-check of the fatbin wrappers (docs/binary-format.md, sections "1.6 Finding fatbins", "2.1 ELF", "2.4 PE",
 "2.6 AMD code objects").
 
 Device code comes from the dedicated sections (``.nv_fatbin``, ``__nv_relfatbin``; PE ``.nv_fatb``, ``__nv_rel``;
 ``.hip_fatbin``) and from a validated magic scan of the other non-executable data sections, where NVIDIA's own
-CUPTI keeps fatbins (docs/binary-formats.md, section "1.6 Finding fatbins"). Code and loader metadata are never
+CUPTI keeps fatbins (docs/binary-format.md, section "1.6 Finding fatbins"). Code and loader metadata are never
 searched.
 """
 
@@ -36,7 +36,7 @@ RODATA_SECTIONS = (".rodata", ".rdata")
 METADATA_SECTIONS = (".eh_frame", ".eh_frame_hdr", ".gcc_except_table", ".got", ".got.plt", ".comment",
                      ".reloc", ".pdata", ".xdata", ".rsrc", ".edata", ".idata", ".tls", ".CRT")
 WRAPPER_MAGIC = 0x466243B1  # __fatBinC_Wrapper_t.magic
-# The magics searched in every data section: fatbin (docs/binary-formats.md, "1.1 Outer header"), then the AMD
+# The magics searched in every data section: fatbin (docs/binary-format.md, "1.1 Outer header"), then the AMD
 # offload bundle and compressed bundle ("2.6 AMD code objects").
 LENIENT_MAGICS = (fatbin.FATBIN_MAGIC_BYTES, amdgpu.BUNDLE_MAGIC, amdgpu.CCOB_MAGIC)
 MAX_KEPT_MAGICS = 1 << 16  # AMD magic offsets kept per file between the two scans (a few MB at most)

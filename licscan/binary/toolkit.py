@@ -1,4 +1,4 @@
-"""Toolkit version of a device image, with its evidence (docs/binary-formats.md, section "10 Version inference
+"""Toolkit version of a device image, with its evidence (docs/binary-format.md, section "10 Version inference
 order": a version is a range of releases).
 
 Order of trust: an exact release written by the producing tool (cubin ``.note.nv.tkinfo``, the standalone PTX

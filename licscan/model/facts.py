@@ -89,7 +89,7 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class ToolInfo:
-    """The producing tool recorded in a cubin's ``.note.nv.tkinfo`` (docs/binary-formats.md, section
+    """The producing tool recorded in a cubin's ``.note.nv.tkinfo`` (docs/binary-format.md, section
     "4.3 .note.nv.tkinfo")."""
 
     tool: str  # "ptxas" / "nvlink"
@@ -174,7 +174,7 @@ class PeFacts:
 
 @dataclass(frozen=True)
 class WrapperCheck:
-    """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (docs/binary-formats.md, section
+    """Cross-check of ``.nvFatBinSegment`` wrappers against the fatbins found (docs/binary-format.md, section
     "2.1 ELF")."""
 
     wrappers: int
@@ -184,7 +184,7 @@ class WrapperCheck:
 
 @dataclass(frozen=True)
 class PtxHeader:
-    """The header of a PTX text (licscan/binary/ptx.py; docs/binary-formats.md, section "5 PTX")."""
+    """The header of a PTX text (licscan/binary/ptx.py; docs/binary-format.md, section "5 PTX")."""
 
     isa: str  # "9.0"
     target: str  # the .target arch, e.g. "sm_90a"

@@ -1,4 +1,4 @@
-"""Releases and release ranges: the one version-range type every layer uses (docs/binary-formats.md, section
+"""Releases and release ranges: the one version-range type every layer uses (docs/binary-format.md, section
 "10 Version inference order": a version is a range of releases).
 
 A range is what the bytes, a table or a version string tell about a CUDA toolkit (or driver) release:
