@@ -73,7 +73,7 @@ class AuditResult:
 
 @dataclass(frozen=True)
 class Remembered:
-    """A whole audit of an unchanged tree (the same-boot tree memo, docs/cache.md)."""
+    """A whole audit of a tree with the same content (the tree memo, docs/cache.md)."""
 
     inventory: Inventory
     judgement: Judgement
