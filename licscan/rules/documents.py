@@ -18,6 +18,7 @@ from licscan.rules.versions import Tri, contains, contains_releases, parse_speci
 
 TABLE = "licenses/documents.yaml"
 PRIMARY, INFERRED = "primary", "inferred"
+PLATFORMS = ("linux", "windows")
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,13 @@ class Copy:
     url: str | None
     suite: str | None = None
     note: str | None = None
+    platform: str | None = None  # a wheel's platform tag when the copy is in one platform's wheel only (win_amd64)
 
     @property
     def label(self) -> str:
         if self.registry == "pypi":
-            return f"PyPI {self.package} {self.version}, {self.member}"
+            where = f" ({self.platform})" if self.platform else ""
+            return f"PyPI {self.package} {self.version}{where}, {self.member}"
         if self.registry == "debian":
             return f"Debian {self.suite} {self.package} {self.version}, /{self.member}"
         return self.url or f"{self.package} {self.version} {self.member}"
@@ -86,6 +89,7 @@ class Mapping:
     text: str
     basis: str  # primary | inferred
     source: str
+    platform: str | None = None  # "linux" or "windows": the row holds for that platform's parts only
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,14 @@ class Document:
             return max(dated, key=lambda pair: pair[0])[1]
         return list(self.texts.values())[-1] if self.texts else None  # undated: listed oldest first
 
-    def for_release(self, rng: ToolkitRange) -> tuple[tuple[Text, str, str], ...] | None:
+    def for_release(self, rng: ToolkitRange, platform: str | None = None) -> tuple[tuple[Text, str, str], ...] | None:
         """The text(s) published with a release range: ((text, basis, source), ...) when every release the range
-        may hold is mapped, else None (unknown). Several entries mean the range spans texts."""
+        may hold is mapped, else None (unknown). Several entries mean the range spans texts. ``platform`` ("linux",
+        "windows" or None: not known) leaves out the rows of the other platform."""
         out: dict[str, tuple[Text, str, str]] = {}
         covered = Tri.FALSE
-        for row in self.releases:
+        rows = tuple(r for r in self.releases if r.platform is None or platform is None or r.platform == platform)
+        for row in rows:
             truth = contains(row.versions, rng)
             if truth is Tri.FALSE:
                 continue
@@ -124,7 +130,7 @@ class Document:
                 covered = Tri.TRUE
         if not out:
             return None
-        if covered is not Tri.TRUE and not _covers(self.releases, rng):
+        if covered is not Tri.TRUE and not _covers(rows, rng):
             return None
         return tuple(out.values())
 
@@ -156,7 +162,8 @@ class Documents:
 def _copy(data: dict[str, Any]) -> Copy:
     return Copy(str(data["kind"]), data.get("registry"), data.get("package"),
                 None if data.get("version") is None else str(data["version"]), data.get("member"),
-                data.get("format", "text"), data.get("sha256"), data.get("url"), data.get("suite"), data.get("note"))
+                data.get("format", "text"), data.get("sha256"), data.get("url"), data.get("suite"), data.get("note"),
+                data.get("platform"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -177,10 +184,12 @@ def load() -> Documents:
                                        tuple(text.get("phrases") or ()), clauses, frozenset(text.get("absent") or ()))
         rows = doc.get("toolkit_texts") or doc.get("driver_texts") or ()
         releases = tuple(Mapping(parse_specifier(r["versions"]), str(r["versions"]), str(r["text"]), str(r["basis"]),
-                                 str(r["source"])) for r in rows)
+                                 str(r["source"]), r.get("platform")) for r in rows)
         for row in releases:
             if row.text not in texts:
                 raise ValueError(f"{TABLE}: {doc_id} maps {row.spec} to unknown text {row.text!r}")
+            if row.platform not in (None, *PLATFORMS):
+                raise ValueError(f"{TABLE}: {doc_id} maps {row.spec} for unknown platform {row.platform!r}")
         documents[doc_id] = Document(doc_id, str(doc["name"]), str(doc["kind"]), doc.get("spdx"),
                                      " ".join(str(doc.get("governs", "")).split()), texts, releases)
     return Documents(documents)

@@ -195,7 +195,8 @@ def _governing(fields: Json, toolkit: ToolkitRange, beside: tuple[tuple[str, str
     else:
         document = gov.document_of(fields)
         release = gov.release_range(document, fields, toolkit)
-        by_policy = {p: gov.resolve(document, release, beside, p) for p in gov.POLICIES}
+        platform = gov.platform_of(str(fields.get("basename") or ""))
+        by_policy = {p: gov.resolve(document, release, beside, p, platform) for p in gov.POLICIES}
     chosen = by_policy[policy]
     title = None
     if chosen.document is not None:

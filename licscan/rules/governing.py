@@ -34,6 +34,7 @@ LICENSE_DOCUMENTS = {
     "LicenseRef-NVIDIA-CUDA-EULA": "cuda-eula",
     "LicenseRef-NVIDIA-Driver": "nvidia-driver",
     "LicenseRef-NVIDIA-cuDNN-SLA": "cudnn-sla",
+    "LicenseRef-NVIDIA-cuSPARSELt-SLA": "cusparselt-sla",
     "LicenseRef-Spectral-SCALE-Free": "scale-free",
 }
 #: Licence-text catalog ids (rules/catalog/license-texts.yaml) -> (document, text).
@@ -47,6 +48,8 @@ TEXT_IDS = {
     "nvidia-driver-license": ("nvidia-driver", "customer-use"),
     "nvidia-driver-agreement": ("nvidia-driver", "driver-agreement"),
     "cudnn-sla": ("cudnn-sla", "2020-01-28"),
+    "cudnn-sla-2022-02-22": ("cudnn-sla", "2022-02-22"),
+    "cusparselt-sla": ("cusparselt-sla", "2020-10-12"),
     "nccl-bsd": ("nccl", "bsd-3-clause"),
     "cuda-samples-bsd": ("cuda-samples-bsd", "bsd-3-clause"),
     "scale-free-edition-v1": ("scale-free", "2024-07-10"),
@@ -156,11 +159,23 @@ def document_of(fields: Mapping[str, Any]) -> str | None:
     return LICENSE_DOCUMENTS.get(str(license_id)) if license_id else None
 
 
+def platform_of(basename: str) -> str | None:
+    """The platform a part is built for, by its file name: "windows" (``.dll``, ``.lib``, ``.exe``, ``.pyd``),
+    "linux" (``.so``, ``.so.<N>``, ``.a``), else None (not known)."""
+    name = basename.lower()
+    if name.endswith((".dll", ".lib", ".exe", ".pyd")):
+        return "windows"
+    if name.endswith((".so", ".a")) or ".so." in name:
+        return "linux"
+    return None
+
+
 def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str, str, str], ...],
-            policy: str) -> Governing:
+            policy: str, platform: str | None = None) -> Governing:
     """The governing text of ``document`` for a part of release range ``release`` under ``policy``.
 
-    ``beside``: licence texts shipped with the part, as (document, text, "path (sha256 ...)")."""
+    ``beside``: licence texts shipped with the part, as (document, text, "path (sha256 ...)"); ``platform``: the
+    part's (:func:`platform_of`), for a release whose text differs by platform."""
     if document is None:
         return Governing(None, None, (), "none", "not an NVIDIA-licensed part")
     doc = documents.load().document(document)
@@ -184,7 +199,7 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
                              "several licence texts are shipped beside it: " + "; ".join(w for _, w in mine))
     if release.is_unknown:
         return Governing(document, None, (), "unknown", f"the release of the part is unknown, so is its {doc.name} text")
-    mapped = doc.for_release(release)
+    mapped = doc.for_release(release, platform)
     if mapped is None:
         return Governing(document, None, (), "unknown",
                          f"no {doc.name} text is known to be published with release {release.text} (docs/licenses.md)")
@@ -200,7 +215,7 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
 def release_range(document: str | None, fields: Mapping[str, Any], toolkit: ToolkitRange) -> ToolkitRange:
     """The release a part's text is looked up by: the driver version for driver parts, SCALE's version for SCALE,
     else the toolkit range."""
-    if document in ("nvidia-driver", "scale-free", "cudnn-sla"):
+    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla"):
         version = str(fields.get("version") or "")
         return ToolkitRange.of_version(".".join(version.split(".")[:3])) if version else ToolkitRange.unknown()
     return toolkit

@@ -1,0 +1,119 @@
+"""NVIDIA's own SDK wheels beyond the CUDA toolkit, Linux and Windows builds side by side, audited with default
+options and read as a reviewer would: every binary named with the wheel's version, the wheel's licence file
+identified, and each part judged under the text its own wheel ships.
+
+* nvidia-cudnn-cu13 9.28.1.4: the manylinux wheel ships the cuDNN SLA "(v. January 28, 2020)" (the same
+  License.txt as nvidia-cudnn-cu12 9.28.0.42), the win_amd64 wheel of the same release "(v. February 22, 2022)",
+  whose Supplement 2 reads "the runtime files .so and .dll." (the 2020 text: ".so and .h, cudnn64_7.dll, and
+  cudnn.lib.").
+* nvidia-cusparselt-cu12 0.8.1: both wheels ship nvidia/cusparselt/LICENSE.txt, the cuSPARSELt SLA "(v. October 12,
+  2020)"; the Windows wheel's import library lib/cusparseLt.lib is cuSPARSELt too.
+* nvidia-nvshmem-cu12 3.8.0: nvshmem_transport_*.so.7 carry their plugin ABI in the name, not the release; the
+  device library also ships as LLVM bitcode (libnvshmem_device_sm_<N>.bc).
+
+Runs with LICSCAN_REALWORLD=1 or when the wheels are cached (tests/licence_copies.py downloads them into the test
+cache)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import licence_copies
+import pytest
+from conftest import realworld_enabled
+
+pytestmark = pytest.mark.realworld
+_REPORTS: dict[tuple[str, str, str | None], dict] = {}
+
+
+def _report(request, tmp_path_factory, name: str, version: str, platform: str | None = None) -> tuple[Path, dict]:
+    try:
+        wheel = licence_copies.wheel(name, version, realworld_enabled(request.config), platform)
+    except licence_copies.Unavailable as error:
+        pytest.skip(str(error))
+    key = (name, version, platform)
+    if key not in _REPORTS:
+        out = tmp_path_factory.mktemp("sdk") / "report.json"
+        proc = subprocess.run([sys.executable, "-m", "licscan", "audit", str(wheel), "--no-cache", "--format", "json",
+                               "-o", str(out)], capture_output=True, text=True, timeout=1800)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        _REPORTS[key] = json.loads(out.read_text())
+    return wheel, _REPORTS[key]
+
+
+def _member(path: str) -> str:
+    return path.split("!/", 1)[1]
+
+
+def _components(report: dict, kind: str) -> dict[str, tuple]:
+    """Member path -> (component name, version, licence) of every component of ``kind``."""
+    return {_member(p): (c["name"], c["version"], c["license"]) for c in report["components"] if c["kind"] == kind
+            for p in c["paths"]}
+
+
+def _governing(report: dict) -> set[tuple[str, str, str | None]]:
+    """(member, document, text) of every named part's governing licence (scope component)."""
+    return {(_member(g["path"]), g["document"], g["text"]) for g in report["governing"] if g["scope"] == "component"}
+
+
+def _binaries(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        out = []
+        for info in zf.infolist():
+            with zf.open(info) as handle:
+                head = handle.read(8)
+            if head[:4] in (b"\x7fELF", b"BC\xc0\xde") or head[:2] == b"MZ" or head == b"!<arch>\n":
+                out.append(info.filename)
+        return sorted(out)
+
+
+@pytest.mark.parametrize("platform,text,licence_file", [
+    (None, "2020-01-28", "nvidia_cudnn_cu13-9.28.1.4.dist-info/licenses/License.txt"),
+    ("win_amd64", "2022-02-22", "nvidia_cudnn_cu13-9.28.1.4.dist-info/licenses/LICENSE"),
+], ids=["linux", "windows"])
+def test_cudnn_cu13_each_platform_under_the_text_its_wheel_ships(request, tmp_path_factory, platform, text,
+                                                                 licence_file):
+    wheel, report = _report(request, tmp_path_factory, "nvidia-cudnn-cu13", "9.28.1.4", platform)
+    assert report["findings"] == [] and report["diagnostics"] == []
+    licences = _components(report, "license-text")
+    assert licences == {licence_file: (licences[licence_file][0], text, f"LicenseRef-NVIDIA-cuDNN-SLA-{text}")}
+    assert [c["properties"]["document"] for c in report["components"] if c["kind"] == "license-text"] == [
+        "cudnn-sla" if text == "2020-01-28" else "cudnn-sla-2022-02-22"]
+    libraries = _components(report, "sdk-library")
+    assert sorted(libraries) == _binaries(wheel)
+    assert set(libraries.values()) == {("cudnn", "9.28.1.4", "LicenseRef-NVIDIA-cuDNN-SLA")}
+    assert _governing(report) - {(licence_file, "cudnn-sla", None)} == {
+        (member, "cudnn-sla", text) for member in libraries}
+
+
+@pytest.mark.parametrize("platform,files", [
+    (None, ["nvidia/cusparselt/lib/libcusparseLt.so.0"]),
+    ("win_amd64", ["nvidia/cusparselt/bin/cusparseLt.dll", "nvidia/cusparselt/lib/cusparseLt.lib"]),
+], ids=["linux", "windows"])
+def test_cusparselt_named_and_under_its_own_sla(request, tmp_path_factory, platform, files):
+    wheel, report = _report(request, tmp_path_factory, "nvidia-cusparselt-cu12", "0.8.1", platform)
+    assert report["findings"] == [] and report["diagnostics"] == []
+    assert _binaries(wheel) == files
+    assert _components(report, "sdk-library") == {
+        f: ("cusparselt", "0.8.1", "LicenseRef-NVIDIA-cuSPARSELt-SLA") for f in files}
+    licence = "nvidia/cusparselt/LICENSE.txt"
+    assert {k: v[1:] for k, v in _components(report, "license-text").items()} == {
+        licence: ("2020-10-12", "LicenseRef-NVIDIA-cuSPARSELt-SLA-2020-10-12")}
+    assert _governing(report) == {(f, "cusparselt-sla", "2020-10-12") for f in files} | {
+        (licence, "cusparselt-sla", None)}
+
+
+def test_nvshmem_every_library_named_with_the_wheel_version(request, tmp_path_factory):
+    wheel, report = _report(request, tmp_path_factory, "nvidia-nvshmem-cu12", "3.8.0")
+    assert report["findings"] == [] and report["diagnostics"] == []
+    libraries = _components(report, "sdk-library")
+    binaries = _binaries(wheel)
+    assert len(binaries) == 19 and sorted(libraries) == binaries
+    assert set(libraries.values()) == {("nvshmem", "3.8.0", "LicenseRef-NVIDIA-NVSHMEM-SLA")}
+    assert [b for b in binaries if b.endswith(".bc")] == [
+        f"nvidia/nvshmem/lib/libnvshmem_device_sm_{n}.bc" for n in (100, 70, 80, 89, 90)]
+    conflicts = [e for c in report["components"] for e in c["evidence"] if "version conflict" in e]
+    assert conflicts == []
