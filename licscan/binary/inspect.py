@@ -55,14 +55,25 @@ def inspect_file(path: str, display: str | None = None, limits: Limits = Limits(
         # the pages they passed, so resident memory stays bounded), without read-ahead: headers are read scattered
         # over the file, so only touched pages are read.
         with file_bytes(path, random_access=True) as buf:
-            if len(buf) == 0:
-                return FileFacts(display, FileFormat.UNKNOWN, 0)
-            with readlog.reading() as log, budget.file_budget(limits.max_file_seconds):
-                facts = inspect_buffer(buf, display, limits, want_hash=want_hash)
-            return replace(facts, bytes_read=log.total())
+            return inspect_read(buf, display, limits, want_hash=want_hash)
     except OSError as error:
-        return FileFacts(display, FileFormat.UNKNOWN, 0,
-                         diagnostics=(Diagnostic(display, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror}"),))
+        return unreadable(display, error)
+
+
+def inspect_read(buf: Buffer, display: str, limits: Limits = Limits(), *, want_hash: bool = False) -> FileFacts:
+    """:func:`inspect_file` of a whole file already read or mapped (:func:`licscan.binary.paged.file_bytes`), for a
+    caller that reads the same bytes afterwards (the scan names the file from them: one open, not two)."""
+    if len(buf) == 0:
+        return FileFacts(display, FileFormat.UNKNOWN, 0)
+    with readlog.reading() as log, budget.file_budget(limits.max_file_seconds):
+        facts = inspect_buffer(buf, display, limits, want_hash=want_hash)
+    return replace(facts, bytes_read=log.total())
+
+
+def unreadable(display: str, error: OSError) -> FileFacts:
+    """The facts of a file that cannot be opened or read."""
+    return FileFacts(display, FileFormat.UNKNOWN, 0,
+                     diagnostics=(Diagnostic(display, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror}"),))
 
 
 def inspect_buffer(buf: Buffer, display: str, limits: Limits = Limits(), *, start: int = 0, size: int | None = None,

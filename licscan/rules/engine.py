@@ -22,6 +22,7 @@ from licscan.rules.conditions import SETTINGS, Context
 from licscan.rules.config import Config
 from licscan.rules.facts import Fact
 from licscan.rules.loader import AppliesTo, Rule, RulePack, all_rules
+from licscan.rules.memo import Memo
 from licscan.rules.versions import Tri
 
 
@@ -78,12 +79,14 @@ def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config: Con
     findings: list[Finding] = []
     for rule in all_rules(packs):
         groups: dict[tuple[str, str], list[Hit]] = {}
+        condition = Memo(rule.condition)  # once per distinct set of the values it reads (licscan/rules/memo.py)
+        applies_to = _AppliesMemo(rule, policy, ctx)
         for scope in rule.scopes:
             for fact in index.scope(scope):
-                applies = _applies(rule, fact, policy, ctx)
+                applies = applies_to(fact)
                 if applies.truth is Tri.FALSE:
                     continue
-                result = rule.condition.evaluate(fact, ctx)
+                result = condition.evaluate(fact, ctx)
                 truth = min(result.truth, applies.truth)
                 if truth is Tri.FALSE:
                     continue
@@ -137,6 +140,27 @@ def _applies(rule: Rule, fact: Fact, policy: str, ctx: Context) -> Applies:
                 return Applies(~configured.truth, configured.reasons, configured.notes)
             return configured
     return _by_governing(target, governing, policy)
+
+
+class _AppliesMemo:
+    """:func:`_applies` of one rule under one policy, once per governing licence: it reads nothing else of a fact
+    unless a configured translation-clause reading makes it read the fact's toolkit (then once per fact)."""
+
+    def __init__(self, rule: Rule, policy: str, ctx: Context) -> None:
+        self.rule, self.policy, self.ctx = rule, policy, ctx
+        target = rule.applies_to
+        self.per_fact = target is not None and target.clause == "translation" \
+            and ctx.settings.get("eula.translation-clause-set") == "yes"
+        self.known: dict[int, tuple[gov.Governing | None, Applies]] = {}  # id(governing) -> (it, the answer)
+
+    def __call__(self, fact: Fact) -> Applies:
+        if self.per_fact:
+            return _applies(self.rule, fact, self.policy, self.ctx)
+        governing = fact.governing.get(self.policy)
+        found = self.known.get(id(governing))
+        if found is None or found[0] is not governing:
+            found = self.known[id(governing)] = (governing, _applies(self.rule, fact, self.policy, self.ctx))
+        return found[1]
 
 
 @functools.lru_cache(maxsize=4096)

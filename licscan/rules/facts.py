@@ -113,12 +113,6 @@ class FactIndex:
         """The facts of ``scope`` in the group ``key`` of kind ``within``, in document order."""
         return self._by.get((scope, within, key), ())
 
-    def joined(self, fact: Fact, scope: str, within: str) -> list[Fact]:
-        key = fact.groups.get(within)
-        if key is None:
-            return []
-        return [f for f in self._by.get((scope, within, key), ()) if f is not fact]
-
 
 def _input_of(path: str, inputs: list[str]) -> str:
     best = None
@@ -317,27 +311,38 @@ def _device_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]
     by_path: dict[str, list[Json]] = {}
     for entry in doc.devices:
         by_path.setdefault(entry.get("path") or "", []).append(entry)
-    # Per file, once: a library can hold thousands of images (libtorch_cuda.so: 2,975).
-    summaries = {p: _device_summary(same) for p, same in by_path.items()}
-    ptx_in = {p: any(e.get("kind") == "ptx" for e in same) for p, same in by_path.items()}
+    # A library can hold thousands of images (libtorch_cuda.so: 2,975): what the images of one file with one vendor
+    # and toolkit share is made once (None: the file is excluded; the toolkit is kept: its id is not reused).
+    shared: dict[tuple[str, str | None, int], tuple[ToolkitRange, tuple[Json, Any, Any] | None]] = {}
     for entry in doc.devices:
         path: str = entry.get("path") or ""
-        if skip(path):
+        rng, vendor = _device_range(entry), DEVICE_VENDORS.get(entry.get("kind") or "")
+        found = shared.get((path, vendor, id(rng)))
+        if found is None:
+            found = shared[(path, vendor, id(rng))] = (rng, None if skip(path) else _device_shared(
+                doc, path, rng, vendor, by_path[path]))
+        if found[1] is None:
             continue
-        dist, groups = doc.place(path, doc.named_at.get(path))
-        rng = _device_range(entry)
-        vendor = DEVICE_VENDORS.get(entry.get("kind") or "")
+        tail, groups, by_policy = found[1]
         fields = {k: entry.get(k) for k in ("path", "container", "kind", "arch", "ptx_isa", "compression", "size",
                                             "producer")}
-        fields.update(basename=basename(path), toolkit=rng, vendor=vendor, ptx_in_file=ptx_in[path],
-                      device_summary=summaries[path], input=groups["input"])
-        fields.update(_dist_fields(dist))
+        fields.update(tail)
         compression = entry.get("compression")
         evidence = (f"{entry.get('kind')} {entry.get('arch')} in {entry.get('container')} "
                     f"(toolkit {rng.text}{', ' + compression if compression not in (None, 'none') else ''})",)
-        by_policy, gov_fields = doc.device_governing(path, rng, vendor, groups["distribution"])
-        fields.update(gov_fields)
         yield Fact("device_code", path, fields, None, evidence, groups, rng, by_policy)
+
+
+def _device_shared(doc: _Document, path: str, rng: ToolkitRange, vendor: str | None,
+                   same: list[Json]) -> tuple[Json, dict[str, str | None], dict[str, gov.Governing]]:
+    dist, groups = doc.place(path, doc.named_at.get(path))
+    tail: Json = {"basename": basename(path), "toolkit": rng, "vendor": vendor,
+                  "ptx_in_file": any(e.get("kind") == "ptx" for e in same), "device_summary": _device_summary(same),
+                  "input": groups["input"]}
+    tail.update(_dist_fields(dist))
+    by_policy, gov_fields = doc.device_governing(path, rng, vendor, groups["distribution"])
+    tail.update(gov_fields)
+    return tail, groups, by_policy
 
 
 def _distribution_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]:

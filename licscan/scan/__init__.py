@@ -123,9 +123,9 @@ def _named_by_catalog(name: str) -> bool:
     """Whether the catalog may name a file called ``name``: such an archive member, when spooled, is hashed while
     it is read (examine compares its sha256 with the RECORD; hashing the spooled copy afterwards cost 2.4 s of the
     main thread on an image of the CUDA environment)."""
-    from licscan.identify import catalog
+    from licscan.scan.plain import named_by_catalog
 
-    return catalog.load_catalog().any_name.fullmatch(name) is not None
+    return named_by_catalog(name)
 
 
 def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progress: Progress | None,

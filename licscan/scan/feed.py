@@ -5,10 +5,13 @@ The walk hands every plain file to :meth:`PlainFiles.add`; files are cut into ba
 
 - during the walk, batches go to the workers in walk order, at most ``4 x workers`` in flight (the rest wait here,
   as (path, virtual path) pairs), while this process goes on walking;
-- after the walk, the batches still waiting are ordered largest first: the workers take them from the front, this
-  process examines them from the back (the smallest, so that it comes back often to keep the workers fed), and at
-  the end takes back a batch sent to a worker that has not started it yet (the tail is shared, not left to one
-  worker).
+- after the walk, the batches still waiting are ordered by their estimated cost (:func:`licscan.scan.plain.file_cost`:
+  a library the catalog names is hashed whole, most files cost their opening only), costliest first, and every
+  process takes the costliest one left: before this process starts one, the workers are given at least as much
+  work as it (the pool's own thread hands it to them meanwhile), so nobody waits for a batch; at the end this
+  process takes back a batch sent to a worker that has not started it yet. The last batches are the cheapest, so
+  the processes finish within one cheap batch of each other (largest first and smallest last, not an expensive
+  library started last by one process while the others idle).
 
 Workers are forked with the distributions known at that moment, once (the pool's initializer; never pickled per
 task). The walk reads a folder's ``*.dist-info`` when it opens the folder (``distributions_ahead``), so in an
@@ -32,11 +35,21 @@ from licscan.cache import Cache
 from licscan.identify.examine import FileRecord
 from licscan.identify.owner import distribution_of
 from licscan.model import Distribution
-from licscan.scan.plain import Batch, Batcher, Shared, examine_batch, examine_here, shared_context, worker_start
+from licscan.scan.plain import (
+    Batch,
+    Batcher,
+    Shared,
+    examine_batch,
+    examine_here,
+    prepare_workers,
+    shared_context,
+    worker_start,
+)
 from licscan.vpath import is_within
 from licscan.workers import fork_context
 
-WINDOW_PER_WORKER = 4  # batches in flight per worker process
+WINDOW_PER_WORKER = 4  # batches in flight per worker process (at least, after the walk)
+MAX_WINDOW_PER_WORKER = 32  # batches in flight per worker process (at most)
 START_AFTER = 4  # batches waiting before worker processes are started (a few files are examined here, unforked)
 MAX_STARTS = 3  # worker pools started in one scan (each later one because distributions were found meanwhile)
 
@@ -51,8 +64,15 @@ class _Pool:
     in_flight: dict[Future[list[FileRecord]], Batch] = field(default_factory=dict)  # in order of submission
     stale: bool = False  # a distribution was found after the fork: no more batches
 
-    def room(self) -> bool:
-        return not self.stale and len(self.in_flight) < self.workers * WINDOW_PER_WORKER
+    def room(self, work: float = 0.0) -> bool:
+        """Whether to send one more batch: fewer than ``4 x workers`` in flight, or (up to the bound) less than
+        ``work`` estimated seconds of it for each worker."""
+        if self.stale:
+            return False
+        count = len(self.in_flight)
+        return count < self.workers * WINDOW_PER_WORKER or (
+            count < self.workers * MAX_WINDOW_PER_WORKER
+            and sum(b.cost for b in self.in_flight.values()) < work * self.workers)
 
     def submit(self, batch: Batch) -> None:
         self.in_flight[self.executor.submit(examine_batch, batch.files)] = batch
@@ -108,7 +128,7 @@ class PlainFiles:
         final = self._shared(distributions)
         if self.pool is not None and not _same(self.pool.shared.distributions, final.distributions):
             self.pool.stale = True
-        self.waiting = deque(sorted(self.waiting, key=lambda b: -b.size))
+        self.waiting = deque(sorted(self.waiting, key=lambda b: -b.cost))
         while self.waiting or (self.pool is not None and self.pool.in_flight):
             self._step(final)
         self.close()
@@ -122,12 +142,12 @@ class PlainFiles:
         return self.records
 
     def _step(self, final: Shared) -> None:
-        """One turn after the walk: feed the workers (largest first), collect what they finished, examine the
-        smallest waiting batch here, or take back one they have not started, or wait for one."""
+        """One turn after the walk: collect what the workers finished, give them at least as much work as the
+        costliest batch left, examine that batch here; or take back one they have not started, or wait for one."""
         self._renew(lambda: final)
-        self._feed()
+        self._feed(self.waiting[0].cost if self.waiting else 0.0)
         if self.waiting:
-            self._done(examine_here(final, self.waiting.pop()))
+            self._done(examine_here(final, self.waiting.popleft()))
             return
         pool = self.pool
         if pool is None:
@@ -162,16 +182,18 @@ class PlainFiles:
 
     def _start(self, shared: Shared) -> None:
         self.started += 1
+        prepare_workers()  # before the fork: inherited, not built again by each worker
         executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=fork_context(), initializer=worker_start,
                                        initargs=(shared, os.getpid()))
         self.pool = _Pool(executor, shared, self.workers)
 
-    def _feed(self) -> None:
+    def _feed(self, work: float = 0.0) -> None:
+        """Send waiting batches (from the front) to the workers while there is room (:meth:`_Pool.room`)."""
         pool = self.pool
         if pool is None:
             return
         self._collect(block=False)
-        while self.waiting and pool.room():
+        while self.waiting and pool.room(work):
             pool.submit(self.waiting.popleft())
 
     def _collect(self, block: bool) -> None:
