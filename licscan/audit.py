@@ -19,7 +19,16 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from licscan import clock
-from licscan.cache import Cache, CacheRefused, Listing, boot_id, content_digests, content_key, list_tree
+from licscan.cache import (
+    Cache,
+    CacheRefused,
+    KnownDigests,
+    Listing,
+    boot_id,
+    content_digests,
+    content_key,
+    list_tree,
+)
 from licscan.findings import ExitCode, FailOn, Finding, exit_code
 from licscan.model import DiagnosticKind, Inventory
 from licscan.rules.config import Config, resolve_config
@@ -125,12 +134,13 @@ def prepare(paths: Sequence[str], options: AuditOptions) -> Prepared:
     return Prepared(config, sources, scan_config, _judged_inputs(config, sources))
 
 
-def scan(paths: Sequence[str], config: ScanConfig, progress: Progress | None = None) -> tuple[Inventory, list[FileRecord]]:
+def scan(paths: Sequence[str], config: ScanConfig, progress: Progress | None = None,
+         known: KnownDigests | None = None) -> tuple[Inventory, list[FileRecord]]:
     """:func:`licscan.scan.scan`, imported when first called: an audit replayed from the cache never imports the
-    readers."""
+    readers. ``known``: the content digests the tree memo read (the cache keys of those files need no read)."""
     from licscan.scan import scan as scan_inputs
 
-    return scan_inputs(paths, config, progress=progress)
+    return scan_inputs(paths, config, progress=progress, known=known)
 
 
 def run_audit(paths: Sequence[str], options: AuditOptions | None = None,
@@ -176,7 +186,8 @@ class Audit:
             self.memo.cache.trim()  # the size bound holds on every run (a scan trims at its end)
         else:
             packs = self.packs()  # a bad pack is an error before the scan
-            inventory, _records = scan(self.paths, self.prepared.scan, progress=progress)
+            inventory, _records = scan(self.paths, self.prepared.scan, progress=progress,
+                                       known=self.memo.known if self.memo is not None else None)
             judgement = _judge(inventory, packs, self.prepared)
             if self.memo is not None:
                 self._remembered = self.memo.put(Remembered(inventory, judgement))
@@ -301,6 +312,8 @@ class _TreeMemo:
     listing: Listing
     content: str
     key: str
+    known: KnownDigests | None  # the digests read for ``content`` (None: found by the tree's identity, not read)
+    jobs: int  # threads that read the tree for its content key
 
     @classmethod
     def open(cls, paths: Sequence[str], prepared: Prepared) -> _TreeMemo | None:
@@ -314,12 +327,13 @@ class _TreeMemo:
             cache = Cache.open(scan_config.cache_dir, "tree", max_bytes=scan_config.cache_max_bytes)
         except CacheRefused:
             return None  # the scan says why
-        content = _content(cache, listing)
-        if content is None:
+        found = _content(cache, listing, scan_config.jobs)
+        if found is None:
             return None
+        content, known = found
         settings = f"{scan_config.settings()}\0{scan_config.walk_limits!r}\0{scan_config.exclude!r}"
         return cls(cache, tuple(paths), listing, content,
-                   cache.key("tree", settings, prepared.judged, content, *paths))
+                   cache.key("tree", settings, prepared.judged, content, *paths), known, scan_config.jobs)
 
     def get(self) -> Remembered | None:
         found = self.cache.get(self.key, "tree", Remembered)
@@ -341,7 +355,7 @@ class _TreeMemo:
         if after is None or after.identity != self.listing.identity:
             return False
         if self.listing.racy:
-            digests = content_digests(after.files)
+            digests = content_digests(after.files, self.jobs)
             if digests is None or content_key(after, digests) != self.content:
                 return False
         stored = self.cache.put(self.key, "tree", remembered)
@@ -350,18 +364,19 @@ class _TreeMemo:
         return stored
 
 
-def _content(cache: Cache, listing: Listing) -> str | None:
+def _content(cache: Cache, listing: Listing, jobs: int) -> tuple[str, KnownDigests | None] | None:
     """The content key of the listed tree: from the ``treeid`` entry of its identity when the tree was hashed on
-    this boot and nothing in it changed since (and not just before the listing), else by reading every file."""
+    this boot and nothing in it changed since (and not just before the listing), else by reading every file (on
+    ``jobs`` threads); with the digests read (the scan keys its cache entries by them: no second read)."""
     boot = boot_id()
     alias = cache.key("treeid", boot, listing.identity) if boot is not None and not listing.racy else None
     known = cache.get(alias, "treeid", str) if alias is not None else None
     if isinstance(known, str) and len(known) == 64:
-        return known
-    digests = content_digests(listing.files)
+        return known, None
+    digests = content_digests(listing.files, jobs)
     if digests is None:
         return None
     content = content_key(listing, digests)
     if alias is not None:
         cache.put(alias, "treeid", content)
-    return content
+    return content, KnownDigests.of(listing, digests)

@@ -131,6 +131,127 @@ def test_changed_bytes_are_examined_again(scanned):
     assert report != json.loads(baseline)
 
 
+def installed_runtime(root: Path) -> Path:
+    """``root/site-packages`` with NVIDIA's runtime wheel installed: its RECORD lists ``libcudart.so.13`` with the
+    SHA-256 of its bytes (a RECORD comparison: a fact that needs the whole file)."""
+    import base64
+
+    info = "nvidia_cuda_runtime_cu13-13.0.96.dist-info"
+    site = root / "site-packages"
+    (site / "nvidia/cu13/lib").mkdir(parents=True)
+    lib = site / "nvidia/cu13/lib/libcudart.so.13"
+    shutil.copy(FIXTURES / "cuda13/libkern.so", lib)
+    (site / info).mkdir()
+    (site / info / "METADATA").write_text("Metadata-Version: 2.1\nName: nvidia-cuda-runtime-cu13\nVersion: 13.0.96\n")
+    digest = base64.urlsafe_b64encode(hashlib.sha256(lib.read_bytes()).digest()).rstrip(b"=").decode()
+    (site / info / "RECORD").write_text(f"nvidia/cu13/lib/libcudart.so.13,sha256={digest},{lib.stat().st_size}\n"
+                                       f"{info}/METADATA,,\n{info}/RECORD,,\n")
+    return site
+
+
+def audit_json(cwd: Path, *args: str) -> tuple[int, dict]:
+    done = subprocess.run([sys.executable, "-m", "licscan", "audit", "site-packages", "--format", "json", *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    assert done.stderr == ""
+    return done.returncode, json.loads(done.stdout)
+
+
+def runtime_modified(report: dict) -> str:
+    (cudart,) = [c for c in report["components"] if c["name"] == "cudart"]
+    return cudart["properties"]["modified"]
+
+
+def test_one_byte_changed_in_the_middle_of_a_copy_is_never_a_cached_fact(tmp_path):
+    """Keys bind every byte of a file (docs/cache.md): a copy of an audited tree whose NVIDIA library differs in one
+    byte in its middle (same size, same name, a fresh copy's new inode and times) is not reported unmodified against
+    its RECORD digest from the cache of the first; an unchanged copy is the first's report, from the cache."""
+    installed_runtime(tmp_path / "a")
+    cache = str(tmp_path / "cache")
+    first = audit_json(tmp_path / "a", "--cache-dir", cache)
+    assert first == audit_json(tmp_path / "a", "--no-cache")
+    assert runtime_modified(first[1]) == "soname-missing"
+    shutil.copytree(tmp_path / "a/site-packages", tmp_path / "b/site-packages")
+    assert audit_json(tmp_path / "b", "--cache-dir", cache) == first
+    lib = tmp_path / "b/site-packages/nvidia/cu13/lib/libcudart.so.13"
+    data = bytearray(lib.read_bytes())
+    data[len(data) // 2] ^= 1
+    shutil.rmtree(tmp_path / "b")
+    shutil.copytree(tmp_path / "a/site-packages", tmp_path / "b/site-packages")
+    lib.write_bytes(bytes(data))
+    changed = audit_json(tmp_path / "b", "--cache-dir", cache)
+    assert changed == audit_json(tmp_path / "b", "--no-cache")
+    assert runtime_modified(changed[1]) == "sha256-differs-from-record,soname-missing"
+
+
+def test_a_cold_audit_reads_every_file_once_for_its_keys(tmp_path, monkeypatch):
+    """The tree memo's content key reads every file once (BLAKE3); the scan keys its batches and archives by those
+    digests instead of reading the files again. A file that changed after it was read for the key (another
+    identity) is read again for its own key."""
+    import licscan.audit as audit
+    from licscan.scan import ScanConfig, plain
+
+    gate_dist(tmp_path)
+    reads: list[str] = []
+    real = plain._content_digest
+    monkeypatch.setattr(plain, "_content_digest", lambda source: reads.append(source) or real(source))
+    monkeypatch.chdir(tmp_path)
+    options = audit.AuditOptions(scan=ScanConfig(cache_dir=str(tmp_path / "cache"), jobs=1))
+    cold = audit.Audit(["dist"], options)
+    assert cold.memo is not None and cold.memo.known is not None
+    assert len(cold.memo.known.by_real) == 5
+    cold.result()
+    assert reads == []
+    readme = tmp_path / "dist/README.txt"
+    readme.write_text("another text\n")
+    later = audit.Audit(["dist"], options)
+    assert later.memo is not None and later.memo.known is not None
+    readme.write_text("changed again after the tree was read (another size)\n")
+    result = later.result()
+    assert reads == [os.path.realpath("dist/README.txt")]
+    assert result.inventory == audit.Audit(["dist"], audit.AuditOptions(scan=ScanConfig(jobs=1))).result().inventory
+
+
+def test_environment_tree_reports_cold_cached_and_copied_are_identical(tmp_path, request):
+    """Issue 14 goal 4 on the installed CUDA environment of benchmarks/build_env.py (12,846 files, 4.2 GiB; needs
+    LICSCAN_REALWORLD=1): the report with an empty cache, again from the cache, and of a copy in a new folder (new
+    inodes and times) audited with the first's cache are the ``--no-cache`` report; a copy in which cuBLASLt differs
+    in one byte in its middle is reported modified against its RECORD digest, as without the cache."""
+    from conftest import realworld_enabled
+
+    if not realworld_enabled(request.config):
+        pytest.skip("set LICSCAN_REALWORLD=1 (copies the 4.2 GiB environment tree)")
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import build_env
+
+    tree = build_env.site_packages()
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+
+    def audit(cwd: Path, *args: str) -> tuple[int, str]:
+        done = subprocess.run([sys.executable, "-m", "licscan", "audit", "site-packages", "--format", "json", *args],
+                              capture_output=True, text=True, cwd=cwd, env=env, timeout=1800)
+        assert done.stderr == ""
+        return done.returncode, done.stdout
+
+    cache = str(tmp_path / "cache")
+    plain = audit(tree.parent, "--no-cache")
+    assert plain[0] == 0
+    assert audit(tree.parent, "--cache-dir", cache) == plain
+    assert audit(tree.parent, "--cache-dir", cache) == plain
+    copy = tmp_path / "copy"
+    shutil.copytree(tree, copy / "site-packages", symlinks=True)
+    assert audit(copy, "--cache-dir", cache) == plain
+    lib = copy / "site-packages/nvidia/cublas/lib/libcublasLt.so.12"
+    with open(lib, "r+b") as handle:
+        handle.seek(lib.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 1]))
+    changed = audit(copy, "--cache-dir", cache)
+    assert changed == audit(copy, "--no-cache")
+    (cublas_lt,) = [c for c in json.loads(changed[1])["components"] if c["name"] == "cublasLt"]
+    assert "sha256-differs-from-record" in cublas_lt["properties"]["modified"].split(",")
+
+
 # ---------------------------------------------------------------------------------- the same-boot tree memo
 
 
@@ -346,7 +467,7 @@ def test_an_unchanged_tree_is_read_once_on_the_boot_that_hashed_it(tmp_path, mon
     monkeypatch.setattr(keys, "RACY_NS", 0)  # the tree below is not "just changed"
     calls = []
     real = audit.content_digests
-    monkeypatch.setattr(audit, "content_digests", lambda files: calls.append(len(files)) or real(files))
+    monkeypatch.setattr(audit, "content_digests", lambda files, *jobs: calls.append(len(files)) or real(files, *jobs))
     (tmp_path / "t").mkdir()
     (tmp_path / "t/a.txt").write_text("a")
     (tmp_path / "t/b.txt").write_text("b")

@@ -1,4 +1,5 @@
-"""What cache keys bind besides the input: licscan's code and knowledge tables, this boot, a file's bytes."""
+"""What cache keys bind besides the input: licscan's code and knowledge tables, this boot, a file's bytes (its
+BLAKE3 digest)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import functools
 import hashlib
 import importlib
 import os
+
+import blake3
 
 from licscan import __version__
 
@@ -52,21 +55,26 @@ def boot_id() -> str | None:
         return None
 
 
-def file_digest(fd: int, size: int, *, block: int = 1 << 20) -> str:
-    """SHA-256 of the first ``size`` bytes of the open file ``fd``, read with ``preadv`` in 1 MiB blocks (no
-    mapping, so the pages read do not stay in this process's resident set; hashlib releases the GIL)."""
-    digest = hashlib.sha256()
-    buf = bytearray(block)
-    view = memoryview(buf)
+#: The block a file is read in for its content digest: large enough that BLAKE3 spreads a block over every core,
+#: small enough to stay out of the way (``preadv`` into one buffer: no file page stays in this process).
+BLOCK = 8 << 20
+_THREADED_FROM = 1 << 20  # a file this large is hashed on every core (BLAKE3's own threads)
+
+
+def file_digest(fd: int, size: int, buffer: memoryview | None = None) -> str:
+    """The content digest of the open file ``fd``: BLAKE3 of its first ``size`` bytes, read with ``preadv`` in
+    :data:`BLOCK`-byte blocks into ``buffer`` (a new one, at most that large, when None). BLAKE3 is a cryptographic
+    hash (256-bit digests, no collision known) at about 7 GB/s per core here, SHA-256 1.9 GB/s (docs/cache.md);
+    it releases the GIL, so threads hash files side by side. OSError when the file is shorter than ``size``."""
+    view = buffer if buffer is not None else memoryview(bytearray(max(1, min(BLOCK, size))))
+    digest = blake3.blake3(max_threads=blake3.blake3.AUTO) if size >= _THREADED_FROM else blake3.blake3()
     offset = 0
     while offset < size:
-        n = os.preadv(fd, [view[: min(block, size - offset)]], offset)
+        n = os.preadv(fd, [view[: min(len(view), size - offset)]], offset)
         if n <= 0:
-            break
+            raise OSError("file changed while it was hashed")
         digest.update(view[:n])
         offset += n
-    if offset != size:
-        raise OSError("file changed while it was hashed")
     return digest.hexdigest()
 
 

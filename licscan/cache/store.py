@@ -14,6 +14,7 @@ from typing import Any
 
 from licscan.cache.codec import CodecError, dumps, loads
 from licscan.cache.keys import FORMAT, boot_id, code_digest
+from licscan.cache.tree import Identity, KnownDigests
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB
 _MAGIC = b"licscan-cache 2\n"
@@ -43,11 +44,13 @@ def _check_folder(path: str) -> None:
 
 
 class Cache:
-    """One scan's view of the cache folder. ``settings`` (what changes results) is bound into every key."""
+    """One scan's view of the cache folder. ``settings`` (what changes results) is bound into every key; ``known``:
+    the content digests of files already read for the tree memo's content key (:meth:`known_digest`)."""
 
     def __init__(self, directory: str, settings: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 secret: bytes | None = None):
+                 secret: bytes | None = None, known: KnownDigests | None = None):
         self.root = directory
+        self.known = known
         self.directory = os.path.join(directory, f"v{FORMAT}")
         self.max_bytes = max_bytes
         self._salt = hashlib.sha256(f"{code_digest()}\0{settings}".encode("utf-8", "surrogateescape")).digest()
@@ -58,10 +61,11 @@ class Cache:
 
     # ---- opening
     @classmethod
-    def open(cls, directory: str, settings: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Cache:
+    def open(cls, directory: str, settings: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+             known: KnownDigests | None = None) -> Cache:
         """The cache in ``directory`` (created, mode 0700, when missing); :class:`CacheRefused` when the folder or
         its key cannot be trusted."""
-        cache = cls(directory, settings, max_bytes=max_bytes)
+        cache = cls(directory, settings, max_bytes=max_bytes, known=known)
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
             _check_folder(directory)
@@ -125,6 +129,11 @@ class Cache:
             identity = [(identity.st_dev, identity.st_ino, identity.st_size, identity.st_mtime_ns,
                          identity.st_ctime_ns)]
         return self.key("memo", boot, real_path, *(",".join(str(x) for x in ident) for ident in identity))
+
+    def known_digest(self, real_path: str, identity: Identity) -> str | None:
+        """The content digest (:func:`licscan.cache.keys.file_digest`) of the file at ``real_path`` when it was read
+        for the tree memo in this run and still has ``identity``; None: the caller reads it."""
+        return self.known.get(real_path, identity) if self.known is not None else None
 
     def _file(self, key: str) -> str:
         return os.path.join(self.directory, key[:2], key + ".entry")

@@ -21,19 +21,17 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-import blake3
 
 from licscan.cache import keys
 from licscan.inventory.fsread import link_note
 
 Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
 
-_BLOCK = 8 << 20  # read in blocks of 8 MiB; BLAKE3 hashes a large file's blocks on every core
-_THREADED_FROM = 1 << 20
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0) \
     | getattr(os, "O_NOCTTY", 0)
 
@@ -46,6 +44,7 @@ class Listing:
     shape: str  # SHA-256 over every entry's path, type, size (files), link target and note
     files: tuple[tuple[str, Identity], ...]  # every regular file (its path as walked, its identity), in walk order
     racy: bool  # something in the tree changed less than RACY_NS before the listing
+    reals: tuple[str, ...] = ()  # the real path of each of ``files``, as the walker names a plain file's source
 
 
 def _identity(st: os.stat_result) -> str:
@@ -99,6 +98,7 @@ def list_tree(paths: Sequence[str]) -> Listing | None:
     """List ``paths`` (module docstring); None when any of it cannot be listed."""
     out = _Digests()
     files: list[tuple[str, Identity]] = []
+    reals: list[str] = []
     try:
         for path in paths:
             real = os.path.realpath(path)
@@ -107,9 +107,11 @@ def list_tree(paths: Sequence[str]) -> Listing | None:
                     f"input\0{path}\0{_form(st)}", st)
             if stat.S_ISREG(st.st_mode):
                 files.append((path, _file_identity(st)))
-            folders = [path] if stat.S_ISDIR(st.st_mode) else []
+                reals.append(real)
+            folders = [(path, real)] if stat.S_ISDIR(st.st_mode) else []
             while folders:
-                with os.scandir(folders.pop()) as listing:
+                folder, folder_real = folders.pop()
+                with os.scandir(folder) as listing:
                     entries = sorted(listing, key=lambda e: e.name)
                 for entry in reversed(entries):  # folders popped in name order
                     st = entry.stat(follow_symlinks=False)
@@ -119,16 +121,17 @@ def list_tree(paths: Sequence[str]) -> Listing | None:
                         identity += f"\0{target}\0{_target(entry.path)}"
                         shape += f"\0{target}\0{link_note(entry.path, real)}"
                     elif stat.S_ISDIR(st.st_mode):
-                        folders.append(entry.path)
+                        folders.append((entry.path, os.path.join(folder_real, entry.name)))
                     elif stat.S_ISREG(st.st_mode):
                         files.append((entry.path, _file_identity(st)))
+                        reals.append(os.path.join(folder_real, entry.name))  # as the walker joins it
                     out.add(identity, shape, st)
                 out.flush()
         out.flush()
     except (OSError, ValueError):
         return None
     return Listing(out.identity.hexdigest(), out.shape.hexdigest(), tuple(files),
-                   out.newest > time.time_ns() - keys.RACY_NS)
+                   out.newest > time.time_ns() - keys.RACY_NS, tuple(reals))
 
 
 def tree_identity(paths: Sequence[str]) -> str | None:
@@ -137,38 +140,45 @@ def tree_identity(paths: Sequence[str]) -> str | None:
     return listing.identity if listing is not None and not listing.racy else None
 
 
-def content_digests(files: Sequence[tuple[str, Identity]]) -> tuple[str, ...] | None:
-    """The BLAKE3 digest of every file's bytes, each read once in 8 MiB blocks (``preadv``: nothing stays resident);
-    None when a file cannot be read or is not the file listed (another inode, or changed: its identity differs
-    before or after the read). BLAKE3 runs at about 7 GB/s per core here (SHA-256: 1.9 GB/s)."""
-    buf = bytearray(_BLOCK)
-    view = memoryview(buf)
-    out = []
-    for path, identity in files:
-        try:
-            fd = os.open(path, _OPEN_FLAGS)
-        except OSError:
+def content_digests(files: Sequence[tuple[str, Identity]], jobs: int = os.cpu_count() or 1) -> tuple[str, ...] | None:
+    """The content digest of every file (:func:`licscan.cache.keys.file_digest`: BLAKE3, one read in 8 MiB blocks
+    with ``preadv``, nothing stays resident), on ``jobs`` threads (BLAKE3 and ``preadv`` release the GIL), largest
+    files first; None when a file cannot be read or is not the file listed (another inode, or changed: its identity
+    differs before or after the read)."""
+    order = sorted(range(len(files)), key=lambda i: -files[i][1][2])
+    local = threading.local()
+
+    def one(index: int) -> str | None:
+        buffer = getattr(local, "buffer", None)
+        if buffer is None:
+            buffer = local.buffer = memoryview(bytearray(keys.BLOCK))
+        return _digest(*files[index], buffer)
+
+    if jobs > 1 and len(files) > 1:
+        with ThreadPoolExecutor(max_workers=min(jobs, len(files))) as pool:
+            found = list(pool.map(one, order))
+    else:
+        found = [one(i) for i in order]
+    out: list[str | None] = [None] * len(files)
+    for index, digest in zip(order, found):
+        out[index] = digest
+    return tuple(d for d in out if d is not None) if all(d is not None for d in out) else None
+
+
+def _digest(path: str, identity: Identity, buffer: memoryview) -> str | None:
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    try:
+        if _file_identity(os.fstat(fd)) != identity:
             return None
-        try:
-            if _file_identity(os.fstat(fd)) != identity:
-                return None
-            size = identity[2]
-            digest = blake3.blake3(max_threads=blake3.blake3.AUTO) if size >= _THREADED_FROM else blake3.blake3()
-            offset = 0
-            while offset < size:
-                n = os.preadv(fd, [view[: min(_BLOCK, size - offset)]], offset)
-                if n <= 0:
-                    return None
-                digest.update(view[:n])
-                offset += n
-            if _file_identity(os.fstat(fd)) != identity:
-                return None
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-        out.append(digest.hexdigest())
-    return tuple(out)
+        digest = keys.file_digest(fd, identity[2], buffer)
+        return digest if _file_identity(os.fstat(fd)) == identity else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def content_key(listing: Listing, digests: Sequence[str]) -> str:
@@ -179,3 +189,24 @@ def content_key(listing: Listing, digests: Sequence[str]) -> str:
     for (path, _identity), digest in zip(listing.files, digests):
         key.update(f"{path}\0{digest}\n".encode("utf-8", "surrogateescape"))
     return key.hexdigest()
+
+
+@dataclass(frozen=True)
+class KnownDigests:
+    """The content digests read for a tree's content key, by the real path of each file and the identity it had
+    while it was read: the scan keys that file's cache entries by it while the file keeps that identity (on this
+    boot an unchanged identity means unchanged bytes: module docstring), instead of reading it once more."""
+
+    by_real: Mapping[str, tuple[Identity, str]]
+
+    @classmethod
+    def of(cls, listing: Listing, digests: Sequence[str]) -> KnownDigests:
+        if len(digests) != len(listing.files) or len(listing.reals) != len(listing.files):
+            raise ValueError("one digest and one real path per listed file")
+        return cls({real: (identity, digest) for real, (_path, identity), digest
+                    in zip(listing.reals, listing.files, digests)})
+
+    def get(self, real: str, identity: Identity) -> str | None:
+        """The digest of the file at ``real`` if it still has ``identity`` (None: not known)."""
+        found = self.by_real.get(real)
+        return found[1] if found is not None and found[0] == identity else None

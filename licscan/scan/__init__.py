@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from licscan.binary.images import Limits
-from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused
+from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused, KnownDigests
 from licscan.inventory.limits import WalkLimits
 from licscan.model import (
     ComponentMatch,
@@ -67,13 +67,14 @@ def _excluded(vpath: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(vpath, p) for p in patterns)
 
 
-def open_cache(config: ScanConfig, settings: str, warn: Callable[[str], None] | None = None) -> Cache | None:
+def open_cache(config: ScanConfig, settings: str, warn: Callable[[str], None] | None = None,
+               known: KnownDigests | None = None) -> Cache | None:
     """The content cache of ``config`` (None with ``--no-cache``, or when the folder is refused: then ``warn`` gets
-    the one-line reason and the scan runs without the cache)."""
+    the one-line reason and the scan runs without the cache); ``known``: content digests already read."""
     if not config.cache_dir:
         return None
     try:
-        return Cache.open(config.cache_dir, settings, max_bytes=config.cache_max_bytes)
+        return Cache.open(config.cache_dir, settings, max_bytes=config.cache_max_bytes, known=known)
     except CacheRefused as refused:
         (warn or _warn)(str(refused))
         return None
@@ -88,16 +89,18 @@ def _warn(message: str) -> None:
 
 def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
          progress: Progress | None = None,
-         warn: Callable[[str], None] | None = None) -> tuple[Inventory, list[FileRecord]]:
+         warn: Callable[[str], None] | None = None,
+         known: KnownDigests | None = None) -> tuple[Inventory, list[FileRecord]]:
     """Scan ``paths`` (files or folders) and return the inventory and the per-file records behind it.
     ``progress``, when given, is called with the virtual path of every file once it has been inspected; ``warn``
-    with a one-line message when the cache folder is refused (default: standard error)."""
+    with a one-line message when the cache folder is refused (default: standard error); ``known``: the content
+    digests of files the caller read already (the tree memo's, licscan.audit), so the cache keys need no read."""
     from licscan.inventory.walk import walk
     from licscan.scan.archives import Archives, Gathered
     from licscan.scan.feed import PlainFiles
 
     walk_limits = config.walk_limits or WalkLimits()
-    cache = open_cache(config, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}", warn)
+    cache = open_cache(config, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}", warn, known)
     archives = Archives(cache) if cache is not None else None
     got = Gathered()
     plain = PlainFiles(config.limits, config.digests, config.jobs, cache, progress)

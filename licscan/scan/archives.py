@@ -1,5 +1,5 @@
-"""Archive files of a scan (a wheel, a .deb, an image tarball) in the content cache: cached whole, by the SHA-256 of
-their bytes, with everything they contributed (records, distributions, special files, diagnostics)."""
+"""Archive files of a scan (a wheel, a .deb, an image tarball) in the content cache: cached whole, by the content
+digest of their bytes (:func:`licscan.cache.file_digest`), with everything they contributed (records, distributions, special files, diagnostics)."""
 
 from __future__ import annotations
 
@@ -72,8 +72,9 @@ class _Pending:
 
 
 class Archives:
-    """Archive files (a wheel, a .deb, an image tarball) are cached whole, by the SHA-256 of their bytes: an
-    unchanged one is hashed (or found in the same-boot memo) but not walked."""
+    """Archive files (a wheel, a .deb, an image tarball) are cached whole, by the content digest of their bytes: an
+    unchanged one is hashed (or its digest found: read for the tree memo, or in the same-boot memo) but not
+    walked."""
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
@@ -84,11 +85,14 @@ class Archives:
         """Whether the archive at ``vpath`` is replayed from the cache (the walker then does not open it)."""
         cache = self.cache
         real = os.path.realpath(real)
+        before: Identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         memo = cache.identity_key(real, st)
-        content = cache.get(memo, "memo", str) if memo is not None else None
-        if content is not None:
-            memo = None
-        else:
+        content = cache.known_digest(real, before)  # read for the tree memo in this run
+        if content is None:
+            content = cache.get(memo, "memo", str) if memo is not None else None
+            if content is not None:
+                memo = None
+        if content is None:
             try:
                 fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
                 try:
@@ -104,8 +108,7 @@ class Archives:
             if memo is not None:
                 cache.put(memo, "memo", content)
             return True
-        self.pending[vpath] = _Pending(key, memo, content, real, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-                                                                   st.st_ctime_ns))
+        self.pending[vpath] = _Pending(key, memo, content, real, before)
         return False
 
     def store(self, got: Gathered) -> None:

@@ -64,31 +64,28 @@ def _shared() -> Shared:
     return _SHARED
 
 
-def _examine_path(source: str, vpath: str, sha256: str | None = None) -> FileRecord:
-    """Inspect one plain file and name what is in it (``sha256``: its digest when the cache computed it), from one
-    read or mapping of the file (opening it twice, once per step, cost 0.1 s of an installed environment)."""
+def _examine_path(source: str, vpath: str) -> FileRecord:
+    """Inspect one plain file and name what is in it, from one read or mapping of the file (opening it twice, once
+    per step, cost 0.1 s of an installed environment)."""
     shared = _shared()
     with contextlib.ExitStack() as stack:
         try:
             data = stack.enter_context(file_bytes(source, random_access=True))
         except OSError as error:
             facts = unreadable(vpath, error)
-            return examine(vpath, facts, None, facts.size, (), shared.distributions, digests=shared.digests,
-                           sha256=sha256)
+            return examine(vpath, facts, None, facts.size, (), shared.distributions, digests=shared.digests)
         facts = inspect_read(data, vpath, shared.file_limits)
         if isinstance(data, PagedMap) and hasattr(mmap, "MADV_NORMAL"):
             data.madvise(mmap.MADV_NORMAL)  # inspection touched scattered headers; naming reads in order
-        return examine(vpath, facts, data, facts.size, (), shared.distributions, digests=shared.digests,
-                       sha256=sha256)
+        return examine(vpath, facts, data, facts.size, (), shared.distributions, digests=shared.digests)
 
 
 @dataclass(frozen=True)
 class _BatchKey:
-    """A batch's cache entry name (None: not cacheable), the digests of its files, and the same-boot memo name to
-    store (None: nothing to store)."""
+    """A batch's cache entry name (None: not cacheable), and the same-boot memo name to store (None: nothing to
+    store)."""
 
     key: str | None
-    digests: tuple[str | None, ...]
     memo: str | None
 
 
@@ -96,21 +93,24 @@ def _batch_key(cache: Cache, shared: Shared, batch: Sequence[tuple[str, str]],
                before: list[Identity]) -> _BatchKey:
     """The entry name binds each file's content digest, size, virtual path and the digest of its owner's metadata;
     the memo name, each file's identity and the digest of its owner's metadata (an edited METADATA or RECORD beside
-    unchanged files is not a memo hit: the files are named from it)."""
+    unchanged files is not a memo hit: the files are named from it). A file's digest is the one read for the tree
+    memo in this run when the file kept its identity (:meth:`licscan.cache.Cache.known_digest`), else read here."""
     owners = [_owner_context(shared, vpath) for _, vpath in batch]
     memo = cache.identity_key("\0".join(f"{source}\0{owner}" for (source, _), owner in zip(batch, owners)),
                               before)  # real paths (the walker's)
-    known = cache.get(memo, "memo", tuple) if memo is not None else None
-    if known is not None and len(known) == len(batch) + 1:
-        return _BatchKey(known[0], tuple(known[1:]), None)  # the memo is stored already
+    known = [cache.known_digest(source, ident) for (source, _), ident in zip(batch, before)]
+    if None in known:
+        found = cache.get(memo, "memo", str) if memo is not None else None
+        if found is not None:
+            return _BatchKey(found, None)  # the memo is stored already
     try:
-        digests: tuple[str | None, ...] = tuple(_content_digest(source) for source, _ in batch)
+        digests = [digest or _content_digest(source) for (source, _), digest in zip(batch, known)]
     except OSError:
-        return _BatchKey(None, (None,) * len(batch), memo)
+        return _BatchKey(None, memo)
     parts = []
     for (_source, vpath), digest, ident, owner in zip(batch, digests, before, owners):
-        parts += [vpath, str(digest), str(ident[2]), owner]
-    return _BatchKey(cache.key("batch", *parts), digests, memo)
+        parts += [vpath, digest, str(ident[2]), owner]
+    return _BatchKey(cache.key("batch", *parts), memo)
 
 
 def _owner_context(shared: Shared, vpath: str) -> str:
@@ -123,7 +123,7 @@ def examine_batch(batch: Sequence[tuple[str, str]]) -> list[FileRecord]:
     """Examine a batch of plain files (in a worker process when jobs > 1), from the content cache when the same
     bytes were examined at the same virtual paths before.
 
-    The batch is one cache entry, keyed by the SHA-256 of every file's bytes (read once with ``preadv``), its size,
+    The batch is one cache entry, keyed by the content digest of every file's bytes (BLAKE3), its size,
     its virtual path and the digest of its distribution's metadata; a same-boot memo keyed by the files'
     identities (device, inode, size, mtime, ctime) skips the hashing when none of them changed. A batch whose files
     change while they are examined, or whose results a time budget cut, is not stored."""
@@ -133,21 +133,20 @@ def examine_batch(batch: Sequence[tuple[str, str]]) -> list[FileRecord]:
         return [_examine_path(source, vpath) for source, vpath in batch]
     identities = [identity(source) for source, _ in batch]
     before = [ident for ident in identities if ident is not None]
-    found = _batch_key(cache, shared, batch, before) if len(before) == len(batch) else \
-        _BatchKey(None, (None,) * len(batch), None)
+    found = _batch_key(cache, shared, batch, before) if len(before) == len(batch) else _BatchKey(None, None)
     if found.key is not None:
         hit = cache.get(found.key, "batch", tuple)
         if hit is not None and len(hit) == len(batch) and all(
                 isinstance(r, FileRecord) and r.vpath == vpath for r, (_, vpath) in zip(hit, batch)):
             if found.memo is not None:
-                cache.put(found.memo, "memo", (found.key, *found.digests))
+                cache.put(found.memo, "memo", found.key)
             return list(hit)
-    records = [_examine_path(source, vpath, digest) for (source, vpath), digest in zip(batch, found.digests)]
+    records = [_examine_path(source, vpath) for source, vpath in batch]
     if found.key is not None and identities == [identity(source) for source, _ in batch] \
             and not any(budget.reached(r.facts.all_diagnostics()) for r in records):
         cache.put(found.key, "batch", tuple(records))
         if found.memo is not None:
-            cache.put(found.memo, "memo", (found.key, *found.digests))
+            cache.put(found.memo, "memo", found.key)
     return records
 
 
