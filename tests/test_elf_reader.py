@@ -61,7 +61,7 @@ def _reference(data: bytes) -> tuple:
 
 def _facts(view: ElfView) -> tuple:
     return (view.elf_class, view.little_endian, view.e_type, view.machine_name, view.e_flags, view.abi_version,
-            [(s.index, s.name, s.sh_type, s.flags, s.addr, s.offset, s.size) for s in view.sections],
+            [(s.number, s.name, s.sh_type, s.flags, s.addr, s.offset, s.size) for s in view.sections],
             list(view.needed), view.soname, list(view.runpath), list(view.rpath),
             [(n.section, n.name, n.n_type, n.desc) for n in view.notes])
 

@@ -78,13 +78,15 @@ class PrefixReader:
     several GB/s, and the declared size has already been checked against the limit).
     """
 
-    def __init__(self, algorithm: Compression, stream: Payload, declared_size: int, limit: int) -> None:
+    def __init__(self, algorithm: Compression, stream: Payload, declared_size: int, limit: int,
+                 head: bytes | None = None) -> None:
         if declared_size > limit:
             raise FormatError(None, f"declared uncompressed size {declared_size} exceeds the limit of {limit} "
                                     "bytes", limit=True)
         self.declared_size = declared_size
         self.data: bytes | bytearray = bytearray()
         self._stream = stream
+        self._head = head  # the first bytes of ``stream``, when the caller has read them (an LZ4 prefix comes from them)
         self._reader: zstandard.ZstdDecompressionReader | None = None
         self._done = False
         self._algorithm = algorithm
@@ -148,7 +150,7 @@ class PrefixReader:
 
     def _more_lz4(self, output_bytes: int) -> bool:
         if not self.data and output_bytes <= LZ4_PREFIX_MAX:
-            self.data, self._lz4_position = lz4_block_prefix(self._stream, output_bytes, self.declared_size)
+            self.data, self._lz4_position = self._lz4_prefix(output_bytes)
             if len(self.data) >= self.declared_size:
                 self._done = True
             return bool(self.data)  # an empty prefix means an empty block: report no progress, never spin
@@ -157,7 +159,25 @@ class PrefixReader:
         return True
 
 
+    def _lz4_prefix(self, want: int) -> tuple[bytes, int]:
+        """:func:`lz4_block_prefix` of the stream, from its head when the head holds enough input for ``want``
+        output bytes (the decoding reads the input in order, so a prefix decoded whole from the head is the one the
+        whole stream gives); else from the stream."""
+        head = self._head
+        if head is not None and len(head) >= len(self._stream):
+            return lz4_block_prefix(head[: len(self._stream)], want, self.declared_size)
+        if head is not None:
+            try:
+                out, used = lz4_block_prefix(head, want, self.declared_size)
+                if len(out) >= want:
+                    return out, used
+            except FormatError:
+                pass  # the head ended inside a sequence: decoded again from the stream below
+        return lz4_block_prefix(self._stream, want, self.declared_size)
+
+
 LZ4_PREFIX_MAX = 4096
+LZ4_HEAD = 256  # input bytes read ahead for an LZ4 prefix (a cubin's 64-byte ELF header takes about 70)
 
 
 def _lz4_length(stream: Payload, pos: int, value: int, extended: int, what: str) -> tuple[int, int]:
@@ -211,8 +231,12 @@ def lz4_block_prefix(stream: Payload, want: int, declared_size: int) -> tuple[by
         match, pos = _lz4_length(stream, pos, (token & 15) + 4, 19, "match")
         match = min(match, want + 64 - len(out))  # only the wanted prefix is produced
         start = len(out) - offset
-        for k in range(match):
-            out.append(out[start + k])
+        if offset >= match:
+            out += out[start : start + match]
+        else:
+            # An overlapping copy repeats the last ``offset`` bytes: byte by byte, out[start + k] is always
+            # out[start + k % offset].
+            out += (out[start:] * (match // offset + 1))[:match]
     if len(out) > declared_size:
         raise FormatError(None, f"LZ4 block decodes past its declared size {declared_size}", decompression=True)
     return bytes(out[:want]) if len(out) > want else bytes(out), pos

@@ -169,8 +169,14 @@ def _section_table(view: ByteView, shoff: int, shnum: int, shentsize: int) -> li
     cubins: walking the table with one ``struct.iter_unpack`` is about a hundred times faster than building
     pyelftools section objects (the host-ELF reader, licscan.binary.elf, reads host files the same way).
     """
+    end = _table_end(view, shoff, shnum, shentsize)
+    return [(sh_type, offset, size) for _n, sh_type, _f, _a, offset, size, *_ in _SHDR.iter_unpack(view[shoff:end])]
+
+
+def _table_end(view: ByteView, shoff: int, shnum: int, shentsize: int) -> int:
+    """The end of the section header table at ``shoff`` (``shoff`` when there is none), checked to lie in ``view``."""
     if shoff == 0:
-        return []
+        return 0
     if shentsize != _SHDR.size:
         raise FormatError(0x3A, f"e_shentsize {shentsize}, expected {_SHDR.size}")
     if shnum == 0 and shoff + _SHDR.size <= len(view):  # extended numbering: the count is section 0's sh_size
@@ -181,7 +187,31 @@ def _section_table(view: ByteView, shoff: int, shnum: int, shentsize: int) -> li
     if end > len(view):
         raise FormatError(shoff, f"section header table ends {end - len(view)} bytes past the cubin",
                           truncated=True)
-    return [(sh_type, offset, size) for _n, sh_type, _f, _a, offset, size, *_ in _SHDR.iter_unpack(view[shoff:end])]
+    return end
+
+
+def _sections_of_type(view: ByteView, shoff: int, shnum: int, shentsize: int,
+                      types: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """The (sh_type, sh_offset, sh_size) of the sections whose type is one of ``types``, in table order: what
+    :func:`_section_table` lists, filtered. A cubin has thousands of sections and two or three notes: the low byte
+    of every ``sh_type`` (the u32 at +4 of each header, little-endian) is copied out in one strided slice, and only
+    the headers whose low byte matches are unpacked."""
+    end = _table_end(view, shoff, shnum, shentsize)
+    if end <= shoff:
+        return []
+    lows = bytes(view[shoff + 4 : end : _SHDR.size])
+    rows = []
+    for low in sorted({t & 0xFF for t in types}):
+        at = lows.find(low)
+        while at >= 0:
+            rows.append(at)
+            at = lows.find(low, at + 1)
+    out = []
+    for index in sorted(rows):
+        _n, sh_type, _f, _a, offset, size, *_ = _SHDR.unpack_from(view, shoff + index * _SHDR.size)
+        if sh_type in types:
+            out.append((sh_type, offset, size))
+    return out
 
 
 SHT_NOBITS = 8
@@ -235,9 +265,7 @@ def from_image(buf: Buffer, start: int = 0, size: int | None = None, touched: li
         inputs: list[ToolInfo] = []
         sm, accel, v7_virtual = _sm_and_accel(abi, e_flags)
         compat_accel = False
-        for sh_type, offset, length in _section_table(view, shoff, shnum, shentsize):
-            if sh_type not in (SHT_NOTE, SHT_CUDA_COMPAT):
-                continue
+        for sh_type, offset, length in _sections_of_type(view, shoff, shnum, shentsize, (SHT_NOTE, SHT_CUDA_COMPAT)):
             if offset + length > len(view):
                 raise FormatError(offset, "section runs past the end of the cubin", truncated=True)
             data = view[offset : offset + length]

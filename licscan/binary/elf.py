@@ -15,6 +15,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from licscan.binary import readlog
 from licscan.binary.buffer import Buffer
@@ -48,9 +49,13 @@ MAX_NAME_TABLE = 64 << 20
 MAX_DYNAMIC = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
-    index: int
+class Section(NamedTuple):
+    """One section header. A named tuple, not a frozen dataclass: a relocatable object of a static archive has tens
+    of thousands of sections (CUPTI's ``libcupti_static.a``: 35,000), and a frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field) cost four times as much as building these tuples. ``number`` is the section
+    header index (``index`` would hide ``tuple.index``)."""
+
+    number: int
     name: str
     sh_type: int
     flags: int
@@ -123,6 +128,8 @@ class _Layout:
     #             sh_link Word, sh_info Word, sh_addralign Xword, sh_entsize Xword (64 bytes).
     # Elf32_Shdr: the same ten fields, all 4 bytes (40 bytes).
     shdr: struct.Struct
+    # The same header, unpacking only the fields licscan uses (sh_name ... sh_link; the last three are skipped).
+    shdr_used: struct.Struct
     # Elf64_Dyn: d_tag Sxword, d_un Xword; Elf32_Dyn: d_tag Sword, d_un Word.
     dyn: struct.Struct
     # Elf32_Nhdr / Elf64_Nhdr: n_namesz Word, n_descsz Word, n_type Word.
@@ -132,9 +139,9 @@ class _Layout:
 def _layout(elf_class: int, order: str) -> _Layout:
     if elf_class == 64:
         return _Layout(struct.Struct(order + "HHIQQQIHHHHHH"), struct.Struct(order + "IIQQQQIIQQ"),
-                       struct.Struct(order + "qQ"), struct.Struct(order + "III"))
+                       struct.Struct(order + "IIQQQQI20x"), struct.Struct(order + "qQ"), struct.Struct(order + "III"))
     return _Layout(struct.Struct(order + "HHIIIIIHHHHHH"), struct.Struct(order + "IIIIIIIIII"),
-                   struct.Struct(order + "iI"), struct.Struct(order + "III"))
+                   struct.Struct(order + "IIIIIII12x"), struct.Struct(order + "iI"), struct.Struct(order + "III"))
 
 
 _LAYOUTS = {(c, little): _layout(c, "<" if little else ">") for c in (32, 64) for little in (True, False)}
@@ -167,8 +174,8 @@ def read_elf(buf: Buffer | memoryview, start: int = 0, size: int | None = None, 
     layout = _LAYOUTS[header.elf_class, header.little_endian]
     raw = _section_headers(image, header, layout)
     names = _section_names(image, header, raw)
-    sections = tuple(Section(index, names[index], sh_type, flags, addr, offset, sh_size)
-                     for index, (_n, sh_type, flags, addr, offset, sh_size, _l) in enumerate(raw))
+    columns = list(zip(*raw)) or [()] * 7  # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link
+    sections = tuple(map(Section._make, zip(range(len(raw)), names, *columns[1:6])))
     dynamic = _Dynamic()
     notes: list[Note] = []
     for section, (_n, sh_type, _f, _a, offset, sh_size, link) in zip(sections, raw):
@@ -270,11 +277,8 @@ def _table(image: _Image, shoff: int, entsize: int, count: int, layout: _Layout)
                                  "past the end of the file", truncated=True)
     data = image.read(shoff, length)
     if entsize == layout.shdr.size:
-        rows = layout.shdr.iter_unpack(data)
-    else:
-        rows = (layout.shdr.unpack_from(data, at) for at in range(0, length, entsize))
-    return [(name, sh_type, flags, addr, offset, size, link)
-            for name, sh_type, flags, addr, offset, size, link, _info, _align, _entsize in rows]
+        return list(layout.shdr_used.iter_unpack(data))
+    return [layout.shdr_used.unpack_from(data, at) for at in range(0, length, entsize)]
 
 
 def _section_names(image: _Image, header: _Header, raw: list[_Raw]) -> list[str]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
+from licscan.binary.paged import read_at
 from licscan.binary.probe import Finder
 from licscan.model import Compression
 
@@ -36,6 +37,9 @@ class EntryKind(enum.IntEnum):
     PTX = 1
     ELF = 2
     OLDCUBIN = 4
+
+
+_PTX, _ELF = int(EntryKind.PTX), int(EntryKind.ELF)  # plain ints: compared once per entry
 
 
 class Flag:
@@ -97,13 +101,24 @@ class Entry:
     identifier: str | None
     ptxas_options: str | None
 
+    @classmethod
+    def from_values(cls, *values: object) -> Entry:
+        """``Entry(*values)`` with every field given in declaration order, built without the generated ``__init__``'s
+        one ``object.__setattr__`` per frozen field (a large library has thousands of entries); equal to the
+        ``__init__`` one (a test checks it)."""
+        if len(values) != len(_ENTRY_FIELDS):
+            raise TypeError(f"Entry.from_values takes {len(_ENTRY_FIELDS)} values, got {len(values)}")
+        entry = object.__new__(cls)
+        entry.__dict__.update(zip(_ENTRY_FIELDS, values, strict=True))
+        return entry
+
     @property
     def payload_offset(self) -> int:
         return self.offset + self.header_size
 
     @property
     def is_ptx(self) -> bool:
-        return self.kind == EntryKind.PTX
+        return self.kind == _PTX
 
     @property
     def compressed(self) -> bool:
@@ -133,6 +148,9 @@ class Entry:
         return name
 
 
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
+
+
 @dataclass(frozen=True)
 class Fatbin:
     """One fatbin. With ``partial=True`` parsing, ``error`` says why the entries stop early."""
@@ -147,20 +165,29 @@ class Fatbin:
         return self.offset + self.size
 
 
-def _text(buf: Buffer, start: int, size: int, limit: int) -> str | None:
+def _text(head: bytes, start: int, size: int, limit: int) -> str | None:
     if start < 0 or size < 0 or start + size > limit:
         return None
-    raw = bytes(buf[start : start + size])
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+    return head[start : start + size].split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def parse_entry(buf: Buffer, pos: int, end: int) -> Entry:
-    """Parse and validate the entry header at ``pos``; ``end`` is the end of the enclosing fatbin."""
+HEAD_READ = 256  # bytes read at an entry header: the 64-byte header and its tail (the largest seen: 152 bytes)
+
+
+def parse_entry(buf: Buffer, pos: int, end: int, head: bytes | None = None) -> Entry:
+    """Parse and validate the entry header at ``pos``; ``end`` is the end of the enclosing fatbin; ``head``: bytes
+    of ``buf`` from ``pos`` when the caller has read them already. The header is read with one
+    :func:`~licscan.binary.paged.read_at` (``pread`` on a large file: the headers lie hundreds of KB apart)."""
     if pos + ENTRY_MIN_HEADER > end:
         raise FormatError(pos, f"entry header needs {ENTRY_MIN_HEADER} bytes, {end - pos} left in the fatbin")
+    if head is None or len(head) < min(HEAD_READ, end - pos):
+        head = read_at(buf, pos, min(HEAD_READ, end - pos))
+    if len(head) < ENTRY_MIN_HEADER:
+        raise FormatError(pos, f"entry header needs {ENTRY_MIN_HEADER} bytes, the file ends after {len(head)}",
+                          truncated=True)
     (kind, version, header_size, payload_size, compressed_size, extra_off, minor, major, arch, ident_off,
-     ident_size, flags, _reserved, uncompressed_size) = _ENTRY.unpack_from(buf, pos)
-    if kind not in (EntryKind.PTX, EntryKind.ELF):
+     ident_size, flags, _reserved, uncompressed_size) = _ENTRY.unpack_from(head, 0)
+    if kind != _PTX and kind != _ELF:
         raise FormatError(pos, f"entry kind {kind} is neither 1 (PTX) nor 2 (ELF)")
     if version != ENTRY_VERSION:
         raise FormatError(pos, f"entry version {version:#x}, expected {ENTRY_VERSION:#x}")
@@ -176,20 +203,23 @@ def parse_entry(buf: Buffer, pos: int, end: int) -> Entry:
         raise FormatError(pos, f"compressed_size {compressed_size} exceeds payload_size {payload_size}")
     if flags & COMPRESSION_FLAGS and uncompressed_size == 0:
         raise FormatError(pos, "compressed entry declares uncompressed_size 0")
-    entry_end = pos + header_size
-    ident = _text(buf, pos + ident_off, ident_size, entry_end) if ident_off else None
+    if header_size > len(head):
+        head = read_at(buf, pos, header_size)
+    ident = _text(head, ident_off, ident_size, header_size) if ident_off else None
     options = None
-    if extra_off and kind == EntryKind.PTX and pos + extra_off + 8 <= entry_end:
+    if extra_off and kind == _PTX and extra_off + 8 <= header_size:
         # "PTX: off/size locate the ptxas options text (size may be 0)"
-        opt_off, opt_size = struct.unpack_from("<II", buf, pos + extra_off)
+        opt_off, opt_size = struct.unpack_from("<II", head, extra_off)
         if opt_size:
-            options = _text(buf, pos + opt_off, opt_size, entry_end)
-    return Entry(pos, kind, header_size, payload_size, compressed_size, minor, major, arch, flags,
-                 uncompressed_size, ident, options)
+            options = _text(head, opt_off, opt_size, header_size)
+    return Entry.from_values(pos, kind, header_size, payload_size, compressed_size, minor, major, arch, flags,
+                             uncompressed_size, ident, options)
 
 
-def parse_fatbin(buf: Buffer, pos: int, limit: int, *, max_entries: int = 100_000, partial: bool = False) -> Fatbin:
-    """Parse the fatbin whose header is at ``pos``; it must end at or before ``limit``.
+def parse_fatbin(buf: Buffer, pos: int, limit: int, *, max_entries: int = 100_000, partial: bool = False,
+                 head: bytes | None = None) -> Fatbin:
+    """Parse the fatbin whose header is at ``pos``; it must end at or before ``limit`` (``head``: bytes of ``buf``
+    from ``pos`` when the caller has read them already).
 
     Raises :class:`FormatError` with the offset of the first structure that does not validate. With
     ``partial=True`` an invalid or truncated entry list is not raised: the entries before the fault are returned
@@ -197,7 +227,11 @@ def parse_fatbin(buf: Buffer, pos: int, limit: int, *, max_entries: int = 100_00
     """
     if pos + OUTER_HEADER_SIZE > limit:
         raise FormatError(pos, "fatbin header truncated")
-    magic, version, header_size, fat_size = _OUTER.unpack_from(buf, pos)
+    if head is None or len(head) < min(OUTER_HEADER_SIZE + HEAD_READ, limit - pos):
+        head = read_at(buf, pos, min(OUTER_HEADER_SIZE + HEAD_READ, limit - pos))
+    if len(head) < OUTER_HEADER_SIZE:
+        raise FormatError(pos, "fatbin header truncated", truncated=True)
+    magic, version, header_size, fat_size = _OUTER.unpack_from(head, 0)
     if magic != FATBIN_MAGIC:
         raise FormatError(pos, f"bad fatbin magic {magic:#010x}")
     if version != 1 or header_size != OUTER_HEADER_SIZE:
@@ -213,10 +247,12 @@ def parse_fatbin(buf: Buffer, pos: int, limit: int, *, max_entries: int = 100_00
                 raise error
             end = limit  # read what is there, then report the truncation
         e = pos + header_size
+        first: bytes | None = head[OUTER_HEADER_SIZE:]  # the first entry's header came with the fatbin's
         while e < end:
             if len(entries) >= max_entries:
                 raise FormatError(e, f"more than {max_entries} entries in one fatbin", limit=True)
-            entry = parse_entry(buf, e, end)
+            entry = parse_entry(buf, e, end, first)
+            first = None
             entries.append(entry)
             e = entry.payload_offset + entry.payload_size
         # "Require e == end: entries tile the fatbin exactly" -- parse_entry's bounds check guarantees it.
@@ -252,18 +288,25 @@ def scan(buf: Buffer, start: int = 0, end: int | None = None, *, max_entries: in
     the next magic (a dedicated section: its payloads are never touched).
     """
     end = len(buf) if end is None else end
-    if one_pass or known is not None:
+    dedicated = not one_pass and known is None
+    if not dedicated:
         find = Finder(buf, FATBIN_MAGIC_BYTES, start, end, known).find
     else:
         def find(pos: int) -> int:
             return buf.find(FATBIN_MAGIC_BYTES, pos, end)
     pos = start
     while True:
-        pos = find(pos)
-        if pos < 0:
-            return
+        # Fatbins in a dedicated section follow each other: the next magic is nearly always where the last fatbin
+        # ends. Its header (and its first entry's) is read there at once; a search would have read (and dropped:
+        # PagedMap.find) a whole window of pages to find it.
+        head = read_at(buf, pos, min(OUTER_HEADER_SIZE + HEAD_READ, end - pos)) if dedicated and pos < end else None
+        if head is None or head[:4] != FATBIN_MAGIC_BYTES:
+            head = None
+            pos = find(pos)
+            if pos < 0:
+                return
         try:
-            fatbin = parse_fatbin(buf, pos, end, max_entries=max_entries, partial=partial)
+            fatbin = parse_fatbin(buf, pos, end, max_entries=max_entries, partial=partial, head=head)
         except FormatError as error:
             yield ScanError(error.detached())
             pos += 4

@@ -16,10 +16,11 @@ from typing import NamedTuple
 
 from licscan.binary import budget, cubin, readlog
 from licscan.binary.buffer import Buffer, PageDropper, release_pages
-from licscan.binary.compression import PrefixReader, decompress
+from licscan.binary.compression import LZ4_HEAD, PrefixReader, decompress
 from licscan.binary.entry_image import Slot, cubin_entry_image, ptx_entry_image
 from licscan.binary.errors import FormatError
 from licscan.binary.fatbin import Entry, Flag, compression_of
+from licscan.binary.paged import read_at
 from licscan.model import Compression, DeviceImage, Diagnostic, DiagnosticKind
 
 PARALLEL_THRESHOLD = 16 << 20  # compressed cubin bytes in one file before worker processes pay off
@@ -83,8 +84,11 @@ def cubin_facts(buf: Buffer, entry: Entry, limits: Limits, notes: bool = True) -
                 readlog.record(offset, length)
             return CubinRead(facts, None, 0)
         stream = memoryview(buf)[start : start + entry.compressed_size]
+        # An LZ4 cubin's header comes from a few bytes read ahead (read_at: pread on a large file), so the
+        # mapping's pages are not touched for it.
+        head = read_at(buf, start, min(entry.compressed_size, LZ4_HEAD)) if algorithm is Compression.LZ4 else None
         try:
-            reader = PrefixReader(algorithm, stream, entry.uncompressed_size, limits.max_image_bytes)
+            reader = PrefixReader(algorithm, stream, entry.uncompressed_size, limits.max_image_bytes, head)
             facts = cubin.from_prefix(reader, notes=notes)
             return CubinRead(facts, None, reader.consumed)
         finally:

@@ -99,6 +99,20 @@ class PagedMap(mmap.mmap):
         return digest.hexdigest()
 
 
+def read_at(buf: Buffer, offset: int, size: int) -> bytes:
+    """``bytes(buf[offset : offset + size])``, read from the file descriptor (``pread``) when ``buf`` is a
+    :class:`PagedMap` made by :meth:`PagedMap.of`. A reader that takes a few bytes here and there from a large file
+    (the entry headers of a fatbin section: one every few hundred KB) pays a page fault for each, the kernel maps
+    the cached neighbours of every faulting page, and those pages must be dropped again; a ``pread`` of the same
+    bytes costs a third of that. Fewer bytes come back only at the end of the file (or when it shrank since it was
+    mapped)."""
+    fd = buf.fd if isinstance(buf, PagedMap) else None
+    if fd is None:
+        return bytes(buf[offset : offset + size])
+    size = min(size, len(buf) - offset)
+    return os.pread(fd, size, offset) if size > 0 and offset >= 0 else b""
+
+
 def _read_into(update: Callable[[memoryview], None], fd: int, size: int) -> None:
     """Feed the first ``size`` bytes of the file open at ``fd`` (fewer if it ends before) to ``update``,
     :data:`HASH_READ` bytes per read."""

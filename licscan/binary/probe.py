@@ -117,6 +117,20 @@ def occurrence_table(data: Bytes, needles: Sequence[bytes], start: int = 0, end:
     return tuple(None if kept is None else tuple(kept) for kept in found)
 
 
+@functools.cache
+def _any_of(needles: tuple[bytes, ...]) -> ahocorasick_rs.BytesAhoCorasick:
+    return ahocorasick_rs.BytesAhoCorasick(needles)
+
+
+def contains_any(data: Bytes, needles: tuple[bytes, ...], start: int = 0, end: int | None = None) -> bool:
+    """Whether one of ``needles`` occurs whole in ``data[start:end]``, in one search for all of them over the whole
+    region at once (meant for small regions: a mapping's pages are touched, not read in steps). Most data sections
+    of a static archive's objects hold no magic: this answers for them without listing offsets."""
+    end = len(data) if end is None else min(end, len(data))
+    with memoryview(data) as whole, whole[start:max(start, end)] as part:
+        return bool(_any_of(needles).find_matches_as_indexes(part))
+
+
 class Finder:
     """``data.find(needle, pos, end)`` for a ``pos`` that only grows, over one region the caller reads whole anyway
     (a lenient magic scan, docs/binary-format.md section "1.6 Finding fatbins"): the occurrences come from one

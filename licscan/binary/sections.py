@@ -19,7 +19,7 @@ from licscan.binary import amdgpu, budget, fatbin, images, readlog
 from licscan.binary.buffer import Buffer, PageDropper, release_pages
 from licscan.binary.entry_image import Slot, fatbin_slots
 from licscan.binary.images import Limits
-from licscan.binary.probe import occurrence_table
+from licscan.binary.probe import STEP, contains_any, occurrence_table
 from licscan.model import Container, DeviceImage, Diagnostic, DiagnosticKind, WrapperCheck
 
 # fatbinary_section.h: "#define FATBIN_CONTROL_SECTION_NAME .nvFatBinSegment", "FATBIN_DATA_SECTION_NAME
@@ -140,6 +140,12 @@ def scan_sections(buf: Buffer, display: str, sections: Sequence[S], start: int, 
     code objects afterwards (``hip_sections``: the names of the dedicated one)."""
     scan: SectionScan[S] = SectionScan(list(sections))
     for n, section in enumerate(sections):
+        lo, hi = start + section.offset, min(start + section.offset + section.size, start + size)
+        truncated = section.offset + section.size > size
+        search = lo < hi and searched(section)
+        hip = lo < hi and section.name in hip_sections
+        if not (search or hip or truncated):
+            continue  # nothing to do here (code, symbols, metadata): the budget is asked where there is work
         if budget.expired():
             left = [s for s in sections[n:] if searched(s)]
             if left:
@@ -147,14 +153,13 @@ def scan_sections(buf: Buffer, display: str, sections: Sequence[S], start: int, 
                 scan.cut = True
             scan.scanned = list(sections[:n])
             break
-        lo, hi = start + section.offset, min(start + section.offset + section.size, start + size)
-        if section.offset + section.size > size:
+        if truncated:
             scan.diagnostics.append(Diagnostic(display, DiagnosticKind.TRUNCATED,
                                                f"section {section.name} runs past the end of the file",
                                                start + section.offset))
-        if lo < hi and searched(section):
-            _scan_section(buf, display, section, lo, hi, limits, scan, section.name in hip_sections)
-        elif lo < hi and section.name in hip_sections:
+        if search:
+            _scan_section(buf, display, section, lo, hi, limits, scan, hip)
+        elif hip:
             scan.amd.append(AmdRegion(lo, hi, dedicated=True))
     return scan
 
@@ -171,7 +176,11 @@ def _scan_section(buf: Buffer, display: str, section: HostSection, lo: int, hi: 
         # One pass over the section for every magic searched in data (the AMD scan comes after the NVIDIA images
         # are resolved: it gets the offsets of its magics from here, and reads the section again only if too
         # many were found to keep).
-        table = occurrence_table(buf, LENIENT_MAGICS, lo, hi)
+        table = _lenient_table(buf, lo, hi, hip)
+        if table is None:
+            readlog.record(lo, hi - lo)
+            release_pages(buf, lo, hi)
+            return
         amd = (table[1], table[2])
         kept = sum(len(offsets) for offsets in amd if offsets is not None)
         if hip:
@@ -189,6 +198,19 @@ def _scan_section(buf: Buffer, display: str, section: HostSection, lo: int, hi: 
     scan.diagnostics.extend(diags)
     scan.fatbin_starts.update(starts)
     release_pages(buf, lo, hi)  # the magic scan touched every page of the section: unmap them again
+
+
+def _lenient_table(buf: Buffer, lo: int, hi: int, hip: bool) -> tuple[tuple[int, ...] | None, ...] | None:
+    """The offsets of the :data:`LENIENT_MAGICS` in a data section (:func:`occurrence_table`); None when none of
+    them occurs and the section is not ``.hip_fatbin`` (the common case: a relocatable object of a static archive
+    has thousands of small data sections, none holding a magic, so neither search has a candidate to validate)."""
+    if not hip and hi - lo <= STEP and not contains_any(buf, LENIENT_MAGICS, lo, hi):
+        return None  # a small section is searched at once for all three magics
+    table = occurrence_table(buf, LENIENT_MAGICS, lo, hi)
+    return None if not hip and table == _NONE_FOUND else table
+
+
+_NONE_FOUND: tuple[tuple[int, ...], ...] = tuple(() for _ in LENIENT_MAGICS)
 
 
 def _unscanned(display: str, sections: Sequence[HostSection]) -> Diagnostic:
