@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
 import struct
 import threading
@@ -17,7 +18,7 @@ import pytest
 import zstandard
 from inventory_builders import EXE, LIB, tar_bytes, wheel_bytes, zip_bytes
 
-from licscan.inventory import ahead, compressed, early, inflate
+from licscan.inventory import ahead, compressed, early, forked, inflate, member
 from licscan.inventory.entries import ArchiveError, Entry, EntryType, zip_entries, zip_large_files
 from licscan.inventory.items import Distribution, FileBlob, SpecialFile
 from licscan.inventory.spool import Budget, LimitExceeded, Spool
@@ -269,31 +270,114 @@ def _large_zip() -> bytes:
     return zip_bytes(members + [("pkg/t.so", EXE), ("pkg/u.txt", TEXTISH[:5000])])
 
 
-def test_large_members_are_read_by_their_own_thread_with_the_walks_facts(here, monkeypatch):
-    """The members declared over in_memory_bytes are read by the early lane's thread, in archive order, and the
-    walk (files, bytes, diagnostics, under every limit) is the sequential walk's."""
+def _record_readers(monkeypatch, log: Path) -> None:
+    """Every member read by a thread or by the forked reader is noted in ``log`` (one line each, appended: the
+    forked reader writes from its own process) as ``pid thread-name member``."""
+    real = member.read_member
+
+    def read_member(entry, spool, stop=None, digest=False):
+        with open(log, "a") as out:
+            out.write(f"{os.getpid()} {threading.current_thread().name.rsplit('_', 1)[0]} {entry.name}\n")
+        return real(entry, spool, stop, digest)
+
+    monkeypatch.setattr(ahead, "read_member", read_member)
+    monkeypatch.setattr(forked, "read_member", read_member)
+
+
+def _readers(log: Path) -> list[tuple[str, str, str]]:
+    """(who, thread name, member) of every read noted; who is "here" (this process) or "forked"."""
+    lines = [line.split(" ", 2) for line in log.read_text().splitlines()] if log.exists() else []
+    return [("here" if int(pid) == os.getpid() else "forked", thread, name) for pid, thread, name in lines]
+
+
+def test_large_members_are_read_by_a_process_of_their_own_with_the_walks_facts(here, monkeypatch):
+    """The members declared over in_memory_bytes are read by the early lane's forked process, in archive order
+    (the small ones by the pool's thread in this process), and the walk (files, bytes, diagnostics, under every
+    limit) is the sequential walk's."""
     Path("l.zip").write_bytes(_large_zip())
-    readers = []
-    real_read = ahead.ReadAhead.read
-
-    def read(self, entry, stop=None):
-        readers.append((threading.current_thread().name.rsplit("_", 1)[0], entry.name))
-        return real_read(self, entry, stop)
-
-    monkeypatch.setattr(ahead.ReadAhead, "read", read)
+    log = here / "readers.log"
+    _record_readers(monkeypatch, log)
     small = WalkLimits(in_memory_bytes=MB)
     limits = [small, replace(small, max_total_bytes=5 * MB), replace(small, max_ratio=2, ratio_floor_bytes=MB // 2),
               replace(small, max_members=32), replace(small, max_member_bytes=3 * MB - 1)]
     early_runs = [_walked("l.zip", lim) for lim in limits]
-    large = [r for r in readers if r[1].startswith("pkg/big")]
-    assert large[:3] == [("licscan-inflate-early", f"pkg/big{i}.bin") for i in (1, 2, 3)]  # in archive order
-    assert set(large) == {("licscan-inflate-early", f"pkg/big{i}.bin") for i in (1, 2, 3)}  # never by the pool
-    assert ("licscan-inflate", "pkg/s00.so") in readers
+    readers = _readers(log)
+    large = [r for r in readers if r[2].startswith("pkg/big")]
+    assert large[:3] == [("forked", "MainThread", f"pkg/big{i}.bin") for i in (1, 2, 3)]  # in archive order
+    assert {r[0] for r in large} == {"forked"}  # never by the pool
+    assert ("here", "licscan-inflate", "pkg/s00.so") in readers
+    assert not [p for p in multiprocessing.active_children() if p.name == "licscan-inflate-early"]
     _sequential(monkeypatch)
     assert early_runs == [_walked("l.zip", lim) for lim in limits]
     assert [d[1:] for d in early_runs[1] if d[0] == "diag"][0] == (
         "l.zip!/pkg/big2.bin", "limit", f"l.zip!/pkg/big2.bin skipped: total uncompressed bytes over the limit of "
                                         f"{5 * MB}")
+
+
+def test_large_members_are_read_by_a_thread_where_there_is_no_fork(here, monkeypatch):
+    """Without fork (or in a daemonic process, which may not have children) the lane is a thread: the same walk."""
+    Path("l.zip").write_bytes(_large_zip())
+    log = here / "readers.log"
+    _record_readers(monkeypatch, log)
+    monkeypatch.setattr(forked, "fork_context", lambda: None)
+    small = WalkLimits(in_memory_bytes=MB)
+    got = _walked("l.zip", small)
+    assert [r for r in _readers(log) if r[2].startswith("pkg/big")] == [
+        ("here", "licscan-inflate-early", f"pkg/big{i}.bin") for i in (1, 2, 3)]
+    _sequential(monkeypatch)
+    assert got == _walked("l.zip", small)
+
+
+def _damaged_large_zip() -> bytes:
+    """Large members with a bad CRC-32, damaged deflate data, and a header whose name is not the directory's."""
+    blob = _patch_crc(zip_bytes([("pkg/s.so", LIB), ("pkg/crc.bin", TEXTISH), ("pkg/deflate.bin", TEXTISH[::-1]),
+                                 ("pkg/name.bin", LINES), ("pkg/ok.bin", TEXTISH), ("pkg/t.so", EXE)]),
+                      "pkg/crc.bin", 7)
+    out = bytearray(blob)
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        start = inflate.ZipSpan.of(blob, zf.getinfo("pkg/deflate.bin")).data_offset()
+        named = zf.getinfo("pkg/name.bin").header_offset + 30
+    assert start is not None
+    out[start + 1000 : start + 1064] = b"\xff" * 64
+    out[named : named + 3] = b"PKG"  # the local header's name differs from the central directory's
+    return bytes(out)
+
+
+def test_errors_of_large_members_come_back_from_the_forked_reader(here, monkeypatch):
+    """A bad CRC-32, damaged deflate data and a local header that does not match (errors raised in the forked
+    process, sent back as exceptions) give the sequential walk's diagnostics; a limit too."""
+    Path("d.zip").write_bytes(_damaged_large_zip())
+    small = WalkLimits(in_memory_bytes=MB)
+    runs = [_walked("d.zip", lim) for lim in (small, replace(small, max_ratio=2, ratio_floor_bytes=MB // 2))]
+    diags = [d[1:] for d in runs[0] if d[0] == "diag"]
+    assert [d[:2] for d in diags] == [("d.zip!/pkg/crc.bin", "malformed"), ("d.zip!/pkg/deflate.bin", "malformed"),
+                                      ("d.zip!/pkg/name.bin", "malformed")]
+    assert "Bad CRC-32 for file 'pkg/crc.bin'" in diags[0][2]
+    assert "Error -3 while decompressing data" in diags[1][2]
+    assert "File name in directory 'pkg/name.bin' and header b'PKG/name.bin' differ" in diags[2][2]
+    assert any(d[0] == "diag" and d[2] == "limit" for d in runs[1])
+    _sequential(monkeypatch)
+    assert runs == [_walked("d.zip", lim) for lim in (small, replace(small, max_ratio=2, ratio_floor_bytes=MB // 2))]
+
+
+def test_a_forked_reader_that_dies_leaves_its_members_to_the_walker(here, spool_root, monkeypatch):
+    """The forked reader ends in the middle of the second large member (killed, out of memory, ...): the walker
+    reads what it did not hand back itself, and the walk is the sequential walk."""
+    Path("l.zip").write_bytes(_large_zip())
+    real = forked._read_one
+
+    def dying(entry, *args):
+        if entry.name == "pkg/big2.bin":
+            os._exit(9)
+        return real(entry, *args)
+
+    monkeypatch.setattr(forked, "_read_one", dying)
+    small = WalkLimits(in_memory_bytes=MB)
+    got = _walked("l.zip", small)
+    assert ("file", "l.zip!/pkg/big2.bin", 3 * MB, TEXTISH[::-1]) in got
+    assert os.listdir(spool_root) == []
+    _sequential(monkeypatch)
+    assert got == _walked("l.zip", small)
 
 
 def test_large_members_read_early_are_bounded_and_released(here, spool_root, monkeypatch):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from licscan.inventory.entries import Entry, Reader
 from licscan.inventory.inflate import open_member
@@ -111,6 +111,13 @@ def member_limits(limits: WalkLimits, entry: Entry) -> WalkLimits:
     return own
 
 
+class StopFlag(Protocol):
+    """Set when a member's read is no longer wanted: a ``threading.Event``, or a flag shared with a forked reader
+    (forked.py)."""
+
+    def is_set(self) -> bool: ...
+
+
 class Stopped(Exception):
     """The walker left the archive (or passed the member): a member read by a thread is not read to its end."""
 
@@ -118,7 +125,7 @@ class Stopped(Exception):
 class _Stoppable:
     """A member's stream that stops at its next read once ``stop`` is set."""
 
-    def __init__(self, raw: Reader, stop: threading.Event) -> None:
+    def __init__(self, raw: Reader, stop: StopFlag) -> None:
         self._raw = raw
         self._stop = stop
 
@@ -136,7 +143,7 @@ def wants_digest(digests: Digests | None, entry: Entry) -> bool:
     return digests is not None and digests(entry.name.rsplit("/", 1)[-1])
 
 
-def read_member(entry: Entry, spool: Spool, stop: threading.Event | None = None, digest: bool = False) -> Done:
+def read_member(entry: Entry, spool: Spool, stop: StopFlag | None = None, digest: bool = False) -> Done:
     """Read one zip member as ``Spool.hold`` does (in a thread): zipfile checks the local header, then the data is
     read in one pass by :func:`licscan.inventory.inflate.open_member` (zipfile's stream when it cannot). ``stop``:
     set when the read is no longer wanted (it then ends with :class:`Stopped` at its next piece); ``digest``: see

@@ -208,11 +208,16 @@ class Spool:
             if spill is not None:
                 spill.close()  # unlinked on open: the mapping keeps the data until released
 
-    def _file(self) -> BinaryIO:
+    def folder(self) -> str:
+        """The private folder, created on first use."""
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="licscan-spool-")
+        return self._dir.name
+
+    def _file(self) -> BinaryIO:
+        folder = self.folder()
         self._count += 1
-        path = os.path.join(self._dir.name, f"member-{self._count}")
+        path = os.path.join(folder, f"member-{self._count}")
         handle = open(path, "w+b")
         os.unlink(path)
         return handle
