@@ -26,6 +26,7 @@ from licscan.inventory.entries import (
     zip_entries,
     zip_large_files,
 )
+from licscan.inventory.inflow import Inflow
 from licscan.inventory.items import FileBlob, Item
 from licscan.inventory.member import Tally, charge
 from licscan.inventory.pipe import TarAhead
@@ -137,13 +138,15 @@ def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveK
         compressed.zstd_problem(buf, walker.drop_pages)
     damage = damage or cannot
     raw = compressed.CountingReader(WindowStream(buf), watch=frames.feed if frames is not None else None)
-    tally = Tally(walker.limits)  # a tar's stream is read by its thread (pipe.py): it charges the budget in order
-    stream = compressed.CountingReader(compressed.open_stream(kind, raw), on_read=tally.charge
-                                       if tar else walker.budget.charge)
     if tar:
-        yield from _compressed_tar(walker, level, stream, raw, tally,
+        # A tar's stream is decompressed by a thread and read by another (pipe.py): it charges the budget in order.
+        tally = Tally(walker.limits)
+        inflow = Inflow(compressed.open_stream(kind, raw), raw, tally)
+        yield from _compressed_tar(walker, level, inflow, tally,
                                    lambda: _zstd_damage(frames, buf, walker) if frames is not None else None)
-    elif head or damage is None:
+        return
+    stream = compressed.CountingReader(compressed.open_stream(kind, raw), on_read=walker.budget.charge)
+    if head or damage is None:
         name = compressed.gzip_name(bytes(buf[:1024])) if kind is ArchiveKind.GZIP else None
         entry = Entry(name or _strip_suffix(basename(level.vpath), kind),
                       EntryType.FILE, None, lambda: raw.count, open=lambda: stream, charged=True)
@@ -158,31 +161,33 @@ def _zstd_damage(frames: compressed.ZstdFrames, buf: Buffer, walker: Walker) -> 
     return frames.result if frames.done else compressed.zstd_problem(buf, walker.drop_pages)
 
 
-def _compressed_tar(walker: Walker, level: Level, stream: compressed.CountingReader,
-                    raw: compressed.CountingReader, tally: Tally,
+def _compressed_tar(walker: Walker, level: Level, stream: Inflow, tally: Tally,
                     damage_of: Callable[[], ArchiveError | None]) -> Iterator[Item]:
     """The members of a compressed tar (read by its thread, pipe.py), then the rest of its stream; then what is
     wrong with the stream (``damage_of``, known once the stream was read), as one diagnostic."""
-    pipe = TarAhead(walker.ahead, tally)
-    walker.pipes.append(pipe)
-    try:
-        failed = yield from walker.members(level, pipe.entries(
-            tar_entries(stream, streamed=True, packed=lambda: raw.count),
-            lambda e: walker.worth_reading(level, e), walker.budget))
-    finally:
-        walker.pipes.remove(pipe)
     cut: Exception | None = None
     try:
-        while not failed:
-            before = tally.total
-            more = stream.read(1 << 20)
-            charge(walker.budget, tally.total - before)
-            if not more:
-                break
-    except LimitExceeded as error:
-        yield walker.limit(level.vpath, error)
-    except READ_ERRORS as error:
-        cut = error
+        pipe = TarAhead(walker.ahead, tally)
+        walker.pipes.append(pipe)
+        try:
+            failed = yield from walker.members(level, pipe.entries(
+                tar_entries(stream, streamed=True, packed=stream.packed, direct=True),
+                lambda e: walker.worth_reading(level, e), walker.budget))
+        finally:
+            walker.pipes.remove(pipe)
+        try:
+            while not failed:
+                before = tally.total
+                more = stream.read(1 << 20)
+                charge(walker.budget, tally.total - before)
+                if not more:
+                    break
+        except LimitExceeded as error:
+            yield walker.limit(level.vpath, error)
+        except READ_ERRORS as error:
+            cut = error
+    finally:
+        stream.close()  # its thread is done with the buffer (and with the frames it checks)
     damage = damage_of()
     if cut is not None and damage is None:
         yield Diagnostic(level.vpath, DiagnosticKind.TRUNCATED, f"compressed stream: {cut}")

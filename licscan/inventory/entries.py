@@ -318,11 +318,11 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
 
 def tar_entries(fileobj: TarSource, *, streamed: bool, buf: Buffer | None = None,
-                packed: Callable[[], int] | None = None) -> Iterator[Entry]:
-    """Members of the tar read from ``fileobj``: streamed (``r|``, from a decompressor) or with random access over
-    ``buf`` (then members carry their window and the end of the archive is checked for truncation)."""
+                packed: Callable[[], int] | None = None, direct: bool = False) -> Iterator[Entry]:
+    """Members of the tar read from ``fileobj``: streamed (``r|``, from a decompressor; ``direct``: one that seeks
+    forward itself, inflow.py) or with random access over ``buf`` (members carry their window; truncation checked)."""
     try:
-        tf = tarfile.open(fileobj=fileobj, mode="r|" if streamed else "r:", tarinfo=_BoundedTarInfo)
+        tf = tarfile.open(fileobj=fileobj, mode="r|" if streamed and not direct else "r:", tarinfo=_BoundedTarInfo)
     except _TAR_ERRORS as error:
         raise _tar_error(error, "tar header") from None
     count = 0

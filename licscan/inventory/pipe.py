@@ -14,6 +14,8 @@ errors of a member, and of the entry sequence, are raised where the walker would
 
 Memory: at most ``AHEAD_MEMBERS`` members and ``AHEAD_BYTES`` of members held in memory wait in the queue (a member
 over ``in_memory_bytes`` is spooled, as the walker spools it).
+
+The tar's thread does not decompress: another does, ahead of it (inflow.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,130 @@
+"""inflow.py: a compressed tar's stream decompressed by a thread ahead of its reader gives the reader what reading
+the decompressor itself gave tarfile (``r|`` reads it in 10240-byte blocks): the same bytes, the same charges in
+the same order, the same compressed counts after each read, and the decompressor's error at the same read."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import tarfile
+import threading
+
+import pytest
+import zstandard
+
+from licscan.binary.stream import WindowStream
+from licscan.inventory import compressed, inflow
+from licscan.inventory.inflow import Inflow
+from licscan.inventory.limits import WalkLimits
+from licscan.inventory.member import Tally
+from licscan.inventory.sniff import ArchiveKind
+
+_RANDOM = random.Random(14)
+PLAIN = b"".join(b"%08d libcublas.so.12 sm_90 " % i + _RANDOM.randbytes(i % 97) for i in range(60_000))  # ~4.7 MB
+
+
+class _Sequential:
+    """The stream as tarfile's ``r|`` read it: the decompressor read in 10240-byte blocks, each when a byte of it is
+    first needed, each charged then; ``packed`` the compressed count after the last block read."""
+
+    def __init__(self, blob: bytes, kind: ArchiveKind, tally: Tally) -> None:
+        self.raw = compressed.CountingReader(WindowStream(blob))
+        self.stream = compressed.CountingReader(compressed.open_stream(kind, self.raw), on_read=tally.charge)
+        self.buf = b""
+        self.packed = 0
+
+    def read(self, size: int) -> bytes:
+        while len(self.buf) < size:
+            block = self.stream.read(tarfile.RECORDSIZE)  # 10240
+            if not block:
+                break
+            self.packed = self.raw.count
+            self.buf += block
+        out, self.buf = self.buf[:size], self.buf[size:]
+        return out
+
+
+def _blob(kind: ArchiveKind, data: bytes = PLAIN) -> bytes:
+    if kind is ArchiveKind.GZIP:
+        return gzip.compress(data, mtime=0)
+    return zstandard.ZstdCompressor(level=3).compress(data)
+
+
+def _reads(seed: int) -> list[int]:
+    rng = random.Random(seed)
+    return [rng.choice([512, 7, 10240, 10239, 20481, 1 << 20, 3 * (1 << 20), 1]) for _ in range(400)]
+
+
+def _both(blob: bytes, kind: ArchiveKind, sizes: list[int]) -> tuple[list[tuple], list[tuple]]:
+    """For each read of ``sizes``: (bytes, charges of the read, compressed count after it), or the error raised."""
+    outcomes = []
+    for make in ("sequential", "inflow"):
+        tally = Tally(WalkLimits())
+        if make == "sequential":
+            reader: _Sequential | Inflow = _Sequential(blob, kind, tally)
+            flow = None
+        else:
+            raw = compressed.CountingReader(WindowStream(blob))
+            reader = flow = Inflow(compressed.open_stream(kind, raw), raw, tally)
+        got: list[tuple] = []
+        try:
+            for size in sizes:
+                tally.reads = []
+                try:
+                    data = reader.read(size)
+                except Exception as error:  # noqa: BLE001 - compared below
+                    got.append(("error", type(error).__name__, str(error), tally.reads))
+                    break
+                packed = reader.packed if isinstance(reader, _Sequential) else reader.packed()
+                got.append((data, tally.reads, packed))
+                if not data:
+                    break
+        finally:
+            if flow is not None:
+                flow.close()
+        outcomes.append(got)
+    return outcomes[0], outcomes[1]
+
+
+@pytest.mark.parametrize("kind", [ArchiveKind.ZSTD, ArchiveKind.GZIP])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_inflow_reads_as_the_decompressor_read_by_tarfile(kind, seed):
+    sequential, ahead = _both(_blob(kind), kind, _reads(seed))
+    assert ahead == sequential
+    assert b"".join(r[0] for r in ahead) == PLAIN
+    assert sum(sum(r[1]) for r in ahead) == len(PLAIN)
+    assert {c for r in ahead for c in r[1]} == {10240, len(PLAIN) % 10240}
+
+
+def test_inflow_cut_short_gzip_raises_at_the_same_read():
+    blob = _blob(ArchiveKind.GZIP)
+    sequential, ahead = _both(blob[: len(blob) * 2 // 3], ArchiveKind.GZIP, [10240] * 1000)
+    assert ahead == sequential
+    assert ahead[-1][:3] == ("error", "EOFError", "Compressed file ended before the end-of-stream marker was reached")
+    assert len(ahead) > 100  # the blocks before the cut were read
+
+
+def test_inflow_damaged_zstd_raises_at_the_same_read():
+    blob = bytearray(_blob(ArchiveKind.ZSTD))
+    at = len(blob) * 56 // 100  # in a compressed block (damage in a raw block only changes the bytes read)
+    for k in range(0, 64, 8):
+        blob[at + k] ^= 0x5A
+    sequential, ahead = _both(bytes(blob), ArchiveKind.ZSTD, [5000] * 2000)
+    assert ahead == sequential
+    assert ahead[-1][:3] == ("error", "ZstdError", "zstd decompress error: Data corruption detected")
+    assert 400 < len(ahead) < 700  # the reads before the damage gave their bytes (the whole stream: 949 reads)
+
+
+def test_inflow_seeks_forward_only_and_close_stops_its_thread(monkeypatch):
+    monkeypatch.setattr(inflow, "BATCH", 1 << 16)
+    monkeypatch.setattr(inflow, "AHEAD", 2)
+    blob = _blob(ArchiveKind.ZSTD)
+    raw = compressed.CountingReader(WindowStream(blob))
+    flow = Inflow(compressed.open_stream(ArchiveKind.ZSTD, raw), raw, Tally(WalkLimits()))
+    assert flow.seek(100_000) == flow.tell() == 100_000
+    assert flow.read(10) == PLAIN[100_000:100_010]
+    with pytest.raises(Exception, match="seeking backwards is not allowed"):
+        flow.seek(5)
+    flow.close()
+    assert not [t for t in threading.enumerate() if t.name == "licscan-inflow" and t.is_alive()]
+    assert raw.count < len(blob) // 4  # stopped: at most AHEAD batches are decompressed ahead of the reader
