@@ -185,10 +185,14 @@ class Audit:
             packs = self.packs()
             self.memo.cache.trim()  # the size bound holds on every run (a scan trims at its end)
         else:
+            from licscan.workers import steady_heap
+
             packs = self.packs()  # a bad pack is an error before the scan
-            inventory, _records = scan(self.paths, self.prepared.scan, progress=progress,
-                                       known=self.memo.known if self.memo is not None else None)
-            judgement = _judge(inventory, packs, self.prepared)
+            with steady_heap() as settle:
+                inventory, _records = scan(self.paths, self.prepared.scan, progress=progress,
+                                           known=self.memo.known if self.memo is not None else None)
+                settle()  # the inventory and records live until the reports are written: not walked again
+                judgement = _judge(inventory, packs, self.prepared)
             if self.memo is not None:
                 self._remembered = self.memo.put(Remembered(inventory, judgement))
         return AuditResult(inventory=inventory, findings=judgement.findings, rules=tuple(all_rules(packs)),

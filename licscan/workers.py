@@ -1,16 +1,20 @@
 """Worker processes: forked (they inherit the parent's loaded tables), they take what every task shares once (the
 pool's initializer) and end with their parent. Generic: it knows nothing of what the tasks do (``licscan.scan.feed``
-feeds them batches of files, a bounded window at a time, never one pickled task per file up front)."""
+feeds them batches of files, a bounded window at a time, never one pickled task per file up front). Also the
+garbage collector's view of a long-lived heap (:func:`steady_heap`), before such a fork and after it."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from multiprocessing.context import BaseContext
 
 
@@ -41,4 +45,30 @@ def die_with_parent(parent: int) -> None:
         threading.Thread(target=watch, name="licscan-parent-watch", daemon=True).start()
 
 
-__all__ = ["die_with_parent", "fork_context"]
+_STEADY = 0  # steady_heap() blocks entered and not left
+
+
+@contextlib.contextmanager
+def steady_heap() -> Iterator[Callable[[], None]]:
+    """Keep the cyclic garbage collector off the objects alive now (``gc.freeze``) until the outermost such block
+    ends (``gc.unfreeze``: they are collectable again, nothing leaks in a long-lived caller). The block gives a
+    function that does the same for the objects alive when it is called (a scan's records and inventory: they
+    live until the reports are written). Every full collection walks every tracked object: an audit of an
+    installed CUDA environment spent 0.4 s of CPU in the collector, half of it walking the loaded modules and the
+    scan's records again and again; frozen before a fork, a worker's collections do not walk (nor copy, on write)
+    its parent's objects either. When something else froze objects first, the collector is left alone."""
+    global _STEADY
+    if _STEADY == 0 and gc.get_freeze_count():
+        yield lambda: None
+        return
+    _STEADY += 1
+    gc.freeze()
+    try:
+        yield gc.freeze
+    finally:
+        _STEADY -= 1
+        if _STEADY == 0:
+            gc.unfreeze()
+
+
+__all__ = ["die_with_parent", "fork_context", "steady_heap"]

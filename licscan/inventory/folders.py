@@ -136,37 +136,45 @@ def plain_file(walker: Walker, path: str, vpath: str, *, visibility: images.Visi
     except OSError as error:
         yield _open_error(error, path, vpath, beneath is not None, visibility is not None)
         return
-    with open(fd, "rb", buffering=0, closefd=True) as handle:
-        try:
-            st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                yield SpecialFile(vpath, special_kind(st.st_mode), note="not a regular file: never opened")
-                return
-            head = handle.read(HEAD_SIZE) if st.st_size else b""
-        except OSError as error:
-            yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror or error}")
+    try:  # the descriptor itself, not a file object around it (a third of the walk's CPU per file)
+        yield from _opened_file(walker, fd, path, vpath, visibility, layer, real)
+    finally:
+        os.close(fd)
+
+
+def _opened_file(walker: Walker, fd: int, path: str, vpath: str, visibility: images.Visibility | None,
+                 layer: str | None, real: str | None) -> Iterator[Item]:
+    """:func:`plain_file` of the file open at ``fd``."""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            yield SpecialFile(vpath, special_kind(st.st_mode), note="not a regular file: never opened")
             return
-        kind = archive_kind(head)
-        if kind is None or walker.limits.max_depth < 1:
-            if kind is not None:
-                yield walker.depth_diagnostic(vpath)
-            yield FileBlob(vpath, st.st_size, (), real or os.path.realpath(path), None, stat.S_IMODE(st.st_mode),
-                           layer, False)
-            return
-        if visibility is None and walker.skip_archive is not None and walker.skip_archive(vpath, path, st):
-            yield ArchiveSkipped(vpath, real or os.path.realpath(path))
-            return
-        try:
-            buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as error:
-            yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot map: {error}")
-            return
-        try:
-            walker.root_maps.append(buf)
-            yield from walker.archive(Level(vpath, (vpath,), 1, visibility, layer, False, kind), buf)
-        finally:
-            walker.root_maps.remove(buf)
-            _close_map(buf)
+        head = os.read(fd, HEAD_SIZE) if st.st_size else b""
+    except OSError as error:
+        yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror or error}")
+        return
+    kind = archive_kind(head)
+    if kind is None or walker.limits.max_depth < 1:
+        if kind is not None:
+            yield walker.depth_diagnostic(vpath)
+        yield FileBlob(vpath, st.st_size, (), real or os.path.realpath(path), None, stat.S_IMODE(st.st_mode),
+                       layer, False)
+        return
+    if visibility is None and walker.skip_archive is not None and walker.skip_archive(vpath, path, st):
+        yield ArchiveSkipped(vpath, real or os.path.realpath(path))
+        return
+    try:
+        buf = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as error:
+        yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot map: {error}")
+        return
+    try:
+        walker.root_maps.append(buf)
+        yield from walker.archive(Level(vpath, (vpath,), 1, visibility, layer, False, kind), buf)
+    finally:
+        walker.root_maps.remove(buf)
+        _close_map(buf)
 
 
 def _open_error(error: OSError, path: str, vpath: str, beneath: bool, in_layer: bool) -> Item:

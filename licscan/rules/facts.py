@@ -311,8 +311,7 @@ def _device_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]
     by_path: dict[str, list[Json]] = {}
     for entry in doc.devices:
         by_path.setdefault(entry.get("path") or "", []).append(entry)
-    # A library can hold thousands of images (libtorch_cuda.so: 2,975): what the images of one file with one vendor
-    # and toolkit share is made once (None: the file is excluded; the toolkit is kept: its id is not reused).
+    # Made once per file, vendor and toolkit: what their images share (None: excluded; rng kept: its id stays).
     shared: dict[tuple[str, str | None, int], tuple[ToolkitRange, tuple[Json, Any, Any] | None]] = {}
     for entry in doc.devices:
         path: str = entry.get("path") or ""

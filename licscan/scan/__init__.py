@@ -98,24 +98,27 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     from licscan.inventory.walk import walk
     from licscan.scan.archives import Archives, Gathered
     from licscan.scan.feed import PlainFiles
+    from licscan.workers import steady_heap
 
     walk_limits = config.walk_limits or WalkLimits()
     cache = open_cache(config, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}", warn, known)
     archives = Archives(cache) if cache is not None else None
     got = Gathered()
     plain = PlainFiles(config.limits, config.digests, config.jobs, cache, progress)
-    try:
-        items_out = walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
-                         if config.exclude else None, skip_archive=archives.skip if archives is not None else None,
-                         digests=_named_by_catalog, distributions_ahead=plain.ahead)
-        _gather(items_out, config, got, progress, plain)
-        got.name_members()
-        if archives is not None:
-            archives.store(got)
-            archives.replay(got)
-        got.records.extend(plain.finish(got.distributions))
-    finally:
-        plain.close()
+    with steady_heap():  # the loaded modules and tables: not walked by the collector, here or in the workers
+        try:
+            items_out = walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
+                             if config.exclude else None,
+                             skip_archive=archives.skip if archives is not None else None,
+                             digests=_named_by_catalog, distributions_ahead=plain.ahead)
+            _gather(items_out, config, got, progress, plain)
+            got.name_members()
+            if archives is not None:
+                archives.store(got)
+                archives.replay(got)
+            got.records.extend(plain.finish(got.distributions))
+        finally:
+            plain.close()
     got.records.sort(key=lambda r: r.vpath)
     if cache is not None:
         cache.trim()

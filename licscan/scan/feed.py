@@ -7,8 +7,9 @@ The walk hands every plain file to :meth:`PlainFiles.add`; files are cut into ba
   as (path, virtual path) pairs), while this process goes on walking;
 - after the walk, the batches still waiting are ordered by their estimated cost (:func:`licscan.scan.plain.file_cost`:
   a library the catalog names is hashed whole, most files cost their opening only), costliest first, and every
-  process takes the costliest one left: before this process starts one, the workers are given at least as much
-  work as it (the pool's own thread hands it to them meanwhile), so nobody waits for a batch; at the end this
+  process takes the costliest one left: before this process starts one, the workers are given twice as much work
+  and a little more (:meth:`_Pool.room`, at most ``32 x workers`` batches in flight; the pool's own thread hands
+  them over meanwhile), so that no worker runs dry while this process is busy; at the end this
   process takes back a batch sent to a worker that has not started it yet. The last batches are the cheapest, so
   the processes finish within one cheap batch of each other (largest first and smallest last, not an expensive
   library started last by one process while the others idle).
@@ -50,6 +51,7 @@ from licscan.workers import fork_context
 
 WINDOW_PER_WORKER = 4  # batches in flight per worker process (at least, after the walk)
 MAX_WINDOW_PER_WORKER = 32  # batches in flight per worker process (at most)
+AHEAD = 0.05  # estimated seconds of work in flight per worker after the walk, besides what this process does
 START_AFTER = 4  # batches waiting before worker processes are started (a few files are examined here, unforked)
 MAX_STARTS = 3  # worker pools started in one scan (each later one because distributions were found meanwhile)
 
@@ -64,15 +66,17 @@ class _Pool:
     in_flight: dict[Future[list[FileRecord]], Batch] = field(default_factory=dict)  # in order of submission
     stale: bool = False  # a distribution was found after the fork: no more batches
 
-    def room(self, work: float = 0.0) -> bool:
-        """Whether to send one more batch: fewer than ``4 x workers`` in flight, or (up to the bound) less than
-        ``work`` estimated seconds of it for each worker."""
+    def room(self, work: float | None = None) -> bool:
+        """Whether to send one more batch: fewer than ``4 x workers`` in flight, or, after the walk (``work``: the
+        estimated cost of the batch this process examines next), up to the bound, less than twice that plus
+        :data:`AHEAD` seconds of estimated work for each worker (estimates are off by half either way: a worker
+        must not run dry while this process examines a library it took for a cheaper one)."""
         if self.stale:
             return False
         count = len(self.in_flight)
         return count < self.workers * WINDOW_PER_WORKER or (
-            count < self.workers * MAX_WINDOW_PER_WORKER
-            and sum(b.cost for b in self.in_flight.values()) < work * self.workers)
+            work is not None and count < self.workers * MAX_WINDOW_PER_WORKER
+            and sum(b.cost for b in self.in_flight.values()) < (2 * work + AHEAD) * self.workers)
 
     def submit(self, batch: Batch) -> None:
         self.in_flight[self.executor.submit(examine_batch, batch.files)] = batch
@@ -187,7 +191,7 @@ class PlainFiles:
                                        initargs=(shared, os.getpid()))
         self.pool = _Pool(executor, shared, self.workers)
 
-    def _feed(self, work: float = 0.0) -> None:
+    def _feed(self, work: float | None = None) -> None:
         """Send waiting batches (from the front) to the workers while there is room (:meth:`_Pool.room`)."""
         pool = self.pool
         if pool is None:

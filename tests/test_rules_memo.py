@@ -1,0 +1,111 @@
+"""A rule's condition is evaluated once per distinct set of the values it reads (licscan/rules/memo.py): the same
+findings as evaluating it for every fact, far fewer evaluations over the thousands of device images of a library."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from licscan.rules import conditions, engine, memo
+from licscan.rules.conditions import Context, compile_condition
+from licscan.rules.engine import evaluate
+from licscan.rules.errors import Span
+from licscan.rules.facts import Fact, FactIndex
+from licscan.rules.loader import load_packs
+from licscan.rules.versions import Tri
+
+CASES = Path(__file__).resolve().parent / "rules"
+PACKS = load_packs()
+DOCUMENTS = sorted(CASES.glob("*/*/report.json"))
+
+
+class _Unmemoized:
+    """What the engine did before the memo: the condition evaluated for every fact."""
+
+    def __init__(self, condition: conditions.Condition) -> None:
+        self.evaluate = condition.evaluate
+
+
+def _condition(data: dict, scopes: tuple[str, ...] = ("component",)) -> conditions.Condition:
+    condition, problems = compile_condition(data, scopes, "test", Span("test"))
+    assert problems == [] and condition is not None
+    return condition
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_every_rule_case_gives_the_same_findings_memoized_or_not(path, monkeypatch):
+    document = json.loads(path.read_text())
+    memoized = evaluate(copy.deepcopy(document), PACKS)
+    monkeypatch.setattr(engine, "Memo", _Unmemoized)
+    assert evaluate(document, PACKS) == memoized
+
+
+def test_device_images_of_one_library_are_judged_once_per_rule(monkeypatch):
+    """300 images of one file that differ only in their arch (what no device-code condition reads): as many
+    evaluations of the rules' conditions as for one image, the same findings but for the images' evidence."""
+    calls: list[str] = []
+    real = conditions.All.evaluate
+
+    def counting(self, fact, ctx):
+        if fact.scope == "device_code":
+            calls.append(fact.get("arch"))
+        return real(self, fact, ctx)
+
+    monkeypatch.setattr(conditions.All, "evaluate", counting)
+    one = json.loads((CASES / "CUDA-EULA-TRANSLATION" / "positive" / "report.json").read_text())
+    many = copy.deepcopy(one)
+    first = one["device_code"][0]
+    many["device_code"] = [dict(first, arch=f"sm_{n}") for n in range(300)]
+    one["device_code"] = [first]
+    evaluate(one, PACKS)
+    once = len(calls)
+    calls.clear()
+    findings = evaluate(many, PACKS)
+    assert once > 0 and len(calls) == once
+    monkeypatch.setattr(engine, "Memo", _Unmemoized)
+    calls.clear()
+    assert evaluate(many, PACKS) == findings
+    assert len(calls) == 300 * once
+
+
+def _ctx(facts: list[Fact]) -> Context:
+    return Context(FactIndex(facts), {})
+
+
+def test_values_of_different_types_are_different_keys():
+    """True, 1 and 1.0 are equal (and hash alike) but an ``equals: "1"`` test holds for 1 only."""
+    condition = memo.Memo(_condition({"field": "version", "equals": "1"}))
+    facts = [Fact("component", f"p{n}", {"version": value}) for n, value in enumerate((True, 1, 1.0, "1"))]
+    ctx = _ctx(facts)
+    assert [condition.evaluate(f, ctx).truth for f in facts] == [Tri.FALSE, Tri.TRUE, Tri.FALSE, Tri.TRUE]
+
+
+def test_a_join_over_the_facts_own_scope_is_evaluated_per_fact():
+    """``together_with`` over the fact's own scope leaves the fact itself out: two components alike in every field
+    the condition reads are each joined with the other, not with themselves."""
+    condition = memo.Memo(_condition({"together_with": {"scope": "component", "within": "input",
+                                                        "match": {"field": "kind", "equals": "output-consumer"}}}))
+    groups = {"input": "dist", "distribution": None, "path": None}
+    first = Fact("component", "dist/a", {"kind": "output-consumer"}, "a", groups=groups)
+    second = Fact("component", "dist/b", {"kind": "output-consumer"}, "b", groups=groups)
+    ctx = _ctx([first, second])
+    assert condition.evaluate(first, ctx).others == (second,)
+    assert condition.evaluate(second, ctx).others == (first,)
+
+
+def test_list_values_are_evaluated_per_fact():
+    condition = memo.Memo(_condition({"field": "paths", "matches": "*/libcudart.so*"}))
+    facts = [Fact("component", "x", {"paths": ["lib/libcudart.so.13"]}), Fact("component", "y", {"paths": ["x"]})]
+    ctx = _ctx(facts)
+    assert [condition.evaluate(f, ctx).truth for f in facts] == [Tri.TRUE, Tri.FALSE]
+    assert condition.results == {}
+
+
+def test_what_a_condition_reads():
+    condition = _condition({"all": [{"field": "vendor", "equals": "NVIDIA"}, {"not": {"attachment_a": "listed"}},
+                                    {"together_with": {"scope": "device_code", "within": "path",
+                                                       "match": {"field": "kind", "equals": "ptx"}}}]})
+    assert memo.reads(condition) == memo.Reads(("vendor", "basename"), True, (("device_code", "path"),))
