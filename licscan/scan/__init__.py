@@ -227,9 +227,13 @@ def _dependencies(records: list[FileRecord]) -> list[Dependency]:
 
     providers = Providers.index((r.vpath, r.facts) for r in records)
     out: list[Dependency] = []
+    named: dict[str, tuple[ComponentMatch, ...]] = {}  # a bare name's matches: the same for every file needing it
     for record in records:
         for needed in record.facts.needed:  # DT_NEEDED, or PE imports and delay-loaded imports
-            for match in catalog.identify(needed, None, None, None, with_signals=False):
+            matches = named.get(needed)
+            if matches is None:
+                matches = named[needed] = catalog.identify(needed, None, None, None, with_signals=False)
+            for match in matches:
                 out.append(Dependency(record.vpath, needed, match.name, match.vendor, match.kind,
                                       providers.of(needed)))
     return sorted(out, key=lambda d: (d.path, d.needs))
