@@ -11,7 +11,7 @@ from licscan import __version__
 from licscan.findings import Finding
 from licscan.model import Component, Distribution, Inventory, SpecialFile, property_map, to_json
 from licscan.report._shared import DISCLAIMER
-from licscan.report.inspect_json import Encoded, device_code_entry, device_code_lines, diagnostic_entry, dumps
+from licscan.report.inspect_json import Encoded, device_code_entries, device_code_lines, diagnostic_entry, dumps
 
 SCHEMA_ID = "licscan-report/1"
 
@@ -35,7 +35,7 @@ def special_entry(special: SpecialFile) -> dict[str, Any]:
 def document(inventory: Inventory, findings: list[Finding] | None = None, governing: bool = True) -> dict[str, Any]:
     """The report as data (what the rules read: ``licscan.rules.engine.evaluate``); with ``governing``, the governing
     licence of every named part too."""
-    out = _document(inventory, findings or [], [device_code_entry(i) for i in inventory.device_code])
+    out = _document(inventory, findings or [], device_code_entries(inventory.device_code))
     if governing:
         out["governing"] = _governing(out)
     return out
