@@ -19,18 +19,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from licscan import clock
-from licscan.cache import (
-    Cache,
-    CacheRefused,
-    KnownDigests,
-    Listing,
-    boot_id,
-    content_digests,
-    content_key,
-    list_tree,
-)
+from licscan.cache import KnownDigests
+from licscan.cache.memo import TreeMemo
 from licscan.findings import ExitCode, FailOn, Finding, exit_code
-from licscan.model import DiagnosticKind, Inventory
+from licscan.model import Inventory
 from licscan.rules.config import Config, resolve_config
 
 if TYPE_CHECKING:
@@ -159,7 +151,8 @@ class Audit:
         self.paths = tuple(paths)
         self.options = options = options if options is not None else AuditOptions()
         self.prepared = prepare(paths, options)
-        self.memo = _TreeMemo.open(paths, self.prepared) if self.prepared.judged is not None else None
+        judged = self.prepared.judged
+        self.memo = _tree_memo(paths, self.prepared.scan, "tree", judged) if judged is not None else None
         self._remembered = False  # the tree memo holds this audit (read or written): reports may be kept beside it
         self._packs: list[RulePack] | None = None
 
@@ -178,8 +171,9 @@ class Audit:
     def result(self, progress: Progress | None = None) -> AuditResult:
         from licscan.rules.loader import all_rules
 
-        remembered = self.memo.get() if self.memo is not None else None
-        if self.memo is not None and remembered is not None:
+        remembered = self.memo.get(Remembered) if self.memo is not None else None
+        if self.memo is not None and isinstance(remembered, Remembered) and isinstance(remembered.inventory, Inventory) \
+                and isinstance(remembered.judgement, Judgement):
             self._remembered = True
             inventory, judgement = remembered.inventory, remembered.judgement
             packs = self.packs()
@@ -194,7 +188,7 @@ class Audit:
                 settle()  # the inventory and records live until the reports are written: not walked again
                 judgement = _judge(inventory, packs, self.prepared)
             if self.memo is not None:
-                self._remembered = self.memo.put(Remembered(inventory, judgement))
+                self._remembered = self.memo.put(Remembered(inventory, judgement), inventory.diagnostics)
         return AuditResult(inventory=inventory, findings=judgement.findings, rules=tuple(all_rules(packs)),
                            config=self.prepared.config, fail_on=self.fail_on, governing=judgement.governing)
 
@@ -303,84 +297,38 @@ def _evaluate(inventory: Inventory, packs: list[RulePack], config: Config) -> Ju
     return Judgement(tuple(evaluate(document, packs, config)), tuple(governing))
 
 
+def _tree_memo(paths: Sequence[str], config: ScanConfig, kind: str, *parts: str) -> TreeMemo | None:
+    """The tree memo of entry ``kind`` (:class:`licscan.cache.memo.TreeMemo`: keyed by the tree's content, the inputs
+    as given, the scan settings and ``parts``); None without a cache."""
+    if not config.cache_dir:
+        return None
+    settings = f"{config.settings()}\0{config.walk_limits!r}\0{config.exclude!r}"
+    return TreeMemo.open(paths, config.cache_dir, kind, (settings, *parts), max_bytes=config.cache_max_bytes,
+                         jobs=config.jobs)
+
+
 @dataclass(frozen=True)
-class _TreeMemo:
-    """The whole audit of a tree, keyed by the tree's content (:mod:`licscan.cache.tree`: its shape and the BLAKE3
-    digest of every file), the inputs as given, the scan settings and what the findings depend on: a copy of the
-    tree (a fresh checkout, a restored CI cache) finds it too. On the boot that hashed a tree, a ``treeid`` entry
-    maps the tree's identity to its content key, so an unchanged tree is not read again. Not stored when the scan
-    was cut short (a time budget, an unreadable part) or the tree changed while it was scanned (docs/cache.md)."""
+class Scanned:
+    """The scan of a tree with the same content, for ``licscan sbom`` (the tree memo's ``scan`` entry): the
+    inventory and the per-file records an SBOM lists."""
 
-    cache: Cache
-    paths: tuple[str, ...]
-    listing: Listing
-    content: str
-    key: str
-    known: KnownDigests | None  # the digests read for ``content`` (None: found by the tree's identity, not read)
-    jobs: int  # threads that read the tree for its content key
-
-    @classmethod
-    def open(cls, paths: Sequence[str], prepared: Prepared) -> _TreeMemo | None:
-        scan_config = prepared.scan
-        if not scan_config.cache_dir or prepared.judged is None:
-            return None
-        listing = list_tree(paths)
-        if listing is None:
-            return None
-        try:
-            cache = Cache.open(scan_config.cache_dir, "tree", max_bytes=scan_config.cache_max_bytes)
-        except CacheRefused:
-            return None  # the scan says why
-        found = _content(cache, listing, scan_config.jobs)
-        if found is None:
-            return None
-        content, known = found
-        settings = f"{scan_config.settings()}\0{scan_config.walk_limits!r}\0{scan_config.exclude!r}"
-        return cls(cache, tuple(paths), listing, content,
-                   cache.key("tree", settings, prepared.judged, content, *paths), known, scan_config.jobs)
-
-    def get(self) -> Remembered | None:
-        found = self.cache.get(self.key, "tree", Remembered)
-        if isinstance(found, Remembered) and isinstance(found.inventory, Inventory) \
-                and isinstance(found.judgement, Judgement):
-            return found
-        return None
-
-    def put(self, remembered: Remembered) -> bool:
-        """Store the audit (True when stored) when the tree scanned is the tree hashed: its identity is the same
-        after the scan as before it, and, when something in it had changed just before it was listed (a racy
-        listing: identities could hide a rewrite), its content key too."""
-        from licscan.binary import budget
-
-        diagnostics = remembered.inventory.diagnostics
-        if budget.reached(diagnostics) or any(d.kind is DiagnosticKind.UNREADABLE for d in diagnostics):
-            return False
-        after = list_tree(self.paths)
-        if after is None or after.identity != self.listing.identity:
-            return False
-        if self.listing.racy:
-            digests = content_digests(after.files, self.jobs)
-            if digests is None or content_key(after, digests) != self.content:
-                return False
-        stored = self.cache.put(self.key, "tree", remembered)
-        if stored:
-            self.cache.trim()
-        return stored
+    inventory: Inventory
+    records: tuple[FileRecord, ...]
 
 
-def _content(cache: Cache, listing: Listing, jobs: int) -> tuple[str, KnownDigests | None] | None:
-    """The content key of the listed tree: from the ``treeid`` entry of its identity when the tree was hashed on
-    this boot and nothing in it changed since (and not just before the listing), else by reading every file (on
-    ``jobs`` threads); with the digests read (the scan keys its cache entries by them: no second read)."""
-    boot = boot_id()
-    alias = cache.key("treeid", boot, listing.identity) if boot is not None and not listing.racy else None
-    known = cache.get(alias, "treeid", str) if alias is not None else None
-    if isinstance(known, str) and len(known) == 64:
-        return known, None
-    digests = content_digests(listing.files, jobs)
-    if digests is None:
-        return None
-    content = content_key(listing, digests)
-    if alias is not None:
-        cache.put(alias, "treeid", content)
-    return content, KnownDigests.of(listing, digests)
+def scan_tree(paths: Sequence[str], config: ScanConfig,
+              progress: Progress | None = None) -> tuple[Inventory, list[FileRecord]]:
+    """:func:`licscan.scan.scan` of ``paths`` (``licscan sbom``), from the tree memo when a tree with the same content
+    was scanned with the same settings (docs/cache.md)."""
+    from licscan.identify.examine import FileRecord
+
+    memo = _tree_memo(paths, config, "scan")
+    found = memo.get(Scanned) if memo is not None else None
+    if memo is not None and isinstance(found, Scanned) and isinstance(found.inventory, Inventory) \
+            and isinstance(found.records, tuple) and all(isinstance(r, FileRecord) for r in found.records):
+        memo.cache.trim()  # the size bound holds on every run (a scan trims at its end)
+        return found.inventory, list(found.records)
+    inventory, records = scan(paths, config, progress=progress, known=memo.known if memo is not None else None)
+    if memo is not None:
+        memo.put(Scanned(inventory, tuple(records)), inventory.diagnostics)
+    return inventory, records

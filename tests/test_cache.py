@@ -252,6 +252,40 @@ def test_environment_tree_reports_cold_cached_and_copied_are_identical(tmp_path,
     assert "sha256-differs-from-record" in cublas_lt["properties"]["modified"].split(",")
 
 
+def test_sbom_finds_a_copied_tree_by_content(tmp_path):
+    """``licscan sbom`` keeps its whole scan (inventory and per-file records) in the tree memo (a ``scan`` entry):
+    a copy of the tree (new inodes and times) reads that entry, no batch or archive entry, and writes the same SBOM
+    as ``--no-cache``; a changed file is examined again."""
+    gate_dist(tmp_path / "a")
+    cache = tmp_path / "cache"
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1767225600")
+
+    def sbom(cwd: Path, *args: str) -> tuple[int, str]:
+        done = subprocess.run([sys.executable, "-m", "licscan", "sbom", "dist", "--format", "spdx-json", "-o",
+                               "out.spdx.json", "--organization", "Example Corp", *args], capture_output=True, text=True,
+                              cwd=cwd, env=env, timeout=300)
+        assert done.stderr == ""
+        return done.returncode, (cwd / "out.spdx.json").read_text()
+
+    plain = sbom(tmp_path / "a", "--no-cache")
+    assert plain[0] == 0
+    assert sbom(tmp_path / "a", "--cache-dir", str(cache)) == plain
+    (scanned,) = entries(cache, "scan")
+    stored = [p for kind in ("batch", "archive") for p in entries(cache, kind)]
+    assert stored
+    for path in [*stored, scanned]:
+        os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    shutil.copytree(tmp_path / "a/dist", tmp_path / "b/dist")
+    for path in (tmp_path / "b/dist").rglob("*"):
+        os.utime(path, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
+    assert sbom(tmp_path / "b", "--cache-dir", str(cache)) == plain
+    assert scanned.stat().st_mtime_ns > 1_000_000_000_000_000_000  # the whole scan, found by content
+    assert all(p.stat().st_mtime_ns == 1_000_000_000_000_000_000 for p in stored)  # nothing else was read
+    (tmp_path / "b/dist/tools/ptxas").write_bytes((FIXTURES / "cuda13/exe_multi").read_bytes())
+    changed = sbom(tmp_path / "b", "--cache-dir", str(cache))
+    assert changed == sbom(tmp_path / "b", "--no-cache") and changed != plain
+
+
 # ---------------------------------------------------------------------------------- the same-boot tree memo
 
 
@@ -461,13 +495,13 @@ def test_an_unchanged_tree_is_read_once_on_the_boot_that_hashed_it(tmp_path, mon
     """The tree memo's ``treeid`` entry maps an unchanged tree's identity to its content key on the boot that
     hashed it: a second audit reads no file's bytes for the key; changed bytes (same size) are hashed again."""
     import licscan.audit as audit
-    from licscan.cache import keys
+    from licscan.cache import keys, memo
     from licscan.scan import ScanConfig
 
     monkeypatch.setattr(keys, "RACY_NS", 0)  # the tree below is not "just changed"
     calls = []
-    real = audit.content_digests
-    monkeypatch.setattr(audit, "content_digests", lambda files, *jobs: calls.append(len(files)) or real(files, *jobs))
+    real = memo.content_digests
+    monkeypatch.setattr(memo, "content_digests", lambda files, *jobs: calls.append(len(files)) or real(files, *jobs))
     (tmp_path / "t").mkdir()
     (tmp_path / "t/a.txt").write_text("a")
     (tmp_path / "t/b.txt").write_text("b")

@@ -116,3 +116,19 @@ def test_device_code_lines_equal_the_generic_encoder():
     image = inspect_file(str(FIXTURES / "cuda13/kern_multi.fatbin")).device_code[0]
     odd = replace(image, path='dist/"x"\\\u00e9\x01.so', identifier="\udcff-\n", size=0, debug=True)
     assert device_code_line(odd) == _ENCODER.encode(device_code_entry(odd))
+
+
+def test_waive_replaces_the_configuration_atomically(tmp_path):
+    """``licscan waive`` writes the new ``.licscan.yaml`` beside the old one and renames it over it (a reader, or a
+    write cut short by a full disk, never sees half a file): the file's inode changes, its mode and comments are
+    kept, and no temporary file is left."""
+    config = tmp_path / ".licscan.yaml"
+    config.write_text("# release gate\nfail-on: warning\n")
+    os.chmod(config, 0o640)
+    before = config.stat().st_ino
+    done = run("waive", "0123456789abcdef", "--reason", "approved, LEGAL-1", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    after = config.stat()
+    assert after.st_ino != before and after.st_mode & 0o777 == 0o640
+    assert config.read_text().startswith("# release gate\nfail-on: warning\nwaivers:\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".licscan.yaml"]

@@ -61,13 +61,14 @@ BLOCK = 8 << 20
 _THREADED_FROM = 1 << 20  # a file this large is hashed on every core (BLAKE3's own threads)
 
 
-def file_digest(fd: int, size: int, buffer: memoryview | None = None) -> str:
+def file_digest(fd: int, size: int, buffer: memoryview | None = None, *, threads: bool = True) -> str:
     """The content digest of the open file ``fd``: BLAKE3 of its first ``size`` bytes, read with ``preadv`` in
-    :data:`BLOCK`-byte blocks into ``buffer`` (a new one, at most that large, when None). BLAKE3 is a cryptographic
-    hash (256-bit digests, no collision known) at about 7 GB/s per core here, SHA-256 1.9 GB/s (docs/cache.md);
-    it releases the GIL, so threads hash files side by side. OSError when the file is shorter than ``size``."""
+    :data:`BLOCK`-byte blocks into ``buffer`` (a new one, at most that large, when None); a large file on every core
+    (BLAKE3's own threads) unless ``threads`` is false (the caller hashes files side by side). BLAKE3 is a
+    cryptographic hash (256-bit digests, no collision known) at about 7 GB/s per core here, SHA-256 1.9 GB/s
+    (docs/cache.md); it releases the GIL. OSError when the file is shorter than ``size``."""
     view = buffer if buffer is not None else memoryview(bytearray(max(1, min(BLOCK, size))))
-    digest = blake3.blake3(max_threads=blake3.blake3.AUTO) if size >= _THREADED_FROM else blake3.blake3()
+    digest = blake3.blake3(max_threads=blake3.blake3.AUTO) if threads and size >= _THREADED_FROM else blake3.blake3()
     offset = 0
     while offset < size:
         n = os.preadv(fd, [view[: min(len(view), size - offset)]], offset)

@@ -143,29 +143,53 @@ def tree_identity(paths: Sequence[str]) -> str | None:
 def content_digests(files: Sequence[tuple[str, Identity]], jobs: int = os.cpu_count() or 1) -> tuple[str, ...] | None:
     """The content digest of every file (:func:`licscan.cache.keys.file_digest`: BLAKE3, one read in 8 MiB blocks
     with ``preadv``, nothing stays resident), on ``jobs`` threads (BLAKE3 and ``preadv`` release the GIL), largest
-    files first; None when a file cannot be read or is not the file listed (another inode, or changed: its identity
-    differs before or after the read)."""
+    files first, the small ones a few dozen to a task; None when a file cannot be read or is not the file listed
+    (another inode, or changed: its identity differs before or after the read)."""
     order = sorted(range(len(files)), key=lambda i: -files[i][1][2])
     local = threading.local()
 
-    def one(index: int) -> str | None:
+    def task(indexes: list[int]) -> list[str | None]:
         buffer = getattr(local, "buffer", None)
         if buffer is None:
             buffer = local.buffer = memoryview(bytearray(keys.BLOCK))
-        return _digest(*files[index], buffer)
+        return [_digest(*files[i], buffer, threads=jobs <= 1) for i in indexes]
 
-    if jobs > 1 and len(files) > 1:
-        with ThreadPoolExecutor(max_workers=min(jobs, len(files))) as pool:
-            found = list(pool.map(one, order))
+    tasks = _tasks(order, files)
+    if jobs > 1 and len(tasks) > 1:
+        with ThreadPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+            found = list(pool.map(task, tasks))
     else:
-        found = [one(i) for i in order]
+        found = [task(t) for t in tasks]
     out: list[str | None] = [None] * len(files)
-    for index, digest in zip(order, found):
-        out[index] = digest
+    for indexes, digests in zip(tasks, found):
+        for index, digest in zip(indexes, digests):
+            out[index] = digest
     return tuple(d for d in out if d is not None) if all(d is not None for d in out) else None
 
 
-def _digest(path: str, identity: Identity, buffer: memoryview) -> str | None:
+_TASK_BYTES = 16 << 20  # files are hashed this many bytes (or one larger file) to a task
+_TASK_FILES = 64
+
+
+def _tasks(order: Sequence[int], files: Sequence[tuple[str, Identity]]) -> list[list[int]]:
+    """``order`` (indexes into ``files``) cut into tasks of at most :data:`_TASK_FILES` files and about
+    :data:`_TASK_BYTES` bytes (a larger file alone): one task per file cost more than hashing a small one."""
+    tasks: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for index in order:
+        length = files[index][1][2]
+        if current and (size + length > _TASK_BYTES or len(current) >= _TASK_FILES):
+            tasks.append(current)
+            current, size = [], 0
+        current.append(index)
+        size += length
+    if current:
+        tasks.append(current)
+    return tasks
+
+
+def _digest(path: str, identity: Identity, buffer: memoryview, *, threads: bool) -> str | None:
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError:
@@ -173,7 +197,7 @@ def _digest(path: str, identity: Identity, buffer: memoryview) -> str | None:
     try:
         if _file_identity(os.fstat(fd)) != identity:
             return None
-        digest = keys.file_digest(fd, identity[2], buffer)
+        digest = keys.file_digest(fd, identity[2], buffer, threads=threads)
         return digest if _file_identity(os.fstat(fd)) == identity else None
     except OSError:
         return None

@@ -13,6 +13,7 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, TextIO
 
+from licscan.cli.common import write_outputs
 from licscan.findings import ExitCode
 from licscan.rules.errors import ConfigError, LoadError, RulePackError
 
@@ -106,7 +107,8 @@ def cmd_waive(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     target = args.config or find_config() or FILE_NAME
     try:
         entry = waive(target, args.fingerprint, args.reason, args.expires, args.approver,
-                      getattr(args, "rule", None), getattr(args, "path", None))
+                      getattr(args, "rule", None), getattr(args, "path", None),
+                      write=lambda path, text: write_outputs([(str(path), text)]))  # atomic: never half a file
     except ConfigError as error:
         print(error.render(), file=err)
         return EXIT_USAGE

@@ -33,12 +33,12 @@ def configure(commands: Subcommands) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from licscan import sbom
-    from licscan.scan import scan
+    from licscan.audit import scan_tree
 
     if not check_inputs(args.paths):
         return ExitCode.USAGE
     check_outputs([args.output])
-    inventory, records = scan(args.paths, scan_config(args, digests=True))
+    inventory, records = scan_tree(args.paths, scan_config(args, digests=True))
     text = io.StringIO()
     sbom.render(inventory, records, args.format, text, creator_org=args.organization,
                 name=args.name, digests=sbom.plan.filesystem_digests)

@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import io
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -337,9 +338,12 @@ def _limits(data: dict[Any, Any], source: str, error: Report) -> tuple[tuple[str
 
 
 def waive(config_path: str | os.PathLike[str], fingerprint: str, reason: str, expires: str | datetime.date | None = None,
-          approver: str | None = None, rule: str | None = None, path: str | None = None) -> dict[str, Any]:
+          approver: str | None = None, rule: str | None = None, path: str | None = None,
+          write: Callable[[Path, str], None] | None = None) -> dict[str, Any]:
     """Append a waiver to ``config_path`` (created when missing), keeping comments and key order. Returns the
-    waiver as written. Raises ConfigError on a bad fingerprint or date, or an invalid existing file."""
+    waiver as written. ``write(path, text)`` writes the new file (``licscan waive``: atomically, the command line's
+    writer); by default it is written in place. Raises ConfigError on a bad fingerprint or date, or an invalid
+    existing file."""
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -381,6 +385,10 @@ def waive(config_path: str | os.PathLike[str], fingerprint: str, reason: str, ex
     if approver:
         entry["approver"] = approver
     data["waivers"].append(entry)
-    with open(target, "w", encoding="utf-8") as handle:
-        yaml.dump(data, handle)
+    dumped = io.StringIO()
+    yaml.dump(data, dumped)
+    if write is not None:
+        write(target, dumped.getvalue())
+    else:
+        target.write_text(dumped.getvalue(), encoding="utf-8")
     return {k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in entry.items()}
