@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-TABLES = ("toolkit/versions.yaml", "catalog/nvidia.yaml", "catalog/license-texts.yaml",
+TABLES = ("toolkit/versions.yaml", "toolkit/components.yaml", "catalog/nvidia.yaml", "catalog/license-texts.yaml",
           "catalog/translation-layers.yaml", "catalog/amdgpu.yaml", "sbom/driver-requirements.yaml",
           "licenses/licenses.yaml", "licenses/documents.yaml")
 

@@ -288,7 +288,7 @@ def _component_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fa
             by_policy, gov_fields = _governing(fields, toolkit, doc.near(path, groups["distribution"]), doc.policy)
             fields.update(gov_fields)
             yield Fact("component", path, fields, component.get("id"),
-                       _path_evidence(component, path) + sibling_note, groups, toolkit, by_policy)
+                       _path_evidence(component, path) + sibling_note + toolkit.evidence, groups, toolkit, by_policy)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,13 +1,17 @@
 """The CUDA toolkit release of a component, for the rules' ``toolkit`` field and the licence text that governs it.
 
 A component's version when that is the toolkit release (a toolkit-versioned component of rules/attachment-a.yaml:
-cudart 13.0.96 is CUDA 13.0), else the toolkit of a driver's branch. A file whose component states none may still name it: ``libcupti.so.12`` is CUDA 12.x, and a copy of the same
-component in the same folder (``libcupti.so`` beside it) shares that.
+cudart 13.0.96 is CUDA 13.0), the release whose ``cuda-toolkit`` meta-package pins a library's own version
+(rules/toolkit/components.yaml: cuBLAS 12.9.1.4 is CUDA 12.9.1), else the toolkit of a driver's branch. A file whose
+component states none may still name it: ``libcupti.so.12`` is CUDA 12.x, and a copy of the same component in the
+same folder (``libcupti.so`` beside it) shares that.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from licscan.model import ToolkitRange
@@ -15,6 +19,42 @@ from licscan.rules import attachment
 from licscan.vpath import basename
 
 Json = dict[str, Any]
+COMPONENTS_TABLE = "toolkit/components.yaml"
+
+
+@dataclass(frozen=True)
+class LibraryReleases:
+    """rules/toolkit/components.yaml: which toolkit release pins each version of a library with its own numbering."""
+
+    distributions: dict[str, str]  # catalog component -> PyPI distribution without -cuNN
+    pins: dict[tuple[str, str], tuple[str, ...]]  # (distribution, pinned version) -> meta-package versions
+
+    def toolkit(self, name: str | None, version: str | None) -> ToolkitRange:
+        """The toolkit release(s) whose meta-package pins ``version`` of component ``name`` (unknown: none)."""
+        dist = self.distributions.get(str(name))
+        releases = self.pins.get((dist, str(version))) if dist and version else None
+        if not releases:
+            return ToolkitRange.unknown()
+        minors = sorted({tuple(int(p) for p in r.split(".")[:2]) for r in releases})
+        low, high = (f"{m[0]}.{m[1]}" for m in (minors[0], minors[-1]))
+        exact = releases[0] if len(releases) == 1 and releases[0].count(".") == 2 else None
+        why = (f"{name} {version} is pinned by cuda-toolkit {', '.join(releases)} (rules/{COMPONENTS_TABLE})",)
+        return ToolkitRange(low, high, exact, why)
+
+
+@functools.lru_cache(maxsize=1)
+def library_releases() -> LibraryReleases:
+    from licscan.knowledge import load_table
+
+    data = load_table(COMPONENTS_TABLE)
+    if data.get("version") != 1:
+        raise ValueError(f"rules/{COMPONENTS_TABLE}: unsupported version")
+    pins: dict[tuple[str, str], list[str]] = {}
+    for release, row in data["releases"].items():
+        for dist, version in row.items():
+            pins.setdefault((str(dist), str(version)), []).append(str(release))
+    return LibraryReleases({str(k): str(v) for k, v in data["distributions"].items()},
+                           {k: tuple(v) for k, v in pins.items()})
 
 
 def dirname(path: str) -> str:
@@ -24,13 +64,16 @@ def dirname(path: str) -> str:
 
 def component_toolkit(component: Json) -> ToolkitRange:
     """The toolkit release a component belongs to: its version when that is the toolkit release (attachment-a.yaml
-    ``toolkit_versioned``), else the toolkit of a driver's branch. (The naming layer states no toolkit of its own
-    for a component: cuBLAS 12.9.1.4's release is not a fact of its file.)"""
+    ``toolkit_versioned``), the release whose meta-package pins a library's own version (components.yaml), else the
+    toolkit of a driver's branch. (The naming layer states no toolkit of its own for a component: cuBLAS 12.9.1.4's
+    release is not a fact of its file but of NVIDIA's packaging.)"""
     data = attachment.load()
     if component.get("name") in data.toolkit_versioned:
         return ToolkitRange.of_version(attachment.toolkit_version(component.get("version")))
     if component.get("kind") == "driver":
         return data.driver_toolkit(component.get("version"))
+    if component.get("vendor") == "NVIDIA":
+        return library_releases().toolkit(component.get("name"), component.get("version"))
     return ToolkitRange.unknown()
 
 
