@@ -72,3 +72,21 @@ def test_scan_dependencies_and_sbom_relationships_agree(tmp_path):
     assert depends == {(needer, near, f"DT_NEEDED libcudart.so.13 -> {near}"),
                        (near, far, f"DT_NEEDED libcudart.so.13 -> {far}"),
                        (far, near, f"DT_NEEDED libcudart.so.13 -> {near}")}
+
+
+def test_windows_module_names_compare_without_case():
+    """cupy-cuda12x 14.2.0's cutensor.cp312-win_amd64.pyd imports cuTENSOR.dll and cuTENSORMg.dll; the cutensor-cu12
+    2.8.1 wheel ships cutensor/bin/cutensor.dll and cutensorMg.dll. The Windows loader finds them; ELF names stay
+    exact."""
+    def pe(path: str) -> tuple[str, FileFacts]:
+        return path, FileFacts(path, FileFormat.PE, 1)
+
+    providers = Providers.index([pe("sp/cutensor/bin/cutensor.dll"), pe("sp/cutensor/bin/cutensorMg.dll"),
+                                 pe("sp/torch/lib/CUDART64_12.DLL"), _elf("sp/lib/libx.so.1", "libx.so.1")])
+    assert providers.of("cuTENSOR.dll") == ("sp/cutensor/bin/cutensor.dll",)
+    assert providers.of("CUTENSORMG.DLL") == ("sp/cutensor/bin/cutensorMg.dll",)
+    assert providers.of("cudart64_12.dll") == ("sp/torch/lib/CUDART64_12.DLL",)
+    assert providers.nearest("cuTENSOR.dll", "sp/cupy_backends/cuda/libs/cutensor.cp312-win_amd64.pyd") == \
+        "sp/cutensor/bin/cutensor.dll"
+    assert providers.of("LIBX.SO.1") == () and providers.of("libx.so.1") == ("sp/lib/libx.so.1",)
+    assert providers.of("cutensor") == ()

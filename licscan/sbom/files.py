@@ -1,6 +1,6 @@
 """The files an SBOM lists (binaries, files with device code, component files; SHA-1 and SHA-256 known) and their
-relationships: GENERATED_FROM the toolkit their device code names, DEPENDS_ON what their DT_NEEDED entries resolve
-to (licscan.identify.linkage)."""
+relationships: GENERATED_FROM the toolkit their device code names, DEPENDS_ON what their ELF DT_NEEDED entries and PE
+imports (import and delay-load directories) resolve to (licscan.identify.linkage)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from licscan.identify.linkage import Providers
+from licscan.identify.linkage import Providers, is_windows_module
 from licscan.model import Component, ComponentKind, DeviceImage, FileFormat, Inventory
 from licscan.sbom import ids
 from licscan.sbom.data import DriverTables
@@ -74,9 +74,9 @@ def _host_path(path: str, by_path: Mapping[str, FileRecord]) -> str:
 
 @dataclass(frozen=True)
 class Linker:
-    """What a DT_NEEDED entry of a listed file depends on: the file of the input that provides it (the nearest,
-    licscan.identify.linkage), else the component it is part of, else a component shipped under that file name,
-    else the driver when the name is one of the driver's libraries."""
+    """What a DT_NEEDED entry or PE import of a listed file depends on: the file of the input that provides it (the
+    nearest, licscan.identify.linkage), else the component it is part of, else a component shipped under that file
+    name, else the driver when the name is one of the driver's libraries (Windows module names without case)."""
 
     providers: Providers
     listing: Listing
@@ -95,9 +95,10 @@ class Linker:
                 if component.id in self.component_ids:
                     return self.component_ids[component.id], f" -> {best}"
             return None, ""
-        if lib in self.component_by_lib:
-            return self.component_by_lib[lib], " (component shipped in the input)"
-        if self.driver_id and any(p.fullmatch(lib) for p in self.driver_libraries):
+        key = lib.casefold() if is_windows_module(lib) else lib
+        if key in self.component_by_lib:
+            return self.component_by_lib[key], " (component shipped in the input)"
+        if self.driver_id and any(p.fullmatch(key) for p in self.driver_libraries):
             return self.driver_id, " (provided by the NVIDIA driver)"
         return None, ""
 
@@ -110,7 +111,9 @@ def file_nodes(records: Sequence[FileRecord], components: Sequence[Component], l
     for component in components:
         if component.id in component_ids:
             for path in component.paths:
-                component_by_lib.setdefault(basename(path), component_ids[component.id])
+                name = basename(path)
+                component_by_lib.setdefault(name.casefold() if is_windows_module(name) else name,
+                                            component_ids[component.id])
     linker = Linker(Providers.index((r.vpath, r.facts) for r in records), listing, component_ids, component_by_lib,
                     driver_id, tables.driver_libraries)
     files: list[FileNode] = []
@@ -139,18 +142,19 @@ def _file_node(vpath: str, listing: Listing, kits: Toolkits, linker: Linker) -> 
             comment.append("toolkit undetermined from the device code")
         props.append(("licscan:device-images", str(len(listing.images[vpath]))))
     unresolved = []
-    # ELF DT_NEEDED only: a PE file's imports are in the scan's Dependency facts, not (yet) relationships here.
-    needed = record.facts.elf.needed if record is not None and record.facts.elf is not None else ()
+    # ELF DT_NEEDED, or a PE image's imports then its delay-loaded imports (FileFacts.needed).
+    needed = record.facts.needed if record is not None else ()
+    what = "imports" if record is not None and record.facts.elf is None else "DT_NEEDED"
     for lib in needed:
         target, why = linker.resolve(lib, vpath)
         if target is None:
             unresolved.append(lib)
         elif target != fid:
-            edges.append(Edge(fid, "DEPENDS_ON", target, f"DT_NEEDED {lib}{why}"))
+            edges.append(Edge(fid, "DEPENDS_ON", target, f"{what} {lib}{why}"))
     if needed:
-        props.append(("licscan:dt-needed", " ".join(needed)))
+        props.append(("licscan:dt-needed" if what == "DT_NEEDED" else "licscan:pe-imports", " ".join(needed)))
     if unresolved:
-        comment.append(f"DT_NEEDED not in the input: {', '.join(unresolved)}")
+        comment.append(f"{what} not in the input: {', '.join(unresolved)}")
     if owners:
         comment.append("part of " + ", ".join(sorted(c.id for c in owners)))
     sha1, sha256 = listing.digests[vpath]
