@@ -405,3 +405,28 @@ def test_renamed_wheel_ptxas_found_by_content(request, tmp_path):
     shutil.copy(path, renamed)
     (m,) = _tool(renamed, "dist/x.whl!/triton/backends/nvidia/bin/triton-helper")
     assert (m.name, m.kind, m.version) == ("ptxas", ComponentKind.DEVELOPER_TOOL, "12.4.131")
+
+
+@pytest.mark.parametrize("order", ["catalog", "reversed"])
+def test_tool_banners_name_the_tool_whatever_the_catalog_order(monkeypatch, order):
+    """nvlink's bytes hold ptxas's banner too (CUDA 13.0.88): the catalog says so (`tool: embeds: [ptxas]`), so a
+    renamed nvlink is nvlink in whichever order the catalog lists the two (a stale snapshot once listed ptxas
+    first and named it ptxas)."""
+    from dataclasses import replace
+
+    from licscan.identify import observe
+    from licscan.model import ElfFacts
+
+    cat = catalog.load_catalog()
+    if order == "reversed":
+        monkeypatch.setattr(observe, "load_catalog", lambda: replace(cat, entries=tuple(reversed(cat.entries))))
+    data = b"\0".join([b"\x7fELF", b"Ptx optimizing assembler", b"Cuda linker",
+                       b"Cuda compilation tools, release 13.0, V13.0.88", b"NVIDIA Corporation", b""])
+    facts = FileFacts("dist/bin/x", FileFormat.ELF, len(data),
+                      elf=ElfFacts("ET_EXEC", "EM_X86_64", None, (), (), (), True, None))
+    (m,) = identify("dist/bin/x", facts, None, data)
+    assert (m.name, m.version, m.version_source) == ("nvlink", "13.0.88", VersionSource.MARKER)
+    assert m.evidence[0].startswith("nvlink: content: banner 'Cuda linker' at ")
+    ptxas_only = data.replace(b"Cuda linker", b"Cuda linkxx")
+    (m,) = identify("dist/bin/x", replace(facts, size=len(ptxas_only)), None, ptxas_only)
+    assert m.name == "ptxas"

@@ -8,6 +8,9 @@ identified, and each part judged under the text its own wheel ships.
   cudnn.lib.").
 * nvidia-cusparselt-cu12 0.8.1: both wheels ship nvidia/cusparselt/LICENSE.txt, the cuSPARSELt SLA "(v. October 12,
   2020)"; the Windows wheel's import library lib/cusparseLt.lib is cuSPARSELt too.
+* cutensor-cu12 2.8.1: both wheels ship cutensor/LICENSE, the cuTENSOR SLA "(v. March 15, 2019)", whose Supplement 2
+  also lists only ".so and .h"; libcutensorMp.so.2 and the Windows import libraries are cuTENSOR; the distribution
+  is NVIDIA's though not named nvidia-*.
 * nvidia-nvshmem-cu12 3.8.0: nvshmem_transport_*.so.7 carry their plugin ABI in the name, not the release; the
   device library also ships as LLVM bitcode (libnvshmem_device_sm_<N>.bc).
 
@@ -104,6 +107,25 @@ def test_cusparselt_named_and_under_its_own_sla(request, tmp_path_factory, platf
         licence: ("2020-10-12", "LicenseRef-NVIDIA-cuSPARSELt-SLA-2020-10-12")}
     assert _governing(report) == {(f, "cusparselt-sla", "2020-10-12") for f in files} | {
         (licence, "cusparselt-sla", None)}
+    assert {c["vendor"] for c in report["components"]} == {"NVIDIA"}
+
+
+@pytest.mark.parametrize("platform,files", [
+    (None, ["cutensor/lib/libcutensor.so.2", "cutensor/lib/libcutensorMg.so.2", "cutensor/lib/libcutensorMp.so.2"]),
+    ("win_amd64", ["cutensor/bin/cutensor.dll", "cutensor/bin/cutensorMg.dll", "cutensor/lib/cutensor.lib",
+                   "cutensor/lib/cutensorMg.lib"]),
+], ids=["linux", "windows"])
+def test_cutensor_named_and_under_its_own_sla(request, tmp_path_factory, platform, files):
+    wheel, report = _report(request, tmp_path_factory, "cutensor-cu12", "2.8.1", platform)
+    assert report["findings"] == [] and report["diagnostics"] == []
+    assert _binaries(wheel) == files
+    assert _components(report, "sdk-library") == {f: ("cutensor", "2.8.1", "LicenseRef-NVIDIA-cuTENSOR-SLA") for f in files}
+    licence = "cutensor/LICENSE"
+    assert {k: v[1:] for k, v in _components(report, "license-text").items()} == {
+        licence: ("2019-03-15", "LicenseRef-NVIDIA-cuTENSOR-SLA-2019-03-15")}
+    assert _governing(report) == {(f, "cutensor-sla", "2019-03-15") for f in files} | {(licence, "cutensor-sla", None)}
+    assert [(c["name"], c["vendor"]) for c in report["components"] if c["kind"] == "python-distribution"] == [
+        ("cutensor-cu12", "NVIDIA")]
 
 
 def test_nvshmem_every_library_named_with_the_wheel_version(request, tmp_path_factory):

@@ -45,6 +45,7 @@ class Entry:
     executable: bool
     runpath: str | None  # "none": NVIDIA ships it without RUNPATH (verified)
     ships_symtab: bool
+    embeds: tuple[str, ...] = ()  # tools whose banner this tool's bytes also hold (nvlink holds ptxas's)
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,19 @@ def _entry(name: str, spec: Mapping[str, Any], licenses: Mapping[str, str]) -> E
         distributions={k: tuple(v) for k, v in (spec.get("distributions") or {}).items()},
         markers=markers, banner=tool["banner"].encode() if tool.get("banner") else None,
         kernel_module=bool(spec.get("kernel_module")), executable=bool(spec.get("executable")),
-        runpath=spec.get("runpath"), ships_symtab=bool(spec.get("ships_symtab")))
+        runpath=spec.get("runpath"), ships_symtab=bool(spec.get("ships_symtab")),
+        embeds=tuple(str(name) for name in tool.get("embeds") or ()))
 
 
 @functools.cache
 def load_catalog() -> Catalog:
     data = catalog_table("nvidia")
     entries = [_entry(name, spec, data["licenses"]) for name, spec in data["components"].items()]
+    tools = {e.name for e in entries if e.banner is not None}
+    for entry in entries:
+        unknown = [name for name in entry.embeds if name not in tools]
+        if unknown:
+            raise ValueError(f"rules/catalog/nvidia.yaml: {entry.name} embeds {unknown}, which are no tools with a banner")
     kernel = {k: (v["license"], v["flavour"]) for k, v in data["kernel_licenses"].items()}
     return Catalog(tuple(entries), data["release_banner"].encode(), data["nvidia_copyright"].encode(),
                    int(data["probe_limit"]), kernel, _any_name(entries))

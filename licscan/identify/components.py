@@ -5,6 +5,7 @@ the Python distributions that are NVIDIA's or ship NVIDIA parts."""
 from __future__ import annotations
 
 import enum
+import fnmatch
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
@@ -12,6 +13,7 @@ from typing import TypeVar
 
 from packaging.utils import canonicalize_name
 
+from licscan.identify.catalog_table import load_catalog
 from licscan.model import (
     CONFIDENCE_ORDER,
     Component,
@@ -96,11 +98,21 @@ def license_components(texts: list[tuple[LicenseTextMatch, str]]) -> list[Compon
     out = []
     for members in groups.values():
         match = members[0][0]
-        vendor = "NVIDIA" if match.document.startswith(("nvidia", "cuda", "cudnn", "tensorrt")) else ""
+        vendor = "NVIDIA" if match.document.startswith(("nvidia", "cuda", "cudnn", "tensorrt", "cusparselt",
+                                                        "cutensor")) else ""
         out.append(Component(component_id(vendor, match.document, match.date, ComponentKind.LICENSE_TEXT),
                              match.title, vendor, ComponentKind.LICENSE_TEXT, match.date, match.license,
                              tuple(sorted(v for _, v in members)), tuple(match.evidence), license_text=match))
     return out
+
+
+def _nvidia_distribution(name: str) -> bool:
+    """Whether a PyPI distribution is NVIDIA's: an ``nvidia-*`` name, or one the catalog says ships an NVIDIA part
+    (``cutensor-cu12``, ``tensorrt-cu12-libs``; rules/catalog/nvidia.yaml ``distributions``)."""
+    canonical = canonicalize_name(name)
+    return canonical.startswith("nvidia-") or any(
+        fnmatch.fnmatchcase(canonical, pattern.lower())
+        for entry in load_catalog().entries for pattern in entry.distributions.get("pypi", ()))
 
 
 def distribution_components(distributions: Iterable[Distribution]) -> list[Component]:
@@ -112,7 +124,7 @@ def distribution_components(distributions: Iterable[Distribution]) -> list[Compo
         evidence = [f"{dist.vpath}: Name: {dist.name}, Version: {dist.version}"]
         if dist.license_declared:
             evidence.append(f"declared license: {dist.license_declared}")
-        vendor = "NVIDIA" if canonicalize_name(dist.name).startswith("nvidia-") else ""
+        vendor = "NVIDIA" if _nvidia_distribution(dist.name) else ""
         out.append(Component(component_id(vendor or "pypi", dist.name, dist.version,
                                            ComponentKind.PYTHON_DISTRIBUTION),
                              dist.name, vendor, ComponentKind.PYTHON_DISTRIBUTION, dist.version,

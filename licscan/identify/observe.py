@@ -145,12 +145,18 @@ def _tool_by_content(cat: Catalog, file: _File, prefer: tuple[str, ...] = ()) ->
             for where in (literals.find(entry.banner),) if where >= 0]
     if not hits:
         return None
-    # A tool may quote another's banner: prefer the one its own name says, else the first in catalog order.
+    # A tool may hold another's banner: the catalog says which (`tool: embeds`, nvlink holds ptxas's), so the
+    # embedded one is not what the file is. Of the rest, the one its own name says; else, when banners of unrelated
+    # tools remain, the first by name (never by catalog order) and the evidence says which others were seen.
+    embedded = {name for entry, _, _ in hits for name in entry.embeds}
+    hits = sorted((h for h in hits if h[0].name not in embedded), key=lambda h: h[0].name) or hits
     named = [h for h in hits if h[0].name in prefer]
     entry, banner, where = (named or hits)[0]
+    others = [h[0].name for h in hits if h[0] is not entry]
     line = _cstring(data, at)
     return Seen(entry, None, f"content: banner {banner.decode()!r} at {where:#x}, "
-                             f"{line!r} at {at:#x}, {cat.copyright.decode()!r}")
+                             f"{line!r} at {at:#x}, {cat.copyright.decode()!r}"
+                             + (f"; the banners of {', '.join(others)} too" if others else ""))
 
 
 def _cstring(data: Buffer, offset: int, limit: int = 120) -> str:

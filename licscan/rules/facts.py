@@ -189,12 +189,10 @@ def _governing(fields: Json, toolkit: ToolkitRange, beside: tuple[tuple[str, str
     else:
         document = gov.document_of(fields)
         release = gov.release_range(document, fields, toolkit)
-        platform = gov.platform_of(str(fields.get("basename") or ""))
-        by_policy = {p: gov.resolve(document, release, beside, p, platform) for p in gov.POLICIES}
+        by_policy = {p: gov.resolve(document, release, beside, p, gov.platform_of(str(fields.get("basename") or "")))
+                     for p in gov.POLICIES}
     chosen = by_policy[policy]
-    title = None
-    if chosen.document is not None:
-        title = chosen.label
+    title = chosen.label if chosen.document is not None else None
     return by_policy, {"governing.document": chosen.document, "governing.text": chosen.text,
                        "governing.title": title, "governing.license": chosen.license_id()}
 

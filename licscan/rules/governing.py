@@ -35,6 +35,7 @@ LICENSE_DOCUMENTS = {
     "LicenseRef-NVIDIA-Driver": "nvidia-driver",
     "LicenseRef-NVIDIA-cuDNN-SLA": "cudnn-sla",
     "LicenseRef-NVIDIA-cuSPARSELt-SLA": "cusparselt-sla",
+    "LicenseRef-NVIDIA-cuTENSOR-SLA": "cutensor-sla",
     "LicenseRef-Spectral-SCALE-Free": "scale-free",
 }
 #: Licence-text catalog ids (rules/catalog/license-texts.yaml) -> (document, text).
@@ -50,6 +51,7 @@ TEXT_IDS = {
     "cudnn-sla": ("cudnn-sla", "2020-01-28"),
     "cudnn-sla-2022-02-22": ("cudnn-sla", "2022-02-22"),
     "cusparselt-sla": ("cusparselt-sla", "2020-10-12"),
+    "cutensor-sla": ("cutensor-sla", "2019-03-15"),
     "nccl-bsd": ("nccl", "bsd-3-clause"),
     "cuda-samples-bsd": ("cuda-samples-bsd", "bsd-3-clause"),
     "scale-free-edition-v1": ("scale-free", "2024-07-10"),
@@ -215,7 +217,7 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
 def release_range(document: str | None, fields: Mapping[str, Any], toolkit: ToolkitRange) -> ToolkitRange:
     """The release a part's text is looked up by: the driver version for driver parts, SCALE's version for SCALE,
     else the toolkit range."""
-    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla"):
+    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla", "cutensor-sla"):
         version = str(fields.get("version") or "")
         return ToolkitRange.of_version(".".join(version.split(".")[:3])) if version else ToolkitRange.unknown()
     return toolkit
