@@ -55,9 +55,14 @@ def test_the_naming_literals_are_one_set():
               for lit in s.all_of + s.any_of + s.none_of}
     cat = catalog.load_catalog()
     wanted |= {cat.release_banner, cat.copyright} | {e.banner for e in cat.entries if e.banner is not None}
-    wanted |= {literal for e in cat.entries for literal in (m.literal for m in e.markers)}
+    # (A PE version resource's markers are searched in its .rsrc section, not in the whole file.)
+    wanted |= {literal for e in cat.entries for literal in (m.literal for m in e.markers if not m.resource)}
     assert set(catalog.literal_set().needles) == wanted
     assert b"ZLUDA_CUDA_LIB" in wanted and b"#define CUDART_VERSION " in wanted
+    # ahocorasick-rs's SIMD prefilter takes at most 64 literals: with 65 the pass over libcublas.so.12 (110 MiB) took
+    # 0.175 s of CPU instead of 0.012 s (measured twice, this machine). A catalog or signal table that needs more
+    # must split the set, not grow it.
+    assert len(catalog.literal_set().needles) <= 64
 
 
 def _all_finds(data: bytes, needle: bytes, start: int, end: int) -> list[int]:

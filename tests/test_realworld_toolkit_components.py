@@ -77,3 +77,17 @@ def test_component_toolkit_of_libraries_with_their_own_numbering(name, version, 
     assert (rng.low, rng.high, rng.exact) == (low, high, exact)
     if low is not None:
         assert rng.evidence and rng.evidence[0].startswith(f"{name} {version} is pinned by cuda-toolkit ")
+
+
+def test_component_toolkit_from_a_version_prefix():
+    """A Windows DLL's version resource states cuBLAS's first three parts ("NVIDIA NVBLAS Library, Version 12.9.1"):
+    the meta-packages that pin a 12.9.1.* cuBLAS are 12.9.1's. A prefix of fewer parts says nothing."""
+    def toolkit(name, prefix):
+        return component_toolkit({"name": name, "version": None, "vendor": "NVIDIA", "kind": "sdk-library",
+                                  "properties": {"version_range": prefix}})
+
+    rng = toolkit("nvblas", "12.9.1.x")
+    assert (rng.low, rng.high, rng.exact) == ("12.9", "12.9", "12.9.1")
+    assert rng.evidence == ("nvblas 12.9.1.x: the cuda-toolkit meta-packages that pin a 12.9.1.* version are 12.9.1 "
+                            "(rules/toolkit/components.yaml)",)
+    assert toolkit("cublas", "12.x").is_unknown and toolkit("cublas", "12.9.x").is_unknown

@@ -21,12 +21,31 @@ class NamePattern:
 
 @dataclass(frozen=True)
 class Marker:
-    """A version marker inside a file: ``literal``, then ``regex`` over the bytes after it; ``format`` "dotted"
-    (group ``version``) or "cudart" (group ``v``: 12040 -> 12.4)."""
+    """A version marker inside a file: ``literal``, then ``regex`` over the text after it (the bytes after the
+    literal decoded with ``encoding``: latin-1, or utf-16-le for a PE image's version resource, searched in its
+    ``.rsrc`` section); ``format``
+    "dotted" (group ``version``), "prefix" (group ``version``, the first parts of the version only) or "cudart"
+    (group ``v``: 12040 -> 12.4)."""
 
     literal: bytes
-    regex: re.Pattern[bytes]
+    regex: re.Pattern[str]
     format: str
+    encoding: str = "latin-1"
+
+    @property
+    def resource(self) -> bool:
+        """A marker of a PE image's version resource: searched in its ``.rsrc`` section only, not in the file."""
+        return self.encoding == "utf-16-le"
+
+    def text(self, tail: bytes) -> str:
+        """The bytes after the literal as text (a trailing half of a UTF-16 code unit dropped)."""
+        if self.encoding == "utf-16-le":
+            tail = tail[: len(tail) // 2 * 2]
+        return tail.decode(self.encoding, "replace")
+
+
+MARKER_FORMATS = ("dotted", "prefix", "cudart")
+MARKER_ENCODINGS = ("latin-1", "utf-16-le")
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,13 @@ def _stem_patterns(stem: str) -> list[str]:
     ]
 
 
+def _marker(name: str, spec: Mapping[str, Any]) -> Marker:
+    encoding, fmt = spec.get("encoding", "latin-1"), spec["format"]
+    if encoding not in MARKER_ENCODINGS or fmt not in MARKER_FORMATS:
+        raise ValueError(f"rules/catalog/nvidia.yaml: {name}: marker encoding {encoding!r} / format {fmt!r} unknown")
+    return Marker(str(spec["literal"]).encode(encoding), re.compile(str(spec["regex"]), re.ASCII), fmt, encoding)
+
+
 def _entry(name: str, spec: Mapping[str, Any], licenses: Mapping[str, str]) -> Entry:
     patterns: list[NamePattern] = []
     for stem in spec.get("linux", ()):
@@ -81,8 +107,7 @@ def _entry(name: str, spec: Mapping[str, Any], licenses: Mapping[str, str]) -> E
     patterns.extend(NamePattern(re.compile(p, re.IGNORECASE), False) for p in spec.get("windows", ()))
     stems = spec.get("linux", ())
     soname = re.compile("|".join(rf"lib(?:{s})\.so(?:\.\d+)*" for s in stems)) if stems else None
-    markers = tuple(Marker(m["literal"].encode("latin-1"), re.compile(m["regex"].encode("latin-1")), m["format"])
-                    for m in spec.get("markers", ()))
+    markers = tuple(_marker(name, m) for m in spec.get("markers", ()))
     tool = spec.get("tool") or {}
     return Entry(
         name=name, display=spec["display"], kind=ComponentKind(spec["kind"]),

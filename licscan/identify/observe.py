@@ -24,7 +24,7 @@ from licscan.binary.modinfo import modinfo
 from licscan.binary.probe import Literals, LiteralSet, window
 from licscan.identify import signals
 from licscan.identify.catalog_table import Catalog, Entry, load_catalog
-from licscan.identify.versions import marker_claims, release_claim
+from licscan.identify.versions import marker_claims, release_claim, resource_claims
 from licscan.model import ComponentKind, ComponentMatch, ElfFacts, FileFacts, FileFormat, VersionClaim
 from licscan.vpath import basename
 
@@ -36,7 +36,7 @@ def literal_set() -> LiteralSet:
     cat = load_catalog()
     own = [cat.release_banner, cat.copyright]
     own += [e.banner for e in cat.entries if e.banner is not None]
-    own += [marker.literal for e in cat.entries for marker in e.markers]
+    own += [marker.literal for e in cat.entries for marker in e.markers if not marker.resource]
     return LiteralSet(tuple(own) + signals.literal_set().needles)
 
 
@@ -169,9 +169,11 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
     NVIDIA's whose bytes hold none is less certain), a kernel module's ``.modinfo`` fields."""
     info = tuple(modinfo(file.vpath, file.facts, file.literals.data).items()) if found.entry.kernel_module else ()
     data = file.literals.data
-    if data is None or file.size > cat.probe_limit:
-        return Seen(found.entry, found.name_match, found.how, modinfo=info)
-    claims = marker_claims(found.entry, file.literals)
+    pe = file.facts is not None and file.facts.format is FileFormat.PE
+    if data is None or file.size > cat.probe_limit:  # a PE image's version resource costs a few pages: still read
+        claims = resource_claims(found.entry, data) if data is not None and pe else []
+        return Seen(found.entry, found.name_match, found.how, tuple(claims), modinfo=info)
+    claims = marker_claims(found.entry, file.literals) + (resource_claims(found.entry, data) if pe else [])
     no_banner = False
     if found.entry.banner is not None:
         at = file.literals.find(cat.release_banner)

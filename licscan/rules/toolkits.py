@@ -29,17 +29,34 @@ class LibraryReleases:
     distributions: dict[str, str]  # catalog component -> PyPI distribution without -cuNN
     pins: dict[tuple[str, str], tuple[str, ...]]  # (distribution, pinned version) -> meta-package versions
 
-    def toolkit(self, name: str | None, version: str | None) -> ToolkitRange:
-        """The toolkit release(s) whose meta-package pins ``version`` of component ``name`` (unknown: none)."""
+    def toolkit(self, name: str | None, version: str | None, prefix: str | None = None) -> ToolkitRange:
+        """The toolkit release(s) whose meta-package pins ``version`` of component ``name``, or (no version) a
+        version that starts with ``prefix`` of three parts or more ("12.9.1" of cuBLAS 12.9.1.4, as a Windows
+        DLL's version resource states it); unknown: none."""
         dist = self.distributions.get(str(name))
-        releases = self.pins.get((dist, str(version))) if dist and version else None
+        if not dist:
+            return ToolkitRange.unknown()
+        if version:
+            releases = self.pins.get((dist, str(version)), ())
+        elif prefix and prefix.count(".") >= 2:
+            releases = tuple(sorted({r for (d, v), rs in self.pins.items() if d == dist
+                                     and v.startswith(prefix + ".") for r in rs}, key=_release_key))
+        else:
+            releases = ()
         if not releases:
             return ToolkitRange.unknown()
         minors = sorted({tuple(int(p) for p in r.split(".")[:2]) for r in releases})
         low, high = (f"{m[0]}.{m[1]}" for m in (minors[0], minors[-1]))
         exact = releases[0] if len(releases) == 1 and releases[0].count(".") == 2 else None
-        why = (f"{name} {version} is pinned by cuda-toolkit {', '.join(releases)} (rules/{COMPONENTS_TABLE})",)
+        pinned = ', '.join(releases)
+        why = (f"{name} {version} is pinned by cuda-toolkit {pinned} (rules/{COMPONENTS_TABLE})" if version else
+               f"{name} {prefix}.x: the cuda-toolkit meta-packages that pin a {prefix}.* version are {pinned} "
+               f"(rules/{COMPONENTS_TABLE})",)
         return ToolkitRange(low, high, exact, why)
+
+
+def _release_key(release: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in release.split("."))
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,7 +90,8 @@ def component_toolkit(component: Json) -> ToolkitRange:
     if component.get("kind") == "driver":
         return data.driver_toolkit(component.get("version"))
     if component.get("vendor") == "NVIDIA":
-        return library_releases().toolkit(component.get("name"), component.get("version"))
+        prefix = str((component.get("properties") or {}).get("version_range") or "").removesuffix(".x")
+        return library_releases().toolkit(component.get("name"), component.get("version"), prefix or None)
     return ToolkitRange.unknown()
 
 
