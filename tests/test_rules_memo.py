@@ -35,12 +35,32 @@ def _condition(data: dict, scopes: tuple[str, ...] = ("component",)) -> conditio
     return condition
 
 
+class _AppliesEveryTime:
+    """What the engine did before: whether a rule applies, asked for every fact."""
+
+    def __init__(self, rule, policy, ctx) -> None:
+        self.rule, self.policy, self.ctx = rule, policy, ctx
+
+    def __call__(self, fact):
+        return engine._applies(self.rule, fact, self.policy, self.ctx)
+
+
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
 def test_every_rule_case_gives_the_same_findings_memoized_or_not(path, monkeypatch):
+    """Also with the translation clause set in the configuration (``applies_to`` then reads each fact's toolkit)."""
     document = json.loads(path.read_text())
     memoized = evaluate(copy.deepcopy(document), PACKS)
+    configured = evaluate(copy.deepcopy(document), PACKS, _translation_clause_set())
     monkeypatch.setattr(engine, "Memo", _Unmemoized)
-    assert evaluate(document, PACKS) == memoized
+    monkeypatch.setattr(engine, "_AppliesMemo", _AppliesEveryTime)
+    assert evaluate(copy.deepcopy(document), PACKS) == memoized
+    assert evaluate(document, PACKS, _translation_clause_set()) == configured
+
+
+def _translation_clause_set():
+    from licscan.rules.config import config_from_yaml
+
+    return config_from_yaml("eula:\n  translation-clause-since: '12.0'\n", "test.yaml")
 
 
 def test_device_images_of_one_library_are_judged_once_per_rule(monkeypatch):
@@ -109,3 +129,45 @@ def test_what_a_condition_reads():
                                     {"together_with": {"scope": "device_code", "within": "path",
                                                        "match": {"field": "kind", "equals": "ptx"}}}]})
     assert memo.reads(condition) == memo.Reads(("vendor", "basename"), True, (("device_code", "path"),))
+
+
+def test_a_configured_translation_clause_is_read_per_fact(monkeypatch):
+    """With ``eula.translation-clause-since`` set, whether CUDA-EULA-TRANSLATION applies depends on each device
+    image's toolkit, not only on the licence that governs it: CUDA 11.5 and 11.4 output share a governing text, and
+    with the clause taken from 11.5 on only the 11.5 library gets the finding."""
+    from licscan.rules.config import config_from_yaml
+
+    document = json.loads((CASES / "CUDA-EULA-TRANSLATION" / "positive" / "report.json").read_text())
+    first = document["device_code"][0]
+    document["device_code"] = [
+        dict(first, path=f"dist/lib{minor}.so", toolkit={"min": f"11.{minor}", "max": f"11.{minor}", "exact": None})
+        for minor in (5, 4)]
+    config = config_from_yaml("eula:\n  translation-clause-since: '11.5'\n", "c.yaml")
+    found = evaluate(copy.deepcopy(document), PACKS, config)
+    assert [f.path for f in found if f.rule == "CUDA-EULA-TRANSLATION"] == ["dist/lib5.so"]
+    monkeypatch.setattr(engine, "Memo", _Unmemoized)
+    monkeypatch.setattr(engine, "_AppliesMemo", _AppliesEveryTime)
+    assert evaluate(document, PACKS, config) == found
+
+
+def test_applies_to_is_asked_per_fact_when_it_reads_the_toolkit():
+    """Two device images governed by the very same licence object but built by different toolkits: with the
+    translation clause configured from 11.5 on, the rule applies to the 11.5 image and not to the 11.4 one (asked
+    once per governing licence, the second image would get the first one's answer)."""
+    from licscan.model import ToolkitRange
+    from licscan.rules import facts as facts_module
+    from licscan.rules import governing as gov
+    from licscan.rules.config import config_from_yaml
+    from licscan.rules.loader import all_rules
+
+    rule = next(r for r in all_rules(PACKS) if r.id == "CUDA-EULA-TRANSLATION")
+    config = config_from_yaml("eula:\n  translation-clause-since: '11.5'\n", "c.yaml")
+    document = json.loads((CASES / "CUDA-EULA-TRANSLATION" / "positive" / "report.json").read_text())
+    governing = facts_module.build(document).scope("device_code")[0].governing  # one object for both images
+    assert governing[gov.DEFAULT_POLICY].document == "cuda-eula"
+    facts = [Fact("device_code", f"lib{minor}.so", {}, toolkit=ToolkitRange.of_version(f"11.{minor}"),
+                  governing=governing) for minor in (5, 4)]
+    ctx = Context(FactIndex(facts), engine.settings_from(config))
+    applies = engine._AppliesMemo(rule, gov.DEFAULT_POLICY, ctx)
+    assert applies.per_fact
+    assert [applies(f).truth for f in facts] == [Tri.TRUE, Tri.FALSE]
