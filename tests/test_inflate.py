@@ -584,3 +584,49 @@ def test_a_tar_zst_read_to_its_end_is_checked_without_a_second_pass(here, monkey
                                                             ("file", "n.tar.zst!/t.bin", 2 * MB)]
     assert _listing("cut.tar.zst", WalkLimits()) == cut
     assert cut[-1] == ("diag", "cut.tar.zst", "truncated", "zstd block cut short")
+
+
+def _opens(blob: bytes, name: str) -> bool:
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        try:
+            zf.open(name).close()
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, UnicodeDecodeError):
+            return False
+    return True
+
+
+def test_local_headers_are_checked_as_zipfile_checks_them():
+    """open_checked skips ZipFile.open exactly when it would have opened the member (else zipfile opens it, and
+    says what is wrong): a damaged signature, a local name that differs, in UTF-8 or cp437, the encryption,
+    compressed-patch and strong-encryption flags."""
+    blob = zip_bytes([("pkg/ä.txt", TEXTISH[:5000]), ("pkg/plain.so", LIB)])
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        infos = {i.filename: i for i in zf.infolist()}
+    uni, plain = infos["pkg/ä.txt"], infos["pkg/plain.so"]
+    cases = {"as written": blob}
+    for label, info, at, value in (("signature", plain, 0, b"PK\x03\x05"), ("name", plain, 30, b"PKG"),
+                                   ("UTF-8 name", uni, 34, b"a"), ("UTF-8 flag off", uni, 7, b"\x00")):
+        damaged = bytearray(blob)
+        damaged[info.header_offset + at : info.header_offset + at + len(value)] = value
+        cases[label] = bytes(damaged)
+    for flag in (0x01, 0x20, 0x40):  # the central directory's flags, as zipfile reads them
+        damaged = bytearray(blob)
+        central = blob.rfind(b"PK\x01\x02")  # the last entry of the central directory: pkg/plain.so's
+        struct.pack_into("<H", damaged, central + 8, plain.flag_bits | flag)
+        cases[f"flag {flag:#x}"] = bytes(damaged)
+    verdicts = {}
+    for label, data in cases.items():
+        for name in ("pkg/ä.txt", "pkg/plain.so"):
+            try:
+                with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                    span = inflate.ZipSpan.of(data, zf.getinfo(name))
+            except zipfile.BadZipFile:
+                continue
+            checked = inflate.open_checked(span)
+            assert (checked is not None) == _opens(data, name), (label, name)
+            verdicts[(label, name)] = checked is not None
+    assert verdicts[("as written", "pkg/ä.txt")] and verdicts[("as written", "pkg/plain.so")]
+    assert [key for key, ok in verdicts.items() if not ok] == [
+        ("signature", "pkg/plain.so"), ("name", "pkg/plain.so"), ("UTF-8 name", "pkg/ä.txt"),
+        ("UTF-8 flag off", "pkg/ä.txt"), ("flag 0x1", "pkg/plain.so"), ("flag 0x20", "pkg/plain.so"),
+        ("flag 0x40", "pkg/plain.so")]

@@ -58,11 +58,41 @@ class ZipSpan:
     crc: int
     method: int
     name: str  # ZipInfo.filename (named in the CRC error, as zipfile names it)
+    flags: int | None = None  # ZipInfo.flag_bits, orig_filename and (where zipfile has it) _end_offset: what
+    orig: str | None = None  # ZipFile.open checks against the local header (:meth:`checked_start`)
+    end: int | None = None
 
     @classmethod
     def of(cls, buf: object, info: zipfile.ZipInfo) -> ZipSpan:
         return cls(buf, info.header_offset, info.compress_size, info.file_size, info.CRC, info.compress_type,
-                   info.filename)
+                   info.filename, info.flag_bits, info.orig_filename, getattr(info, "_end_offset", None))
+
+    def checked_start(self) -> int | None:
+        """Where the member's data starts when ``ZipFile.open`` would open it without an error (CPython
+        ``Lib/zipfile.py``: the local header is whole and has its signature; no encryption, compressed patched data
+        or strong encryption flag; the header's name, decoded as UTF-8 when its flag bit 11 is set, else cp437, is
+        the directory's; the data does not run into the next member where zipfile checks that), and this module
+        reads it (:meth:`data_offset`); None otherwise: zipfile must open it, and say what is wrong."""
+        if self.flags is None or self.orig is None or self.flags & 0x61:  # encrypted, patched, strong encryption
+            return None
+        start = self.data_offset()
+        if start is None:
+            return None
+        view = memoryview(self.buf)  # type: ignore[arg-type]  # bytes, mmap or memoryview: all buffers
+        try:
+            fields = _LOCAL.unpack_from(view, self.header_offset)
+            if fields[0] != b"PK\x03\x04":
+                return None
+            name = bytes(view[self.header_offset + _LOCAL.size : self.header_offset + _LOCAL.size + fields[9]])
+        finally:
+            view.release()
+        try:
+            decoded = name.decode("utf-8" if fields[2] & 0x800 else "cp437")
+        except UnicodeDecodeError:
+            return None
+        if decoded != self.orig or (self.end is not None and start + self.packed > self.end):
+            return None
+        return start
 
     def data_offset(self) -> int | None:
         """Where the member's data starts (after its local header), or None when the span is not one this module
@@ -143,6 +173,13 @@ class MemberReader:
             if self._crc != self._span.crc:
                 raise zipfile.BadZipFile(f"Bad CRC-32 for file {self._span.name!r}")
         return data
+
+
+def open_checked(span: ZipSpan) -> MemberReader | None:
+    """A one-pass reader of the member at ``span`` when zipfile would open it without an error
+    (:meth:`ZipSpan.checked_start`); None: open it with zipfile first (:func:`open_member` then)."""
+    start = span.checked_start()
+    return MemberReader(span, start) if start is not None else None
 
 
 def open_member(span: ZipSpan) -> MemberReader | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import BinaryIO, Protocol
 
 from licscan.inventory.entries import Entry, Reader
-from licscan.inventory.inflate import open_member
+from licscan.inventory.inflate import open_checked, open_member
 from licscan.inventory.limits import WalkLimits
 from licscan.inventory.spool import Budget, Held, LimitExceeded, Spool
 
@@ -144,14 +144,16 @@ def wants_digest(digests: Digests | None, entry: Entry) -> bool:
 
 
 def read_member(entry: Entry, spool: Spool, stop: StopFlag | None = None, digest: bool = False) -> Done:
-    """Read one zip member as ``Spool.hold`` does (in a thread): zipfile checks the local header, then the data is
-    read in one pass by :func:`licscan.inventory.inflate.open_member` (zipfile's stream when it cannot). ``stop``:
+    """Read one zip member as ``Spool.hold`` does (in a thread): zipfile's checks of the local header (made here
+    when they pass, :func:`licscan.inventory.inflate.open_checked`, else by ``ZipFile.open``), then the data is read
+    in one pass by :mod:`licscan.inventory.inflate` (zipfile's stream when it cannot). ``stop``:
     set when the read is no longer wanted (it then ends with :class:`Stopped` at its next piece); ``digest``: see
     ``Spool.hold``."""
     tally = Tally(spool.limits)
     try:
-        stream: Reader = entry.reader()
-        fast = open_member(entry.span) if entry.span is not None else None
+        checked = open_checked(entry.span) if entry.span is not None else None  # zipfile's checks passed
+        stream: Reader = checked if checked is not None else entry.reader()
+        fast = open_member(entry.span) if entry.span is not None and checked is None else None
         if fast is not None:
             _close(stream)
             stream = fast

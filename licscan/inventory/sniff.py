@@ -58,10 +58,14 @@ def _checksum_ok(head: bytes) -> bool:
         stored = int(field, 8)
     except ValueError:
         return False
-    unsigned = sum(head[:148]) + 8 * 32 + sum(head[156:512])
-    signed = sum(b - 256 if b > 127 else b for b in head[:148]) + 8 * 32 + sum(
-        b - 256 if b > 127 else b for b in head[156:512])
+    counted = head[:148] + head[156:512]
+    unsigned = sum(counted) + 8 * 32
+    # the signed sum counts each byte over 127 as b - 256: 256 less for each of them
+    signed = unsigned - 256 * (len(counted) - len(counted.translate(None, _HIGH)))
     return stored in (unsigned, signed)
+
+
+_HIGH = bytes(range(128, 256))
 
 
 def archive_kind(head: bytes) -> ArchiveKind | None:
