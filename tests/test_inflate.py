@@ -7,6 +7,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import random
 import struct
 import threading
 import zipfile
@@ -27,7 +28,9 @@ from licscan.model import Diagnostic, DiagnosticKind
 
 MB = 1 << 20
 # 3 MiB that deflate to about a third: several 256 KiB input pieces and 1 MiB output reads per member.
-TEXTISH = b"".join(b"%08d libcudart.so.12 sm_90 " % i + os.urandom(8).hex().encode() for i in range(80_000))[: 3 * MB]
+# Seeded, so that the damaged-data tests below are deterministic (with os.urandom a run of 0xff could decode).
+_RANDOM = random.Random(14)
+TEXTISH = b"".join(b"%08d libcudart.so.12 sm_90 " % i + _RANDOM.randbytes(8).hex().encode() for i in range(80_000))[: 3 * MB]
 
 
 def _span(blob: bytes, name: str) -> inflate.ZipSpan:
