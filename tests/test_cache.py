@@ -403,6 +403,47 @@ def test_a_damaged_or_swapped_kept_report_is_a_miss(tmp_path):
     assert run(first, "--cache-dir", str(cache)).stdout == cold.stdout
 
 
+def test_a_racy_tree_is_stored_after_its_newest_files_are_read_again(tmp_path, monkeypatch):
+    """A tree in which something changed just before it was listed (racy: a file rewritten within its file
+    system's timestamp granularity keeps its identity) is stored only after the files that changed within the racy
+    window are read again and hold the bytes read for the key -- only those: an older file cannot have been
+    rewritten without a new ctime. One that holds other bytes (as if rewritten with the same identity during the
+    scan) stores nothing."""
+    import dataclasses
+    import time
+
+    import licscan.audit as audit
+    from licscan.cache import keys, memo
+    from licscan.scan import ScanConfig
+
+    (tmp_path / "t").mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tmp_path / "t" / name).write_text(name)
+    time.sleep(0.5)
+    monkeypatch.setattr(keys, "RACY_NS", 250_000_000)
+    (tmp_path / "t/new.txt").write_text("written just now")
+    monkeypatch.chdir(tmp_path)
+    reads: list[list[str]] = []
+    real = memo.content_digests
+    monkeypatch.setattr(memo, "content_digests",
+                        lambda files, *jobs: reads.append([f[0] for f in files]) or real(files, *jobs))
+    options = audit.AuditOptions(scan=ScanConfig(cache_dir=str(tmp_path / "cache"), jobs=1))
+    first = audit.Audit(["t"], options)
+    assert first.memo is not None and first.memo.listing.racy and first.memo.known is not None
+    first.result()
+    assert [sorted(r) for r in reads] == [["t/a.txt", "t/b.txt", "t/c.txt", "t/new.txt"], ["t/new.txt"]]
+    assert first._remembered  # stored
+    (tmp_path / "t/new.txt").write_text("written again")
+    again = audit.Audit(["t"], options)
+    assert again.memo is not None and again.memo.known is not None
+    known = dict(again.memo.known.by_real)
+    real_new = os.path.realpath("t/new.txt")
+    known[real_new] = (known[real_new][0], "0" * 64)  # other bytes under the same identity
+    again.memo = dataclasses.replace(again.memo, known=cache_module.KnownDigests(known))
+    again.result()
+    assert not again._remembered
+
+
 def test_tree_identity_sees_every_change_and_no_racy_tree(tmp_path, monkeypatch):
     """licscan.cache.tree_identity: equal for an unchanged tree; different after a change of bytes (same size),
     mode, name, a new file or folder, a retargeted link or a link whose target appears; None for a tree changed

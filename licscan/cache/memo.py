@@ -70,14 +70,25 @@ class TreeMemo:
         after = list_tree(self.paths)
         if after is None or after.identity != self.listing.identity:
             return False
-        if self.listing.racy:
-            digests = content_digests(after.files, self.jobs)
-            if digests is None or content_key(after, digests) != self.content:
-                return False
+        if self.listing.racy and not self._unchanged(after):
+            return False
         stored = self.cache.put(self.key, self.kind, value)
         if stored:
             self.cache.trim()
         return stored
+
+    def _unchanged(self, after: Listing) -> bool:
+        """Whether the files of a racy listing that changed just before it (:attr:`Listing.racy_files`) hold the
+        bytes read for the key: read again (with the same identity as in the listing, which ``after`` has). Only
+        those: a file whose last change is older than :data:`licscan.cache.keys.RACY_NS` cannot have been
+        rewritten without a new ctime, so its unchanged identity vouches for its bytes."""
+        if self.known is None:  # the key came from the tree's identity: never for a racy listing
+            return False
+        files = [after.files[i] for i in self.listing.racy_files]
+        digests = content_digests(files, self.jobs)
+        return digests is not None and all(
+            self.known.get(after.reals[i], ident) == digest
+            for i, ident, digest in zip(self.listing.racy_files, (f[1] for f in files), digests))
 
 
 def _content(cache: Cache, listing: Listing, jobs: int) -> tuple[str, KnownDigests | None] | None:

@@ -45,6 +45,7 @@ class Listing:
     files: tuple[tuple[str, Identity], ...]  # every regular file (its path as walked, its identity), in walk order
     racy: bool  # something in the tree changed less than RACY_NS before the listing
     reals: tuple[str, ...] = ()  # the real path of each of ``files``, as the walker names a plain file's source
+    racy_files: tuple[int, ...] = ()  # the indexes of the ``files`` that changed less than RACY_NS before the listing
 
 
 def _identity(st: os.stat_result) -> str:
@@ -130,8 +131,9 @@ def list_tree(paths: Sequence[str]) -> Listing | None:
         out.flush()
     except (OSError, ValueError):
         return None
-    return Listing(out.identity.hexdigest(), out.shape.hexdigest(), tuple(files),
-                   out.newest > time.time_ns() - keys.RACY_NS, tuple(reals))
+    since = time.time_ns() - keys.RACY_NS
+    return Listing(out.identity.hexdigest(), out.shape.hexdigest(), tuple(files), out.newest > since, tuple(reals),
+                   tuple(i for i, (_path, ident) in enumerate(files) if max(ident[3], ident[4]) > since))
 
 
 def tree_identity(paths: Sequence[str]) -> str | None:
