@@ -6,10 +6,11 @@ section header, data sections without a magic skipped after one search, the entr
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import random
 
-import lz4.block  # type: ignore[import-untyped]  # python-lz4 ships no type information
+import lz4.block
 import pytest
 from helpers import fixture
 
@@ -116,7 +117,7 @@ def test_entries_from_values_equal_the_init_ones():
         built = fatbin.Entry(*(getattr(entry, f.name) for f in dataclasses.fields(fatbin.Entry)))
         assert built == entry and hash(built) == hash(entry) and vars(built) == vars(entry)
         with pytest.raises(dataclasses.FrozenInstanceError):
-            entry.arch = 1  # type: ignore[misc]  # the point: frozen
+            entry.arch = 1
     with pytest.raises(TypeError):
         fatbin.Entry.from_values(1, 2)
 
@@ -141,3 +142,50 @@ def test_a_mapping_read_with_pread_gives_the_facts_of_its_bytes(rel, notes):
     assert from_map.format is not FileFormat.UNKNOWN and from_map.all_images()
     assert from_map == in_memory
     assert read_from_map == log.total() > 0
+
+
+def test_the_collector_is_paused_only_while_a_binary_is_read(monkeypatch):
+    from licscan.binary import inspect as inspect_module
+
+    seen: list[bool] = []
+    plain_inspect = inspect_module.inspect_buffer
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return plain_inspect(*args, **kwargs)
+
+    monkeypatch.setattr(inspect_module, "inspect_buffer", spy)
+    data = fixture("cuda13/libkern.so").read_bytes()
+    assert gc.isenabled()
+    facts = inspect_module.inspect_read(data, "libkern.so")
+    assert seen == [False] and gc.isenabled() and facts.all_images()
+    assert inspect_module.inspect_read(b"plain text\n", "notes.txt").format is FileFormat.UNKNOWN
+    assert seen == [False] and gc.isenabled()  # no reader: nothing paused
+    gc.disable()
+    try:
+        inspect_module.inspect_read(data, "libkern.so")
+        assert seen == [False, False] and not gc.isenabled()  # an application's own choice is left alone
+    finally:
+        gc.enable()
+
+
+def test_literals_asked_one_by_one_or_in_one_pass_are_where_find_puts_them(monkeypatch):
+    from licscan.binary import probe
+
+    passes: list[int] = []
+    one_pass = probe.first_offsets
+
+    def counted(data, literals, step=probe.LITERAL_STEP):
+        passes.append(len(data))
+        return one_pass(data, literals, step)
+
+    monkeypatch.setattr(probe, "first_offsets", counted)
+    rng = random.Random(8)
+    for _ in range(500):
+        needles = tuple(bytes(rng.choice(b"abc") for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(1, 6)))
+        data = bytes(rng.choice(b"abcd") for _ in range(rng.randint(0, 120)))
+        literals = probe.Literals(data, probe.LiteralSet(needles))
+        asked = [rng.choice(needles) for _ in range(rng.randint(1, 8))]
+        before = len(passes)
+        assert [literals.find(n) for n in asked] == [data.find(n) for n in asked]
+        assert len(passes) - before == (1 if len(set(asked)) > probe.Literals.SINGLE_FINDS else 0)

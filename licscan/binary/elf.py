@@ -15,6 +15,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 from typing import NamedTuple
 
 from licscan.binary import readlog
@@ -175,10 +176,14 @@ def read_elf(buf: Buffer | memoryview, start: int = 0, size: int | None = None, 
     raw = _section_headers(image, header, layout)
     names = _section_names(image, header, raw)
     columns = list(zip(*raw)) or [()] * 7  # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link
-    sections = tuple(map(Section._make, zip(range(len(raw)), names, *columns[1:6])))
+    # tuple.__new__ over the columns: no Python frame per section (Section._make is one).
+    sections = tuple(map(tuple.__new__, repeat(Section), zip(range(len(raw)), names, *columns[1:6])))
     dynamic = _Dynamic()
     notes: list[Note] = []
-    for section, (_n, sh_type, _f, _a, offset, sh_size, link) in zip(sections, raw):
+    types = columns[1]
+    wanted = [n for n, sh_type in enumerate(types) if sh_type in (SHT_DYNAMIC, SHT_NOTE)]
+    for section in map(sections.__getitem__, wanted):
+        _n, sh_type, _f, _a, offset, sh_size, link = raw[section.number]
         if sh_type == SHT_DYNAMIC:
             _read_dynamic(image, layout, raw, sections, offset, sh_size, link, dynamic)
         elif read_notes and sh_type == SHT_NOTE and sh_size <= note_limit:
@@ -294,15 +299,27 @@ def _section_names(image: _Image, header: _Header, raw: list[_Raw]) -> list[str]
                           f"e_shstrndx {index} is outside the section header table ({len(raw)} entries)")
     table_offset, table_size = raw[index][4], raw[index][5]
     table = image.read(table_offset, min(table_size, MAX_NAME_TABLE))
+    if table.isascii():
+        # ASCII (every real table): decoded once, each name a slice of the text (a static archive's object has
+        # tens of thousands of sections).
+        text = table.decode("ascii")
+        find = text.find
+        for n in range(1, len(raw)):
+            at = raw[n][0]
+            stop = find("\0", at)
+            names[n] = text[at:stop] if stop >= 0 else _name(image, table_offset + at)
+        return names
     for n in range(1, len(raw)):
         at = raw[n][0]
         stop = table.find(b"\0", at)
-        if stop >= 0:
-            value: bytes | None = table[at:stop]
-        else:  # not terminated inside its table: read on, as far as the image goes
-            value = image.cstring(table_offset + at)
-        names[n] = value.decode("utf-8", "replace") if value else ""
+        names[n] = table[at:stop].decode("utf-8", "replace") if stop >= 0 else _name(image, table_offset + at)
     return names
+
+
+def _name(image: _Image, offset: int) -> str:
+    """A name not terminated inside its table: read on, as far as the image goes."""
+    value = image.cstring(offset)
+    return value.decode("utf-8", "replace") if value else ""
 
 
 @dataclass

@@ -240,10 +240,15 @@ class Literals:
     """Where the literals of one :class:`LiteralSet` first occur in one file's bytes: searched together, once, the
     first time one of them is asked for (a literal outside the set is a plain :func:`find`)."""
 
+    # A file held in memory answers its first few literals with one ``bytes.find`` each: the pass for all of them
+    # costs about three (the naming layer asks one or two literals of most Python sources, then stops).
+    SINGLE_FINDS = 2
+
     def __init__(self, data: Buffer | None, literals: LiteralSet) -> None:
         self.data = data
         self._set = literals
         self._first: dict[bytes, int] | None = None
+        self._single: dict[bytes, int] = {}
 
     def find(self, needle: bytes) -> int:
         """The offset of the first ``needle`` in the whole file, -1 when absent (``bytes.find``)."""
@@ -252,6 +257,12 @@ class Literals:
         if needle not in self._set.index:
             return find(self.data, needle)
         if self._first is None:
+            single = self._single.get(needle)
+            if single is not None:
+                return single
+            if isinstance(self.data, bytes) and len(self._single) < self.SINGLE_FINDS:
+                single = self._single[needle] = self.data.find(needle)
+                return single
             self._first = first_offsets(self.data, self._set)
         return self._first.get(needle, -1)
 
