@@ -189,3 +189,39 @@ def test_literals_asked_one_by_one_or_in_one_pass_are_where_find_puts_them(monke
         before = len(passes)
         assert [literals.find(n) for n in asked] == [data.find(n) for n in asked]
         assert len(passes) - before == (1 if len(set(asked)) > probe.Literals.SINGLE_FINDS else 0)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 10_000, 300_001])
+def test_a_literal_pass_over_a_mapped_file_gives_its_digest_too(tmp_path, size, monkeypatch):
+    import hashlib
+    import mmap
+
+    from licscan.binary import paged, probe
+
+    body = bytes(random.Random(size).choice(b"abc_") for _ in range(size)) + b"abc"
+    path = tmp_path / "lib.so"
+    path.write_bytes(body)
+    literals = probe.LiteralSet((b"abc", b"c_a", b"absent"))
+    want = {n: body.find(n) for n in literals.needles if n in body}
+    reads: list[int] = []
+    monkeypatch.setattr(paged, "_read_into", lambda update, fd, n: reads.append(n))  # a second read would show
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with PagedMap.of(fd) as data:
+            for step in (7, 4096, 1 << 20):  # many steps, the last one short; every literal found early
+                digest = hashlib.sha256()
+                assert probe.first_offsets(data, literals, step, digest=digest.update) == want
+                assert digest.hexdigest() == hashlib.sha256(body).hexdigest()
+            found = probe.Literals(data, literals)
+            found.digest_too("sha256")
+            assert not data.known("sha256")
+            assert [found.find(n) for n in (b"absent", b"abc", b"c_a")] == [body.find(n) for n in
+                                                                             (b"absent", b"abc", b"c_a")]
+            assert data.known("sha256") and data.hash("sha256") == hashlib.sha256(body).hexdigest() and not reads
+        with open(path, "rb") as handle, PagedMap(handle.fileno(), 0, access=mmap.ACCESS_READ) as plain:
+            found = probe.Literals(plain, literals)  # no descriptor: no digest on the side
+            found.digest_too("sha256")
+            found.find(b"abc")
+            assert not plain.known("sha256")
+    finally:
+        os.close(fd)

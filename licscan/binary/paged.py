@@ -46,6 +46,7 @@ class PagedMap(mmap.mmap):
         super().__init__()
         self._found: dict[bytes, int] = {}
         self._fd: int | None = None
+        self._digests: dict[str, str] = {}
 
     @classmethod
     def of(cls, fd: int) -> PagedMap:
@@ -84,13 +85,27 @@ class PagedMap(mmap.mmap):
             self._found[needle] = at
         return at
 
+    def remember(self, name: str, hexdigest: str) -> None:
+        """Keep the ``name`` digest of the whole file that a pass reading it for another purpose computed
+        (:meth:`licscan.binary.probe.Literals.digest_too`): :meth:`hash` answers with it."""
+        self._digests[name] = hexdigest
+
+    def known(self, name: str) -> bool:
+        """Whether the ``name`` digest is known already (remembered or computed)."""
+        return name in self._digests
+
     def hash(self, name: str) -> str:
         """The hex digest of the whole file (``sha256``, ``sha1``), in one pass: read from the file descriptor when
-        the mapping has one (no page of the mapping is touched), else window by window over the mapping."""
+        the mapping has one (no page of the mapping is touched), else window by window over the mapping; computed
+        once per mapping."""
+        known = self._digests.get(name)
+        if known is not None:
+            return known
         digest = hashlib.new(name, usedforsecurity=False) if name == "sha1" else hashlib.new(name)
         if self._fd is not None:
             _read_into(digest.update, self._fd, len(self))
-            return digest.hexdigest()
+            self._digests[name] = digest.hexdigest()
+            return self._digests[name]
         with memoryview(self) as whole:
             for pos in range(0, len(self), self.WINDOW):
                 with whole[pos : pos + self.WINDOW] as window:

@@ -97,6 +97,10 @@ def observe(vpath: str, facts: FileFacts | None, data: Buffer | None = None, *,
     size = facts.size if facts is not None else (len(data) if data is not None else 0)
     file = _File(vpath, basename(vpath), facts, size, Literals(data, literal_set()))
     found = _by_name(cat, file)
+    if found:
+        # A catalogued file is hashed for its RECORD comparison (identify/examine.py): should its literals be
+        # searched over the whole file, the same read gives the digest.
+        file.literals.digest_too("sha256")
     content_tool = _tool_by_content(cat, file, tuple(f.entry.name for f in found))
     if content_tool is not None:
         found = [f for f in found if f.entry.kind is not ComponentKind.DEVELOPER_TOOL] + [content_tool]
