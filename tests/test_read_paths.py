@@ -225,3 +225,15 @@ def test_a_literal_pass_over_a_mapped_file_gives_its_digest_too(tmp_path, size, 
             assert not plain.known("sha256")
     finally:
         os.close(fd)
+
+
+def test_a_section_is_found_by_name_the_first_of_its_name():
+    from licscan.binary.elf import read_elf
+
+    view = read_elf(fixture("cuda13/libkern.so").read_bytes())
+    text = view.section(".text")
+    assert text is not None and text == next(s for s in view.sections if s.name == ".text")
+    second = text._replace(number=len(view.sections), offset=text.offset + 1)
+    doubled = dataclasses.replace(view, sections=view.sections + (second,))
+    assert doubled.section(".text") == text and doubled.section(".absent") is None
+    assert dataclasses.replace(view, sections=(second,) + view.sections).section(".text") == second

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import repeat
 from typing import NamedTuple
 
@@ -111,10 +111,14 @@ class ElfView:
     notes: tuple[Note, ...]
 
     def section(self, name: str) -> Section | None:
-        for section in self.sections:
-            if section.name == name:
-                return section
-        return None
+        """The first section named ``name``."""
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Section]:
+        # Made once per view: a relocatable object has tens of thousands of sections and the inspector asks for
+        # three or four names. Built from the end, so that the first of two sections with one name is kept.
+        return {section.name: section for section in reversed(self.sections)}
 
 
 @dataclass(frozen=True)
