@@ -19,7 +19,8 @@ from licscan.rules.versions import Tri
 
 DATA = "attachment-a.yaml"
 
-_GRAFT = re.compile(r"-[0-9a-f]{8}(?=\.so)")
+# A vendored copy's hash: auditwheel's "libcudart-1a2b3c4d.so.12", torchvision's "libcudart.faf08d9a.so.13".
+_GRAFT = re.compile(r"[-.][0-9a-f]{8}(?=\.so)")
 _SO = re.compile(r"\.so(?:\.\d+)+$")
 _DYLIB = re.compile(r"(?:\.\d+)+\.dylib$")
 _WINDOWS = re.compile(r"^(?P<stem>.+?)(?:32|64)?(?:_\d+)+\.(?P<ext>dll|lib)$")
