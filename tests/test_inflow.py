@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import random
+import shutil
+import subprocess
 import tarfile
 import threading
 
@@ -15,9 +17,11 @@ import zstandard
 from licscan.binary.stream import WindowStream
 from licscan.inventory import compressed, inflow
 from licscan.inventory.inflow import Inflow
+from licscan.inventory.items import FileBlob
 from licscan.inventory.limits import WalkLimits
 from licscan.inventory.member import Tally
 from licscan.inventory.sniff import ArchiveKind
+from licscan.inventory.walk import walk
 
 _RANDOM = random.Random(14)
 PLAIN = b"".join(b"%08d libcublas.so.12 sm_90 " % i + _RANDOM.randbytes(i % 97) for i in range(60_000))  # ~4.7 MB
@@ -128,3 +132,24 @@ def test_inflow_seeks_forward_only_and_close_stops_its_thread(monkeypatch):
     flow.close()
     assert not [t for t in threading.enumerate() if t.name == "licscan-inflow" and t.is_alive()]
     assert raw.count < len(blob) // 4  # stopped: at most AHEAD batches are decompressed ahead of the reader
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="GNU tar makes the sparse member")
+def test_a_streamed_tars_plain_and_sparse_members_read_whole(tmp_path):
+    """Plain members are read straight from the stream (inflow._Member), a sparse one as tarfile expands it."""
+    holes = tmp_path / "tree" / "holes.bin"
+    holes.parent.mkdir()
+    with open(holes, "wb") as handle:
+        for at in (0, 3 << 20, 7 << 20):
+            handle.seek(at)
+            handle.write(PLAIN[at // 8 : at // 8 + 70_000])
+        handle.truncate(9 << 20)
+    (tmp_path / "tree" / "plain.bin").write_bytes(PLAIN)
+    subprocess.run(["tar", "--sparse", "--format=pax", "-cf", str(tmp_path / "t.tar"), "-C", str(tmp_path / "tree"),
+                    "holes.bin", "plain.bin"], check=True)
+    raw = (tmp_path / "t.tar").read_bytes()
+    assert b"GNU.sparse" in raw  # tar stored the member sparse
+    (tmp_path / "t.tar.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    got = {i.vpath: bytes(i.data) for i in walk([str(tmp_path / "t.tar.zst")]) if isinstance(i, FileBlob)}
+    assert got == {f"{tmp_path}/t.tar.zst!/holes.bin": holes.read_bytes(),
+                   f"{tmp_path}/t.tar.zst!/plain.bin": PLAIN}

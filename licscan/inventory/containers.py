@@ -26,7 +26,7 @@ from licscan.inventory.entries import (
     zip_entries,
     zip_large_files,
 )
-from licscan.inventory.inflow import Inflow
+from licscan.inventory.inflow import Inflow, InflowTar
 from licscan.inventory.items import FileBlob, Item
 from licscan.inventory.member import Tally, charge
 from licscan.inventory.pipe import TarAhead
@@ -171,7 +171,7 @@ def _compressed_tar(walker: Walker, level: Level, stream: Inflow, tally: Tally,
         walker.pipes.append(pipe)
         try:
             failed = yield from walker.members(level, pipe.entries(
-                tar_entries(stream, streamed=True, packed=stream.packed, direct=True),
+                tar_entries(stream, streamed=True, packed=stream.packed, direct=InflowTar),
                 lambda e: walker.worth_reading(level, e), walker.budget))
         finally:
             walker.pipes.remove(pipe)

@@ -317,16 +317,16 @@ class _BoundedTarInfo(tarfile.TarInfo):
             tarfile_.fileobj = raw
 
 
-def tar_entries(fileobj: TarSource, *, streamed: bool, buf: Buffer | None = None,
-                packed: Callable[[], int] | None = None, direct: bool = False) -> Iterator[Entry]:
-    """Members of the tar read from ``fileobj``: streamed (``r|``, from a decompressor; ``direct``: one that seeks
-    forward itself, inflow.py) or with random access over ``buf`` (members carry their window; truncation checked)."""
+def tar_entries(fileobj: TarSource, *, streamed: bool, buf: Buffer | None = None, packed: Callable[[], int] | None
+                = None, direct: type[tarfile.TarFile] | None = None) -> Iterator[Entry]:
+    """Members of the tar read from ``fileobj``: streamed (``r|``, from a decompressor, or ``direct`` by that TarFile
+    class: inflow.py) or with random access over ``buf`` (members carry their window; truncation checked)."""
     try:
-        tf = tarfile.open(fileobj=fileobj, mode="r|" if streamed and not direct else "r:", tarinfo=_BoundedTarInfo)
+        tf = (direct or tarfile.TarFile).open(fileobj=fileobj, mode="r:" if direct or not streamed else "r|",
+                                              tarinfo=_BoundedTarInfo)
     except _TAR_ERRORS as error:
         raise _tar_error(error, "tar header") from None
-    count = 0
-    last_end = 0
+    count = last_end = 0
     try:
         while True:
             info = tf.next()

@@ -7,8 +7,8 @@ blocks of ``PIECE`` (10240) bytes; each read charged the walk's budget when it w
 count of compressed bytes consumed so far (what the ratio checks divide by); a decompressor's error ended the read
 it happened in. So the thread reads the stream in those same pieces and notes after each the compressed count; it
 hands them on in batches of about ``BATCH`` bytes, at most ``AHEAD`` batches ahead (memory stays bounded). The
-tar's thread reads :class:`Inflow` directly (``tar_entries(direct=True)``): a piece is charged when a byte of it is
-first read, :meth:`Inflow.packed` is the count noted after the last piece reached, and the decompressor's error is
+tar's thread reads :class:`Inflow` directly (``tar_entries(direct=InflowTar)``, a plain member's bytes straight from
+it: :class:`_Member`): a piece is charged when a byte of it is first read, :meth:`Inflow.packed` is the count noted after the last piece reached, and the decompressor's error is
 raised by the read that reaches past the last piece read before it.
 """
 
@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 
 from licscan.inventory.compressed import CountingReader
-from licscan.inventory.entries import Reader
+from licscan.inventory.entries import Reader, TarSource
 from licscan.inventory.member import Tally
 
 PIECE = tarfile.RECORDSIZE  # tarfile's stream block: the reads of the sequential walk
@@ -163,3 +163,39 @@ class Inflow:
         except BaseException as error:  # noqa: BLE001 - raised by the read that reaches it, in the tar's thread
             batch.error, batch.last = error, True
         return batch
+
+
+class _Member:
+    """A plain (not sparse) member's bytes read straight from the stream, as tarfile's ``_FileInFile`` reads them
+    (the same reads of the stream, the same error when it ends early), without ``io.BufferedReader``'s copy of
+    every byte (4.5 GB on an image of the CUDA environment)."""
+
+    def __init__(self, stream: TarSource, offset: int, size: int) -> None:
+        self._stream = stream
+        self._offset = offset
+        self._size = size
+        self._position = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        left = self._size - self._position
+        size = left if size < 0 else min(size, left)
+        if size <= 0:
+            return b""
+        self._stream.seek(self._offset + self._position)
+        data = self._stream.read(size)
+        if len(data) != size:
+            raise tarfile.ReadError("unexpected end of data")
+        self._position += size
+        return data
+
+
+def _open_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> Reader:
+    if info.issparse() or tar.fileobj is None:
+        return tarfile.ExFileObject(tar, info)
+    return _Member(tar.fileobj, info.offset_data, info.size)
+
+
+class InflowTar(tarfile.TarFile):
+    """tarfile's reader of a tar read from an :class:`Inflow`: plain members are read by :class:`_Member`."""
+
+    fileobject = staticmethod(_open_member)  # type: ignore[assignment]  # extractfile calls fileobject(tar, info)
