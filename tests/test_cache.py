@@ -183,6 +183,33 @@ def test_one_byte_changed_in_the_middle_of_a_copy_is_never_a_cached_fact(tmp_pat
     assert runtime_modified(changed[1]) == "sha256-differs-from-record,soname-missing"
 
 
+def test_a_byte_changed_in_place_with_its_mtime_set_back_is_never_a_cached_fact(tmp_path):
+    """On the boot that audited a tree, an unchanged identity stands for unchanged bytes because the kernel sets a
+    file's ctime on every change and nothing sets it back (docs/cache.md): one byte of the NVIDIA library changed in
+    place (same inode, same size) and its mtime set back to what it was is seen -- the re-audit reports it modified
+    against its RECORD digest, as a fresh audit does, though the tree is older than the racy window both times."""
+    installed_runtime(tmp_path / "a")
+    cache = str(tmp_path / "cache")
+    lib = tmp_path / "a/site-packages/nvidia/cu13/lib/libcudart.so.13"
+    _age_past_the_racy_window()
+    first = audit_json(tmp_path / "a", "--cache-dir", cache)
+    assert runtime_modified(first[1]) == "soname-missing"
+    assert audit_json(tmp_path / "a", "--cache-dir", cache) == first  # replayed from the tree memo
+    before = lib.stat()
+    with open(lib, "r+b") as handle:
+        handle.seek(before.st_size // 2)
+        byte = handle.read(1)
+        handle.seek(before.st_size // 2)
+        handle.write(bytes([byte[0] ^ 1]))
+    os.utime(lib, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = lib.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    _age_past_the_racy_window()
+    changed = audit_json(tmp_path / "a", "--cache-dir", cache)
+    assert runtime_modified(changed[1]) == "sha256-differs-from-record,soname-missing"
+    assert changed == audit_json(tmp_path / "a", "--no-cache")
+
+
 def test_a_cold_audit_reads_every_file_once_for_its_keys(tmp_path, monkeypatch):
     """The tree memo's content key reads every file once (BLAKE3); the scan keys its batches and archives by those
     digests instead of reading the files again. A file that changed after it was read for the key (another
@@ -482,6 +509,49 @@ def test_tree_identity_sees_every_change_and_no_racy_tree(tmp_path, monkeypatch)
     assert tree_identity([str(root)]) is None
 
 
+def test_listing_gives_the_files_in_walk_order_and_sees_times_past_2262(tmp_path, monkeypatch):
+    """licscan.cache.list_tree: every regular file (inputs and under folders; not links, folders or what a link
+    points at) with its path as walked, its real path and its identity (device, inode, size, mtime ns, ctime ns),
+    folders in name order; the files changed within the racy window; a time too large for a 64-bit machine integer
+    (after 2262) still lists, and a change of it is seen."""
+    from licscan.cache import keys, list_tree
+
+    root = tmp_path / "t"
+    (root / "b").mkdir(parents=True)
+    (root / "b/z.so").write_bytes(b"\x7fELF")
+    (root / "a.txt").write_text("a")
+    (root / "c").symlink_to("a.txt")
+    (tmp_path / "one.txt").write_text("one")
+    monkeypatch.chdir(tmp_path)
+
+    def identity(path: str) -> tuple[int, ...]:
+        st = os.lstat(path)
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    monkeypatch.setattr(keys, "RACY_NS", 10**18)
+    listing = list_tree(["one.txt", "t"])
+    assert listing is not None and listing.racy
+    expect = ["one.txt", "t/a.txt", "t/b/z.so"]
+    assert listing.files == tuple((path, identity(path)) for path in expect)
+    assert listing.reals == tuple(os.path.realpath(path) for path in expect)
+    assert listing.racy_files == (0, 1, 2)
+    monkeypatch.setattr(keys, "RACY_NS", 0)
+    listing = list_tree(["one.txt", "t"])
+    assert listing is not None and not listing.racy and listing.racy_files == ()
+    seen = {listing.identity}
+    for mtime in (10**19, 10**19 + 1):  # past 2**63 ns: kept as text, not as a machine integer
+        try:
+            os.utime(root / "a.txt", ns=(mtime, mtime))
+        except (OSError, OverflowError):
+            pytest.skip("this file system keeps no time that large")
+        if os.stat(root / "a.txt").st_mtime_ns != mtime:
+            pytest.skip("this file system keeps no time that large")
+        listing = list_tree(["one.txt", "t"])
+        assert listing is not None and listing.identity not in seen
+        assert listing.files[1] == ("t/a.txt", identity("t/a.txt"))
+        seen.add(listing.identity)
+
+
 def test_content_key_is_a_copys_and_changes_with_anything_the_walker_sees(tmp_path, monkeypatch):
     """licscan.cache.content_key: the same for a copy of a tree elsewhere (new inodes and times, other permission
     bits: a checkout made with another umask) audited under the same name; different after a change of bytes (same
@@ -590,6 +660,33 @@ def test_columns_round_trip_exactly():
     data["c"][0]["i"][0] = 99  # the path column: an index past its table
     with pytest.raises(cache_module.CodecError):
         cache_module.decode(data)
+
+
+def test_long_strings_are_kept_after_the_json_and_round_trip_exactly(tmp_path):
+    """A string of 4,096 characters or more (a rendered report) is kept after the entry's JSON as UTF-8 and named
+    by its place; it decodes to the same string, lone surrogates (file names that are not UTF-8), quotes, line
+    breaks and non-ASCII text included; shorter strings stay in the JSON. A reference outside the kept bytes, or
+    kept bytes that are not what was written, is an error (a miss), never another string."""
+    from licscan.cache import codec
+
+    long = 'a "quoted" line\n\udcff caf\u00e9 \u2014 ' * 200
+    value = (Diagnostic("dist/x.so", DiagnosticKind.MALFORMED, long, 1), "short", long[:4095], long + "!")
+    raw = cache_module.dumps(value)
+    head, _, tail = raw.partition(b"\n")
+    data = json.loads(head)
+    assert data[0]["f"][2] == {"@t": [0, len(long.encode("utf-8", "surrogatepass"))]}
+    assert data[1:3] == ["short", long[:4095]]
+    assert tail == long.encode("utf-8", "surrogatepass") + (long + "!").encode("utf-8", "surrogatepass")
+    back = cache_module.loads(raw)
+    assert back == value and back[0].message == long
+    for bad in ([0, len(tail) + 1], [5, 4], [-1, 3], ["0", 3], [0]):
+        with pytest.raises(codec.CodecError):
+            cache_module.decode({"@t": bad}, tail)
+    with pytest.raises(ValueError):
+        cache_module.decode({"@t": [0, 2]}, b"\xff\xfe")
+    store = Cache.open(str(tmp_path / "c"), "settings")
+    key = store.key("file", "2" * 64)
+    assert store.put(key, "file", value) and store.get(key, "file", tuple) == value
 
 
 def test_knowledge_table_edit_is_seen_through_a_warm_cache(tmp_path):

@@ -6,7 +6,10 @@ dicts, sets and bytes are tagged ({"@l": [...]}, {"@d": [[k, v], ...]}, {"@s": [
 many values of one dataclass (the device images of a library, of an inventory) is stored by columns,
 {"@c": "module:QualName", "n": count, "c": [column...]}: a column is the list of that field's values, or, when few
 of them differ, {"t": [each distinct value once], "i": [index into t per row]}; so the thousands of images that
-share a path, a toolkit range or a producing tool decode each shared value once. Decoding constructs only
+share a path, a toolkit range or a producing tool decode each shared value once. A long string (a rendered
+report: megabytes of JSON text, where a JSON string would escape every quote and line break) is kept after the JSON
+as UTF-8, {"@t": [start, end]} naming its bytes: :func:`dumps` writes the JSON, a line break, then those bytes.
+Decoding constructs only
 dataclasses and enums defined in licscan's own modules: a name outside them is an error (a miss), so nothing in an
 entry can name code to run.
 """
@@ -39,30 +42,47 @@ def _fields(cls: type) -> tuple[tuple[str, bool], ...]:
 _SCALAR_TYPES = frozenset({str, bool, int, float})
 
 
-def encode(value: Any) -> Any:
-    """``value`` as JSON-able data (see above); :class:`CodecError` for anything else."""
-    if value is None or type(value) in _SCALAR_TYPES:
+#: A string of at least this many characters is kept after the JSON (module docstring), when :func:`encode` is given
+#: the list to keep it in.
+_BLOB_FROM = 4096
+
+
+def encode(value: Any, blobs: bytearray | None = None) -> Any:
+    """``value`` as JSON-able data (see above); :class:`CodecError` for anything else. ``blobs``: where long strings
+    go (as UTF-8; their place in the JSON names them), None to keep every string in the JSON."""
+    kind = type(value)
+    if kind is str:
+        return value if blobs is None or len(value) < _BLOB_FROM else _blob(value, blobs)
+    if value is None or kind in _SCALAR_TYPES:
         return value
     if isinstance(value, enum.Enum):  # before str: a str-valued enum (Confidence) must decode as its member
-        return {"@e": _type_name(type(value)), "v": encode(value.value)}
+        return {"@e": _type_name(type(value)), "v": encode(value.value, blobs)}
     if isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, tuple):
         if len(value) >= _COLUMNS_FROM and _one_dataclass(value):
-            return _columns(value)
-        return [encode(v) for v in value]
+            return _columns(value, blobs)
+        return [encode(v, blobs) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
-        return {"@": _type_name(cls), "f": [encode(getattr(value, name)) for name, _init in _fields(cls)]}
+        return {"@": _type_name(cls), "f": [encode(getattr(value, name), blobs) for name, _init in _fields(cls)]}
     if isinstance(value, list):
-        return {"@l": [encode(v) for v in value]}
+        return {"@l": [encode(v, blobs) for v in value]}
     if isinstance(value, dict):
-        return {"@d": [[encode(k), encode(v)] for k, v in value.items()]}
+        return {"@d": [[encode(k, blobs), encode(v, blobs)] for k, v in value.items()]}
     if isinstance(value, (set, frozenset)):
-        return {"@s": [encode(v) for v in value], "f": isinstance(value, frozenset)}
+        return {"@s": [encode(v, blobs) for v in value], "f": isinstance(value, frozenset)}
     if isinstance(value, (bytes, bytearray)):
         return {"@b": base64.b64encode(bytes(value)).decode("ascii")}
     raise CodecError(f"not cacheable: {type(value).__name__}")
+
+
+def _blob(text: str, blobs: bytearray) -> dict[str, list[int]]:
+    """Keep ``text`` after the JSON: its UTF-8 bytes (lone surrogates, from file names that are not UTF-8, kept as
+    they are: ``surrogatepass``), named by where they start and end there."""
+    start = len(blobs)
+    blobs += text.encode("utf-8", "surrogatepass")
+    return {"@t": [start, len(blobs)]}
 
 
 # A tuple of at least this many values of one dataclass is stored by columns.
@@ -78,7 +98,7 @@ def _one_dataclass(values: tuple[Any, ...]) -> bool:
 _PLAIN = frozenset({str, int, bool, type(None)})  # JSON as they are; (type, value) tells them apart exactly
 
 
-def _columns(values: tuple[Any, ...]) -> dict[str, Any]:
+def _columns(values: tuple[Any, ...], blobs: bytearray | None) -> dict[str, Any]:
     cls: type = type(values[0])
     columns: list[Any] = []
     identities: dict[int, Any] = {}  # id -> exact key, for one encode call (values share their sub-values)
@@ -97,11 +117,11 @@ def _columns(values: tuple[Any, ...]) -> dict[str, Any]:
             try:
                 keys = [_exact(x, identities) for x in column]
             except TypeError:  # unhashable, or too deep to be worth it: the column as it is
-                columns.append([encode(x) for x in column])
+                columns.append([encode(x, blobs) for x in column])
                 continue
         index: dict[Any, int] = {}
         rows = [index.setdefault(key, len(index)) for key in keys]  # first-seen order, as the dict below keeps
-        table = [encode(x) for x in dict(zip(keys, column)).values()]
+        table = [encode(x, blobs) for x in dict(zip(keys, column)).values()]
         columns.append({"t": table, "i": rows} if 2 * len(table) <= len(values) else [table[i] for i in rows])
     return {"@c": _type_name(cls), "n": len(values), "c": columns}
 
@@ -155,7 +175,7 @@ def _resolve(name: str) -> type:
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def decode(data: Any) -> Any:
+def decode(data: Any, blobs: bytes | memoryview = b"") -> Any:
     """The inverse of :func:`encode`; :class:`CodecError` (or TypeError/ValueError) on anything it did not make.
     A dataclass is rebuilt with exactly its fields, without running its ``__init__`` (licscan's value types are
     plain frozen dataclasses: no ``__post_init__``, no slots; the entry's HMAC already proved licscan wrote it)."""
@@ -163,7 +183,7 @@ def decode(data: Any) -> Any:
     if kind in _SCALARS:
         return data
     if kind is list:
-        return tuple([v if type(v) in _SCALARS else decode(v) for v in data])
+        return tuple([v if type(v) in _SCALARS else decode(v, blobs) for v in data])
     if kind is not dict:
         raise CodecError("unexpected JSON value")
     name = data.get("@")
@@ -173,7 +193,7 @@ def decode(data: Any) -> Any:
         if type(values) is not list or len(values) != len(names) or len(data) != 2:
             raise CodecError(f"field set of {cls.__name__} changed")
         obj: object = object.__new__(cls)
-        obj.__dict__.update(zip(names, [v if type(v) in _SCALARS else decode(v) for v in values]))
+        obj.__dict__.update(zip(names, [v if type(v) in _SCALARS else decode(v, blobs) for v in values]))
         return obj
     name = data.get("@e")
     if name is not None:
@@ -184,20 +204,31 @@ def decode(data: Any) -> Any:
             raise CodecError(f"not a member of {name}") from None
     name = data.get("@c")
     if name is not None:
-        return _decode_columns(name, data)
+        return _decode_columns(name, data, blobs)
+    if "@t" in data:
+        return _text(data, blobs)
     if "@l" in data:
-        return [decode(v) for v in data["@l"]]
+        return [decode(v, blobs) for v in data["@l"]]
     if "@d" in data:
-        return {decode(k): decode(v) for k, v in data["@d"]}
+        return {decode(k, blobs): decode(v, blobs) for k, v in data["@d"]}
     if "@s" in data:
-        items = (decode(v) for v in data["@s"])
+        items = (decode(v, blobs) for v in data["@s"])
         return frozenset(items) if data.get("f") else set(items)
     if "@b" in data:
         return base64.b64decode(data["@b"], validate=True)
     raise CodecError("untagged object")
 
 
-def _decode_columns(name: str, data: dict[str, Any]) -> tuple[Any, ...]:
+def _text(data: dict[str, Any], blobs: bytes | memoryview) -> str:
+    """A long string kept after the JSON (:func:`_blob`)."""
+    where = data["@t"]
+    if len(data) != 1 or type(where) is not list or len(where) != 2 or not all(type(x) is int for x in where) \
+            or not 0 <= where[0] <= where[1] <= len(blobs):
+        raise CodecError("bad text reference")
+    return str(blobs[where[0]:where[1]], "utf-8", "surrogatepass")
+
+
+def _decode_columns(name: str, data: dict[str, Any], blobs: bytes | memoryview) -> tuple[Any, ...]:
     cls, names = _dataclass(name)
     count, columns = data.get("n"), data.get("c")
     if type(count) is not int or type(columns) is not list or len(columns) != len(names) or len(data) != 3:
@@ -205,7 +236,7 @@ def _decode_columns(name: str, data: dict[str, Any]) -> tuple[Any, ...]:
     decoded: list[list[Any]] = []
     for column in columns:
         if type(column) is dict:
-            table = [v if type(v) in _SCALARS else decode(v) for v in column["t"]]
+            table = [v if type(v) in _SCALARS else decode(v, blobs) for v in column["t"]]
             rows = column["i"]
             if type(rows) is not list or min(rows, default=0) < 0:  # min: a TypeError unless all are numbers
                 raise CodecError("bad column index")
@@ -214,7 +245,7 @@ def _decode_columns(name: str, data: dict[str, Any]) -> tuple[Any, ...]:
             except IndexError:
                 raise CodecError("column index out of range") from None
         elif type(column) is list:
-            values = [v if type(v) in _SCALARS else decode(v) for v in column]
+            values = [v if type(v) in _SCALARS else decode(v, blobs) for v in column]
         else:
             raise CodecError("bad column")
         if len(values) != count:
@@ -248,10 +279,18 @@ def _dataclass(name: str) -> tuple[type, tuple[str, ...]]:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(encode(value), ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+    """``value`` as JSON (ASCII: no line break in it), then, when it holds long strings, a line break and their bytes
+    (module docstring)."""
+    blobs = bytearray()
+    data = json.dumps(encode(value, blobs), ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+    return data + b"\n" + blobs if blobs else data
 
 
 def loads(raw: bytes) -> Any:
-    return decode(json.loads(raw))
+    """The inverse of :func:`dumps`."""
+    end = raw.find(b"\n")
+    if end < 0:
+        return decode(json.loads(raw))
+    return decode(json.loads(raw[:end]), memoryview(raw)[end + 1:])
 
 

@@ -8,9 +8,10 @@ import json
 import os
 import stat
 import tempfile
-import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
+
+from zlib_ng import zlib_ng  # zlib's format (the standard library reads it too), inflated about 4x faster
 
 from licscan.cache.codec import CodecError, dumps, loads
 from licscan.cache.keys import FORMAT, boot_id, code_digest
@@ -20,6 +21,7 @@ DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB
 _MAGIC = b"licscan-cache 2\n"
 _SECRET_ENV = "LICSCAN_CACHE_SECRET"
 _MAX_ENTRY_BYTES = 256 << 20  # an entry file larger than this is not read (licscan writes none that large)
+_ZLIB_ERROR = cast("type[Exception]", zlib_ng.error)  # a class (its stub declares an instance)
 
 
 def default_dir() -> str:
@@ -180,8 +182,8 @@ class Cache:
                 return None
             if not hmac.compare_digest(header["mac"], self._mac(key, kind, payload)):
                 return None
-            value = loads(zlib.decompress(payload))
-        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError, zlib.error):
+            value = loads(zlib_ng.decompress(payload))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError, _ZLIB_ERROR):
             return None
         try:
             os.utime(path)  # least recently used goes first when the folder is trimmed
@@ -194,7 +196,7 @@ class Cache:
         if self._secret is None:
             return False
         try:
-            payload = zlib.compress(dumps(value), 1)
+            payload = zlib_ng.compress(dumps(value), 1)
         except (CodecError, ValueError, TypeError, RecursionError):
             return False
         header = json.dumps({"key": key, "kind": kind, "size": len(payload),

@@ -18,34 +18,99 @@ machine -- has the same content key, and any change a scan could see changes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import attrgetter
+from typing import Any
 
 from licscan.cache import keys
-from licscan.inventory.fsread import link_note
 
 Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0) \
     | getattr(os, "O_NOCTTY", 0)
+_NAME = attrgetter("name")
+_S_IFMT = 0o170000
+
+
+@dataclass(frozen=True)
+class _Input:
+    """An input as given: its real path, its own status and its target's (an input that is a link is followed)."""
+
+    path: str
+    real: str
+    own: os.stat_result
+    st: os.stat_result
+
+
+@dataclass(frozen=True)
+class _Folder:
+    """One listed folder: its path as walked, its real path as the walker joins it, and its entries in name order
+    with their status (not followed) and, for a link, its target text, what it points at (:func:`_target`) and
+    what the walker says of it (:func:`licscan.inventory.fsread.link_note`), by index."""
+
+    path: str
+    real: str
+    names: tuple[str, ...]
+    stats: tuple[os.stat_result, ...]
+    links: Mapping[int, tuple[str, str, str | None]]
 
 
 @dataclass(frozen=True)
 class Listing:
-    """One listing of the inputs (module docstring)."""
+    """One listing of the inputs (module docstring). The identity is hashed while listing (all an unchanged tree on
+    this boot needs); the shape and the files are worked out from the status kept, when asked for."""
 
     identity: str  # SHA-256 over every entry's name and identity: equal on one boot = unchanged (unless racy)
-    shape: str  # SHA-256 over every entry's path, type, size (files), link target and note
-    files: tuple[tuple[str, Identity], ...]  # every regular file (its path as walked, its identity), in walk order
     racy: bool  # something in the tree changed less than RACY_NS before the listing
-    reals: tuple[str, ...] = ()  # the real path of each of ``files``, as the walker names a plain file's source
-    racy_files: tuple[int, ...] = ()  # the indexes of the ``files`` that changed less than RACY_NS before the listing
+    since: int  # the listing's time less RACY_NS (ns since the epoch): what changed after it is racy
+    walked: tuple[_Input | _Folder, ...]  # the inputs and the folders under them, in walk order
+
+    @functools.cached_property
+    def shape(self) -> str:
+        """SHA-256 over every entry's path, type, size (files), link target and what the walker says of the link."""
+        digest = hashlib.sha256(b"shape\0")
+        for part in self.walked:
+            if isinstance(part, _Input):
+                text = repr(("input", part.path, _form(part.st)))
+            else:
+                text = repr((part.path, part.names, [_form(st) for st in part.stats],
+                             sorted((i, target, note) for i, (target, _at, note) in part.links.items())))
+            _frame(digest, text.encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()
+
+    @functools.cached_property
+    def files(self) -> tuple[tuple[str, Identity], ...]:
+        """Every regular file: its path as walked and its identity, in walk order."""
+        return tuple((path, _file_identity(st)) for path, _real, st in self._regular())
+
+    @functools.cached_property
+    def reals(self) -> tuple[str, ...]:
+        """The real path of each of :attr:`files`, as the walker names a plain file's source."""
+        return tuple(real for _path, real, _st in self._regular())
+
+    @functools.cached_property
+    def racy_files(self) -> tuple[int, ...]:
+        """The indexes of the :attr:`files` that changed less than RACY_NS before the listing."""
+        return tuple(i for i, (_path, ident) in enumerate(self.files) if max(ident[3], ident[4]) > self.since)
+
+    def _regular(self) -> Iterator[tuple[str, str, os.stat_result]]:
+        for part in self.walked:
+            if isinstance(part, _Input):
+                if stat.S_ISREG(part.st.st_mode):
+                    yield part.path, part.real, part.st
+                continue
+            for name, st in zip(part.names, part.stats):
+                if stat.S_ISREG(st.st_mode):
+                    yield os.path.join(part.path, name), os.path.join(part.real, name), st
 
 
 def _identity(st: os.stat_result) -> str:
@@ -56,12 +121,11 @@ def _file_identity(st: os.stat_result) -> Identity:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _form(st: os.stat_result) -> str:
+def _form(st: os.stat_result) -> tuple[int, int]:
     """What a copy keeps of an entry's status and a scan reads: its type, and a regular file's size. Not its
     permission bits: a checkout or a restored cache made with another umask has others, and a scan uses them only
     to read, which :func:`content_digests` did (a folder it cannot list or a file it cannot read gives no key)."""
-    size = st.st_size if stat.S_ISREG(st.st_mode) else 0
-    return f"{stat.S_IFMT(st.st_mode):o},{size}"
+    return (st.st_mode & _S_IFMT, st.st_size if stat.S_ISREG(st.st_mode) else 0)
 
 
 def _target(link: str) -> str:
@@ -72,68 +136,77 @@ def _target(link: str) -> str:
         return f"error {error.errno}"
 
 
-class _Digests:
-    """The identity and shape digests of one listing, fed line by line (hashed a folder at a time)."""
+def _frame(digest: Any, *parts: bytes) -> None:
+    """Feed ``parts`` to ``digest``, each after its length: the stream says where every part ends."""
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
 
-    def __init__(self) -> None:
-        user = (os.geteuid(), os.getegid(), sorted(os.getgroups())) if hasattr(os, "geteuid") else ()
-        self.identity = hashlib.sha256(f"{user}\0".encode())  # what may be read depends on who reads
-        self.shape = hashlib.sha256(b"shape\0")
-        self.identities: list[str] = []
-        self.shapes: list[str] = []
-        self.newest = 0
 
-    def add(self, identity: str, shape: str, st: os.stat_result) -> None:
-        self.identities.append(identity)
-        self.shapes.append(shape)
-        self.newest = max(self.newest, st.st_ctime_ns, st.st_mtime_ns)
+def _numbers(code: str, values: list[int]) -> bytes:
+    """``values`` as fixed-width machine integers (``array`` type ``code``), or their text when one does not fit (a
+    time past 2262): tagged, so the two forms never meet."""
+    try:
+        return b"a" + array(code, values).tobytes()
+    except OverflowError:
+        return b"t" + repr(values).encode()
 
-    def flush(self) -> None:
-        if self.identities:
-            self.identity.update(("\n".join(self.identities) + "\n").encode("utf-8", "surrogateescape"))
-            self.shape.update(("\n".join(self.shapes) + "\n").encode("utf-8", "surrogateescape"))
-            self.identities, self.shapes = [], []
+
+def _list_folder(path: str, real: str, root_real: str, identity: Any) -> tuple[_Folder, list[int], int]:
+    """List one folder (entries in name order, their status not followed) and feed its identity to ``identity``:
+    its path and names, then each status field of its entries as one array (one pass per field, not per entry).
+    Returns the folder, the indexes of its sub-folders and the newest change (mtime or ctime, ns) of its entries."""
+    with os.scandir(path) as listing:
+        entries = sorted(listing, key=_NAME)
+    names = tuple([entry.name for entry in entries])
+    stats = tuple([entry.stat(follow_symlinks=False) for entry in entries])
+    modes = [st.st_mode for st in stats]
+    mtimes = [st.st_mtime_ns for st in stats]
+    ctimes = [st.st_ctime_ns for st in stats]
+    links: dict[int, tuple[str, str, str | None]] = {}
+    if any(map(stat.S_ISLNK, modes)):
+        from licscan.inventory.fsread import link_note
+
+        for i in compress(range(len(modes)), map(stat.S_ISLNK, modes)):
+            link = entries[i].path
+            links[i] = (os.readlink(link), _target(link), link_note(link, root_real))
+    _frame(identity, path.encode("utf-8", "surrogateescape"), "\0".join(names).encode("utf-8", "surrogateescape"),
+           _numbers("Q", [st.st_dev for st in stats]), _numbers("Q", [st.st_ino for st in stats]),
+           _numbers("Q", modes), _numbers("Q", [st.st_size for st in stats]), _numbers("q", mtimes),
+           _numbers("q", ctimes),
+           repr(sorted((i, target, at) for i, (target, at, _note) in links.items())).encode("utf-8",
+                                                                                             "surrogateescape"))
+    subfolders = list(compress(range(len(modes)), map(stat.S_ISDIR, modes)))
+    return _Folder(path, real, names, stats, links), subfolders, max(max(mtimes, default=0), max(ctimes, default=0))
 
 
 def list_tree(paths: Sequence[str]) -> Listing | None:
     """List ``paths`` (module docstring); None when any of it cannot be listed."""
-    out = _Digests()
-    files: list[tuple[str, Identity]] = []
-    reals: list[str] = []
+    user = (os.geteuid(), os.getegid(), sorted(os.getgroups())) if hasattr(os, "geteuid") else ()
+    identity = hashlib.sha256(f"{user}\0".encode())  # what may be read depends on who reads
+    walked: list[_Input | _Folder] = []
+    newest = 0
     try:
         for path in paths:
             real = os.path.realpath(path)
             st = os.stat(path)  # an input is followed when it is a link: the user named it
-            out.add(f"input\0{path}\0{real}\0{_identity(os.lstat(path))}\0{_identity(st)}",
-                    f"input\0{path}\0{_form(st)}", st)
-            if stat.S_ISREG(st.st_mode):
-                files.append((path, _file_identity(st)))
-                reals.append(real)
+            own = os.lstat(path)
+            _frame(identity, f"input\0{path}\0{real}\0{_identity(own)}\0{_identity(st)}".encode(
+                "utf-8", "surrogateescape"))
+            walked.append(_Input(path, real, own, st))
+            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
             folders = [(path, real)] if stat.S_ISDIR(st.st_mode) else []
             while folders:
-                folder, folder_real = folders.pop()
-                with os.scandir(folder) as listing:
-                    entries = sorted(listing, key=lambda e: e.name)
-                for entry in reversed(entries):  # folders popped in name order
-                    st = entry.stat(follow_symlinks=False)
-                    identity, shape = f"{entry.path}\0{_identity(st)}", f"{entry.path}\0{_form(st)}"
-                    if stat.S_ISLNK(st.st_mode):
-                        target = os.readlink(entry.path)
-                        identity += f"\0{target}\0{_target(entry.path)}"
-                        shape += f"\0{target}\0{link_note(entry.path, real)}"
-                    elif stat.S_ISDIR(st.st_mode):
-                        folders.append((entry.path, os.path.join(folder_real, entry.name)))
-                    elif stat.S_ISREG(st.st_mode):
-                        files.append((entry.path, _file_identity(st)))
-                        reals.append(os.path.join(folder_real, entry.name))  # as the walker joins it
-                    out.add(identity, shape, st)
-                out.flush()
-        out.flush()
+                folder, subfolders, changed = _list_folder(*folders.pop(), real, identity)
+                walked.append(folder)
+                newest = max(newest, changed)
+                for i in reversed(subfolders):  # pushed in reverse: popped in name order
+                    name = folder.names[i]
+                    folders.append((os.path.join(folder.path, name), os.path.join(folder.real, name)))
     except (OSError, ValueError):
         return None
     since = time.time_ns() - keys.RACY_NS
-    return Listing(out.identity.hexdigest(), out.shape.hexdigest(), tuple(files), out.newest > since, tuple(reals),
-                   tuple(i for i, (_path, ident) in enumerate(files) if max(ident[3], ident[4]) > since))
+    return Listing(identity.hexdigest(), newest > since, since, tuple(walked))
 
 
 def tree_identity(paths: Sequence[str]) -> str | None:
@@ -158,6 +231,8 @@ def content_digests(files: Sequence[tuple[str, Identity]], jobs: int = os.cpu_co
 
     tasks = _tasks(order, files)
     if jobs > 1 and len(tasks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
             found = list(pool.map(task, tasks))
     else:
