@@ -11,8 +11,9 @@ identified, and each part judged under the text its own wheel ships.
 * cutensor-cu12 2.8.1: both wheels ship cutensor/LICENSE, the cuTENSOR SLA "(v. March 15, 2019)", whose Supplement 2
   also lists only ".so and .h"; libcutensorMp.so.2 and the Windows import libraries are cuTENSOR; the distribution
   is NVIDIA's though not named nvidia-*.
-* nvidia-nvshmem-cu12 3.8.0: nvshmem_transport_*.so.7 carry their plugin ABI in the name, not the release; the
-  device library also ships as LLVM bitcode (libnvshmem_device_sm_<N>.bc).
+* nvidia-nvshmem-cu12 and -cu13 3.8.0: nvshmem_transport_*.so.7 carry their plugin ABI in the name, not the
+  release; the device library also ships as LLVM bitcode (libnvshmem_device_sm_<N>.bc). Both wheels ship the CUDA
+  EULA's 2018 License.txt (no NVSHMEM SLA): NVSHMEM, and the device code in its libraries, is judged under it.
 
 Runs with LICSCAN_REALWORLD=1 or when the wheels are cached (tests/licence_copies.py downloads them into the test
 cache)."""
@@ -128,14 +129,62 @@ def test_cutensor_named_and_under_its_own_sla(request, tmp_path_factory, platfor
         ("cutensor-cu12", "NVIDIA")]
 
 
-def test_nvshmem_every_library_named_with_the_wheel_version(request, tmp_path_factory):
-    wheel, report = _report(request, tmp_path_factory, "nvidia-nvshmem-cu12", "3.8.0")
+EULA_2018 = "2018-07-26"
+EULA_2018_SHA256 = "ad6f5853fba0ca0d159d0f58d49ae49830c2f8c93f7a92648b9ce90adb4c6ccd"
+
+
+@pytest.mark.parametrize("name", ["nvidia-nvshmem-cu12", "nvidia-nvshmem-cu13"])
+def test_nvshmem_every_library_named_and_under_the_cuda_eula_its_wheel_ships(request, tmp_path_factory, name):
+    """NVSHMEM's wheels ship the CUDA EULA's 2018 License.txt (the same sha256 as nvidia-cuda-runtime's), not an
+    NVSHMEM SLA: every part, and the device code inside them, is judged under that text."""
+    wheel, report = _report(request, tmp_path_factory, name, "3.8.0")
     assert report["findings"] == [] and report["diagnostics"] == []
     libraries = _components(report, "sdk-library")
     binaries = _binaries(wheel)
-    assert len(binaries) == 19 and sorted(libraries) == binaries
-    assert set(libraries.values()) == {("nvshmem", "3.8.0", "LicenseRef-NVIDIA-NVSHMEM-SLA")}
-    assert [b for b in binaries if b.endswith(".bc")] == [
-        f"nvidia/nvshmem/lib/libnvshmem_device_sm_{n}.bc" for n in (100, 70, 80, 89, 90)]
+    assert sorted(libraries) == binaries
+    assert set(libraries.values()) == {("nvshmem", "3.8.0", "LicenseRef-NVIDIA-CUDA-EULA")}
+    if name.endswith("cu12"):
+        assert len(binaries) == 19
+        assert [b for b in binaries if b.endswith(".bc")] == [
+            f"nvidia/nvshmem/lib/libnvshmem_device_sm_{n}.bc" for n in (100, 70, 80, 89, 90)]
     conflicts = [e for c in report["components"] for e in c["evidence"] if "version conflict" in e]
     assert conflicts == []
+    licence = f"{name.replace('-', '_')}-3.8.0.dist-info/licenses/License.txt"
+    texts = [c for c in report["components"] if c["kind"] == "license-text"]
+    assert [(_member(c["paths"][0]), c["version"], c["license"], c["properties"]["document"],
+             c["properties"]["sha256"]) for c in texts] == [
+        (licence, EULA_2018, f"LicenseRef-NVIDIA-CUDA-EULA-{EULA_2018}", "nvidia-sdk-eula-2018", EULA_2018_SHA256)]
+    assert _governing(report) == {(m, "cuda-eula", EULA_2018) for m in libraries} | {(licence, "cuda-eula", None)}
+    devices = {g["path"]: g for g in report["governing"] if g["scope"] == "device_code"}
+    assert {_member(p) for p in {d["path"] for d in report["device_code"]}} == {_member(p) for p in devices}
+    assert devices and {(g["document"], g["text"], g["basis"]) for g in devices.values()} == {
+        ("cuda-eula", EULA_2018, "primary")}
+    assert all(g["why"].startswith("part of nvshmem 3.8.0 (libnvshmem_") for g in devices.values())
+
+
+def test_nvshmem_library_shipped_by_a_third_party_is_not_in_attachment_a(request, tmp_path):
+    """libnvshmem_host.so.3 copied out of the wheel into an application: its own bytes say NVSHMEM 3.8.0
+    ("NVSHMEM_ARTIFACT_VERSION=3.8.0"), whose wheel ships the 2018 text; that text's Attachment A lists no
+    NVSHMEM file, and 2.2 makes the list the distributable portions."""
+    try:
+        wheel = licence_copies.wheel("nvidia-nvshmem-cu12", "3.8.0", realworld_enabled(request.config))
+    except licence_copies.Unavailable as error:
+        pytest.skip(str(error))
+    app = tmp_path / "dist" / "app"
+    app.mkdir(parents=True)
+    with zipfile.ZipFile(wheel) as zf:
+        (app / "libnvshmem_host.so.3").write_bytes(zf.read("nvidia/nvshmem/lib/libnvshmem_host.so.3"))
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", "dist", "--no-cache", "--format", "json"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert [(f["rule"], f["verdict"], f["path"], f["clause"]["section"], f["clause"]["date"])
+            for f in report["findings"]] == [
+        ("CUDA-EULA-NOT-REDISTRIBUTABLE", "violation", "dist/app/libnvshmem_host.so.3", "2.2", EULA_2018)]
+    (finding,) = report["findings"]
+    assert finding["clause"]["text"] == ("The portions of the SDK that are distributable under the Agreement are "
+                                         "listed in Attachment A.")
+    assert finding["clause"]["document"].startswith(
+        "License Agreement for NVIDIA Software Development Kits (Release Date: July 26, 2018)")
+    assert "marker 'NVSHMEM_ARTIFACT_VERSION=3.8.0' at 0x2bb070" in finding["evidence"]
+    assert any(e.endswith("(the text that governs it): libnvshmem_host.so.3 is unlisted") for e in finding["evidence"])

@@ -66,6 +66,17 @@ class AttachmentA:
         truth = Tri.TRUE if len(ids) == 1 else Tri.UNKNOWN
         return tuple((self.text(tid), truth) for tid in ids)
 
+    def candidates(self, rng: ToolkitRange, configured: str | None,
+                   governing: str | None) -> tuple[tuple[tuple[EulaText, Tri], ...], str]:
+        """The texts whose Attachment A decides a file, and why: the configured ``eula.text``; else the texts its
+        toolkit range may fall under; with no toolkit to pick by, the text that governs the part when that is
+        known (NVSHMEM 3.8.0's own release, a text shipped beside it, the newest)."""
+        if configured:
+            return ((self.text(configured), Tri.TRUE),), "configured eula.text"
+        if rng.is_unknown and governing is not None:
+            return ((self.text(governing), Tri.TRUE),), "the text that governs it"
+        return self.texts_for(rng), f"toolkit {rng.text}"
+
     def basis(self, text: EulaText) -> EulaText:
         """The text whose list stands for ``text``: itself when examined, else the newest examined text before
         it (a reading, said in the finding's evidence)."""

@@ -48,6 +48,7 @@ class Context:
     index: FactIndex
     settings: dict[str, str]
     eula_text: str | None = None  # an EULA text id that overrides the choice by toolkit (config eula.text)
+    policy: str = "published-with-toolkit"  # the text policy (licscan/rules/governing.py POLICIES)
     # TogetherWith: the facts of one group that satisfy (or may satisfy) a ``match``, evaluated once per group
     # instead of once per fact of the group (19,234 device images of one input made it quadratic).
     joined_results: dict[tuple[int, str, str, str], Joined] = field(default_factory=dict)
@@ -148,13 +149,9 @@ class AttachmentTest(Condition):
 
     def evaluate(self, fact: Fact, ctx: Context) -> Result:
         data = attachment.load()
-        candidates: tuple[tuple[attachment.EulaText, Tri], ...]
-        if ctx.eula_text:
-            candidates = ((data.text(ctx.eula_text), Tri.TRUE),)
-            why = "configured eula.text"
-        else:
-            candidates = data.texts_for(fact.toolkit)
-            why = f"toolkit {fact.toolkit.text}"
+        governing = fact.governing.get(ctx.policy)
+        known = governing.text if governing is not None and governing.document == "cuda-eula" else None
+        candidates, why = data.candidates(fact.toolkit, ctx.eula_text, known)
         basename = fact.get("basename") or ""
         statuses = {text.id: data.status(basename, text) for text, _ in candidates}
         hits = {tid for tid, status in statuses.items() if status == self.value}

@@ -8,7 +8,7 @@ it (``basis`` primary or inferred). How each clause is read: docs/licenses.md.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
@@ -101,6 +101,9 @@ class Document:
     governs: str
     texts: dict[str, Text]
     releases: tuple[Mapping, ...]  # toolkit_texts or driver_texts
+    #: component_texts: catalog component -> its own release -> text table, for a part numbered on its own that
+    #: NVIDIA ships under this document's text (NVSHMEM 3.x wheels carry the CUDA EULA's 2018 License.txt).
+    components: dict[str, tuple[Mapping, ...]] = field(default_factory=dict)
 
     def text(self, text_id: str) -> Text:
         return self.texts[text_id]
@@ -111,13 +114,16 @@ class Document:
             return max(dated, key=lambda pair: pair[0])[1]
         return list(self.texts.values())[-1] if self.texts else None  # undated: listed oldest first
 
-    def for_release(self, rng: ToolkitRange, platform: str | None = None) -> tuple[tuple[Text, str, str], ...] | None:
+    def for_release(self, rng: ToolkitRange, platform: str | None = None,
+                    component: str | None = None) -> tuple[tuple[Text, str, str], ...] | None:
         """The text(s) published with a release range: ((text, basis, source), ...) when every release the range
         may hold is mapped, else None (unknown). Several entries mean the range spans texts. ``platform`` ("linux",
-        "windows" or None: not known) leaves out the rows of the other platform."""
+        "windows" or None: not known) leaves out the rows of the other platform. ``component``: a component with a
+        table of its own (``components``), whose ``rng`` is its own release, not a toolkit's."""
         out: dict[str, tuple[Text, str, str]] = {}
         covered = Tri.FALSE
-        rows = tuple(r for r in self.releases if r.platform is None or platform is None or r.platform == platform)
+        table = self.components[component] if component is not None else self.releases
+        rows = tuple(r for r in table if r.platform is None or platform is None or r.platform == platform)
         for row in rows:
             truth = contains(row.versions, rng)
             if truth is Tri.FALSE:
@@ -166,6 +172,18 @@ def _copy(data: dict[str, Any]) -> Copy:
                 data.get("platform"))
 
 
+def _rows(where: str, rows: Any, texts: dict[str, Text]) -> tuple[Mapping, ...]:
+    """A release -> text table (toolkit_texts, driver_texts, one component's component_texts), checked."""
+    out = tuple(Mapping(parse_specifier(r["versions"]), str(r["versions"]), str(r["text"]), str(r["basis"]),
+                        str(r["source"]), r.get("platform")) for r in rows)
+    for row in out:
+        if row.text not in texts:
+            raise ValueError(f"{TABLE}: {where} maps {row.spec} to unknown text {row.text!r}")
+        if row.platform not in (None, *PLATFORMS):
+            raise ValueError(f"{TABLE}: {where} maps {row.spec} for unknown platform {row.platform!r}")
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def load() -> Documents:
     from licscan.knowledge import load_table
@@ -182,16 +200,11 @@ def load() -> Documents:
                                        bool(text["examined"]), str(text["license"]),
                                        tuple(_copy(c) for c in text.get("copies") or ()),
                                        tuple(text.get("phrases") or ()), clauses, frozenset(text.get("absent") or ()))
-        rows = doc.get("toolkit_texts") or doc.get("driver_texts") or ()
-        releases = tuple(Mapping(parse_specifier(r["versions"]), str(r["versions"]), str(r["text"]), str(r["basis"]),
-                                 str(r["source"]), r.get("platform")) for r in rows)
-        for row in releases:
-            if row.text not in texts:
-                raise ValueError(f"{TABLE}: {doc_id} maps {row.spec} to unknown text {row.text!r}")
-            if row.platform not in (None, *PLATFORMS):
-                raise ValueError(f"{TABLE}: {doc_id} maps {row.spec} for unknown platform {row.platform!r}")
+        releases = _rows(doc_id, doc.get("toolkit_texts") or doc.get("driver_texts") or (), texts)
+        components = {str(name): _rows(f"{doc_id} ({name})", rows, texts)
+                      for name, rows in (doc.get("component_texts") or {}).items()}
         documents[doc_id] = Document(doc_id, str(doc["name"]), str(doc["kind"]), doc.get("spdx"),
-                                     " ".join(str(doc.get("governs", "")).split()), texts, releases)
+                                     " ".join(str(doc.get("governs", "")).split()), texts, releases, components)
     return Documents(documents)
 
 

@@ -75,7 +75,7 @@ def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config: Con
     exclude = config.excluded if config is not None and config.exclude else None  # no patterns: no call per fact
     policy = getattr(config, "governing_text", None) or gov.DEFAULT_POLICY
     index = facts_mod.build(document, exclude, policy)
-    ctx = Context(index, settings, config.eula_text if config is not None else None)
+    ctx = Context(index, settings, config.eula_text if config is not None else None, policy)
     findings: list[Finding] = []
     for rule in all_rules(packs):
         groups: dict[tuple[str, str], list[Hit]] = {}

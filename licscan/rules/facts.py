@@ -18,37 +18,38 @@ for ``together_with``:
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from itertools import chain
 from typing import Any
 
 from licscan.model import PROPERTY_KEYS, VALUE_SEPARATOR, ToolkitRange
-from licscan.model.releases import UNKNOWN
 from licscan.rules import governing as gov
+from licscan.rules.devicefacts import DEVICE_VENDORS, device_facts, device_range
+from licscan.rules.fact import DIST_FIELDS, Json, dist_fields
+from licscan.rules.fact import SCOPES as SCOPES
+from licscan.rules.fact import Fact as Fact  # re-exported: the rules import the fact types from here
+from licscan.rules.fact import FactIndex as FactIndex
 from licscan.rules.toolkits import component_toolkit, dirname, path_toolkits
 from licscan.vpath import SEP, basename, innermost, is_within, outer
+from licscan.vpath import chain as levels
 
-Json = dict[str, Any]  # an object of a report document (licscan/schemas/report.schema.json)
-SCOPES = ("component", "device_code", "distribution")
 GROUPS = ("input", "distribution", "path")
 
-_DIST_FIELDS = ("distribution.name", "distribution.path", "distribution.ecosystem", "distribution.version",
-                "distribution.license_declared")
 #: The governing licence under the configured policy (licscan/rules/governing.py, docs/licenses.md).
 _GOV_FIELDS = ("governing.document", "governing.text", "governing.title", "governing.license")
 FIELDS: dict[str, tuple[str, ...]] = {
     "component": ("id", "name", "vendor", "kind", "version", "license", "path", "basename", "paths", "evidence",
-                  "toolkit", "input") + _DIST_FIELDS + _GOV_FIELDS,
+                  "toolkit", "input") + DIST_FIELDS + _GOV_FIELDS,
     "device_code": ("path", "basename", "container", "kind", "arch", "ptx_isa", "toolkit", "compression", "size",
-                    "producer", "vendor", "ptx_in_file", "device_summary", "input") + _DIST_FIELDS + _GOV_FIELDS,
+                    "producer", "vendor", "ptx_in_file", "device_summary", "input") + DIST_FIELDS + _GOV_FIELDS,
     "distribution": ("path", "basename", "ecosystem", "name", "version", "license_declared", "license_files",
-                     "input") + _DIST_FIELDS,
+                     "input") + DIST_FIELDS,
 }
 #: Fields that hold a version range (``version_in`` applies; ``toolkit`` is a {min,max,exact} object).
 RANGE_FIELDS = ("toolkit", "version", "distribution.version")
-DEVICE_VENDORS = {"cubin": "NVIDIA", "ptx": "NVIDIA", "hsaco": "AMD", "spirv": None}
+#: NVIDIA components whose files' device code is part of them, governed as they are (DocumentReader.device_governing).
+OWNER_KINDS = ("sdk-library", "driver", "developer-tool")
 
 
 _PROPERTY = "properties."
@@ -65,53 +66,6 @@ def named_distribution(props: Mapping[str, Any]) -> str | None:
     several (joined with VALUE_SEPARATOR; distribution names never hold it), None when it names none."""
     names = str(props.get("distribution") or "").split(VALUE_SEPARATOR)
     return max(names) or None
-
-
-@dataclass(frozen=True)
-class Fact:
-    scope: str
-    path: str
-    fields: Mapping[str, Any]
-    component: str | None = None
-    evidence: tuple[str, ...] = ()
-    groups: Mapping[str, str | None] = field(default_factory=dict)
-    toolkit: ToolkitRange = UNKNOWN
-    #: policy -> the licence that governs this part under it (every policy of governing.POLICIES).
-    governing: Mapping[str, gov.Governing] = field(default_factory=dict)
-
-    def get(self, name: str) -> Any:
-        return self.fields.get(name)
-
-    @property
-    def label(self) -> str:
-        """A short name for evidence lines: ``zluda (output-consumer)`` or ``ptx compute_90``."""
-        if self.scope == "component":
-            return f"{self.fields.get('name')} ({self.fields.get('kind')})"
-        if self.scope == "device_code":
-            return f"{self.fields.get('kind')} {self.fields.get('arch')}"
-        return f"distribution {self.fields.get('name')} {self.fields.get('version') or ''}".rstrip()
-
-
-class FactIndex:
-    """All facts of one document, indexed by scope and by group for joins."""
-
-    def __init__(self, facts: Iterable[Fact]):
-        self.facts = tuple(facts)
-        self._by: dict[tuple[str, str, str], list[Fact]] = {}
-        scopes: dict[str, list[Fact]] = {scope: [] for scope in SCOPES}
-        for fact in self.facts:
-            scopes.setdefault(fact.scope, []).append(fact)
-            for group, key in fact.groups.items():
-                if key is not None:
-                    self._by.setdefault((fact.scope, group, key), []).append(fact)
-        self._scopes = {scope: tuple(same) for scope, same in scopes.items()}
-
-    def scope(self, scope: str) -> tuple[Fact, ...]:
-        return self._scopes.get(scope, ())
-
-    def members(self, scope: str, within: str, key: str) -> tuple[Fact, ...] | list[Fact]:
-        """The facts of ``scope`` in the group ``key`` of kind ``within``, in document order."""
-        return self._by.get((scope, within, key), ())
 
 
 def _input_of(path: str, inputs: list[str]) -> str:
@@ -138,25 +92,6 @@ def _path_evidence(component: Json, path: str) -> tuple[str, ...]:
     evidence = tuple(component.get("evidence") or ())
     own = tuple(e[len(path) + 2:] for e in evidence if e.startswith(path + ": "))
     return own or evidence
-
-
-def _dist_fields(dist: Json | None) -> dict[str, Any]:
-    if not dist:
-        return {k: None for k in _DIST_FIELDS}
-    return {"distribution.name": dist.get("name"), "distribution.path": dist.get("path"),
-            "distribution.ecosystem": dist.get("ecosystem"), "distribution.version": dist.get("version"),
-            "distribution.license_declared": dist.get("license_declared")}
-
-
-def _device_summary(entries: list[Json]) -> str:
-    ptx = sorted({e.get("arch", "?") for e in entries if e.get("kind") == "ptx"})
-    sass = sorted({e.get("arch", "?") for e in entries if e.get("kind") == "cubin"})
-    parts = []
-    if ptx:
-        parts.append("PTX " + ", ".join(ptx))
-    if sass:
-        parts.append("SASS " + ", ".join(sass))
-    return "; ".join(parts) or "no NVIDIA device code"
 
 
 def _beside(components: list[dict[str, Any]], dists: list[dict[str, Any]]) -> dict[str, list[tuple[str, str, str]]]:
@@ -189,8 +124,9 @@ def _governing(fields: Json, toolkit: ToolkitRange, beside: tuple[tuple[str, str
     else:
         document = gov.document_of(fields)
         release = gov.release_range(document, fields, toolkit)
-        by_policy = {p: gov.resolve(document, release, beside, p, gov.platform_of(str(fields.get("basename") or "")))
-                     for p in gov.POLICIES}
+        own = gov.own_table(document, fields)
+        by_policy = {p: gov.resolve(document, release, beside, p, gov.platform_of(str(fields.get("basename") or "")),
+                                    own) for p in gov.POLICIES}
     chosen = by_policy[policy]
     title = chosen.label if chosen.document is not None else None
     return by_policy, {"governing.document": chosen.document, "governing.text": chosen.text,
@@ -202,7 +138,7 @@ Near = tuple[tuple[str, str, str], ...]
 GovernedBy = tuple[dict[str, gov.Governing], dict[str, Any]]
 
 
-class _Document:
+class DocumentReader:
     """A report document read once for fact building: its lists, the licence texts shipped beside parts, and the
     per-path answers (enclosing input, distribution, groups) that many facts of one file share (a library holds
     thousands of device images: libtorch_cuda.so 2,975)."""
@@ -227,6 +163,14 @@ class _Document:
         self._inputs: dict[str, str] = {}
         self._places: dict[tuple[str, str | None], tuple[Json | None, dict[str, str | None]]] = {}
         self._device_governing: dict[tuple[str | None, str, str | None, str], GovernedBy] = {}
+        self._toolkits: tuple[dict[int, ToolkitRange], dict[tuple[int, str], tuple[ToolkitRange, str]]] | None = None
+        self._component_facts: dict[tuple[int, str], Fact] = {}
+        #: path -> index of the NVIDIA library, driver or tool named at it (the first, by id, when several are)
+        self.owners: dict[str, int] = {}
+        for index, component in sorted(enumerate(self.components), key=lambda ic: str(ic[1].get("id") or "")):
+            if component.get("vendor") == "NVIDIA" and component.get("kind") in OWNER_KINDS:
+                for path in component.get("paths") or ():
+                    self.owners.setdefault(path, index)
 
     def input_of(self, path: str) -> str:
         found = self._inputs.get(path)
@@ -250,8 +194,39 @@ class _Document:
         """Licence texts shipped in the folder of ``path`` and in its distribution."""
         return tuple(self.beside.get(f"dir:{dirname(path)}", ())) + tuple(self.beside.get(dist_key or "", ()))
 
+    def toolkits(self) -> tuple[dict[int, ToolkitRange], dict[tuple[int, str], tuple[ToolkitRange, str]]]:
+        """Each component's toolkit, and per path the toolkit of a component whose own is unknown (made once)."""
+        if self._toolkits is None:
+            own = {i: component_toolkit(c) for i, c in enumerate(self.components)}
+            self._toolkits = (own, path_toolkits(self.components, own))
+        return self._toolkits
+
+    def component_fact(self, index: int, path: str) -> Fact:
+        """The fact of component ``index`` at one of its paths (made once)."""
+        key = (index, path)
+        found = self._component_facts.get(key)
+        if found is None:
+            found = self._component_facts[key] = _component_fact(self, index, path)
+        return found
+
+    def owner(self, path: str) -> int | None:
+        """The NVIDIA library, driver or tool whose file holds device code at ``path``: the one named at the path
+        itself, else at the innermost archive that holds it (``libnvshmem_device.a!/init_device.cu.o``)."""
+        for level in reversed(levels(path)):
+            found = self.owners.get(level)
+            if found is not None:
+                return found
+        return None
+
     def device_governing(self, path: str, rng: ToolkitRange, vendor: str | None, dist_key: str | None) -> GovernedBy:
-        """Device code's licence depends on its vendor, toolkit, distribution and folder only: once per set."""
+        """The licence of NVIDIA device code. Inside an NVIDIA library (cuDNN, cuTENSOR, NVSHMEM, cuBLAS ...) it is
+        part of that library and governed as the library is: the cuDNN SLA's 2.2 speaks of "any portion of the
+        SDK", and the object code the CUDA EULA's 2.3 protects holds it. Elsewhere it is the user's own output of
+        NVIDIA's compiler: the CUDA EULA text of the toolkit that built it (docs/licenses.md#device-code). Made once
+        per owner, or per vendor, toolkit, distribution and folder."""
+        owner = self.owner(path) if vendor == "NVIDIA" else None
+        if owner is not None:
+            return self._owned(owner, path)
         key = (vendor, rng.text, dist_key, dirname(path))
         found = self._device_governing.get(key)
         if found is None:
@@ -259,90 +234,52 @@ class _Document:
                                                              self.near(path, dist_key), self.policy)
         return found
 
+    def _owned(self, owner: int, path: str) -> GovernedBy:
+        component = self.components[owner]
+        where = next(level for level in reversed(levels(path)) if self.owners.get(level) == owner)
+        key = (f"owner:{owner}", "", None, where)
+        found = self._device_governing.get(key)
+        if found is None:
+            fact = self.component_fact(owner, where)
+            part = f"part of {component.get('name')} {component.get('version') or ''}".rstrip() + f" ({basename(where)}): "
+            by_policy = {p: replace(g, why=part + g.why) for p, g in fact.governing.items()}
+            found = self._device_governing[key] = (by_policy, {k: fact.fields.get(k) for k in _GOV_FIELDS})
+        return found
+
 
 def _props(component: Json) -> dict[str, str]:
     return {str(k): str(v) for k, v in (component.get("properties") or {}).items()}
 
 
-def _component_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]:
-    toolkits = {i: component_toolkit(c) for i, c in enumerate(doc.components)}
-    per_path = path_toolkits(doc.components, toolkits)
+def _component_facts(doc: DocumentReader, skip: Callable[[str], bool]) -> Iterator[Fact]:
     for index, component in enumerate(doc.components):
-        props = _props(component)
         for path in component.get("paths") or ():
-            toolkit = toolkits[index]
-            sibling_note: tuple[str, ...] = ()
-            if (index, path) in per_path:
-                toolkit, note = per_path[(index, path)]
-                sibling_note = (f"{basename(path)}: {note}",)
-            if skip(path):
-                continue
-            dist, groups = doc.place(path, named_distribution(props))
-            fields = {k: component.get(k) for k in ("id", "name", "vendor", "kind", "version", "license")}
-            fields.update(path=path, basename=basename(path), paths=list(component.get("paths") or ()),
-                          evidence=list(component.get("evidence") or ()), input=groups["input"], toolkit=toolkit)
-            fields.update(_dist_fields(dist))
-            fields.update({f"properties.{k}": v for k, v in props.items()})
-            by_policy, gov_fields = _governing(fields, toolkit, doc.near(path, groups["distribution"]), doc.policy)
-            fields.update(gov_fields)
-            yield Fact("component", path, fields, component.get("id"),
-                       _path_evidence(component, path) + sibling_note + toolkit.evidence, groups, toolkit, by_policy)
+            if not skip(path):
+                yield doc.component_fact(index, path)
 
 
-@functools.lru_cache(maxsize=1024)
-def _range(low: Any, high: Any, exact: Any) -> ToolkitRange:
-    return ToolkitRange.from_json({"min": low, "max": high, "exact": exact})
+def _component_fact(doc: DocumentReader, index: int, path: str) -> Fact:
+    component = doc.components[index]
+    toolkits, per_path = doc.toolkits()
+    props = _props(component)
+    toolkit = toolkits[index]
+    sibling_note: tuple[str, ...] = ()
+    if (index, path) in per_path:
+        toolkit, note = per_path[(index, path)]
+        sibling_note = (f"{basename(path)}: {note}",)
+    dist, groups = doc.place(path, named_distribution(props))
+    fields = {k: component.get(k) for k in ("id", "name", "vendor", "kind", "version", "license")}
+    fields.update(path=path, basename=basename(path), paths=list(component.get("paths") or ()),
+                  evidence=list(component.get("evidence") or ()), input=groups["input"], toolkit=toolkit)
+    fields.update(dist_fields(dist))
+    fields.update({f"properties.{k}": v for k, v in props.items()})
+    by_policy, gov_fields = _governing(fields, toolkit, doc.near(path, groups["distribution"]), doc.policy)
+    fields.update(gov_fields)
+    return Fact("component", path, fields, component.get("id"),
+                _path_evidence(component, path) + sibling_note + toolkit.evidence, groups, toolkit, by_policy)
 
 
-def _device_range(entry: Json) -> ToolkitRange:
-    """The toolkit of a device image, made once per distinct {min, max, exact} (evidence is not part of it)."""
-    toolkit = entry.get("toolkit")
-    if type(toolkit) is not dict:
-        return ToolkitRange.from_json(toolkit)
-    try:
-        return _range(toolkit.get("min"), toolkit.get("max"), toolkit.get("exact"))
-    except TypeError:  # an unhashable bound in a hand-made document: no bound (from_json)
-        return ToolkitRange.from_json(toolkit)
-
-
-def _device_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]:
-    by_path: dict[str, list[Json]] = {}
-    for entry in doc.devices:
-        by_path.setdefault(entry.get("path") or "", []).append(entry)
-    # Made once per file, vendor and toolkit: what their images share (None: excluded; rng kept: its id stays).
-    shared: dict[tuple[str, str | None, int], tuple[ToolkitRange, tuple[Json, Any, Any] | None]] = {}
-    for entry in doc.devices:
-        path: str = entry.get("path") or ""
-        rng, vendor = _device_range(entry), DEVICE_VENDORS.get(entry.get("kind") or "")
-        found = shared.get((path, vendor, id(rng)))
-        if found is None:
-            found = shared[(path, vendor, id(rng))] = (rng, None if skip(path) else _device_shared(
-                doc, path, rng, vendor, by_path[path]))
-        if found[1] is None:
-            continue
-        tail, groups, by_policy = found[1]
-        fields = {k: entry.get(k) for k in ("path", "container", "kind", "arch", "ptx_isa", "compression", "size",
-                                            "producer")}
-        fields.update(tail)
-        compression = entry.get("compression")
-        evidence = (f"{entry.get('kind')} {entry.get('arch')} in {entry.get('container')} "
-                    f"(toolkit {rng.text}{', ' + compression if compression not in (None, 'none') else ''})",)
-        yield Fact("device_code", path, fields, None, evidence, groups, rng, by_policy)
-
-
-def _device_shared(doc: _Document, path: str, rng: ToolkitRange, vendor: str | None,
-                   same: list[Json]) -> tuple[Json, dict[str, str | None], dict[str, gov.Governing]]:
-    dist, groups = doc.place(path, doc.named_at.get(path))
-    tail: Json = {"basename": basename(path), "toolkit": rng, "vendor": vendor,
-                  "ptx_in_file": any(e.get("kind") == "ptx" for e in same), "device_summary": _device_summary(same),
-                  "input": groups["input"]}
-    tail.update(_dist_fields(dist))
-    by_policy, gov_fields = doc.device_governing(path, rng, vendor, groups["distribution"])
-    tail.update(gov_fields)
-    return tail, groups, by_policy
-
-
-def _distribution_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator[Fact]:
+def _distribution_facts(doc: DocumentReader, skip: Callable[[str], bool]) -> Iterator[Fact]:
     for dist in doc.dists:
         path = dist.get("path") or ""
         if skip(path):
@@ -350,7 +287,7 @@ def _distribution_facts(doc: _Document, skip: Callable[[str], bool]) -> Iterator
         fields = {k: dist.get(k) for k in ("path", "ecosystem", "name", "version", "license_declared",
                                            "license_files")}
         fields.update(basename=basename(path), input=doc.input_of(path))
-        fields.update(_dist_fields(dist))
+        fields.update(dist_fields(dist))
         dist_key = dist.get("path") or f"name:{dist.get('name')}"
         yield Fact("distribution", path, fields, None,
                    (f"{dist.get('ecosystem')} distribution {dist.get('name')} {dist.get('version') or ''}".rstrip(),),
@@ -361,9 +298,9 @@ def build(document: Mapping[str, Any], exclude: Callable[[str], bool] | None = N
           policy: str = gov.DEFAULT_POLICY) -> FactIndex:
     """The facts of a report document. ``exclude(path) -> bool`` drops facts whose path it matches; ``policy``
     chooses the governing licence text (governing.POLICIES)."""
-    doc = _Document(document, policy)
+    doc = DocumentReader(document, policy)
     skip = exclude or (lambda _path: False)
-    return FactIndex(chain(_component_facts(doc, skip), _device_facts(doc, skip), _distribution_facts(doc, skip)))
+    return FactIndex(chain(_component_facts(doc, skip), device_facts(doc, skip), _distribution_facts(doc, skip)))
 
 
 def _entry(path: str, component: str | None, scope: str, governing: Mapping[str, gov.Governing],
@@ -382,7 +319,7 @@ def governing_entries(report: Mapping[str, Any], policy: str = gov.DEFAULT_POLIC
     one entry per component path and per file of NVIDIA device code (its first NVIDIA image), with the document,
     text, title, licence id, basis and why, and the text each other policy would pick where it differs. Device
     code is not made into facts here: one licence lookup per file, not per image."""
-    doc = _Document(report, policy)
+    doc = DocumentReader(report, policy)
     out: dict[tuple[str, str | None], Json | None] = {}
     for fact in _component_facts(doc, lambda _path: False):
         if (fact.path, fact.component) not in out and fact.governing[policy].document is not None:
@@ -393,6 +330,6 @@ def governing_entries(report: Mapping[str, Any], policy: str = gov.DEFAULT_POLIC
         if (path, None) in out or gov.document_of({"scope": "device_code", "vendor": vendor}) is None:
             continue
         _dist, groups = doc.place(path, doc.named_at.get(path))
-        by_policy, _fields = doc.device_governing(path, _device_range(entry), vendor, groups["distribution"])
+        by_policy, _fields = doc.device_governing(path, device_range(entry), vendor, groups["distribution"])
         out[(path, None)] = _entry(path, None, "device_code", by_policy, policy)
     return [e for k, e in sorted(out.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")) if e is not None]

@@ -173,11 +173,12 @@ def platform_of(basename: str) -> str | None:
 
 
 def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str, str, str], ...],
-            policy: str, platform: str | None = None) -> Governing:
+            policy: str, platform: str | None = None, component: str | None = None) -> Governing:
     """The governing text of ``document`` for a part of release range ``release`` under ``policy``.
 
     ``beside``: licence texts shipped with the part, as (document, text, "path (sha256 ...)"); ``platform``: the
-    part's (:func:`platform_of`), for a release whose text differs by platform."""
+    part's (:func:`platform_of`), for a release whose text differs by platform; ``component``: a catalog component
+    with a release table of its own in the document (:func:`own_table`), ``release`` then being its own release."""
     if document is None:
         return Governing(None, None, (), "none", "not an NVIDIA-licensed part")
     doc = documents.load().document(document)
@@ -201,23 +202,34 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
                              "several licence texts are shipped beside it: " + "; ".join(w for _, w in mine))
     if release.is_unknown:
         return Governing(document, None, (), "unknown", f"the release of the part is unknown, so is its {doc.name} text")
-    mapped = doc.for_release(release, platform)
+    mapped = doc.for_release(release, platform, component)
+    what = f"{component} {release.text}" if component else f"release {release.text}"
     if mapped is None:
         return Governing(document, None, (), "unknown",
-                         f"no {doc.name} text is known to be published with release {release.text} (docs/licenses.md)")
+                         f"no {doc.name} text is known to be published with {what} (docs/licenses.md)")
     if len(mapped) > 1:
         return Governing(document, None, tuple(t.id for t, _, _ in mapped), "unknown",
-                         f"release {release.text} may fall under " + " or ".join(t.label for t, _, _ in mapped))
+                         f"{what} may fall under " + " or ".join(t.label for t, _, _ in mapped))
     text, basis, source = mapped[0]
     fallback = " (no licence file of this document is shipped beside it)" if policy == "shipped-beside" else ""
-    return Governing(document, text.id, (), basis,
-                     f"{text.label}, published with release {release.text}: {source}{fallback}")
+    return Governing(document, text.id, (), basis, f"{text.label}, published with {what}: {source}{fallback}")
+
+
+def own_table(document: str | None, fields: Mapping[str, Any]) -> str | None:
+    """The component's name when ``document`` maps that component's own releases to its texts
+    (documents.yaml ``component_texts``: NVSHMEM under the CUDA EULA), else None."""
+    name = fields.get("name")
+    if document is None or fields.get("scope") == "device_code" or not name:
+        return None
+    return str(name) if str(name) in documents.load().document(document).components else None
 
 
 def release_range(document: str | None, fields: Mapping[str, Any], toolkit: ToolkitRange) -> ToolkitRange:
     """The release a part's text is looked up by: the driver version for driver parts, SCALE's version for SCALE,
-    else the toolkit range."""
-    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla", "cutensor-sla"):
+    the part's own version for the SLA libraries and for a component with its own table (:func:`own_table`), else
+    the toolkit range."""
+    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla", "cutensor-sla") \
+            or own_table(document, fields):
         version = str(fields.get("version") or "")
         return ToolkitRange.of_version(".".join(version.split(".")[:3])) if version else ToolkitRange.unknown()
     return toolkit
