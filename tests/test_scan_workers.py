@@ -116,9 +116,9 @@ def test_tasks_in_flight_are_bounded(tmp_path, monkeypatch):
 
     finish = feed_module.PlainFiles.finish
 
-    def finishing(self, distributions):
+    def finishing(self, distributions, meanwhile=None):
         events.append("walk done")
-        return finish(self, distributions)
+        return finish(self, distributions, meanwhile)
 
     monkeypatch.setattr(feed_module, "ProcessPoolExecutor", Recording)
     monkeypatch.setattr(feed_module, "examine_here", examine_here)
@@ -226,9 +226,9 @@ def test_the_heap_is_frozen_during_a_scan_and_released_after(tmp_path, monkeypat
     seen: list[int] = []
     finish = feed_module.PlainFiles.finish
 
-    def finishing(self, distributions):
+    def finishing(self, distributions, meanwhile=None):
         seen.append(gc.get_freeze_count())
-        return finish(self, distributions)
+        return finish(self, distributions, meanwhile)
 
     monkeypatch.setattr(feed_module.PlainFiles, "finish", finishing)
     with workers.steady_heap() as settle:
@@ -251,3 +251,61 @@ def test_the_heap_is_frozen_during_a_scan_and_released_after(tmp_path, monkeypat
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_meanwhile_runs_once_after_the_walk_while_workers_have_work(tmp_path, monkeypatch):
+    """Issue 14: an audit parses its rule packs while the scan's workers examine files (they ran alone before the
+    scan). The scan calls ``meanwhile`` once, after the walk (every file handed out), with batches already in the
+    workers' hands, and the records are those of a scan without it."""
+    many_files(tmp_path, 400)
+    state: list[int] = []
+    plain_files: list[feed_module.PlainFiles] = []
+    init = feed_module.PlainFiles.__init__
+
+    def keep(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        plain_files.append(self)
+
+    def meanwhile():
+        (plain,) = plain_files
+        assert plain.pool is not None
+        state.append(len(plain.pool.in_flight))
+
+    monkeypatch.setattr(feed_module.PlainFiles, "__init__", keep)
+    _, records = scan([str(tmp_path / "dist")], ScanConfig(jobs=2), meanwhile=meanwhile)
+    assert len(state) == 1 and state[0] >= 1
+    assert len(records) == 400
+    _, alone = scan([str(tmp_path / "dist")], ScanConfig(jobs=1))
+    assert [(r.vpath, r.facts, r.matches) for r in records] == [(r.vpath, r.facts, r.matches) for r in alone]
+
+
+def test_an_audit_without_packs_of_its_own_parses_the_built_in_ones_during_the_scan(tmp_path, monkeypatch):
+    """The built-in rule packs are parsed inside the scan (``meanwhile``), a pack named by the user before it (a bad
+    one is an error before any file is read)."""
+    from licscan import audit as audit_module
+    from licscan.rules import loader
+
+    many_files(tmp_path, 3)
+    calls: list[str] = []
+    scan_inputs = audit_module.scan
+    load = loader.load_packs
+
+    def scanning(*args, **kwargs):
+        calls.append("scan")
+        return scan_inputs(*args, **kwargs)
+
+    def loading(*args, **kwargs):
+        calls.append("packs")
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(audit_module, "scan", scanning)
+    monkeypatch.setattr(loader, "load_packs", loading)
+    result = audit_module.run_audit([str(tmp_path / "dist")], audit_module.AuditOptions(
+        scan=ScanConfig(jobs=2, cache_dir=None)))
+    assert calls == ["scan", "packs"] and result.rules
+    calls.clear()
+    (tmp_path / "bad.yaml").write_text("rules: [\n")
+    with pytest.raises(loader.RulePackError):
+        audit_module.run_audit([str(tmp_path / "dist")], audit_module.AuditOptions(
+            scan=ScanConfig(jobs=2, cache_dir=None), extra_packs=(str(tmp_path / "bad.yaml"),)))
+    assert calls == ["packs"]

@@ -90,11 +90,15 @@ def _warn(message: str) -> None:
 def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
          progress: Progress | None = None,
          warn: Callable[[str], None] | None = None,
-         known: KnownDigests | None = None) -> tuple[Inventory, list[FileRecord]]:
+         known: KnownDigests | None = None,
+         meanwhile: Callable[[], None] | None = None) -> tuple[Inventory, list[FileRecord]]:
     """Scan ``paths`` (files or folders) and return the inventory and the per-file records behind it.
     ``progress``, when given, is called with the virtual path of every file once it has been inspected; ``warn``
     with a one-line message when the cache folder is refused (default: standard error); ``known``: the content
-    digests of files the caller read already (the tree memo's, licscan.audit), so the cache keys need no read."""
+    digests of files the caller read already (the tree memo's, licscan.audit), so the cache keys need no read;
+    ``meanwhile``: called once, in this process, after the walk while the worker processes examine files (what
+    the caller needs after the scan and would otherwise do while they idle: an audit parses its rule packs
+    there); an exception it raises ends the scan."""
     from licscan.inventory.walk import walk
     from licscan.scan.archives import Archives, Gathered
     from licscan.scan.feed import PlainFiles
@@ -116,7 +120,7 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
             if archives is not None:
                 archives.store(got)
                 archives.replay(got)
-            got.records.extend(plain.finish(got.distributions))
+            got.records.extend(plain.finish(got.distributions, meanwhile))
         finally:
             plain.close()
     got.records.sort(key=lambda r: r.vpath)

@@ -54,6 +54,9 @@ MAX_WINDOW_PER_WORKER = 32  # batches in flight per worker process (at most)
 AHEAD = 0.05  # estimated seconds of work in flight per worker after the walk, besides what this process does
 START_AFTER = 4  # batches waiting before worker processes are started (a few files are examined here, unforked)
 MAX_STARTS = 3  # worker pools started in one scan (each later one because distributions were found meanwhile)
+# Estimated seconds of this process's work in ``finish(meanwhile=...)`` (an audit parses its rule packs and loads
+# what judging reads: 0.1-0.2 s of CPU): the workers are given twice that first, so that they do not run dry.
+MEANWHILE = 0.2
 
 
 @dataclass
@@ -124,8 +127,10 @@ class PlainFiles:
         self._feed()
 
     # ---- after the walk
-    def finish(self, distributions: Sequence[Distribution]) -> list[FileRecord]:
-        """Every plain file's record, each examined with ``distributions`` (all of the scan's)."""
+    def finish(self, distributions: Sequence[Distribution],
+               meanwhile: Callable[[], None] | None = None) -> list[FileRecord]:
+        """Every plain file's record, each examined with ``distributions`` (all of the scan's); ``meanwhile`` is
+        called first, once the workers have been given :data:`MEANWHILE` seconds of estimated work each."""
         last = self.batcher.flush()
         if last is not None:
             self.waiting.append(last)
@@ -133,6 +138,10 @@ class PlainFiles:
         if self.pool is not None and not _same(self.pool.shared.distributions, final.distributions):
             self.pool.stale = True
         self.waiting = deque(sorted(self.waiting, key=lambda b: -b.cost))
+        if meanwhile is not None:
+            self._renew(lambda: final)
+            self._feed(MEANWHILE)
+            meanwhile()
         while self.waiting or (self.pool is not None and self.pool.in_flight):
             self._step(final)
         self.close()
