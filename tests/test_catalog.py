@@ -49,6 +49,10 @@ NAMES = [
     ("npps64_12.dll", "npp", None, "12.x", ()),
     ("libnvjpeg.so.12", "nvjpeg", None, "12.x", ()),
     ("nvjpeg64_12.dll", "nvjpeg", None, "12.x", ()),
+    # nvidia-nvjpeg2k-cu12 0.11.0.51: the 0 is the ABI, the release 0.11.0.51 (its METADATA, the DLL's FileVersion)
+    ("libnvjpeg2k.so.0", "nvjpeg2k", None, None, ()),
+    ("nvjpeg2k_0.dll", "nvjpeg2k", None, None, ()),
+    ("libnvjpeg2k_static.a", "nvjpeg2k", None, None, ()),
     ("libnvrtc.so.12", "nvrtc", None, "12.x", ()),
     ("libnvrtc.alt.so.12", "nvrtc", None, "12.x", ()),
     ("nvrtc64_120_0.dll", "nvrtc", None, "12.x", ()),
@@ -70,8 +74,9 @@ NAMES = [
     ("nvToolsExt64_1.dll", "nvtx", None, None, ()),
     ("libnvtx3interop.so.1", "nvtx3interop", None, None, ()),
     ("libculibos.a", "culibos", None, None, ()),
-    ("libcufile.so.0", "cufile", None, "0.x", ()),
-    ("libcufile_rdma.so.1", "cufile", None, "1.x", ()),
+    # ABI numbers (nvidia-cufile-cu12 1.14.1.1 ships libcufile.so.0 and libcufile_rdma.so.1): no release
+    ("libcufile.so.0", "cufile", None, None, ()),
+    ("libcufile_rdma.so.1", "cufile", None, None, ()),
     ("libcuobjclient.so.1", "cuobject", None, "1.x", ()),
     ("libcudnn.so.9", "cudnn", None, "9.x", ()),
     ("libcudnn_ops.so.9", "cudnn", None, "9.x", ()),

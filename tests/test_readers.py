@@ -39,6 +39,15 @@ def test_real_old_toolkit_ptx_headers(version, isa, build):
     assert (header.version, header.isa, header.build_id) == (version, isa, build)
 
 
+def test_ptx_with_windows_line_ends():
+    """PTX written on Windows ends its lines in CR LF (numba-cuda 0.30.4's win_amd64 wheel ships two such files):
+    the same header as with LF, and identified as PTX."""
+    text = fixture("cuda13/kern_c80.ptx").read_bytes()
+    crlf = text.replace(b"\n", b"\r\n")
+    assert ptx.looks_like_ptx(crlf) and identify.identify(crlf[:identify.SNIFF_SIZE]) == FileFormat.PTX
+    assert ptx.parse_header(crlf) == ptx.parse_header(text)
+
+
 def test_ptx_without_version_is_an_error():
     with pytest.raises(FormatError):
         ptx.parse_header(b"// nothing here\n.target sm_80\n")

@@ -21,7 +21,7 @@ from licscan.binary.errors import FormatError
 from licscan.binary.identify import SNIFF_SIZE, identify
 from licscan.binary.images import Limits
 from licscan.binary.paged import file_bytes
-from licscan.binary.pe import IMAGE_SCN_LNK_INFO, PeView, read_coff, read_pe
+from licscan.binary.pe import IMAGE_SCN_LNK_INFO, PeView, export_name, read_coff, read_pe, version_info
 from licscan.binary.sections import (
     WRAPPER_SECTIONS,
     check_wrappers,
@@ -303,7 +303,10 @@ def _read_sections(buf: Buffer, display: str, limits: Limits, start: int, size: 
     wrappers = None if scan.cut or view.is_object else _pe_wrappers(buf, view, start, scan.fatbin_starts)
     found, remarks, image_diags = device_images(buf, display, scan, limits, want_hash)
     diagnostics = scan.diagnostics + wrapper_diagnostics(display, wrappers) + image_diags
-    pe = PeFacts(view.machine, view.imports, view.delay_imports, tuple(s.name for s in view.sections))
+    image = not view.is_object  # the names an image gives itself: a renamed DLL is still named (identify/observe.py)
+    pe = PeFacts(view.machine, view.imports, view.delay_imports, tuple(s.name for s in view.sections),
+                 export_name=export_name(buf, view, start, size) if image else None,
+                 version_info=version_info(buf, view, start, size) if image else None)
     return FileFacts(display, fmt, size, device_code=tuple(found), pe=pe, remarks=tuple(remarks), wrappers=wrappers,
                      diagnostics=tuple(diagnostics))
 

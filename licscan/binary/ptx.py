@@ -27,7 +27,9 @@ from licscan.model import PtxHeader
 HEAD_LIMIT = 64 * 1024  # the directives come first; a PTX file whose .version is further in is not PTX we know
 
 _START = re.compile(rb"[ \t\r\n\x0b\x0c]*[/.]")  # white space as bytes.strip() removes it, then "//" or "."
-_VERSION = re.compile(rb"^[ \t]*\.version[ \t]+(\d+)\.(\d+)[ \t]*(?://.*)?$", re.MULTILINE)
+# A line ends in "\n" or, in PTX written on Windows (numba-cuda's test PTX in its win_amd64 wheel), "\r\n": ptxas
+# reads both.
+_VERSION = re.compile(rb"^[ \t]*\.version[ \t]+(\d+)\.(\d+)[ \t]*(?://.*|\r)?$", re.MULTILINE)
 _TARGET = re.compile(rb"^[ \t]*\.target[ \t]+([^\r\n/]+)", re.MULTILINE)
 _ADDRESS = re.compile(rb"^[ \t]*\.address_size[ \t]+(\d+)", re.MULTILINE)
 _RELEASE = re.compile(rb"^//[ \t]*Cuda compilation tools, release (\d+\.\d+), V(\d+\.\d+\.\d+)", re.MULTILINE)

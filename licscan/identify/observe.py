@@ -25,8 +25,19 @@ from licscan.binary.probe import Literals, LiteralSet, window
 from licscan.identify import signals
 from licscan.identify.catalog_table import Catalog, Entry, load_catalog
 from licscan.identify.versions import marker_claims, release_claim, resource_claims
-from licscan.model import ComponentKind, ComponentMatch, ElfFacts, FileFacts, FileFormat, VersionClaim
+from licscan.model import (
+    ComponentKind,
+    ComponentMatch,
+    ElfFacts,
+    FileFacts,
+    FileFormat,
+    PeFacts,
+    PeVersionInfo,
+    VersionClaim,
+)
 from licscan.vpath import basename
+
+_CATALOG = "rules/catalog/nvidia.yaml"
 
 
 @functools.cache
@@ -125,6 +136,25 @@ def _by_name(cat: Catalog, file: _File) -> list[Seen]:
         for entry in cat.entries:
             if entry.soname is not None and entry.soname.fullmatch(elf.soname):
                 return [Seen(entry, None, "SONAME")]
+    return _by_pe_names(cat, file.facts.pe if file.facts is not None else None)
+
+
+def _by_pe_names(cat: Catalog, pe: PeFacts | None) -> list[Seen]:
+    """A DLL whose file name says nothing, named by the names it gives itself, as an ELF file by its SONAME: the
+    DLL name of its export directory (the name it was linked as), then its version resource's OriginalFilename and
+    InternalName. A renamed cudart64_12.dll keeps them all."""
+    if pe is None:
+        return []
+    info = pe.version_info or PeVersionInfo()
+    for what, other in (("export directory names it", pe.export_name),
+                        ("version resource OriginalFilename", info.original_filename),
+                        ("version resource InternalName", info.internal_name)):
+        if not other or not cat.any_name.fullmatch(other):
+            continue
+        found = [Seen(entry, None, f"{what} {other!r} ({_CATALOG}: {entry.name})")
+                 for entry in cat.entries if any(p.regex.fullmatch(other) for p in entry.patterns)]
+        if found:
+            return found
     return []
 
 

@@ -163,6 +163,21 @@ class ElfFacts:
 
 
 @dataclass(frozen=True)
+class PeVersionInfo:
+    """The strings of a PE image's VS_VERSIONINFO resource that say what the file is (licscan/binary/pe.py): what
+    cudart64_12.dll 12.9.79 says of itself, for example: OriginalFilename "CUDART64_129_79.DLL", InternalName
+    "CUDART", FileDescription "NVIDIA CUDA Runtime, Version 12.9.79 ", FileVersion "6,14,11,12090"."""
+
+    original_filename: str | None = None
+    internal_name: str | None = None
+    file_description: str | None = None
+    product_name: str | None = None
+    company_name: str | None = None
+    file_version: str | None = None
+    product_version: str | None = None
+
+
+@dataclass(frozen=True)
 class PeFacts:
     """Host PE image / COFF object facts that rules and the SBOM use (licscan/binary/pe.py)."""
 
@@ -170,6 +185,8 @@ class PeFacts:
     imports: tuple[str, ...]  # DLLs of the import directory, in table order
     delay_imports: tuple[str, ...] = ()  # DLLs of the delay-load directory
     sections: tuple[str, ...] = ()
+    export_name: str | None = None  # the DLL name of the export directory: the name the DLL was linked as
+    version_info: PeVersionInfo | None = None  # its VS_VERSIONINFO strings
 
 
 @dataclass(frozen=True)
@@ -313,6 +330,7 @@ __all__ = [
     "ImageKind",
     "Inventory",
     "PeFacts",
+    "PeVersionInfo",
     "Producer",
     "PtxHeader",
     "Summary",

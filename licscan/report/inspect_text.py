@@ -62,6 +62,12 @@ def _host_lines(facts: FileFacts) -> list[str]:
         pe = facts.pe
         lines.append(f"  {'PE' if facts.format.value == 'pe' else 'COFF':<8} {_t(pe.machine)}")
         lines += _labelled("IMPORTS", pe.imports) + _labelled("DELAYED", pe.delay_imports)
+        lines += _labelled("EXPORTS", [f"as {pe.export_name}"] if pe.export_name else [])
+        info = pe.version_info
+        if info is not None:
+            lines += _labelled("VERSION", [f"{key} {value!r}" for key, value in (
+                ("OriginalFilename", info.original_filename), ("InternalName", info.internal_name),
+                ("FileDescription", info.file_description), ("FileVersion", info.file_version)) if value], ", ")
     if facts.ptx_header is not None and facts.ptx_header.version:
         header = facts.ptx_header
         lines.append(f"  PTX      {_t(header.generator or '')}, CUDA {_t(header.version)}"

@@ -1,0 +1,164 @@
+"""CUDA-carrying wheels from PyPI that no other test read, audited as a reviewer would (the sweep of issue 14's stop):
+each test names what was wrong before its fix.
+
+* nvidia-nvjpeg2k-cu12 0.11.0.51 (Linux, Windows): libnvjpeg2k.so.0 and nvjpeg2k_0.dll were named nothing (no catalog
+  entry). The wheel's LICENSE.txt is NVIDIA's SDK licence with an "nvJPEG2K SUPPLEMENT" whose section 2 lists "the
+  runtime files .so and .h, nvjpeg2k_0.dll, nvjpeg2k.lib and libnvjpeg2k_static.a" as distributable; the DLL's
+  version resource says FileVersion "0.11.0.51".
+* nvidia-cufile-cu12 1.14.1.1: libcufile.so.0 was cuFile "0.x" (its SONAME number read as a release) beside
+  libcufile_rdma.so.1 at 1.14.1.1: the numbers are ABI numbers; both are the wheel's 1.14.1.1.
+* numba-cuda 0.30.4 win_amd64: its two test PTX files have Windows line ends ("\\r\\n") and were not read as PTX (the
+  manylinux wheel's, with "\\n", were): the same device code on both platforms now.
+* A renamed DLL (cudart64_12.dll shipped as myruntime.dll, cudnn64_9.dll as dnn.dll, nvjpeg2k_0.dll as j2k.dll) was
+  named nothing; its export directory's DLL name and its version resource name it, as a SONAME names an ELF file.
+* xformers 0.0.35 and torchaudio 2.11.1 (manylinux): device code equal to cuobjdump's listing.
+
+Runs with LICSCAN_REALWORLD=1 or when the wheels are cached (tests/census_wheels.py downloads into the test cache).
+"""
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import census_wheels as cw
+import oracle
+import pytest
+from conftest import realworld_enabled
+
+from licscan.binary import pe
+
+pytestmark = pytest.mark.realworld
+NVJPEG2K = "nvidia-nvjpeg2k-cu12", "0.11.0.51"
+NVJPEG2K_LICENSE = "LicenseRef-NVIDIA-nvJPEG2000-SLA"
+
+
+def _wheel(pytestconfig, dist: str, version: str, platform: str) -> Path:
+    try:
+        return cw.fetch(cw.Pin(dist, version, platform), realworld_enabled(pytestconfig))
+    except cw.Unavailable as error:
+        pytest.skip(str(error))
+
+
+def _audit(cwd: Path, *paths: str, extra: tuple[str, ...] = (), code: int = 0) -> dict:
+    out = cwd / "report.json"
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", *paths, "--no-cache", *extra, "--format", "json",
+                           "-o", str(out)], capture_output=True, text=True, cwd=cwd, timeout=900)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+def _named(report: dict) -> list[tuple[str, str | None, str | None, str, str]]:
+    return sorted((c["name"], c["version"], c["properties"].get("version_source"), c["license"],
+                   p.rsplit("!/", 1)[-1]) for c in report["components"] if c["kind"] == "sdk-library"
+                  for p in c["paths"])
+
+
+@pytest.mark.parametrize("platform,member,source", [
+    (cw.LINUX, "nvidia/nvjpeg2k/lib/libnvjpeg2k.so.0", "distribution-metadata"),
+    (cw.WINDOWS, "nvidia/nvjpeg2k/bin/nvjpeg2k_0.dll", "marker")])
+def test_nvjpeg2k_is_named(pytestconfig, tmp_path, platform, member, source):
+    wheel = _wheel(pytestconfig, *NVJPEG2K, platform)
+    report = _audit(tmp_path, str(wheel))
+    assert _named(report) == [("nvjpeg2k", "0.11.0.51", source, NVJPEG2K_LICENSE, member)]
+    assert report["findings"] == [] and report["diagnostics"] == []
+    assert len([d for d in report["device_code"] if d["path"].endswith(member)]) == 80
+
+
+def test_cufile_abi_numbers_are_not_releases(pytestconfig, tmp_path):
+    wheel = _wheel(pytestconfig, "nvidia-cufile-cu12", "1.14.1.1", cw.LINUX)
+    report = _audit(tmp_path, str(wheel))
+    eula = "LicenseRef-NVIDIA-CUDA-EULA"
+    assert _named(report) == [
+        ("cufile", "1.14.1.1", "distribution-metadata", eula, "nvidia/cufile/lib/libcufile.so.0"),
+        ("cufile", "1.14.1.1", "distribution-metadata", eula, "nvidia/cufile/lib/libcufile_rdma.so.1")]
+    assert report["findings"] == [] and report["diagnostics"] == []
+
+
+def test_numba_cuda_windows_ptx_with_crlf_line_ends(pytestconfig, tmp_path):
+    def ptx(platform: str) -> list[tuple[str, str, str, str, str]]:
+        wheel = _wheel(pytestconfig, "numba-cuda", "0.30.4", platform)
+        report = _audit(tmp_path, str(wheel))
+        assert report["findings"] == [] and report["diagnostics"] == []
+        return sorted((d["path"].rsplit("!/", 1)[1], d["kind"], d["arch"], d["ptx_isa"], d["toolkit"]["exact"])
+                      for d in report["device_code"])
+
+    expected = [("numba_cuda/numba/cuda/tests/cudapy/jitlink.ptx", "ptx", "sm_20", "4.0", "6.0.1"),
+                ("numba_cuda/numba/cuda/tests/data/jitlink.ptx", "ptx", "sm_50", "6.5", "10.2.89")]
+    assert ptx(cw.LINUX) == expected
+    assert ptx(cw.WINDOWS) == expected
+
+
+#: (pin, member, the name it is shipped under)
+RENAMED = ((cw.Pin("nvidia-cuda-runtime-cu12", "12.9.79", cw.WINDOWS), "nvidia/cuda_runtime/bin/cudart64_12.dll",
+            "myruntime.dll"),
+           (cw.Pin("ctranslate2", "4.8.5", cw.WINDOWS), "ctranslate2/cudnn64_9.dll", "dnn.dll"),
+           (cw.Pin(*NVJPEG2K, cw.WINDOWS), "nvidia/nvjpeg2k/bin/nvjpeg2k_0.dll", "j2k.dll"))
+
+
+@pytest.fixture(scope="module")
+def renamed(pytestconfig, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("renamed")
+    (root / "dist").mkdir()
+    for pin, member, name in RENAMED:
+        try:
+            wheel = cw.fetch(pin, realworld_enabled(pytestconfig))
+        except cw.Unavailable as error:
+            pytest.skip(str(error))
+        with zipfile.ZipFile(wheel) as zf:
+            (root / "dist" / name).write_bytes(zf.read(member))
+    return root
+
+
+def test_renamed_dlls_are_named(renamed):
+    report = _audit(renamed, "dist")
+    assert _named(report) == [
+        ("cudart", "12.9.79", "marker", "LicenseRef-NVIDIA-CUDA-EULA", "dist/myruntime.dll"),
+        ("cudnn", "9.10.2.21", "marker", "LicenseRef-NVIDIA-cuDNN-SLA", "dist/dnn.dll"),
+        ("nvjpeg2k", "0.11.0.51", "marker", NVJPEG2K_LICENSE, "dist/j2k.dll")]
+    named_by = sorted(e for c in report["components"] for e in c["evidence"] if "export directory" in e)
+    assert named_by == [
+        "dist/dnn.dll: cuDNN: export directory names it 'cudnn64_9.dll' (rules/catalog/nvidia.yaml: cudnn)",
+        "dist/j2k.dll: nvJPEG2000: export directory names it 'nvjpeg2k_0.dll' (rules/catalog/nvidia.yaml: nvjpeg2k)",
+        "dist/myruntime.dll: CUDA Runtime: export directory names it 'cudart64_12.dll' "
+        "(rules/catalog/nvidia.yaml: cudart)"]
+    # Attachment A lists file names: a CUDA Toolkit file shipped under another name is for review.
+    assert [(f["rule"], f["severity"], f["verdict"], f["path"]) for f in report["findings"]] == [
+        ("CUDA-EULA-NOT-REDISTRIBUTABLE", "warning", "review", "dist/myruntime.dll")]
+    assert report["diagnostics"] == []
+    _audit(renamed, "dist", extra=("--fail-on", "warning"), code=1)
+
+
+def test_export_names_and_version_resources_agree_with_lief(renamed):
+    lief = pytest.importorskip("lief")
+    lief.logging.disable()
+    for path in sorted((renamed / "dist").iterdir()):
+        data = path.read_bytes()
+        view = pe.read_pe(data)
+        binary = lief.PE.parse(str(path))
+        assert pe.export_name(data, view) == binary.get_export().name
+        version = binary.resources_manager.version
+        version = version[0] if isinstance(version, list) else version
+        strings = {e.key: e.value for t in version.string_file_info.children for e in t.entries}
+        info = pe.version_info(data, view)
+        assert info is not None
+        assert (info.original_filename, info.internal_name, info.file_version) == (
+            strings.get("OriginalFilename"), strings.get("InternalName"), strings.get("FileVersion"))
+
+
+@pytest.mark.parametrize("dist,version,member,images", [
+    ("xformers", "0.0.35", "xformers/_C.so", 44),
+    ("torchaudio", "2.11.1", "torchaudio/lib/libtorchaudio.so", 21)])
+def test_device_code_equals_cuobjdump(pytestconfig, tmp_path, dist, version, member, images):
+    oracle.require_cuobjdump()
+    wheel = _wheel(pytestconfig, dist, version, cw.LINUX)
+    target = tmp_path / member.rsplit("/", 1)[1]
+    with zipfile.ZipFile(wheel) as zf:
+        target.write_bytes(zf.read(member))
+    expected = oracle.oracle_listing(str(target))
+    got = oracle.licscan_listing(oracle.run_inspect(str(target)), str(target))
+    assert len(got) == images
+    assert collections.Counter(got) == collections.Counter(expected)
