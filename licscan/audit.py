@@ -22,11 +22,11 @@ from licscan import clock
 from licscan.cache import KnownDigests
 from licscan.cache.memo import TreeMemo
 from licscan.findings import ExitCode, FailOn, Finding, exit_code
-from licscan.model import Inventory
 from licscan.rules.config import Config, resolve_config
 
 if TYPE_CHECKING:
     from licscan.identify.examine import FileRecord
+    from licscan.model import Inventory
     from licscan.report import RenderOptions
     from licscan.rules.loader import Rule, RulePack
     from licscan.scan import ScanConfig
@@ -182,6 +182,7 @@ class Audit:
         documents.load()
 
     def result(self, progress: Progress | None = None) -> AuditResult:
+        from licscan.model import Inventory
         from licscan.rules.loader import all_rules
 
         remembered = self.memo.get(Remembered) if self.memo is not None else None
@@ -337,6 +338,7 @@ def scan_tree(paths: Sequence[str], config: ScanConfig,
     """:func:`licscan.scan.scan` of ``paths`` (``licscan sbom``), from the tree memo when a tree with the same content
     was scanned with the same settings (docs/cache.md)."""
     from licscan.identify.examine import FileRecord
+    from licscan.model import Inventory
 
     memo = _tree_memo(paths, config, "scan")
     found = memo.get(Scanned) if memo is not None else None

@@ -535,6 +535,11 @@ def test_listing_gives_the_files_in_walk_order_and_sees_times_past_2262(tmp_path
     assert listing.files == tuple((path, identity(path)) for path in expect)
     assert listing.reals == tuple(os.path.realpath(path) for path in expect)
     assert listing.racy_files == (0, 1, 2)
+    (tmp_path / "linked").symlink_to("t")  # an input given as a link to a folder is followed; links under it not
+    linked = list_tree(["linked"])
+    assert linked is not None
+    assert linked.files == (("linked/a.txt", identity("t/a.txt")), ("linked/b/z.so", identity("t/b/z.so")))
+    assert linked.reals == (os.path.realpath("t/a.txt"), os.path.realpath("t/b/z.so"))
     monkeypatch.setattr(keys, "RACY_NS", 0)
     listing = list_tree(["one.txt", "t"])
     assert listing is not None and not listing.racy and listing.racy_files == ()

@@ -7,9 +7,7 @@ files spread that decoding over worker processes (``jobs``), each reading the sa
 
 from __future__ import annotations
 
-import enum
 import functools
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -20,43 +18,12 @@ from licscan.binary.compression import LZ4_HEAD, PrefixReader, decompress
 from licscan.binary.entry_image import Slot, cubin_entry_image, ptx_entry_image
 from licscan.binary.errors import FormatError
 from licscan.binary.fatbin import Entry, Flag, compression_of
+from licscan.binary.limits import Limits as Limits  # re-exported: the readers' callers name it here
+from licscan.binary.limits import NotesMode as NotesMode
 from licscan.binary.paged import read_at
 from licscan.model import Compression, DeviceImage, Diagnostic, DiagnosticKind
 
 PARALLEL_THRESHOLD = 16 << 20  # compressed cubin bytes in one file before worker processes pay off
-
-
-class NotesMode(enum.Enum):
-    """Whether to decode compressed cubins as far as their toolkit notes (``.note.nv.tkinfo``, ``.note.nv.cuinfo``).
-
-    The notes follow ``.strtab``, ``.symtab`` and ``.debug_frame``: about 200 KB into each decoded image, so for
-    the 2,975 zstd cubins of libtorch_cuda.so that is 0.6 GB of decoding. ``auto`` decodes them unless the file's
-    compressed cubins declare more than ``Limits.notes_auto_bytes`` in total; then every compressed cubin of that
-    file gets the toolkit range its ELF header proves, and the report says so.
-    """
-
-    AUTO = "auto"
-    ALWAYS = "always"
-    NEVER = "never"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of the binary readers; every refusal becomes a ``limit`` diagnostic."""
-
-    max_image_bytes: int = 2 << 30  # decompressed size of one device image
-    # A fatbin holds one entry per target of one translation unit (libtorch_cuda.so: at most 7); 4,096 is far
-    # above any real one and keeps a forged fatbin of 100,000 entries from costing gigabytes of facts.
-    max_entries_per_fatbin: int = 4096
-    max_archive_depth: int = 8
-    # Members of one static archive: each leaves facts behind (an ar of 1,000,000 empty members cost 972 MB).
-    max_ar_members: int = 100_000
-    jobs: int = os.cpu_count() or 1
-    notes: NotesMode = NotesMode.AUTO
-    # Wall time one file may take (archive members share their file's); past it the readers leave out what can
-    # be left out and say so in a ``limit`` diagnostic (budget.py). None or 0: no limit.
-    max_file_seconds: float | None = 600.0
-    notes_auto_bytes: int = 1 << 30  # declared decoded size of a file's compressed cubins, for NotesMode.AUTO
 
 
 @functools.lru_cache(maxsize=1024)

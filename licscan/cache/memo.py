@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from licscan.cache.keys import boot_id
 from licscan.cache.store import Cache, CacheRefused
 from licscan.cache.tree import KnownDigests, Listing, content_digests, content_key, list_tree
-from licscan.model import Diagnostic, DiagnosticKind
+
+if TYPE_CHECKING:
+    from licscan.model import Diagnostic
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class TreeMemo:
         identities could hide a rewrite), its content key too; never a result with ``diagnostics`` of a time budget
         or an unreadable part."""
         from licscan.binary import budget
+        from licscan.model import DiagnosticKind
 
         if budget.reached(diagnostics) or any(d.kind is DiagnosticKind.UNREADABLE for d in diagnostics):
             return False

@@ -28,7 +28,6 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from operator import attrgetter
 from typing import Any
 
 from licscan.cache import keys
@@ -37,7 +36,7 @@ Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctim
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0) \
     | getattr(os, "O_NOCTTY", 0)
-_NAME = attrgetter("name")
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _S_IFMT = 0o170000
 
 
@@ -152,14 +151,23 @@ def _numbers(code: str, values: list[int]) -> bytes:
         return b"t" + repr(values).encode()
 
 
-def _list_folder(path: str, real: str, root_real: str, identity: Any) -> tuple[_Folder, list[int], int]:
+def _list_folder(path: str, real: str, seen: os.stat_result, follow: bool, root_real: str,
+                 identity: Any) -> tuple[_Folder, list[int], int]:
     """List one folder (entries in name order, their status not followed) and feed its identity to ``identity``:
     its path and names, then each status field of its entries as one array (one pass per field, not per entry).
-    Returns the folder, the indexes of its sub-folders and the newest change (mtime or ctime, ns) of its entries."""
-    with os.scandir(path) as listing:
-        entries = sorted(listing, key=_NAME)
-    names = tuple([entry.name for entry in entries])
-    stats = tuple([entry.stat(follow_symlinks=False) for entry in entries])
+    The folder is opened once and its entries looked up in it (one path step each, not the whole path), and it must
+    be the folder ``seen`` (its status in its parent's listing, or the input's: only an input given as a link is
+    ``follow``-ed; OSError when it was replaced since). Returns the folder, the indexes of its sub-folders and the
+    newest change (mtime or ctime, ns) of its entries."""
+    fd = os.open(path, _FOLDER_FLAGS if follow else _FOLDER_FLAGS | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (seen.st_dev, seen.st_ino):
+            raise OSError(f"{path} was replaced while it was listed")
+        names = tuple(sorted(os.listdir(fd)))
+        stats = tuple([os.stat(name, dir_fd=fd, follow_symlinks=False) for name in names])
+    finally:
+        os.close(fd)
     modes = [st.st_mode for st in stats]
     mtimes = [st.st_mtime_ns for st in stats]
     ctimes = [st.st_ctime_ns for st in stats]
@@ -168,7 +176,7 @@ def _list_folder(path: str, real: str, root_real: str, identity: Any) -> tuple[_
         from licscan.inventory.fsread import link_note
 
         for i in compress(range(len(modes)), map(stat.S_ISLNK, modes)):
-            link = entries[i].path
+            link = os.path.join(path, names[i])
             links[i] = (os.readlink(link), _target(link), link_note(link, root_real))
     _frame(identity, path.encode("utf-8", "surrogateescape"), "\0".join(names).encode("utf-8", "surrogateescape"),
            _numbers("Q", [st.st_dev for st in stats]), _numbers("Q", [st.st_ino for st in stats]),
@@ -195,14 +203,15 @@ def list_tree(paths: Sequence[str]) -> Listing | None:
                 "utf-8", "surrogateescape"))
             walked.append(_Input(path, real, own, st))
             newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
-            folders = [(path, real)] if stat.S_ISDIR(st.st_mode) else []
+            folders = [(path, real, st, True)] if stat.S_ISDIR(st.st_mode) else []
             while folders:
                 folder, subfolders, changed = _list_folder(*folders.pop(), real, identity)
                 walked.append(folder)
                 newest = max(newest, changed)
                 for i in reversed(subfolders):  # pushed in reverse: popped in name order
                     name = folder.names[i]
-                    folders.append((os.path.join(folder.path, name), os.path.join(folder.real, name)))
+                    folders.append((os.path.join(folder.path, name), os.path.join(folder.real, name),
+                                    folder.stats[i], False))
     except (OSError, ValueError):
         return None
     since = time.time_ns() - keys.RACY_NS

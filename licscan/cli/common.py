@@ -219,7 +219,7 @@ def given_limits(args: argparse.Namespace) -> tuple[tuple[str, int | float], ...
 
 def scan_config(args: argparse.Namespace, *, digests: bool = False, exclude: tuple[str, ...] = ()) -> ScanConfig:
     from licscan import cache
-    from licscan.binary.images import Limits, NotesMode
+    from licscan.binary.limits import Limits, NotesMode
     from licscan.inventory.limits import with_limits
     from licscan.scan import ScanConfig
 

@@ -46,16 +46,16 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from licscan.findings import FailOn, Finding
-from licscan.rules import attachment
 from licscan.rules import waivers as waivers_mod
-from licscan.rules.attachment import AttachmentA
 from licscan.rules.errors import ConfigError, Problem, Span
-from licscan.rules.governing import POLICIES
 from licscan.rules.waivers import FINGERPRINT, Report, Waiver, current_date, parse_date, parse_waiver
 from licscan.rules.yamlsource import FileRefused, item_span, key_span, parse, read_text, value_span
+
+if TYPE_CHECKING:  # imported where a configuration's `eula:` is read: an audit replayed from the cache reads none
+    from licscan.rules.attachment import AttachmentA
 
 FILE_NAME = ".licscan.yaml"
 FAIL_ON = tuple(f.value for f in FailOn)
@@ -235,6 +235,9 @@ def _choice(data: dict[Any, Any], key: str, choices: tuple[str, ...], source: st
 
 def _eula(data: dict[Any, Any], config: Config, source: str, error: Report) -> Config:
     """``eula:``: governing-text, translation-clause-since, text."""
+    from licscan.rules import attachment
+    from licscan.rules.governing import POLICIES
+
     eula = data["eula"]
     if not isinstance(eula, dict):
         error(value_span(data, "eula", source), "'eula' must be a mapping")

@@ -11,15 +11,18 @@ from __future__ import annotations
 import datetime
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from typing import TYPE_CHECKING, Any
 
 from licscan.rules.errors import Problem, Span
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import Node
+
+# ruamel.yaml is imported where YAML is read or located, not with this module: a command that reads no YAML (an
+# audit replayed from the cache, docs/cache.md) reads files with read_text at most.
 
 MAX_FILE_BYTES = 4 << 20
 MAX_NODES = 100_000
@@ -62,6 +65,8 @@ def read_text(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> str:
 
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = True  # duplicates are reported by duplicate_keys(), all of them
     return yaml
@@ -70,6 +75,8 @@ def _yaml() -> YAML:
 def parse(text: str, source: str) -> tuple[Any, list[Problem]]:
     """The round-trip data of ``text`` and the problems found while reading it (syntax, duplicate keys).
     On a syntax error the data is None."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     yaml = _yaml()
     try:
         node = yaml.compose(text)
@@ -98,10 +105,10 @@ def parse(text: str, source: str) -> tuple[Any, list[Problem]]:
     return data, problems
 
 
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, MappingNode):
+def _children(node: Node, mapping: type, sequence: type) -> list[Node]:
+    if isinstance(node, mapping):
         return [n for pair in node.value for n in pair]
-    if isinstance(node, SequenceNode):
+    if isinstance(node, sequence):
         return list(node.value)
     return []
 
@@ -109,6 +116,8 @@ def _children(node: Node) -> list[Node]:
 def expanded_size(root: Node) -> int | None:
     """How many nodes the document has once every alias is expanded (each alias is the same node object reached
     again), computed once per distinct node; None when an alias refers to a node that contains it."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
     size: dict[int, int] = {}
     on_path: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
@@ -117,7 +126,7 @@ def expanded_size(root: Node) -> int | None:
         key = id(node)
         if children_done:
             on_path.discard(key)
-            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            size[key] = 1 + sum(size[id(child)] for child in _children(node, MappingNode, SequenceNode))
             continue
         if key in size:
             continue
@@ -125,7 +134,7 @@ def expanded_size(root: Node) -> int | None:
             return None
         on_path.add(key)
         stack.append((node, True))
-        for child in _children(node):
+        for child in _children(node, MappingNode, SequenceNode):
             if id(child) in on_path:
                 return None
             if id(child) not in size:
@@ -134,6 +143,8 @@ def expanded_size(root: Node) -> int | None:
 
 
 def duplicate_keys(node: Node, source: str) -> Iterator[Problem]:
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
     stack = [node]
     visited: set[int] = set()
     while stack:
@@ -156,11 +167,13 @@ def duplicate_keys(node: Node, source: str) -> Iterator[Problem]:
             stack.extend(current.value)
 
 
-def _located(data: Any, kind: type, locate: Callable[[Any], tuple[int, int]], source: str,
+def _located(data: Any, kind: str, locate: Callable[[Any], tuple[int, int]], source: str,
              fallback: Callable[[], Span]) -> Span:
     """The span ruamel's line/column record ``lc`` of ``data`` gives by ``locate``; ``fallback()`` when it has none
-    for that key or item; the file alone for data that is not round-trip ``kind``."""
-    lc = getattr(data, "lc", None) if isinstance(data, kind) else None
+    for that key or item; the file alone for data that is not round-trip ``kind`` (a class of
+    ``ruamel.yaml.comments``: when that module was never imported, no data is one)."""
+    comments = sys.modules.get("ruamel.yaml.comments")
+    lc = getattr(data, "lc", None) if comments is not None and isinstance(data, getattr(comments, kind)) else None
     if lc is None:
         return Span(source)
     try:
@@ -172,17 +185,17 @@ def _located(data: Any, kind: type, locate: Callable[[Any], tuple[int, int]], so
 
 def key_span(mapping: Any, key: Any, source: str) -> Span:
     """The span of ``key`` in ``mapping`` (or of the mapping itself when the key is absent)."""
-    return _located(mapping, CommentedMap, lambda lc: lc.key(key), source, lambda: node_span(mapping, source))
+    return _located(mapping, "CommentedMap", lambda lc: lc.key(key), source, lambda: node_span(mapping, source))
 
 
 def value_span(mapping: Any, key: Any, source: str) -> Span:
     """The span of the value of ``key`` in ``mapping`` (or of the key)."""
-    return _located(mapping, CommentedMap, lambda lc: lc.value(key), source, lambda: key_span(mapping, key, source))
+    return _located(mapping, "CommentedMap", lambda lc: lc.value(key), source, lambda: key_span(mapping, key, source))
 
 
 def item_span(sequence: Any, index: int, source: str) -> Span:
     """The span of item ``index`` of ``sequence`` (or of the sequence itself)."""
-    return _located(sequence, CommentedSeq, lambda lc: lc.item(index), source, lambda: node_span(sequence, source))
+    return _located(sequence, "CommentedSeq", lambda lc: lc.item(index), source, lambda: node_span(sequence, source))
 
 
 def node_span(data: Any, source: str) -> Span:

@@ -19,30 +19,27 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from licscan.binary.images import Limits
+from licscan.binary.limits import Limits
 from licscan.cache import DEFAULT_MAX_BYTES, Cache, CacheRefused, KnownDigests
 from licscan.inventory.limits import WalkLimits
-from licscan.model import (
-    ComponentMatch,
-    Dependency,
-    DeviceImage,
-    Diagnostic,
-    Distribution,
-    FileFacts,
-    FileFormat,
-    Inventory,
-    LicenseTextMatch,
-    SpecialFile,
-    Summary,
-)
 
 if TYPE_CHECKING:
     from licscan.identify.examine import FileRecord, examine
+    from licscan.model import (
+        ComponentMatch,
+        Dependency,
+        DeviceImage,
+        Diagnostic,
+        Distribution,
+        Inventory,
+        LicenseTextMatch,
+        SpecialFile,
+    )
     from licscan.scan.archives import ArchiveBucket, Gathered
     from licscan.scan.feed import PlainFiles
 
-# The readers, the walker and the naming layer are imported where a scan starts, not with this module: an audit
-# replayed from the cache (licscan.audit) needs ScanConfig only.
+# The readers, the walker, the naming layer and the model are imported where a scan starts, not with this module:
+# an audit replayed from the cache (licscan.audit) needs ScanConfig only.
 
 Progress = Callable[[str], None]
 
@@ -146,6 +143,7 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
     from licscan.binary.inspect import inspect_buffer
     from licscan.identify.examine import observe
     from licscan.inventory import items
+    from licscan.model import Diagnostic, Distribution, FileFacts, FileFormat, SpecialFile
 
     for item in walked:
         if isinstance(item, items.FileBlob):
@@ -177,6 +175,7 @@ def build_inventory(paths: Sequence[str], records: list[FileRecord], distributio
 
     from licscan.identify import components as naming
     from licscan.identify.owner import distribution_of
+    from licscan.model import Inventory, Summary
 
     all_diagnostics = list(diagnostics)
     device_code: list[DeviceImage] = []
@@ -228,6 +227,7 @@ def _dependencies(records: list[FileRecord]) -> list[Dependency]:
     input ships it."""
     from licscan.identify import catalog
     from licscan.identify.linkage import Providers
+    from licscan.model import Dependency
 
     providers = Providers.index((r.vpath, r.facts) for r in records)
     out: list[Dependency] = []
