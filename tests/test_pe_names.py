@@ -1,4 +1,4 @@
-"""The names a PE image gives itself (licscan/binary/pe.py): its export directory's DLL name and the strings of its
+"""The names a PE image gives itself (licscan/binary/peinfo.py): its export directory's DLL name and the strings of its
 VS_VERSIONINFO resource, read from images built here byte by byte after Microsoft's "PE Format" and "VS_VERSIONINFO
 structure" pages; and a renamed DLL named by them (licscan/identify/observe.py), as an ELF file by its SONAME.
 
@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from licscan.binary import pe
+from licscan.binary import pe, peinfo
 from licscan.binary.inspect import inspect_buffer
 from licscan.identify.catalog import identify
 from licscan.model import PeVersionInfo
@@ -40,19 +40,37 @@ def _aligned(data: bytes) -> bytes:
     return data + b"\0" * (-len(data) % 4)
 
 
-def pe_image(dll_name: str | None, version: bytes | None) -> bytes:
+def pe_image(dll_name: str | None, version: bytes | None, *, exports: tuple[str, ...] = (),
+             imports: dict[str, tuple[str, ...]] | None = None) -> bytes:
     """A PE32+ image with one section (".rsrc" at RVA 0x1000: licscan searches version markers there) holding an
-    export directory naming ``dll_name`` and a resource tree type 16 (RT_VERSION) / ID 1 / language 0x409 ->
-    ``version``."""
+    export directory naming ``dll_name`` and ``exports``, an import directory of ``imports`` (DLL -> functions
+    imported by name), and a resource tree type 16 (RT_VERSION) / ID 1 / language 0x409 -> ``version``."""
     rdata = bytearray()
     directories = [(0, 0)] * 16
+
+    def put(data: bytes) -> int:
+        rdata.extend(b"\0" * (-len(rdata) % 8))
+        at = len(rdata)
+        rdata.extend(data)
+        return RDATA_RVA + at
+
     if dll_name is not None:
-        name_at = 40
-        export = struct.pack("<IIHHIIIIIII", 0, 0, 0, 0, RDATA_RVA + name_at, 1, 0, 0, 0, 0, 0)
-        rdata += export + dll_name.encode() + b"\0"
-        directories[0] = (RDATA_RVA, len(export))
+        at = len(rdata)
+        rdata.extend(b"\0" * 40)
+        name_rva = put(dll_name.encode() + b"\0")
+        pointers = put(struct.pack(f"<{len(exports)}I", *(put(n.encode() + b"\0") for n in exports)))
+        rdata[at:at + 40] = struct.pack("<IIHHIIIIIII", 0, 0, 0, 0, name_rva, 1, len(exports), len(exports), 0,
+                                        pointers, 0)
+        directories[0] = (RDATA_RVA + at, 40)
+    if imports:
+        entries = []
+        for dll, functions in imports.items():
+            hints = [put(b"\0\0" + f.encode() + b"\0") for f in functions]
+            lookup = put(struct.pack(f"<{len(hints) + 1}Q", *hints, 0))
+            entries.append(struct.pack("<IIIII", lookup, 0, 0, put(dll.encode() + b"\0"), lookup))
+        directories[1] = (put(b"".join(entries) + b"\0" * 20), 20 * (len(entries) + 1))
     if version is not None:
-        rdata += b"\0" * (-len(rdata) % 8)
+        rdata.extend(b"\0" * (-len(rdata) % 8))
         base = len(rdata)
 
         def table(entry_id: int, offset: int, subdirectory: bool) -> bytes:
@@ -81,8 +99,8 @@ CUDART_STRINGS = {"CompanyName": "NVIDIA Corporation", "FileDescription": "NVIDI
 def test_export_name_and_version_strings():
     image = pe_image("cudart64_12.dll", version_resource(CUDART_STRINGS))
     view = pe.read_pe(image)
-    assert pe.export_name(image, view) == "cudart64_12.dll"
-    assert pe.version_info(image, view) == PeVersionInfo(
+    assert peinfo.export_name(image, view) == "cudart64_12.dll"
+    assert peinfo.version_info(image, view) == PeVersionInfo(
         original_filename="CUDART64_129_79.DLL", internal_name="CUDART",
         file_description="NVIDIA CUDA Runtime, Version 12.9.79 ", product_name="NVIDIA CUDA 12.9.79 Runtime",
         company_name="NVIDIA Corporation", file_version="6,14,11,12090", product_version=None)
@@ -115,8 +133,8 @@ def test_names_that_are_not_nvidia_name_nothing():
 def test_truncated_or_missing_names_are_none(cut):
     image = pe_image("cudart64_12.dll", version_resource(CUDART_STRINGS))[:cut]
     view = pe.read_pe(image)
-    assert pe.export_name(image, view) in (None, "cudart64_12.dll")
-    assert pe.version_info(image, view) is None
+    assert peinfo.export_name(image, view) in (None, "cudart64_12.dll")
+    assert peinfo.version_info(image, view) is None
 
 
 def test_hostile_version_blocks_end():
@@ -124,8 +142,35 @@ def test_hostile_version_blocks_end():
     directories then a leaf is no version resource."""
     zero = struct.pack("<HHH", 0, 0, 0) + "VS_VERSION_INFO".encode("utf-16-le") + b"\0\0"
     image = pe_image(None, zero * 64)
-    assert pe.version_info(image, pe.read_pe(image)) is None
+    assert peinfo.version_info(image, pe.read_pe(image)) is None
     long = version_resource(CUDART_STRINGS)
     image = pe_image(None, struct.pack("<H", 0xFFFF) + long[2:])
-    assert pe.version_info(image, pe.read_pe(image)) is None
-    assert pe.export_name(image, pe.read_pe(image)) is None
+    assert peinfo.version_info(image, pe.read_pe(image)) is None
+    assert peinfo.export_name(image, pe.read_pe(image)) is None
+
+
+def test_exported_and_imported_function_names():
+    image = pe_image("zcuda.dll", None, exports=("cuInit", "cuModuleLoadData"),
+                     imports={"amdhip64_6.dll": ("hipInit", "hipModuleLaunchKernel"), "KERNEL32.dll": ("Sleep",)})
+    view = pe.read_pe(image)
+    assert view.imports == ("amdhip64_6.dll", "KERNEL32.dll")
+    assert peinfo.export_names(image, view) == ("cuInit", "cuModuleLoadData")
+    assert peinfo.imported_names(image, view) == ("hipInit", "hipModuleLaunchKernel", "Sleep")
+    assert peinfo.imported_names(image, view, limit=2) == ("hipInit", "hipModuleLaunchKernel")
+
+
+def test_symbols_signals_read_a_dll_as_an_elf_library():
+    """A DLL of any name that exports CUDA's driver API and imports hip* from AMD's HIP runtime loads NVIDIA output on
+    another GPU (signals module-loader-on-nonnvidia and cuda-exports-on-hip), as the same ELF library does; before,
+    symbols signals read ELF files only and the DLL was only a ROCm client (targets-rocm)."""
+    def layers(**shape) -> list[tuple[str, str, tuple[str, ...]]]:
+        image = pe_image("zcuda.dll", None, **shape)
+        found = identify("app/zcuda.dll", inspect_buffer(image, "app/zcuda.dll"), None, image)
+        return sorted((m.name, m.confidence.value, m.layer.signals if m.layer else ()) for m in found)
+
+    hip = {"amdhip64_6.dll": ("hipInit", "hipModuleLaunchKernel")}
+    rocm_client = ("targets-rocm", "high", ("rocm-needed",))
+    assert layers(exports=("cuInit", "cuModuleLoadData"), imports=hip) == [
+        ("ptx-jit-on-nonnvidia", "high", ("module-loader-on-nonnvidia", "cuda-exports-on-hip")), rocm_client]
+    assert layers(exports=("cuInit", "cuModuleLoadData"), imports={"KERNEL32.dll": ("Sleep",)}) == []
+    assert layers(exports=("zInit",), imports=hip) == [rocm_client]

@@ -29,7 +29,7 @@ import oracle
 import pytest
 from conftest import realworld_enabled
 
-from licscan.binary import pe
+from licscan.binary import pe, peinfo
 
 pytestmark = pytest.mark.realworld
 NVJPEG2K = "nvidia-nvjpeg2k-cu12", "0.11.0.51"
@@ -139,11 +139,11 @@ def test_export_names_and_version_resources_agree_with_lief(renamed):
         data = path.read_bytes()
         view = pe.read_pe(data)
         binary = lief.PE.parse(str(path))
-        assert pe.export_name(data, view) == binary.get_export().name
+        assert peinfo.export_name(data, view) == binary.get_export().name
         version = binary.resources_manager.version
         version = version[0] if isinstance(version, list) else version
         strings = {e.key: e.value for t in version.string_file_info.children for e in t.entries}
-        info = pe.version_info(data, view)
+        info = peinfo.version_info(data, view)
         assert info is not None
         assert (info.original_filename, info.internal_name, info.file_version) == (
             strings.get("OriginalFilename"), strings.get("InternalName"), strings.get("FileVersion"))

@@ -21,7 +21,8 @@ from licscan.binary.errors import FormatError
 from licscan.binary.identify import SNIFF_SIZE, identify
 from licscan.binary.images import Limits
 from licscan.binary.paged import file_bytes
-from licscan.binary.pe import IMAGE_SCN_LNK_INFO, PeView, export_name, read_coff, read_pe, version_info
+from licscan.binary.pe import IMAGE_SCN_LNK_INFO, PeView, read_coff, read_pe
+from licscan.binary.peinfo import export_name, version_info
 from licscan.binary.sections import (
     WRAPPER_SECTIONS,
     check_wrappers,

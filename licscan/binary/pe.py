@@ -17,23 +17,13 @@ Layouts, from Microsoft's "PE Format" specification (https://learn.microsoft.com
 * "Import Directory Table": 20-byte entries {Import Lookup Table RVA, Time/Date Stamp, Forwarder Chain, Name RVA,
   Import Address Table RVA}, the last one all zero; "Delay-Load Directory Table": 32-byte entries {Attributes,
   Name RVA, ...}.
-* "The .edata Section (Image Only)", data directory index 0: the Export Directory Table, 40 bytes {Export Flags,
-  Time/Date Stamp, Major Version u16, Minor Version u16, Name RVA ("The address of the ASCII string that contains
-  the name of the DLL"), Ordinal Base, Address Table Entries, Number of Name Pointers, Export Address Table RVA,
-  Name Pointer RVA, Ordinal Table RVA}.
-* "The .rsrc Section", data directory index 2: a tree of Resource Directory Tables (16 bytes, then Number of Name
-  Entries and Number of ID Entries entries of 8 bytes {Name Offset or Integer ID, Data Entry Offset or Subdirectory
-  Offset}; "High bit 1. The lower 31 bits are the address of another resource directory table"; offsets from the
-  start of the resource section); levels type, name, language; a leaf is a Resource Data Entry {Data RVA, Size,
-  Codepage, Reserved}. The version resource is type 16 (RT_VERSION). Its layout, from Microsoft's "VS_VERSIONINFO
-  structure" (https://learn.microsoft.com/windows/win32/menurc/vs-versioninfo): every block is {wLength u16,
-  wValueLength u16, wType u16 (1 text, 0 binary), szKey (UTF-16, NUL-terminated), padding to 32 bits, Value,
-  padding to 32 bits, Children}; VS_VERSION_INFO holds StringFileInfo, which holds one StringTable per language,
-  which holds String blocks (szKey "OriginalFilename", "InternalName", ... and a UTF-16 value).
 * ``/bigobj`` objects start with an ANON_OBJECT_HEADER_BIGOBJ (Sig1 0, Sig2 0xFFFF, Version 2, Machine, TimeDateStamp,
   ClassID[16], SizeOfData, Flags, MetaDataSize, MetaDataOffset, NumberOfSections u32, PointerToSymbolTable u32,
   NumberOfSymbols u32; 56 bytes; symbol records of 20 bytes); "import library" members (Sig1 0, Sig2 0xFFFF,
   Version 0) are short import descriptions with no sections.
+
+The export directory (the DLL's own name, its exported names), the names of the functions it imports and its
+version resource: licscan/binary/peinfo.py.
 
 Windows images name the fatbin sections with the ELF names cut to eight characters (docs/binary-format.md §2.4):
 ``.nv_fatbin`` -> ``.nv_fatb``, ``.nvFatBinSegment`` -> ``.nvFatBi`` (and ``__nv_relfatbin`` -> ``__nv_rel``); object
@@ -43,12 +33,10 @@ files keep the full name in the string table.
 from __future__ import annotations
 
 import struct
-from collections import deque
 from dataclasses import dataclass
 
 from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
-from licscan.model import PeVersionInfo
 
 IMAGE_SCN_MEM_EXECUTE = 0x20000000
 IMAGE_SCN_CNT_CODE = 0x00000020
@@ -64,7 +52,7 @@ BIGOBJ_CLASS_ID = bytes.fromhex("c7a1bad1eebaa94baf20faf66aa4dcb8")
 _FILE_HEADER = struct.Struct("<HHIIIHH")
 _SECTION = struct.Struct("<8sIIIIIIHHI")
 _BIGOBJ = struct.Struct("<HHHHI16sIIIIIII")
-_IMPORT = struct.Struct("<IIIII")
+IMPORT_ENTRY = struct.Struct("<IIIII")
 _DELAY = struct.Struct("<IIIIIIII")
 MAX_SECTIONS = 65279  # "the Windows loader limits the number of sections to 96"; objects allow up to 65279
 MAX_IMPORTS = 65536
@@ -102,6 +90,7 @@ class PeView:
     delay_imports: tuple[str, ...] = ()  # delay-loaded DLL names, in table order
     is_object: bool = False  # a COFF object file (.obj, a .lib member), not an image
     directories: tuple[tuple[int, int], ...] = ()  # the data directories (RVA, Size) of an image
+    pe32_plus: bool = False  # PE32+ (64-bit fields in its import lookup tables), not PE32
 
 
 def _machine(value: int) -> str:
@@ -112,7 +101,7 @@ def read_pe(buf: Buffer, start: int = 0, size: int | None = None) -> PeView:
     """The headers, sections and imports of the PE image in ``buf[start:start+size]``; offsets in the result are
     relative to ``start``. Raises :class:`FormatError` when the headers do not parse."""
     size = len(buf) - start if size is None else size
-    view = _Window(buf, start, size)
+    view = Window(buf, start, size)
     if view.read(0, 2) != b"MZ":
         raise FormatError(0, "no MS-DOS header (MZ)")
     (pe_offset,) = view.unpack(struct.Struct("<I"), 0x3C, "e_lfanew")
@@ -138,12 +127,12 @@ def read_pe(buf: Buffer, start: int = 0, size: int | None = None) -> PeView:
     imports: tuple[str, ...] = ()
     delay: tuple[str, ...] = ()
     if len(directories) > 1 and directories[1][0]:
-        imports = _import_names(view, sections, directories[1][0], _IMPORT, 3, "import directory")
+        imports = _import_names(view, sections, directories[1][0], IMPORT_ENTRY, 3, "import directory")
     if len(directories) > 13 and directories[13][0]:
         delay = _import_names(view, sections, directories[13][0], _DELAY, 1, "delay-load directory",
                               image_base=image_base)
     return PeView(_machine(machine), image_base, sections, imports, delay,
-                  directories=tuple((rva, length) for rva, length in directories))
+                  directories=tuple((rva, length) for rva, length in directories), pe32_plus=magic == PE32_PLUS)
 
 
 def coff_object_header(head: bytes) -> tuple[int, int, int, int, int, int] | None:
@@ -173,7 +162,7 @@ def coff_object_header(head: bytes) -> tuple[int, int, int, int, int, int] | Non
 def read_coff(buf: Buffer, start: int = 0, size: int | None = None) -> PeView:
     """The sections of the COFF object file in ``buf[start:start+size]`` (offsets relative to ``start``)."""
     size = len(buf) - start if size is None else size
-    view = _Window(buf, start, size)
+    view = Window(buf, start, size)
     header = coff_object_header(view.read(0, min(size, _BIGOBJ.size + 40 * 64)))
     if header is None:
         header = coff_object_header(view.read(0, size))
@@ -184,7 +173,7 @@ def read_coff(buf: Buffer, start: int = 0, size: int | None = None) -> PeView:
     return PeView(_machine(machine), 0, sections, (), (), is_object=True)
 
 
-class _Window:
+class Window:
     """Bounds-checked reads of ``buf[start:start+size]`` at offsets relative to ``start``."""
 
     def __init__(self, buf: Buffer, start: int, size: int) -> None:
@@ -218,7 +207,7 @@ class _Window:
         return None
 
 
-def _sections(view: _Window, table: int, count: int, symbols_at: int, symbols: int, record: int
+def _sections(view: Window, table: int, count: int, symbols_at: int, symbols: int, record: int
               ) -> tuple[PeSection, ...]:
     if count > MAX_SECTIONS:
         raise FormatError(table, f"{count} sections declared, more than the format allows ({MAX_SECTIONS})")
@@ -246,7 +235,7 @@ def rva_to_offset(sections: tuple[PeSection, ...], rva: int) -> int | None:
     return None
 
 
-def _import_names(view: _Window, sections: tuple[PeSection, ...], rva: int, fmt: struct.Struct, name_field: int, what: str, *,
+def _import_names(view: Window, sections: tuple[PeSection, ...], rva: int, fmt: struct.Struct, name_field: int, what: str, *,
                   image_base: int | None = None) -> tuple[str, ...]:
     """DLL names of an import or delay-load directory. A delay-load entry whose Attributes lack bit 0 ("RvaBased")
     holds virtual addresses (the Visual C++ 6 layout): ImageBase is subtracted."""
@@ -269,121 +258,3 @@ def _import_names(view: _Window, sections: tuple[PeSection, ...], rva: int, fmt:
     else:
         raise FormatError(offset, f"{what} has more than {MAX_IMPORTS} entries")
     return tuple(names)
-
-
-# ------------------------------------------------------------------------- export name and version resource
-
-_EXPORT = struct.Struct("<IIHHIIIIIII")
-_RESOURCE_DIRECTORY = struct.Struct("<IIHHHH")
-_RESOURCE_ENTRY = struct.Struct("<II")
-_RESOURCE_DATA = struct.Struct("<IIII")
-_BLOCK = struct.Struct("<HHH")
-RT_VERSION = 16
-VERSION_LIMIT = 64 << 10  # bytes of a version resource read at most (NVIDIA's: under 2 KiB)
-MAX_RESOURCE_ENTRIES = 4096  # entries of one resource directory looked at
-MAX_VERSION_BLOCKS = 256  # blocks of a version resource looked at
-#: szKey of a String block -> the PeVersionInfo field it fills
-VERSION_KEYS = {"OriginalFilename": "original_filename", "InternalName": "internal_name",
-                "FileDescription": "file_description", "ProductName": "product_name", "CompanyName": "company_name",
-                "FileVersion": "file_version", "ProductVersion": "product_version"}
-
-
-def export_name(buf: Buffer, view: PeView, start: int = 0, size: int | None = None) -> str | None:
-    """The DLL name of the image's export directory (the name it was linked as: ``cudart64_12.dll`` whatever the
-    file is called now), or None: no export directory, or one that does not parse."""
-    if len(view.directories) < 1 or not view.directories[0][0]:
-        return None
-    window = _Window(buf, start, len(buf) - start if size is None else size)
-    at = rva_to_offset(view.sections, view.directories[0][0])
-    if at is None or at + _EXPORT.size > window.size:
-        return None
-    name_rva = _EXPORT.unpack(window.read(at, _EXPORT.size))[4]
-    name_at = rva_to_offset(view.sections, name_rva)
-    name = window.cstring(name_at) if name_at is not None else None
-    return name if name is not None and name.isprintable() else None
-
-
-def version_info(buf: Buffer, view: PeView, start: int = 0, size: int | None = None) -> PeVersionInfo | None:
-    """The String blocks of the image's version resource (the first of each key, of the first StringTable that has
-    it), or None: no version resource, or one that does not parse. Reads the resource directories on the way to it
-    and at most VERSION_LIMIT bytes of it."""
-    if len(view.directories) < 3 or not view.directories[2][0]:
-        return None
-    window = _Window(buf, start, len(buf) - start if size is None else size)
-    base = rva_to_offset(view.sections, view.directories[2][0])
-    if base is None:
-        return None
-    leaf = base
-    for level in range(3):  # type, name, language: the first entry at each level, the type RT_VERSION
-        entry = _resource_entry(window, leaf, RT_VERSION if level == 0 else None)
-        if entry is None:
-            return None
-        is_directory, offset = bool(entry & 0x80000000), entry & 0x7FFFFFFF
-        if is_directory != (level < 2):
-            return None
-        leaf = base + offset
-    if leaf + _RESOURCE_DATA.size > window.size:
-        return None
-    data_rva, length, _codepage, _reserved = _RESOURCE_DATA.unpack(window.read(leaf, _RESOURCE_DATA.size))
-    data_at = rva_to_offset(view.sections, data_rva)
-    if data_at is None:
-        return None
-    strings = _version_strings(window.read(data_at, min(length, VERSION_LIMIT)))
-    return PeVersionInfo(**strings) if strings else None
-
-
-def _resource_entry(window: _Window, table: int, wanted: int | None) -> int | None:
-    """The Data Entry / Subdirectory Offset of the first entry of the resource directory at ``table`` (the one whose
-    Integer ID is ``wanted``, when given)."""
-    if table + _RESOURCE_DIRECTORY.size > window.size:
-        return None
-    *_head, named, ids = _RESOURCE_DIRECTORY.unpack(window.read(table, _RESOURCE_DIRECTORY.size))
-    count = min(named + ids, MAX_RESOURCE_ENTRIES)
-    raw = window.read(table + _RESOURCE_DIRECTORY.size, count * _RESOURCE_ENTRY.size)
-    for n in range(len(raw) // _RESOURCE_ENTRY.size):
-        ident, offset = _RESOURCE_ENTRY.unpack_from(raw, n * _RESOURCE_ENTRY.size)
-        if wanted is None or (n >= named and ident == wanted):  # ID entries follow the named ones
-            return int(offset)
-    return None
-
-
-def _version_strings(data: bytes) -> dict[str, str]:
-    """The String blocks of a VS_VERSIONINFO resource, by PeVersionInfo field."""
-    out: dict[str, str] = {}
-    queue = deque([(0, len(data), 0)])  # (start, end, depth) of the blocks to read, in file order; 3: String blocks
-    seen = 0
-    while queue and seen < MAX_VERSION_BLOCKS:
-        at, end, depth = queue.popleft()
-        while at + _BLOCK.size <= end and seen < MAX_VERSION_BLOCKS:
-            seen += 1
-            length, value_length, _kind = _BLOCK.unpack_from(data, at)
-            if length < _BLOCK.size or at + length > end:
-                break
-            key, value_at = _utf16z(data, at + _BLOCK.size, at + length)
-            value_at = (value_at + 3) & ~3
-            if depth == 0 and key == "VS_VERSION_INFO":  # its Value is the 52-byte VS_FIXEDFILEINFO
-                queue.append(((value_at + value_length + 3) & ~3, at + length, 1))
-            elif depth == 1 and key == "StringFileInfo":
-                queue.append((value_at, at + length, 2))
-            elif depth == 2:  # a StringTable, keyed by its language and code page
-                queue.append((value_at, at + length, 3))
-            elif depth == 3 and key in VERSION_KEYS:
-                value = _utf16z(data, value_at, at + length)[0]
-                if value and value.isprintable():
-                    out.setdefault(VERSION_KEYS[key], value)
-            at = (at + length + 3) & ~3
-    return out
-
-
-def _utf16z(data: bytes, at: int, end: int) -> tuple[str, int]:
-    """The NUL-terminated UTF-16 string at ``at`` (not past ``end``), and the offset after its NUL."""
-    n = at
-    while True:
-        n = data.find(b"\0\0", n, end)
-        if n < 0:
-            n = end
-            break
-        if (n - at) % 2 == 0:
-            break
-        n += 1
-    return data[at:n].decode("utf-16-le", "replace"), n + 2

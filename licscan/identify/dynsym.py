@@ -1,5 +1,5 @@
-"""The names of an ELF file's dynamic symbol table, read for the translation-layer ``symbols`` signals
-(:mod:`licscan.identify.signals`): a pure function over the file's bytes."""
+"""The names of an ELF file's dynamic symbol table, or of a PE image's export and import tables, read for the
+translation-layer ``symbols`` signals (:mod:`licscan.identify.signals`): pure functions over the file's bytes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import re
 import struct
 from dataclasses import dataclass
 
-from licscan.binary import magic
+from licscan.binary import magic, pe, peinfo
+from licscan.binary.errors import FormatError
 from licscan.binary.probe import Bytes, window
 
 
@@ -94,4 +95,18 @@ def dynamic_symbols(data: Bytes, keep: re.Pattern[str] | None = None, limit: int
     return DynamicSymbols(frozenset(defined), frozenset(undefined))
 
 
-__all__ = ["NO_SYMBOLS", "DynamicSymbols", "dynamic_symbols"]
+def pe_symbols(data: Bytes, keep: re.Pattern[str] | None = None, limit: int = 2_000_000) -> DynamicSymbols:
+    """A PE image's counterpart of :func:`dynamic_symbols`: the names it exports are its defined symbols, the
+    functions it imports by name (from any DLL) its undefined ones (licscan/binary/peinfo.py). Names are kept only
+    when ``keep`` matches them; an image whose headers do not parse has none."""
+    try:
+        view = pe.read_pe(data)
+    except FormatError:
+        return NO_SYMBOLS
+    defined = peinfo.export_names(data, view, limit=limit)
+    undefined = peinfo.imported_names(data, view, limit=limit)
+    return DynamicSymbols(frozenset(n for n in defined if keep is None or keep.search(n)),
+                          frozenset(n for n in undefined if keep is None or keep.search(n)))
+
+
+__all__ = ["NO_SYMBOLS", "DynamicSymbols", "dynamic_symbols", "pe_symbols"]

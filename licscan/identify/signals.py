@@ -32,7 +32,7 @@ from licscan.binary import magic, pe
 from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
 from licscan.binary.probe import Literals, find, window
-from licscan.identify.dynsym import NO_SYMBOLS, DynamicSymbols, dynamic_symbols
+from licscan.identify.dynsym import NO_SYMBOLS, DynamicSymbols, dynamic_symbols, pe_symbols
 from licscan.identify.signal_table import (
     RANK,
     Layer,
@@ -75,8 +75,9 @@ class _File:
 
     def symbols(self, table: SignalTable) -> DynamicSymbols:
         if self._symbols is None:
-            self._symbols = (dynamic_symbols(self.data, table.symbol_prefilter, table.symbols_limit)
-                             if self.data is not None and self.fmt == "elf" else NO_SYMBOLS)
+            read = {"elf": dynamic_symbols, "pe": pe_symbols}.get(self.fmt)
+            self._symbols = (read(self.data, table.symbol_prefilter, table.symbols_limit)
+                             if self.data is not None and read is not None else NO_SYMBOLS)
         return self._symbols
 
 
@@ -163,10 +164,8 @@ def _applicable(fmt: str, has_elf: bool) -> tuple[Signal, ...]:
     def can(sig: Signal) -> bool:
         if sig.kind in _ELF_ONLY:
             return has_elf
-        if sig.kind is SignalKind.IMPORTS:
+        if sig.kind in (SignalKind.IMPORTS, SignalKind.SYMBOLS):  # a PE image's exports and imported functions
             return fmt in ("elf", "pe")
-        if sig.kind is SignalKind.SYMBOLS:
-            return fmt == "elf"
         if sig.kind is SignalKind.STRINGS:
             return fmt in sig.formats
         return True
@@ -288,7 +287,7 @@ def _imports_hit(wanted: re.Pattern[str], unless: re.Pattern[str] | None, f: _Fi
 
 def _symbols_hit(sig: Signal, table: SignalTable, f: _File) -> str | None:
     gate = _imports_hit(sig.pattern("imports"), None, f)
-    if gate is None or f.fmt != "elf":
+    if gate is None:
         return None
     symbols = f.symbols(table)
     parts = [gate]
