@@ -53,6 +53,11 @@ NAMES = [
     ("libnvjpeg2k.so.0", "nvjpeg2k", None, None, ()),
     ("nvjpeg2k_0.dll", "nvjpeg2k", None, None, ()),
     ("libnvjpeg2k_static.a", "nvjpeg2k", None, None, ()),
+    # nvidia-cuda-sanitizer-api 13.5.25: the Sanitizer API libraries and the tool's injection libraries
+    ("libsanitizer-public.so", "sanitizer-api", None, None, ()),
+    ("sanitizer-collection.dll", "sanitizer-api", None, None, ()),
+    ("libTreeLauncherTargetInjection.so", "compute-sanitizer", None, None, ()),
+    ("InterceptorInjectionTarget.dll", "compute-sanitizer", None, None, ()),
     ("libnvrtc.so.12", "nvrtc", None, "12.x", ()),
     ("libnvrtc.alt.so.12", "nvrtc", None, "12.x", ()),
     ("nvrtc64_120_0.dll", "nvrtc", None, "12.x", ()),

@@ -9,6 +9,9 @@ each test names what was wrong before its fix.
   libcufile_rdma.so.1 at 1.14.1.1: the numbers are ABI numbers; both are the wheel's 1.14.1.1.
 * numba-cuda 0.30.4 win_amd64: its two test PTX files have Windows line ends ("\\r\\n") and were not read as PTX (the
   manylinux wheel's, with "\\n", were): the same device code on both platforms now.
+* nvidia-cuda-sanitizer-api 13.5.25 (Linux, Windows): the Sanitizer API libraries (libsanitizer-public.so,
+  sanitizer-public.dll, ...) and the tool's injection libraries were named nothing; only the compute-sanitizer
+  executables were.
 * A renamed DLL (cudart64_12.dll shipped as myruntime.dll, cudnn64_9.dll as dnn.dll, nvjpeg2k_0.dll as j2k.dll) was
   named nothing; its export directory's DLL name and its version resource name it, as a SONAME names an ELF file.
 * xformers 0.0.35 and torchaudio 2.11.1 (manylinux): device code equal to cuobjdump's listing.
@@ -90,6 +93,30 @@ def test_numba_cuda_windows_ptx_with_crlf_line_ends(pytestconfig, tmp_path):
                 ("numba_cuda/numba/cuda/tests/data/jitlink.ptx", "ptx", "sm_50", "6.5", "10.2.89")]
     assert ptx(cw.LINUX) == expected
     assert ptx(cw.WINDOWS) == expected
+
+
+@pytest.mark.parametrize("platform,api,tool", [
+    (cw.LINUX, ["compute-sanitizer/libsanitizer-collection.so", "compute-sanitizer/libsanitizer-public.so"],
+     ["bin/compute-sanitizer", "compute-sanitizer/TreeLauncherSubreaper",
+      "compute-sanitizer/TreeLauncherTargetLdPreloadHelper", "compute-sanitizer/compute-sanitizer",
+      "compute-sanitizer/libInterceptorInjectionTarget.so", "compute-sanitizer/libTreeLauncherPlaceholder.so",
+      "compute-sanitizer/libTreeLauncherTargetInjection.so",
+      "compute-sanitizer/libTreeLauncherTargetUpdatePreloadInjection.so", "compute-sanitizer/x86/TreeLauncherSubreaper",
+      "compute-sanitizer/x86/TreeLauncherTargetLdPreloadHelper", "compute-sanitizer/x86/libInterceptorInjectionTarget.so",
+      "compute-sanitizer/x86/libTreeLauncherPlaceholder.so", "compute-sanitizer/x86/libTreeLauncherTargetInjection.so",
+      "compute-sanitizer/x86/libTreeLauncherTargetUpdatePreloadInjection.so"]),
+    (cw.WINDOWS, ["bin/x86_64/sanitizer-collection.dll", "bin/x86_64/sanitizer-public.dll"],
+     ["bin/compute-sanitizer.exe", "bin/x86_64/InterceptorInjectionTarget.dll",
+      "bin/x86_64/TreeLauncherTargetInjection.dll"])])
+def test_sanitizer_api_libraries_are_named(pytestconfig, tmp_path, platform, api, tool):
+    wheel = _wheel(pytestconfig, "nvidia-cuda-sanitizer-api", "13.5.25", platform)
+    report = _audit(tmp_path, str(wheel))
+    named = {(c["name"], c["kind"], c["version"], c["properties"].get("version_source")):
+             sorted(p.rsplit("!/", 1)[1].removeprefix("nvidia/cu13/") for p in c["paths"])
+             for c in report["components"] if c["kind"] in ("sdk-library", "developer-tool")}
+    assert named == {("sanitizer-api", "sdk-library", "13.5.25", "distribution-metadata"): api,
+                     ("compute-sanitizer", "developer-tool", "13.5.25", "distribution-metadata"): tool}
+    assert report["findings"] == [] and report["diagnostics"] == []
 
 
 #: (pin, member, the name it is shipped under)

@@ -8,6 +8,7 @@ import struct
 from dataclasses import dataclass
 
 from licscan.binary import magic, pe, peinfo
+from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
 from licscan.binary.probe import Bytes, window
 
@@ -95,7 +96,7 @@ def dynamic_symbols(data: Bytes, keep: re.Pattern[str] | None = None, limit: int
     return DynamicSymbols(frozenset(defined), frozenset(undefined))
 
 
-def pe_symbols(data: Bytes, keep: re.Pattern[str] | None = None, limit: int = 2_000_000) -> DynamicSymbols:
+def pe_symbols(data: Buffer, keep: re.Pattern[str] | None = None, limit: int = 2_000_000) -> DynamicSymbols:
     """A PE image's counterpart of :func:`dynamic_symbols`: the names it exports are its defined symbols, the
     functions it imports by name (from any DLL) its undefined ones (licscan/binary/peinfo.py). Names are kept only
     when ``keep`` matches them; an image whose headers do not parse has none."""
