@@ -8,8 +8,6 @@ import hashlib
 import importlib
 import os
 
-import blake3
-
 from licscan import __version__
 
 FORMAT = 2
@@ -67,6 +65,8 @@ def file_digest(fd: int, size: int, buffer: memoryview | None = None, *, threads
     (BLAKE3's own threads) unless ``threads`` is false (the caller hashes files side by side). BLAKE3 is a
     cryptographic hash (256-bit digests, no collision known) at about 7 GB/s per core here, SHA-256 1.9 GB/s
     (docs/cache.md); it releases the GIL. OSError when the file is shorter than ``size``."""
+    import blake3  # not on the path of an audit replayed from the cache, which reads no file
+
     view = buffer if buffer is not None else memoryview(bytearray(max(1, min(BLOCK, size))))
     digest = blake3.blake3(max_threads=blake3.blake3.AUTO) if threads and size >= _THREADED_FROM else blake3.blake3()
     offset = 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -22,6 +22,8 @@ _MAGIC = b"licscan-cache 2\n"
 _SECRET_ENV = "LICSCAN_CACHE_SECRET"
 _MAX_ENTRY_BYTES = 256 << 20  # an entry file larger than this is not read (licscan writes none that large)
 _ZLIB_ERROR = cast("type[Exception]", zlib_ng.error)  # a class (its stub declares an instance)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_TEMPORARY = itertools.count()  # temporary entry files of this process are numbered
 
 
 def default_dir() -> str:
@@ -60,6 +62,7 @@ class Cache:
         self.hits = 0
         self.misses = 0
         self.written = 0
+        self._folders: set[str] = set()  # entry folders made (or found) by this object: not made again
 
     # ---- opening
     @classmethod
@@ -202,13 +205,19 @@ class Cache:
         header = json.dumps({"key": key, "kind": kind, "size": len(payload),
                              "mac": self._mac(key, kind, payload)}, separators=(",", ":")).encode()
         target = self._file(key)
+        # Written beside the target under a name of this process, then renamed over it: a reader sees the old entry
+        # or the whole new one. The folder is this user's alone (checked when opened), so the name need not be
+        # unguessable; O_EXCL and O_NOFOLLOW never write through something already there.
+        tmp = f"{target}.{os.getpid()}-{next(_TEMPORARY)}.tmp"
         try:
             folder = os.path.dirname(target)
-            try:
-                os.mkdir(folder, 0o700)
-            except FileExistsError:
-                pass
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            if folder not in self._folders:
+                try:
+                    os.mkdir(folder, 0o700)
+                except FileExistsError:
+                    pass
+                self._folders.add(folder)
+            fd = os.open(tmp, _CREATE, 0o600)
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(_MAGIC + header + b"\n" + payload)
