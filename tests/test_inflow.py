@@ -10,18 +10,23 @@ import shutil
 import subprocess
 import tarfile
 import threading
+from pathlib import Path
 
 import pytest
 import zstandard
+from inventory_builders import tar_bytes
 
 from licscan.binary.stream import WindowStream
+from licscan.cli import main
 from licscan.inventory import compressed, inflow
-from licscan.inventory.inflow import Inflow
+from licscan.inventory.entries import ArchiveError
+from licscan.inventory.inflow import PIECE, Inflow
 from licscan.inventory.items import FileBlob
 from licscan.inventory.limits import WalkLimits
 from licscan.inventory.member import Tally
 from licscan.inventory.sniff import ArchiveKind
 from licscan.inventory.walk import walk
+from licscan.model import Diagnostic
 
 _RANDOM = random.Random(14)
 PLAIN = b"".join(b"%08d libcublas.so.12 sm_90 " % i + _RANDOM.randbytes(i % 97) for i in range(60_000))  # ~4.7 MB
@@ -153,3 +158,97 @@ def test_a_streamed_tars_plain_and_sparse_members_read_whole(tmp_path):
     got = {i.vpath: bytes(i.data) for i in walk([str(tmp_path / "t.tar.zst")]) if isinstance(i, FileBlob)}
     assert got == {f"{tmp_path}/t.tar.zst!/holes.bin": holes.read_bytes(),
                    f"{tmp_path}/t.tar.zst!/plain.bin": PLAIN}
+
+
+# ------------------------------------------------------------------------------ zstd read in place, batch buffers
+def _in_place(blob: bytes, frames: compressed.ZstdFrames | None = None) -> tuple[Inflow, compressed.InPlace]:
+    raw = compressed.InPlace(blob, watch=frames.feed if frames is not None else None)
+    return Inflow(compressed.open_stream(ArchiveKind.ZSTD, raw), raw, Tally(WalkLimits())), raw
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_zstd_read_in_place_reads_as_the_copying_reader(seed):
+    """compressed.InPlace hands the decompressor windows of the buffer, not copies: it reads the same pieces of the
+    input, so every read gives the same bytes, charges and compressed count as the sequential walk's."""
+    blob = _blob(ArchiveKind.ZSTD)
+    sequential, _ = _both(blob, ArchiveKind.ZSTD, _reads(seed))
+    flow, _raw = _in_place(blob)
+    tally = flow._tally
+    got: list[tuple] = []
+    try:
+        for size in _reads(seed):
+            tally.reads = []
+            data = flow.read(size)
+            got.append((data, tally.reads, flow.packed()))
+            if not data:
+                break
+    finally:
+        flow.close()
+    assert got == sequential
+
+
+def test_zstd_frames_fed_in_place_once_read_say_what_the_buffer_walk_says():
+    """The frames of a stream read in place are fed to ZstdFrames once the decompressor has read them (the read
+    after); read to its end, every byte was fed and the result is zstd_problem's, also for a damaged stream."""
+    whole = _blob(ArchiveKind.ZSTD)
+    damaged = bytearray(whole)
+    for k in range(0, 64, 8):  # in a compressed block (as test_inflow_damaged_zstd_raises_at_the_same_read)
+        damaged[len(whole) * 56 // 100 + k] ^= 0x5A
+    outcomes = []
+    for blob in (whole, whole + _blob(ArchiveKind.ZSTD, b"second frame"), whole[: len(whole) - 3], bytes(damaged)):
+        frames = compressed.ZstdFrames(len(blob))
+        flow, raw = _in_place(blob, frames)
+        try:
+            while flow.read(1 << 20):
+                pass
+            stopped = None
+        except zstandard.ZstdError as error:
+            stopped = str(error)
+        finally:
+            flow.close()
+        outcomes.append((raw.count == len(blob), frames.done, stopped, _fact(frames.result)))
+        assert frames.done is (raw.count == len(blob))
+        if frames.done:
+            assert _fact(frames.result) == _fact(compressed.zstd_problem(blob))
+    assert outcomes[:3] == [(True, True, None, None), (True, True, None, None),
+                            (True, True, None, ("truncated", "zstd block cut short", len(whole) - 3))]
+    assert outcomes[3][2] == "zstd decompress error: Data corruption detected"  # stopped there: zstd_problem asked
+
+
+def _fact(problem: ArchiveError | None) -> tuple | None:
+    return (problem.kind.value, problem.message, problem.offset) if problem is not None else None
+
+
+@pytest.mark.parametrize("batch", [PIECE * 3, PIECE * 3 + 1, 1 << 16])
+def test_members_across_batch_and_piece_boundaries_read_whole(here, monkeypatch, batch):
+    """A .tar.zst whose members start and end anywhere in the pieces and batches the thread decompresses into
+    (reused buffers): every member's bytes are tarfile's, in order, and the members after them too."""
+    monkeypatch.setattr(inflow, "BATCH", batch)
+    monkeypatch.setattr(inflow, "AHEAD", 2)
+    rng = random.Random(batch)
+    sizes = [0, 1, 511, 512, 513, PIECE - 1, PIECE, PIECE + 1, batch - 1, batch, batch + 1, 3 * batch + 7,
+             rng.randrange(1, 5 * batch)]
+    members = [(f"m{k:02d}.bin", rng.randbytes(size)) for k, size in enumerate(sizes)]
+    Path("t.tar.zst").write_bytes(tar_bytes(members, "zst"))
+    got = [(i.vpath, bytes(i.data)) for i in walk(["t.tar.zst"], WalkLimits(in_memory_bytes=2 * batch))
+           if isinstance(i, FileBlob)]
+    assert got == [(f"t.tar.zst!/{name}", data) for name, data in members]
+
+
+def test_zstd_bomb_in_a_tar_stops_with_the_same_message_and_exit_code(here, capsys):
+    """A member of a .tar.zst that inflates more than 200 times is refused past the ratio floor with the figures
+    the sequential walk named (the compressed count of each piece, unchanged by reading the input in place), and
+    the audit ends with exit code 3 (incomplete)."""
+    rng = random.Random(14)
+    bomb = b"".join(rng.randbytes(8) + bytes(6000) for _ in range((40 << 20) // 6008))
+    Path("bomb.tar.zst").write_bytes(tar_bytes([("a.bin", rng.randbytes(300_000)), ("bomb.bin", bomb),
+                                                ("z.txt", b"after\n")], "zst"))
+    message = ("bomb.tar.zst!/bomb.bin skipped: compression ratio over 200 (24117248 bytes from 119521 compressed "
+               "bytes, still inflating)")
+    items = list(walk(["bomb.tar.zst"], WalkLimits()))
+    assert [(i.vpath, i.size) for i in items if isinstance(i, FileBlob)] == [
+        ("bomb.tar.zst!/a.bin", 300_000), ("bomb.tar.zst!/z.txt", 6)]
+    assert [(d.path, d.kind.value, d.message) for d in items if isinstance(d, Diagnostic)] == [
+        ("bomb.tar.zst!/bomb.bin", "limit", message)]
+    assert main(["audit", "--no-cache", "bomb.tar.zst"]) == 3
+    assert f"bomb.tar.zst!/bomb.bin: {message}" in capsys.readouterr().out

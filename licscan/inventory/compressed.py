@@ -23,7 +23,7 @@ from typing import BinaryIO, cast
 
 import zstandard
 
-from licscan.binary import magic
+from licscan.binary import magic, readlog
 from licscan.inventory.entries import ArchiveError, Buffer, Reader
 from licscan.inventory.sniff import ArchiveKind
 from licscan.model import DiagnosticKind
@@ -60,8 +60,40 @@ class CountingReader(io.RawIOBase):
         return len(data)
 
 
-def open_stream(kind: ArchiveKind, raw: io.RawIOBase) -> io.BufferedIOBase | zstandard.ZstdDecompressionReader:
-    """A binary stream of the decompressed content of ``raw`` (a WindowStream or a CountingReader)."""
+class InPlace:
+    """``buf`` read in place, counted like :class:`CountingReader`: :meth:`read` returns a window of it (a
+    memoryview, no copy). The zstd decompressor reads such a window through the buffer protocol, so it reads the
+    compressed bytes straight from the mapping while it does not hold the GIL; copying them out first
+    (``WindowStream``) held the GIL for the copy and the page faults behind it (2.1 GB of an image's layers). For
+    zstd only: gzip, bz2 and xz want ``bytes``."""
+
+    def __init__(self, buf: Buffer, watch: Callable[[memoryview], None] | None = None) -> None:
+        self._view = memoryview(buf)
+        self.count = 0
+        self._watch = watch  # sees every piece read (ZstdFrames.feed), once the decompressor has read it
+        self._unseen: memoryview | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> memoryview:
+        if self._unseen is not None and self._watch is not None:
+            # The piece read before, now that the decompressor has read it: its pages are in (the watch reading
+            # them first faulted them in while it held the GIL).
+            self._watch(self._unseen)
+        start = self.count
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), start + size)
+        self.count = max(start, end)
+        piece = self._view[start : self.count]
+        self._unseen = piece if self.count > start else None
+        if self.count > start:
+            readlog.record(start, self.count - start)
+        return piece
+
+
+def open_stream(kind: ArchiveKind, raw: io.RawIOBase | InPlace) -> io.BufferedIOBase | zstandard.ZstdDecompressionReader:
+    """A binary stream of the decompressed content of ``raw`` (a WindowStream or a CountingReader; an InPlace for
+    zstd)."""
     raw_io = cast(BinaryIO, raw)  # typeshed wants IO[bytes] where any stream with read() serves
     if kind is ArchiveKind.GZIP:
         return gzip.GzipFile(fileobj=raw_io, mode="rb")
@@ -182,7 +214,7 @@ class ZstdFrames:
     def result(self) -> ArchiveError | None:
         return self._result
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         start = self._at - len(self._carry)
         self._at += len(data)
         if self._want is None:
@@ -193,9 +225,9 @@ class ZstdFrames:
             pos, size = self._want
             if pos + size > self._at:
                 if pos < self._at:
-                    self._carry = data[pos - start :]
+                    self._carry = bytes(data[pos - start :])
                 return
-            self._want = self._send(data[pos - start : pos - start + size])
+            self._want = self._send(bytes(data[pos - start : pos - start + size]))
 
     def _send(self, data: bytes | None) -> Want | None:
         try:

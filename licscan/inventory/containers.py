@@ -137,7 +137,10 @@ def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveK
     damage = None if frames is not None or kind is not ArchiveKind.ZSTD else \
         compressed.zstd_problem(buf, walker.drop_pages)
     damage = damage or cannot
-    raw = compressed.CountingReader(WindowStream(buf), watch=frames.feed if frames is not None else None)
+    watch = frames.feed if frames is not None else None
+    # zstd reads a tar's input in place (compressed.InPlace: the same pieces, counted the same, no copy)
+    raw: compressed.CountingReader | compressed.InPlace = compressed.InPlace(buf, watch) if frames is not None \
+        else compressed.CountingReader(WindowStream(buf), watch=watch)
     if tar:
         # A tar's stream is decompressed by a thread and read by another (pipe.py): it charges the budget in order.
         tally = Tally(walker.limits)

@@ -6,10 +6,13 @@ The tar's thread must see what it saw when it decompressed the stream itself. ta
 blocks of ``PIECE`` (10240) bytes; each read charged the walk's budget when it was made and was followed by the
 count of compressed bytes consumed so far (what the ratio checks divide by); a decompressor's error ended the read
 it happened in. So the thread reads the stream in those same pieces and notes after each the compressed count; it
-hands them on in batches of about ``BATCH`` bytes, at most ``AHEAD`` batches ahead (memory stays bounded). The
-tar's thread reads :class:`Inflow` directly (``tar_entries(direct=InflowTar)``, a plain member's bytes straight from
-it: :class:`_Member`): a piece is charged when a byte of it is first read, :meth:`Inflow.packed` is the count noted after the last piece reached, and the decompressor's error is
-raised by the read that reaches past the last piece read before it.
+hands them on in batches of about ``BATCH`` bytes, at most ``AHEAD`` batches ahead (memory stays bounded). A
+batch's pieces are read into one buffer (zstandard's ``readinto`` of a piece reads the input its ``read`` of the
+same size reads), reused once read: no object per piece, and no join or zeroing holding the GIL. The tar's thread
+reads :class:`Inflow` directly (``tar_entries(direct=InflowTar)``, a plain member's bytes straight from it:
+:class:`_Member`): a piece is charged when a byte of it is first read, :meth:`Inflow.packed` is the count noted
+after the last piece reached, and the decompressor's error is raised by the read that reaches past the last piece
+read before it.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import queue
 import sys
 import tarfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from licscan.inventory.compressed import CountingReader
+import zstandard
+
+from licscan.inventory.compressed import CountingReader, InPlace
 from licscan.inventory.entries import Reader, TarSource
 from licscan.inventory.member import Tally
 
@@ -32,9 +38,10 @@ AHEAD = 8  # batches decompressed and not yet read, at most
 
 @dataclass
 class _Batch:
-    """Consecutive pieces of the stream; ``error``/``last``: the stream ended (with that error) after them."""
+    """Consecutive pieces of the stream, decompressed into one buffer (``view``: no object per piece, no join when
+    they are read); ``error``/``last``: the stream ended (with that error) after them."""
 
-    pieces: list[bytes] = field(default_factory=list)
+    view: memoryview  # its pieces, then unused room
     ends: list[int] = field(default_factory=list)  # where each piece ends, from the start of the batch
     counts: list[int] = field(default_factory=list)  # compressed bytes consumed once the piece was read
     error: BaseException | None = None
@@ -45,25 +52,95 @@ class _Batch:
         return self.ends[-1] if self.ends else 0
 
 
+_EMPTY = memoryview(b"")
+
+
+def _batch_bytes() -> int:
+    """The room of one batch: the pieces read while it is under BATCH bytes."""
+    return -(-BATCH // PIECE) * PIECE
+
+
+def _fill(stream: Reader, raw: CountingReader | InPlace, target: memoryview, stop: Callable[[], bool]) -> _Batch:
+    """The next batch of ``stream``: pieces of ``PIECE`` bytes read into ``target`` (``readinto``: the
+    decompressors read the same input for it as for ``read(PIECE)``: the same counts after each piece, the same error
+    at the same piece)."""
+    batch = _Batch(target)
+    readinto = _into(stream)
+    size = 0
+    try:
+        while size < BATCH and not stop():
+            with target[size : size + PIECE] as piece:
+                got = readinto(piece)
+            if not got:
+                batch.last = True
+                break
+            size += got
+            batch.ends.append(size)
+            batch.counts.append(raw.count)
+    except BaseException as error:  # noqa: BLE001 - raised by the read that reaches it, in the tar's thread
+        batch.error, batch.last = error, True
+    return batch
+
+
+class _Lane:
+    """A thread that decompresses ``stream`` up to ``AHEAD`` batches ahead."""
+
+    def __init__(self, stream: Reader, raw: CountingReader | InPlace) -> None:
+        self._stream = stream
+        self._raw = raw
+        self._filled: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
+        self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()  # rooms of batches read
+        self._room = threading.Semaphore(AHEAD)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="licscan-inflow", daemon=True)
+        self._thread.start()
+
+    def get(self) -> _Batch:
+        return self._filled.get()
+
+    def done(self, batch: _Batch) -> None:
+        """``batch`` was read and copied out: the thread may decompress one more, into its room."""
+        self._free.put(batch.view)  # decompressed into again, not zeroed again (a memset of 1 MiB holding the GIL)
+        self._room.release()
+
+    def close(self) -> None:
+        """Stop the thread (it ends at its next piece) and wait for it."""
+        self._stop.set()
+        self._room.release()
+        self._thread.join()
+
+    def _run(self) -> None:
+        """The thread: batches until the end of the stream, its error, or :meth:`close`."""
+        while True:
+            self._room.acquire()
+            if self._stop.is_set():
+                return
+            try:
+                room = self._free.get_nowait()
+            except queue.Empty:
+                room = memoryview(bytearray(_batch_bytes()))
+            try:
+                batch = _fill(self._stream, self._raw, room, self._stop.is_set)
+            except BaseException as error:  # noqa: BLE001 - the reader must not wait for a batch never put
+                batch = _Batch(room, error=error, last=True)
+            self._filled.put(batch)
+            if batch.last:
+                return
+
+
 class Inflow:
     """``stream`` (decompressing what it reads through ``raw``) read ahead by a thread, read here as the sequential
     walk read it, charging ``tally`` (pipe.py's) piece by piece. :meth:`close` stops the thread: call it before the
     buffer ``raw`` reads from is released."""
 
-    def __init__(self, stream: Reader, raw: CountingReader, tally: Tally) -> None:
-        self._stream = stream
-        self._raw = raw
+    def __init__(self, stream: Reader, raw: CountingReader | InPlace, tally: Tally) -> None:
+        self._lane = _Lane(stream, raw)
         self._tally = tally
-        self._filled: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
-        self._room = threading.Semaphore(AHEAD)
-        self._stop = threading.Event()
-        self._batch = _Batch()
+        self._batch = _Batch(_EMPTY)
         self._at = 0  # bytes of the batch read
         self._charged = 0  # pieces of the batch charged
         self._pos = 0  # bytes of the stream read
         self._packed = 0
-        self._thread = threading.Thread(target=self._run, name="licscan-inflow", daemon=True)
-        self._thread.start()
 
     def packed(self) -> int:
         """The compressed bytes consumed when the stream had been read as far as it is here."""
@@ -77,18 +154,10 @@ class Inflow:
                 break
             batch, at = self._batch, self._at
             end = min(at + want, batch.size)
-            first = bisect.bisect_right(batch.ends, at)  # the piece holding byte ``at``
             last = bisect.bisect_left(batch.ends, end)  # the piece holding byte ``end - 1``
             if last >= self._charged:
                 self._charge(batch, last)
-            start = batch.ends[first] - len(batch.pieces[first])
-            if first == last:
-                piece = batch.pieces[first]
-                out.append(piece if end - at == len(piece) else piece[at - start : end - start])
-            else:
-                out.append(batch.pieces[first][at - start :])
-                out.extend(batch.pieces[first + 1 : last])
-                out.append(batch.pieces[last][: end - (batch.ends[last] - len(batch.pieces[last]))])
+            out.append(batch.view[at:end].tobytes())
             want -= end - at
             self._at = end
         data = out[0] if len(out) == 1 else b"".join(out)
@@ -97,10 +166,15 @@ class Inflow:
 
     def _charge(self, batch: _Batch, last: int) -> None:
         """Charge the pieces reached up to ``last``, one by one (as ``Tally.charge`` does for each)."""
-        sizes = [batch.ends[k] - (batch.ends[k - 1] if k else 0) for k in range(self._charged, last + 1)]
-        self._tally.total += sum(sizes)
+        ends = batch.ends
+        start = ends[self._charged - 1] if self._charged else 0
+        self._tally.total += ends[last] - start
         if self._tally.reads is not None:
-            self._tally.reads.extend(sizes)
+            whole = last + 1 - self._charged
+            if ends[last] - start == whole * PIECE:  # every piece whole (all but the stream's last are)
+                self._tally.reads.extend([PIECE] * whole)
+            else:
+                self._tally.reads.extend(ends[k] - (ends[k - 1] if k else 0) for k in range(self._charged, last + 1))
         self._charged = last + 1
         self._packed = batch.counts[last]
 
@@ -111,8 +185,8 @@ class Inflow:
                 raise self._batch.error
             return False
         if self._batch.ends:
-            self._room.release()  # read: the thread may decompress one more
-        self._batch = self._filled.get()
+            self._lane.done(self._batch)
+        self._batch = self._lane.get()
         self._at = self._charged = 0
         return True
 
@@ -132,37 +206,21 @@ class Inflow:
 
     def close(self) -> None:
         """Stop the thread (it ends at its next piece) and wait for it."""
-        self._stop.set()
-        self._room.release()
-        self._thread.join()
+        self._lane.close()
 
-    def _run(self) -> None:
-        """The thread: batches until the end of the stream, its error, or :meth:`close`."""
-        while True:
-            self._room.acquire()
-            if self._stop.is_set():
-                return
-            batch = self._fill()
-            self._filled.put(batch)
-            if batch.last:
-                return
 
-    def _fill(self) -> _Batch:
-        batch = _Batch()
-        size = 0
-        try:
-            while size < BATCH and not self._stop.is_set():
-                piece = self._stream.read(PIECE)
-                if not piece:
-                    batch.last = True
-                    break
-                size += len(piece)
-                batch.pieces.append(piece)
-                batch.ends.append(size)
-                batch.counts.append(self._raw.count)
-        except BaseException as error:  # noqa: BLE001 - raised by the read that reaches it, in the tar's thread
-            batch.error, batch.last = error, True
-        return batch
+def _into(stream: Reader) -> Callable[[memoryview], int]:
+    """``stream.readinto``, where it reads the input ``read`` reads for the same size (zstandard's reader: the same C
+    path); else ``read`` and a copy (bz2's ``readinto`` reads ahead of its ``read``)."""
+    if isinstance(stream, zstandard.ZstdDecompressionReader):
+        return stream.readinto
+
+    def read_into(target: memoryview) -> int:
+        piece = stream.read(len(target))
+        target[: len(piece)] = piece
+        return len(piece)
+
+    return read_into
 
 
 class _Member:
