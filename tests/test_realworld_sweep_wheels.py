@@ -14,6 +14,9 @@ each test names what was wrong before its fix.
   executables were.
 * A renamed DLL (cudart64_12.dll shipped as myruntime.dll, cudnn64_9.dll as dnn.dll, nvjpeg2k_0.dll as j2k.dll) was
   named nothing; its export directory's DLL name and its version resource name it, as a SONAME names an ELF file.
+* The same DLLs vendored by delvewheel (``<stem>-<32 hex digits>.dll``, as cuda-bindings 13.5.0's win_amd64 wheel
+  vendors cuda_bindings.libs/msvcp140-0fa7eb792d3fbcf2233e4ea47e9144b9.dll) were named nothing; named by their
+  export directory, Attachment A's variant rule drops the hash as it drops auditwheel's: no finding.
 * xformers 0.0.35 and torchaudio 2.11.1 (manylinux): device code equal to cuobjdump's listing.
 
 Runs with LICSCAN_REALWORLD=1 or when the wheels are cached (tests/census_wheels.py downloads into the test cache).
@@ -157,6 +160,27 @@ def test_renamed_dlls_are_named(renamed):
         ("CUDA-EULA-NOT-REDISTRIBUTABLE", "warning", "review", "dist/myruntime.dll")]
     assert report["diagnostics"] == []
     _audit(renamed, "dist", extra=("--fail-on", "warning"), code=1)
+
+
+def test_delvewheel_vendored_dlls_are_named_and_listed(pytestconfig, tmp_path):
+    libs = tmp_path / "site-packages" / "app.libs"
+    libs.mkdir(parents=True)
+    mangled = {"cudart64_12.dll": "cudart64_12-0fa7eb792d3fbcf2233e4ea47e9144b9.dll",
+               "nvjpeg2k_0.dll": "nvjpeg2k_0-20076bc0e3fcb1842cab77dfe8ef816b.dll"}
+    for pin, member, _renamed in RENAMED:
+        name = member.rsplit("/", 1)[1]
+        if name in mangled:
+            try:
+                wheel = cw.fetch(pin, realworld_enabled(pytestconfig))
+            except cw.Unavailable as error:
+                pytest.skip(str(error))
+            with zipfile.ZipFile(wheel) as zf:
+                (libs / mangled[name]).write_bytes(zf.read(member))
+    report = _audit(tmp_path, "site-packages")
+    assert _named(report) == [
+        ("cudart", "12.9.79", "marker", "LicenseRef-NVIDIA-CUDA-EULA", f"site-packages/app.libs/{mangled['cudart64_12.dll']}"),
+        ("nvjpeg2k", "0.11.0.51", "marker", NVJPEG2K_LICENSE, f"site-packages/app.libs/{mangled['nvjpeg2k_0.dll']}")]
+    assert report["findings"] == [] and report["diagnostics"] == []
 
 
 def test_export_names_and_version_resources_agree_with_lief(renamed):

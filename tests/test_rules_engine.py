@@ -60,6 +60,9 @@ def test_version_strings_as_ranges():
     ("cudart64_12.dll", "cudart.dll"), ("nvrtc64_120_0.dll", "nvrtc.dll"), ("cublasLt64_12.dll", "cublaslt.dll"),
     ("libcublas.12.dylib", "libcublas.dylib"), ("libcudart_static.a", "libcudart_static.a"),
     ("nvJitLink_120_0.dll", "nvjitlink.dll"), ("libdevice.10.bc", "libdevice.10.bc"),
+    # delvewheel's mangled copies of vendored DLLs
+    ("cudart64_12-0fa7eb792d3fbcf2233e4ea47e9144b9.dll", "cudart.dll"),
+    ("nvJitLink_120_0-0fa7eb792d3fbcf2233e4ea47e9144b9.dll", "nvjitlink.dll"),
 ])
 def test_attachment_a_variant_rule(name, expected):
     assert canonical(name) == expected

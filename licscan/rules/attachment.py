@@ -19,8 +19,10 @@ from licscan.rules.versions import Tri
 
 DATA = "attachment-a.yaml"
 
-# A vendored copy's hash: auditwheel's "libcudart-1a2b3c4d.so.12", torchvision's "libcudart.faf08d9a.so.13".
-_GRAFT = re.compile(r"[-.][0-9a-f]{8}(?=\.so)")
+# A vendored copy's hash: auditwheel's "libcudart-1a2b3c4d.so.12", torchvision's "libcudart.faf08d9a.so.13",
+# delvewheel's 32 hex digits before ".dll" (cuda-bindings 13.5.0's win_amd64 wheel vendors
+# cuda_bindings.libs/msvcp140-0fa7eb792d3fbcf2233e4ea47e9144b9.dll).
+_GRAFT = re.compile(r"[-.][0-9a-f]{8}(?=\.so)|-[0-9a-f]{32}(?=\.dll$)")
 _SO = re.compile(r"\.so(?:\.\d+)+$")
 _DYLIB = re.compile(r"(?:\.\d+)+\.dylib$")
 _WINDOWS = re.compile(r"^(?P<stem>.+?)(?:32|64)?(?:_\d+)+\.(?P<ext>dll|lib)$")
