@@ -141,6 +141,14 @@ class Document:
         return tuple(out.values())
 
 
+    def maps_none(self, rng: ToolkitRange, platform: str | None = None, component: str | None = None) -> bool:
+        """Whether no row of the table (or of ``component``'s table) may hold a release of ``rng``: a known release
+        the table leaves out (CUDA 13.5, 11.4), not one it only partly covers (13.x)."""
+        table = self.components[component] if component is not None else self.releases
+        rows = (r for r in table if r.platform is None or platform is None or r.platform == platform)
+        return not rng.is_unknown and all(contains(r.versions, rng) is Tri.FALSE for r in rows)
+
+
 def _covers(rows: tuple[Mapping, ...], rng: ToolkitRange) -> bool:
     """Whether the union of the rows' ranges certainly holds ``rng`` (checked at its ends)."""
     if rng.is_unknown:

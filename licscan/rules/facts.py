@@ -37,7 +37,7 @@ from licscan.vpath import chain as levels
 GROUPS = ("input", "distribution", "path")
 
 #: The governing licence under the configured policy (licscan/rules/governing.py, docs/licenses.md).
-_GOV_FIELDS = ("governing.document", "governing.text", "governing.title", "governing.license")
+_GOV_FIELDS = ("governing.document", "governing.text", "governing.title", "governing.license", "governing.basis")
 FIELDS: dict[str, tuple[str, ...]] = {
     "component": ("id", "name", "vendor", "kind", "version", "license", "path", "basename", "paths", "evidence",
                   "toolkit", "input") + DIST_FIELDS + _GOV_FIELDS,
@@ -119,18 +119,21 @@ def _beside(components: list[dict[str, Any]], dists: list[dict[str, Any]]) -> di
 def _governing(fields: Json, toolkit: ToolkitRange, beside: tuple[tuple[str, str, str], ...],
                policy: str) -> tuple[dict[str, gov.Governing], dict[str, Any]]:
     sample = gov.SAMPLES.get(str(fields.get("properties.document"))) if fields.get("kind") == "license-text" else None
-    if sample is not None:
-        by_policy = {p: sample for p in gov.POLICIES}
+    document = gov.document_of(fields)
+    fixed = sample or (gov.unread(fields.get("license")) if document is None and fields.get("kind") != "license-text"
+                       else None)
+    if fixed is not None:
+        by_policy = {p: fixed for p in gov.POLICIES}
     else:
-        document = gov.document_of(fields)
         release = gov.release_range(document, fields, toolkit)
         own = gov.own_table(document, fields)
-        by_policy = {p: gov.resolve(document, release, beside, p, gov.platform_of(str(fields.get("basename") or "")),
-                                    own) for p in gov.POLICIES}
+        platform, text_file = gov.platform_of(str(fields.get("basename") or "")), fields.get("kind") == "license-text"
+        by_policy = {p: gov.resolve(document, release, beside, p, platform, own, not text_file) for p in gov.POLICIES}
     chosen = by_policy[policy]
     title = chosen.label if chosen.document is not None else None
     return by_policy, {"governing.document": chosen.document, "governing.text": chosen.text,
-                       "governing.title": title, "governing.license": chosen.license_id()}
+                       "governing.title": title, "governing.license": chosen.license_id(),
+                       "governing.basis": chosen.basis}
 
 
 Near = tuple[tuple[str, str, str], ...]

@@ -46,6 +46,9 @@ _GOV: dict[str, _Spec] = {
                              "(eula.governing-text); null: unknown", None),
     "governing.title": (_STR, "title of the governing text (or the document, text unknown)", None),
     "governing.license": (_STR, "SPDX id or LicenseRef of the governing text", None),
+    "governing.basis": (_STR, "how the governing text was chosen: primary or inferred (the release table), shipped "
+                              "(the licence file beside the part), newest, unknown (release unknown), unmapped "
+                              "(a known release no table row maps: docs/licenses.md), none", None),
 }
 _COMMON: dict[str, _Spec] = {
     "path": (_STR, "virtual path of the file (archive members: outer!/member)", None),

@@ -27,6 +27,8 @@ from licscan.rules import documents
 from licscan.rules.versions import Tri
 
 POLICIES = ("published-with-toolkit", "shipped-beside", "newest")
+#: Governing.basis of a part whose release is known but maps to no text (CUDA 13.2 and later, 11.3 to 11.5, ...).
+UNMAPPED = "unmapped"
 DEFAULT_POLICY = "published-with-toolkit"
 
 #: Catalog licence ids -> documents.yaml document (the licence a part is named under by the catalog).
@@ -66,7 +68,7 @@ class Governing:
     document: str | None  # documents.yaml id; None: not an NVIDIA-licensed part (or the document is unknown)
     text: str | None  # text id; None: unknown (or the document has no versioned text)
     candidates: tuple[str, ...]  # texts that may govern when ``text`` is None (empty: any text of the document)
-    basis: str  # primary | inferred | shipped | unknown | none
+    basis: str  # primary | inferred | shipped | newest | unknown | unmapped (UNMAPPED) | none
     why: str  # one line of evidence
     unknown: str | None = None  # set: which text governs cannot be told at all (every clause is undetermined)
 
@@ -161,6 +163,16 @@ def document_of(fields: Mapping[str, Any]) -> str | None:
     return LICENSE_DOCUMENTS.get(str(license_id)) if license_id else None
 
 
+def unread(license_id: object) -> Governing | None:
+    """An NVIDIA licence the catalog names a part under but whose text licscan has not read (TensorRT's, cuDSS's,
+    nvCOMP's SLA): no document governs it here, and the reason says so rather than "not an NVIDIA-licensed part"."""
+    name = str(license_id or "")
+    if not name.startswith("LicenseRef-NVIDIA-") or name in LICENSE_DOCUMENTS:
+        return None
+    return Governing(None, None, (), "none", f"{name}: NVIDIA's licence of this part, whose text licscan has not "
+                                             f"read (docs/licenses.md); no rule judges it")
+
+
 def platform_of(basename: str) -> str | None:
     """The platform a part is built for, by its file name: "windows" (``.dll``, ``.lib``, ``.exe``, ``.pyd``),
     "linux" (``.so``, ``.so.<N>``, ``.a``), else None (not known)."""
@@ -173,12 +185,15 @@ def platform_of(basename: str) -> str | None:
 
 
 def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str, str, str], ...],
-            policy: str, platform: str | None = None, component: str | None = None) -> Governing:
+            policy: str, platform: str | None = None, component: str | None = None,
+            fallback: bool = True) -> Governing:
     """The governing text of ``document`` for a part of release range ``release`` under ``policy``.
 
     ``beside``: licence texts shipped with the part, as (document, text, "path (sha256 ...)"); ``platform``: the
     part's (:func:`platform_of`), for a release whose text differs by platform; ``component``: a catalog component
-    with a release table of its own in the document (:func:`own_table`), ``release`` then being its own release."""
+    with a release table of its own in the document (:func:`own_table`), ``release`` then being its own release;
+    ``fallback``: where no table row tells the text, take the one licence file of the document shipped beside the
+    part (false for a licence file itself)."""
     if document is None:
         return Governing(None, None, (), "none", "not an NVIDIA-licensed part")
     doc = documents.load().document(document)
@@ -191,8 +206,8 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
         newest = doc.newest()
         if newest is not None:  # always: doc.texts is not empty here
             return Governing(document, newest.id, (), "newest", f"policy newest: the newest text, {newest.label}")
+    mine = sorted({(t, w) for d, t, w in beside if d == document})
     if policy == "shipped-beside":
-        mine = sorted({(t, w) for d, t, w in beside if d == document})
         if len(mine) == 1:
             text_id, where = mine[0]
             return Governing(document, text_id, (), "shipped",
@@ -200,19 +215,23 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
         if len(mine) > 1:
             return Governing(document, None, tuple(t for t, _ in mine), "unknown",
                              "several licence texts are shipped beside it: " + "; ".join(w for _, w in mine))
-    if release.is_unknown:
-        return Governing(document, None, (), "unknown", f"the release of the part is unknown, so is its {doc.name} text")
-    mapped = doc.for_release(release, platform, component)
     what = f"{component} {release.text}" if component else f"release {release.text}"
+    mapped = None if release.is_unknown else doc.for_release(release, platform, component)
     if mapped is None:
-        return Governing(document, None, (), "unknown",
-                         f"no {doc.name} text is known to be published with {what} (docs/licenses.md)")
+        why = (f"the release of the part is unknown, so is its {doc.name} text" if release.is_unknown else
+               f"no {doc.name} text is known to be published with {what} (docs/licenses.md)")
+        if fallback and len(mine) == 1:  # the part's own text where the table cannot tell: the file shipped with it
+            text_id, where = mine[0]
+            return Governing(document, text_id, (), "shipped", f"{why}; the licence file shipped beside it: {where} "
+                                                               f"({doc.text(text_id).label})")
+        return Governing(document, None, (), UNMAPPED if doc.maps_none(release, platform, component) else "unknown",
+                         why)
     if len(mapped) > 1:
         return Governing(document, None, tuple(t.id for t, _, _ in mapped), "unknown",
                          f"{what} may fall under " + " or ".join(t.label for t, _, _ in mapped))
     text, basis, source = mapped[0]
-    fallback = " (no licence file of this document is shipped beside it)" if policy == "shipped-beside" else ""
-    return Governing(document, text.id, (), basis, f"{text.label}, published with {what}: {source}{fallback}")
+    note = " (no licence file of this document is shipped beside it)" if policy == "shipped-beside" else ""
+    return Governing(document, text.id, (), basis, f"{text.label}, published with {what}: {source}{note}")
 
 
 def own_table(document: str | None, fields: Mapping[str, Any]) -> str | None:
