@@ -17,6 +17,8 @@ each test names what was wrong before its fix.
 * The same DLLs vendored by delvewheel (``<stem>-<32 hex digits>.dll``, as cuda-bindings 13.5.0's win_amd64 wheel
   vendors cuda_bindings.libs/msvcp140-0fa7eb792d3fbcf2233e4ea47e9144b9.dll) were named nothing; named by their
   export directory, Attachment A's variant rule drops the hash as it drops auditwheel's: no finding.
+* nvidia-npp 13.2.0.93 (Windows): NPP's DLLs bundled in an application were NPP "13.x" (their file names); their
+  version resources say "NVIDIA CUDA NPPCORE Library, Version 13.2.0.93" and so on.
 * xformers 0.0.35 and torchaudio 2.11.1 (manylinux): device code equal to cuobjdump's listing.
 
 Runs with LICSCAN_REALWORLD=1 or when the wheels are cached (tests/census_wheels.py downloads into the test cache).
@@ -180,6 +182,23 @@ def test_delvewheel_vendored_dlls_are_named_and_listed(pytestconfig, tmp_path):
     assert _named(report) == [
         ("cudart", "12.9.79", "marker", "LicenseRef-NVIDIA-CUDA-EULA", f"site-packages/app.libs/{mangled['cudart64_12.dll']}"),
         ("nvjpeg2k", "0.11.0.51", "marker", NVJPEG2K_LICENSE, f"site-packages/app.libs/{mangled['nvjpeg2k_0.dll']}")]
+    assert report["findings"] == [] and report["diagnostics"] == []
+
+
+def test_npp_dlls_bundled_state_their_version(pytestconfig, tmp_path):
+    wheel = _wheel(pytestconfig, "nvidia-npp", "13.2.0.93", cw.WINDOWS)
+    (tmp_path / "dist").mkdir()
+    with zipfile.ZipFile(wheel) as zf:
+        for name in ("nppc64_13.dll", "nppidei64_13.dll"):
+            (tmp_path / "dist" / name).write_bytes(zf.read(f"nvidia/cu13/bin/x86_64/{name}"))
+    report = _audit(tmp_path, "dist")
+    eula = "LicenseRef-NVIDIA-CUDA-EULA"
+    assert _named(report) == [("npp", "13.2.0.93", "marker", eula, "dist/nppc64_13.dll"),
+                              ("npp", "13.2.0.93", "marker", eula, "dist/nppidei64_13.dll")]
+    markers = sorted(e.split(": ", 1)[1].split(" at 0x")[0] for c in report["components"] for e in c["evidence"]
+                     if ": marker " in e)
+    assert markers == ["marker 'NVIDIA CUDA NPPCORE Library, Version 13.2.0.93'",
+                       "marker 'NVIDIA CUDA NPPIDEI Library, Version 13.2.0.93'"]
     assert report["findings"] == [] and report["diagnostics"] == []
 
 

@@ -68,11 +68,16 @@ def resource_claims(entry: Entry, data: Buffer) -> list[VersionClaim]:
     return out
 
 
+#: Bytes after a marker's literal its regex may read: 48 characters in UTF-16 ("CORE Library, Version 13.2.0.93"
+#: after NPP's "NVIDIA CUDA NPP" is 31; 32 characters were read before).
+MARKER_TAIL = 96
+
+
 def _claim(marker: Marker, data: Buffer, at: int) -> VersionClaim | None:
     """The claim of ``marker`` found at ``at`` (-1: not found)."""
     if at < 0:
         return None
-    tail = marker.text(window(data, at + len(marker.literal), 64))
+    tail = marker.text(window(data, at + len(marker.literal), MARKER_TAIL))
     m = marker.regex.match(tail)
     if not m:
         return None
