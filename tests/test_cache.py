@@ -883,6 +883,52 @@ def test_size_bound_evicts_least_recently_used(tmp_path):
     assert left[1:] == keys[len(keys) - len(left) + 1:]  # the rest: the newest ones
 
 
+def test_trim_counts_again_only_the_entry_folders_that_changed(tmp_path, monkeypatch):
+    """The size bound's look at the folder (docs/cache.md, "Size bound"): the bytes of a folder of entries are kept
+    in the ``sizes`` file with the folder's identity and counted again only when the folder changed (an entry
+    written) or changed just before it was counted (racy); a ``sizes`` file that does not verify (damaged, or
+    written without the cache's key) is not used; over the bound, entries are evicted as before and the file goes."""
+    from licscan.cache import keys
+    from licscan.cache import store as store_module
+
+    monkeypatch.setattr(keys, "RACY_NS", 0)
+    store = Cache.open(str(tmp_path / "c"), "s", max_bytes=10**9)
+    for i in range(12):
+        assert store.put(store.key("file", str(i)), "file", ("x" * 100, i))
+    folders = sorted(str(p) for p in (tmp_path / "c/v2").iterdir() if p.is_dir())
+    counted: list[str] = []
+    real = store_module._folder_bytes
+    monkeypatch.setattr(store_module, "_folder_bytes", lambda folder: counted.append(folder) or real(folder))
+
+    def trim() -> list[str]:
+        counted.clear()
+        assert store.trim() == 0
+        return sorted(counted)
+
+    assert trim() == folders
+    assert trim() == []  # nothing changed: no folder of entries is read
+    key = store.key("file", "one more")
+    assert store.put(key, "file", "y")
+    assert trim() == [os.path.dirname(store._file(key))]
+    assert trim() == []
+    sizes = tmp_path / "c/v2/sizes"
+    sizes.write_bytes(sizes.read_bytes()[:-2])
+    everything = sorted(set(folders) | {os.path.dirname(store._file(key))})
+    assert trim() == everything
+    forger = Cache(str(tmp_path / "c"), "s", secret=b"f" * 32)  # another key: its entries do not verify
+    assert forger._store(str(sizes), "sizes", "sizes", tuple((os.path.basename(f), 0, 0, 0, 0) for f in folders))
+    assert trim() == everything
+    sizes.unlink()
+    monkeypatch.setattr(keys, "RACY_NS", 10**18)  # every folder just changed: counted each time, never kept
+    assert trim() == trim() == everything
+    assert not sizes.exists()
+    monkeypatch.setattr(keys, "RACY_NS", 0)
+    assert trim() == everything and sizes.exists()
+    store.max_bytes = 1000
+    assert store.trim() > 0 and not sizes.exists()
+    assert sum(p.stat().st_size for p in (tmp_path / "c/v2").rglob("*.entry")) <= 800
+
+
 def test_cache_max_size_option_bounds_the_folder(scanned, tmp_path):
     first, cache, baseline = scanned
     again = run(first, "--cache-dir", str(cache), "--cache-max-size", "1k")

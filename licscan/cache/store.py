@@ -8,11 +8,13 @@ import itertools
 import json
 import os
 import stat
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
 from zlib_ng import zlib_ng  # zlib's format (the standard library reads it too), inflated about 4x faster
 
+from licscan.cache import keys
 from licscan.cache.codec import CodecError, dumps, loads
 from licscan.cache.keys import FORMAT, boot_id, code_digest
 from licscan.cache.tree import Identity, KnownDigests
@@ -24,6 +26,7 @@ _MAX_ENTRY_BYTES = 256 << 20  # an entry file larger than this is not read (lics
 _ZLIB_ERROR = cast("type[Exception]", zlib_ng.error)  # a class (its stub declares an instance)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _TEMPORARY = itertools.count()  # temporary entry files of this process are numbered
+_SIZES = "sizes"  # <cache>/v2/sizes, the name and kind of the entry that keeps each entry folder's bytes (trim)
 
 
 def default_dir() -> str:
@@ -157,10 +160,11 @@ class Cache:
         self.hits += 1
         return value
 
-    def _read(self, key: str, kind: str) -> Any | None:
+    def _read(self, key: str, kind: str, path: str | None = None) -> Any | None:
+        """The value of the entry ``key`` of ``kind`` at ``path`` (default: where entry ``key`` is kept), or None."""
         if self._secret is None:
             return None
-        path = self._file(key)
+        path = path or self._file(key)
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
                          | getattr(os, "O_NONBLOCK", 0))
@@ -196,6 +200,12 @@ class Cache:
 
     def put(self, key: str, kind: str, value: Any) -> bool:
         """Store ``value`` (atomically); False when it cannot be encoded or written (a cache only saves time)."""
+        if not self._store(self._file(key), key, kind, value):
+            return False
+        self.written += 1
+        return True
+
+    def _store(self, path: str, key: str, kind: str, value: Any) -> bool:
         if self._secret is None:
             return False
         try:
@@ -204,7 +214,9 @@ class Cache:
             return False
         header = json.dumps({"key": key, "kind": kind, "size": len(payload),
                              "mac": self._mac(key, kind, payload)}, separators=(",", ":")).encode()
-        target = self._file(key)
+        return self._write(path, _MAGIC + header + b"\n" + payload)
+
+    def _write(self, target: str, data: bytes) -> bool:
         # Written beside the target under a name of this process, then renamed over it: a reader sees the old entry
         # or the whole new one. The folder is this user's alone (checked when opened), so the name need not be
         # unguessable; O_EXCL and O_NOFOLLOW never write through something already there.
@@ -220,7 +232,7 @@ class Cache:
             fd = os.open(tmp, _CREATE, 0o600)
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    handle.write(_MAGIC + header + b"\n" + payload)
+                    handle.write(data)
                 os.replace(tmp, target)
             except BaseException:
                 try:
@@ -230,32 +242,73 @@ class Cache:
                 raise
         except OSError:
             return False
-        self.written += 1
         return True
 
     # ---- size bound
     def trim(self) -> int:
         """Remove least recently used entries (and stale temporary files) while the folder holds more than
-        ``max_bytes``, down to 80 % of it; returns the number of files removed."""
-        entries: list[tuple[int, int, str]] = []
-        total = 0
+        ``max_bytes``, down to 80 % of it; returns the number of files removed.
+
+        The bytes of each folder of entries are counted again only when it changed since they were last counted
+        (the ``sizes`` file beside the entry folders, checked like an entry, keeps each folder's count with its
+        identity): an entry is written, replaced or removed by a rename or an unlink in its folder, which gives the
+        folder a new mtime and ctime, and a hit only touches the entry's own times. A folder that changed less than
+        :data:`licscan.cache.keys.RACY_NS` before it was counted is counted again next time (a change within its
+        file system's timestamp granularity could keep its times). So a run on a large cache that writes nothing
+        looks at the 256 folders, not at every entry."""
         try:
-            subfolders = [e for e in os.scandir(self.directory) if e.is_dir(follow_symlinks=False)]
+            with os.scandir(self.directory) as listing:
+                folders = [(e.name, e.path, e.stat(follow_symlinks=False)) for e in listing
+                           if e.is_dir(follow_symlinks=False)]
         except OSError:
             return 0
-        for sub in subfolders:
+        known = self._sizes()
+        counted: dict[str, tuple[int, int, int, int]] = {}
+        total = 0
+        settled = time.time_ns() - keys.RACY_NS
+        for name, path, st in folders:
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+            found = known.get(name)
+            size = found[3] if found is not None and found[:3] == stamp else _folder_bytes(path)
+            if size is None:
+                continue
+            total += size
+            if max(st.st_mtime_ns, st.st_ctime_ns) < settled:
+                counted[name] = (*stamp, size)
+        sizes = os.path.join(self.directory, _SIZES)
+        if total <= self.max_bytes:
+            if counted != known:
+                self._store(sizes, _SIZES, _SIZES, tuple((name, *row) for name, row in sorted(counted.items())))
+            return 0
+        try:
+            os.unlink(sizes)  # the folders are about to change: counted again next time
+        except OSError:
+            pass
+        return self._evict([path for _name, path, _st in folders])
+
+    def _sizes(self) -> dict[str, tuple[int, int, int, int]]:
+        """The ``sizes`` file: folder name -> (inode, mtime ns, ctime ns, bytes of its files) when last counted."""
+        rows = self._read(_SIZES, _SIZES, os.path.join(self.directory, _SIZES))
+        if not isinstance(rows, tuple) or not all(
+                isinstance(row, tuple) and len(row) == 5 and isinstance(row[0], str)
+                and all(type(x) is int for x in row[1:]) for row in rows):
+            return {}
+        return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+
+    def _evict(self, folders: Sequence[str]) -> int:
+        """Remove the least recently used files of ``folders`` until they hold at most 80 % of ``max_bytes``."""
+        entries: list[tuple[int, int, str]] = []
+        total = 0
+        for folder in folders:
             try:
-                with os.scandir(sub.path) as listing:
+                with os.scandir(folder) as listing:
                     for item in listing:
-                        if not item.is_file(follow_symlinks=False):
-                            continue
-                        st = item.stat(follow_symlinks=False)
-                        entries.append((st.st_mtime_ns, st.st_size, item.path))
-                        total += st.st_size
+                        if item.is_file(follow_symlinks=False):
+                            st = item.stat(follow_symlinks=False)
+                            entries.append((st.st_mtime_ns, st.st_size, item.path))
+                            total += st.st_size
             except OSError:
                 continue
-        if total <= self.max_bytes:
-            return 0
         removed = 0
         goal = self.max_bytes * 8 // 10
         for _mtime, size, path in sorted(entries):
@@ -268,3 +321,13 @@ class Cache:
             total -= size
             removed += 1
         return removed
+
+
+def _folder_bytes(folder: str) -> int | None:
+    """The bytes of the files in ``folder`` (entries and stale temporary files), or None when it cannot be read."""
+    try:
+        with os.scandir(folder) as listing:
+            return sum(item.stat(follow_symlinks=False).st_size for item in listing
+                       if item.is_file(follow_symlinks=False))
+    except OSError:
+        return None
