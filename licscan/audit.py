@@ -183,7 +183,6 @@ class Audit:
 
     def result(self, progress: Progress | None = None) -> AuditResult:
         from licscan.model import Inventory
-        from licscan.rules.loader import all_rules
 
         remembered = self.memo.get(Remembered) if self.memo is not None else None
         if self.memo is not None and isinstance(remembered, Remembered) and isinstance(remembered.inventory, Inventory) \
@@ -206,6 +205,8 @@ class Audit:
                 judgement = _judge(inventory, packs, self.prepared)
             if self.memo is not None:
                 self._remembered = self.memo.put(Remembered(inventory, judgement), inventory.diagnostics)
+        from licscan.rules.loader import all_rules  # (imported with the packs: during the scan, not before it)
+
         return AuditResult(inventory=inventory, findings=judgement.findings, rules=tuple(all_rules(packs)),
                            config=self.prepared.config, fail_on=self.fail_on, governing=judgement.governing)
 

@@ -78,7 +78,13 @@ def _in_native_call(frame: FrameType | None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; every failure ends in one line on standard error and an exit code (module docstring)."""
+    """Run one command; every failure ends in one line on standard error and an exit code (module docstring).
+    Called with the process's own arguments (``argv`` None: the ``licscan`` command, ``python -m licscan``), the
+    process ends with it: its heap is frozen at exit (:func:`licscan.workers.freeze_at_exit`)."""
+    if argv is None:
+        from licscan.workers import freeze_at_exit
+
+        freeze_at_exit()
     previous = None
     try:
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when SIGINT is ignored
