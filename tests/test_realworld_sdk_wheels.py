@@ -188,3 +188,16 @@ def test_nvshmem_library_shipped_by_a_third_party_is_not_in_attachment_a(request
         "License Agreement for NVIDIA Software Development Kits (Release Date: July 26, 2018)")
     assert "marker 'NVSHMEM_ARTIFACT_VERSION=3.8.0' at 0x2bb070" in finding["evidence"]
     assert any(e.endswith("(the text that governs it): libnvshmem_host.so.3 is unlisted") for e in finding["evidence"])
+
+
+def test_tensorrt_bindings_wheel_ships_the_tensorrt_sla(request, tmp_path_factory):
+    """tensorrt-cu12-bindings 11.4.0.106's LICENSE.txt is the TensorRT SLA (its Supplement's 12.1 names libnvinfer
+    and libnvinfer_plugin as distributable), identified by its hash and phrases; the wheel holds no library the
+    catalog names."""
+    _wheel, report = _report(request, tmp_path_factory, "tensorrt-cu12-bindings", "11.4.0.106")
+    assert report["findings"] == [] and report["diagnostics"] == []
+    (text,) = [c for c in report["components"] if c["kind"] == "license-text"]
+    assert (_member(text["paths"][0]), text["license"], text["properties"]["document"], text["properties"]["sha256"]) == (
+        "tensorrt_cu12_bindings-11.4.0.106.dist-info/licenses/LICENSE.txt", "LicenseRef-NVIDIA-TensorRT-SLA-2021",
+        "tensorrt-sla-2021", "64bd290f0251405f783ba1d2e155c500542be69795e51147a1d9f11a57bda8cc")
+    assert _components(report, "sdk-library") == {}

@@ -38,6 +38,7 @@ LICENSE_DOCUMENTS = {
     "LicenseRef-NVIDIA-cuDNN-SLA": "cudnn-sla",
     "LicenseRef-NVIDIA-cuSPARSELt-SLA": "cusparselt-sla",
     "LicenseRef-NVIDIA-cuTENSOR-SLA": "cutensor-sla",
+    "LicenseRef-NVIDIA-TensorRT-SLA": "tensorrt-sla",
     "LicenseRef-Spectral-SCALE-Free": "scale-free",
 }
 #: Licence-text catalog ids (rules/catalog/license-texts.yaml) -> (document, text).
@@ -54,6 +55,7 @@ TEXT_IDS = {
     "cudnn-sla-2022-02-22": ("cudnn-sla", "2022-02-22"),
     "cusparselt-sla": ("cusparselt-sla", "2020-10-12"),
     "cutensor-sla": ("cutensor-sla", "2019-03-15"),
+    "tensorrt-sla-2021": ("tensorrt-sla", "sla-2021"),
     "nccl-bsd": ("nccl", "bsd-3-clause"),
     "cuda-samples-bsd": ("cuda-samples-bsd", "bsd-3-clause"),
     "scale-free-edition-v1": ("scale-free", "2024-07-10"),
@@ -247,7 +249,7 @@ def release_range(document: str | None, fields: Mapping[str, Any], toolkit: Tool
     """The release a part's text is looked up by: the driver version for driver parts, SCALE's version for SCALE,
     the part's own version for the SLA libraries and for a component with its own table (:func:`own_table`), else
     the toolkit range."""
-    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla", "cutensor-sla") \
+    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla", "cutensor-sla", "tensorrt-sla") \
             or own_table(document, fields):
         version = str(fields.get("version") or "")
         return ToolkitRange.of_version(".".join(version.split(".")[:3])) if version else ToolkitRange.unknown()
