@@ -5,6 +5,7 @@ the same order, the same compressed counts after each read, and the decompressor
 from __future__ import annotations
 
 import gzip
+import hashlib
 import random
 import shutil
 import subprocess
@@ -222,7 +223,8 @@ def _fact(problem: ArchiveError | None) -> tuple | None:
 @pytest.mark.parametrize("batch", [PIECE * 3, PIECE * 3 + 1, 1 << 16])
 def test_members_across_batch_and_piece_boundaries_read_whole(here, monkeypatch, batch):
     """A .tar.zst whose members start and end anywhere in the pieces and batches the thread decompresses into
-    (reused buffers): every member's bytes are tarfile's, in order, and the members after them too."""
+    (reused buffers; read a megabyte at a time by Spool.hold, more batches than AHEAD: those passed are given back
+    after a copy): every member's bytes are tarfile's, in order, and a spooled member's sha256 is its bytes'."""
     monkeypatch.setattr(inflow, "BATCH", batch)
     monkeypatch.setattr(inflow, "AHEAD", 2)
     rng = random.Random(batch)
@@ -230,9 +232,11 @@ def test_members_across_batch_and_piece_boundaries_read_whole(here, monkeypatch,
              rng.randrange(1, 5 * batch)]
     members = [(f"m{k:02d}.bin", rng.randbytes(size)) for k, size in enumerate(sizes)]
     Path("t.tar.zst").write_bytes(tar_bytes(members, "zst"))
-    got = [(i.vpath, bytes(i.data)) for i in walk(["t.tar.zst"], WalkLimits(in_memory_bytes=2 * batch))
-           if isinstance(i, FileBlob)]
-    assert got == [(f"t.tar.zst!/{name}", data) for name, data in members]
+    got = [(i.vpath, bytes(i.data), i.sha256) for i in walk(["t.tar.zst"], WalkLimits(in_memory_bytes=2 * batch),
+                                                            digests=lambda name: True) if isinstance(i, FileBlob)]
+    # spooled (over in_memory_bytes): written from the batches' buffers and hashed from them as it was written
+    assert got == [(f"t.tar.zst!/{name}", data, hashlib.sha256(data).hexdigest() if len(data) > 2 * batch else None)
+                   for name, data in members]
 
 
 def test_zstd_bomb_in_a_tar_stops_with_the_same_message_and_exit_code(here, capsys):

@@ -14,7 +14,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
@@ -119,6 +119,15 @@ class _Checked:
     def read(self, size: int = -1, /) -> bytes:
         try:
             return self._raw.read(size)
+        except READ_ERRORS as error:
+            raise read_error(error) from error
+
+    def read_parts(self, size: int, /) -> Sequence[bytes | memoryview]:
+        """What :meth:`read` reads, in the parts the stream has them in (inflow.py: windows of its buffers, valid
+        until the next read), where it has them so; Spool.hold writes them out without joining them."""
+        read_parts: Callable[[int], Sequence[bytes | memoryview]] | None = getattr(self._raw, "read_parts", None)
+        try:
+            return read_parts(size) if read_parts is not None else (self._raw.read(size),)
         except READ_ERRORS as error:
             raise read_error(error) from error
 
@@ -389,12 +398,3 @@ def ar_entries(buf: Buffer) -> Iterator[Entry]:
     except FormatError as error:
         raise ArchiveError(error.kind,
                            error.reason, error.offset) from None
-
-
-def first_ar_name(buf: Buffer) -> str | None:
-    try:
-        for member in archive.members(buf):
-            return member.name
-    except FormatError:
-        return None
-    return None

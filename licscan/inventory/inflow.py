@@ -22,7 +22,7 @@ import queue
 import sys
 import tarfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import zstandard
@@ -141,13 +141,22 @@ class Inflow:
         self._charged = 0  # pieces of the batch charged
         self._pos = 0  # bytes of the stream read
         self._packed = 0
+        self._spent: list[_Batch] = []  # batches passed by this read: still seen by the parts it returned
+        self._parts: list[memoryview] = []  # the parts of this read
 
     def packed(self) -> int:
         """The compressed bytes consumed when the stream had been read as far as it is here."""
         return self._packed
 
     def read(self, size: int = -1, /) -> bytes:
-        out: list[bytes] = []
+        parts = self.read_parts(size)
+        data = parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
+        return data
+
+    def read_parts(self, size: int = -1, /) -> list[memoryview]:
+        """What :meth:`read` reads, as windows of the batches (no copy): valid until the next read."""
+        self._give_back()  # the batches the read before passed: their rooms may be decompressed into again
+        out = self._parts = []
         want = size if size >= 0 else sys.maxsize
         while want > 0:
             if self._at == self._batch.size and not self._next_batch():
@@ -157,12 +166,16 @@ class Inflow:
             last = bisect.bisect_left(batch.ends, end)  # the piece holding byte ``end - 1``
             if last >= self._charged:
                 self._charge(batch, last)
-            out.append(batch.view[at:end].tobytes())
+            out.append(batch.view[at:end])
             want -= end - at
             self._at = end
-        data = out[0] if len(out) == 1 else b"".join(out)
-        self._pos += len(data)
-        return data
+            self._pos += end - at
+        return out
+
+    def _give_back(self) -> None:
+        for batch in self._spent:
+            self._lane.done(batch)
+        self._spent.clear()
 
     def _charge(self, batch: _Batch, last: int) -> None:
         """Charge the pieces reached up to ``last``, one by one (as ``Tally.charge`` does for each)."""
@@ -185,7 +198,10 @@ class Inflow:
                 raise self._batch.error
             return False
         if self._batch.ends:
-            self._lane.done(self._batch)
+            self._spent.append(self._batch)
+        if len(self._spent) >= AHEAD:  # the thread has no room left: the parts read so far are copied out
+            self._parts[:] = [memoryview(b"".join(self._parts))] if self._parts else []
+            self._give_back()
         self._batch = self._lane.get()
         self._at = self._charged = 0
         return True
@@ -235,16 +251,23 @@ class _Member:
         self._position = 0
 
     def read(self, size: int = -1, /) -> bytes:
+        parts = self.read_parts(size)
+        return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
+
+    def read_parts(self, size: int = -1, /) -> Sequence[bytes | memoryview]:
+        """The member's next ``size`` bytes: windows of the stream's batches (Inflow.read_parts: Spool.hold writes
+        them to its file with no copy), valid until the next read."""
         left = self._size - self._position
         size = left if size < 0 else min(size, left)
         if size <= 0:
-            return b""
+            return []
         self._stream.seek(self._offset + self._position)
-        data = self._stream.read(size)
-        if len(data) != size:
+        parts: Sequence[bytes | memoryview] = self._stream.read_parts(size) if isinstance(self._stream, Inflow) \
+            else [self._stream.read(size)]
+        if sum(len(part) for part in parts) != size:
             raise tarfile.ReadError("unexpected end of data")
         self._position += size
-        return data
+        return parts
 
 
 def _open_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> Reader:

@@ -101,7 +101,9 @@ class Held:
 class Sha256:
     """The sha256 of a member being spooled, computed by ``hasher`` (one thread: the pieces in order) beside the
     thread that reads the member: hashlib gives up the GIL while it hashes, so the reader goes on inflating (an
-    image layer's thread spent 1.7 of its 7.8 s hashing). At most ``PENDING`` pieces wait to be hashed."""
+    image layer's thread spent 1.7 of its 7.8 s hashing). At most ``PENDING`` pieces wait to be hashed. A window of
+    a streamed tar's batch buffer (inflow.py) is hashed by the reading thread at once, as it is written: the buffer
+    is decompressed into again once read, and a copy for the hasher cost more CPU than it gained in wall time."""
 
     PENDING = 8
 
@@ -110,9 +112,12 @@ class Sha256:
         self._hasher = hasher
         self._pending: deque[Future[None]] = deque()
 
-    def update(self, piece: bytes | bytearray) -> None:
-        """Hash ``piece`` next (it must not change afterwards)."""
-        if self._hasher is None:
+    def update(self, piece: bytes | memoryview) -> None:
+        """Hash ``piece`` next: ``bytes`` by the hasher; a window of a buffer that is reused once read (Inflow's)
+        here, now, after the pieces before it."""
+        if self._hasher is None or isinstance(piece, memoryview):
+            while self._pending:
+                self._pending.popleft().result()
             self._sha.update(piece)
             return
         while len(self._pending) >= self.PENDING:
@@ -153,10 +158,14 @@ class Spool:
         giving the compressed bytes consumed so far by the stream it comes from; ``charge`` False when the stream
         below already charged the budget. ``digest``: a spooled member's sha256 is computed as its bytes are
         written (:attr:`Held.sha256`), so the RECORD comparison that needs it does not read the spool file again
-        (a member kept in memory is hashed where needed, from memory)."""
+        (a member kept in memory is hashed where needed, from memory). A reader with ``read_parts`` (a streamed
+        tar's member, inflow.py) hands its bytes over as windows of its buffers: written to the spool file from
+        there, or copied once into the bytes kept in memory."""
         limits = self.limits
         start = packed() if callable(packed) else 0
-        buffer = bytearray()
+        # Parts of the member (Inflow's windows, or what ``read`` returned): kept in memory as bytes, one copy
+        read_parts = getattr(reader, "read_parts", None)
+        kept_parts: list[bytes] = []
         spill = None
         sha: Sha256 | None = None
         size = 0
@@ -167,39 +176,31 @@ class Spool:
                 if deadline is not None and time.monotonic() > deadline:
                     raise LimitExceeded(f"inflating took longer than {limits.max_member_seconds:g} seconds "
                                         f"({size} bytes read)")
-                chunk = reader.read(CHUNK)
-                if not chunk:
+                chunk = read_parts(CHUNK) if read_parts is not None else (reader.read(CHUNK),)
+                got = sum(len(part) for part in chunk)
+                if not got:
                     break
-                size += len(chunk)
+                size += got
                 if charge:
-                    budget.charge(len(chunk))
-                if size > limits.max_member_bytes:
-                    raise LimitExceeded(f"member larger than the limit of {limits.max_member_bytes} bytes")
-                if size > limits.ratio_floor_bytes and packed is not None:
-                    compressed = (packed() - start + READ_AHEAD_SLACK) if callable(packed) else packed
-                    if size > limits.max_ratio * max(compressed, 1):
-                        raise LimitExceeded(f"compression ratio over {limits.max_ratio:g} "
-                                            f"({size} bytes from {compressed} compressed bytes, still inflating)")
+                    budget.charge(got)
+                self._check(size, packed, start)
                 if size - last_drop >= DROP_EVERY and self._drop_pages is not None:
                     last_drop = size
                     self._drop_pages()
                 if spill is None and (size > limits.in_memory_bytes
                                       or self.in_memory + size > limits.in_memory_total_bytes):
-                    spill = self._file()
-                    spill.write(buffer)
-                    if digest:
-                        sha = Sha256(self.hasher)
-                        sha.update(buffer)
-                    buffer = bytearray()
-                if spill is None:
-                    buffer += chunk
-                else:
-                    spill.write(chunk)
-                    if sha is not None:
-                        sha.update(chunk)
+                    spill, sha = self._spill(kept_parts, digest)
+                    kept_parts = []
+                for part in chunk:
+                    if spill is None:
+                        kept_parts.append(part if type(part) is bytes else bytes(part))
+                    else:
+                        spill.write(part)
+                        if sha is not None:
+                            sha.update(part)
             if spill is None:
                 self.in_memory += size
-                return Held(bytes(buffer), size, self)
+                return Held(kept_parts[0] if len(kept_parts) == 1 else b"".join(kept_parts), size, self)
             spill.flush()
             # PagedMap: searches over a large member (a 700 MB library in an image layer) drop the pages they passed
             mapping = PagedMap(spill.fileno(), 0, access=mmap.ACCESS_READ)
@@ -207,6 +208,27 @@ class Spool:
         finally:
             if spill is not None:
                 spill.close()  # unlinked on open: the mapping keeps the data until released
+
+    def _check(self, size: int, packed: int | Callable[[], int] | None, start: int) -> None:
+        """The limits of a member of which ``size`` bytes were read (``start``: ``packed()`` when it began)."""
+        limits = self.limits
+        if size > limits.max_member_bytes:
+            raise LimitExceeded(f"member larger than the limit of {limits.max_member_bytes} bytes")
+        if size > limits.ratio_floor_bytes and packed is not None:
+            compressed = (packed() - start + READ_AHEAD_SLACK) if callable(packed) else packed
+            if size > limits.max_ratio * max(compressed, 1):
+                raise LimitExceeded(f"compression ratio over {limits.max_ratio:g} "
+                                    f"({size} bytes from {compressed} compressed bytes, still inflating)")
+
+    def _spill(self, kept: list[bytes], digest: bool) -> tuple[BinaryIO, Sha256 | None]:
+        """A spool file holding the ``kept`` bytes of a member (hashed with ``digest``), to write the rest to."""
+        spill = self._file()
+        sha = Sha256(self.hasher) if digest else None
+        for part in kept:
+            spill.write(part)
+            if sha is not None:
+                sha.update(part)
+        return spill, sha
 
     def folder(self) -> str:
         """The private folder, created on first use."""
