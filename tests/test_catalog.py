@@ -440,3 +440,15 @@ def test_tool_banners_name_the_tool_whatever_the_catalog_order(monkeypatch, orde
     ptxas_only = data.replace(b"Cuda linker", b"Cuda linkxx")
     (m,) = identify("dist/bin/x", replace(facts, size=len(ptxas_only)), None, ptxas_only)
     assert m.name == "ptxas"
+
+
+def test_every_licenceref_the_catalog_assigns_has_an_sbom_text():
+    """A LicenseRef licscan itself assigns to a named part gets its own extracted text in the SBOM (title, where the
+    text was read), never the fallback for identifiers "as stated in the scanned input" (nvJPEG2000 had none)."""
+    from licscan.identify.catalog_table import load_catalog
+    from licscan.sbom.data import license_tables
+    from licscan.sbom.licenses import refs
+
+    assigned = {ref for entry in load_catalog().entries for ref in refs(entry.license)}
+    assert "LicenseRef-NVIDIA-nvJPEG2000-SLA" in assigned
+    assert sorted(ref for ref in assigned if license_tables().info(ref) is None) == []
