@@ -31,3 +31,13 @@ def listing(facts: FileFacts) -> list[tuple[str, str, str]]:
 
 def manifest() -> dict:
     return json.loads((FIXTURES / "manifest.json").read_text())
+
+
+def cache_entry_header(path: Path) -> dict:
+    """The header (key, kind, size, mac) of the cache entry the file at ``path`` holds under its name: an entry file
+    of its own, or a pack of entries named by hard links (docs/cache.md, "Packs")."""
+    from licscan.cache import store
+
+    raw = store._entry_bytes(str(path), path.name.removesuffix(".entry"))
+    assert raw is not None, path
+    return json.loads(raw.split(b"\n")[1])

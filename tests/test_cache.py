@@ -21,7 +21,7 @@ import pytest
 from licscan import cache as cache_module
 from licscan.cache import Cache, CacheRefused
 from licscan.model import Diagnostic, DiagnosticKind, FileFacts, FileFormat
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, cache_entry_header
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def run(cwd: Path, *args: str, env: dict | None = None, fmt: str = "json") -> su
 
 
 def kinds(cache: Path) -> Counter:
-    return Counter(json.loads(p.read_bytes().split(b"\n")[1])["kind"] for p in cache.rglob("*.entry"))
+    return Counter(cache_entry_header(p)["kind"] for p in cache.rglob("*.entry"))
 
 
 def content_kinds(cache: Path) -> Counter:
@@ -68,7 +68,7 @@ def content_kinds(cache: Path) -> Counter:
 
 
 def entries(cache: Path, kind: str) -> list[Path]:
-    return sorted(p for p in cache.rglob("*.entry") if json.loads(p.read_bytes().split(b"\n")[1])["kind"] == kind)
+    return sorted(p for p in cache.rglob("*.entry") if cache_entry_header(p)["kind"] == kind)
 
 
 @pytest.fixture()

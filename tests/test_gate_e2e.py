@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, cache_entry_header
 
 PTXAS = Path("/usr/local/cuda/bin/ptxas")
 
@@ -156,7 +156,7 @@ def test_cache_and_workers_give_the_same_report(tmp_path):
     baseline = run("--no-cache", "--jobs", "1")
     assert run("--no-cache", "--jobs", "2") == baseline
     assert run("--cache-dir", str(cache)) == baseline
-    kinds = Counter(json.loads(p.read_bytes().split(b"\n")[1])["kind"] for p in cache.rglob("*.entry"))
+    kinds = Counter(cache_entry_header(p)["kind"] for p in cache.rglob("*.entry"))
     # the 8 plain files of dist/app (3 batches: ptxas, 36 MiB, is alone in its batch), 1 wheel, the
     # findings of this tree, and the same-boot memos (identities -> digests) of the batches and the wheel; a
     # whole audit by the tree's content, and the report kept beside it (docs/cache.md); the same-boot map from the

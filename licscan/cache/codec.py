@@ -22,6 +22,7 @@ import enum
 import functools
 import importlib
 import json
+import operator
 import sys
 from typing import Any
 
@@ -62,10 +63,10 @@ def encode(value: Any, blobs: bytearray | None = None) -> Any:
     if isinstance(value, tuple):
         if len(value) >= _COLUMNS_FROM and _one_dataclass(value):
             return _columns(value, blobs)
-        return [encode(v, blobs) for v in value]
+        return [_flat(v, blobs) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
-        return {"@": _type_name(cls), "f": [encode(getattr(value, name), blobs) for name, _init in _fields(cls)]}
+        return {"@": _type_name(cls), "f": [_flat(getattr(value, name), blobs) for name, _init in _fields(cls)]}
     if isinstance(value, list):
         return {"@l": [encode(v, blobs) for v in value]}
     if isinstance(value, dict):
@@ -103,27 +104,44 @@ def _columns(values: tuple[Any, ...], blobs: bytearray | None) -> dict[str, Any]
     columns: list[Any] = []
     identities: dict[int, Any] = {}  # id -> exact key, for one encode call (values share their sub-values)
     for name, _init in _fields(cls):
-        column = [getattr(v, name) for v in values]
+        column = list(map(operator.attrgetter(name), values))
         kinds = set(map(type, column))
         keys: list[Any]
         if kinds <= _PLAIN:
-            keys = list(zip(map(type, column), column))
-            if 2 * len(set(keys)) > len(values):
-                columns.append(column)  # mostly distinct (sizes, offsets): the values themselves
+            # one type: the values themselves tell them apart exactly; else (type, value) (True and 1 differ)
+            keys = column if len(kinds) == 1 else list(zip(map(type, column), column))
+            if 2 * len(set(keys)) > len(values):  # mostly distinct (sizes, offsets): the values themselves
+                long = blobs is not None and str in kinds and max(len(x) for x in column if type(x) is str) \
+                    >= _BLOB_FROM
+                columns.append([_flat(x, blobs) for x in column] if long else column)
                 continue
         elif len(kinds) == 1 and issubclass(next(iter(kinds)), enum.Enum):
             keys = list(map(id, column))  # members are singletons
         else:
-            try:
-                keys = [_exact(x, identities) for x in column]
+            ids = list(map(id, column))
+            try:  # one exact key per distinct object (the images of a fatbin share their container, tool...)
+                exact = {i: _exact(x, identities) for i, x in dict(zip(ids, column)).items()}
             except TypeError:  # unhashable, or too deep to be worth it: the column as it is
                 columns.append([encode(x, blobs) for x in column])
                 continue
-        index: dict[Any, int] = {}
-        rows = [index.setdefault(key, len(index)) for key in keys]  # first-seen order, as the dict below keeps
-        table = [encode(x, blobs) for x in dict(zip(keys, column)).values()]
+            keys = list(map(exact.__getitem__, ids))
+        first = dict(zip(keys, column))  # first-seen order of the distinct keys, a value of each
+        index = {key: i for i, key in enumerate(first)}
+        rows = list(map(index.__getitem__, keys))
+        table = [encode(x, blobs) for x in first.values()]
         columns.append({"t": table, "i": rows} if 2 * len(table) <= len(values) else [table[i] for i in rows])
     return {"@c": _type_name(cls), "n": len(values), "c": columns}
+
+
+_FLAT = frozenset({int, bool, type(None)})
+
+
+def _flat(value: Any, blobs: bytearray | None) -> Any:
+    """:func:`encode` of a value, without the call for the plain ones (most fields and tuple items)."""
+    kind = type(value)
+    if kind in _FLAT or (kind is str and (blobs is None or len(value) < _BLOB_FROM)):
+        return value
+    return encode(value, blobs)
 
 
 def _exact(value: Any, identities: dict[int, Any], depth: int = 0) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import json
 import os
 import stat
@@ -14,7 +13,7 @@ from typing import Any, cast
 
 from zlib_ng import zlib_ng  # zlib's format (the standard library reads it too), inflated about 4x faster
 
-from licscan.cache import keys
+from licscan.cache import keys, pack
 from licscan.cache.codec import CodecError, dumps, loads
 from licscan.cache.keys import FORMAT, boot_id, code_digest
 from licscan.cache.tree import Identity, KnownDigests
@@ -24,8 +23,8 @@ _MAGIC = b"licscan-cache 2\n"
 _SECRET_ENV = "LICSCAN_CACHE_SECRET"
 _MAX_ENTRY_BYTES = 256 << 20  # an entry file larger than this is not read (licscan writes none that large)
 _ZLIB_ERROR = cast("type[Exception]", zlib_ng.error)  # a class (its stub declares an instance)
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-_TEMPORARY = itertools.count()  # temporary entry files of this process are numbered
+#: The kinds of entry a scan writes one of per batch or archive: written together (licscan.cache.pack)
+PACKED = frozenset({"batch", "memo", "archive"})
 _SIZES = "sizes"  # <cache>/v2/sizes, the name and kind of the entry that keeps each entry folder's bytes (trim)
 
 
@@ -65,7 +64,6 @@ class Cache:
         self.hits = 0
         self.misses = 0
         self.written = 0
-        self._folders: set[str] = set()  # entry folders made (or found) by this object: not made again
 
     # ---- opening
     @classmethod
@@ -144,7 +142,7 @@ class Cache:
         return self.known.get(real_path, identity) if self.known is not None else None
 
     def _file(self, key: str) -> str:
-        return os.path.join(self.directory, key[:2], key + ".entry")
+        return pack.entry_path(self.directory, key)
 
     # ---- entries
     def _mac(self, key: str, kind: str, payload: bytes) -> str:
@@ -165,18 +163,12 @@ class Cache:
         if self._secret is None:
             return None
         path = path or self._file(key)
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-                         | getattr(os, "O_NONBLOCK", 0))
-        except OSError:
+        raw = pack.pending(self.directory, key)
+        if raw is None:
+            raw = _entry_bytes(path, key)
+        if raw is None:
             return None
         try:
-            with os.fdopen(fd, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_ENTRY_BYTES or st.st_mode & 0o022 \
-                        or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
-                    return None
-                raw = handle.read(_MAX_ENTRY_BYTES + 1)
             if not raw.startswith(_MAGIC):
                 return None
             header_end = raw.find(b"\n", len(_MAGIC))
@@ -199,50 +191,41 @@ class Cache:
         return value
 
     def put(self, key: str, kind: str, value: Any) -> bool:
-        """Store ``value`` (atomically); False when it cannot be encoded or written (a cache only saves time)."""
-        if not self._store(self._file(key), key, kind, value):
+        """Store ``value`` (atomically); False when it cannot be encoded or written (a cache only saves time). An
+        entry of the kinds a scan writes many of (:data:`PACKED`) is kept in this process and written with others
+        (:mod:`licscan.cache.pack`): at the latest when the cache is trimmed or the process exits."""
+        data = self._entry(key, kind, value)
+        if data is None:
+            return False
+        if kind in PACKED and len(data) <= pack.MAX_ONE:
+            pack.add(self.directory, key, data)
+        elif not self._write(self._file(key), data):
             return False
         self.written += 1
         return True
 
+    def flush(self) -> None:
+        """Write the entries this process keeps for this folder (:meth:`put`)."""
+        pack.flush(self.directory)
+
     def _store(self, path: str, key: str, kind: str, value: Any) -> bool:
+        data = self._entry(key, kind, value)
+        return data is not None and self._write(path, data)
+
+    def _entry(self, key: str, kind: str, value: Any) -> bytes | None:
+        """The bytes of the entry ``key`` of ``kind`` holding ``value`` (None: cannot be encoded, or no key)."""
         if self._secret is None:
-            return False
+            return None
         try:
             payload = zlib_ng.compress(dumps(value), 1)
         except (CodecError, ValueError, TypeError, RecursionError):
-            return False
+            return None
         header = json.dumps({"key": key, "kind": kind, "size": len(payload),
                              "mac": self._mac(key, kind, payload)}, separators=(",", ":")).encode()
-        return self._write(path, _MAGIC + header + b"\n" + payload)
+        return _MAGIC + header + b"\n" + payload
 
     def _write(self, target: str, data: bytes) -> bool:
-        # Written beside the target under a name of this process, then renamed over it: a reader sees the old entry
-        # or the whole new one. The folder is this user's alone (checked when opened), so the name need not be
-        # unguessable; O_EXCL and O_NOFOLLOW never write through something already there.
-        tmp = f"{target}.{os.getpid()}-{next(_TEMPORARY)}.tmp"
-        try:
-            folder = os.path.dirname(target)
-            if folder not in self._folders:
-                try:
-                    os.mkdir(folder, 0o700)
-                except FileExistsError:
-                    pass
-                self._folders.add(folder)
-            fd = os.open(tmp, _CREATE, 0o600)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                os.replace(tmp, target)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
-        except OSError:
-            return False
-        return True
+        return pack.write_one(target, data)
 
     # ---- size bound
     def trim(self) -> int:
@@ -255,7 +238,9 @@ class Cache:
         folder a new mtime and ctime, and a hit only touches the entry's own times. A folder that changed less than
         :data:`licscan.cache.keys.RACY_NS` before it was counted is counted again next time (a change within its
         file system's timestamp granularity could keep its times). So a run on a large cache that writes nothing
-        looks at the 256 folders, not at every entry."""
+        looks at the 256 folders, not at every entry. The entries this process keeps for the folder are written
+        first (:meth:`flush`)."""
+        self.flush()
         try:
             with os.scandir(self.directory) as listing:
                 folders = [(e.name, e.path, e.stat(follow_symlinks=False)) for e in listing
@@ -296,38 +281,71 @@ class Cache:
         return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
 
     def _evict(self, folders: Sequence[str]) -> int:
-        """Remove the least recently used files of ``folders`` until they hold at most 80 % of ``max_bytes``."""
-        entries: list[tuple[int, int, str]] = []
-        total = 0
+        """Remove the least recently used files of ``folders`` until they hold at most 80 % of ``max_bytes``; the
+        names of one file (a pack, one per entry) go together: removing some of them frees nothing."""
+        files: dict[tuple[int, int], tuple[int, int, list[str]]] = {}  # (device, inode) -> mtime, size, names
         for folder in folders:
             try:
                 with os.scandir(folder) as listing:
                     for item in listing:
                         if item.is_file(follow_symlinks=False):
                             st = item.stat(follow_symlinks=False)
-                            entries.append((st.st_mtime_ns, st.st_size, item.path))
-                            total += st.st_size
+                            files.setdefault((st.st_dev, st.st_ino), (st.st_mtime_ns, st.st_size, []))[2].append(
+                                item.path)
             except OSError:
                 continue
+        total = sum(size for _mtime, size, _names in files.values())
         removed = 0
         goal = self.max_bytes * 8 // 10
-        for _mtime, size, path in sorted(entries):
+        for _mtime, size, names in sorted(files.values(), key=lambda f: (f[0], f[1], f[2][0])):
             if total <= goal:
                 break
-            try:
-                os.unlink(path)
-            except OSError:
-                continue
+            for path in names:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    continue
+                removed += 1
             total -= size
-            removed += 1
         return removed
+
+
+def _entry_bytes(path: str, key: str) -> bytes | None:
+    """The bytes of the entry ``key`` in the file at ``path`` (an entry of its own, or a pack: docs/cache.md), when
+    that file is a regular file of this user, not writable by others, at most :data:`_MAX_ENTRY_BYTES`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_ENTRY_BYTES or st.st_mode & 0o022 \
+                or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+            return None
+        raw = os.read(fd, max(pack.HEAD, min(st.st_size, _MAX_ENTRY_BYTES)) + 1)
+        if raw.startswith(pack.MAGIC):
+            where = pack.locate(raw, key, st.st_size)
+            return os.pread(fd, where[1], where[0]) if where is not None else None
+        while len(raw) <= _MAX_ENTRY_BYTES and (more := os.read(fd, _MAX_ENTRY_BYTES + 1 - len(raw))):
+            raw += more
+        return raw
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _share(st: os.stat_result) -> int:
+    """The bytes a file of the folder takes, shared among its names (a pack has one per entry: docs/cache.md)."""
+    return st.st_size // max(1, st.st_nlink)
 
 
 def _folder_bytes(folder: str) -> int | None:
     """The bytes of the files in ``folder`` (entries and stale temporary files), or None when it cannot be read."""
     try:
         with os.scandir(folder) as listing:
-            return sum(item.stat(follow_symlinks=False).st_size for item in listing
+            return sum(_share(item.stat(follow_symlinks=False)) for item in listing
                        if item.is_file(follow_symlinks=False))
     except OSError:
         return None
