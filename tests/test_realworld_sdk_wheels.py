@@ -186,6 +186,10 @@ def test_nvshmem_library_shipped_by_a_third_party_is_not_in_attachment_a(request
                                          "listed in Attachment A.")
     assert finding["clause"]["document"].startswith(
         "License Agreement for NVIDIA Software Development Kits (Release Date: July 26, 2018)")
+    assert finding["message"] == (
+        "libnvshmem_host.so.3 (nvshmem 3.8.0) is a file of NVSHMEM, which is not part of the CUDA Toolkit but which "
+        "NVIDIA ships under the governing text as its licence; Attachment A of " + finding["clause"]["document"]
+        + " does not list it as distributable.")
     assert "marker 'NVSHMEM_ARTIFACT_VERSION=3.8.0' at 0x2bb070" in finding["evidence"]
     assert any(e.endswith("(the text that governs it): libnvshmem_host.so.3 is unlisted") for e in finding["evidence"])
 

@@ -40,7 +40,7 @@ GROUPS = ("input", "distribution", "path")
 _GOV_FIELDS = ("governing.document", "governing.text", "governing.title", "governing.license", "governing.basis")
 FIELDS: dict[str, tuple[str, ...]] = {
     "component": ("id", "name", "vendor", "kind", "version", "license", "path", "basename", "paths", "evidence",
-                  "toolkit", "input") + DIST_FIELDS + _GOV_FIELDS,
+                  "toolkit", "input", "part") + DIST_FIELDS + _GOV_FIELDS,
     "device_code": ("path", "basename", "container", "kind", "arch", "ptx_isa", "toolkit", "compression", "size",
                     "producer", "vendor", "ptx_in_file", "device_summary", "input") + DIST_FIELDS + _GOV_FIELDS,
     "distribution": ("path", "basename", "ecosystem", "name", "version", "license_declared", "license_files",
@@ -278,8 +278,26 @@ def _component_fact(doc: DocumentReader, index: int, path: str) -> Fact:
     fields.update({f"properties.{k}": v for k, v in props.items()})
     by_policy, gov_fields = _governing(fields, toolkit, doc.near(path, groups["distribution"]), doc.policy)
     fields.update(gov_fields)
+    fields["part"] = part_of(fields, toolkit)
     return Fact("component", path, fields, component.get("id"),
                 _path_evidence(component, path) + sibling_note + toolkit.evidence, groups, toolkit, by_policy)
+
+
+def part_of(fields: Json, toolkit: ToolkitRange) -> str:
+    """What the part is, in a message's words: "a CUDA Toolkit file (toolkit 12.2.140)" for a part of the toolkit,
+    or, for a product NVIDIA numbers on its own and ships under the document that governs it (documents.yaml
+    ``component_texts``: NVSHMEM under the CUDA EULA), that product's name and that it is not part of the toolkit."""
+    document = fields.get("governing.document")
+    own = gov.own_table(str(document) if document else None, fields)
+    if own is not None:
+        from licscan.identify.catalog_table import load_catalog  # only for such a part: the catalog's display name
+
+        display = next((e.display for e in load_catalog().entries if e.name == own), own)
+        return (f"a file of {display}, which is not part of the CUDA Toolkit but which NVIDIA ships under the "
+                f"governing text as its licence")
+    if document == "cuda-eula":
+        return f"a CUDA Toolkit file (toolkit {toolkit.text})"
+    return f"a file of {fields.get('name')}"
 
 
 def _distribution_facts(doc: DocumentReader, skip: Callable[[str], bool]) -> Iterator[Fact]:

@@ -68,6 +68,9 @@ SPEC: dict[str, dict[str, _Spec]] = {
         "paths": (_LIST, "every path of the component", "Component.paths"),
         "evidence": (_LIST, "how the component was recognised", "Component.evidence"),
         "toolkit": (_RANGE, "CUDA toolkit release of the component", None),
+        "part": (_STR, "what the part is, for messages: 'a CUDA Toolkit file (toolkit 12.2.140)', or a product "
+                       "NVIDIA ships under the governing document though it is not part of the toolkit (NVSHMEM "
+                       "under the CUDA EULA)", None),
         **_DIST,
         **_GOV,
     },
