@@ -42,6 +42,7 @@ from licscan.inventory.member import (
     wants_digest,
 )
 from licscan.inventory.spool import Budget, Held, Spool
+from licscan.inventory.unzstd import Decompressor
 
 AHEAD_BYTES = 8 << 20  # estimated bytes of the members read ahead and not yet taken
 AHEAD_MEMBERS = 256
@@ -168,8 +169,10 @@ class ReadAhead:
         self.lock = threading.Lock()
         self._offered: dict[int, tuple[Entry, _Batch, int]] = {}  # entries handed on and not yet passed
         self._early: dict[int, tuple[Entry, EarlyLane]] = {}  # ... those read by an early lane (early.py)
+        self.unzstd = Decompressor()  # the process decompressing a streamed tar's zstd stream (unzstd.py)
 
     def close(self) -> None:
+        self.unzstd.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

@@ -45,6 +45,9 @@ class Level:
     deleted: bool = False
     kind: ArchiveKind | None = None
     extra: list[Item] = field(default_factory=list)
+    # Where the archive's buffer is in a file open in the walk: (the buffer, descriptor, offset), so that a process
+    # can read its bytes from the file (unzstd.py) rather than be sent them.
+    source: tuple[object, int, int] | None = None
 
 
 class Walker:
@@ -230,6 +233,8 @@ class Walker:
             if kind is not None and child.depth <= limits.max_depth:
                 child.kind = kind
                 view = memoryview(buf)[offset : offset + size]
+                if level.source is not None and level.source[0] is buf:
+                    child.source = (view, level.source[1], level.source[2] + offset)
                 try:
                     yield from self.archive(child, view)
                 finally:

@@ -29,6 +29,7 @@ from licscan.inventory.sniff import ArchiveKind
 from licscan.model import DiagnosticKind
 
 ZSTD_MAGIC = 0xFD2FB528
+ZSTD_READ_SIZE = 64 * 1024  # compressed bytes the zstd decompressor reads at once (the counts of the ratio checks)
 
 
 class CountingReader(io.RawIOBase):
@@ -102,7 +103,7 @@ def open_stream(kind: ArchiveKind, raw: io.RawIOBase | InPlace) -> io.BufferedIO
     if kind is ArchiveKind.XZ:
         return lzma.LZMAFile(raw_io)
     if kind is ArchiveKind.ZSTD:
-        return zstandard.ZstdDecompressor().stream_reader(raw_io, read_size=64 * 1024, read_across_frames=True,
+        return zstandard.ZstdDecompressor().stream_reader(raw_io, read_size=ZSTD_READ_SIZE, read_across_frames=True,
                                                           closefd=False)
     raise ValueError(f"not a compression: {kind}")
 

@@ -32,6 +32,7 @@ from licscan.inventory.member import Tally, charge
 from licscan.inventory.pipe import TarAhead
 from licscan.inventory.sniff import COMPRESSED, HEAD_SIZE, ArchiveKind, archive_kind, is_tar_header
 from licscan.inventory.spool import LimitExceeded
+from licscan.inventory.unzstd import FramesResult
 from licscan.model import Diagnostic, DiagnosticKind
 from licscan.vpath import basename, join
 
@@ -142,11 +143,16 @@ def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveK
     raw: compressed.CountingReader | compressed.InPlace = compressed.InPlace(buf, watch) if frames is not None \
         else compressed.CountingReader(WindowStream(buf), watch=watch)
     if tar:
-        # A tar's stream is decompressed by a thread and read by another (pipe.py): it charges the budget in order.
+        # A tar's stream is decompressed by a thread (a large zstd stream by a process: unzstd.py) and read by
+        # another (pipe.py): it charges the budget in order.
         tally = Tally(walker.limits)
-        inflow = Inflow(compressed.open_stream(kind, raw), raw, tally)
+        at = level.source[1:] if level.source is not None and level.source[0] is buf else None
+        lane = walker.ahead.unzstd.lane(len(buf), at) if frames is not None and at is not None else None
+        checked: compressed.ZstdFrames | FramesResult | None = frames if lane is None else lane.frames
+        inflow = Inflow(compressed.open_stream(kind, raw), raw, tally) if lane is None else \
+            Inflow(None, None, tally, lane=lane)
         yield from _compressed_tar(walker, level, inflow, tally,
-                                   lambda: _zstd_damage(frames, buf, walker) if frames is not None else None)
+                                   lambda: _zstd_damage(checked, buf, walker) if checked is not None else None)
         return
     stream = compressed.CountingReader(compressed.open_stream(kind, raw), on_read=walker.budget.charge)
     if head or damage is None:
@@ -158,7 +164,7 @@ def compressed_members(walker: Walker, level: Level, buf: Buffer, kind: ArchiveK
         yield Diagnostic(level.vpath, damage.kind, damage.message, damage.offset)
 
 
-def _zstd_damage(frames: compressed.ZstdFrames, buf: Buffer, walker: Walker) -> ArchiveError | None:
+def _zstd_damage(frames: compressed.ZstdFrames | FramesResult, buf: Buffer, walker: Walker) -> ArchiveError | None:
     """What is wrong with the zstd frames of ``buf``: from the pieces its decompressor read when it read them all,
     else by walking the frames in ``buf``."""
     return frames.result if frames.done else compressed.zstd_problem(buf, walker.drop_pages)

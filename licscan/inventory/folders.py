@@ -171,7 +171,8 @@ def _opened_file(walker: Walker, fd: int, path: str, vpath: str, visibility: ima
         return
     try:
         walker.root_maps.append(buf)
-        yield from walker.archive(Level(vpath, (vpath,), 1, visibility, layer, False, kind), buf)
+        level = Level(vpath, (vpath,), 1, visibility, layer, False, kind, source=(buf, fd, 0))
+        yield from walker.archive(level, buf)
     finally:
         walker.root_maps.remove(buf)
         _close_map(buf)

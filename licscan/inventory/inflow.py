@@ -24,10 +24,10 @@ import tarfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import zstandard
 
-from licscan.inventory.compressed import CountingReader, InPlace
 from licscan.inventory.entries import Reader, TarSource
 from licscan.inventory.member import Tally
 
@@ -37,7 +37,7 @@ AHEAD = 8  # batches decompressed and not yet read, at most
 
 
 @dataclass
-class _Batch:
+class Batch:
     """Consecutive pieces of the stream, decompressed into one buffer (``view``: no object per piece, no join when
     they are read); ``error``/``last``: the stream ended (with that error) after them."""
 
@@ -46,6 +46,7 @@ class _Batch:
     counts: list[int] = field(default_factory=list)  # compressed bytes consumed once the piece was read
     error: BaseException | None = None
     last: bool = False
+    room: int = -1  # its room in the shared memory of a decompression process (unzstd.py); -1: a buffer of its own
 
     @property
     def size(self) -> int:
@@ -55,16 +56,33 @@ class _Batch:
 _EMPTY = memoryview(b"")
 
 
-def _batch_bytes() -> int:
+class Counted(Protocol):
+    """The reader of the compressed bytes (compressed.CountingReader, compressed.InPlace, unzstd.py's): ``count``
+    bytes consumed by the decompressor so far."""
+
+    count: int
+
+
+class Lane(Protocol):
+    """What decompresses the stream ahead of its reader: a thread (:class:`ThreadLane`) or a process (unzstd.py)."""
+
+    def get(self) -> Batch: ...
+
+    def done(self, batch: Batch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def batch_bytes() -> int:
     """The room of one batch: the pieces read while it is under BATCH bytes."""
     return -(-BATCH // PIECE) * PIECE
 
 
-def _fill(stream: Reader, raw: CountingReader | InPlace, target: memoryview, stop: Callable[[], bool]) -> _Batch:
+def fill(stream: Reader, raw: Counted, target: memoryview, stop: Callable[[], bool]) -> Batch:
     """The next batch of ``stream``: pieces of ``PIECE`` bytes read into ``target`` (``readinto``: the
     decompressors read the same input for it as for ``read(PIECE)``: the same counts after each piece, the same error
     at the same piece)."""
-    batch = _Batch(target)
+    batch = Batch(target)
     readinto = _into(stream)
     size = 0
     try:
@@ -82,23 +100,23 @@ def _fill(stream: Reader, raw: CountingReader | InPlace, target: memoryview, sto
     return batch
 
 
-class _Lane:
+class ThreadLane:
     """A thread that decompresses ``stream`` up to ``AHEAD`` batches ahead."""
 
-    def __init__(self, stream: Reader, raw: CountingReader | InPlace) -> None:
+    def __init__(self, stream: Reader, raw: Counted) -> None:
         self._stream = stream
         self._raw = raw
-        self._filled: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
+        self._filled: queue.SimpleQueue[Batch] = queue.SimpleQueue()
         self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()  # rooms of batches read
         self._room = threading.Semaphore(AHEAD)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="licscan-inflow", daemon=True)
         self._thread.start()
 
-    def get(self) -> _Batch:
+    def get(self) -> Batch:
         return self._filled.get()
 
-    def done(self, batch: _Batch) -> None:
+    def done(self, batch: Batch) -> None:
         """``batch`` was read and copied out: the thread may decompress one more, into its room."""
         self._free.put(batch.view)  # decompressed into again, not zeroed again (a memset of 1 MiB holding the GIL)
         self._room.release()
@@ -118,11 +136,11 @@ class _Lane:
             try:
                 room = self._free.get_nowait()
             except queue.Empty:
-                room = memoryview(bytearray(_batch_bytes()))
+                room = memoryview(bytearray(batch_bytes()))
             try:
-                batch = _fill(self._stream, self._raw, room, self._stop.is_set)
+                batch = fill(self._stream, self._raw, room, self._stop.is_set)
             except BaseException as error:  # noqa: BLE001 - the reader must not wait for a batch never put
-                batch = _Batch(room, error=error, last=True)
+                batch = Batch(room, error=error, last=True)
             self._filled.put(batch)
             if batch.last:
                 return
@@ -133,15 +151,19 @@ class Inflow:
     walk read it, charging ``tally`` (pipe.py's) piece by piece. :meth:`close` stops the thread: call it before the
     buffer ``raw`` reads from is released."""
 
-    def __init__(self, stream: Reader, raw: CountingReader | InPlace, tally: Tally) -> None:
-        self._lane = _Lane(stream, raw)
+    def __init__(self, stream: Reader | None, raw: Counted | None, tally: Tally, *, lane: Lane | None = None) -> None:
+        """``stream`` read through ``raw`` by a :class:`ThreadLane`, or by ``lane`` when given (unzstd.py)."""
+        if lane is None:
+            assert stream is not None and raw is not None
+            lane = ThreadLane(stream, raw)
+        self._lane = lane
         self._tally = tally
-        self._batch = _Batch(_EMPTY)
+        self._batch = Batch(_EMPTY)
         self._at = 0  # bytes of the batch read
         self._charged = 0  # pieces of the batch charged
         self._pos = 0  # bytes of the stream read
         self._packed = 0
-        self._spent: list[_Batch] = []  # batches passed by this read: still seen by the parts it returned
+        self._spent: list[Batch] = []  # batches passed by this read: still seen by the parts it returned
         self._parts: list[memoryview] = []  # the parts of this read
 
     def packed(self) -> int:
@@ -177,7 +199,7 @@ class Inflow:
             self._lane.done(batch)
         self._spent.clear()
 
-    def _charge(self, batch: _Batch, last: int) -> None:
+    def _charge(self, batch: Batch, last: int) -> None:
         """Charge the pieces reached up to ``last``, one by one (as ``Tally.charge`` does for each)."""
         ends = batch.ends
         start = ends[self._charged - 1] if self._charged else 0
@@ -204,6 +226,10 @@ class Inflow:
             self._give_back()
         self._batch = self._lane.get()
         self._at = self._charged = 0
+        if not self._batch.ends:  # the stream ended (or failed) at the first piece of the batch
+            if self._batch.error is not None:
+                raise self._batch.error
+            return False
         return True
 
     def tell(self) -> int:

@@ -1,0 +1,232 @@
+"""unzstd.py: a streamed tar's zstd stream decompressed by a process of its own gives the tar's reader what the
+thread gave it (inflow.py), which is what reading the decompressor itself gave tarfile (``r|``, 10240-byte blocks):
+the same bytes, the same charges in the same order, the same compressed counts after each read, the decompressor's
+error at the same read, and the same walk of the zstd frames; a walk with it yields the same items."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import tarfile
+
+import pytest
+import zstandard
+from inventory_builders import tar_bytes
+
+from licscan.binary.stream import WindowStream
+from licscan.inventory import compressed, inflow, unzstd
+from licscan.inventory.inflow import Inflow
+from licscan.inventory.items import FileBlob
+from licscan.inventory.limits import WalkLimits
+from licscan.inventory.member import Tally
+from licscan.inventory.sniff import ArchiveKind
+from licscan.inventory.walk import walk
+from licscan.model import Diagnostic, DiagnosticKind
+
+_RANDOM = random.Random(41)
+PLAIN = b"".join(b"%08d libcudnn.so.9 sm_100 " % i + _RANDOM.randbytes(i % 89) for i in range(50_000))  # ~3.5 MB
+BLOB = zstandard.ZstdCompressor(level=3).compress(PLAIN)
+OFFSET = 4321  # where the stream is in its file (an image layer is a window of the image tarball)
+
+
+def _damaged(blob: bytes, at: int = 60) -> bytes:
+    out = bytearray(blob)
+    for k in range(0, 64, 8):  # at 60 %: in a compressed block of BLOB (most of its blocks are raw)
+        out[len(blob) * at // 100 + k] ^= 0x5A
+    return bytes(out)
+
+
+class _Sequential:
+    """The stream as tarfile's ``r|`` read it (test_inflow.py's model): 10240-byte blocks, each charged when first
+    needed; ``packed`` the compressed count after the last block read."""
+
+    def __init__(self, blob: bytes, tally: Tally) -> None:
+        self.raw = compressed.CountingReader(WindowStream(blob))
+        self.stream = compressed.CountingReader(compressed.open_stream(ArchiveKind.ZSTD, self.raw),
+                                                on_read=tally.charge)
+        self.buf = b""
+        self.packed = 0
+
+    def read(self, size: int) -> bytes:
+        while len(self.buf) < size:
+            block = self.stream.read(tarfile.RECORDSIZE)
+            if not block:
+                break
+            self.packed = self.raw.count
+            self.buf += block
+        out, self.buf = self.buf[:size], self.buf[size:]
+        return out
+
+
+@pytest.fixture
+def child(monkeypatch):
+    """A Decompressor that takes any stream (SPAWN_MIN 0), closed after the test."""
+    monkeypatch.setattr(unzstd, "SPAWN_MIN", 0)
+    owner = unzstd.Decompressor()
+    yield owner
+    owner.close()
+
+
+def _file(tmp_path, blob: bytes) -> int:
+    path = tmp_path / "image.bin"
+    path.write_bytes(os.urandom(OFFSET) + blob + b"after the stream")
+    return os.open(path, os.O_RDONLY)
+
+
+def _reads(reader, tally: Tally, sizes: list[int]) -> list[tuple]:
+    got: list[tuple] = []
+    for size in sizes:
+        tally.reads = []
+        try:
+            data = reader.read(size)
+        except Exception as error:  # noqa: BLE001 - compared
+            got.append(("error", type(error).__name__, str(error), tally.reads))
+            break
+        got.append((data, tally.reads, reader.packed if isinstance(reader, _Sequential) else reader.packed()))
+        if not data:
+            break
+    return got
+
+
+def _both(tmp_path, owner: unzstd.Decompressor, blob: bytes, sizes: list[int]) -> tuple[list, list, unzstd.ProcessLane]:
+    tally = Tally(WalkLimits())
+    sequential = _reads(_Sequential(blob, tally), tally, sizes)
+    fd = _file(tmp_path, blob)
+    try:
+        lane = owner.lane(len(blob), (fd, OFFSET))
+        assert lane is not None
+        tally = Tally(WalkLimits())
+        flow = Inflow(None, None, tally, lane=lane)
+        try:
+            ahead = _reads(flow, tally, sizes)
+        finally:
+            flow.close()
+    finally:
+        os.close(fd)
+    return sequential, ahead, lane
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_process_lane_reads_as_the_decompressor_read_by_tarfile(tmp_path, child, seed):
+    rng = random.Random(seed)
+    sizes = [rng.choice([512, 7, 10240, 10239, 20481, 1 << 20, 3 * (1 << 20), 1]) for _ in range(400)]
+    sequential, ahead, lane = _both(tmp_path, child, BLOB, sizes)
+    assert ahead == sequential
+    assert b"".join(r[0] for r in ahead) == PLAIN
+    assert sum(sum(r[1]) for r in ahead) == len(PLAIN)
+    assert {c for r in ahead for c in r[1]} == {10240, len(PLAIN) % 10240}
+    assert (lane.frames.done, lane.frames.result) == (True, None)  # every header walked, in the child
+
+
+def test_process_lane_damaged_zstd_raises_at_the_same_read(tmp_path, child):
+    sequential, ahead, _lane = _both(tmp_path, child, _damaged(BLOB), [5000] * 2000)
+    assert ahead == sequential
+    assert ahead[-1][:3] == ("error", "ZstdError", "zstd decompress error: Data corruption detected")
+    assert 400 < len(ahead) < 500  # the reads before the damage gave their bytes (the whole stream: 740 reads)
+
+
+@pytest.mark.parametrize("lane", ["thread", "process"])
+def test_an_error_at_the_first_piece_of_a_batch_is_raised_by_the_read_that_reaches_it(tmp_path, child, monkeypatch,
+                                                                                       lane):
+    """One piece a batch: the batch holding the decompressor's error has no piece before it (it raised an
+    IndexError out of the reader before)."""
+    monkeypatch.setattr(inflow, "BATCH", inflow.PIECE)
+    blob = _damaged(BLOB)
+    if lane == "process":
+        sequential, ahead, _lane = _both(tmp_path, child, blob, [5000] * 2000)
+    else:
+        tally = Tally(WalkLimits())
+        sequential = _reads(_Sequential(blob, tally), tally, [5000] * 2000)
+        raw = compressed.CountingReader(WindowStream(blob))
+        tally = Tally(WalkLimits())
+        flow = Inflow(compressed.open_stream(ArchiveKind.ZSTD, raw), raw, tally)
+        try:
+            ahead = _reads(flow, tally, [5000] * 2000)
+        finally:
+            flow.close()
+    assert ahead == sequential
+    assert ahead[-1][:3] == ("error", "ZstdError", "zstd decompress error: Data corruption detected")
+
+
+def test_process_lane_walks_the_frames_as_the_buffer_walk(tmp_path, child):
+    """Read to its end, the child's walk of the frames says what compressed.zstd_problem says of the buffer: cut
+    short in a block; a second frame and a skippable frame are no problem."""
+    skippable = (0x184D2A5A).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"12345"
+    for blob, expected in ((BLOB[:-3], ("truncated", "zstd block cut short", len(BLOB) - 3)),
+                           (BLOB + skippable + zstandard.ZstdCompressor().compress(b"second"), None)):
+        sequential, ahead, lane = _both(tmp_path, child, blob, [1 << 20] * 10)
+        assert ahead == sequential
+        problem = lane.frames.result
+        assert lane.frames.done
+        assert (None if problem is None else (problem.kind.value, problem.message, problem.offset)) == expected
+        reference = compressed.zstd_problem(blob)
+        assert (None if reference is None else (reference.kind.value, reference.message, reference.offset)) == \
+            expected
+
+
+def test_closed_early_the_child_stops_and_takes_the_next_stream(tmp_path, child, monkeypatch):
+    monkeypatch.setattr(inflow, "BATCH", 1 << 16)
+    fd = _file(tmp_path, BLOB)
+    try:
+        for _ in range(2):  # one child, one stream after the other
+            lane = child.lane(len(BLOB), (fd, OFFSET))
+            assert lane is not None and child.lane(len(BLOB), (fd, OFFSET)) is None  # busy: a thread takes it
+            flow = Inflow(None, None, Tally(WalkLimits()), lane=lane)
+            assert flow.read(100_000) == PLAIN[:100_000]
+            flow.close()  # stopped long before the end of the stream
+            assert not lane.frames.done
+    finally:
+        os.close(fd)
+
+
+def test_a_child_that_dies_ends_the_stream_with_one_error_and_threads_take_over(tmp_path, child):
+    fd = _file(tmp_path, BLOB)
+    try:
+        lane = child.lane(len(BLOB), (fd, OFFSET))
+        assert lane is not None
+        flow = Inflow(None, None, Tally(WalkLimits()), lane=lane)
+        assert flow.read(50_000) == PLAIN[:50_000]
+        assert child._process is not None
+        os.kill(child._process.pid, signal.SIGKILL)
+        with pytest.raises(OSError, match="the zstd decompression process ended unexpectedly"):
+            while flow.read(1 << 20):
+                pass
+        flow.close()
+        assert child.lane(len(BLOB), (fd, OFFSET)) is None  # the next streams: threads
+    finally:
+        os.close(fd)
+
+
+def _items(path: str) -> list[tuple]:
+    out = []
+    for item in walk([path], WalkLimits(in_memory_bytes=1 << 20), digests=lambda name: True):
+        if isinstance(item, FileBlob):
+            out.append(("file", item.vpath, bytes(item.data), item.sha256))
+        elif isinstance(item, Diagnostic):
+            out.append(("diagnostic", item.path, item.kind, item.message, item.offset))
+    return out
+
+
+@pytest.mark.parametrize("cut", ["whole", "truncated", "damaged"])
+def test_a_tar_zst_walked_with_the_process_lane_gives_what_threads_give(here, monkeypatch, cut):
+    rng = random.Random(7)
+    members = [(f"lib/m{k}.so", rng.randbytes(size)) for k, size in enumerate([0, 10, 10240, 3 << 20, 70_000])]
+    members.append(("lib/plain.bin", PLAIN))
+    blob = tar_bytes(members, "zst")
+    blob = {"whole": blob, "truncated": blob[: len(blob) * 2 // 3], "damaged": _damaged(blob)}[cut]
+    with open("t.tar.zst", "wb") as handle:
+        handle.write(blob)
+    monkeypatch.setattr(unzstd, "SPAWN_MIN", 1 << 40)
+    threads = _items("t.tar.zst")
+    monkeypatch.setattr(unzstd, "SPAWN_MIN", 0)
+    started = []
+    real = unzstd.Decompressor._start
+    monkeypatch.setattr(unzstd.Decompressor, "_start", lambda self: started.append(1) or real(self))
+    process = _items("t.tar.zst")
+    assert started == [1]
+    assert process == threads
+    if cut == "whole":
+        assert [i[1] for i in process] == [f"t.tar.zst!/{name}" for name, _ in members]
+    elif cut == "truncated":
+        assert process[-1][:3] == ("diagnostic", "t.tar.zst", DiagnosticKind.TRUNCATED)
