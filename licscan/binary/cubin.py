@@ -2,10 +2,11 @@
 
 Two ways in, one result (:class:`CubinFacts`):
 
-* :func:`from_image` parses a complete cubin with the ELF adapter (standalone files, uncompressed and LZ4 entries);
-* :func:`from_prefix` reads a zstd entry progressively: the ELF header is in the first 64 bytes, and the NVIDIA
-  notes are located by their note-record header in the decoded prefix, because the section header table sits at
-  the end of the image, behind every section's data -- reaching it would mean decoding the whole image.
+* :func:`from_image` parses a complete cubin with the ELF adapter (standalone files, uncompressed entries);
+* :func:`from_prefix` reads a compressed (zstd or LZ4) entry progressively: the ELF header is in the first 64
+  bytes, and the NVIDIA notes are located by their note-record header in the decoded prefix, because the section
+  header table sits at the end of the image, behind every section's data -- reaching it would mean decoding the
+  whole image.
 """
 
 from __future__ import annotations

@@ -119,17 +119,22 @@ def detect(vpath: str, facts: FileFacts | None, data: Buffer | None = None,
     name = basename(vpath)
     elf = facts.elf if facts is not None else None
     size = facts.size if facts is not None else (len(data) if data is not None else -1)  # -1: unknown
-    names = [name] + ([elf.soname] if elf is not None and elf.soname else [])
-    file = _File(vpath, name, facts, data, _format(facts, data), size,
-                 any(table.cuda_named.fullmatch(n) for n in names),
+    fmt = _format(facts, data)
+    plans, by_name = _plans(fmt, elf is not None)
+    cuda_named = False
+    if by_name:  # only then does the name decide which signals are asked
+        names = [name] + ([elf.soname] if elf is not None and elf.soname else [])
+        cuda_named = any(table.cuda_named.fullmatch(n) for n in names)
+    content, corroborating = plans[cuda_named]
+    file = _File(vpath, name, facts, data, fmt, size, cuda_named,
                  literals if literals is not None else Literals(data, literal_set()))
+    found = [(at, sig, hit) for at, sig, test in content for hit in (test(sig, table, file),) if hit is not None]
+    if not found:
+        return ()  # corroborating signals never name a layer alone
+    found += [(at, sig, hit) for at, sig, test in corroborating for hit in (test(sig, table, file),) if hit is not None]
     fired: dict[str, list[tuple[Signal, str]]] = {}
-    for sig, test in _testers(file.fmt, elf is not None):
-        if sig.cuda_named and not file.cuda_named:
-            continue
-        hit = test(sig, table, file)
-        if hit is not None:
-            fired.setdefault(sig.layer, []).append((sig, hit))
+    for _, sig, hit in sorted(found, key=lambda h: h[0]):  # in table order, as the evidence lists them
+        fired.setdefault(sig.layer, []).append((sig, hit))
     named = {k: v for k, v in fired.items() if any(not s.kind.corroborating for s, _ in v)}
     layers = {k: table.layers[k] for k in named}
     shipped = {lay.platform.id for lay in layers.values()
@@ -182,6 +187,25 @@ def _testers(fmt: str, has_elf: bool) -> tuple[tuple[Signal, Tester], ...]:
     return tuple((sig, _tester(sig.kind)) for sig in _applicable(fmt, has_elf))
 
 
+Plan = tuple[tuple[int, Signal, Tester], ...]  # (position in the table, signal, its tester)
+
+
+@functools.cache
+def _plans(fmt: str, has_elf: bool) -> tuple[tuple[tuple[Plan, Plan], tuple[Plan, Plan]], bool]:
+    """:func:`_testers` split into (content signals, corroborating signals), for a file that is not CUDA-named
+    (first) and one that is (second), and whether the two differ (else the name need not be matched). Corroborating
+    signals never name a layer alone: they are asked only of a file in which a content signal fired (most files of
+    an installed environment are Python sources, whose name and path were matched against every file-name and path
+    signal: a third of naming's CPU on the environment tree)."""
+    def plan(cuda_named: bool) -> tuple[Plan, Plan]:
+        kept = [(at, sig, test) for at, (sig, test) in enumerate(_testers(fmt, has_elf))
+                if cuda_named or not sig.cuda_named]
+        return (tuple(t for t in kept if not t[1].kind.corroborating),
+                tuple(t for t in kept if t[1].kind.corroborating))
+    plans = (plan(False), plan(True))
+    return plans, plans[0] != plans[1]
+
+
 def _tester(kind: SignalKind) -> Tester:
     if kind in _BY_NAME:
         by_name = _BY_NAME[kind]
@@ -189,6 +213,12 @@ def _tester(kind: SignalKind) -> Tester:
     if kind in _BY_ELF:
         by_elf = _BY_ELF[kind]
         return lambda sig, table, f: by_elf(sig, f.elf, f.name) if f.elf is not None else None
+    if kind is SignalKind.STRINGS:
+        return lambda sig, table, f: _strings_hit(sig, table, f, f.data) if f.data is not None else None
+    if kind is SignalKind.MAGIC:
+        return lambda sig, table, f: _magic_hit(sig, table, f, f.data) if f.data is not None else None
+    if kind is SignalKind.SYMBOLS:
+        return lambda sig, table, f: _symbols_hit(sig, table, f) if f.data is not None else None
     return _test
 
 
