@@ -218,24 +218,29 @@ class Audit:
         replayed = self._replayed(requests)
         if replayed is not None:
             return replayed
+        from licscan.report import _shared  # (not on the replay's path: it imports the model)
+
         result = self.result(progress)
         texts = []
         for fmt, options in requests:
-            reads = clock.real_reads
+            reads, folder_reads = clock.real_reads, _shared.cwd_reads
             text = render(fmt, result, options)
             texts.append(text)
             if clock.real_reads == reads:
                 self._keep(fmt, options, Replay(text, result.findings, result.inventory.complete,
-                                                len(result.inventory.diagnostics)))
+                                                len(result.inventory.diagnostics)),
+                           anywhere=_shared.cwd_reads == folder_reads)
         return Reports(tuple(texts), result.exit_code, len(result.inventory.diagnostics))
 
-    def _report_key(self, fmt: str, options: RenderOptions) -> str | None:
+    def _report_key(self, fmt: str, options: RenderOptions, anywhere: bool) -> str | None:
         """A rendered report is a function of the audit (the tree memo's key), the format, the render options, the
-        working directory (paths under it are shown relative) and ``SOURCE_DATE_EPOCH`` (the clock)."""
+        working directory (paths under it are shown relative) and ``SOURCE_DATE_EPOCH`` (the clock). ``anywhere``:
+        the key of a report whose rendering did not look at the working directory (every path it showed was
+        relative already: ``licscan.report._shared.rel``), kept for every folder."""
         if self.memo is None:
             return None
         try:
-            cwd = os.getcwd()
+            cwd = "" if anywhere else os.getcwd()
         except OSError:
             return None
         return self.memo.cache.key("report", self.memo.key, fmt, repr(options), cwd,
@@ -246,8 +251,12 @@ class Audit:
             return None
         found = []
         for fmt, options in requests:
-            key = self._report_key(fmt, options)
-            replay = self.memo.cache.get(key, "report", Replay) if key is not None else None
+            replay = None
+            for anywhere in (True, False):
+                key = self._report_key(fmt, options, anywhere)
+                replay = self.memo.cache.get(key, "report", Replay) if key is not None else None
+                if replay is not None:
+                    break
             if not (isinstance(replay, Replay) and isinstance(replay.text, str) and type(replay.complete) is bool
                     and type(replay.diagnostics) is int and isinstance(replay.findings, tuple)
                     and all(isinstance(f, Finding) for f in replay.findings)):
@@ -258,8 +267,8 @@ class Audit:
         return Reports(tuple(r.text for r in found), exit_code(first.findings, self.fail_on, complete=first.complete),
                        first.diagnostics)
 
-    def _keep(self, fmt: str, options: RenderOptions, replay: Replay) -> None:
-        key = self._report_key(fmt, options)
+    def _keep(self, fmt: str, options: RenderOptions, replay: Replay, anywhere: bool) -> None:
+        key = self._report_key(fmt, options, anywhere)
         if self.memo is not None and self._remembered and key is not None \
                 and self.memo.cache.put(key, "report", replay):
             self.memo.cache.trim()

@@ -93,9 +93,10 @@ def scanned(tmp_path):
 
 def test_copied_tree_hits_the_cache_of_the_first(scanned, tmp_path):
     """Issue 14 goal 4: a cache restored into a fresh checkout of the same bytes (new inodes, mtimes and ctimes)
-    finds the whole audit by the tree's content (its ``tree`` entry: no batch, archive or findings entry is read),
-    and the report is identical. A copy with one more file misses the ``tree`` entry and still hits every batch of
-    files and every archive it shares with the first."""
+    finds the whole audit by the tree's content: the JSON report kept beside its ``tree`` entry (its rendering showed
+    no path relative to the working folder, so it is kept for every folder) is replayed, and no other entry is read;
+    the report is identical. A copy with one more file misses the ``tree`` entry and still hits every batch of files
+    and every archive it shares with the first."""
     first, cache, baseline = scanned
     copy = tmp_path / "b"
     shutil.copytree(first / "dist", copy / "dist")
@@ -103,13 +104,14 @@ def test_copied_tree_hits_the_cache_of_the_first(scanned, tmp_path):
         os.utime(path, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
     assert (copy / "dist/app/exe_multi").stat().st_ino != (first / "dist/app/exe_multi").stat().st_ino
     (tree,) = entries(cache, "tree")
+    (report,) = entries(cache, "report")
     stored = {p: p.read_bytes() for kind in ("batch", "archive", "findings") for p in entries(cache, kind)}
-    for path in [*stored, tree]:
+    for path in [*stored, tree, report]:
         os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
     again = run(copy, "--cache-dir", str(cache))
     assert (again.returncode, again.stdout, again.stderr) == (1, baseline, "")
-    assert tree.stat().st_mtime_ns > 1_000_000_000_000_000_000  # the whole audit, found by content
-    assert all(p.stat().st_mtime_ns == 1_000_000_000_000_000_000 for p in stored)  # nothing else was read
+    assert report.stat().st_mtime_ns > 1_000_000_000_000_000_000  # the whole audit's report, found by content
+    assert all(p.stat().st_mtime_ns == 1_000_000_000_000_000_000 for p in [*stored, tree])  # nothing else was read
     # one more file, in a folder of its own (a batch of its own): the tree entry misses, the batches and the wheel
     # are found by the content of their files, and none of them is stored again
     (copy / "dist/extra").mkdir()
@@ -403,6 +405,36 @@ def test_kept_reports_replay_only_what_they_were_rendered_for(tmp_path):
     replayed = run(first, "--cache-dir", str(cache), fmt="html", env=epoch)
     assert (replayed.returncode, replayed.stdout) == (1, fresh.stdout)
     assert tree.stat().st_mtime_ns == 1_000_000_000_000_000_000
+
+
+def test_a_report_that_showed_paths_relative_to_the_working_folder_is_kept_for_that_folder_only(tmp_path):
+    """A kept report is replayed in another working folder only when its rendering showed no path relative to the
+    working folder (``licscan.report._shared.rel`` did not look at it): the JSON report of an absolute input is
+    kept once for every folder; its text report, which shows the input relative to the folder it was audited from,
+    is kept for each folder and is in each the report a fresh audit there gives."""
+    gate_dist(tmp_path / "a")
+    dist, cache = str(tmp_path / "a" / "dist"), tmp_path / "cache"
+    _age_past_the_racy_window()
+
+    def audit(cwd: Path, fmt: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "licscan", "audit", dist, "--format", fmt, "--fail-on",
+                               "warning", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+    inner, outer = tmp_path / "a", tmp_path
+    first = audit(inner, "json", "--cache-dir", str(cache))
+    assert first.returncode == 1 and kinds(cache)["report"] == 1
+    (tree,) = entries(cache, "tree")
+    os.utime(tree, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    again = audit(outer, "json", "--cache-dir", str(cache))
+    assert (again.returncode, again.stdout) == (1, first.stdout) and kinds(cache)["report"] == 1
+    assert tree.stat().st_mtime_ns == 1_000_000_000_000_000_000  # replayed in the other folder
+    texts = {}
+    for cwd in (inner, outer, inner, outer):
+        kept = audit(cwd, "text", "--cache-dir", str(cache))
+        assert (kept.returncode, kept.stdout) == (1, audit(cwd, "text", "--no-cache").stdout)
+        texts[cwd] = kept.stdout
+    assert texts[inner] != texts[outer]  # "dist" and "a/dist"
+    assert kinds(cache)["report"] == 3
 
 
 def test_a_damaged_or_swapped_kept_report_is_a_miss(tmp_path):

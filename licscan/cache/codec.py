@@ -158,16 +158,27 @@ def _exact(value: Any, identities: dict[int, Any], depth: int = 0) -> Any:
         return known
     if depth > 2:
         raise TypeError("nested too deep to share")
-    if kind is tuple:
-        key: Any = (kind, tuple(_exact(v, identities, depth + 1) for v in value))
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        key = (kind, tuple(_exact(getattr(value, name), identities, depth + 1) for name, _init in _fields(kind)))
+    if kind is tuple or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        values = value if kind is tuple else _values_of(kind)(value)
+        if _PLAIN.issuperset(map(type, values)):  # plain values: themselves and their types (three parts, not two)
+            key: Any = (kind, values, tuple(map(type, values)))
+        else:
+            key = (kind, tuple(_exact(v, identities, depth + 1) for v in values))
     elif isinstance(value, (bytes, frozenset)):
         key = (kind, value)
     else:
         raise TypeError(f"no exact key for {kind.__name__}")
     identities[id(value)] = key
     return key
+
+
+@functools.cache
+def _values_of(cls: type) -> Any:
+    """A function giving the tuple of a ``cls`` value's field values, in field order."""
+    names = [name for name, _init in _fields(cls)]
+    if len(names) == 1:
+        return lambda value: (getattr(value, names[0]),)
+    return operator.attrgetter(*names) if names else lambda value: ()
 
 
 @functools.lru_cache(maxsize=256)

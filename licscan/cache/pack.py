@@ -112,18 +112,22 @@ def add(directory: str, key: str, data: bytes) -> None:
 
 def pending(directory: str, key: str) -> bytes | None:
     """The bytes of the entry ``key`` kept by :func:`add` and not written yet, if any."""
-    return _pending().get(directory, {}).get(key)
+    if _OWNER[0] != os.getpid():  # nothing kept in this process (multiprocessing is not imported for a read)
+        return None
+    return _PENDING.get(directory, {}).get(key)
 
 
 def flush(directory: str) -> int:
     """Write the pending entries of ``directory`` (one pack); the number written."""
-    waiting = _pending().pop(directory, None)
+    if _OWNER[0] != os.getpid():
+        return 0
+    waiting = _PENDING.pop(directory, None)
     _PENDING_BYTES.pop(directory, None)
     return write(directory, list(waiting.items())) if waiting else 0
 
 
 def flush_all() -> None:
-    for directory in list(_pending()):
+    for directory in list(_PENDING if _OWNER[0] == os.getpid() else ()):
         flush(directory)
 
 

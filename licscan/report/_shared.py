@@ -24,10 +24,17 @@ def generated_at(environ: Mapping[str, str] | None = None) -> datetime:
     return clock.now(environ)
 
 
+#: How many times :func:`rel` looked at the current folder (an absolute path): a report rendered without it reads the
+#: same in every folder, and the cache keeps it for every folder (licscan.audit, docs/cache.md).
+cwd_reads = 0
+
+
 def rel(path: str | None) -> str | None:
     """A path under the current folder as a relative one (reports read the same on every checkout)."""
+    global cwd_reads
     if not path or not os.path.isabs(path):
         return path
+    cwd_reads += 1
     try:
         cwd = os.getcwd()
     except OSError:
