@@ -275,13 +275,17 @@ class Audit:
 
 
 def _judged_inputs(config: Config, pack_sources: Sequence[str]) -> str | None:
-    """A digest of what the findings depend on besides the inventory: the configuration, today's date (waivers
-    expire), the extra rule packs and the `.licscan.yaml` read (the built-in packs and the knowledge tables are
-    bound into every cache key through the cache's code digest); None when one of the files cannot be read as a
-    regular file (the rule-pack loader then says why)."""
+    """A digest of what the findings depend on besides the inventory: the configuration, which of its waivers have
+    expired today (the one use of the date in judging: ``licscan.rules.waivers.apply`` compares each waiver's
+    ``expires`` with today; so a tree audited yesterday is found again today unless a waiver expired in between),
+    the extra rule packs and the `.licscan.yaml` read (the built-in packs and the knowledge tables are bound into
+    every cache key through the cache's code digest); None when one of the files cannot be read as a regular file
+    (the rule-pack loader then says why)."""
     from licscan.rules.yamlsource import FileRefused, read_text
 
-    digest = hashlib.sha256(repr((config, clock.today().isoformat())).encode("utf-8", "surrogateescape"))
+    today = clock.today()
+    expired = tuple(w.expires is not None and w.expires < today for w in config.waivers)
+    digest = hashlib.sha256(repr((config, expired)).encode("utf-8", "surrogateescape"))
     for path in list(pack_sources) + ([config.path] if config.path else []):
         try:
             text = read_text(path)

@@ -377,6 +377,39 @@ def test_tree_memo_replays_an_unchanged_tree_and_misses_any_change(tmp_path):
     changed(retarget)
 
 
+def test_a_tree_audited_yesterday_is_found_today_unless_a_waiver_expired_in_between(tmp_path):
+    """The findings depend on the date only through the waivers' expiry (``licscan.rules.waivers.apply``): the
+    ``tree`` entry binds which waivers have expired, not the date, so the audit of the same tree the next day finds
+    it (no batch, archive or findings entry read) and gives that day's ``--no-cache`` report; once a waiver has
+    expired the ``tree`` entry misses, and the report (the waiver reported expired) is again that day's."""
+    gate_dist(tmp_path / "a")
+    first, cache = tmp_path / "a", tmp_path / "cache"
+    (first / ".licscan.yaml").write_text(
+        "waivers:\n  - rule: CUDA-EULA-DEV-TOOL\n    path: \"dist/tools/ptxas\"\n    reason: reviewed\n"
+        "    expires: 2023-11-20\n")
+    _age_past_the_racy_window()
+
+    def day(epoch: int, *args: str) -> subprocess.CompletedProcess:
+        return run(first, *args, env=dict(os.environ, SOURCE_DATE_EPOCH=str(epoch)))
+
+    monday, tuesday, later = 1_700_000_000, 1_700_000_000 + 86_400, 1_700_000_000 + 10 * 86_400  # 2023-11-14...
+    cold = day(monday, "--cache-dir", str(cache))
+    assert (cold.returncode, cold.stdout) == (1, day(monday, "--no-cache").stdout)
+    (tree,) = entries(cache, "tree")
+    content = [p for kind in ("batch", "archive", "findings") for p in entries(cache, kind)]
+    for path in content + [tree]:
+        os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    next_day = day(tuesday, "--cache-dir", str(cache))
+    assert (next_day.returncode, next_day.stdout) == (1, day(tuesday, "--no-cache").stdout)
+    assert tree.stat().st_mtime_ns > 1_000_000_000_000_000_000  # the audit of the day before
+    assert all(p.stat().st_mtime_ns == 1_000_000_000_000_000_000 for p in content)
+    assert not any(f["rule"] == "LICSCAN-WAIVER-EXPIRED" for f in json.loads(next_day.stdout)["findings"])
+    expired = day(later, "--cache-dir", str(cache))
+    assert (expired.returncode, expired.stdout) == (1, day(later, "--no-cache").stdout)
+    assert any(f["rule"] == "LICSCAN-WAIVER-EXPIRED" for f in json.loads(expired.stdout)["findings"])
+    assert kinds(cache)["tree"] == 2
+
+
 def test_kept_reports_replay_only_what_they_were_rendered_for(tmp_path):
     """A report kept beside the tree memo is replayed for the same format and render options only: another
     ``--fail-on`` changes the exit code of the replayed report (it is computed from the kept findings); another

@@ -150,3 +150,23 @@ def test_the_size_bound_counts_a_pack_once_and_evicts_it_whole(tmp_path):
     assert store.trim() == 100
     assert not any(os.path.exists(store._file(k)) for k in old)
     assert all(Path(store._file(k)).stat().st_nlink == 100 for k in new)
+
+
+def test_entries_larger_than_a_packs_head_read_back(tmp_path):
+    """An entry of its own larger than the first read of a file (a pack's magic and table), and the entries of a pack
+    lying past it, read back exactly."""
+    store = Cache.open(str(tmp_path / "c"), "s")
+    rng = random.Random(3)
+    big = ("report", bytes(rng.getrandbits(8) for _ in range(3 * pack.HEAD)))
+    alone = store.key("file", "big")
+    assert store.put(alone, "file", big)
+    assert os.path.getsize(store._file(alone)) > pack.HEAD
+    keys = [store.key("batch", str(i)) for i in range(20)]
+    values = [(i, bytes(rng.getrandbits(8) for _ in range(pack.HEAD // 8))) for i in range(20)]
+    for key, value in zip(keys, values):
+        store.put(key, "batch", value)
+    store.flush()
+    assert os.path.getsize(store._file(keys[0])) > 2 * pack.HEAD
+    fresh = Cache.open(str(tmp_path / "c"), "s")
+    assert fresh.get(alone, "file", tuple) == big
+    assert [fresh.get(k, "batch", tuple) for k in keys] == values

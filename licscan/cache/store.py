@@ -323,13 +323,15 @@ def _entry_bytes(path: str, key: str) -> bytes | None:
         if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_ENTRY_BYTES or st.st_mode & 0o022 \
                 or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
             return None
-        raw = os.read(fd, max(pack.HEAD, min(st.st_size, _MAX_ENTRY_BYTES)) + 1)
+        raw = os.read(fd, pack.HEAD)  # a pack's magic and table, or an entry (small ones whole)
         if raw.startswith(pack.MAGIC):
             where = pack.locate(raw, key, st.st_size)
             return os.pread(fd, where[1], where[0]) if where is not None else None
-        while len(raw) <= _MAX_ENTRY_BYTES and (more := os.read(fd, _MAX_ENTRY_BYTES + 1 - len(raw))):
-            raw += more
-        return raw
+        parts, got = [raw], len(raw)
+        while got <= _MAX_ENTRY_BYTES and (more := os.read(fd, max(st.st_size + 1 - got, 1 << 16))):
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts) if got <= _MAX_ENTRY_BYTES else None
     except OSError:
         return None
     finally:
