@@ -158,7 +158,7 @@ def test_every_key_has_its_field():
     full = Component("x", "x", "NVIDIA", ComponentKind.TARGET_LINKED, None, None, (), (), Confidence.LOW,
                      (VersionSource.SONAME,), ("12.x",), ("MIT",), (Modification.STRIPPED,), ("d",), "1.0", ("h",),
                      ("m",), ("/opt",), (ModInfo("GPL", "1", "v"),), ("open",), LayerFacts(("s",), True, "p", "q"),
-                     text, Ecosystem.PYPI)
+                     text, Ecosystem.PYPI, ("cudart64_12.dll",), ("libcudart_static.a",))
     assert {k for k, _ in component_properties(full)} == set(PROPERTY_KEYS)
     bare = Component("x", "x", "", ComponentKind.SDK_LIBRARY, None, None, (), ())
     assert component_properties(bare) == ()

@@ -208,7 +208,13 @@ def test_bitsandbytes_windows_build_names_the_same_targets_from_pe_imports(reque
         "bitsandbytes/libbitsandbytes_xpu2025.dll": "imports sycl8.dll",
         "bitsandbytes/libbitsandbytes_xpu2026.dll": "imports sycl9.dll",
     }
-    rules = sorted({(f["rule"], f["severity"], f["verdict"]) for f in report["findings"]})
+    # The Windows CUDA 13 DLLs link cudart_static.lib (the Linux .so files link libcudart.so): the runtime linked into
+    # libbitsandbytes_cuda132.dll is CUDA 13.2's, a release no EULA text is mapped to yet (a review on that path).
+    static = [(f["rule"], f["severity"], f["verdict"], f["path"].split("!/", 1)[1]) for f in report["findings"]
+              if f["component"] and f["component"].startswith("sdk-library:nvidia/cudart@")
+              and f["rule"] != "CUDA-EULA-NVIDIA-GPU-ONLY"]
+    assert static == [("CUDA-EULA-TEXT-UNKNOWN", "warning", "review", "bitsandbytes/libbitsandbytes_cuda132.dll")]
+    rules = sorted({(f["rule"], f["severity"], f["verdict"]) for f in report["findings"] if f["rule"] != static[0][0]})
     assert (code, rules) == (linux_code, sorted({(f["rule"], f["severity"], f["verdict"]) for f in linux["findings"]}))
 
 

@@ -14,6 +14,9 @@ each test names what was wrong before its fix.
   executables were.
 * A renamed DLL (cudart64_12.dll shipped as myruntime.dll, cudnn64_9.dll as dnn.dll, nvjpeg2k_0.dll as j2k.dll) was
   named nothing; its export directory's DLL name and its version resource name it, as a SONAME names an ELF file.
+  Attachment A is read for that declared name: the renamed CUDA Runtime is listed (it was a review finding), and
+  cusolverMg64_11.dll shipped as cusolver64_11.dll is cuSOLVERMg, unlisted (it was cuSOLVER by its file name,
+  listed); libcudart.so.12 shipped as libmyrt.so likewise by its SONAME.
 * The same DLLs vendored by delvewheel (``<stem>-<32 hex digits>.dll``, as cuda-bindings 13.5.0's win_amd64 wheel
   vendors cuda_bindings.libs/msvcp140-0fa7eb792d3fbcf2233e4ea47e9144b9.dll) were named nothing; named by their
   export directory, Attachment A's variant rule drops the hash as it drops auditwheel's: no finding.
@@ -132,7 +135,9 @@ def test_sanitizer_api_libraries_are_named(pytestconfig, tmp_path, platform, api
 RENAMED = ((cw.Pin("nvidia-cuda-runtime-cu12", "12.9.79", cw.WINDOWS), "nvidia/cuda_runtime/bin/cudart64_12.dll",
             "myruntime.dll"),
            (cw.Pin("ctranslate2", "4.8.5", cw.WINDOWS), "ctranslate2/cudnn64_9.dll", "dnn.dll"),
-           (cw.Pin(*NVJPEG2K, cw.WINDOWS), "nvidia/nvjpeg2k/bin/nvjpeg2k_0.dll", "j2k.dll"))
+           (cw.Pin(*NVJPEG2K, cw.WINDOWS), "nvidia/nvjpeg2k/bin/nvjpeg2k_0.dll", "j2k.dll"),
+           (cw.Pin("nvidia-cusolver-cu12", "11.7.5.82", cw.WINDOWS), "nvidia/cusolver/bin/cusolverMg64_11.dll",
+            "cusolver64_11.dll"))
 
 
 @pytest.fixture(scope="module")
@@ -154,18 +159,42 @@ def test_renamed_dlls_are_named(renamed):
     assert _named(report) == [
         ("cudart", "12.9.79", "marker", "LicenseRef-NVIDIA-CUDA-EULA", "dist/myruntime.dll"),
         ("cudnn", "9.10.2.21", "marker", "LicenseRef-NVIDIA-cuDNN-SLA", "dist/dnn.dll"),
+        ("cusolverMg", "11.7.5.82", "marker", "LicenseRef-NVIDIA-CUDA-EULA", "dist/cusolver64_11.dll"),
         ("nvjpeg2k", "0.11.0.51", "marker", NVJPEG2K_LICENSE, "dist/j2k.dll")]
     named_by = sorted(e for c in report["components"] for e in c["evidence"] if "export directory" in e)
     assert named_by == [
+        "dist/cusolver64_11.dll: cuSOLVERMg: export directory names it 'cusolverMg64_11.dll' "
+        "(rules/catalog/nvidia.yaml: cusolverMg), shipped as 'cusolver64_11.dll'",
         "dist/dnn.dll: cuDNN: export directory names it 'cudnn64_9.dll' (rules/catalog/nvidia.yaml: cudnn)",
         "dist/j2k.dll: nvJPEG2000: export directory names it 'nvjpeg2k_0.dll' (rules/catalog/nvidia.yaml: nvjpeg2k)",
         "dist/myruntime.dll: CUDA Runtime: export directory names it 'cudart64_12.dll' "
         "(rules/catalog/nvidia.yaml: cudart)"]
-    # Attachment A lists file names: a CUDA Toolkit file shipped under another name is for review.
-    assert [(f["rule"], f["severity"], f["verdict"], f["path"]) for f in report["findings"]] == [
-        ("CUDA-EULA-NOT-REDISTRIBUTABLE", "warning", "review", "dist/myruntime.dll")]
+    declared = sorted((c["name"], c["properties"].get("declared_name")) for c in report["components"])
+    assert declared == [("cudart", "cudart64_12.dll"), ("cudnn", "cudnn64_9.dll"),
+                        ("cusolverMg", "cusolverMg64_11.dll"), ("nvjpeg2k", "nvjpeg2k_0.dll")]
+    # Attachment A lists "portions of the SDK" by NVIDIA's file names: it is read for the name the file declares. The
+    # CUDA Runtime shipped as myruntime.dll is cudart64_12.dll, listed (before: a review finding on the shipped name);
+    # cuSOLVERMg shipped under cuSOLVER's listed name is still cusolverMg64_11.dll, unlisted (before: named cuSOLVER
+    # by its file name, and listed).
+    findings = [(f["rule"], f["severity"], f["verdict"], f["path"]) for f in report["findings"]]
+    assert findings == [("CUDA-EULA-NOT-REDISTRIBUTABLE", "warning", "review", "dist/cusolver64_11.dll")]
+    assert ("Attachment A of NVIDIA CUDA Toolkit End User License Agreement (Last updated: January 7, 2025) "
+            "(toolkit 12.9): cusolverMg64_11.dll is unlisted") in report["findings"][0]["evidence"]
     assert report["diagnostics"] == []
     _audit(renamed, "dist", extra=("--fail-on", "warning"), code=1)
+
+
+def test_renamed_shared_object_is_read_by_its_soname(pytestconfig, tmp_path):
+    """libcudart.so.12 shipped as libmyrt.so: named by its SONAME, and listed in Attachment A by it."""
+    wheel = _wheel(pytestconfig, "nvidia-cuda-runtime-cu12", "12.9.79", cw.LINUX)
+    (tmp_path / "dist").mkdir()
+    with zipfile.ZipFile(wheel) as zf:
+        (tmp_path / "dist" / "libmyrt.so").write_bytes(zf.read("nvidia/cuda_runtime/lib/libcudart.so.12"))
+    report = _audit(tmp_path, "dist")
+    assert [(c["name"], c["version"], c["properties"].get("version_range"), c["properties"].get("declared_name"),
+             c["paths"]) for c in report["components"]] == [
+        ("cudart", None, "12.x", "libcudart.so.12", ["dist/libmyrt.so"])]
+    assert report["findings"] == [] and report["diagnostics"] == []
 
 
 def test_delvewheel_vendored_dlls_are_named_and_listed(pytestconfig, tmp_path):

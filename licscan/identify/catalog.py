@@ -111,13 +111,16 @@ def _build(cat: Catalog, found: Seen, file: Observation, distribution: Distribut
         first = f"{entry.display}: {found.how}"
     draft = _Draft([first], entry.license)
     _content(draft, found)  # 1. markers inside the file
-    _names(draft, found, file)  # 2. file name, 3. SONAME
-    if elf is not None:
-        _elf_changes(draft, found, elf)
+    if found.linked_from is None:  # the names and ELF facts of a file a part is linked into are not the part's
+        _names(draft, found, file)  # 2. file name, 3. SONAME
+        if elf is not None:
+            _elf_changes(draft, found, elf)
     if entry.kernel_module:
         _kernel_module(cat, draft, dict(found.modinfo))
-    if distribution is not None:  # 4. the enclosing distribution
+    if distribution is not None and found.linked_from is None:  # 4. the enclosing distribution
         _distribution(draft, entry, distribution, file.vpath, sha256)
+    elif distribution is not None:  # a part linked into another's file: neither its version nor its RECORD digest
+        draft.distribution = distribution.name
     version, source, version_range, conflicts = choose(draft.claims)
     evidence = draft.evidence + [c.evidence for c in draft.claims] + conflicts
     return ComponentMatch(
@@ -126,7 +129,7 @@ def _build(cat: Catalog, found: Seen, file: Observation, distribution: Distribut
         license_declared=draft.declared, confidence=draft.confidence, modifications=tuple(draft.modifications),
         versions=tuple(trusted_first(draft.claims)), distribution=draft.distribution,
         grafted_hash=draft.grafted_hash, module=draft.module, runpath=draft.runpath, modinfo=draft.modinfo,
-        flavour=draft.flavour)
+        flavour=draft.flavour, declared_name=found.declared, linked_from=found.linked_from)
 
 
 def _content(draft: _Draft, found: Seen) -> None:

@@ -44,6 +44,26 @@ class Marker:
         return tail.decode(self.encoding, "replace")
 
 
+@dataclass(frozen=True)
+class VersionCode:
+    """Machine code that stores a library's CUDART_VERSION: ``prefix``, the value as a little-endian 16-bit number,
+    then ``suffix`` (the upper half of the 32-bit immediate and the code after it)."""
+
+    prefix: bytes
+    suffix: bytes
+
+
+@dataclass(frozen=True)
+class Static:
+    """How a library linked into another binary shows (``static`` of rules/catalog/nvidia.yaml): the name of the
+    static library per host format (``elf``, ``pe``), the literal sets any one of which proves it is there, and the
+    code of its version query."""
+
+    library: dict[str, str]
+    evidence: tuple[tuple[bytes, ...], ...]
+    version_code: tuple[VersionCode, ...] = ()
+
+
 MARKER_FORMATS = ("dotted", "prefix", "cudart")
 MARKER_ENCODINGS = ("latin-1", "utf-16-le")
 
@@ -65,6 +85,7 @@ class Entry:
     runpath: str | None  # "none": NVIDIA ships it without RUNPATH (verified)
     ships_symtab: bool
     embeds: tuple[str, ...] = ()  # tools whose banner this tool's bytes also hold (nvlink holds ptxas's)
+    static: Static | None = None  # the library as it shows when linked into another binary
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,18 @@ def _marker(name: str, spec: Mapping[str, Any]) -> Marker:
     return Marker(str(spec["literal"]).encode(encoding), re.compile(str(spec["regex"]), re.ASCII), fmt, encoding)
 
 
+def _static(name: str, spec: Mapping[str, Any] | None) -> Static | None:
+    if not spec:
+        return None
+    library = {str(k): str(v) for k, v in (spec.get("library") or {}).items()}
+    evidence = tuple(tuple(str(lit).encode() for lit in group) for group in spec.get("evidence") or ())
+    if not library or set(library) - {"elf", "pe"} or not evidence or not all(evidence):
+        raise ValueError(f"rules/catalog/nvidia.yaml: {name}: static needs library {{elf, pe}} and evidence lists")
+    code = tuple(VersionCode(bytes.fromhex(c["prefix"]), bytes.fromhex(c["suffix"]))
+                 for c in spec.get("version_code") or ())
+    return Static(library, evidence, code)
+
+
 def _entry(name: str, spec: Mapping[str, Any], licenses: Mapping[str, str]) -> Entry:
     patterns: list[NamePattern] = []
     for stem in spec.get("linux", ()):
@@ -117,7 +150,7 @@ def _entry(name: str, spec: Mapping[str, Any], licenses: Mapping[str, str]) -> E
         markers=markers, banner=tool["banner"].encode() if tool.get("banner") else None,
         kernel_module=bool(spec.get("kernel_module")), executable=bool(spec.get("executable")),
         runpath=spec.get("runpath"), ships_symtab=bool(spec.get("ships_symtab")),
-        embeds=tuple(str(name) for name in tool.get("embeds") or ()))
+        embeds=tuple(str(name) for name in tool.get("embeds") or ()), static=_static(name, spec.get("static")))
 
 
 @functools.cache
@@ -150,4 +183,4 @@ def _any_name(entries: list[Entry]) -> re.Pattern[str]:
     return re.compile("|".join(parts) or "(?!)")
 
 
-__all__ = ["Catalog", "Entry", "Marker", "NamePattern", "load_catalog"]
+__all__ = ["Catalog", "Entry", "Marker", "NamePattern", "Static", "VersionCode", "load_catalog"]

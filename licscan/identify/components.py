@@ -32,14 +32,22 @@ def component_id(vendor: str, name: str, version: str | None, kind: ComponentKin
     return f"{kind.value}:{slug}"
 
 
+_Key = tuple[str, str, str | None, ComponentKind, str | None, str | None, str | None]
+
+
 def components(hits: list[tuple[ComponentMatch, str]]) -> list[Component]:
-    """One component per (vendor, name, version, kind, licence); paths, evidence and properties merged, sorted."""
-    groups: dict[tuple[str, str, str | None, ComponentKind, str | None], list[tuple[ComponentMatch, str]]] = {}
+    """One component per (vendor, name, version, kind, licence, static library it was linked from, name it
+    declares); paths, evidence and properties merged, sorted. A part linked into other binaries, or shipped under
+    another name, is a component of its own: Attachment A is read for its own name (``linked_from``,
+    ``declared_name``), which every path of a component shares."""
+    groups: dict[_Key, list[tuple[ComponentMatch, str]]] = {}
     for match, vpath in hits:
-        groups.setdefault((match.vendor, match.name, match.version, match.kind, match.license), []).append(
-            (match, vpath))
+        # A linked part has no file of its own to name its release: its range ("12.9.x") stands for its version.
+        version = match.version or (match.version_range if match.linked_from else None)
+        key = (match.vendor, match.name, version, match.kind, match.license, match.linked_from, match.declared_name)
+        groups.setdefault(key, []).append((match, vpath))
     out = []
-    for (vendor, name, version, kind, _license), members in groups.items():
+    for (vendor, name, version, kind, _license, _linked, _declared), members in groups.items():
         paths = tuple(sorted({v for _, v in members}))
         first = members[0][0].to_component(component_id(vendor, name, version, kind), paths)
         evidence = sorted({e for m, v in members for e in (f"{v}: {x}" for x in m.evidence)})
@@ -52,6 +60,11 @@ def _distinct_ids(found: list[Component]) -> list[Component]:
     """An id names one component in the report, its findings and the SBOM: components that differ only in their
     licence (a proprietary driver's nvidia.ko, ``license=NVIDIA``, beside its nvidia-drm.ko, ``license=MIT``, of the
     same version) get their licence in the id."""
+    # The same part shipped under its own name, under another, and linked into a binary: the name it is read for
+    # (``linked_from``, ``declared_name``) is added to the id of the latter two.
+    counts = Counter(c.id for c in found)
+    found = [replace(c, id=f"{c.id}+{(c.linked_from or c.declared_names)[0].lower()}")
+             if counts[c.id] > 1 and (c.linked_from or c.declared_names) else c for c in found]
     counts = Counter(c.id for c in found)
     return [replace(c, id=f"{c.id}+{(c.license or 'unknown').lower().replace(' ', '-')}") if counts[c.id] > 1 else c
             for c in found]

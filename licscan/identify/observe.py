@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from licscan.binary.buffer import Buffer
 from licscan.binary.modinfo import modinfo
 from licscan.binary.probe import Literals, LiteralSet, window
 from licscan.identify import signals
 from licscan.identify.catalog_table import Catalog, Entry, load_catalog
-from licscan.identify.versions import marker_claims, release_claim, resource_claims
+from licscan.identify.versions import (
+    code_claims,
+    device_code_claim,
+    marker_claims,
+    release_claim,
+    resource_claims,
+)
 from licscan.model import (
     ComponentKind,
     ComponentMatch,
@@ -48,6 +54,7 @@ def literal_set() -> LiteralSet:
     own = [cat.release_banner, cat.copyright]
     own += [e.banner for e in cat.entries if e.banner is not None]
     own += [marker.literal for e in cat.entries for marker in e.markers if not marker.resource]
+    own += [lit for e in cat.entries if e.static is not None for group in e.static.evidence for lit in group]
     return LiteralSet(tuple(own) + signals.literal_set().needles)
 
 
@@ -62,6 +69,8 @@ class Seen:
     claims: tuple[VersionClaim, ...] = ()  # its version markers, a tool's release banner line
     no_banner: bool = False  # a tool named like NVIDIA's whose bytes hold no CUDA release banner
     modinfo: tuple[tuple[str, str], ...] = ()  # a kernel module's .modinfo license=, version=, vermagic=
+    declared: str | None = None  # named by the name it declares (SONAME, DLL name), not by the one it is shipped as
+    linked_from: str | None = None  # linked into the file: the static library it came from
 
 
 @dataclass(frozen=True)
@@ -115,27 +124,37 @@ def observe(vpath: str, facts: FileFacts | None, data: Buffer | None = None, *,
     content_tool = _tool_by_content(cat, file, tuple(f.entry.name for f in found))
     if content_tool is not None:
         found = [f for f in found if f.entry.kind is not ComponentKind.DEVELOPER_TOOL] + [content_tool]
-    seen = tuple(_content(cat, f, file) for f in found)
+    seen = tuple(_content(cat, f, file) for f in found) or _linked(cat, file)
     layers = signals.detect(vpath, facts, data, file.literals) if with_signals else ()
     return Observation(vpath, facts, seen, layers)
 
 
 def _by_name(cat: Catalog, file: _File) -> list[Seen]:
     """Every catalog entry (in catalog order) one of whose patterns matches the file name (its first such pattern),
-    else the first entry whose expected SONAME is the file's."""
+    else the entries the name the file declares makes it: its SONAME, a DLL's export name or version resource. A
+    file whose declared name makes it other entries than its file name does (cusolverMg64_11.dll shipped as
+    cusolver64_11.dll) is what it declares: a file name is chosen by whoever ships it, the declared name was given
+    when it was linked."""
     found = []
     if cat.any_name.fullmatch(file.name):
         for entry in cat.entries:
             m = next((m for p in entry.patterns for m in (p.regex.fullmatch(file.name),) if m), None)
             if m is not None:
                 found.append(Seen(entry, m, "file name"))
-    if found:
-        return found
+    declared = _by_declared(cat, file)
+    if found and declared and not {f.entry.name for f in found} & {d.entry.name for d in declared}:
+        return [replace(d, how=f"{d.how}, shipped as {file.name!r}") for d in declared]
+    return found or declared
+
+
+def _by_declared(cat: Catalog, file: _File) -> list[Seen]:
+    """The entries the name the file declares makes it: the first entry whose expected SONAME is the ELF file's,
+    else :func:`_by_pe_names`."""
     elf = file.elf
     if elf is not None and elf.soname:
         for entry in cat.entries:
             if entry.soname is not None and entry.soname.fullmatch(elf.soname):
-                return [Seen(entry, None, "SONAME")]
+                return [Seen(entry, None, "SONAME", declared=elf.soname)]
     return _by_pe_names(cat, file.facts.pe if file.facts is not None else None)
 
 
@@ -151,11 +170,46 @@ def _by_pe_names(cat: Catalog, pe: PeFacts | None) -> list[Seen]:
                         ("version resource InternalName", info.internal_name)):
         if not other or not cat.any_name.fullmatch(other):
             continue
-        found = [Seen(entry, None, f"{what} {other!r} ({_CATALOG}: {entry.name})")
+        found = [Seen(entry, None, f"{what} {other!r} ({_CATALOG}: {entry.name})", declared=other)
                  for entry in cat.entries if any(p.regex.fullmatch(other) for p in entry.patterns)]
         if found:
             return found
     return []
+
+
+def _host(facts: FileFacts | None) -> str | None:
+    """``elf`` for an ELF executable or shared object, ``pe`` for a PE image: a binary another may be linked into
+    (None for anything else: objects and archives are linked later, not into)."""
+    if facts is None:
+        return None
+    if facts.elf is not None and facts.elf.elf_type in ("ET_EXEC", "ET_DYN"):
+        return "elf"
+    return "pe" if facts.format is FileFormat.PE else None
+
+
+def _linked(cat: Catalog, file: _File) -> tuple[Seen, ...]:
+    """The catalogued static libraries linked into a host binary the catalog does not name (an NVIDIA library's own
+    copy of the static runtime is part of that library): an entry's ``static`` evidence, every literal of one of
+    its lists in the file. Its version: the CUDART_VERSION its version query stores, else the toolkit of the device
+    code linked beside it (nvcc links the runtime of its own toolkit)."""
+    host = _host(file.facts)
+    if host is None or file.literals.data is None or file.size > cat.probe_limit:
+        return ()
+    out = []
+    for entry in cat.entries:
+        static = entry.static
+        if static is None or host not in static.library:
+            continue
+        hits = next((h for group in static.evidence for h in (file.literals.all_found(group),) if h), None)
+        if hits is None:
+            continue
+        library = static.library[host]
+        how = (f"linked from {library}: " + ", ".join(f"{lit.decode('latin-1')!r} at {at:#x}" for lit, at in hits)
+               + f" ({_CATALOG}: {entry.name} static)")
+        claims = code_claims(static, file.literals.data)
+        device = device_code_claim(file.facts.all_images() if file.facts is not None else ())
+        out.append(Seen(entry, None, how, tuple(claims) + ((device,) if device else ()), linked_from=library))
+    return tuple(out)
 
 
 def _is_executable(facts: FileFacts | None) -> bool:
@@ -206,7 +260,7 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
     pe = file.facts is not None and file.facts.format is FileFormat.PE
     if data is None or file.size > cat.probe_limit:  # a PE image's version resource costs a few pages: still read
         claims = resource_claims(found.entry, data) if data is not None and pe else []
-        return Seen(found.entry, found.name_match, found.how, tuple(claims), modinfo=info)
+        return Seen(found.entry, found.name_match, found.how, tuple(claims), modinfo=info, declared=found.declared)
     claims = marker_claims(found.entry, file.literals) + (resource_claims(found.entry, data) if pe else [])
     no_banner = False
     if found.entry.banner is not None:
@@ -216,7 +270,7 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
         else:
             no_banner = found.how == "file name" and file.facts is not None \
                 and file.facts.format is not FileFormat.UNKNOWN
-    return Seen(found.entry, found.name_match, found.how, tuple(claims), no_banner, info)
+    return Seen(found.entry, found.name_match, found.how, tuple(claims), no_banner, info, found.declared)
 
 
 __all__ = ["Observation", "Seen", "literal_set", "observe"]

@@ -13,9 +13,9 @@ from packaging.utils import canonicalize_name
 from licscan.binary import pe
 from licscan.binary.buffer import Buffer
 from licscan.binary.errors import FormatError
-from licscan.binary.probe import Literals, window
-from licscan.identify.catalog_table import Entry, Marker
-from licscan.model import Distribution, Ecosystem, VersionClaim, VersionSource
+from licscan.binary.probe import Literals, occurrence_table, window
+from licscan.identify.catalog_table import Entry, Marker, Static
+from licscan.model import DeviceImage, Distribution, Ecosystem, VersionClaim, VersionSource
 
 _TRUST = list(VersionSource)
 
@@ -89,6 +89,58 @@ def _claim(marker: Marker, data: Buffer, at: int) -> VersionClaim | None:
         value = m.group("version")
         exact = marker.format == "dotted" and value.count(".") >= 2
     return VersionClaim(VersionSource.MARKER, value, exact, f"marker {text!r} at {at:#x}")
+
+
+#: Occurrences of one version-code prefix kept (a hostile file may repeat it): past this many it says nothing.
+CODE_LIMIT = 4096
+
+
+def code_claims(static: Static, data: Buffer) -> list[VersionClaim]:
+    """The release a statically linked runtime states in its version query's code (``version_code`` of
+    rules/catalog/nvidia.yaml): each place where a prefix is followed by a 16-bit CUDART_VERSION (``1000 * major +
+    10 * minor``) and the suffix. One claim when every such place agrees; none when they differ or none is found."""
+    prefixes = [code.prefix for code in static.version_code]
+    if not prefixes:
+        return []
+    values: dict[int, int] = {}
+    for code, offsets in zip(static.version_code, occurrence_table(data, prefixes, limit=CODE_LIMIT), strict=True):
+        for at in offsets or ():
+            raw = window(data, at + len(code.prefix), 2 + len(code.suffix))
+            if raw[2:] != code.suffix:
+                continue
+            v = int.from_bytes(raw[:2], "little")
+            if v % 10 == 0 and 9000 <= v < 100000:
+                values.setdefault(v, at)
+    if len(values) != 1:
+        return []
+    (v, at), = values.items()
+    value = f"{v // 1000}.{(v % 1000) // 10}"
+    return [VersionClaim(VersionSource.MARKER, value, False,
+                         f"CUDART_VERSION {v} stored by the runtime's version query at {at:#x}")]
+
+
+def device_code_claim(images: Iterable[DeviceImage]) -> VersionClaim | None:
+    """The toolkit of the device code in a binary, as the release of a runtime statically linked beside it: the
+    major.minor every image's toolkit range lies in (else the major), from the images whose range is bounded."""
+    bounds = [(rng.low, rng.high) for rng in (image.toolkit for image in images) if rng is not None]
+    known = [(lo, hi) for low, high in bounds if low and high
+             for lo, hi in ((_release(low), _release(high)),) if lo is not None and hi is not None]
+    if not known:
+        return None
+    low, high = min(lo for lo, _ in known), max(hi for _, hi in known)
+    if low[:2] == high[:2]:
+        value = ".".join(str(n) for n in low[:2])
+    elif low[0] == high[0]:
+        value = str(low[0])
+    else:
+        return None
+    return VersionClaim(VersionSource.DEVICE_CODE, value, False,
+                        f"toolkit {value} of the {len(known)} device images linked beside it")
+
+
+def _release(text: str) -> tuple[int, ...] | None:
+    parts = text.split(".")
+    return tuple(int(p) for p in parts[:2]) if len(parts) >= 2 and all(p.isdigit() for p in parts[:2]) else None
 
 
 _RELEASE = re.compile(rb"(\d+\.\d+), V(\d+\.\d+\.\d+)")
@@ -179,4 +231,5 @@ def choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | None
     return None, None, None, conflicts
 
 
-__all__ = ["choose", "distribution_claim", "marker_claims", "name_claim", "release_claim", "trusted_first"]
+__all__ = ["choose", "code_claims", "device_code_claim", "distribution_claim", "marker_claims", "name_claim",
+           "release_claim", "trusted_first"]

@@ -63,6 +63,7 @@ class VersionSource(enum.Enum):
     DEBIAN = "debian-metadata"
     CONDA = "conda-metadata"
     MODINFO = "modinfo"  # a kernel module's .modinfo "version=" field
+    DEVICE_CODE = "device-code"  # a statically linked runtime: the toolkit of the device code linked beside it
 
 
 class Modification(enum.Enum):
@@ -144,6 +145,8 @@ class Component:
     layer: LayerFacts | None = None
     license_text: LicenseTextMatch | None = None  # kind license-text
     ecosystem: Ecosystem | None = None  # kind python-distribution
+    declared_names: tuple[str, ...] = ()  # the name a renamed file gives itself (SONAME, PE export name)
+    linked_from: tuple[str, ...] = ()  # the static library a part linked into another binary came from
 
 
 _RELATION = {ComponentKind.TARGET_LINKED: "targets", ComponentKind.RUNTIME_SHIPPED: "ships"}
@@ -158,7 +161,8 @@ VALUE_SEPARATOR = ","
 PROPERTY_KEYS: dict[str, tuple[str, str]] = {
     "confidence": ("Component.confidence", "how sure the naming layer is: high, medium or low"),
     "version_source": ("Component.version_sources", "where the version was read (marker, file-name, soname, "
-                                                    "distribution-metadata, debian-metadata, conda-metadata, modinfo)"),
+                                                    "distribution-metadata, debian-metadata, conda-metadata, modinfo, "
+                                                    "device-code)"),
     "version_range": ("Component.version_ranges", "what is known of the version when no source states a full "
                                                   "release (12.x, 12.4.x)"),
     "license_declared": ("Component.licenses_declared", "licence the enclosing distribution declares, as found"),
@@ -174,6 +178,12 @@ PROPERTY_KEYS: dict[str, tuple[str, str]] = {
     "modinfo_version": ("ModInfo.version", "a kernel module's .modinfo version="),
     "modinfo_vermagic": ("ModInfo.vermagic", "a kernel module's .modinfo vermagic="),
     "flavour": ("Component.flavours", "kernel module flavour: open, proprietary or unknown"),
+    "declared_name": ("Component.declared_names", "the name a file shipped under another name gives itself: its "
+                                                  "SONAME, a DLL's export name or version-resource "
+                                                  "OriginalFilename (the name Attachment A is read for)"),
+    "linked_from": ("Component.linked_from", "the NVIDIA static library a part linked into another binary came "
+                                             "from (libcudart_static.a, cudart_static.lib: the name Attachment A "
+                                             "is read for)"),
     "signals": ("LayerFacts.signals", "ids of the layer signals that fired, ','-separated (sorted when the "
                                       "component was named in several files)"),
     "replaces": ("LayerFacts.replaces", "cuda-named: a CUDA-named file that is a drop-in replacement"),
@@ -212,6 +222,8 @@ def component_properties(component: Component) -> tuple[tuple[str, str], ...]:
                   (("license", info.license), ("version", info.version), ("vermagic", info.vermagic))
                   if value is not None]
     pairs += [("flavour", v) for v in c.flavours]
+    pairs += [("declared_name", v) for v in c.declared_names]
+    pairs += [("linked_from", v) for v in c.linked_from]
     if c.layer is not None:
         pairs += _layer_pairs(c.layer, c.kind)
     if c.license_text is not None:

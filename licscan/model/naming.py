@@ -55,6 +55,8 @@ class ComponentMatch:
     modinfo: ModInfo | None = None  # a kernel module's .modinfo fields
     flavour: str | None = None  # a kernel module's flavour (rules/catalog/nvidia.yaml kernel_licenses)
     layer: LayerFacts | None = None  # how a layer was named from the file's content (docs/layers.md)
+    declared_name: str | None = None  # a file shipped under another name: the SONAME or DLL name it declares
+    linked_from: str | None = None  # a part linked into the file: the static library it came from
 
     def to_component(self, component_id: str, paths: tuple[str, ...]) -> Component:
         """The report's :class:`Component` for this one file (:func:`licscan.identify.components.components`
@@ -72,6 +74,8 @@ class ComponentMatch:
             runpaths=(self.runpath,) if self.runpath is not None else (),
             modinfo=(self.modinfo,) if self.modinfo is not None else (),
             flavours=(self.flavour,) if self.flavour is not None else (),
+            declared_names=(self.declared_name,) if self.declared_name is not None else (),
+            linked_from=(self.linked_from,) if self.linked_from is not None else (),
             layer=self.layer)
 
 

@@ -112,6 +112,18 @@ class AttachmentA:
         return ToolkitRange.unknown()
 
 
+def attachment_name(basename: object, linked_from: object, declared: object) -> str:
+    """The file name Attachment A is read for: the static library a part linked into the file came from
+    (``libcudart_static.a``), else the name a file shipped under another name declares (its SONAME, a DLL's export
+    name: a renamed ``cudart64_12.dll`` is still the CUDA Runtime's file), else the name it is shipped under.
+    Attachment A lists "portions of the SDK" by the names NVIDIA gives them (the component properties
+    ``linked_from`` and ``declared_name``)."""
+    for name in (linked_from, declared):
+        if isinstance(name, str) and name and "," not in name:
+            return name
+    return str(basename or "")
+
+
 def canonical(basename: str) -> str:
     """The Attachment A name a file counts as under the variant rule (version and architecture parts removed)."""
     name = _GRAFT.sub("", basename)

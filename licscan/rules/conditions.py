@@ -152,7 +152,8 @@ class AttachmentTest(Condition):
         governing = fact.governing.get(ctx.policy)
         known = governing.text if governing is not None and governing.document == "cuda-eula" else None
         candidates, why = data.candidates(fact.toolkit, ctx.eula_text, known)
-        basename = fact.get("basename") or ""
+        basename = attachment.attachment_name(fact.get("basename"), fact.get("properties.linked_from"),
+                                              fact.get("properties.declared_name"))
         statuses = {text.id: data.status(basename, text) for text, _ in candidates}
         hits = {tid for tid, status in statuses.items() if status == self.value}
         titles = {t.id: t.title for t, _ in candidates}

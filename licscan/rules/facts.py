@@ -171,7 +171,9 @@ class DocumentReader:
         #: path -> index of the NVIDIA library, driver or tool named at it (the first, by id, when several are)
         self.owners: dict[str, int] = {}
         for index, component in sorted(enumerate(self.components), key=lambda ic: str(ic[1].get("id") or "")):
-            if component.get("vendor") == "NVIDIA" and component.get("kind") in OWNER_KINDS:
+            # A part linked into another's binary (a static runtime) does not make that binary's device code its own.
+            linked = (component.get("properties") or {}).get("linked_from")
+            if component.get("vendor") == "NVIDIA" and component.get("kind") in OWNER_KINDS and not linked:
                 for path in component.get("paths") or ():
                     self.owners.setdefault(path, index)
 

@@ -85,12 +85,16 @@ def component_toolkit(component: Json) -> ToolkitRange:
     toolkit of a driver's branch. (The naming layer states no toolkit of its own for a component: cuBLAS 12.9.1.4's
     release is not a fact of its file but of NVIDIA's packaging.)"""
     data = attachment.load()
+    props = component.get("properties") or {}
+    prefix = str(props.get("version_range") or "").removesuffix(".x")
     if component.get("name") in data.toolkit_versioned:
-        return ToolkitRange.of_version(attachment.toolkit_version(component.get("version")))
+        # A runtime linked into another binary has no file name to read a release from: its range ("12.9.x", read
+        # from the code it carries) is its toolkit.
+        version = component.get("version") or (prefix if props.get("linked_from") else None)
+        return ToolkitRange.of_version(attachment.toolkit_version(version))
     if component.get("kind") == "driver":
         return data.driver_toolkit(component.get("version"))
     if component.get("vendor") == "NVIDIA":
-        prefix = str((component.get("properties") or {}).get("version_range") or "").removesuffix(".x")
         return library_releases().toolkit(component.get("name"), component.get("version"), prefix or None)
     return ToolkitRange.unknown()
 

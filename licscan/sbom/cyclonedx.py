@@ -162,6 +162,8 @@ def to_bom(plan: Plan) -> Bom:
     bom.metadata.properties = _props([("licscan:comment", plan.comment)])
     bom.components = children.get(plan.root, [])
     deps = _by_source(plan, "DEPENDS_ON")
+    for source, targets in _by_source(plan, "STATIC_LINK").items():  # a file depends on the runtime linked into it
+        deps.setdefault(source, []).extend(targets)
     everything = {**made, plan.root: root}
     for source in sorted(deps):
         bom.register_dependency(everything[source], [everything[t] for t in sorted(set(deps[source]))])

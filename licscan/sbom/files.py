@@ -42,8 +42,8 @@ def listed_files(inventory: Inventory, records: Sequence[FileRecord], components
     """Binaries, files with device code and component files; SHA-1 + SHA-256 required to be listed."""
     by_path = {r.vpath: r for r in records}
     owners: dict[str, list[Component]] = {}
-    for component in components:
-        if component.kind is not ComponentKind.PYTHON_DISTRIBUTION:
+    for component in components:  # a part linked into a file (a static runtime) is not what the file is
+        if component.kind is not ComponentKind.PYTHON_DISTRIBUTION and not component.linked_from:
             for path in component.paths:
                 owners.setdefault(path, []).append(component)
     images: dict[str, list[DeviceImage]] = {}
@@ -109,7 +109,7 @@ def file_nodes(records: Sequence[FileRecord], components: Sequence[Component], l
     """A file node per listed file, with its GENERATED_FROM and DEPENDS_ON relationships; the root contains it."""
     component_by_lib: dict[str, str] = {}
     for component in components:
-        if component.id in component_ids:
+        if component.id in component_ids and not component.linked_from:
             for path in component.paths:
                 name = basename(path)
                 component_by_lib.setdefault(name.casefold() if is_windows_module(name) else name,

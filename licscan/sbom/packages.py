@@ -188,14 +188,18 @@ def component_node(pid: str, component: Component, dist: Distribution | None, di
                    governing: tuple[str | None, str] | None = None) -> PackageNode:
     ref, cpes = _component_refs(component, dist, tables)
     concluded, declared, notes = _component_licences(component, governing)
-    files = tuple(sorted(file_ids[p] for p in component.paths if p in file_ids))
+    files: tuple[str, ...] = ()
     checksums: tuple[tuple[str, str], ...] = ()
-    listed = [p for p in component.paths if p in file_digest]
-    if len(component.paths) == 1 and listed:
-        sha1, sha256 = file_digest[listed[0]]
-        checksums = (("SHA1", sha1), ("SHA256", sha256))
-    confidence = _CONFIDENCE[component.confidence or Confidence.HIGH]
     described = f"{component.kind.value} {component.id}"
+    if component.linked_from:  # linked into the files at its paths: they are not its files, their digests not its
+        described += f", linked from {', '.join(component.linked_from)} into {', '.join(component.paths)}"
+    else:
+        files = tuple(sorted(file_ids[p] for p in component.paths if p in file_ids))
+        listed = [p for p in component.paths if p in file_digest]
+        if len(component.paths) == 1 and listed:
+            sha1, sha256 = file_digest[listed[0]]
+            checksums = (("SHA1", sha1), ("SHA256", sha256))
+    confidence = _CONFIDENCE[component.confidence or Confidence.HIGH]
     return PackageNode(
         id=pid, role="component", name=display.get(component.name, component.name),
         version=component.version or first(component.version_ranges) or "unknown",

@@ -152,6 +152,9 @@ def _components(inventory: Inventory, components: Sequence[Component], dists: _S
         parent = dists.ids.get(norm_dist(dist_name)) if dist_name else None
         edges.append(Edge(parent or ROOT, "CONTAINS", pid))
         edges.extend(Edge(pid, "CONTAINS", fid) for fid in node.files)
+        # SPDX 2.3 STATIC_LINK: "SPDXRef-A statically links to SPDXRef-B" (the file the runtime is linked into).
+        edges.extend(Edge(listing.ids[path], "STATIC_LINK", pid, f"linked from {', '.join(component.linked_from)}")
+                     for path in component.paths if component.linked_from and path in listing.ids)
     return _Section(tuple(packages), tuple(edges), component_ids)
 
 

@@ -1,0 +1,180 @@
+"""The CUDA Runtime linked statically into third-party binaries (nvcc's default ``-cudart static``: libcudart_static.a,
+cudart_static.lib, both in Attachment A's "CUDA Runtime" list of every examined text), on real wheels.
+
+Before: such a binary named no NVIDIA part; its runtime was in no audit fact and no SBOM. Now the catalog's
+``static`` evidence of cudart (rules/catalog/nvidia.yaml) names it as a component of the binary, with
+``linked_from`` (the static library, the name Attachment A is read for) and its release: the CUDART_VERSION its
+version query stores (``marker``), else the toolkit of the device code linked beside it (``device-code``).
+
+Checked against NVIDIA's own static libraries (nvidia-cuda-runtime-cu12 12.9.79, nvidia-cuda-runtime 13.0.96 and
+13.5.37) and against binaries that link the runtime dynamically (none named).
+
+Runs with LICSCAN_REALWORLD=1 or when the wheels are cached (tests/census_wheels.py downloads into the test cache).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import census_wheels as cw
+import pytest
+from conftest import realworld_enabled
+
+from licscan.identify.catalog_table import load_catalog
+from licscan.identify.versions import code_claims
+from licscan.sbom.cyclonedx import validate_json
+
+pytestmark = pytest.mark.realworld
+EULA = "LicenseRef-NVIDIA-CUDA-EULA"
+CUPY_MODULES = ("cupy/cuda/cub", "cupy/cuda/jitify", "cupy/cuda/thrust", "cupy/random/_generator_api",
+                "cupy_backends/cuda/api/runtime")
+LINUX_SUFFIX = ".cpython-312-x86_64-linux-gnu.so"
+WINDOWS_SUFFIX = ".cp312-win_amd64.pyd"
+
+
+def _wheel(pytestconfig, dist: str, version: str, platform: str) -> Path:
+    try:
+        return cw.fetch(cw.Pin(dist, version, platform), realworld_enabled(pytestconfig))
+    except cw.Unavailable as error:
+        pytest.skip(str(error))
+
+
+def _run(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "licscan", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=900)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def _audit(cwd: Path, path: Path) -> dict:
+    _run(cwd, "audit", str(path), "--no-cache", "--format", "json", "-o", str(cwd / "report.json"))
+    return json.loads((cwd / "report.json").read_text())
+
+
+def _linked(report: dict) -> list[tuple[str, str | None, str | None, str, str, list[str]]]:
+    return sorted((c["id"], c["properties"].get("version_range"), c["properties"].get("version_source"),
+                   c["properties"]["linked_from"], c["license"], [p.rsplit("!/", 1)[1] for p in c["paths"]])
+                  for c in report["components"] if "linked_from" in c["properties"])
+
+
+@pytest.mark.parametrize("dist,version,platform,expected,findings", [
+    ("ctranslate2", "4.8.5", cw.WINDOWS,
+     [("sdk-library:nvidia/cudart@12.8.x", "12.8.x", "marker", "cudart_static.lib", EULA,
+       ["ctranslate2/ctranslate2.dll"])], []),
+    ("cupy-cuda12x", "14.2.0", cw.LINUX,
+     [("sdk-library:nvidia/cudart@12.9.x", "12.9.x", "marker", "libcudart_static.a", EULA,
+       [m + LINUX_SUFFIX for m in CUPY_MODULES])], []),
+    ("cupy-cuda12x", "14.2.0", cw.WINDOWS,
+     [("sdk-library:nvidia/cudart@12.9.x", "12.9.x", "marker", "cudart_static.lib", EULA,
+       [m + WINDOWS_SUFFIX for m in CUPY_MODULES])], []),
+    # No EULA text is mapped to CUDA 13.2 yet (rules/licenses/documents.yaml): a review on each path.
+    ("cupy-cuda13x", "14.2.0", cw.WINDOWS,
+     [("sdk-library:nvidia/cudart@13.2.x", "13.2.x", "marker", "cudart_static.lib", EULA,
+       [m + WINDOWS_SUFFIX for m in CUPY_MODULES])],
+     [("CUDA-EULA-TEXT-UNKNOWN", "warning", m + WINDOWS_SUFFIX) for m in CUPY_MODULES]),
+    # CUDA 13's cudart_static.lib loads the runtime of the driver's nvcudart_hybrid64.dll: no version query in the
+    # binary; the CUDA provider's release is its device code's, the TensorRT provider (no device code) states none.
+    ("onnxruntime-gpu", "1.31.1", cw.WINDOWS,
+     [("sdk-library:nvidia/cudart@13.0.x", "13.0.x", "device-code", "cudart_static.lib", EULA,
+       ["onnxruntime/capi/onnxruntime_providers_cuda.dll"]),
+      ("sdk-library:nvidia/cudart@unknown", None, None, "cudart_static.lib", EULA,
+       ["onnxruntime/capi/onnxruntime_providers_tensorrt.dll"])], []),
+])
+def test_statically_linked_runtime_is_a_component(pytestconfig, tmp_path, dist, version, platform, expected,
+                                                  findings):
+    report = _audit(tmp_path, _wheel(pytestconfig, dist, version, platform))
+    assert _linked(report) == expected
+    assert sorted((f["rule"], f["severity"], f["path"].rsplit("!/", 1)[1]) for f in report["findings"]) == findings
+    assert report["diagnostics"] == []
+
+
+def test_release_evidence_of_ctranslate2(pytestconfig, tmp_path):
+    """Both witnesses of the release, and the Attachment A name, in the component's evidence and its fact."""
+    report = _audit(tmp_path, _wheel(pytestconfig, "ctranslate2", "4.8.5", cw.WINDOWS))
+    cudart, = (c for c in report["components"] if c["name"] == "cudart")
+    evidence = [e.split("!/", 1)[1] for e in cudart["evidence"]]
+    assert evidence == [
+        "ctranslate2/ctranslate2.dll: CUDA Runtime: linked from cudart_static.lib: 'CUDA driver version is "
+        "insufficient for CUDA runtime version' at 0x23541e8, 'CUDA driver is a stub library' at 0x2352020, \"device "
+        "doesn't have valid Grid license\" at 0x2352128 (rules/catalog/nvidia.yaml: cudart static)",
+        "ctranslate2/ctranslate2.dll: CUDART_VERSION 12080 stored by the runtime's version query at 0x1417180",
+        "ctranslate2/ctranslate2.dll: toolkit 12.8 of the 272 device images linked beside it"]
+    # The device code of ctranslate2.dll stays the user's own (not "part of" the runtime linked beside it).
+    assert {d["toolkit"]["min"] for d in report["device_code"] if d["path"].endswith("ctranslate2.dll")} == {"12.8"}
+
+
+@pytest.mark.parametrize("dist,version,platform", [
+    ("onnxruntime-gpu", "1.31.1", cw.LINUX),
+    ("jax-cuda12-plugin", "0.10.2", cw.LINUX),
+    ("bitsandbytes", "0.50.2", cw.LINUX),
+    ("xformers", "0.0.35", cw.LINUX)])
+def test_dynamically_linked_runtime_is_not_reported_as_linked(pytestconfig, tmp_path, dist, version, platform):
+    """Binaries that load libcudart.so (DT_NEEDED or dlopen) carry none of the runtime's own strings."""
+    report = _audit(tmp_path, _wheel(pytestconfig, dist, version, platform))
+    assert _linked(report) == []
+    assert report["diagnostics"] == []
+
+
+def test_bitsandbytes_windows_links_cuda_13_runtimes(pytestconfig, tmp_path):
+    report = _audit(tmp_path, _wheel(pytestconfig, "bitsandbytes", "0.50.2", cw.WINDOWS))
+    assert _linked(report) == [
+        ("sdk-library:nvidia/cudart@13.0.x", "13.0.x", "device-code", "cudart_static.lib", EULA,
+         ["bitsandbytes/libbitsandbytes_cuda130.dll"]),
+        ("sdk-library:nvidia/cudart@13.2.x", "13.2.x", "device-code", "cudart_static.lib", EULA,
+         ["bitsandbytes/libbitsandbytes_cuda132.dll"])]
+
+
+#: NVIDIA's own static runtimes: (pin, member, the release its version query stores, the evidence list it holds)
+STATIC_LIBRARIES = [
+    (cw.Pin("nvidia-cuda-runtime-cu12", "12.9.79", cw.LINUX), "nvidia/cuda_runtime/lib/libcudart_static.a", "12.9", 0),
+    (cw.Pin("nvidia-cuda-runtime-cu12", "12.9.79", cw.WINDOWS), "nvidia/cuda_runtime/lib/x64/cudart_static.lib",
+     "12.9", 0),
+    (cw.Pin("nvidia-cuda-runtime", "13.0.96", cw.LINUX), "nvidia/cu13/lib/libcudart_static.a", "13.0", 0),
+    (cw.Pin("nvidia-cuda-runtime", "13.5.37", cw.LINUX), "nvidia/cu13/lib/libcudart_static.a", "13.5", 0),
+    (cw.Pin("nvidia-cuda-runtime", "13.5.37", cw.WINDOWS), "nvidia/cu13/lib/x64/cudart_static.lib", None, 1)]
+
+
+@pytest.mark.parametrize("pin,member,release,evidence", STATIC_LIBRARIES)
+def test_catalog_evidence_is_in_nvidias_static_runtimes(pytestconfig, pin, member, release, evidence):
+    """The literals and the version-query code the catalog looks for are those of the libraries NVIDIA ships."""
+    try:
+        wheel = cw.fetch(pin, realworld_enabled(pytestconfig))
+    except cw.Unavailable as error:
+        pytest.skip(str(error))
+    with zipfile.ZipFile(wheel) as zf:
+        data = zf.read(member)
+    static = load_catalog().entry("cudart").static
+    assert static is not None
+    held = [all(lit in data for lit in group) for group in static.evidence]
+    assert held == [i == evidence for i in range(len(static.evidence))]
+    claims = code_claims(static, data)
+    assert [c.value for c in claims] == ([release] if release else [])
+
+
+def test_sbom_links_the_runtime_into_its_binary(pytestconfig, tmp_path):
+    wheel = _wheel(pytestconfig, "ctranslate2", "4.8.5", cw.WINDOWS)
+    spdx, cdx = tmp_path / "out.spdx.json", tmp_path / "out.cdx.json"
+    _run(tmp_path, "sbom", str(wheel), "--no-cache", "--format", "spdx-json", "-o", str(spdx))
+    _run(tmp_path, "sbom", str(wheel), "--no-cache", "--format", "cyclonedx-json", "-o", str(cdx))
+    parsed = subprocess.run([str(Path(sys.executable).parent / "pyspdxtools"), "-i", str(spdx)], capture_output=True,
+                            text=True)
+    assert parsed.returncode == 0, parsed.stderr[-2000:]
+    doc = json.loads(spdx.read_text())
+    runtime, = (p for p in doc["packages"] if p["name"] == "CUDA Runtime")
+    assert (runtime["versionInfo"], runtime["licenseConcluded"]) == ("12.8.x",
+                                                                      "LicenseRef-NVIDIA-CUDA-EULA-2025-01-07")
+    assert "checksums" not in runtime and runtime.get("hasFiles", []) == []
+    dll, = (f for f in doc["files"] if f["fileName"].endswith("ctranslate2/ctranslate2.dll"))
+    links = [(r["spdxElementId"], r["relationshipType"], r["relatedSpdxElement"], r.get("comment"))
+             for r in doc["relationships"] if r["relationshipType"] == "STATIC_LINK"]
+    assert links == [(dll["SPDXID"], "STATIC_LINK", runtime["SPDXID"], "linked from cudart_static.lib")]
+    # The file is ctranslate2's: the runtime's licence is not concluded for it.
+    assert dll["licenseConcluded"] != "LicenseRef-NVIDIA-CUDA-EULA-2025-01-07"
+    validate_json(cdx.read_text())
+    bom = json.loads(cdx.read_text())
+    deps = {d["ref"]: d.get("dependsOn", []) for d in bom["dependencies"]}
+    assert runtime["SPDXID"] in deps[dll["SPDXID"]]
