@@ -71,6 +71,28 @@ def _linked(report: dict) -> list[tuple[str, str | None, str | None, str, str, l
     ("cupy-cuda12x", "14.2.0", cw.WINDOWS,
      [("sdk-library:nvidia/cudart@12.9.x", "12.9.x", "marker", "cudart_static.lib", EULA,
        [m + WINDOWS_SUFFIX for m in CUPY_MODULES])], []),
+    ("ctranslate2", "4.8.5", cw.LINUX,
+     [("sdk-library:nvidia/cudart@12.8.x", "12.8.x", "marker", "libcudart_static.a", EULA,
+       ["ctranslate2.libs/libctranslate2-a7a60d30.so.4.8.5"])], []),
+    # warp.so has no SONAME and holds ptxas's banner (the PTX compiler it links): it was named ptxas 13.4.92, a
+    # developer tool (CUDA-EULA-DEV-TOOL), and its runtime was not looked for. No EULA text is mapped to 13.4 or
+    # 13.5 yet (rules/licenses/documents.yaml): a review on each path.
+    ("warp-lang", "1.19.0", cw.LINUX,
+     [("sdk-library:nvidia/cudart@13.4.x", "13.4.x", "marker", "libcudart_static.a", EULA, ["warp/bin/warp.so"])],
+     [("CUDA-EULA-TEXT-UNKNOWN", "warning", "warp/bin/warp.so")]),
+    ("warp-lang", "1.19.0", cw.WINDOWS,
+     [("sdk-library:nvidia/cudart@13.4.x", "13.4.x", "device-code", "cudart_static.lib", EULA,
+       ["warp/bin/warp.dll"])],
+     [("CUDA-EULA-TEXT-UNKNOWN", "warning", "warp/bin/warp.dll")]),
+    ("cuda-bindings", "13.5.0", cw.LINUX,
+     [("sdk-library:nvidia/cudart@13.5.x", "13.5.x", "marker", "libcudart_static.a", EULA,
+       ["cuda/bindings/_internal/runtime" + LINUX_SUFFIX, "cuda/bindings/_internal/runtime_ptds" + LINUX_SUFFIX])],
+     [("CUDA-EULA-TEXT-UNKNOWN", "warning", "cuda/bindings/_internal/runtime" + LINUX_SUFFIX),
+      ("CUDA-EULA-TEXT-UNKNOWN", "warning", "cuda/bindings/_internal/runtime_ptds" + LINUX_SUFFIX)]),
+    ("cuda-bindings", "13.5.0", cw.WINDOWS,
+     [("sdk-library:nvidia/cudart@unknown", None, None, "cudart_static.lib", EULA,
+       ["cuda/bindings/_internal/runtime" + WINDOWS_SUFFIX, "cuda/bindings/_internal/runtime_ptds" + WINDOWS_SUFFIX])],
+     []),
     # No EULA text is mapped to CUDA 13.2 yet (rules/licenses/documents.yaml): a review on each path.
     ("cupy-cuda13x", "14.2.0", cw.WINDOWS,
      [("sdk-library:nvidia/cudart@13.2.x", "13.2.x", "marker", "cudart_static.lib", EULA,
@@ -111,7 +133,8 @@ def test_release_evidence_of_ctranslate2(pytestconfig, tmp_path):
     ("onnxruntime-gpu", "1.31.1", cw.LINUX),
     ("jax-cuda12-plugin", "0.10.2", cw.LINUX),
     ("bitsandbytes", "0.50.2", cw.LINUX),
-    ("xformers", "0.0.35", cw.LINUX)])
+    ("xformers", "0.0.35", cw.LINUX),
+    ("faiss-gpu-cu12", "1.14.1.post1", cw.LINUX)])
 def test_dynamically_linked_runtime_is_not_reported_as_linked(pytestconfig, tmp_path, dist, version, platform):
     """Binaries that load libcudart.so (DT_NEEDED or dlopen) carry none of the runtime's own strings."""
     report = _audit(tmp_path, _wheel(pytestconfig, dist, version, platform))

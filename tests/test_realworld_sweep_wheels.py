@@ -259,7 +259,12 @@ def test_export_names_and_version_resources_agree_with_lief(renamed):
 @pytest.mark.parametrize("dist,version,platform,member,images", [
     ("xformers", "0.0.35", cw.LINUX, "xformers/_C.so", 44),
     ("xformers", "0.0.35", cw.WINDOWS, "xformers/_C.pyd", 44),
-    ("torchaudio", "2.11.1", cw.LINUX, "torchaudio/lib/libtorchaudio.so", 21)])
+    ("torchaudio", "2.11.1", cw.LINUX, "torchaudio/lib/libtorchaudio.so", 21),
+    ("warp-lang", "1.19.0", cw.LINUX, "warp/bin/warp.so", 117),
+    ("warp-lang", "1.19.0", cw.WINDOWS, "warp/bin/warp.dll", 117),
+    ("faiss-gpu-cu12", "1.14.1.post1", cw.LINUX, "faiss_gpu_cu12.libs/libfaiss-6b43fd57.so", 364),
+    ("ctranslate2", "4.8.5", cw.LINUX, "ctranslate2.libs/libctranslate2-a7a60d30.so.4.8.5", 272),
+    ("ctranslate2", "4.8.5", cw.WINDOWS, "ctranslate2/ctranslate2.dll", 272)])
 def test_device_code_equals_cuobjdump(pytestconfig, tmp_path, dist, version, platform, member, images):
     oracle.require_cuobjdump()
     wheel = _wheel(pytestconfig, dist, version, platform)

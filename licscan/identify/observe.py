@@ -216,7 +216,12 @@ def _is_executable(facts: FileFacts | None) -> bool:
     elf = facts.elf if facts is not None else None
     if elf is None:
         return False
-    return elf.elf_type == "ET_EXEC" or (elf.elf_type == "ET_DYN" and elf.soname is None)
+    # A position-independent executable is ET_DYN too; it asks for its program interpreter (.interp), a shared
+    # library does not: warp-lang 1.19.0's warp.so (no SONAME) holds ptxas's banner in the PTX compiler it links,
+    # and is no ptxas. A file without section headers keeps the SONAME test.
+    if elf.elf_type != "ET_DYN" or elf.soname is not None:
+        return elf.elf_type == "ET_EXEC"
+    return ".interp" in elf.sections or not elf.sections
 
 
 def _tool_by_content(cat: Catalog, file: _File, prefer: tuple[str, ...] = ()) -> Seen | None:
