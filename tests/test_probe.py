@@ -57,6 +57,8 @@ def test_the_naming_literals_are_one_set():
     wanted |= {cat.release_banner, cat.copyright} | {e.banner for e in cat.entries if e.banner is not None}
     # (A PE version resource's markers are searched in its .rsrc section, not in the whole file.)
     wanted |= {literal for e in cat.entries for literal in (m.literal for m in e.markers if not m.resource)}
+    # The literals that show a static library linked into a binary (cudart's ``static`` evidence).
+    wanted |= {lit for e in cat.entries if e.static is not None for group in e.static.evidence for lit in group}
     assert set(catalog.literal_set().needles) == wanted
     assert b"ZLUDA_CUDA_LIB" in wanted and b"#define CUDART_VERSION " in wanted
     # ahocorasick-rs's SIMD prefilter takes at most 64 literals: with 65 the pass over libcublas.so.12 (110 MiB) took
