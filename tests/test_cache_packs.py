@@ -48,15 +48,16 @@ def test_entries_of_a_scan_are_one_file_named_by_links(tmp_path):
 
 def test_pending_entries_are_read_before_they_are_written_and_written_by_trim(tmp_path):
     store = Cache.open(str(tmp_path / "c"), "s")
-    values = _values(30)
-    keys = [store.key("batch", str(i)) for i in range(30)]
+    n = pack.MAX_ENTRIES - 1
+    values = _values(n)
+    keys = [store.key("batch", str(i)) for i in range(n)]
     for key, value in zip(keys, values):
         assert store.put(key, "batch", value)
     assert not list((tmp_path / "c").rglob("*.entry"))  # kept in this process
     assert [store.get(k, "batch", tuple) for k in keys] == values
     store.trim()
     files = list((tmp_path / "c").rglob("*.entry"))
-    assert len(files) == 30 and len({p.stat().st_ino for p in files}) == 1
+    assert len(files) == n and len({p.stat().st_ino for p in files}) == 1
     assert sorted(p.name for p in files) == sorted(k + ".entry" for k in keys)
     other = Cache.open(str(tmp_path / "c"), "s")
     assert [other.get(k, "batch", tuple) for k in keys] == values
@@ -79,8 +80,8 @@ def test_damaged_packs_are_misses_never_wrong_values(tmp_path):
     """Every one of 300 two-byte flips anywhere in a pack (magic, table, entries) leaves each entry read either
     exactly as written or a miss; a truncated pack too."""
     store = Cache.open(str(tmp_path / "c"), "s")
-    values = _values(12)
-    keys = [store.key("batch", str(i)) for i in range(12)]
+    values = _values(pack.MAX_ENTRIES)
+    keys = [store.key("batch", str(i)) for i in range(pack.MAX_ENTRIES)]
     for key, value in zip(keys, values):
         store.put(key, "batch", value)
     store.flush()
@@ -135,21 +136,23 @@ def test_the_size_bound_counts_a_pack_once_and_evicts_it_whole(tmp_path):
     """The bytes of a pack are counted once (each name its share), and a pack is evicted with all its names (removing
     some of them would free nothing): the least recently used pack goes, the other stays whole."""
     store = Cache.open(str(tmp_path / "c"), "s", max_bytes=10**9)
-    old = [store.key("batch", f"old {i}") for i in range(100)]
-    new = [store.key("batch", f"new {i}") for i in range(100)]
+    n = pack.MAX_ENTRIES
+    old = [store.key("batch", f"old {i}") for i in range(n)]
+    new = [store.key("batch", f"new {i}") for i in range(n)]
     for group in (old, new):
-        for key, value in zip(group, _values(100)):
+        for key, value in zip(group, _values(n)):
             store.put(key, "batch", value)
         store.flush()
+    assert len({Path(store._file(k)).stat().st_ino for k in old + new}) == 2
     os.utime(store._file(old[0]), ns=(10**18, 10**18))  # the pack's inode: every name of it
     sizes = [Path(store._file(group[0])).stat().st_size for group in (old, new)]
     folders = [p for p in (tmp_path / "c/v2").iterdir() if p.is_dir()]
     counted = sum(store_module._folder_bytes(str(f)) or 0 for f in folders)
-    assert sum(sizes) - 200 < counted <= sum(sizes)  # each of the 200 names counts its share
+    assert sum(sizes) - 2 * n < counted <= sum(sizes)  # each of the names counts its share
     store.max_bytes = max(sizes) * 10 // 8 + 10
-    assert store.trim() == 100
+    assert store.trim() == n
     assert not any(os.path.exists(store._file(k)) for k in old)
-    assert all(Path(store._file(k)).stat().st_nlink == 100 for k in new)
+    assert all(Path(store._file(k)).stat().st_nlink == n for k in new)
 
 
 def test_entries_larger_than_a_packs_head_read_back(tmp_path):
@@ -161,8 +164,9 @@ def test_entries_larger_than_a_packs_head_read_back(tmp_path):
     alone = store.key("file", "big")
     assert store.put(alone, "file", big)
     assert os.path.getsize(store._file(alone)) > pack.HEAD
-    keys = [store.key("batch", str(i)) for i in range(20)]
-    values = [(i, bytes(rng.getrandbits(8) for _ in range(pack.HEAD // 8))) for i in range(20)]
+    n = pack.MAX_ENTRIES
+    keys = [store.key("batch", str(i)) for i in range(n)]
+    values = [(i, bytes(rng.getrandbits(8) for _ in range(pack.HEAD // 4))) for i in range(n)]
     for key, value in zip(keys, values):
         store.put(key, "batch", value)
     store.flush()

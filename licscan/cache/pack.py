@@ -26,10 +26,12 @@ from collections.abc import Sequence
 
 MAGIC = b"licscan-pack 2\n"
 _ROW = 48
-MAX_ENTRIES = 1000  # entries per pack (ext4 allows 65,000 links to a file)
-MAX_BYTES = 32 << 20  # bytes per pack: written when reached
-MAX_ONE = 4 << 20  # an entry larger than this is written as a file of its own
-HEAD = len(MAGIC) + 4 + _ROW * MAX_ENTRIES  # a read of this many bytes holds the magic and the whole table
+# Entries per pack. A copy of the cache that does not keep hard links (zip, ``cp -r``, ``rsync`` without -H; tar,
+# ``cp -a`` and actions/cache keep them) stores a pack once per name: at most this many times the cache's bytes.
+MAX_ENTRIES = 8
+MAX_BYTES = 1 << 20  # bytes per pack: written when reached
+MAX_ONE = 256 << 10  # an entry larger than this is written as a file of its own
+HEAD = 64 << 10  # the first read of an entry's file: a pack's magic and whole table, or a small entry whole
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _NUMBERS = itertools.count()
