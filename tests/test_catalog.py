@@ -99,6 +99,7 @@ NAMES = [
     ("nvshmem_bootstrap_uid.so.3", "nvshmem", None, "3.x", ()),
     ("libcudss.so.0", "cudss", None, "0.x", ()),
     ("libcutensor.so.2", "cutensor", None, "2.x", ()),
+    ("libcustatevec.so.1", "custatevec", None, "1.x", ()), ("libcutensornet.so.2", "cutensornet", None, "2.x", ()),
     ("libnvcomp.so.4", "nvcomp", None, "4.x", ()),
     # driver user space: the suffix is the driver version, .so.1 is an ABI number
     ("libcuda.so.1", "cuda-driver", None, None, ()),

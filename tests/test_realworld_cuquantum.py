@@ -1,0 +1,69 @@
+"""cuQuantum's libraries on PyPI: custatevec-cu12 1.15.0 (cuquantum/lib/libcustatevec.so.1) and cutensornet-cu12
+2.14.0 (cuquantum/lib/libcutensornet.so.2).
+
+Before: neither was named (no catalog entry); the only NVIDIA part reported was the CUDA runtime each links
+statically. Now each is named with its wheel's version under the licence its wheel ships, cuquantum/LICENSE, "NVIDIA
+SOFTWARE LICENSE (version August 18, 2021)" for "the NVIDIA cuQuantum software" (LicenseRef-NVIDIA-cuQuantum-SLA,
+rules/licenses/licenses.yaml); the runtime inside NVIDIA's own library is part of it, not a component of its own; the
+device code equals cuobjdump's listing.
+
+Runs with LICSCAN_REALWORLD=1 or when the wheels are cached (tests/census_wheels.py downloads into the test cache).
+"""
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import census_wheels as cw
+import oracle
+import pytest
+from conftest import realworld_enabled
+
+pytestmark = pytest.mark.realworld
+SLA = "LicenseRef-NVIDIA-cuQuantum-SLA"
+
+
+def _wheel(pytestconfig, dist: str, version: str) -> Path:
+    try:
+        return cw.fetch(cw.Pin(dist, version, cw.LINUX), realworld_enabled(pytestconfig))
+    except cw.Unavailable as error:
+        pytest.skip(str(error))
+
+
+@pytest.mark.parametrize("dist,version,name,member,images", [
+    ("custatevec-cu12", "1.15.0", "custatevec", "cuquantum/lib/libcustatevec.so.1", 714),
+    ("cutensornet-cu12", "2.14.0", "cutensornet", "cuquantum/lib/libcutensornet.so.2", 63)])
+def test_cuquantum_libraries_are_named(pytestconfig, tmp_path, dist, version, name, member, images):
+    wheel = _wheel(pytestconfig, dist, version)
+    out = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", str(wheel), "--no-cache", "--format", "json",
+                           "-o", str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    named = [(c["name"], c["kind"], c["version"], c["license"], c["properties"].get("version_source"),
+              [p.rsplit("!/", 1)[1] for p in c["paths"]])
+             for c in report["components"] if c["vendor"] == "NVIDIA" and c["kind"] != "python-distribution"]
+    assert named == [(name, "sdk-library", version, SLA, "distribution-metadata", [member])]
+    assert report["findings"] == [] and report["diagnostics"] == []
+    assert len(report["device_code"]) == images
+    sbom = tmp_path / "sbom.spdx.json"
+    proc = subprocess.run([sys.executable, "-m", "licscan", "sbom", str(wheel), "--no-cache", "--format",
+                           "spdx-json", "-o", str(sbom)], capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(sbom.read_text())
+    texts = {e["licenseId"]: e["extractedText"] for e in doc["hasExtractedLicensingInfos"]}
+    assert texts[SLA].startswith('"NVIDIA SOFTWARE LICENSE (version August 18, 2021)", which "governs your use of '
+                                 'the NVIDIA cuQuantum software"')
+    oracle.require_cuobjdump()
+    with zipfile.ZipFile(wheel) as zf:
+        data = zf.read(member)
+    target = tmp_path / member.rsplit("/", 1)[1]
+    target.write_bytes(data)
+    expected = cw.cuobjdump_listing(target.name, data)
+    got = [(d["kind"], d["arch"]) for d in oracle.run_inspect(str(target))["device_code"]]
+    assert expected.how == "cuobjdump" and len(got) == images
+    assert collections.Counter(got) == collections.Counter(expected.images)
