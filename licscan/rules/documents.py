@@ -157,8 +157,27 @@ def _covers(rows: tuple[Mapping, ...], rng: ToolkitRange) -> bool:
 
 
 @dataclass(frozen=True)
+class Published:
+    """A file NVIDIA publishes whose bytes differ from the digest its own wheel's RECORD states (``as_published``):
+    those bytes are NVIDIA's as published, not a modification (licscan/rules/modified.py)."""
+
+    package: str
+    version: str
+    platform: str | None
+    member: str
+    sha256: str  # of the bytes NVIDIA publishes
+    record_sha256: str  # what the wheel's RECORD states
+
+
+@dataclass(frozen=True)
 class Documents:
     documents: dict[str, Document]
+    as_published: tuple[Published, ...] = ()
+
+    @property
+    def published(self) -> frozenset[str]:
+        """The sha256 digests of :attr:`as_published`."""
+        return frozenset(p.sha256 for p in self.as_published)
 
     def document(self, doc_id: str) -> Document:
         return self.documents[doc_id]
@@ -213,7 +232,14 @@ def load() -> Documents:
                       for name, rows in (doc.get("component_texts") or {}).items()}
         documents[doc_id] = Document(doc_id, str(doc["name"]), str(doc["kind"]), doc.get("spdx"),
                                      " ".join(str(doc.get("governs", "")).split()), texts, releases, components)
-    return Documents(documents)
+    return Documents(documents, tuple(_published(row) for row in data.get("as_published") or ()))
+
+
+def _published(row: dict[str, Any]) -> Published:
+    digests = (str(row["sha256"]).lower(), str(row["record_sha256"]).lower())
+    if not all(len(d) == 64 and all(c in "0123456789abcdef" for c in d) for d in digests):
+        raise ValueError(f"{TABLE}: as_published {row.get('member')!r}: sha256 and record_sha256 must be hex digests")
+    return Published(str(row["package"]), str(row["version"]), row.get("platform"), str(row["member"]), *digests)
 
 
 def normalise(raw: bytes, fmt: str = "text") -> str:

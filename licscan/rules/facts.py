@@ -24,12 +24,14 @@ from itertools import chain
 from typing import Any
 
 from licscan.model import PROPERTY_KEYS, VALUE_SEPARATOR, ToolkitRange
+from licscan.rules import documents
 from licscan.rules import governing as gov
 from licscan.rules.devicefacts import DEVICE_VENDORS, device_facts, device_range
 from licscan.rules.fact import DIST_FIELDS, Json, dist_fields
 from licscan.rules.fact import SCOPES as SCOPES
 from licscan.rules.fact import Fact as Fact  # re-exported: the rules import the fact types from here
 from licscan.rules.fact import FactIndex as FactIndex
+from licscan.rules.modified import file_changes
 from licscan.rules.toolkits import component_toolkit, dirname, path_toolkits
 from licscan.vpath import SEP, basename, innermost, is_within, outer
 from licscan.vpath import chain as levels
@@ -163,6 +165,9 @@ class DocumentReader:
             for path in component.get("paths") or ():
                 self.named_at.setdefault(path, name)
         self.beside = _beside(self.components, self.dists)
+        #: paths of NVIDIA's own Python distributions (a wheel, or an installed *.dist-info folder)
+        self.nvidia_dists = frozenset(p for c in self.components if c.get("kind") == "python-distribution"
+                                      and c.get("vendor") == "NVIDIA" for p in c.get("paths") or ())
         self._inputs: dict[str, str] = {}
         self._places: dict[tuple[str, str | None], tuple[Json | None, dict[str, str | None]]] = {}
         self._device_governing: dict[tuple[str | None, str, str | None, str], GovernedBy] = {}
@@ -278,11 +283,19 @@ def _component_fact(doc: DocumentReader, index: int, path: str) -> Fact:
                   evidence=list(component.get("evidence") or ()), input=groups["input"], toolkit=toolkit)
     fields.update(dist_fields(dist))
     fields.update({f"properties.{k}": v for k, v in props.items()})
+    dist_path = dist.get("path") if dist else None
+    changes = file_changes(props.get("modified"), component.get("evidence") or (), path, dist_path,
+                           dist_path in doc.nvidia_dists,
+                           documents.load().published)
+    fields.pop("properties.modified", None)
+    if changes.modified:
+        fields["properties.modified"] = changes.modified  # this file's own differences (licscan/rules/modified.py)
     by_policy, gov_fields = _governing(fields, toolkit, doc.near(path, groups["distribution"]), doc.policy)
     fields.update(gov_fields)
     fields["part"] = part_of(fields, toolkit)
     return Fact("component", path, fields, component.get("id"),
-                _path_evidence(component, path) + sibling_note + toolkit.evidence, groups, toolkit, by_policy)
+                _path_evidence(component, path) + sibling_note + toolkit.evidence + changes.notes, groups, toolkit,
+                by_policy)
 
 
 def part_of(fields: Json, toolkit: ToolkitRange) -> str:
