@@ -26,7 +26,8 @@ def document_of(case: dict) -> dict:
         kind = c.get("kind", "sdk-library")
         components.append({"id": f"c{index}", "name": c["name"], "kind": kind, "version": c.get("version"),
                            "vendor": c.get("vendor", "NVIDIA"), "license": c.get("license", DEFAULT_LICENSE.get(kind)),
-                           "paths": [c["path"]], "evidence": [], "properties": dict(c.get("props") or {})})
+                           "paths": [c["path"]], "evidence": [f"{c['path']}: {e}" for e in c.get("evidence") or ()],
+                           "properties": dict(c.get("props") or {})})
     for index, t in enumerate(facts.get("texts") or ()):
         components.append({"id": f"t{index}", "name": t["document"], "kind": "license-text", "version": None,
                            "vendor": "NVIDIA", "license": None, "paths": [t["path"]], "evidence": [],

@@ -205,3 +205,167 @@ def test_tensorrt_bindings_wheel_ships_the_tensorrt_sla(request, tmp_path_factor
         "tensorrt_cu12_bindings-11.4.0.106.dist-info/licenses/LICENSE.txt", "LicenseRef-NVIDIA-TensorRT-SLA-2021",
         "tensorrt-sla-2021", "64bd290f0251405f783ba1d2e155c500542be69795e51147a1d9f11a57bda8cc")
     assert _components(report, "sdk-library") == {}
+
+
+NVJPEG2K = "nvidia-nvjpeg2k-cu12", "0.11.0.51"
+NVJPEG2K_LICENCE = "nvidia_nvjpeg2k_cu12-0.11.0.51.dist-info/licenses/LICENSE.txt"
+
+
+@pytest.mark.parametrize("platform,files", [
+    (None, ["nvidia/nvjpeg2k/lib/libnvjpeg2k.so.0"]),
+    ("win_amd64", ["nvidia/nvjpeg2k/bin/nvjpeg2k_0.dll"]),
+], ids=["linux", "windows"])
+def test_nvjpeg2k_named_and_under_its_own_sla(request, tmp_path_factory, platform, files):
+    """Both wheels ship the SDK agreement with the nvJPEG2K Supplement (v. November 14, 2020), whose Supplement 2
+    lists "the runtime files .so and .h, nvjpeg2k_0.dll, nvjpeg2k.lib and libnvjpeg2k_static.a": NVIDIA's own
+    wheel gives no finding."""
+    wheel, report = _report(request, tmp_path_factory, *NVJPEG2K, platform)
+    assert report["findings"] == [] and report["diagnostics"] == []
+    assert _binaries(wheel) == files
+    assert _components(report, "sdk-library") == {
+        f: ("nvjpeg2k", "0.11.0.51", "LicenseRef-NVIDIA-nvJPEG2000-SLA") for f in files}
+    assert {k: v[1:] for k, v in _components(report, "license-text").items()} == {
+        NVJPEG2K_LICENCE: ("2020-11-14", "LicenseRef-NVIDIA-nvJPEG2000-SLA-2020-11-14")}
+    assert _governing(report) == {(f, "nvjpeg2k-sla", "2020-11-14") for f in files} | {
+        (NVJPEG2K_LICENCE, "nvjpeg2k-sla", None)}
+
+
+def _wheels(request, name: str, version: str, *platforms: str | None) -> list[Path]:
+    try:
+        return [licence_copies.wheel(name, version, realworld_enabled(request.config), p) for p in platforms]
+    except licence_copies.Unavailable as error:
+        pytest.skip(str(error))
+
+
+def _audit_dir(cwd: Path, path: str) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", path, "--no-cache", "--format", "json"],
+                          capture_output=True, text=True, cwd=cwd, timeout=900)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _rules(report: dict) -> list[tuple[str, str, str]]:
+    return sorted((f["rule"], f["verdict"], f["path"]) for f in report["findings"])
+
+
+def _rocm(folder: Path) -> None:
+    """A stub HIP runtime (libamdhip64.so.6 and its libhsa-runtime64.so.1, tests/layer_fixtures.py)."""
+    from layer_fixtures import Stubs
+
+    Stubs(folder).lib("libamdhip64.so.6")
+
+
+def test_nvjpeg2k_vendored_by_a_third_party(request, tmp_path):
+    """nvJPEG2000 copied out of NVIDIA's wheels into an application: the listed files as they are give no finding,
+    nor does the DLL renamed (it declares nvjpeg2k_0.dll, a name Supplement 2 lists); an auditwheel graft is
+    modified (2.2); beside a ROCm runtime, Supplement 4.1 (review)."""
+    linux, windows = _wheels(request, *NVJPEG2K, None, "win_amd64")
+    lib = zipfile.ZipFile(linux).read("nvidia/nvjpeg2k/lib/libnvjpeg2k.so.0")
+    dll = zipfile.ZipFile(windows).read("nvidia/nvjpeg2k/bin/nvjpeg2k_0.dll")
+    app = tmp_path / "dist" / "app"
+    for folder, name, data in (("lib", "libnvjpeg2k.so.0", lib), ("bin", "nvjpeg2k_0.dll", dll),
+                               ("bin", "jpeg2k.dll", dll), ("app.libs", "libnvjpeg2k-1a2b3c4d.so.0", lib)):
+        (app / folder).mkdir(parents=True, exist_ok=True)
+        (app / folder / name).write_bytes(data)
+    code, report = _audit_dir(tmp_path, "dist")
+    # The Linux library's bytes state no release (its version came from the wheel's metadata): under an unknown
+    # text the graft is a review, since every nvJPEG2000 text licscan knows has 2.2.
+    assert (code, _rules(report)) == (0, [
+        ("NVJPEG2K-MODIFIED", "review", "dist/app/app.libs/libnvjpeg2k-1a2b3c4d.so.0")])
+    (modified,) = report["findings"]
+    assert (modified["clause"]["section"], modified["clause"]["date"]) == ("2.2", "2020-11-14")
+    assert "is modified (auditwheel-grafted)" in modified["message"]
+    assert "every text licscan knows has this clause" in modified["message"]
+    (renamed,) = [c for c in report["components"] if "dist/app/bin/jpeg2k.dll" in c["paths"]]
+    assert (renamed["version"], renamed["properties"]["declared_name"]) == ("0.11.0.51", "nvjpeg2k_0.dll")
+
+    rocm = tmp_path / "rocm" / "app"
+    rocm.mkdir(parents=True)
+    (rocm / "libnvjpeg2k.so.0").write_bytes(lib)
+    _rocm(rocm)
+    code, report = _audit_dir(tmp_path, "rocm")
+    assert (code, _rules(report)) == (0, [("NVJPEG2K-NVIDIA-GPU-ONLY", "review", "rocm/app/libnvjpeg2k.so.0")])
+    assert report["findings"][0]["clause"]["section"] == "nvJPEG2K Supplement 4.1"
+
+
+CUDSS_LICENCE = "nvidia_cudss_cu12-1.0.0.35.dist-info/licenses/LICENSE.txt"
+
+
+def test_cudss_wheel_under_the_math_libraries_agreement_it_ships(request, tmp_path_factory):
+    """nvidia-cudss-cu12 1.0.0.35 ships the "LICENSE AGREEMENT FOR NVIDIA MATH LIBRARIES SOFTWARE DEVELOPMENT KITS"
+    (v. February 10, 2022): the library and the communication and threading layers NVIDIA builds are cuDSS under
+    it; NVIDIA's wheel gives no finding."""
+    wheel, report = _report(request, tmp_path_factory, "nvidia-cudss-cu12", "1.0.0.35")
+    assert report["findings"] == [] and report["diagnostics"] == []
+    files = _binaries(wheel)
+    assert files == ["nvidia/cu12/lib/libcudss.so.1", "nvidia/cu12/lib/libcudss_commlayer_nccl.so.1",
+                     "nvidia/cu12/lib/libcudss_commlayer_openmpi.so.1", "nvidia/cu12/lib/libcudss_mtlayer_gomp.so.1"]
+    assert _components(report, "sdk-library") == {f: ("cudss", "1.0.0.35", "LicenseRef-NVIDIA-cuDSS-SLA") for f in files}
+    assert {k: v[1:] for k, v in _components(report, "license-text").items()} == {
+        CUDSS_LICENCE: ("2022-02-10", "LicenseRef-NVIDIA-cuDSS-SLA-2022-02-10")}
+    assert _governing(report) == {(f, "cudss-sla", "2022-02-10") for f in files} | {(CUDSS_LICENCE, "cudss-sla", None)}
+
+
+def test_cudss_layer_vendored(request, tmp_path):
+    """A cuDSS threading layer in an application: grafted, it is not judged modified (its sources are
+    BSD-3-Clause and users build their own); beside a ROCm runtime, 2.1 (review)."""
+    (wheel,) = _wheels(request, "nvidia-cudss-cu12", "1.0.0.35", None)
+    layer = zipfile.ZipFile(wheel).read("nvidia/cu12/lib/libcudss_mtlayer_gomp.so.1")
+    app = tmp_path / "dist" / "app"
+    app.mkdir(parents=True)
+    (app / "libcudss_mtlayer_gomp-1a2b3c4d.so.1").write_bytes(layer)
+    code, report = _audit_dir(tmp_path, "dist")
+    (cudss,) = [c for c in report["components"] if c["name"] == "cudss"]
+    assert cudss["properties"]["modified"] == "auditwheel-grafted"
+    assert (code, _rules(report)) == (0, [])
+    _rocm(app)
+    code, report = _audit_dir(tmp_path, "dist")
+    assert (code, _rules(report)) == (0, [
+        ("CUDSS-NVIDIA-GPU-ONLY", "review", "dist/app/libcudss_mtlayer_gomp-1a2b3c4d.so.1")])
+    assert report["findings"][0]["clause"]["text"] == (
+        "2.1 The SDK is licensed for you to develop applications only for use in systems with NVIDIA GPUs.")
+
+
+NVCOMP_TEXT = ("2022-04-26", "LicenseRef-NVIDIA-nvCOMP-SLA-2022-04-26")
+
+
+@pytest.mark.parametrize("name,libraries,licences", [
+    ("nvidia-libnvcomp-cu12", ["nvidia/libnvcomp/bin/nvlzcat", "nvidia/libnvcomp/lib64/libnvcomp.so.6",
+                               "nvidia/libnvcomp/lib64/libnvcomp_cpu.so.6"],
+     ["nvidia/libnvcomp/LICENSE", "nvidia_libnvcomp_cu12-6.0.0.12.dist-info/licenses/LICENSE"]),
+    ("nvidia-nvcomp-cu12", [], ["nvidia_nvcomp_cu12-6.0.0.12.dist-info/licenses/LICENSE"]),
+], ids=["libraries", "python"])
+def test_nvcomp_wheels_under_the_agreement_they_ship(request, tmp_path_factory, name, libraries, licences):
+    """nvidia-libnvcomp-cu12 6.0.0.12 ships the libraries, nvidia-nvcomp-cu12 the Python extensions (not named):
+    both ship the SDK agreement that "governs your use of the NVIDIA nvCOMP software development kit" (v. April 26,
+    2022); nvlzcat's device code is nvCOMP's."""
+    _wheel, report = _report(request, tmp_path_factory, name, "6.0.0.12")
+    assert report["findings"] == [] and report["diagnostics"] == []
+    assert _components(report, "sdk-library") == {
+        f: ("nvcomp", "6.0.0.12", "LicenseRef-NVIDIA-nvCOMP-SLA") for f in libraries}
+    texts = {k: v[1:] for k, v in _components(report, "license-text").items() if v[2] != "Apache-2.0"}
+    assert texts == {licence: NVCOMP_TEXT for licence in licences}
+    assert {(m, d, t) for m, d, t in _governing(report) if d == "nvcomp-sla"} == {
+        (f, "nvcomp-sla", "2022-04-26") for f in libraries} | {(lic, "nvcomp-sla", None) for lic in licences}
+    devices = {(g["document"], g["text"]) for g in report["governing"] if g["scope"] == "device_code"}
+    assert devices == ({("nvcomp-sla", "2022-04-26")} if libraries else set())
+
+
+def test_nvcomp_grafted_into_an_application_wheel(request, tmp_path):
+    """libnvcomp_cpu.so.6 grafted by auditwheel into a third party's wheel: modified (2.3). Its bytes state no
+    release and its name only the major 6, so the text is unknown: every nvCOMP text licscan knows has 2.3, a
+    review."""
+    (wheel,) = _wheels(request, "nvidia-libnvcomp-cu12", "6.0.0.12", None)
+    lib = zipfile.ZipFile(wheel).read("nvidia/libnvcomp/lib64/libnvcomp_cpu.so.6")
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    with zipfile.ZipFile(dist / "app-1.0-py3-none-manylinux_2_28_x86_64.whl", "w") as zf:
+        zf.writestr("app.libs/libnvcomp_cpu-1a2b3c4d.so.6", lib)
+        zf.writestr("app-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: app\nVersion: 1.0\n")
+    code, report = _audit_dir(tmp_path, "dist")
+    path = "dist/app-1.0-py3-none-manylinux_2_28_x86_64.whl!/app.libs/libnvcomp_cpu-1a2b3c4d.so.6"
+    assert (code, _rules(report)) == (0, [("NVCOMP-MODIFIED", "review", path)])
+    (finding,) = report["findings"]
+    assert (finding["clause"]["section"], finding["clause"]["date"]) == ("2.3", "2022-04-26")
+    assert "is modified (auditwheel-grafted)" in finding["message"]
+    assert "every text licscan knows has this clause" in finding["message"]

@@ -39,6 +39,9 @@ LICENSE_DOCUMENTS = {
     "LicenseRef-NVIDIA-cuSPARSELt-SLA": "cusparselt-sla",
     "LicenseRef-NVIDIA-cuTENSOR-SLA": "cutensor-sla",
     "LicenseRef-NVIDIA-TensorRT-SLA": "tensorrt-sla",
+    "LicenseRef-NVIDIA-nvJPEG2000-SLA": "nvjpeg2k-sla",
+    "LicenseRef-NVIDIA-cuDSS-SLA": "cudss-sla",
+    "LicenseRef-NVIDIA-nvCOMP-SLA": "nvcomp-sla",
     "LicenseRef-Spectral-SCALE-Free": "scale-free",
 }
 #: Licence-text catalog ids (rules/catalog/license-texts.yaml) -> (document, text).
@@ -56,6 +59,9 @@ TEXT_IDS = {
     "cusparselt-sla": ("cusparselt-sla", "2020-10-12"),
     "cutensor-sla": ("cutensor-sla", "2019-03-15"),
     "tensorrt-sla-2021": ("tensorrt-sla", "sla-2021"),
+    "nvjpeg2k-sla": ("nvjpeg2k-sla", "2020-11-14"),
+    "cudss-sla": ("cudss-sla", "2022-02-10"),
+    "nvcomp-sla": ("nvcomp-sla", "2022-04-26"),
     "nccl-bsd": ("nccl", "bsd-3-clause"),
     "cuda-samples-bsd": ("cuda-samples-bsd", "bsd-3-clause"),
     "scale-free-edition-v1": ("scale-free", "2024-07-10"),
@@ -166,8 +172,9 @@ def document_of(fields: Mapping[str, Any]) -> str | None:
 
 
 def unread(license_id: object) -> Governing | None:
-    """An NVIDIA licence the catalog names a part under but whose text licscan has not read (TensorRT's, cuDSS's,
-    nvCOMP's SLA): no document governs it here, and the reason says so rather than "not an NVIDIA-licensed part"."""
+    """An NVIDIA licence the catalog names a part under but whose text licscan has not read (none today; cuDSS's and
+    nvCOMP's were read in their wheels): no document governs it here, and the reason says so rather than "not an
+    NVIDIA-licensed part"."""
     name = str(license_id or "")
     if not name.startswith("LicenseRef-NVIDIA-") or name in LICENSE_DOCUMENTS:
         return None
@@ -249,7 +256,8 @@ def release_range(document: str | None, fields: Mapping[str, Any], toolkit: Tool
     """The release a part's text is looked up by: the driver version for driver parts, SCALE's version for SCALE,
     the part's own version for the SLA libraries and for a component with its own table (:func:`own_table`), else
     the toolkit range."""
-    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla", "cutensor-sla", "tensorrt-sla") \
+    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla", "cutensor-sla", "tensorrt-sla",
+                    "nvjpeg2k-sla", "cudss-sla", "nvcomp-sla") \
             or own_table(document, fields):
         version = str(fields.get("version") or "")
         return ToolkitRange.of_version(".".join(version.split(".")[:3])) if version else ToolkitRange.unknown()
