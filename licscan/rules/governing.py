@@ -172,9 +172,8 @@ def document_of(fields: Mapping[str, Any]) -> str | None:
 
 
 def unread(license_id: object) -> Governing | None:
-    """An NVIDIA licence the catalog names a part under but whose text licscan has not read (none today; cuDSS's and
-    nvCOMP's were read in their wheels): no document governs it here, and the reason says so rather than "not an
-    NVIDIA-licensed part"."""
+    """An NVIDIA licence the catalog names a part under but no document of documents.yaml maps (cuQuantum's SLA):
+    no document governs it here, and the reason says so rather than "not an NVIDIA-licensed part"."""
     name = str(license_id or "")
     if not name.startswith("LicenseRef-NVIDIA-") or name in LICENSE_DOCUMENTS:
         return None
