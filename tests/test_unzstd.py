@@ -180,7 +180,8 @@ def test_closed_early_the_child_stops_and_takes_the_next_stream(tmp_path, child,
         os.close(fd)
 
 
-def test_a_child_that_dies_ends_the_stream_with_one_error_and_threads_take_over(tmp_path, child):
+def test_a_child_that_dies_ends_the_stream_with_one_error_and_threads_take_over(tmp_path, child, monkeypatch):
+    monkeypatch.setattr(inflow, "BATCH", 1 << 16)  # the child is far from the end of the stream when it dies
     fd = _file(tmp_path, BLOB)
     try:
         lane = child.lane(len(BLOB), (fd, OFFSET))
@@ -230,3 +231,30 @@ def test_a_tar_zst_walked_with_the_process_lane_gives_what_threads_give(here, mo
         assert [i[1] for i in process] == [f"t.tar.zst!/{name}" for name, _ in members]
     elif cut == "truncated":
         assert process[-1][:3] == ("diagnostic", "t.tar.zst", DiagnosticKind.TRUNCATED)
+
+
+@pytest.mark.parametrize("batch", [inflow.PIECE, inflow.PIECE * 3 + 1, 1 << 16])
+def test_members_across_the_childs_batches_read_whole(here, monkeypatch, batch):
+    """Members that start and end anywhere in the child's pieces and batches, with two rooms (read a megabyte at
+    a time by Spool.hold: more batches than rooms are passed in one read, copied out and given back): every member's
+    bytes are tarfile's, in order, and a spooled member's sha256 is its bytes'."""
+    import hashlib
+
+    monkeypatch.setattr(unzstd, "SPAWN_MIN", 0)
+    monkeypatch.setattr(inflow, "BATCH", batch)
+    monkeypatch.setattr(inflow, "AHEAD", 2)
+    big = 4 * batch * unzstd.BATCH_FACTOR
+    rng = random.Random(batch)
+    sizes = [0, 1, 511, 512, 513, inflow.PIECE - 1, inflow.PIECE, inflow.PIECE + 1, big - 1, big, big + 1,
+             rng.randrange(1, 2 * big), 3 << 20]
+    members = [(f"m{k:02d}.bin", rng.randbytes(size)) for k, size in enumerate(sizes)]
+    with open("t.tar.zst", "wb") as handle:
+        handle.write(tar_bytes(members, "zst"))
+    lanes = []
+    real = unzstd.Decompressor.lane
+    monkeypatch.setattr(unzstd.Decompressor, "lane", lambda self, *args: lanes.append(real(self, *args)) or lanes[-1])
+    got = [(i.vpath, bytes(i.data), i.sha256) for i in walk(["t.tar.zst"], WalkLimits(in_memory_bytes=big // 2),
+                                                            digests=lambda name: True) if isinstance(i, FileBlob)]
+    assert len(lanes) == 1 and lanes[0] is not None and lanes[0].rooms == 2
+    assert got == [(f"t.tar.zst!/{name}", data, hashlib.sha256(data).hexdigest() if len(data) > big // 2 else None)
+                   for name, data in members]

@@ -21,7 +21,6 @@ are read by the walker itself (``result`` returns None), with the same bytes, er
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import multiprocessing
 import os
@@ -39,15 +38,10 @@ from licscan.binary.paged import PagedMap
 from licscan.inventory.entries import ArchiveError, Entry
 from licscan.inventory.limits import WalkLimits
 from licscan.inventory.member import Done, member_limits, read_member
-from licscan.inventory.spool import Held, LimitExceeded, Spool
+from licscan.inventory.spool import PREALLOCATE_MAX, Held, LimitExceeded, Spool, preallocate
 from licscan.workers import die_with_parent, fork_context
 
 JOIN_SECONDS = 5.0  # how long close() waits for the child to stop at its next piece before killing it
-# A spool file gets the blocks of the member's declared size before it is written (up to this), its size unchanged
-# (Linux fallocate(2) with FALLOC_FL_KEEP_SIZE): writing 450 MiB into it cost 0.07-0.09 s of system time against
-# 0.11-0.37 s growing it write by write (ext4, this machine, under load).
-PREALLOCATE_MAX = 2 << 30
-_KEEP_SIZE = 0x01  # FALLOC_FL_KEEP_SIZE, <linux/falloc.h>
 
 # What the child sends for one member: (index, size, sha256, bytes held in memory, error, bytes charged, whether a
 # descriptor follows). An error that cannot be pickled is sent as None with size -1: the walker reads the member.
@@ -110,26 +104,8 @@ class _ChildSpool(Spool):
     def _file(self) -> BinaryIO:
         handle = tempfile.TemporaryFile(dir=self._folder)  # O_TMPFILE where the system has it: never named
         self.fd = os.dup(handle.fileno())
-        _preallocate(self.fd, min(self._declared, self.limits.max_member_bytes, PREALLOCATE_MAX))
+        preallocate(self.fd, min(self._declared, self.limits.max_member_bytes, PREALLOCATE_MAX))
         return handle
-
-
-def _preallocate(fd: int, length: int) -> None:
-    """Give the file at ``fd`` the blocks of ``length`` bytes, its size unchanged; nothing where the system cannot
-    (not Linux, a file system without fallocate, no space: the writes then allocate as they go)."""
-    fallocate = getattr(_LIBC, "fallocate", None) if _LIBC is not None else None
-    if fallocate is not None and length > 0:
-        fallocate(fd, _KEEP_SIZE, ctypes.c_long(0), ctypes.c_long(length))
-
-
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True) if os.uname().sysname == "Linux" else None
-    except OSError:
-        return None
-
-
-_LIBC = _libc()
 
 
 def _read_one(entry: Entry, limits: WalkLimits, drop_pages: Callable[[], None] | None, folder: str,

@@ -64,7 +64,10 @@ class Counted(Protocol):
 
 
 class Lane(Protocol):
-    """What decompresses the stream ahead of its reader: a thread (:class:`ThreadLane`) or a process (unzstd.py)."""
+    """What decompresses the stream ahead of its reader: a thread (:class:`ThreadLane`) or a process (unzstd.py).
+    ``rooms``: the batches it decompresses ahead, at most (the reader gives them back before it holds that many)."""
+
+    rooms: int
 
     def get(self) -> Batch: ...
 
@@ -73,9 +76,9 @@ class Lane(Protocol):
     def close(self) -> None: ...
 
 
-def batch_bytes() -> int:
-    """The room of one batch: the pieces read while it is under BATCH bytes."""
-    return -(-BATCH // PIECE) * PIECE
+def batch_bytes(batch: int | None = None) -> int:
+    """The room of one batch: the pieces read while it is under ``batch`` (default BATCH) bytes."""
+    return -(-(BATCH if batch is None else batch) // PIECE) * PIECE
 
 
 def fill(stream: Reader, raw: Counted, target: memoryview, stop: Callable[[], bool]) -> Batch:
@@ -108,6 +111,7 @@ class ThreadLane:
         self._raw = raw
         self._filled: queue.SimpleQueue[Batch] = queue.SimpleQueue()
         self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()  # rooms of batches read
+        self.rooms = AHEAD
         self._room = threading.Semaphore(AHEAD)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="licscan-inflow", daemon=True)
@@ -221,7 +225,7 @@ class Inflow:
             return False
         if self._batch.ends:
             self._spent.append(self._batch)
-        if len(self._spent) >= AHEAD:  # the thread has no room left: the parts read so far are copied out
+        if len(self._spent) >= self._lane.rooms:  # the lane has no room left: the parts read so far are copied out
             self._parts[:] = [memoryview(b"".join(self._parts))] if self._parts else []
             self._give_back()
         self._batch = self._lane.get()

@@ -160,6 +160,7 @@ class TarAhead:
                 spool = self._ahead.member_spool(entry)
                 try:
                     step.held = spool.hold(entry.reader(), tally, charge=not entry.charged, packed=entry.packed,
+                                           declared=entry.size,
                                            digest=wants_digest(self._ahead.digests, entry))
                 except Exception as error:  # noqa: BLE001 - raised by take, where the walker reads the member
                     step.error = error

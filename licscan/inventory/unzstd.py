@@ -18,9 +18,9 @@ What crosses, and how the reads stay exact:
   compressed count after each piece is the same (a stream that is not a window of a file open in the walk, e.g. a
   spooled member, is decompressed by a thread);
 - the decompressed bytes: the child runs inflow.py's ``_fill`` (the same pieces of ``PIECE`` bytes, the same
-  counts, the same error at the same piece) into rooms of a shared memory area (``memfd_create``), at most ``AHEAD``
-  rooms ahead; it sends where each piece ends and the counts, and the walker reads the room in place (no copy) and
-  gives it back when done;
+  counts, the same error at the same piece) into rooms of a shared memory area (``memfd_create``): batches of
+  ``BATCH_FACTOR`` x ``inflow.BATCH`` bytes, as many rooms as hold the thread's ``AHEAD`` batches; it sends where
+  each piece ends and the counts, and the walker reads the room in place (no copy) and gives it back when done;
 - the walk of the zstd frames (compressed.ZstdFrames) is fed by the child with the bytes it reads, and its result
   sent at the end of the stream.
 
@@ -53,6 +53,10 @@ from licscan.inventory.inflow import Batch, batch_bytes, fill
 from licscan.model import DiagnosticKind
 
 SPAWN_MIN = 16 << 20  # compressed bytes of a stream worth the process (starting it costs ~0.1 s of CPU, once)
+# The child's batches are this many of the thread's (inflow.BATCH), in half as many rooms (the same memory): each
+# batch costs the tar's thread two messages, and each message gives up the GIL, which the thread then waits for
+# while the walker's thread runs Python (up to the 5 ms switch interval).
+BATCH_FACTOR = 4
 _CODE = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
          "from licscan.inventory.unzstd import serve; serve(*map(int, sys.argv[2:7]))")
 
@@ -75,7 +79,7 @@ class Decompressor:
         self._shm: mmap.mmap | None = None
         self._busy = False
         self._failed = False
-        self.rooms = 0  # rooms of the shared memory (inflow.AHEAD when the child started)
+        self.rooms = 0  # batches of the shared memory
 
     def lane(self, length: int, at: tuple[int, int]) -> ProcessLane | None:
         """A lane decompressing in the child the zstd stream of ``length`` bytes at ``at`` = (descriptor, offset) of
@@ -99,9 +103,10 @@ class Decompressor:
         ours, theirs = socket.socketpair()
         try:
             shm_fd = os.memfd_create("licscan-unzstd", os.MFD_CLOEXEC)
-            os.ftruncate(shm_fd, inflow.AHEAD * batch_bytes() + 1)
+            batch, rooms = inflow.BATCH * BATCH_FACTOR, max(2, inflow.AHEAD * 2 // BATCH_FACTOR)
+            os.ftruncate(shm_fd, rooms * batch_bytes(batch) + 1)
             self._shm = mmap.mmap(shm_fd, 0)
-            args = (theirs.fileno(), shm_fd, os.getpid(), inflow.BATCH, inflow.AHEAD)
+            args = (theirs.fileno(), shm_fd, os.getpid(), batch, rooms)
             self._process = subprocess.Popen(
                 [sys.executable, "-c", _CODE, json.dumps(sys.path), *map(str, args)],
                 pass_fds=(theirs.fileno(), shm_fd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -116,7 +121,7 @@ class Decompressor:
                 os.close(shm_fd)
         self._sock = ours
         self._conn = Connection(os.dup(ours.fileno()))
-        self.rooms = inflow.AHEAD
+        self.rooms = rooms
         return True
 
     def released(self) -> None:
@@ -159,6 +164,7 @@ class ProcessLane:
         self._owner = owner
         self._conn = conn
         self._shm = shm
+        self.rooms = owner.rooms
         self._room = (len(shm) - 1) // owner.rooms
         self._view = memoryview(shm)
         self.frames = FramesResult()
