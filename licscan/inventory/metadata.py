@@ -15,7 +15,7 @@ the csv module's field limit (131,072 characters), JSON nested deeper than the p
 
 from __future__ import annotations
 
-import base64
+import binascii
 import csv
 import email.parser
 import email.policy
@@ -119,12 +119,16 @@ def record_rows(record: bytes, base: str) -> tuple[list[tuple[str, str | None]],
         digest = None
         if len(row) > 1 and row[1].startswith("sha256="):
             encoded = row[1][len("sha256="):]
-            try:
-                digest = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).hex()
-            except ValueError:
+            try:  # base64.urlsafe_b64decode without its per-call set-up: half the time (torch has 10,000 rows)
+                digest = binascii.a2b_base64(encoded.encode("ascii").translate(_URLSAFE)
+                                             + b"=" * (-len(encoded) % 4)).hex()
+            except ValueError:  # (UnicodeEncodeError and binascii.Error are ValueErrors)
                 digest = None
         rows.append((names.join_relative(base, row[0]), digest))
     return rows, unread
+
+
+_URLSAFE = bytes.maketrans(b"-_", b"+/")  # RFC 4648 section 5: the URL-safe alphabet (PEP 376 RECORD hashes)
 
 
 def control_fields(data: bytes) -> dict[str, str]:

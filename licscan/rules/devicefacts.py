@@ -51,24 +51,27 @@ def device_facts(doc: DocumentReader, skip: Callable[[str], bool]) -> Iterator[F
     for entry in doc.devices:
         by_path.setdefault(entry.get("path") or "", []).append(entry)
     # Made once per file, vendor and toolkit: what their images share (None: excluded; rng kept: its id stays).
-    shared: dict[tuple[str, str | None, int], tuple[ToolkitRange, tuple[Json, Any, Any] | None]] = {}
+    shared: dict[tuple[str, str | None, int], tuple[ToolkitRange, tuple[Json, Any, Any, str] | None]] = {}
     for entry in doc.devices:
-        path: str = entry.get("path") or ""
-        rng, vendor = device_range(entry), DEVICE_VENDORS.get(entry.get("kind") or "")
+        get = entry.get
+        path: str = get("path") or ""
+        rng, vendor = device_range(entry), DEVICE_VENDORS.get(get("kind") or "")
         found = shared.get((path, vendor, id(rng)))
         if found is None:
             found = shared[(path, vendor, id(rng))] = (rng, None if skip(path) else _device_shared(
-                doc, path, rng, vendor, by_path[path]))
+                doc, path, rng, vendor, by_path[path]) + (rng.text,))
         if found[1] is None:
             continue
-        tail, groups, by_policy = found[1]
-        fields = {k: entry.get(k) for k in ("path", "container", "kind", "arch", "ptx_isa", "compression", "size",
-                                            "producer")}
+        tail, groups, by_policy, toolkit = found[1]
+        fields = {k: get(k) for k in _IMAGE_FIELDS}
         fields.update(tail)
-        compression = entry.get("compression")
-        evidence = (f"{entry.get('kind')} {entry.get('arch')} in {entry.get('container')} "
-                    f"(toolkit {rng.text}{', ' + compression if compression not in (None, 'none') else ''})",)
-        yield Fact("device_code", path, fields, None, evidence, groups, rng, by_policy)
+        compression = get("compression")
+        evidence = (f"{get('kind')} {get('arch')} in {get('container')} "
+                    f"(toolkit {toolkit}{', ' + compression if compression not in (None, 'none') else ''})",)
+        yield Fact.of("device_code", path, fields, None, evidence, groups, rng, by_policy)
+
+
+_IMAGE_FIELDS = ("path", "container", "kind", "arch", "ptx_isa", "compression", "size", "producer")
 
 
 def _device_shared(doc: DocumentReader, path: str, rng: ToolkitRange, vendor: str | None,
