@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from licscan.report import RenderOptions
     from licscan.rules.loader import Rule, RulePack
     from licscan.scan import ScanConfig
+    from licscan.scan.deferred import Deferred
 
 Progress = Callable[[str], None]
 
@@ -127,14 +128,14 @@ def prepare(paths: Sequence[str], options: AuditOptions) -> Prepared:
 
 
 def scan(paths: Sequence[str], config: ScanConfig, progress: Progress | None = None,
-         known: KnownDigests | None = None,
-         meanwhile: Callable[[], None] | None = None) -> tuple[Inventory, list[FileRecord]]:
+         known: KnownDigests | None = None, meanwhile: Callable[[], None] | None = None,
+         deferred: Deferred | None = None) -> tuple[Inventory, list[FileRecord]]:
     """:func:`licscan.scan.scan`, imported when first called: an audit replayed from the cache never imports the
     readers. ``known``: the content digests the tree memo read (the cache keys of those files need no read);
     ``meanwhile``: work for this process while the scan's workers examine files (licscan.scan.scan)."""
     from licscan.scan import scan as scan_inputs
 
-    return scan_inputs(paths, config, progress=progress, known=known, meanwhile=meanwhile)
+    return scan_inputs(paths, config, progress=progress, known=known, meanwhile=meanwhile, deferred=deferred)
 
 
 def run_audit(paths: Sequence[str], options: AuditOptions | None = None,
@@ -182,8 +183,15 @@ class Audit:
         documents.load()
 
     def result(self, progress: Progress | None = None) -> AuditResult:
+        return self._result(progress)[0]
+
+    def _result(self, progress: Progress | None = None,
+                deferred: Deferred | None = None) -> tuple[AuditResult, list[FileRecord]]:
+        """The result and the scan's records (none when remembered); ``deferred``: see :func:`licscan.scan.scan`
+        (the caller settles it)."""
         from licscan.model import Inventory
 
+        records: list[FileRecord] = []
         remembered = self.memo.get(Remembered) if self.memo is not None else None
         if self.memo is not None and isinstance(remembered, Remembered) and isinstance(remembered.inventory, Inventory) \
                 and isinstance(remembered.judgement, Judgement):
@@ -197,9 +205,9 @@ class Audit:
             if self.prepared.pack_sources:
                 self.packs()  # a bad pack of the user's is an error before the scan
             with steady_heap() as settle:
-                inventory, _records = scan(self.paths, self.prepared.scan, progress=progress,
-                                           known=self.memo.known if self.memo is not None else None,
-                                           meanwhile=self._ready_to_judge)
+                inventory, records = scan(self.paths, self.prepared.scan, progress=progress,
+                                          known=self.memo.known if self.memo is not None else None,
+                                          meanwhile=self._ready_to_judge, deferred=deferred)
                 settle()  # the inventory and records live until the reports are written: not walked again
                 packs = self.packs()
                 judgement = _judge(inventory, packs, self.prepared)
@@ -208,7 +216,7 @@ class Audit:
         from licscan.rules.loader import all_rules  # (imported with the packs: during the scan, not before it)
 
         return AuditResult(inventory=inventory, findings=judgement.findings, rules=tuple(all_rules(packs)),
-                           config=self.prepared.config, fail_on=self.fail_on, governing=judgement.governing)
+                           config=self.prepared.config, fail_on=self.fail_on, governing=judgement.governing), records
 
     def reports(self, requests: Sequence[tuple[str, RenderOptions]], progress: Progress | None = None) -> Reports:
         """The reports ``requests`` ((format, render options) each) asks for, and the exit code. A report that read
@@ -218,19 +226,36 @@ class Audit:
         replayed = self._replayed(requests)
         if replayed is not None:
             return replayed
+        from licscan.scan.deferred import Deferred
+
+        # Without the cache, the largest libraries' digests are checked while this process judges and renders
+        # (licscan/scan/deferred.py); a file whose digest is not its RECORD's makes all of it run again.
+        deferred = Deferred() if self.memo is None and not self.prepared.scan.cache_dir else None
+        try:
+            result, records = self._result(progress, deferred)
+            texts = [self._render(fmt, options, result, render) for fmt, options in requests]
+            fixed = deferred.settle(records) if deferred is not None else None
+            if fixed is not None:
+                judgement = _judge(fixed[0], self.packs(), self.prepared)
+                result = replace(result, inventory=fixed[0], findings=judgement.findings,
+                                 governing=judgement.governing)
+                texts = [self._render(fmt, options, result, render) for fmt, options in requests]
+        finally:
+            if deferred is not None:
+                deferred.close()
+        return Reports(tuple(texts), result.exit_code, len(result.inventory.diagnostics))
+
+    def _render(self, fmt: str, options: RenderOptions, result: AuditResult,
+                render: Callable[[str, AuditResult, RenderOptions], str]) -> str:
         from licscan.report import _shared  # (not on the replay's path: it imports the model)
 
-        result = self.result(progress)
-        texts = []
-        for fmt, options in requests:
-            reads, folder_reads = clock.real_reads, _shared.cwd_reads
-            text = render(fmt, result, options)
-            texts.append(text)
-            if clock.real_reads == reads:
-                self._keep(fmt, options, Replay(text, result.findings, result.inventory.complete,
-                                                len(result.inventory.diagnostics)),
-                           anywhere=_shared.cwd_reads == folder_reads)
-        return Reports(tuple(texts), result.exit_code, len(result.inventory.diagnostics))
+        reads, folder_reads = clock.real_reads, _shared.cwd_reads
+        text = render(fmt, result, options)
+        if clock.real_reads == reads:
+            self._keep(fmt, options, Replay(text, result.findings, result.inventory.complete,
+                                            len(result.inventory.diagnostics)),
+                       anywhere=_shared.cwd_reads == folder_reads)
+        return text
 
     def _report_key(self, fmt: str, options: RenderOptions, anywhere: bool) -> str | None:
         """A rendered report is a function of the audit (the tree memo's key), the format, the render options, the

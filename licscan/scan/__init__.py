@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         SpecialFile,
     )
     from licscan.scan.archives import ArchiveBucket, Gathered
+    from licscan.scan.deferred import Deferred
     from licscan.scan.feed import PlainFiles
 
 # The readers, the walker, the naming layer and the model are imported where a scan starts, not with this module:
@@ -88,14 +89,18 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
          progress: Progress | None = None,
          warn: Callable[[str], None] | None = None,
          known: KnownDigests | None = None,
-         meanwhile: Callable[[], None] | None = None) -> tuple[Inventory, list[FileRecord]]:
+         meanwhile: Callable[[], None] | None = None,
+         deferred: Deferred | None = None) -> tuple[Inventory, list[FileRecord]]:
     """Scan ``paths`` (files or folders) and return the inventory and the per-file records behind it.
     ``progress``, when given, is called with the virtual path of every file once it has been inspected; ``warn``
     with a one-line message when the cache folder is refused (default: standard error); ``known``: the content
     digests of files the caller read already (the tree memo's, licscan.audit), so the cache keys need no read;
     ``meanwhile``: called once, in this process, after the walk while the worker processes examine files (what
     the caller needs after the scan and would otherwise do while they idle: an audit parses its rule packs
-    there); an exception it raises ends the scan."""
+    there); an exception it raises ends the scan. ``deferred``: the largest catalogued libraries may be named with
+    their RECORD's digest and hashed by a worker after the scan (without the cache and with worker processes
+    only); the caller then must call ``deferred.settle(records)`` (a corrected inventory, or None) and
+    ``deferred.close()`` (licscan/scan/deferred.py)."""
     from licscan.inventory.walk import walk
     from licscan.scan.archives import Archives, Gathered
     from licscan.scan.feed import PlainFiles
@@ -105,7 +110,7 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     cache = open_cache(config, f"{config.settings()}\0{walk_limits!r}\0{config.exclude!r}", warn, known)
     archives = Archives(cache) if cache is not None else None
     got = Gathered()
-    plain = PlainFiles(config.limits, config.digests, config.jobs, cache, progress)
+    plain = PlainFiles(config.limits, config.digests, config.jobs, cache, progress, deferred)
     with steady_heap():  # the loaded modules and tables: not walked by the collector, here or in the workers
         try:
             items_out = walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
@@ -123,6 +128,9 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     got.records.sort(key=lambda r: r.vpath)
     if cache is not None:
         cache.trim()
+    if deferred is not None:
+        deferred.rebuild = lambda records: build_inventory(paths, records, got.distributions, got.specials,
+                                                           got.diagnostics)
     return build_inventory(paths, got.records, got.distributions, got.specials, got.diagnostics), got.records
 
 

@@ -36,12 +36,14 @@ from licscan.cache import Cache
 from licscan.identify.examine import FileRecord
 from licscan.identify.owner import distribution_of
 from licscan.model import Distribution
+from licscan.scan.deferred import Deferred
 from licscan.scan.plain import (
     Batch,
     Batcher,
     Shared,
     examine_batch,
     examine_here,
+    file_cost,
     prepare_workers,
     shared_context,
     worker_start,
@@ -82,7 +84,10 @@ class _Pool:
             and sum(b.cost for b in self.in_flight.values()) < (2 * work + AHEAD) * self.workers)
 
     def submit(self, batch: Batch) -> None:
-        self.in_flight[self.executor.submit(examine_batch, batch.files)] = batch
+        # (the flag only for a library named with its RECORD's digest: licscan/scan/deferred.py)
+        task = self.executor.submit(examine_batch, batch.files, True) if batch.assume else \
+            self.executor.submit(examine_batch, batch.files)
+        self.in_flight[task] = batch
 
     def take_back(self) -> Batch | None:
         """The last batch sent that no worker has started (cancelled here), if any."""
@@ -97,10 +102,12 @@ class PlainFiles:
     :meth:`close` (always)."""
 
     def __init__(self, limits: Limits, digests: bool, jobs: int, cache: Cache | None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, deferred: Deferred | None = None) -> None:
         self.limits, self.digests, self.cache = limits, digests, cache
         self.workers = max(0, jobs - 1)
         self.progress = progress
+        # digests a worker checks after the scan (never with the cache, the SBOM's digests or no worker)
+        self.deferred = deferred if self.workers and cache is None and not digests else None
         self.known: list[Distribution] = []  # installed distributions read ahead by the walk
         self.batcher = Batcher()
         self.waiting: deque[Batch] = deque()
@@ -119,7 +126,10 @@ class PlainFiles:
 
     def add(self, source: str, vpath: str, size: int) -> None:
         """One plain file (real path, virtual path, size), in walk order."""
-        batch = self.batcher.add(source, vpath, size)
+        if self.deferred is not None and self.deferred.wants(source, vpath, size):
+            batch: Batch | None = Batch(((source, vpath),), size, file_cost(vpath, size, hashed=False), assume=True)
+        else:
+            batch = self.batcher.add(source, vpath, size)
         if batch is None:
             return
         self.waiting.append(batch)
@@ -144,7 +154,6 @@ class PlainFiles:
             meanwhile()
         while self.waiting or (self.pool is not None and self.pool.in_flight):
             self._step(final)
-        self.close()
         checked: dict[int, bool] = {}  # id(distributions seen) -> the same as final
         for batch, records, seen in self.from_workers:
             same = checked.setdefault(id(seen), _same(seen, final.distributions))
@@ -152,6 +161,8 @@ class PlainFiles:
                 self.records.extend(examine_here(final, batch))  # (its files were reported to progress already)
             else:
                 self.records.extend(records)
+        self._defer(final)
+        self.close()
         return self.records
 
     def _step(self, final: Shared) -> None:
@@ -170,6 +181,16 @@ class PlainFiles:
             self._done(examine_here(final, batch))
         else:
             self._collect(block=True)
+
+    def _defer(self, final: Shared) -> None:
+        """Give the workers the files named with their RECORD's digest to hash while the caller judges (the pool is
+        then the deferred's to shut down)."""
+        if self.deferred is None:
+            return
+        pool = self.pool
+        if self.deferred.start(self.records, final.distributions, pool.executor if pool is not None else None,
+                               lambda files: examine_here(final, Batch(tuple(files), 0))):
+            self.pool = None
 
     def close(self) -> None:
         """End the worker processes (waiting for the batches they have started)."""

@@ -20,7 +20,7 @@ from licscan.binary.paged import PagedMap, file_bytes
 from licscan.cache import Cache, file_digest
 from licscan.identify import catalog
 from licscan.identify.examine import FileRecord, examine
-from licscan.identify.owner import distribution_of
+from licscan.identify.owner import distribution_of, recorded_sha256
 from licscan.model import Distribution
 from licscan.vpath import basename
 from licscan.workers import die_with_parent
@@ -64,9 +64,10 @@ def _shared() -> Shared:
     return _SHARED
 
 
-def _examine_path(source: str, vpath: str) -> FileRecord:
+def _examine_path(source: str, vpath: str, assume: bool = False) -> FileRecord:
     """Inspect one plain file and name what is in it, from one read or mapping of the file (opening it twice, once
-    per step, cost 0.1 s of an installed environment)."""
+    per step, cost 0.1 s of an installed environment); ``assume``: named with the digest its distribution's RECORD
+    states, not hashed (scan/deferred.py checks it later)."""
     shared = _shared()
     with contextlib.ExitStack() as stack:
         try:
@@ -77,7 +78,9 @@ def _examine_path(source: str, vpath: str) -> FileRecord:
         facts = inspect_read(data, vpath, shared.file_limits)
         if isinstance(data, PagedMap) and hasattr(mmap, "MADV_NORMAL"):
             data.madvise(mmap.MADV_NORMAL)  # inspection touched scattered headers; naming reads in order
-        return examine(vpath, facts, data, facts.size, (), shared.distributions, digests=shared.digests)
+        known = recorded_sha256(distribution_of(vpath, shared.distributions), vpath) if assume else None
+        return examine(vpath, facts, data, facts.size, (), shared.distributions, digests=shared.digests,
+                       sha256=known or None)
 
 
 @dataclass(frozen=True)
@@ -119,18 +122,19 @@ def _owner_context(shared: Shared, vpath: str) -> str:
     return shared.context.get(dist.vpath, "") if dist is not None else ""
 
 
-def examine_batch(batch: Sequence[tuple[str, str]]) -> list[FileRecord]:
+def examine_batch(batch: Sequence[tuple[str, str]], assume: bool = False) -> list[FileRecord]:
     """Examine a batch of plain files (in a worker process when jobs > 1), from the content cache when the same
     bytes were examined at the same virtual paths before.
 
     The batch is one cache entry, keyed by the content digest of every file's bytes (BLAKE3), its size,
     its virtual path and the digest of its distribution's metadata; a same-boot memo keyed by the files'
     identities (device, inode, size, mtime, ctime) skips the hashing when none of them changed. A batch whose files
-    change while they are examined, or whose results a time budget cut, is not stored."""
+    change while they are examined, or whose results a time budget cut, is not stored. ``assume``: the files are
+    named with their RECORD's digest (:mod:`licscan.scan.deferred`; only without the cache)."""
     shared = _shared()
     cache = shared.cache
     if cache is None:
-        return [_examine_path(source, vpath) for source, vpath in batch]
+        return [_examine_path(source, vpath, assume) for source, vpath in batch]
     identities = [identity(source) for source, _ in batch]
     before = [ident for ident in identities if ident is not None]
     found = _batch_key(cache, shared, batch, before) if len(before) == len(batch) else _BatchKey(None, None)
@@ -200,12 +204,13 @@ def named_by_catalog(name: str) -> bool:
     return catalog.load_catalog().any_name.fullmatch(name) is not None
 
 
-def file_cost(vpath: str, size: int) -> float:
-    """The estimated CPU seconds of examining the plain file at ``vpath`` of ``size`` bytes."""
+def file_cost(vpath: str, size: int, hashed: bool = True) -> float:
+    """The estimated CPU seconds of examining the plain file at ``vpath`` of ``size`` bytes (``hashed``: a file the
+    catalog may name is hashed)."""
     name = basename(vpath)
     if name.endswith(".a"):
         rate = _COST_PER_BYTE_ARCHIVE
-    elif named_by_catalog(name):
+    elif hashed and named_by_catalog(name):
         rate = _COST_PER_BYTE_NAMED
     else:
         rate = _COST_PER_BYTE
@@ -220,6 +225,7 @@ class Batch:
     files: tuple[tuple[str, str], ...]
     size: int
     cost: float = 0.0
+    assume: bool = False  # named with their RECORD's digest, hashed later (licscan.scan.deferred)
 
 
 class Batcher:
@@ -265,7 +271,7 @@ def examine_here(shared: Shared, batch: Batch) -> list[FileRecord]:
     previous = _SHARED
     _install(shared)
     try:
-        return examine_batch(batch.files)
+        return examine_batch(batch.files, batch.assume)
     finally:
         _install(previous)
 
