@@ -3,7 +3,7 @@
 An audit spends about 0.4 s of CPU after its scan in this process alone -- building the inventory, judging,
 rendering (the installed environment of ``benchmarks/bench_env.py``) -- while the worker processes idle. The SHA-256
 of a catalogued library that its distribution's ``RECORD`` lists is a read of the whole file (about 1.6 GB/s with
-SHA-NI here: libcublasLt.so.12, 752 MB, takes 0.47 s) and decides one fact: whether the file differs from its
+SHA-NI here: libcudnn_engines_precompiled.so.9, 547 MB, takes 0.34 s) and decides one fact: whether the file differs from its
 RECORD (``Modification.SHA256_DIFFERS``). So the largest such libraries, up to about that much hashing, are named
 with the digest their RECORD states (:data:`licscan.scan.plain.Batch.assume`), and a worker hashes them while this
 process builds the inventory, judges and renders. :meth:`Deferred.settle` then compares: a file whose digest is
@@ -31,8 +31,10 @@ from licscan.vpath import basename
 if TYPE_CHECKING:
     from licscan.model import Inventory
 
-TAIL = 0.4  # estimated CPU seconds of an audit after its scan (0.38-0.42 on the environment tree)
-SLACK = 0.1  # the hashing deferred may exceed TAIL by this much (the workers are idle until the caller settles)
+# Estimated CPU seconds of an audit after its scan (0.35-0.42 on the environment tree). The wall time saved is half
+# the hashing deferred, less what of it outlasts this work (the caller then waits): best when they are equal, so
+# at most this much is deferred (there libcudnn_engines_precompiled.so.9, 0.34 s; libcublasLt.so.12, 0.47 s, not).
+TAIL = 0.4
 HASH_RATE = 1.6e9  # bytes per second of SHA-256 read from the page cache (pread + OpenSSL with SHA-NI here)
 
 
@@ -65,7 +67,7 @@ class Deferred:
     """The digests one scan leaves to check: :meth:`wants` while the files are walked, :meth:`start` when every file
     has been examined, :meth:`settle` after the caller's own work, :meth:`close` always."""
 
-    def __init__(self, budget: float = TAIL + SLACK) -> None:
+    def __init__(self, budget: float = TAIL) -> None:
         self.budget = budget  # estimated seconds of hashing left to defer
         self.sources: dict[str, str] = {}  # virtual path -> real path, of the files named with their RECORD's digest
         self._pending: list[tuple[_Assumed, Future[str | None] | None]] = []
