@@ -33,6 +33,7 @@ CUPY_MODULES = ("cupy/cuda/cub", "cupy/cuda/jitify", "cupy/cuda/thrust", "cupy/r
                 "cupy_backends/cuda/api/runtime")
 LINUX_SUFFIX = ".cpython-312-x86_64-linux-gnu.so"
 WINDOWS_SUFFIX = ".cp312-win_amd64.pyd"
+DALI_PYTHONS = ("310", "311", "312", "313", "314", "314t", "315", "315t")
 
 
 def _wheel(pytestconfig, dist: str, version: str, platform: str) -> Path:
@@ -93,6 +94,21 @@ def _linked(report: dict) -> list[tuple[str, str | None, str | None, str, str, l
      [("sdk-library:nvidia/cudart@unknown", None, None, "cudart_static.lib", EULA,
        ["cuda/bindings/_internal/runtime" + WINDOWS_SUFFIX, "cuda/bindings/_internal/runtime_ptds" + WINDOWS_SUFFIX])],
      []),
+    # NVIDIA's DALI links the runtime into each of its libraries and Python modules (nvidia-* distributions are not
+    # judged by CUDA-EULA-NOT-REDISTRIBUTABLE).
+    ("nvidia-dali-cuda120", "2.4.0", cw.LINUX,
+     [("sdk-library:nvidia/cudart@12.9.x", "12.9.x", "marker", "libcudart_static.a", EULA,
+       ["nvidia/dali/.libs/libcvcuda-a00410f9.so.0", "nvidia/dali/.libs/libnvcv_types-8eb37806.so.0",
+        *(f"nvidia/dali/backend_impl.cpython-{v}-x86_64-linux-gnu.so" for v in DALI_PYTHONS),
+        "nvidia/dali/libdali.so", "nvidia/dali/libdali_core.so", "nvidia/dali/libdali_kernels.so",
+        "nvidia/dali/libdali_operators.so",
+        *(f"nvidia/dali/python_function_plugin.cpython-{v}-x86_64-linux-gnu.so" for v in DALI_PYTHONS)])], []),
+    # tensorflow 2.21.0: two op libraries link CUDA 12.5's runtime; libtensorflow_cc.so.2 (1.1 GB, past the 512 MiB
+    # content probe) holds none of its strings (checked with bytes.find).
+    ("tensorflow", "2.21.0", cw.LINUX,
+     [("sdk-library:nvidia/cudart@12.5.x", "12.5.x", "marker", "libcudart_static.a", EULA,
+       ["tensorflow/compiler/tf2xla/ops/_xla_ops.so",
+        "tensorflow/lite/experimental/microfrontend/python/ops/_audio_microfrontend_op.so"])], []),
     # No EULA text is mapped to CUDA 13.2 yet (rules/licenses/documents.yaml): a review on each path.
     ("cupy-cuda13x", "14.2.0", cw.WINDOWS,
      [("sdk-library:nvidia/cudart@13.2.x", "13.2.x", "marker", "cudart_static.lib", EULA,

@@ -23,7 +23,11 @@ each test names what was wrong before its fix.
 * nvidia-npp 13.2.0.93 (Windows): NPP's DLLs bundled in an application were NPP "13.x" (their file names); their
   version resources say "NVIDIA CUDA NPPCORE Library, Version 13.2.0.93" and so on.
 * xformers 0.0.35 (manylinux, win_amd64) and torchaudio 2.11.1 (manylinux): device code equal to cuobjdump's
-  listing (the Windows DLL's fatbin sections cut out for it, tests/census_wheels.py).
+  listing (the Windows DLL's fatbin sections cut out for it, tests/census_wheels.py); likewise warp-lang 1.19.0,
+  faiss-gpu-cu12 1.14.1.post1, ctranslate2 4.8.5, nvidia-dali-cuda120 2.4.0, tensorflow 2.21.0
+  (libtensorflow_framework.so.2; libtensorflow_cc.so.2 also keeps 5,745 images in fatbins inside .rodata, which
+  cuobjdump does not list: its 1,494 .nv_fatbin images are equal), jax-cuda12-plugin 0.10.2 and cupy-cuda12x 14.2.0.
+  Their statically linked CUDA runtimes: tests/test_realworld_static_cudart.py.
 * Covered as they are (no fix needed): triton-windows 3.8.0.post29 (ptxas.exe 12.9.86 and cuda.lib for review),
   onnxruntime-gpu 1.31.1 win_amd64 (1,748 device images; CUDA 13 DLLs it imports and does not ship), tensorrt-lean-cu12-libs
   11.4.0.106 (TensorRT under its SLA, from its wheel's version).
@@ -264,7 +268,12 @@ def test_export_names_and_version_resources_agree_with_lief(renamed):
     ("warp-lang", "1.19.0", cw.WINDOWS, "warp/bin/warp.dll", 117),
     ("faiss-gpu-cu12", "1.14.1.post1", cw.LINUX, "faiss_gpu_cu12.libs/libfaiss-6b43fd57.so", 364),
     ("ctranslate2", "4.8.5", cw.LINUX, "ctranslate2.libs/libctranslate2-a7a60d30.so.4.8.5", 272),
-    ("ctranslate2", "4.8.5", cw.WINDOWS, "ctranslate2/ctranslate2.dll", 272)])
+    ("ctranslate2", "4.8.5", cw.WINDOWS, "ctranslate2/ctranslate2.dll", 272),
+    ("nvidia-dali-cuda120", "2.4.0", cw.LINUX, "nvidia/dali/libdali_operators.so", 1040),
+    ("tensorflow", "2.21.0", cw.LINUX, "tensorflow/libtensorflow_framework.so.2", 240),
+    ("jax-cuda12-plugin", "0.10.2", cw.LINUX, "jax_cuda12_plugin/_solver.so", 18),
+    ("cupy-cuda12x", "14.2.0", cw.LINUX, "cupy/cuda/cub.cpython-312-x86_64-linux-gnu.so", 13),
+    ("cupy-cuda12x", "14.2.0", cw.WINDOWS, "cupy/cuda/cub.cp312-win_amd64.pyd", 13)])
 def test_device_code_equals_cuobjdump(pytestconfig, tmp_path, dist, version, platform, member, images):
     oracle.require_cuobjdump()
     wheel = _wheel(pytestconfig, dist, version, platform)
