@@ -217,3 +217,16 @@ def test_sbom_links_the_runtime_into_its_binary(pytestconfig, tmp_path):
     bom = json.loads(cdx.read_text())
     deps = {d["ref"]: d.get("dependsOn", []) for d in bom["dependencies"]}
     assert runtime["SPDXID"] in deps[dll["SPDXID"]]
+
+
+def test_reports_say_how_the_runtime_is_there(pytestconfig, tmp_path):
+    """Text and Markdown reports show the linked runtime's release range and the library it came from (before:
+    "cudart (version unknown)", as if ctranslate2.dll were the runtime)."""
+    wheel = _wheel(pytestconfig, "ctranslate2", "4.8.5", cw.WINDOWS)
+    text = _run(tmp_path, "audit", str(wheel), "--no-cache").stdout.splitlines()
+    assert ("  component NVIDIA cudart 12.8.x (sdk-library; linked from cudart_static.lib), license "
+            "LicenseRef-NVIDIA-CUDA-EULA") in text
+    markdown = _run(tmp_path, "audit", str(wheel), "--no-cache", "--format", "markdown").stdout.splitlines()
+    assert [line for line in markdown if line.startswith("| cudart |")] == [
+        f"| cudart | NVIDIA | sdk-library (linked from cudart_static.lib) | 12.8.x | LicenseRef-NVIDIA-CUDA-EULA | "
+        f"`{wheel}!/ctranslate2/ctranslate2.dll` |"]

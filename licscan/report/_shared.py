@@ -71,6 +71,24 @@ def is_nvidia(component: Component) -> bool:
     return (component.vendor or "") == "NVIDIA"
 
 
+def version_label(component: Component, unknown: str) -> str:
+    """The version a report shows: the component's; for a part linked into another binary, which has no file of its
+    own to state one, the range its evidence gives ("12.9.x"); else ``unknown``."""
+    if component.version:
+        return component.version
+    if component.linked_from and component.version_ranges:
+        return component.version_ranges[0]
+    return unknown
+
+
+def naming_note(component: Component) -> str:
+    """How the part is in its file, when that is not as a file of its own name: "linked from libcudart_static.a",
+    "declared name cudart64_12.dll" ("" otherwise)."""
+    notes = [f"linked from {', '.join(component.linked_from)}"] if component.linked_from else []
+    notes += [f"declared name {', '.join(component.declared_names)}"] if component.declared_names else []
+    return "; ".join(notes)
+
+
 def toolkit_label(toolkit: ToolkitRange | None) -> str:
     from licscan.report.inspect_text import toolkit_text
 

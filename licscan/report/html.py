@@ -23,7 +23,9 @@ from licscan.report._shared import (
     device_code_by_file,
     generated_at,
     is_nvidia,
+    naming_note,
     rel,
+    version_label,
     waived,
 )
 
@@ -135,8 +137,9 @@ def _component_rows(components: Sequence[Component]) -> list[list[str]]:
         evidence = "<ol class=\"evidence\">" + "".join(f"<li>{_e(e)}</li>" for e in c.evidence) + "</ol>"
         kind = _e(c.kind.value) + (f"<br><span class=\"muted\">{_e(c.confidence.value)} confidence</span>"
                                    if c.kind in GPU_LAYER_KINDS and c.confidence is not None else "")
+        kind += f"<br><span class=\"muted\">{_e(naming_note(c))}</span>" if naming_note(c) else ""
         text_date = c.license_text.date if c.license_text is not None else None
-        rows.append([f"<b>{_e(c.name)}</b>", _e(c.vendor), kind, _e(c.version or "unknown"),
+        rows.append([f"<b>{_e(c.name)}</b>", _e(c.vendor), kind, _e(version_label(c, "unknown")),
                      _e(c.license or "unknown") + (f"<br><span class=\"muted\">EULA text {_e(text_date)}"
                                                    "</span>" if text_date else ""),
                      "<br>".join(_code(p) for p in c.paths), evidence])

@@ -12,7 +12,17 @@ from licscan import __version__
 from licscan.escape import markdown, markdown_code
 from licscan.findings import Finding, Verdict
 from licscan.model import GPU_LAYER_KINDS, Inventory
-from licscan.report._shared import DISCLAIMER, active, by_severity, counts, is_nvidia, rel, waived
+from licscan.report._shared import (
+    DISCLAIMER,
+    active,
+    by_severity,
+    counts,
+    is_nvidia,
+    naming_note,
+    rel,
+    version_label,
+    waived,
+)
 
 MAX_BYTES = 1_000_000
 TOP_FINDINGS = 50
@@ -54,7 +64,9 @@ def _components(inventory: Inventory, limit: int | None) -> tuple[list[str], int
         kind = c.kind.value
         if c.kind in GPU_LAYER_KINDS and c.confidence is not None:
             kind += f" ({c.confidence.value} confidence)"
-        lines.append(f"| {cell(c.name)} | {cell(c.vendor)} | {cell(kind)} | {cell(c.version or 'unknown')} "
+        if naming_note(c):
+            kind += f" ({naming_note(c)})"
+        lines.append(f"| {cell(c.name)} | {cell(c.vendor)} | {cell(kind)} | {cell(version_label(c, 'unknown'))} "
                      f"| {cell(c.license or 'unknown')} | {code(where, table=True)} |")
     if not rows:
         lines = ["No NVIDIA or GPU-runtime components were found."]

@@ -17,7 +17,16 @@ from typing import TextIO
 from licscan.escape import terminal
 from licscan.findings import Finding, Verdict
 from licscan.model import GPU_LAYER_KINDS, Component, Dependency, Inventory
-from licscan.report._shared import DISCLAIMER, ToolkitRow, active, by_severity, device_code_by_file, rel
+from licscan.report._shared import (
+    DISCLAIMER,
+    ToolkitRow,
+    active,
+    by_severity,
+    device_code_by_file,
+    naming_note,
+    rel,
+    version_label,
+)
 from licscan.report.progress import is_terminal
 
 STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -111,8 +120,9 @@ def _file_lines(path: str, per_file: _PerFile) -> list[str]:
         out.extend(_finding_lines(f))
     for c in per_file.components.get(path, ()):
         vendor = f"{c.vendor} " if c.vendor else ""
-        out.append(f"  [green]component[/] {_e(vendor)}{_e(c.name)} {_e(c.version or '(version unknown)')} "
-                   f"({_e(c.kind.value)}), license {_e(c.license or 'unknown')}")
+        note = naming_note(c)
+        out.append(f"  [green]component[/] {_e(vendor)}{_e(c.name)} {_e(version_label(c, '(version unknown)'))} "
+                   f"({_e(c.kind.value)}{_e('; ' + note if note else '')}), license {_e(c.license or 'unknown')}")
         if c.kind in GPU_LAYER_KINDS:  # a layer: how sure, and what in this file says so (docs/layers.md)
             out.append(f"    confidence {_e(c.confidence.value if c.confidence is not None else 'unknown')}")
             out.extend(f"    evidence: {_e(e[len(path) + 2:])}" for e in c.evidence if e.startswith(path + ": "))
