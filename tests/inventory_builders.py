@@ -16,6 +16,11 @@ from pathlib import Path
 
 import zstandard
 
+from licscan.binary.stream import WindowStream
+from licscan.inventory import compressed
+from licscan.inventory.member import Tally
+from licscan.inventory.sniff import ArchiveKind
+
 FIXTURES = Path(__file__).parent / "fixtures" / "cuda13"
 LIB = (FIXTURES / "libkern.so").read_bytes()
 EXE = (FIXTURES / "exe_multi").read_bytes()
@@ -217,3 +222,25 @@ def tree_digest(root: Path) -> str:
                 with open(path, "rb") as handle:
                     h.update(hashlib.sha256(handle.read()).digest())
     return h.hexdigest()
+
+
+class SequentialStream:
+    """A compressed tar stream as tarfile's ``r|`` reads it (the model test_inflow.py and test_unzstd.py compare the
+    read-ahead decompressors with): the decompressor read in 10240-byte blocks, each when a byte of it is first
+    needed, each charged then; ``packed`` the compressed count after the last block read."""
+
+    def __init__(self, blob: bytes, kind: ArchiveKind, tally: Tally) -> None:
+        self.raw = compressed.CountingReader(WindowStream(blob))
+        self.stream = compressed.CountingReader(compressed.open_stream(kind, self.raw), on_read=tally.charge)
+        self.buf = b""
+        self.packed = 0
+
+    def read(self, size: int) -> bytes:
+        while len(self.buf) < size:
+            block = self.stream.read(tarfile.RECORDSIZE)  # 10240
+            if not block:
+                break
+            self.packed = self.raw.count
+            self.buf += block
+        out, self.buf = self.buf[:size], self.buf[size:]
+        return out

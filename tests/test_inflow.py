@@ -9,13 +9,12 @@ import hashlib
 import random
 import shutil
 import subprocess
-import tarfile
 import threading
 from pathlib import Path
 
 import pytest
 import zstandard
-from inventory_builders import tar_bytes
+from inventory_builders import SequentialStream, tar_bytes
 
 from licscan.binary.stream import WindowStream
 from licscan.cli import main
@@ -31,27 +30,6 @@ from licscan.model import Diagnostic
 
 _RANDOM = random.Random(14)
 PLAIN = b"".join(b"%08d libcublas.so.12 sm_90 " % i + _RANDOM.randbytes(i % 97) for i in range(60_000))  # ~4.7 MB
-
-
-class _Sequential:
-    """The stream as tarfile's ``r|`` read it: the decompressor read in 10240-byte blocks, each when a byte of it is
-    first needed, each charged then; ``packed`` the compressed count after the last block read."""
-
-    def __init__(self, blob: bytes, kind: ArchiveKind, tally: Tally) -> None:
-        self.raw = compressed.CountingReader(WindowStream(blob))
-        self.stream = compressed.CountingReader(compressed.open_stream(kind, self.raw), on_read=tally.charge)
-        self.buf = b""
-        self.packed = 0
-
-    def read(self, size: int) -> bytes:
-        while len(self.buf) < size:
-            block = self.stream.read(tarfile.RECORDSIZE)  # 10240
-            if not block:
-                break
-            self.packed = self.raw.count
-            self.buf += block
-        out, self.buf = self.buf[:size], self.buf[size:]
-        return out
 
 
 def _blob(kind: ArchiveKind, data: bytes = PLAIN) -> bytes:
@@ -71,7 +49,7 @@ def _both(blob: bytes, kind: ArchiveKind, sizes: list[int]) -> tuple[list[tuple]
     for make in ("sequential", "inflow"):
         tally = Tally(WalkLimits())
         if make == "sequential":
-            reader: _Sequential | Inflow = _Sequential(blob, kind, tally)
+            reader: SequentialStream | Inflow = SequentialStream(blob, kind, tally)
             flow = None
         else:
             raw = compressed.CountingReader(WindowStream(blob))
@@ -85,7 +63,7 @@ def _both(blob: bytes, kind: ArchiveKind, sizes: list[int]) -> tuple[list[tuple]
                 except Exception as error:  # noqa: BLE001 - compared below
                     got.append(("error", type(error).__name__, str(error), tally.reads))
                     break
-                packed = reader.packed if isinstance(reader, _Sequential) else reader.packed()
+                packed = reader.packed if isinstance(reader, SequentialStream) else reader.packed()
                 got.append((data, tally.reads, packed))
                 if not data:
                     break

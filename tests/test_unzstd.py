@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import random
 import signal
-import tarfile
 
 import pytest
 import zstandard
-from inventory_builders import tar_bytes
+from inventory_builders import SequentialStream, tar_bytes
 
 from licscan.binary.stream import WindowStream
 from licscan.inventory import compressed, inflow, unzstd
@@ -35,28 +34,6 @@ def _damaged(blob: bytes, at: int = 60) -> bytes:
     for k in range(0, 64, 8):  # at 60 %: in a compressed block of BLOB (most of its blocks are raw)
         out[len(blob) * at // 100 + k] ^= 0x5A
     return bytes(out)
-
-
-class _Sequential:
-    """The stream as tarfile's ``r|`` read it (test_inflow.py's model): 10240-byte blocks, each charged when first
-    needed; ``packed`` the compressed count after the last block read."""
-
-    def __init__(self, blob: bytes, tally: Tally) -> None:
-        self.raw = compressed.CountingReader(WindowStream(blob))
-        self.stream = compressed.CountingReader(compressed.open_stream(ArchiveKind.ZSTD, self.raw),
-                                                on_read=tally.charge)
-        self.buf = b""
-        self.packed = 0
-
-    def read(self, size: int) -> bytes:
-        while len(self.buf) < size:
-            block = self.stream.read(tarfile.RECORDSIZE)
-            if not block:
-                break
-            self.packed = self.raw.count
-            self.buf += block
-        out, self.buf = self.buf[:size], self.buf[size:]
-        return out
 
 
 @pytest.fixture
@@ -83,7 +60,7 @@ def _reads(reader, tally: Tally, sizes: list[int]) -> list[tuple]:
         except Exception as error:  # noqa: BLE001 - compared
             got.append(("error", type(error).__name__, str(error), tally.reads))
             break
-        got.append((data, tally.reads, reader.packed if isinstance(reader, _Sequential) else reader.packed()))
+        got.append((data, tally.reads, reader.packed if isinstance(reader, SequentialStream) else reader.packed()))
         if not data:
             break
     return got
@@ -91,7 +68,7 @@ def _reads(reader, tally: Tally, sizes: list[int]) -> list[tuple]:
 
 def _both(tmp_path, owner: unzstd.Decompressor, blob: bytes, sizes: list[int]) -> tuple[list, list, unzstd.ProcessLane]:
     tally = Tally(WalkLimits())
-    sequential = _reads(_Sequential(blob, tally), tally, sizes)
+    sequential = _reads(SequentialStream(blob, ArchiveKind.ZSTD, tally), tally, sizes)
     fd = _file(tmp_path, blob)
     try:
         lane = owner.lane(len(blob), (fd, OFFSET))
@@ -137,7 +114,7 @@ def test_an_error_at_the_first_piece_of_a_batch_is_raised_by_the_read_that_reach
         sequential, ahead, _lane = _both(tmp_path, child, blob, [5000] * 2000)
     else:
         tally = Tally(WalkLimits())
-        sequential = _reads(_Sequential(blob, tally), tally, [5000] * 2000)
+        sequential = _reads(SequentialStream(blob, ArchiveKind.ZSTD, tally), tally, [5000] * 2000)
         raw = compressed.CountingReader(WindowStream(blob))
         tally = Tally(WalkLimits())
         flow = Inflow(compressed.open_stream(ArchiveKind.ZSTD, raw), raw, tally)
