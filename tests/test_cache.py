@@ -267,16 +267,19 @@ def test_environment_tree_reports_cold_cached_and_copied_are_identical(tmp_path,
     assert audit(tree.parent, "--cache-dir", cache) == plain
     assert audit(tree.parent, "--cache-dir", cache) == plain
     copy = tmp_path / "copy"
-    shutil.copytree(tree, copy / "site-packages", symlinks=True)
-    assert audit(copy, "--cache-dir", cache) == plain
-    lib = copy / "site-packages/nvidia/cublas/lib/libcublasLt.so.12"
-    with open(lib, "r+b") as handle:
-        handle.seek(lib.stat().st_size // 2)
-        byte = handle.read(1)
-        handle.seek(-1, os.SEEK_CUR)
-        handle.write(bytes([byte[0] ^ 1]))
-    changed = audit(copy, "--cache-dir", cache)
-    assert changed == audit(copy, "--no-cache")
+    try:  # the copy is 4.2 GiB: never leave it behind, passed or failed
+        shutil.copytree(tree, copy / "site-packages", symlinks=True)
+        assert audit(copy, "--cache-dir", cache) == plain
+        lib = copy / "site-packages/nvidia/cublas/lib/libcublasLt.so.12"
+        with open(lib, "r+b") as handle:
+            handle.seek(lib.stat().st_size // 2)
+            byte = handle.read(1)
+            handle.seek(-1, os.SEEK_CUR)
+            handle.write(bytes([byte[0] ^ 1]))
+        changed = audit(copy, "--cache-dir", cache)
+        assert changed == audit(copy, "--no-cache")
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
     (cublas_lt,) = [c for c in json.loads(changed[1])["components"] if c["name"] == "cublasLt"]
     assert "sha256-differs-from-record" in cublas_lt["properties"]["modified"].split(",")
 
