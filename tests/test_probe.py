@@ -57,9 +57,15 @@ def test_the_naming_literals_are_one_set():
     wanted |= {cat.release_banner, cat.copyright} | {e.banner for e in cat.entries if e.banner is not None}
     # (A PE version resource's markers are searched in its .rsrc section, not in the whole file.)
     wanted |= {literal for e in cat.entries for literal in (m.literal for m in e.markers if not m.resource)}
-    # The literals that show a static library linked into a binary (cudart's ``static`` evidence).
-    wanted |= {lit for e in cat.entries if e.static is not None for group in e.static.evidence for lit in group}
+    # The literals that show a static library linked into a binary (cudart's ``static`` evidence), and the gate of
+    # the evidence searched in a second pass only in a file that holds it (the PTX assembler's banner).
+    statics = [e.static for e in cat.entries if e.static is not None]
+    wanted |= {lit for s in statics if s.gate is None for group in s.evidence for lit in group}
+    wanted |= {s.gate for s in statics if s.gate is not None}
     assert set(catalog.literal_set().needles) == wanted
+    gated = {lit for s in statics if s.gate is not None for group in s.evidence for lit in group} - wanted
+    assert set(catalog.gated_literal_set().needles) == gated
+    assert b"bad input: does not match type NVJITLINK_INPUT_PTX" in gated and len(gated) <= 64
     assert b"ZLUDA_CUDA_LIB" in wanted and b"#define CUDART_VERSION " in wanted
     # ahocorasick-rs's SIMD prefilter takes at most 64 literals: with 65 the pass over libcublas.so.12 (110 MiB) took
     # 0.175 s of CPU instead of 0.012 s (measured twice, this machine). A catalog or signal table that needs more

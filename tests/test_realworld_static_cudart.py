@@ -56,10 +56,12 @@ def _audit(cwd: Path, path: Path) -> dict:
     return json.loads((cwd / "report.json").read_text())
 
 
-def _linked(report: dict) -> list[tuple[str, str | None, str | None, str, str, list[str]]]:
+def _linked(report: dict, name: str | None = "cudart") -> list[tuple[str, str | None, str | None, str, str,
+                                                                     list[str]]]:
+    """The parts named ``name`` (None: every part) linked into the report's binaries."""
     return sorted((c["id"], c["properties"].get("version_range"), c["properties"].get("version_source"),
                    c["properties"]["linked_from"], c["license"], [p.rsplit("!/", 1)[1] for p in c["paths"]])
-                  for c in report["components"] if "linked_from" in c["properties"])
+                  for c in report["components"] if "linked_from" in c["properties"] and name in (None, c["name"]))
 
 
 @pytest.mark.parametrize("dist,version,platform,expected,findings", [
@@ -77,14 +79,18 @@ def _linked(report: dict) -> list[tuple[str, str | None, str | None, str, str, l
        ["ctranslate2.libs/libctranslate2-a7a60d30.so.4.8.5"])], []),
     # warp.so has no SONAME and holds ptxas's banner (the PTX compiler it links): it was named ptxas 13.4.92, a
     # developer tool (CUDA-EULA-DEV-TOOL), and its runtime was not looked for. No EULA text is mapped to 13.4 or
-    # 13.5 yet (rules/licenses/documents.yaml): a review on each path.
+    # 13.5 yet (rules/licenses/documents.yaml): a review on each path. warp also links the PTX compiler, nvJitLink
+    # and NVRTC statically (tests/test_realworld_static_nvidia.py, which checks their findings): one review per
+    # linked part, and for each of the four others an Attachment A finding.
     ("warp-lang", "1.19.0", cw.LINUX,
      [("sdk-library:nvidia/cudart@13.4.x", "13.4.x", "marker", "libcudart_static.a", EULA, ["warp/bin/warp.so"])],
-     [("CUDA-EULA-TEXT-UNKNOWN", "warning", "warp/bin/warp.so")]),
+     [("CUDA-EULA-NOT-REDISTRIBUTABLE", "note", "warp/bin/warp.so")] * 4
+     + [("CUDA-EULA-TEXT-UNKNOWN", "warning", "warp/bin/warp.so")] * 5),
     ("warp-lang", "1.19.0", cw.WINDOWS,
      [("sdk-library:nvidia/cudart@13.4.x", "13.4.x", "device-code", "cudart_static.lib", EULA,
        ["warp/bin/warp.dll"])],
-     [("CUDA-EULA-TEXT-UNKNOWN", "warning", "warp/bin/warp.dll")]),
+     [("CUDA-EULA-NOT-REDISTRIBUTABLE", "warning", "warp/bin/warp.dll")] * 4
+     + [("CUDA-EULA-TEXT-UNKNOWN", "warning", "warp/bin/warp.dll")] * 5),
     ("cuda-bindings", "13.5.0", cw.LINUX,
      [("sdk-library:nvidia/cudart@13.5.x", "13.5.x", "marker", "libcudart_static.a", EULA,
        ["cuda/bindings/_internal/runtime" + LINUX_SUFFIX, "cuda/bindings/_internal/runtime_ptds" + LINUX_SUFFIX])],
@@ -154,7 +160,7 @@ def test_release_evidence_of_ctranslate2(pytestconfig, tmp_path):
 def test_dynamically_linked_runtime_is_not_reported_as_linked(pytestconfig, tmp_path, dist, version, platform):
     """Binaries that load libcudart.so (DT_NEEDED or dlopen) carry none of the runtime's own strings."""
     report = _audit(tmp_path, _wheel(pytestconfig, dist, version, platform))
-    assert _linked(report) == []
+    assert _linked(report, None) == []
     assert report["diagnostics"] == []
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from licscan.binary.buffer import Buffer
 from licscan.binary.probe import find, window
 from licscan.identify.catalog_table import Catalog, Entry, load_catalog
-from licscan.identify.observe import Observation, Seen, literal_set, observe
+from licscan.identify.observe import Observation, Seen, gated_literal_set, literal_set, observe
 from licscan.identify.owner import recorded_sha256
 from licscan.identify.versions import choose, distribution_claim, name_claim, trusted_first
 from licscan.model import (
@@ -227,5 +227,5 @@ def _distribution(draft: _Draft, entry: Entry, distribution: Distribution, vpath
             draft.evidence.append(f"sha256 {actual} differs from {dist_name} RECORD {recorded}")
 
 
-__all__ = ["ComponentMatch", "Observation", "VersionClaim", "VersionSource", "basename", "find", "identify",
+__all__ = ["ComponentMatch", "Observation", "VersionClaim", "VersionSource", "basename", "find", "gated_literal_set", "identify",
            "literal_set", "load_catalog", "name", "observe", "window"]

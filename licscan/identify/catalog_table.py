@@ -7,6 +7,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from licscan.knowledge import catalog_table
@@ -53,15 +54,25 @@ class VersionCode:
     suffix: bytes
 
 
+class StaticRelease(Enum):
+    """Where the release of a library linked into a binary is read (``static.release`` of the catalog)."""
+
+    CODE = "code"  # its version query's code (``version_code``), else the toolkit of the device code beside it
+    BANNER = "banner"  # the CUDA release line of the file, when every such line in it states the same release
+    MARKER = "marker"  # the entry's version markers in the file
+
+
 @dataclass(frozen=True)
 class Static:
     """How a library linked into another binary shows (``static`` of rules/catalog/nvidia.yaml): the name of the
-    static library per host format (``elf``, ``pe``), the literal sets any one of which proves it is there, and the
-    code of its version query."""
+    static library per host format (``elf``, ``pe``), the literal sets any one of which proves it is there, the
+    literal without which its evidence is not searched (``gate``), and where its release is read (``release``)."""
 
     library: dict[str, str]
     evidence: tuple[tuple[bytes, ...], ...]
     version_code: tuple[VersionCode, ...] = ()
+    gate: bytes | None = None
+    release: StaticRelease = StaticRelease.CODE
 
 
 MARKER_FORMATS = ("dotted", "prefix", "cudart")
@@ -129,7 +140,12 @@ def _static(name: str, spec: Mapping[str, Any] | None) -> Static | None:
         raise ValueError(f"rules/catalog/nvidia.yaml: {name}: static needs library {{elf, pe}} and evidence lists")
     code = tuple(VersionCode(bytes.fromhex(c["prefix"]), bytes.fromhex(c["suffix"]))
                  for c in spec.get("version_code") or ())
-    return Static(library, evidence, code)
+    gate = str(spec["gate"]).encode() if spec.get("gate") else None
+    release = str(spec.get("release") or "code")
+    if release not in {r.value for r in StaticRelease} or (gate is not None and not all(gate in g for g in evidence)):
+        raise ValueError(f"rules/catalog/nvidia.yaml: {name}: static release is one of "
+                         f"{[r.value for r in StaticRelease]}, and every evidence list holds the gate literal")
+    return Static(library, evidence, code, gate, StaticRelease(release))
 
 
 def _entry(name: str, spec: Mapping[str, Any], licenses: Mapping[str, str]) -> Entry:
@@ -183,4 +199,4 @@ def _any_name(entries: list[Entry]) -> re.Pattern[str]:
     return re.compile("|".join(parts) or "(?!)")
 
 
-__all__ = ["Catalog", "Entry", "Marker", "NamePattern", "Static", "VersionCode", "load_catalog"]
+__all__ = ["Catalog", "Entry", "Marker", "NamePattern", "Static", "StaticRelease", "VersionCode", "load_catalog"]

@@ -23,8 +23,9 @@ from licscan.binary.buffer import Buffer
 from licscan.binary.modinfo import modinfo
 from licscan.binary.probe import Literals, LiteralSet, window
 from licscan.identify import signals
-from licscan.identify.catalog_table import Catalog, Entry, load_catalog
+from licscan.identify.catalog_table import Catalog, Entry, Static, StaticRelease, load_catalog
 from licscan.identify.versions import (
+    banner_claims,
     code_claims,
     device_code_claim,
     marker_claims,
@@ -54,8 +55,25 @@ def literal_set() -> LiteralSet:
     own = [cat.release_banner, cat.copyright]
     own += [e.banner for e in cat.entries if e.banner is not None]
     own += [marker.literal for e in cat.entries for marker in e.markers if not marker.resource]
-    own += [lit for e in cat.entries if e.static is not None for group in e.static.evidence for lit in group]
+    own += [lit for static in _statics(cat) if static.gate is None for group in static.evidence for lit in group]
+    own += [static.gate for static in _statics(cat) if static.gate is not None]
     return LiteralSet(tuple(own) + signals.literal_set().needles)
+
+
+@functools.cache
+def gated_literal_set() -> LiteralSet:
+    """The literals of the static libraries' evidence that has a ``gate`` (rules/catalog/nvidia.yaml), except those
+    :func:`literal_set` holds: searched in a second pass over a host binary, and only in one that holds a gate
+    literal (the PTX assembler's banner for the PTX compiler, nvJitLink and NVRTC). One set holds at most 64
+    literals (the SIMD prefilter's limit, tests/test_probe.py): the libraries linked into few binaries are found
+    without growing the set every file is searched for."""
+    first = literal_set().index
+    return LiteralSet(tuple(lit for static in _statics(load_catalog()) if static.gate is not None
+                            for group in static.evidence for lit in group if lit not in first))
+
+
+def _statics(cat: Catalog) -> list[Static]:
+    return [e.static for e in cat.entries if e.static is not None]
 
 
 @dataclass(frozen=True)
@@ -190,26 +208,65 @@ def _host(facts: FileFacts | None) -> str | None:
 def _linked(cat: Catalog, file: _File) -> tuple[Seen, ...]:
     """The catalogued static libraries linked into a host binary the catalog does not name (an NVIDIA library's own
     copy of the static runtime is part of that library): an entry's ``static`` evidence, every literal of one of
-    its lists in the file. Its version: the CUDART_VERSION its version query stores, else the toolkit of the device
-    code linked beside it (nvcc links the runtime of its own toolkit)."""
+    its lists in the file; its release where ``static.release`` says (:func:`_static_claims`)."""
     host = _host(file.facts)
     if host is None or file.literals.data is None or file.size > cat.probe_limit:
         return ()
+    evidence = _Evidence(file.literals)
     out = []
     for entry in cat.entries:
         static = entry.static
         if static is None or host not in static.library:
             continue
-        hits = next((h for group in static.evidence for h in (file.literals.all_found(group),) if h), None)
+        hits = evidence.held(static)
         if hits is None:
             continue
         library = static.library[host]
         how = (f"linked from {library}: " + ", ".join(f"{lit.decode('latin-1')!r} at {at:#x}" for lit, at in hits)
                + f" ({_CATALOG}: {entry.name} static)")
-        claims = code_claims(static, file.literals.data)
-        device = device_code_claim(file.facts.all_images() if file.facts is not None else ())
-        out.append(Seen(entry, None, how, tuple(claims) + ((device,) if device else ()), linked_from=library))
+        out.append(Seen(entry, None, how, _static_claims(cat, entry, static, file), linked_from=library))
     return tuple(out)
+
+
+class _Evidence:
+    """The literals of static-library evidence in one file: those of :func:`literal_set` from the file's one pass,
+    the gated ones from a second pass (:func:`gated_literal_set`), run at most once and only when a gate is found."""
+
+    def __init__(self, literals: Literals) -> None:
+        self._first = literals
+        self._second: Literals | None = None
+
+    def find(self, needle: bytes) -> int:
+        if needle in literal_set().index:
+            return self._first.find(needle)
+        if self._second is None:
+            self._second = Literals(self._first.data, gated_literal_set())
+        return self._second.find(needle)
+
+    def held(self, static: Static) -> list[tuple[bytes, int]] | None:
+        """``(literal, offset)`` of the first of ``static``'s evidence lists the file holds whole, else None."""
+        if static.gate is not None and self._first.find(static.gate) < 0:
+            return None
+        for group in static.evidence:
+            hits = [(lit, self.find(lit)) for lit in group]
+            if all(at >= 0 for _lit, at in hits):
+                return hits
+        return None
+
+
+def _static_claims(cat: Catalog, entry: Entry, static: Static, file: _File) -> tuple[VersionClaim, ...]:
+    """The release of a library linked into ``file``: the CUDART_VERSION its version query stores, else the toolkit
+    of the device code linked beside it (nvcc links the runtime of its own toolkit); or the file's CUDA release
+    line when all agree; or the entry's version markers."""
+    data = file.literals.data
+    if data is None:
+        return ()
+    if static.release is StaticRelease.BANNER:
+        return tuple(banner_claims(data, cat.release_banner))
+    if static.release is StaticRelease.MARKER:
+        return tuple(marker_claims(entry, file.literals))
+    device = device_code_claim(file.facts.all_images() if file.facts is not None else ())
+    return tuple(code_claims(static, data)) + ((device,) if device else ())
 
 
 def _is_executable(facts: FileFacts | None) -> bool:
@@ -278,4 +335,4 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
     return Seen(found.entry, found.name_match, found.how, tuple(claims), no_banner, info, found.declared)
 
 
-__all__ = ["Observation", "Seen", "literal_set", "observe"]
+__all__ = ["Observation", "Seen", "gated_literal_set", "literal_set", "observe"]

@@ -156,6 +156,32 @@ def release_claim(data: Buffer, at: int, banner: bytes) -> list[VersionClaim]:
     return [VersionClaim(VersionSource.MARKER, m.group(2).decode(), True, f"marker {line!r} at {at:#x}")]
 
 
+#: CUDA release lines of one file read for a linked library's release (warp-lang 1.19.0's warp.so holds 104, one per
+#: toolkit note of its device code and the library's own): past this many the file says nothing.
+BANNER_LIMIT = 4096
+
+
+def banner_claims(data: Buffer, banner: bytes) -> list[VersionClaim]:
+    """The release of a library linked into a binary that holds its CUDA release line (``release: banner`` of
+    rules/catalog/nvidia.yaml: "Cuda compilation tools, release 13.4, V13.4.92"): one claim when every such line in
+    the file states the same release; none when they differ (device code of another toolkit beside it), none is
+    found, or there are more than :data:`BANNER_LIMIT`."""
+    offsets, = occurrence_table(data, [banner], limit=BANNER_LIMIT)
+    lines: dict[bytes, tuple[bytes, int]] = {}  # release -> (the line, its first offset)
+    count = 0
+    for at in offsets or ():
+        m = _RELEASE.match(window(data, at + len(banner), 40))
+        if m is not None:  # (a format string, "release %d.%d", states none)
+            lines.setdefault(m.group(2), (banner + m.group(0), at))
+            count += 1
+    if len(lines) != 1:
+        return []
+    (release, (line, at)), = lines.items()
+    return [VersionClaim(VersionSource.MARKER, release.decode(), True,
+                         f"marker {line.decode('latin-1')!r} at {at:#x}, the release of all "
+                         f"{count} CUDA release lines of the file")]
+
+
 def name_claim(entry: Entry, m: re.Match[str], what: str, source: VersionSource) -> VersionClaim | None:
     """The claim of a file name or SONAME matched by one of ``entry``'s patterns (``name_version`` says how)."""
     groups = m.groupdict()
@@ -231,5 +257,5 @@ def choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | None
     return None, None, None, conflicts
 
 
-__all__ = ["choose", "code_claims", "device_code_claim", "distribution_claim", "marker_claims", "name_claim",
+__all__ = ["banner_claims", "choose", "code_claims", "device_code_claim", "distribution_claim", "marker_claims", "name_claim",
            "release_claim", "trusted_first"]

@@ -52,7 +52,9 @@ def reads(condition: Condition) -> Reads | None:
     if isinstance(condition, FieldTest):
         return Reads((condition.field,), False, ())
     if isinstance(condition, AttachmentTest):
-        return Reads(("basename",), True, ())
+        # The name Attachment A is read for: the static library a part was linked from, else the name the file
+        # declares, else its basename (attachment.attachment_name). warp.so holds five linked parts of one toolkit.
+        return Reads(("basename", "properties.linked_from", "properties.declared_name"), True, ())
     if isinstance(condition, TogetherWith):
         return Reads((), False, ((condition.scope, condition.within),))
     children: tuple[Condition, ...]
