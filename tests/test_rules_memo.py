@@ -128,7 +128,8 @@ def test_what_a_condition_reads():
     condition = _condition({"all": [{"field": "vendor", "equals": "NVIDIA"}, {"not": {"attachment_a": "listed"}},
                                     {"together_with": {"scope": "device_code", "within": "path",
                                                        "match": {"field": "kind", "equals": "ptx"}}}]})
-    assert memo.reads(condition) == memo.Reads(("vendor", "basename"), True, (("device_code", "path"),))
+    assert memo.reads(condition) == memo.Reads(("vendor", "basename", "properties.linked_from",
+                                                "properties.declared_name"), True, (("device_code", "path"),))
 
 
 def test_a_configured_translation_clause_is_read_per_fact(monkeypatch):
@@ -171,3 +172,20 @@ def test_applies_to_is_asked_per_fact_when_it_reads_the_toolkit():
     applies = engine._AppliesMemo(rule, gov.DEFAULT_POLICY, ctx)
     assert applies.per_fact
     assert [applies(f).truth for f in facts] == [Tri.TRUE, Tri.FALSE]
+
+
+def test_linked_parts_of_one_binary_are_read_each_for_its_own_name():
+    """Attachment A is read for the static library a part came from (``linked_from``): two parts of one toolkit
+    linked into one binary share its basename and toolkit, not the answer (the second got the first's)."""
+    document = json.loads((CASES / "CUDA-EULA-NOT-REDISTRIBUTABLE" / "negative" / "report.json").read_text())
+    path = "dist/app.whl!/app/libs/host.dll"
+    document["components"] = [
+        {"evidence": [], "id": f"part-{name}", "kind": "sdk-library", "license": "LicenseRef-NVIDIA-CUDA-EULA",
+         "name": name, "paths": [path], "properties": {"linked_from": library}, "vendor": "NVIDIA",
+         "version": "12.4.127"}
+        for name, library in (("cudart", "cudart_static.lib"), ("nvJitLink", "nvJitLink_static.lib"))]
+    found = [(f.rule, f.component) for f in evaluate(copy.deepcopy(document), PACKS)]
+    assert ("CUDA-EULA-NOT-REDISTRIBUTABLE", "part-nvJitLink") in found
+    assert ("CUDA-EULA-NOT-REDISTRIBUTABLE", "part-cudart") not in found
+    document["components"].reverse()
+    assert sorted(found) == sorted((f.rule, f.component) for f in evaluate(document, PACKS))

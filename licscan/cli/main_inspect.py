@@ -21,6 +21,7 @@ from licscan.findings import ExitCode
 
 if TYPE_CHECKING:
     from licscan.cli.common import Subcommands
+    from licscan.model import ComponentMatch, FileFacts
 
 
 def configure(commands: Subcommands) -> None:
@@ -75,7 +76,7 @@ def execute(args: argparse.Namespace) -> int:
         from licscan.report.inspect_json import render
     else:
         from licscan.report.inspect_text import render
-    text = render(facts)
+    text = render(facts, _linked(args.file, facts))
     if args.output:
         write_outputs([(args.output, text)])
     else:
@@ -87,3 +88,16 @@ def execute(args: argparse.Namespace) -> int:
     if any(d.kind is not DiagnosticKind.UNSUPPORTED for d in diagnostics) or diagnostics:
         return ExitCode.INCOMPLETE
     return ExitCode.CLEAN
+
+
+def _linked(path: str, facts: FileFacts) -> tuple[ComponentMatch, ...]:
+    """The NVIDIA libraries linked into the file, named as the audit names them (a second read of the file: the
+    evidence is searched in all of it). A file that cannot be read again has its diagnostic from the inspection."""
+    from licscan.binary.paged import file_bytes
+    from licscan.identify.catalog import linked_into
+
+    try:
+        with file_bytes(path) as data:
+            return linked_into(path, facts, data)
+    except OSError:
+        return ()

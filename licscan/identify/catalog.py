@@ -54,6 +54,12 @@ def identify(vpath: str, facts: FileFacts | None, distribution: Distribution | N
     return name(observe(vpath, facts, data, with_signals=with_signals), distribution, sha256=sha256)
 
 
+def linked_into(vpath: str, facts: FileFacts, data: Buffer) -> tuple[ComponentMatch, ...]:
+    """The NVIDIA libraries linked into the binary at ``vpath`` (``linked_from`` set), as an audit names them with
+    no distribution known (``licscan inspect``)."""
+    return tuple(m for m in identify(vpath, facts, None, data, with_signals=False) if m.linked_from)
+
+
 def name(observed: Observation, distribution: Distribution | None = None, *,
          sha256: Digest | None = None) -> tuple[ComponentMatch, ...]:
     """The components in one observed file: NVIDIA catalog matches, plus the translation-layer and non-NVIDIA GPU
@@ -227,5 +233,5 @@ def _distribution(draft: _Draft, entry: Entry, distribution: Distribution, vpath
             draft.evidence.append(f"sha256 {actual} differs from {dist_name} RECORD {recorded}")
 
 
-__all__ = ["ComponentMatch", "Observation", "VersionClaim", "VersionSource", "basename", "find", "gated_literal_set", "identify",
-           "literal_set", "load_catalog", "name", "observe", "window"]
+__all__ = ["ComponentMatch", "Observation", "VersionClaim", "VersionSource", "basename", "find", "gated_literal_set",
+           "identify", "linked_into", "literal_set", "load_catalog", "name", "observe", "window"]

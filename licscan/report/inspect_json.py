@@ -15,6 +15,7 @@ from typing import Any
 
 from licscan import __version__
 from licscan.model import (
+    ComponentMatch,
     Compression,
     Container,
     DeviceImage,
@@ -128,7 +129,15 @@ def _member(facts: FileFacts) -> dict[str, Any]:
     return out
 
 
-def render(facts: FileFacts) -> str:
+def linked_entry(part: ComponentMatch) -> dict[str, Any]:
+    """One NVIDIA library linked into the file (``linked``), with the fields of a report component."""
+    return {"name": part.name, "display": part.display, "vendor": part.vendor, "version": part.version,
+            "version_range": part.version_range,
+            "version_source": part.version_source.value if part.version_source is not None else None,
+            "linked_from": part.linked_from, "license": part.license, "evidence": list(part.evidence)}
+
+
+def render(facts: FileFacts, linked: Sequence[ComponentMatch] = ()) -> str:
     images = facts.all_images()
     document = {
         "schema": SCHEMA_ID,
@@ -149,6 +158,8 @@ def render(facts: FileFacts) -> str:
     }
     if facts.pe is not None:  # PE images and COFF objects only (ELF files keep the document they had)
         document["pe"] = to_json(facts.pe)
+    if linked:  # only when a library is linked in (every other file keeps the document it had)
+        document["linked"] = [linked_entry(part) for part in linked]
     return dumps(document)
 
 

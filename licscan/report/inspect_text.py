@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Sequence
 
 from licscan.escape import terminal as _t
-from licscan.model import DeviceImage, FileFacts, ToolkitRange
+from licscan.model import ComponentMatch, DeviceImage, FileFacts, ToolkitRange
 from licscan.report.inspect_json import producers
 
 
@@ -93,8 +93,21 @@ def _image_lines(facts: FileFacts, images: Sequence[DeviceImage]) -> list[str]:
     return lines
 
 
-def render(facts: FileFacts) -> str:
+def _linked_lines(linked: Sequence[ComponentMatch]) -> list[str]:
+    """One ``LINKED`` line per NVIDIA library linked into the file: its release and the static library it came
+    from, as an audit names them (rules/catalog/nvidia.yaml ``static``)."""
+    lines = []
+    for part in linked:
+        release = part.version or part.version_range or "version unknown"
+        source = f" ({part.version_source.value})" if part.version_source is not None else ""
+        lines.append(f"  {'LINKED':<8} {_t(part.vendor)} {_t(part.display)} {_t(release)}{source} from "
+                     f"{_t(part.linked_from or '')}")
+    return lines
+
+
+def render(facts: FileFacts, linked: Sequence[ComponentMatch] = ()) -> str:
     lines = [f"{_t(facts.path)}: {facts.format.value}, {facts.size} bytes"] + _host_lines(facts)
+    lines += _linked_lines(linked)
     images = facts.all_images()
     lines += _image_lines(facts, images)
     made_by = producers(images)
