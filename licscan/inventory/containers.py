@@ -176,7 +176,7 @@ def _compressed_tar(walker: Walker, level: Level, stream: Inflow, tally: Tally,
     wrong with the stream (``damage_of``, known once the stream was read), as one diagnostic."""
     cut: Exception | None = None
     try:
-        pipe = TarAhead(walker.ahead, tally)
+        pipe = TarAhead(walker.ahead, tally, stream)
         walker.pipes.append(pipe)
         try:
             failed = yield from walker.members(level, pipe.entries(

@@ -30,6 +30,7 @@ import zstandard
 
 from licscan.inventory.entries import Reader, TarSource
 from licscan.inventory.member import Tally
+from licscan.inventory.offload import Offloaded
 
 PIECE = tarfile.RECORDSIZE  # tarfile's stream block: the reads of the sequential walk
 BATCH = 1 << 20  # decompressed bytes handed on together (whole pieces)
@@ -169,6 +170,7 @@ class Inflow:
         self._packed = 0
         self._spent: list[Batch] = []  # batches passed by this read: still seen by the parts it returned
         self._parts: list[memoryview] = []  # the parts of this read
+        self.opened: _Member | None = None  # the plain member tarfile opened last (pipe.py has it offloaded)
 
     def packed(self) -> int:
         """The compressed bytes consumed when the stream had been read as far as it is here."""
@@ -239,6 +241,12 @@ class Inflow:
     def tell(self) -> int:
         return self._pos
 
+    def offload(self, start: int, size: int, fd: int, digest: bool) -> Offloaded | None:
+        """The stream's bytes ``[start, start + size)``, none of them read yet, written to ``fd`` by the lane
+        (unzstd.py's process: offload.py); None where the lane does not (a thread)."""
+        offload: Callable[[int, int, int, bool], Offloaded | None] | None = getattr(self._lane, "offload", None)
+        return offload(start, size, fd, digest) if offload is not None and start >= self._pos else None
+
     def seek(self, pos: int, /) -> int:
         """Forward only (as tarfile's own stream): the bytes before ``pos`` are read and passed."""
         if pos < self._pos:
@@ -299,11 +307,24 @@ class _Member:
         self._position += size
         return parts
 
+    def offload(self, fd: int, digest: bool) -> Offloaded | None:
+        """The member written to ``fd`` by the process decompressing the stream (Inflow.offload), before any of
+        its bytes is read here."""
+        if self._position or not isinstance(self._stream, Inflow):
+            return None
+        return self._stream.offload(self._offset, self._size, fd, digest)
+
 
 def _open_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> Reader:
-    if info.issparse() or tar.fileobj is None:
+    stream = tar.fileobj
+    if isinstance(stream, Inflow):
+        stream.opened = None
+    if info.issparse() or stream is None:
         return tarfile.ExFileObject(tar, info)
-    return _Member(tar.fileobj, info.offset_data, info.size)
+    member = _Member(stream, info.offset_data, info.size)
+    if isinstance(stream, Inflow):
+        stream.opened = member
+    return member
 
 
 class InflowTar(tarfile.TarFile):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from licscan.inventory.ahead import ReadAhead
 from licscan.inventory.entries import Entry
+from licscan.inventory.inflow import Inflow
 from licscan.inventory.member import Tally, charge, wants_digest
 from licscan.inventory.spool import Budget, Held, LimitExceeded, Spool
 
@@ -50,8 +51,9 @@ class _Step:
 class TarAhead:
     """The thread and queue of one streamed tar; :meth:`entries` in the walker, :meth:`take` for each member."""
 
-    def __init__(self, ahead: ReadAhead, tally: Tally):
+    def __init__(self, ahead: ReadAhead, tally: Tally, stream: Inflow | None = None):
         self.limits = ahead.limits
+        self._stream = stream  # the tar's decompressed stream: its large members may be written by its lane
         self.tally = tally  # charged by the decompressed stream the tar is read from (in the thread)
         self._ahead = ahead  # its spool folder and the walker's spool
         self._queue: queue.Queue[_Step] = queue.Queue()
@@ -159,9 +161,11 @@ class TarAhead:
                 tally.reads = step.data_reads
                 spool = self._ahead.member_spool(entry)
                 try:
-                    step.held = spool.hold(entry.reader(), tally, charge=not entry.charged, packed=entry.packed,
-                                           declared=entry.size,
-                                           digest=wants_digest(self._ahead.digests, entry))
+                    reader = entry.reader()
+                    opened = self._stream.opened if self._stream is not None else None  # this entry's (inflow.py)
+                    step.held = spool.hold(reader, tally, charge=not entry.charged, packed=entry.packed,
+                                           declared=entry.size, digest=wants_digest(self._ahead.digests, entry),
+                                           offload=opened.offload if opened is not None else None)
                 except Exception as error:  # noqa: BLE001 - raised by take, where the walker reads the member
                     step.error = error
             tally.reads = None

@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -28,6 +28,7 @@ from typing import BinaryIO
 from licscan.binary.paged import PagedMap
 from licscan.inventory.entries import Reader
 from licscan.inventory.limits import WalkLimits
+from licscan.inventory.offload import Offloaded
 
 CHUNK = 1 << 20
 DROP_EVERY = 16 << 20  # bytes read between two calls of the drop_pages callback
@@ -156,6 +157,57 @@ class Sha256:
         return self._sha.hexdigest()
 
 
+class _Out:
+    """Where :meth:`Spool.hold` puts a member's bytes: kept in memory, then (past the bounds) written to a spool file
+    and hashed there; or, offloaded, not at all: the process that decompresses them writes and hashes them from
+    the same memory (offload.py) and :meth:`held` waits for its answer."""
+
+    def __init__(self, spool: Spool, digest: bool, offloaded: tuple[BinaryIO, Offloaded] | None) -> None:
+        self._spool = spool
+        self._digest = digest
+        self.kept: list[bytes] = []
+        self.spill: BinaryIO | None = None
+        self.sha: Sha256 | None = None
+        self._offloaded: Offloaded | None = None
+        if offloaded is not None:
+            self.spill, self._offloaded = offloaded
+
+    def to_file(self) -> None:
+        self.spill, self.sha = self._spool._spill(self.kept, self._digest)
+        self.kept = []
+
+    def put(self, chunk: Sequence[bytes | memoryview]) -> None:
+        if self._offloaded is not None:
+            return
+        for part in chunk:
+            if self.spill is None:
+                self.kept.append(part if type(part) is bytes else bytes(part))
+            else:
+                self.spill.write(part)
+                if self.sha is not None:
+                    self.sha.update(part)
+
+    def held(self, size: int) -> Held:
+        if self.spill is None:
+            self._spool.in_memory += size
+            return Held(self.kept[0] if len(self.kept) == 1 else b"".join(self.kept), size, self._spool)
+        self.spill.flush()
+        sha256 = self.sha.hexdigest() if self.sha is not None else None
+        if self._offloaded is not None:
+            offloaded, self._offloaded = self._offloaded, None
+            written, sha256 = offloaded.result()
+            if written != size:
+                raise OSError(f"the spool file has {written} of the member's {size} bytes")
+        # PagedMap: searches over a large member (a 700 MB library in an image layer) drop the pages they passed
+        return Held(PagedMap(self.spill.fileno(), 0, access=mmap.ACCESS_READ), size, sha256=sha256)
+
+    def close(self) -> None:
+        if self._offloaded is not None:
+            self._offloaded.cancel()  # not read to its end: the process stops writing it
+        if self.spill is not None:
+            self.spill.close()  # unlinked on open: the mapping keeps the data until released
+
+
 class Spool:
     """The private temporary folder of one walk (created on first use). ``hasher``: the thread that hashes the
     members spooled with ``hold(digest=True)``."""
@@ -179,7 +231,8 @@ class Spool:
             self._dir = None
 
     def hold(self, reader: Reader, budget: Budget, *, charge: bool = True, packed: int | Callable[[], int] | None = None,
-             declared: int | None = None, digest: bool = False) -> Held:
+             declared: int | None = None, digest: bool = False,
+             offload: Callable[[int, bool], Offloaded | None] | None = None) -> Held:
         """Read ``reader`` to its end within the limits. ``packed`` is the member's compressed size, or a function
         giving the compressed bytes consumed so far by the stream it comes from; ``charge`` False when the stream
         below already charged the budget. ``digest``: a spooled member's sha256 is computed as its bytes are
@@ -192,9 +245,7 @@ class Spool:
         start = packed() if callable(packed) else 0
         # Parts of the member (Inflow's windows, or what ``read`` returned): kept in memory as bytes, one copy
         read_parts = getattr(reader, "read_parts", None)
-        kept_parts: list[bytes] = []
-        spill = None
-        sha: Sha256 | None = None
+        out = _Out(self, digest, self._offload(offload, declared, digest))
         size = 0
         allocated = 0  # bytes of the spool file given their blocks ahead (_allocate)
         last_drop = 0
@@ -215,29 +266,32 @@ class Spool:
                 if size - last_drop >= DROP_EVERY and self._drop_pages is not None:
                     last_drop = size
                     self._drop_pages()
-                if spill is None and (size > limits.in_memory_bytes
-                                      or self.in_memory + size > limits.in_memory_total_bytes):
-                    spill, sha = self._spill(kept_parts, digest)
-                    kept_parts = []
-                if spill is not None and declared and size > allocated // 2 and allocated < declared:
-                    allocated = self._allocate(spill, size, declared, allocated)
-                for part in chunk:
-                    if spill is None:
-                        kept_parts.append(part if type(part) is bytes else bytes(part))
-                    else:
-                        spill.write(part)
-                        if sha is not None:
-                            sha.update(part)
-            if spill is None:
-                self.in_memory += size
-                return Held(kept_parts[0] if len(kept_parts) == 1 else b"".join(kept_parts), size, self)
-            spill.flush()
-            # PagedMap: searches over a large member (a 700 MB library in an image layer) drop the pages they passed
-            mapping = PagedMap(spill.fileno(), 0, access=mmap.ACCESS_READ)
-            return Held(mapping, size, sha256=sha.hexdigest() if sha is not None else None)
+                if out.spill is None and (size > limits.in_memory_bytes
+                                          or self.in_memory + size > limits.in_memory_total_bytes):
+                    out.to_file()
+                if out.spill is not None and declared and size > allocated // 2 and allocated < declared:
+                    allocated = self._allocate(out.spill, size, declared, allocated)
+                out.put(chunk)
+            return out.held(size)
         finally:
-            if spill is not None:
-                spill.close()  # unlinked on open: the mapping keeps the data until released
+            out.close()
+
+    def _offload(self, offload: Callable[[int, bool], Offloaded | None] | None, declared: int | None,
+                 digest: bool) -> tuple[BinaryIO, Offloaded] | None:
+        """The spool file of a member spooled from its first byte (``in_memory_bytes`` 0: a large member read by a
+        thread, member.py), when the process that decompresses it writes and hashes it (``offload``: a streamed
+        tar's member, offload.py)."""
+        if offload is None or self.limits.in_memory_bytes or not declared:
+            return None
+        spill = self._file()
+        try:
+            job = offload(spill.fileno(), digest)
+        except OSError:  # the process is gone: the member's read ends with the stream's error
+            job = None
+        if job is None:
+            spill.close()
+            return None
+        return spill, job
 
     def _allocate(self, spill: BinaryIO, size: int, declared: int, allocated: int) -> int:
         """Give the spool file of a member of ``declared`` bytes, ``size`` of them read, the blocks of the next

@@ -12,21 +12,21 @@ zstd decompressor and inflow.py's reading of pieces; it is reused for the next s
 
 What crosses, and how the reads stay exact:
 
-- the compressed bytes: read by the child from the file they are in (the walk has it open: a layer blob of an OCI
-  layout folder, or a window of an image tarball; its descriptor is passed over the socket), with ``pread`` in
-  exactly the sizes the decompressor asks for (:class:`_Exact`), as :class:`compressed.InPlace` returns them, so the
-  compressed count after each piece is the same (a stream that is not a window of a file open in the walk, e.g. a
-  spooled member, is decompressed by a thread);
+- the compressed bytes: read by the child from the file they are in (an OCI layer blob, a window of an image
+  tarball; its descriptor is passed over the socket), with ``pread`` in exactly the sizes the decompressor asks for
+  (:class:`_Exact`), as :class:`compressed.InPlace` returns them: the same compressed count after each piece (a
+  stream that is not a window of a file open in the walk, e.g. a spooled member, is decompressed by a thread);
 - the decompressed bytes: the child runs inflow.py's ``_fill`` (the same pieces of ``PIECE`` bytes, the same
   counts, the same error at the same piece) into rooms of a shared memory area (``memfd_create``): batches of
   ``BATCH_FACTOR`` x ``inflow.BATCH`` bytes, as many rooms as hold the thread's ``AHEAD`` batches; it sends where
   each piece ends and the counts, and the walker reads the room in place (no copy) and gives it back when done;
+- a member spooled from its first byte: written and hashed by the child from its rooms (offload.py);
 - the walk of the zstd frames (compressed.ZstdFrames) is fed by the child with the bytes it reads, and its result
   sent at the end of the stream.
 
 Failure is never a finding of its own when the child cannot start (no ``memfd_create``, no interpreter to run):
-the stream is decompressed by a thread, as before. A child that dies while decompressing ends the stream with an
-``OSError`` (a diagnostic of the archive, one line), and the next streams use threads.
+the stream is decompressed by a thread. A child that dies while decompressing ends the stream with an ``OSError``
+(a diagnostic of the archive, one line), and the next streams use threads.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections import deque
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recvfds, sendfds
 from typing import BinaryIO, cast
@@ -50,6 +51,7 @@ from licscan.inventory import inflow
 from licscan.inventory.compressed import ZSTD_READ_SIZE, ZstdFrames
 from licscan.inventory.entries import ArchiveError
 from licscan.inventory.inflow import Batch, batch_bytes, fill
+from licscan.inventory.offload import Offloaded, Sender, Told, Writer
 from licscan.model import DiagnosticKind
 
 SPAWN_MIN = 16 << 20  # compressed bytes of a stream worth the process (starting it costs ~0.1 s of CPU, once)
@@ -163,7 +165,11 @@ class ProcessLane:
                  at: tuple[int, int]) -> None:
         self._owner = owner
         self._conn = conn
+        self._sock = sock
         self._shm = shm
+        self._stash: deque[tuple[object, ...]] = deque()  # messages received while waiting for a member's answer
+        self._offloaded: dict[int, tuple[object, ...]] = {}  # answers received, by member
+        self._members = 0
         self.rooms = owner.rooms
         self._room = (len(shm) - 1) // owner.rooms
         self._view = memoryview(shm)
@@ -177,7 +183,7 @@ class ProcessLane:
     def get(self) -> Batch:
         """The next batch (the walker then reads its room in place, until :meth:`done`)."""
         while True:
-            message = self._receive()
+            message = self._stash.popleft() if self._stash else self._receive()
             if message is None:
                 return Batch(memoryview(b""), error=OSError("the zstd decompression process ended unexpectedly"),
                              last=True)
@@ -192,6 +198,41 @@ class ProcessLane:
                 self._owner.broken()
                 return Batch(memoryview(b""), error=OSError("the zstd decompression process is out of step"),
                              last=True)
+            if message[0] == "offloaded" and isinstance(message[1], int):
+                self._offloaded[message[1]] = message
+
+    def offload(self, start: int, size: int, fd: int, digest: bool) -> Offloaded | None:
+        """Have the child write the stream's bytes ``[start, start + size)`` (a member none of whose bytes the
+        walker has read yet) to the file at ``fd``, and hash them with ``digest`` (offload.py); None: the child is
+        gone (the stream ends with its error)."""
+        if self._ended:
+            return None
+        self._members += 1
+        self._conn.send(("offload", self._members, start, size, digest))
+        sendfds(self._sock, [fd])
+        return Offloaded(self, self._members)
+
+    def offloaded(self, ident: int) -> tuple[object, ...]:
+        """The child's answer for member ``ident`` (the batches received meanwhile are kept for :meth:`get`)."""
+        while ident not in self._offloaded:
+            message = self._receive()
+            if message is None:
+                raise OSError("the zstd decompression process ended unexpectedly")
+            if message[0] == "offloaded" and isinstance(message[1], int):
+                self._offloaded[message[1]] = message
+                continue
+            self._stash.append(message)
+            if message[0] == "end":
+                raise OSError("the zstd decompression process is out of step")
+        return self._offloaded.pop(ident)
+
+    def unoffload(self, ident: int) -> None:
+        self._offloaded.pop(ident, None)
+        if not self._ended:
+            try:
+                self._conn.send(("unoffload", ident))
+            except OSError:
+                pass
 
     def done(self, batch: Batch) -> None:
         if not self._ended and batch.room >= 0:
@@ -312,40 +353,43 @@ def serve(sock_fd: int, shm_fd: int, parent: int, batch: int, ahead: int) -> Non
         if message[0] == "stream":
             fd = recvfds(sock, 1)[0]
             try:
-                _stream(conn, shm, _Exact(fd, int(message[1]), int(message[2]), ZstdFrames(int(message[2]))))
+                _stream(conn, sock, shm, _Exact(fd, int(message[1]), int(message[2]), ZstdFrames(int(message[2]))))
             finally:
                 os.close(fd)
-        # "free" and "stop" of a stream already ended: nothing to do
+        # nothing else is sent between two streams
 
 
-def _stream(conn: Connection, shm: mmap.mmap, source: _Exact) -> None:
+def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exact) -> None:
     # compressed.open_stream's reader, over the bytes read from the file
     reader = zstandard.ZstdDecompressor().stream_reader(cast(BinaryIO, source), read_size=ZSTD_READ_SIZE,
                                                         read_across_frames=True, closefd=False)
     room_bytes = batch_bytes()
     flag = len(shm) - 1
-    free = list(range(inflow.AHEAD - 1, -1, -1))
     view = memoryview(shm)
+    send = Sender(conn)  # this thread's and the writer's (the members written to their spool files: offload.py)
+    writer = Writer(view, room_bytes, send)
+    told = Told(conn, sock, list(range(inflow.AHEAD - 1, -1, -1)), writer)
 
     def stopped() -> bool:
         return shm[flag] != 0
 
     try:
         while not stopped():
-            while not free and not stopped():
-                message = conn.recv()
-                if message[0] == "free":
-                    free.append(message[1])
-            if stopped():
+            told.poll()
+            room = told.room(stopped)
+            if room is None:
                 break
-            room = free.pop()
             batch = fill(reader, source, view[room * room_bytes : (room + 1) * room_bytes], stopped)
-            conn.send(("batch", room, array.array("q", batch.ends).tobytes(),
-                       array.array("q", batch.counts).tobytes(), _portable(batch.error), batch.last))
+            writer.filled(room, batch.size)
+            send(("batch", room, array.array("q", batch.ends).tobytes(), array.array("q", batch.counts).tobytes(),
+                  _portable(batch.error), batch.last))
             if batch.last:
                 break
+        while not told.stop:  # the members in the batches sent are written until the walker is done with them
+            told.handle(conn.recv())
     finally:
+        writer.close()
         view.release()
     frames = source.frames
     result = frames.result
-    conn.send(("end", frames.done, None if result is None else (result.kind.value, result.message, result.offset)))
+    send(("end", frames.done, None if result is None else (result.kind.value, result.message, result.offset)))
