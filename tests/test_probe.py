@@ -8,7 +8,7 @@ import random
 
 from licscan.binary.paged import PagedMap
 from licscan.binary.probe import Finder, Literals, LiteralSet, first_offsets, occurrence_table, occurrences
-from licscan.identify import catalog, signals
+from licscan.identify import catalog, observe, signals
 
 
 def test_hidden_occurrences_are_found():
@@ -57,13 +57,17 @@ def test_the_naming_literals_are_one_set():
     wanted |= {cat.release_banner, cat.copyright} | {e.banner for e in cat.entries if e.banner is not None}
     # (A PE version resource's markers are searched in its .rsrc section, not in the whole file.)
     wanted |= {literal for e in cat.entries for literal in (m.literal for m in e.markers if not m.resource)}
-    # The literals that show a static library linked into a binary (cudart's ``static`` evidence), and the gate of
-    # the evidence searched in a second pass only in a file that holds it (the PTX assembler's banner).
-    statics = [e.static for e in cat.entries if e.static is not None]
-    wanted |= {lit for s in statics if s.gate is None for group in s.evidence for lit in group}
-    wanted |= {s.gate for s in statics if s.gate is not None}
     assert set(catalog.literal_set().needles) == wanted
-    gated = {lit for s in statics if s.gate is not None for group in s.evidence for lit in group} - wanted
+    # The literals that show a static library linked into a binary (cudart's ``static`` evidence), and the gate of
+    # the evidence searched in a second pass only in a file that holds it (the PTX assembler's banner), are sets of
+    # their own, searched in a host binary's constant data only (licscan/binary/regions.py), never in the whole-file
+    # pass.
+    statics = [e.static for e in cat.entries if e.static is not None]
+    first = {lit for s in statics if s.gate is None for group in s.evidence for lit in group}
+    first |= {s.gate for s in statics if s.gate is not None}
+    assert set(observe.static_literal_set().needles) == first and len(first) <= 64
+    assert b"CUDA driver is a stub library" in first and b"Ptx optimizing assembler" in first
+    gated = {lit for s in statics if s.gate is not None for group in s.evidence for lit in group} - first
     assert set(catalog.gated_literal_set().needles) == gated
     assert b"bad input: does not match type NVJITLINK_INPUT_PTX" in gated and len(gated) <= 64
     assert b"ZLUDA_CUDA_LIB" in wanted and b"#define CUDART_VERSION " in wanted

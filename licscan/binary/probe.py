@@ -204,10 +204,12 @@ class LiteralSet:
 
 
 def first_offsets(data: Bytes, literals: LiteralSet, step: int = LITERAL_STEP,
-                  digest: Callable[[memoryview], object] | None = None) -> dict[bytes, int]:
-    """The offset of the first occurrence of each literal of ``literals`` in ``data`` (absent ones left out), in one
-    pass, ``step`` bytes at a time (read as :func:`_steps` reads them); ``digest``: also given every byte of
-    ``data`` once, in order (the pass then reads to the end even when every literal is found early).
+                  digest: Callable[[memoryview], object] | None = None, start: int = 0,
+                  end: int | None = None) -> dict[bytes, int]:
+    """The offset of the first occurrence of each literal of ``literals`` in ``data[start:end]`` (absent ones left
+    out; an occurrence must end by ``end``), in one pass, ``step`` bytes at a time (read as :func:`_steps` reads
+    them); ``digest``: also given every byte of ``data[start:end]`` once, in order (the pass then reads to the end
+    even when every literal is found early).
 
     Why the non-overlapping matches suffice: the leftmost-longest search reports, from its position ``p``, the match
     that starts first (the longest of those starting there) and goes on from its end. Take an occurrence of X at
@@ -216,12 +218,12 @@ def first_offsets(data: Bytes, literals: LiteralSet, step: int = LITERAL_STEP,
     ending at or before ``x`` (then the search goes on from there). So every unreported occurrence starts inside a
     reported match, at a shift that :func:`_overlaps` lists. Each window reaches ``len(longest) - 1`` bytes into the
     next one, so every occurrence lies whole in the window where it starts."""
-    size = len(data)
+    size = len(data) if end is None else min(end, len(data))
     first: dict[int, int] = {}
     overlap = max((len(n) for n in literals.needles), default=1) - 1
     needles = literals.needles
     with memoryview(data) as whole:
-        for pos, part in _steps(data, 0, size, overlap, step, max(step, WINDOW)):
+        for pos, part in _steps(data, start, size, overlap, step, max(step, WINDOW)):
             if digest is not None:
                 with part[: size - pos if size - pos < step else step] as own:  # the step's own bytes
                     digest(own)
@@ -230,8 +232,8 @@ def first_offsets(data: Bytes, literals: LiteralSet, step: int = LITERAL_STEP,
                     continue  # every literal found: the digest still wants the rest
                 break  # every literal found, and nothing later can come first
             matches = literals.automaton.find_matches_as_indexes(part, overlapping=False)
-            for index, start, _end in matches:
-                at = pos + start
+            for index, begin, _end in matches:
+                at = pos + begin
                 if first.get(index, at + 1) > at:
                     first[index] = at
                 for inside in literals.inside[index]:
@@ -239,9 +241,23 @@ def first_offsets(data: Bytes, literals: LiteralSet, step: int = LITERAL_STEP,
                     if first.get(other, where + 1) <= where:
                         continue
                     needle = needles[other]
-                    if not inside.verify or bytes(whole[where : where + len(needle)]) == needle:
-                        first[other] = where
+                    if inside.verify and (where + len(needle) > size
+                                          or bytes(whole[where : where + len(needle)]) != needle):
+                        continue
+                    first[other] = where
     return {needles[i]: at for i, at in first.items()}
+
+
+def first_offsets_in(data: Bytes, literals: LiteralSet, regions: Iterable[tuple[int, int]]) -> dict[bytes, int]:
+    """:func:`first_offsets` over each of ``regions`` (``(start, end)``, ascending, disjoint) and nothing else: the
+    first occurrence of each literal that lies whole in one of them."""
+    found: dict[bytes, int] = {}
+    for start, end in regions:
+        if len(found) == len(literals.needles):
+            break
+        for needle, at in first_offsets(data, literals, start=start, end=end).items():
+            found.setdefault(needle, at)
+    return found
 
 
 class Literals:

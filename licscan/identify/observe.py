@@ -10,18 +10,21 @@ banner), so the catalog is looked up by name here, not again when naming.
 
 Every literal the catalog and the signals look for is searched in one pass over the file
 (:class:`licscan.binary.probe.Literals`), the first time one of them is asked for; a regex only parses the few bytes
-after a literal that was found.
+after a literal that was found. The evidence of a static library linked into a binary is string constants: it is
+searched in the binary's constant data only (:func:`_linked`, licscan/binary/regions.py).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from licscan.binary.buffer import Buffer
 from licscan.binary.modinfo import modinfo
-from licscan.binary.probe import Literals, LiteralSet, window
+from licscan.binary.probe import Literals, LiteralSet, first_offsets_in, window
+from licscan.binary.regions import host_regions
 from licscan.identify import signals
 from licscan.identify.catalog_table import Catalog, Entry, Static, StaticRelease, load_catalog
 from licscan.identify.versions import (
@@ -55,19 +58,26 @@ def literal_set() -> LiteralSet:
     own = [cat.release_banner, cat.copyright]
     own += [e.banner for e in cat.entries if e.banner is not None]
     own += [marker.literal for e in cat.entries for marker in e.markers if not marker.resource]
-    own += [lit for static in _statics(cat) if static.gate is None for group in static.evidence for lit in group]
-    own += [static.gate for static in _statics(cat) if static.gate is not None]
     return LiteralSet(tuple(own) + signals.literal_set().needles)
+
+
+@functools.cache
+def static_literal_set() -> LiteralSet:
+    """The literals of the catalog's ``static`` evidence looked for in every host binary the catalog does not name:
+    the evidence that has no ``gate`` (cudart's) and each gate; searched together in the binary's constant data
+    only (:func:`_linked`), never in the whole-file pass of :func:`literal_set`."""
+    statics = _statics(load_catalog())
+    return LiteralSet(tuple(lit for static in statics if static.gate is None for group in static.evidence
+                            for lit in group) + tuple(static.gate for static in statics if static.gate is not None))
 
 
 @functools.cache
 def gated_literal_set() -> LiteralSet:
     """The literals of the static libraries' evidence that has a ``gate`` (rules/catalog/nvidia.yaml), except those
-    :func:`literal_set` holds: searched in a second pass over a host binary, and only in one that holds a gate
-    literal (the PTX assembler's banner for the PTX compiler, nvJitLink and NVRTC). One set holds at most 64
-    literals (the SIMD prefilter's limit, tests/test_probe.py): the libraries linked into few binaries are found
-    without growing the set every file is searched for."""
-    first = literal_set().index
+    :func:`static_literal_set` holds: searched in a second pass over a host binary's constant data, and only in one
+    that holds a gate literal (the PTX assembler's banner for the PTX compiler, nvJitLink and NVRTC). One set holds
+    at most 64 literals (the SIMD prefilter's limit, tests/test_probe.py)."""
+    first = static_literal_set().index
     return LiteralSet(tuple(lit for static in _statics(load_catalog()) if static.gate is not None
                             for group in static.evidence for lit in group if lit not in first))
 
@@ -208,44 +218,58 @@ def _host(facts: FileFacts | None) -> str | None:
 def _linked(cat: Catalog, file: _File) -> tuple[Seen, ...]:
     """The catalogued static libraries linked into a host binary the catalog does not name (an NVIDIA library's own
     copy of the static runtime is part of that library): an entry's ``static`` evidence, every literal of one of
-    its lists in the file; its release where ``static.release`` says (:func:`_static_claims`)."""
+    its lists in the file's constant data; its release where ``static.release`` says (:func:`_static_claims`).
+
+    The literals are string constants of the library: the linker puts them in the output's ``.rodata`` (ELF) or
+    ``.rdata`` (PE), so only those sections (and a PE image's import tables) are read, whatever the size of the
+    file (licscan/binary/regions.py); a file whose headers do not parse is searched whole, up to the catalog's
+    ``probe_limit``."""
     host = _host(file.facts)
-    if host is None or file.literals.data is None or file.size > cat.probe_limit:
+    data = file.literals.data
+    if host is None or data is None:
         return ()
-    evidence = _Evidence(file.literals)
+    statics = [(e, e.static) for e in cat.entries if e.static is not None and host in e.static.library]
+    if not statics:
+        return ()
+    regions = host_regions(data)
+    if regions is None and file.size > cat.probe_limit:
+        return ()
+    evidence = _Evidence(data, regions.constants if regions is not None else ((0, len(data)),))
     out = []
-    for entry in cat.entries:
-        static = entry.static
-        if static is None or host not in static.library:
-            continue
+    for entry, static in statics:
         hits = evidence.held(static)
         if hits is None:
             continue
         library = static.library[host]
         how = (f"linked from {library}: " + ", ".join(f"{lit.decode('latin-1')!r} at {at:#x}" for lit, at in hits)
                + f" ({_CATALOG}: {entry.name} static)")
-        out.append(Seen(entry, None, how, _static_claims(cat, entry, static, file), linked_from=library))
+        code = regions.code if regions is not None else None
+        out.append(Seen(entry, None, how, _static_claims(cat, entry, static, file, code), linked_from=library))
     return tuple(out)
 
 
 class _Evidence:
-    """The literals of static-library evidence in one file: those of :func:`literal_set` from the file's one pass,
-    the gated ones from a second pass (:func:`gated_literal_set`), run at most once and only when a gate is found."""
+    """Where the literals of static-library evidence first occur in one host binary's constant data (``regions``):
+    those of :func:`static_literal_set` from one pass, the gated ones from a second pass (:func:`gated_literal_set`),
+    run at most once and only when a gate is found."""
 
-    def __init__(self, literals: Literals) -> None:
-        self._first = literals
-        self._second: Literals | None = None
+    def __init__(self, data: Buffer, regions: Sequence[tuple[int, int]]) -> None:
+        self._data, self._regions = data, regions
+        self._first: dict[bytes, int] | None = None
+        self._second: dict[bytes, int] | None = None
 
     def find(self, needle: bytes) -> int:
-        if needle in literal_set().index:
-            return self._first.find(needle)
+        if needle in static_literal_set().index:
+            if self._first is None:
+                self._first = first_offsets_in(self._data, static_literal_set(), self._regions)
+            return self._first.get(needle, -1)
         if self._second is None:
-            self._second = Literals(self._first.data, gated_literal_set())
-        return self._second.find(needle)
+            self._second = first_offsets_in(self._data, gated_literal_set(), self._regions)
+        return self._second.get(needle, -1)
 
     def held(self, static: Static) -> list[tuple[bytes, int]] | None:
         """``(literal, offset)`` of the first of ``static``'s evidence lists the file holds whole, else None."""
-        if static.gate is not None and self._first.find(static.gate) < 0:
+        if static.gate is not None and self.find(static.gate) < 0:
             return None
         for group in static.evidence:
             hits = [(lit, self.find(lit)) for lit in group]
@@ -254,10 +278,12 @@ class _Evidence:
         return None
 
 
-def _static_claims(cat: Catalog, entry: Entry, static: Static, file: _File) -> tuple[VersionClaim, ...]:
-    """The release of a library linked into ``file``: the CUDART_VERSION its version query stores, else the toolkit
-    of the device code linked beside it (nvcc links the runtime of its own toolkit); or the file's CUDA release
-    line when all agree; or the entry's version markers."""
+def _static_claims(cat: Catalog, entry: Entry, static: Static, file: _File,
+                   code: Sequence[tuple[int, int]] | None) -> tuple[VersionClaim, ...]:
+    """The release of a library linked into ``file``: the CUDART_VERSION its version query stores (in ``code``, the
+    file's executable sections; None: the whole file), else the toolkit of the device code linked beside it (nvcc
+    links the runtime of its own toolkit); or the file's CUDA release line when all agree; or the entry's version
+    markers (those two read the whole file: every release line of it, a marker anywhere)."""
     data = file.literals.data
     if data is None:
         return ()
@@ -266,7 +292,7 @@ def _static_claims(cat: Catalog, entry: Entry, static: Static, file: _File) -> t
     if static.release is StaticRelease.MARKER:
         return tuple(marker_claims(entry, file.literals))
     device = device_code_claim(file.facts.all_images() if file.facts is not None else ())
-    return tuple(code_claims(static, data)) + ((device,) if device else ())
+    return tuple(code_claims(static, data, code)) + ((device,) if device else ())
 
 
 def _is_executable(facts: FileFacts | None) -> bool:
@@ -335,4 +361,4 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
     return Seen(found.entry, found.name_match, found.how, tuple(claims), no_banner, info, found.declared)
 
 
-__all__ = ["Observation", "Seen", "gated_literal_set", "literal_set", "observe"]
+__all__ = ["Observation", "Seen", "gated_literal_set", "literal_set", "observe", "static_literal_set"]

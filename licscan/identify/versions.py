@@ -95,22 +95,27 @@ def _claim(marker: Marker, data: Buffer, at: int) -> VersionClaim | None:
 CODE_LIMIT = 4096
 
 
-def code_claims(static: Static, data: Buffer) -> list[VersionClaim]:
+def code_claims(static: Static, data: Buffer, regions: Iterable[tuple[int, int]] | None = None
+                ) -> list[VersionClaim]:
     """The release a statically linked runtime states in its version query's code (``version_code`` of
     rules/catalog/nvidia.yaml): each place where a prefix is followed by a 16-bit CUDART_VERSION (``1000 * major +
-    10 * minor``) and the suffix. One claim when every such place agrees; none when they differ or none is found."""
+    10 * minor``) and the suffix. One claim when every such place agrees; none when they differ or none is found.
+    ``regions``: the ``(start, end)`` ranges searched, ascending (a host binary's code, licscan/binary/regions.py;
+    None: all of ``data``); the code lies whole in one of them."""
     prefixes = [code.prefix for code in static.version_code]
     if not prefixes:
         return []
     values: dict[int, int] = {}
-    for code, offsets in zip(static.version_code, occurrence_table(data, prefixes, limit=CODE_LIMIT), strict=True):
-        for at in offsets or ():
-            raw = window(data, at + len(code.prefix), 2 + len(code.suffix))
-            if raw[2:] != code.suffix:
-                continue
-            v = int.from_bytes(raw[:2], "little")
-            if v % 10 == 0 and 9000 <= v < 100000:
-                values.setdefault(v, at)
+    for start, end in ((0, len(data)),) if regions is None else regions:
+        tables = occurrence_table(data, prefixes, start, end, limit=CODE_LIMIT)
+        for code, offsets in zip(static.version_code, tables, strict=True):
+            for at in offsets or ():
+                raw = window(data, at + len(code.prefix), min(2 + len(code.suffix), end - at - len(code.prefix)))
+                if raw[2:] != code.suffix:
+                    continue
+                v = int.from_bytes(raw[:2], "little")
+                if v % 10 == 0 and 9000 <= v < 100000:
+                    values.setdefault(v, at)
     if len(values) != 1:
         return []
     (v, at), = values.items()
