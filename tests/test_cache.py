@@ -675,6 +675,50 @@ def test_content_key_is_a_copys_and_changes_with_anything_the_walker_sees(tmp_pa
     differs(retarget)
 
 
+def test_content_digest_is_blake3_of_every_byte_and_sees_one_changed_byte_anywhere(tmp_path):
+    """A file's content digest (licscan.cache.file_digest; content_digests over a tree) is BLAKE3 of all its bytes
+    however they are read: on one core in small blocks (files hashed side by side), on every core in large ones
+    (one file alone), into a buffer of any size; one byte changed anywhere -- the first, the last, either side of a
+    block's end -- gives another digest."""
+    import blake3
+
+    from licscan.cache import content_digests, file_digest, keys, list_tree
+
+    sizes = [0, 1, keys.SMALL_BLOCK - 1, keys.SMALL_BLOCK, keys.SMALL_BLOCK + 1, keys.BLOCK + keys.SMALL_BLOCK + 3]
+    rng = random.Random(14)
+    tree = tmp_path / "t"
+    tree.mkdir()
+    for size in sizes:
+        (tree / f"f{size}").write_bytes(rng.randbytes(size))
+    listing = list_tree([str(tree)])
+    assert listing is not None and len(listing.files) == len(sizes)
+    expected = tuple(blake3.blake3(Path(path).read_bytes()).hexdigest() for path, _identity in listing.files)
+    assert content_digests(listing.files, 1) == content_digests(listing.files, 2) == expected
+    big = tree / f"f{sizes[-1]}"
+    data = big.read_bytes()
+    for threads in (True, False):
+        for buffer in (None, memoryview(bytearray(1000)), memoryview(bytearray(keys.BLOCK * 2))):
+            with open(big, "rb") as handle:
+                assert file_digest(handle.fileno(), len(data), buffer, threads=threads) \
+                    == blake3.blake3(data).hexdigest()
+    seen = {blake3.blake3(data).hexdigest()}
+    for at in (0, keys.SMALL_BLOCK - 1, keys.SMALL_BLOCK, keys.BLOCK - 1, keys.BLOCK, len(data) - 1):
+        changed = bytearray(data)
+        changed[at] ^= 0x80
+        big.write_bytes(changed)
+        listing = list_tree([str(tree)])
+        assert listing is not None
+        digests = {content_digests(listing.files, jobs) for jobs in (1, 2)}
+        assert len(digests) == 1
+        (now,) = digests
+        assert now is not None
+        by_path = dict(zip((path for path, _identity in listing.files), now))
+        digest = by_path.pop(str(big))
+        assert digest == blake3.blake3(bytes(changed)).hexdigest() and digest not in seen
+        assert sorted(by_path.values()) == sorted(d for (path, _i), d in zip(listing.files, expected) if path != str(big))
+        seen.add(digest)
+
+
 def test_an_unchanged_tree_is_read_once_on_the_boot_that_hashed_it(tmp_path, monkeypatch):
     """The tree memo's ``treeid`` entry maps an unchanged tree's identity to its content key on the boot that
     hashed it: a second audit reads no file's bytes for the key; changed bytes (same size) are hashed again."""

@@ -53,22 +53,31 @@ def boot_id() -> str | None:
         return None
 
 
-#: The block a file is read in for its content digest: large enough that BLAKE3 spreads a block over every core,
-#: small enough to stay out of the way (``preadv`` into one buffer: no file page stays in this process).
+#: The block a file is read in for its content digest when BLAKE3 hashes it on every core (its own threads): large
+#: enough that BLAKE3 spreads a block over every core, small enough to stay out of the way (``preadv`` into one
+#: buffer: no file page stays in this process).
 BLOCK = 8 << 20
+#: The block a file is read in when it is hashed on one core (the files of a tree side by side, a small file): small
+#: enough that the block the kernel copies from the page cache is still in the core's L2 cache (1 MiB a core here)
+#: when BLAKE3 reads it. Measured over the 4.2 GiB environment of benchmarks/bench_env.py on 2 threads: 1.15-1.26 s
+#: of CPU with 256 KiB blocks, 1.38-1.49 s with 8 MiB ones (docs/cache.md).
+SMALL_BLOCK = 256 << 10
 _THREADED_FROM = 1 << 20  # a file this large is hashed on every core (BLAKE3's own threads)
 
 
 def file_digest(fd: int, size: int, buffer: memoryview | None = None, *, threads: bool = True) -> str:
-    """The content digest of the open file ``fd``: BLAKE3 of its first ``size`` bytes, read with ``preadv`` in
-    :data:`BLOCK`-byte blocks into ``buffer`` (a new one, at most that large, when None); a large file on every core
-    (BLAKE3's own threads) unless ``threads`` is false (the caller hashes files side by side). BLAKE3 is a
-    cryptographic hash (256-bit digests, no collision known) at about 7 GB/s per core here, SHA-256 1.9 GB/s
-    (docs/cache.md); it releases the GIL. OSError when the file is shorter than ``size``."""
+    """The content digest of the open file ``fd``: BLAKE3 of its first ``size`` bytes, read with ``preadv`` into
+    ``buffer`` (a new one when None) in :data:`BLOCK`-byte blocks hashed on every core (BLAKE3's own threads) when
+    ``threads`` and the file is large, else in :data:`SMALL_BLOCK`-byte blocks on this thread (the caller hashes
+    files side by side). BLAKE3 is a cryptographic hash (256-bit digests, no collision known) at about 7 GB/s per
+    core here, SHA-256 1.9 GB/s (docs/cache.md); it releases the GIL. OSError when the file is shorter than
+    ``size``."""
     import blake3  # not on the path of an audit replayed from the cache, which reads no file
 
-    view = buffer if buffer is not None else memoryview(bytearray(max(1, min(BLOCK, size))))
-    digest = blake3.blake3(max_threads=blake3.blake3.AUTO) if threads and size >= _THREADED_FROM else blake3.blake3()
+    threaded = threads and size >= _THREADED_FROM
+    block = max(1, min(BLOCK if threaded else SMALL_BLOCK, size))
+    view = buffer[:block] if buffer is not None and len(buffer) >= block else memoryview(bytearray(block))
+    digest = blake3.blake3(max_threads=blake3.blake3.AUTO) if threaded else blake3.blake3()
     offset = 0
     while offset < size:
         n = os.preadv(fd, [view[: min(len(view), size - offset)]], offset)

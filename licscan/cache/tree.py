@@ -225,21 +225,23 @@ def tree_identity(paths: Sequence[str]) -> str | None:
 
 
 def content_digests(files: Sequence[tuple[str, Identity]], jobs: int = os.cpu_count() or 1) -> tuple[str, ...] | None:
-    """The content digest of every file (:func:`licscan.cache.keys.file_digest`: BLAKE3, one read in 8 MiB blocks
-    with ``preadv``, nothing stays resident), on ``jobs`` threads (BLAKE3 and ``preadv`` release the GIL), largest
-    files first, the small ones a few dozen to a task; None when a file cannot be read or is not the file listed
-    (another inode, or changed: its identity differs before or after the read)."""
+    """The content digest of every file (:func:`licscan.cache.keys.file_digest`: BLAKE3, one read with ``preadv``,
+    nothing stays resident), on ``jobs`` threads (BLAKE3 and ``preadv`` release the GIL) each hashing its files on
+    one core in blocks that stay in its L2 cache, largest files first, the small ones a few dozen to a task; with one
+    thread (or one task), a large file is hashed on every core by BLAKE3's own threads. None when a file cannot be
+    read or is not the file listed (another inode, or changed: its identity differs before or after the read)."""
     order = sorted(range(len(files)), key=lambda i: -files[i][1][2])
+    tasks = _tasks(order, files)
+    alone = jobs <= 1 or len(tasks) <= 1  # no thread of ours beside: BLAKE3's own threads hash a large file
     local = threading.local()
 
     def task(indexes: list[int]) -> list[str | None]:
         buffer = getattr(local, "buffer", None)
         if buffer is None:
-            buffer = local.buffer = memoryview(bytearray(keys.BLOCK))
-        return [_digest(*files[i], buffer, threads=jobs <= 1) for i in indexes]
+            buffer = local.buffer = memoryview(bytearray(keys.BLOCK if alone else keys.SMALL_BLOCK))
+        return [_digest(*files[i], buffer, threads=alone) for i in indexes]
 
-    tasks = _tasks(order, files)
-    if jobs > 1 and len(tasks) > 1:
+    if not alone:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
