@@ -2,8 +2,9 @@
 
 * PyPI wheels: ``pip download --no-deps --only-binary=:all: NAME==VERSION`` into ``<cache>/wheels``.
 * Debian packages: ``apt-get download NAME=VERSION`` into ``<cache>/debian`` with a private apt configuration
-  (bullseye, bookworm and trixie main/contrib/non-free from deb.debian.org) under ``<cache>/apt``, so the host's
-  sources are never touched.
+  (bullseye, bookworm, trixie and experimental main/contrib/non-free from deb.debian.org) under ``<cache>/apt``, so
+  the host's sources are never touched. Experimental keeps only a package's newest upload: a copy read there that
+  has left it is :class:`Unavailable` unless cached.
 
 Downloads happen only when ``allow_download`` is true (LICSCAN_REALWORLD=1); otherwise a copy not yet cached raises
 :class:`Unavailable` and the test skips.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from oracle import cache_dir
 
-SUITES = ("bullseye", "bookworm", "trixie")
+SUITES = ("bullseye", "bookworm", "trixie", "experimental")
 MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 

@@ -93,6 +93,19 @@ class Mapping:
 
 
 @dataclass(frozen=True)
+class Unmapped:
+    """A release range no table row maps to a text (documents.yaml ``unmapped_texts``): what a reviewer of a part
+    of such a release is told. ``likely`` is never applied; it only names the text the part probably falls under."""
+
+    versions: SpecifierSet
+    spec: str
+    likely: str | None  # text id: the text that probably governs (e.g. CUDA 13.2 on: "2026-01-26"); None: no guess
+    why: str  # why it is probably that text ("" when ``likely`` is None)
+    unread: str  # why no text is applied: what was tried and not read
+    read: str  # what the reviewer must read instead
+
+
+@dataclass(frozen=True)
 class Document:
     id: str
     name: str
@@ -104,6 +117,7 @@ class Document:
     #: component_texts: catalog component -> its own release -> text table, for a part numbered on its own that
     #: NVIDIA ships under this document's text (NVSHMEM 3.x wheels carry the CUDA EULA's 2018 License.txt).
     components: dict[str, tuple[Mapping, ...]] = field(default_factory=dict)
+    unmapped: tuple[Unmapped, ...] = ()  # unmapped_texts: ranges no row of ``releases`` maps, explained
 
     def text(self, text_id: str) -> Text:
         return self.texts[text_id]
@@ -147,6 +161,13 @@ class Document:
         table = self.components[component] if component is not None else self.releases
         rows = (r for r in table if r.platform is None or platform is None or r.platform == platform)
         return not rng.is_unknown and all(contains(r.versions, rng) is Tri.FALSE for r in rows)
+
+
+    def unmapped_row(self, rng: ToolkitRange) -> Unmapped | None:
+        """The ``unmapped_texts`` row that holds every release ``rng`` may be (CUDA 13.5.37: ">=13.2"), else None."""
+        if rng.is_unknown:
+            return None
+        return next((row for row in self.unmapped if contains(row.versions, rng) is Tri.TRUE), None)
 
 
 def _covers(rows: tuple[Mapping, ...], rng: ToolkitRange) -> bool:
@@ -231,8 +252,24 @@ def load() -> Documents:
         components = {str(name): _rows(f"{doc_id} ({name})", rows, texts)
                       for name, rows in (doc.get("component_texts") or {}).items()}
         documents[doc_id] = Document(doc_id, str(doc["name"]), str(doc["kind"]), doc.get("spdx"),
-                                     " ".join(str(doc.get("governs", "")).split()), texts, releases, components)
+                                     " ".join(str(doc.get("governs", "")).split()), texts, releases, components,
+                                     _unmapped(doc_id, doc.get("unmapped_texts") or (), texts))
     return Documents(documents, tuple(_published(row) for row in data.get("as_published") or ()))
+
+
+def _unmapped(where: str, rows: Any, texts: dict[str, Text]) -> tuple[Unmapped, ...]:
+    """``unmapped_texts``, checked: a ``likely`` text is one of the document's, and only it comes with a ``why``."""
+    out = []
+    for row in rows:
+        likely = None if row.get("likely") is None else str(row["likely"])
+        spec, why = str(row["versions"]), " ".join(str(row.get("why") or "").split())
+        if likely is not None and likely not in texts:
+            raise ValueError(f"{TABLE}: {where} unmapped_texts {spec}: unknown likely text {likely!r}")
+        if (likely is None) != (not why):
+            raise ValueError(f"{TABLE}: {where} unmapped_texts {spec}: a likely text needs a why, and only it")
+        out.append(Unmapped(parse_specifier(spec), spec, likely, why, " ".join(str(row["unread"]).split()),
+                            " ".join(str(row["read"]).split())))
+    return tuple(out)
 
 
 def _published(row: dict[str, Any]) -> Published:

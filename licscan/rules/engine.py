@@ -167,7 +167,11 @@ class _AppliesMemo:
 def _by_governing(target: AppliesTo, governing: gov.Governing, policy: str) -> Applies:
     """Whether a rule applies by the governing licence alone: the same for every part governed alike (thousands
     of device images of one toolkit share one answer)."""
-    notes = (f"governing licence ({policy}): {governing.why}",)
+    notes: tuple[str, ...] = (f"governing licence ({policy}): {governing.why}",)
+    if governing.likely is not None and governing.document is not None:
+        likely = documents.load().text(governing.document, governing.likely).label
+        notes += (f"text unknown: probably the {likely}, which is not applied "
+                  f"(docs/licenses.md#cuda-eula-unmapped-releases)",)
     if target.clause is None:
         inferred = ("the text is mapped to this release by inference",) if governing.basis == documents.INFERRED else ()
         text = documents.load().text(governing.document, governing.text) \

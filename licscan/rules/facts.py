@@ -39,7 +39,8 @@ from licscan.vpath import chain as levels
 GROUPS = ("input", "distribution", "path")
 
 #: The governing licence under the configured policy (licscan/rules/governing.py, docs/licenses.md).
-_GOV_FIELDS = ("governing.document", "governing.text", "governing.title", "governing.license", "governing.basis")
+_GOV_FIELDS = ("governing.document", "governing.text", "governing.title", "governing.license", "governing.basis",
+               "governing.advice")
 FIELDS: dict[str, tuple[str, ...]] = {
     "component": ("id", "name", "vendor", "kind", "version", "license", "path", "basename", "paths", "evidence",
                   "toolkit", "input", "part") + DIST_FIELDS + _GOV_FIELDS,
@@ -135,7 +136,7 @@ def _governing(fields: Json, toolkit: ToolkitRange, beside: tuple[tuple[str, str
     title = chosen.label if chosen.document is not None else None
     return by_policy, {"governing.document": chosen.document, "governing.text": chosen.text,
                        "governing.title": title, "governing.license": chosen.license_id(),
-                       "governing.basis": chosen.basis}
+                       "governing.basis": chosen.basis, "governing.advice": chosen.advice}
 
 
 Near = tuple[tuple[str, str, str], ...]

@@ -49,6 +49,9 @@ _GOV: dict[str, _Spec] = {
     "governing.basis": (_STR, "how the governing text was chosen: primary or inferred (the release table), shipped "
                               "(the licence file beside the part), newest, unknown (release unknown), unmapped "
                               "(a known release no table row maps: docs/licenses.md), none", None),
+    "governing.advice": (_STR, "basis unmapped only: the text the part probably falls under and why, why no text "
+                               "is applied, and what a reviewer must read (documents.yaml unmapped_texts); null "
+                               "otherwise", None),
 }
 _COMMON: dict[str, _Spec] = {
     "path": (_STR, "virtual path of the file (archive members: outer!/member)", None),

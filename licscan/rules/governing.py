@@ -79,6 +79,10 @@ class Governing:
     basis: str  # primary | inferred | shipped | newest | unknown | unmapped (UNMAPPED) | none
     why: str  # one line of evidence
     unknown: str | None = None  # set: which text governs cannot be told at all (every clause is undetermined)
+    #: basis UNMAPPED: the text that probably governs (documents.yaml ``unmapped_texts``; never applied, only cited
+    #: for the wording of a clause every text has) and the reviewer's advice: why no text is applied, what to read.
+    likely: str | None = None
+    advice: str | None = None
 
     @property
     def label(self) -> str:
@@ -113,6 +117,9 @@ class Governing:
         results = [_has(doc, tid, clause_id) for tid in ids]
         truths = {r[0] for r in results}
         quoted = next((r[2] for r in results if r[2] is not None), None)
+        if self.text is None and self.likely is not None:  # cite the wording of the text it probably falls under
+            guess = _has(doc, self.likely, clause_id)
+            quoted = guess[2] if guess[0] is Tri.TRUE and guess[2] is not None else quoted
         readings = [r[1] for r in results if r[1]]
         if self.basis == documents.INFERRED:
             readings.append(f"the text is mapped to this release by inference ({self.why})")
@@ -232,14 +239,31 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
             text_id, where = mine[0]
             return Governing(document, text_id, (), "shipped", f"{why}; the licence file shipped beside it: {where} "
                                                                f"({doc.text(text_id).label})")
-        return Governing(document, None, (), UNMAPPED if doc.maps_none(release, platform, component) else "unknown",
-                         why)
+        if not doc.maps_none(release, platform, component):
+            return Governing(document, None, (), "unknown", why)
+        row = None if component else doc.unmapped_row(release)
+        return Governing(document, None, (), UNMAPPED, why, likely=row.likely if row else None,
+                         advice=advice(doc, row))
     if len(mapped) > 1:
         return Governing(document, None, tuple(t.id for t, _, _ in mapped), "unknown",
                          f"{what} may fall under " + " or ".join(t.label for t, _, _ in mapped))
     text, basis, source = mapped[0]
     note = " (no licence file of this document is shipped beside it)" if policy == "shipped-beside" else ""
     return Governing(document, text.id, (), basis, f"{text.label}, published with {what}: {source}{note}")
+
+
+#: What a reviewer of a part whose release no row maps is told when documents.yaml explains nothing more.
+ADVICE = "Review it against the EULA NVIDIA published with that release."
+
+
+def advice(doc: documents.Document, row: documents.Unmapped | None) -> str:
+    """The reviewer's advice for a part of a release no row maps: the text it probably falls under and why, why
+    no text is applied, and what to read (documents.yaml ``unmapped_texts``)."""
+    if row is None:
+        return ADVICE
+    lead = (f"It is probably the {doc.text(row.likely).label}, {row.why}; that text is not applied: "
+            if row.likely else "No text is applied: ")
+    return f"{lead}{row.unread}. Read {row.read}."
 
 
 def own_table(document: str | None, fields: Mapping[str, Any]) -> str | None:
