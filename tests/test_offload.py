@@ -126,3 +126,29 @@ def test_a_cancelled_member_is_no_longer_written_and_a_lost_part_is_an_error(tmp
     assert cancelled.read_bytes() == stream[500:1000]
     assert lost.read_bytes() == b""
     assert answers == [("offloaded", 2, 0, None, "the zstd decompression process lost part of the member")]
+
+
+def test_a_child_killed_while_it_writes_a_member_ends_the_walk_of_the_tar_with_diagnostics(here, monkeypatch):
+    """The walker waits for the child's answer only while the child lives: killed after it was asked for the
+    second large member, the walk of the tar ends (no hang) with a diagnostic, and the members before are whole."""
+    import signal
+
+    with open("t.tar.zst", "wb") as handle:
+        handle.write(tar_bytes(MEMBERS, "zst"))
+    monkeypatch.setattr(unzstd, "SPAWN_MIN", 0)
+    asked: list[int] = []
+    real = unzstd.ProcessLane.offload
+
+    def offload_then_kill(self, start, size, fd, digest):
+        asked.append(size)
+        answer = real(self, start, size, fd, digest)
+        if len(asked) == 2:
+            os.kill(self._owner._process.pid, signal.SIGKILL)
+        return answer
+
+    monkeypatch.setattr(unzstd.ProcessLane, "offload", offload_then_kill)
+    got = _items("t.tar.zst", LIMITS["whole"])
+    files = [i[1] for i in got if i[0] == "file"]
+    assert files[:2] == ["t.tar.zst!/lib/small.txt", "t.tar.zst!/lib/libcublasLt.so.12"]
+    assert "t.tar.zst!/lib/zeros.bin" not in files
+    assert any(i[0] == "diagnostic" and "zstd decompression process ended unexpectedly" in i[3] for i in got)
