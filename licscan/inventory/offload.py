@@ -17,6 +17,10 @@ written, their sha256 when asked, or the error that stopped the writes). The wal
 after it has read and checked the whole member itself; a member it stops reading (a limit, damage) is cancelled
 (``unoffload``): the child writes at most the rooms decompressed ahead (``inflow.AHEAD`` batches) past the byte
 where the walker stopped, as it decompresses at most that far ahead of it.
+
+Measured (the same image, same-minute A/B on a loaded machine): CPU of the process tree 14.5-16.3 s before, 13.0-14.9
+s after; the walker's process ~10-11 s before, ~5 s after; the child's decompressing thread 4.5-6.1 s, its writer
+thread 2.8-3.1 s.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ class Writer:
     """The child's side: a thread that writes (and hashes) the members' bytes from the rooms, in stream order, while
     the child's main thread decompresses the next batches (both give the GIL up for their C work: ``pwrite``,
     sha256, zstd). A room given back by the walker is decompressed into again only once the thread is done with it
-    (:meth:`sync`)."""
+    (:meth:`reusable`)."""
 
     def __init__(self, view: memoryview, room: int, send: Callable[[tuple[object, ...]], None]) -> None:
         self._view = view
