@@ -12,8 +12,9 @@ from licscan.identify.catalog import load_catalog
 from licscan.knowledge import load_table
 
 # PyPI wheels of CUDA toolkit components: their version is the toolkit release's (nvidia-cuda-runtime-cu12 12.8.90,
-# nvidia-cuda-nvrtc-cu12 12.8.93 and nvidia-nvjitlink-cu12 12.8.93 are CUDA 12.8 Update 1's).
-TOOLKIT_WHEELS = ("nvidia-cuda-*", "nvidia-nvjitlink*", "nvidia-nvfatbin*", "nvidia-nvvm")
+# nvidia-cuda-nvrtc-cu12 12.8.93 and nvidia-nvjitlink-cu12 12.8.93 are CUDA 12.8 Update 1's; nvidia-nvptxcompiler
+# 13.0.48 to 13.5.37 are CUDA 13's, e.g. 13.4.92 beside nvidia-nvjitlink 13.4.92).
+TOOLKIT_WHEELS = ("nvidia-cuda-*", "nvidia-nvjitlink*", "nvidia-nvfatbin*", "nvidia-nvvm", "nvidia-nvptxcompiler")
 
 
 def _attachment() -> set[str]:
