@@ -13,7 +13,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from licscan.knowledge import builtin_rules_dir
+from licscan.knowledge import load_table
 from licscan.model import ToolkitRange
 from licscan.rules.versions import Tri
 
@@ -137,9 +137,7 @@ def canonical(basename: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def load() -> AttachmentA:
-    from ruamel.yaml import YAML
-
-    data = YAML(typ="safe", pure=True).load(builtin_rules_dir().joinpath(DATA).read_text(encoding="utf-8"))
+    data = load_table(DATA)  # its JSON snapshot while current (licscan.knowledge): no YAML parse in an audit
     texts = tuple(EulaText(str(t["id"]), t["title"], str(t["date"]), bool(t["examined"]),
                            None if t.get("first_toolkit") is None else str(t["first_toolkit"]), bool(t["variants"]),
                            bool(t["driver_condition"]))

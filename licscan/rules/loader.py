@@ -103,8 +103,11 @@ class RulePack:
     description: str = ""
 
     @classmethod
-    def from_path(cls, path: str | Path) -> RulePack:
+    def from_path(cls, path: str | Path, builtin: bool = False) -> RulePack:
+        from licscan.rules.yamlsource import builtin_data  # licscan's own pack: from its JSON snapshot
         source = str(path)
+        if builtin and (data := builtin_data(source)) is not None:
+            return cls.from_mapping(data, source)
         try:
             text = read_text(path)  # a regular file of at most MAX_FILE_BYTES (a FIFO or /dev/zero is refused)
         except FileRefused as error:
@@ -372,12 +375,12 @@ def builtin_pack_paths() -> list[Path]:
 def load_packs(paths: Iterable[str | Path] = (), builtin: bool = True) -> list[RulePack]:
     """The built-in packs (unless ``builtin`` is False) and the packs at ``paths``; every problem of every pack,
     and rule ids used by more than one pack, raised together as one RulePackError."""
-    all_paths = (builtin_pack_paths() if builtin else []) + [Path(p) for p in paths]
+    own = builtin_pack_paths() if builtin else []
     packs: list[RulePack] = []
     problems: list[Problem] = []
-    for path in all_paths:
+    for path in own + [Path(p) for p in paths]:
         try:
-            packs.append(RulePack.from_path(path))
+            packs.append(RulePack.from_path(path, path in own))
         except RulePackError as error:
             problems.extend(error.problems)
     seen: dict[str, Rule] = {}

@@ -8,13 +8,14 @@ Limits (docs/security.md): a configuration or rule pack is read only when it is 
 
 from __future__ import annotations
 
-import datetime
 import os
 import stat
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from licscan.knowledge import pack_snapshot
+from licscan.knowledge import plain as plain  # round-trip data as plain values (re-exported)
 from licscan.rules.errors import Problem, Span
 
 if TYPE_CHECKING:
@@ -205,14 +206,34 @@ def node_span(data: Any, source: str) -> Span:
     return Span(source)
 
 
-def plain(data: Any) -> Any:
-    """Round-trip data as plain dicts, lists and scalars (dates as ISO strings)."""
-    if isinstance(data, dict):
-        return {str(k): plain(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [plain(v) for v in data]
-    if isinstance(data, (datetime.date, datetime.datetime)):
-        return data.isoformat()
-    if isinstance(data, str):
-        return str(data)
-    return data
+class _At:
+    """A position as ruamel.yaml's ``lc`` record gives it (0-based line and column), for :func:`node_span`."""
+
+    def __init__(self, line: int, col: int) -> None:
+        self.line, self.col = line, col
+
+
+class Placed(dict[Any, Any]):
+    """A mapping read from a snapshot, at the position its YAML had (``lc``, as a round-trip mapping has)."""
+
+    lc: _At
+
+
+def builtin_data(source: str) -> Any:
+    """The data of licscan's own rule pack at ``source`` from its JSON snapshot while that is current
+    (:func:`licscan.knowledge.pack_snapshot`: the same data, without ruamel.yaml's pure-Python parse), each rule
+    at its position in the YAML; None when there is none (the YAML is read, and says what is wrong where)."""
+    snapshot = pack_snapshot(source)
+    data = snapshot.data if snapshot is not None else None
+    if snapshot is None or not isinstance(data, dict):
+        return None
+    rules = data.get("rules")
+    if not isinstance(rules, list) or len(rules) != len(snapshot.rules_at) \
+            or not all(isinstance(rule, dict) for rule in rules):
+        return None
+    placed = []
+    for rule, (line, column) in zip(rules, snapshot.rules_at, strict=True):
+        item = Placed(rule)
+        item.lc = _At(line - 1, column - 1)
+        placed.append(item)
+    return {**data, "rules": placed}

@@ -18,7 +18,7 @@ from licscan.binary.images import Limits
 from licscan.binary.inspect import inspect_read, unreadable
 from licscan.binary.paged import PagedMap, file_bytes
 from licscan.cache import Cache, file_digest
-from licscan.identify import catalog
+from licscan.identify import catalog, observe
 from licscan.identify.examine import FileRecord, examine
 from licscan.identify.owner import distribution_of, recorded_sha256
 from licscan.model import Distribution
@@ -281,6 +281,7 @@ def prepare_workers() -> None:
     the literals searched in every file), so that worker processes forked afterwards inherit them instead of
     each building its own (65 ms of CPU per process)."""
     catalog.literal_set()
+    observe.static_literal_set()
 
 
 def worker_start(shared: Shared, parent: int) -> None:
