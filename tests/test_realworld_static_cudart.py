@@ -115,6 +115,15 @@ def _linked(report: dict, name: str | None = "cudart") -> list[tuple[str, str | 
      [("sdk-library:nvidia/cudart@12.5.x", "12.5.x", "marker", "libcudart_static.a", EULA,
        ["tensorflow/compiler/tf2xla/ops/_xla_ops.so",
         "tensorflow/lite/experimental/microfrontend/python/ops/_audio_microfrontend_op.so"])], []),
+    # Gradient boosting libraries link the runtime of their CUDA builds: catboost's of 11.8, xgboost's of 13.3 (no
+    # EULA text is mapped to 13.3 yet: a review).
+    ("catboost", "1.2.10", cw.LINUX,
+     [("sdk-library:nvidia/cudart@11.8.x", "11.8.x", "marker", "libcudart_static.a", EULA, ["catboost/_catboost.so"])],
+     []),
+    ("xgboost", "3.4.1", cw.LINUX,
+     [("sdk-library:nvidia/cudart@13.3.x", "13.3.x", "marker", "libcudart_static.a", EULA,
+       ["xgboost/lib/libxgboost.so"])],
+     [("CUDA-EULA-TEXT-UNKNOWN", "warning", "xgboost/lib/libxgboost.so")]),
     # No EULA text is mapped to CUDA 13.2 yet (rules/licenses/documents.yaml): a review on each path.
     ("cupy-cuda13x", "14.2.0", cw.WINDOWS,
      [("sdk-library:nvidia/cudart@13.2.x", "13.2.x", "marker", "cudart_static.lib", EULA,

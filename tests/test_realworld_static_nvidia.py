@@ -125,11 +125,22 @@ def test_release_evidence_of_pynvjitlink(pytestconfig, tmp_path):
     ("onnxruntime-gpu", "1.31.1", cw.LINUX),  # its CUDA provider loads NVRTC
     ("cuda-bindings", "13.5.0", cw.LINUX),  # its nvrtc module binds libnvrtc.so
     ("triton", "3.9.0", cw.LINUX),  # ships ptxas executables: tools, not linked libraries
-    ("torchvision", "0.29.1", cw.LINUX)])  # bundles libnvjpeg, which loads nvJitLink
+    ("torchvision", "0.29.1", cw.LINUX),  # bundles libnvjpeg, which loads nvJitLink
+    ("cumm-cu128", "0.8.2", cw.LINUX)])  # bundles libnvrtc 12.8.93 (auditwheel-grafted): the file is NVRTC
 def test_binaries_that_load_them_link_none(pytestconfig, tmp_path, dist, version, platform):
     report = _audit(tmp_path, _wheel(pytestconfig, dist, version, platform))
     assert [part for part in _linked(report) if not part[0].startswith("sdk-library:nvidia/cudart@")] == []
     assert report["diagnostics"] == []
+
+
+def test_a_bundled_nvrtc_is_the_file_not_a_linked_part(pytestconfig, tmp_path):
+    """cumm-cu128 ships NVRTC's shared libraries (renamed by auditwheel): they hold NVRTC's and the PTX compiler's
+    strings and are named as NVRTC, by name, not as binaries NVRTC is linked into."""
+    report = _audit(tmp_path, _wheel(pytestconfig, "cumm-cu128", "0.8.2", cw.LINUX))
+    assert sorted((c["id"], c["properties"].get("linked_from"), [p.rsplit("!/", 1)[1] for p in c["paths"]])
+                  for c in report["components"] if c["name"] in ("nvrtc", "nvrtc-builtins", "nvptxcompiler")) == [
+        ("sdk-library:nvidia/nvrtc-builtins@12.8.93", None, ["cumm_cu128.libs/libnvrtc-builtins-eccaa824.so.12.8.93"]),
+        ("sdk-library:nvidia/nvrtc@12.8.93", None, ["cumm_cu128.libs/libnvrtc-2bb82d1a.so.12.8.93"])]
 
 
 #: NVIDIA's own libraries: (pin, member, the evidence the catalog finds there by entry, the release of its lines)
@@ -213,3 +224,14 @@ def test_reports_say_how_each_part_is_there(pytestconfig, tmp_path):
         f"`{wheel}!/{PYNVJITLINK}` |",
         f"| nvptxcompiler | NVIDIA | sdk-library (linked from libnvptxcompiler_static.a) | 12.9.86 | {EULA} | "
         f"`{wheel}!/{PYNVJITLINK}` |"]
+
+
+def test_inspect_lists_the_libraries_linked_into_a_module(pytestconfig, tmp_path):
+    wheel = _wheel(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX)
+    with zipfile.ZipFile(wheel) as zf:
+        module = Path(zf.extract(PYNVJITLINK, tmp_path))
+    lines = _run(tmp_path, "inspect", str(module)).stdout.splitlines()
+    assert [line for line in lines if line.startswith("  LINKED")] == [
+        "  LINKED   NVIDIA nvJitLink 12.9.86 (marker) from libnvJitLink_static.a",
+        "  LINKED   NVIDIA nvPTXCompiler 12.9.86 (marker) from libnvptxcompiler_static.a"]
+    module.unlink()
