@@ -317,3 +317,26 @@ CENSUS: tuple[Pin, ...] = (
     Pin("torchvision", "0.29.1", LINUX),
     Pin("torchaudio", "2.11.0", LINUX),
 )
+
+
+def wheel_or_skip(pytestconfig, dist: str, version: str, platform: str) -> Path:
+    """The pinned wheel from the test cache, fetched from PyPI when the real-world tests are enabled; the calling test
+    is skipped when it is unavailable."""
+    return pin_or_skip(pytestconfig, Pin(dist, version, platform))
+
+
+def pin_or_skip(pytestconfig, pin: Pin) -> Path:
+    """:func:`wheel_or_skip` of a :class:`Pin`."""
+    import pytest
+    from conftest import realworld_enabled
+
+    try:
+        return fetch(pin, realworld_enabled(pytestconfig))
+    except Unavailable as error:
+        pytest.skip(str(error))
+
+
+def member_or_skip(pytestconfig, pin: Pin, member: str) -> bytes:
+    """The bytes of ``member`` of the pinned wheel (:func:`pin_or_skip`)."""
+    with zipfile.ZipFile(pin_or_skip(pytestconfig, pin)) as zf:
+        return zf.read(member)

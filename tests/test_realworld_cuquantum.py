@@ -16,29 +16,21 @@ import json
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import census_wheels as cw
 import oracle
 import pytest
-from conftest import realworld_enabled
 
 pytestmark = pytest.mark.realworld
 SLA = "LicenseRef-NVIDIA-cuQuantum-SLA"
 
-
-def _wheel(pytestconfig, dist: str, version: str) -> Path:
-    try:
-        return cw.fetch(cw.Pin(dist, version, cw.LINUX), realworld_enabled(pytestconfig))
-    except cw.Unavailable as error:
-        pytest.skip(str(error))
 
 
 @pytest.mark.parametrize("dist,version,name,member,images", [
     ("custatevec-cu12", "1.15.0", "custatevec", "cuquantum/lib/libcustatevec.so.1", 714),
     ("cutensornet-cu12", "2.14.0", "cutensornet", "cuquantum/lib/libcutensornet.so.2", 63)])
 def test_cuquantum_libraries_are_named(pytestconfig, tmp_path, dist, version, name, member, images):
-    wheel = _wheel(pytestconfig, dist, version)
+    wheel = cw.wheel_or_skip(pytestconfig, dist, version, cw.LINUX)
     out = tmp_path / "report.json"
     proc = subprocess.run([sys.executable, "-m", "licscan", "audit", str(wheel), "--no-cache", "--format", "json",
                            "-o", str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=900)

@@ -13,19 +13,12 @@ Runs with LICSCAN_REALWORLD=1 or when the wheels are cached (tests/census_wheels
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import zipfile
-from pathlib import Path
-
 import census_wheels as cw
 import pytest
-from conftest import realworld_enabled
+from helpers import audit_json, run_licscan, sboms
 
 from licscan.identify.catalog_table import load_catalog
 from licscan.identify.versions import code_claims
-from licscan.sbom.cyclonedx import validate_json
 
 pytestmark = pytest.mark.realworld
 EULA = "LicenseRef-NVIDIA-CUDA-EULA"
@@ -36,24 +29,6 @@ WINDOWS_SUFFIX = ".cp312-win_amd64.pyd"
 DALI_PYTHONS = ("310", "311", "312", "313", "314", "314t", "315", "315t")
 
 
-def _wheel(pytestconfig, dist: str, version: str, platform: str) -> Path:
-    try:
-        return cw.fetch(cw.Pin(dist, version, platform), realworld_enabled(pytestconfig))
-    except cw.Unavailable as error:
-        pytest.skip(str(error))
-
-
-def _run(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "licscan", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=900)
-    assert proc.returncode == code, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
-def _audit(cwd: Path, path: Path) -> dict:
-    _run(cwd, "audit", str(path), "--no-cache", "--format", "json", "-o", str(cwd / "report.json"))
-    return json.loads((cwd / "report.json").read_text())
 
 
 def _linked(report: dict, name: str | None = "cudart") -> list[tuple[str, str | None, str | None, str, str,
@@ -139,7 +114,7 @@ def _linked(report: dict, name: str | None = "cudart") -> list[tuple[str, str | 
 ])
 def test_statically_linked_runtime_is_a_component(pytestconfig, tmp_path, dist, version, platform, expected,
                                                   findings):
-    report = _audit(tmp_path, _wheel(pytestconfig, dist, version, platform))
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, dist, version, platform))
     assert _linked(report) == expected
     assert sorted((f["rule"], f["severity"], f["path"].rsplit("!/", 1)[1]) for f in report["findings"]) == findings
     assert report["diagnostics"] == []
@@ -147,7 +122,7 @@ def test_statically_linked_runtime_is_a_component(pytestconfig, tmp_path, dist, 
 
 def test_release_evidence_of_ctranslate2(pytestconfig, tmp_path):
     """Both witnesses of the release, and the Attachment A name, in the component's evidence and its fact."""
-    report = _audit(tmp_path, _wheel(pytestconfig, "ctranslate2", "4.8.5", cw.WINDOWS))
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, "ctranslate2", "4.8.5", cw.WINDOWS))
     cudart, = (c for c in report["components"] if c["name"] == "cudart")
     evidence = [e.split("!/", 1)[1] for e in cudart["evidence"]]
     assert evidence == [
@@ -168,13 +143,13 @@ def test_release_evidence_of_ctranslate2(pytestconfig, tmp_path):
     ("faiss-gpu-cu12", "1.14.1.post1", cw.LINUX)])
 def test_dynamically_linked_runtime_is_not_reported_as_linked(pytestconfig, tmp_path, dist, version, platform):
     """Binaries that load libcudart.so (DT_NEEDED or dlopen) carry none of the runtime's own strings."""
-    report = _audit(tmp_path, _wheel(pytestconfig, dist, version, platform))
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, dist, version, platform))
     assert _linked(report, None) == []
     assert report["diagnostics"] == []
 
 
 def test_bitsandbytes_windows_links_cuda_13_runtimes(pytestconfig, tmp_path):
-    report = _audit(tmp_path, _wheel(pytestconfig, "bitsandbytes", "0.50.2", cw.WINDOWS))
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, "bitsandbytes", "0.50.2", cw.WINDOWS))
     assert _linked(report) == [
         ("sdk-library:nvidia/cudart@13.0.x", "13.0.x", "device-code", "cudart_static.lib", EULA,
          ["bitsandbytes/libbitsandbytes_cuda130.dll"]),
@@ -195,12 +170,7 @@ STATIC_LIBRARIES = [
 @pytest.mark.parametrize("pin,member,release,evidence", STATIC_LIBRARIES)
 def test_catalog_evidence_is_in_nvidias_static_runtimes(pytestconfig, pin, member, release, evidence):
     """The literals and the version-query code the catalog looks for are those of the libraries NVIDIA ships."""
-    try:
-        wheel = cw.fetch(pin, realworld_enabled(pytestconfig))
-    except cw.Unavailable as error:
-        pytest.skip(str(error))
-    with zipfile.ZipFile(wheel) as zf:
-        data = zf.read(member)
+    data = cw.member_or_skip(pytestconfig, pin, member)
     static = load_catalog().entry("cudart").static
     assert static is not None
     held = [all(lit in data for lit in group) for group in static.evidence]
@@ -210,14 +180,8 @@ def test_catalog_evidence_is_in_nvidias_static_runtimes(pytestconfig, pin, membe
 
 
 def test_sbom_links_the_runtime_into_its_binary(pytestconfig, tmp_path):
-    wheel = _wheel(pytestconfig, "ctranslate2", "4.8.5", cw.WINDOWS)
-    spdx, cdx = tmp_path / "out.spdx.json", tmp_path / "out.cdx.json"
-    _run(tmp_path, "sbom", str(wheel), "--no-cache", "--format", "spdx-json", "-o", str(spdx))
-    _run(tmp_path, "sbom", str(wheel), "--no-cache", "--format", "cyclonedx-json", "-o", str(cdx))
-    parsed = subprocess.run([str(Path(sys.executable).parent / "pyspdxtools"), "-i", str(spdx)], capture_output=True,
-                            text=True)
-    assert parsed.returncode == 0, parsed.stderr[-2000:]
-    doc = json.loads(spdx.read_text())
+    wheel = cw.wheel_or_skip(pytestconfig, "ctranslate2", "4.8.5", cw.WINDOWS)
+    doc, bom = sboms(tmp_path, wheel)
     runtime, = (p for p in doc["packages"] if p["name"] == "CUDA Runtime")
     assert (runtime["versionInfo"], runtime["licenseConcluded"]) == ("12.8.x",
                                                                       "LicenseRef-NVIDIA-CUDA-EULA-2025-01-07")
@@ -228,8 +192,6 @@ def test_sbom_links_the_runtime_into_its_binary(pytestconfig, tmp_path):
     assert links == [(dll["SPDXID"], "STATIC_LINK", runtime["SPDXID"], "linked from cudart_static.lib")]
     # The file is ctranslate2's: the runtime's licence is not concluded for it.
     assert dll["licenseConcluded"] != "LicenseRef-NVIDIA-CUDA-EULA-2025-01-07"
-    validate_json(cdx.read_text())
-    bom = json.loads(cdx.read_text())
     deps = {d["ref"]: d.get("dependsOn", []) for d in bom["dependencies"]}
     assert runtime["SPDXID"] in deps[dll["SPDXID"]]
 
@@ -237,11 +199,11 @@ def test_sbom_links_the_runtime_into_its_binary(pytestconfig, tmp_path):
 def test_reports_say_how_the_runtime_is_there(pytestconfig, tmp_path):
     """Text and Markdown reports show the linked runtime's release range and the library it came from (before:
     "cudart (version unknown)", as if ctranslate2.dll were the runtime)."""
-    wheel = _wheel(pytestconfig, "ctranslate2", "4.8.5", cw.WINDOWS)
-    text = _run(tmp_path, "audit", str(wheel), "--no-cache").stdout.splitlines()
+    wheel = cw.wheel_or_skip(pytestconfig, "ctranslate2", "4.8.5", cw.WINDOWS)
+    text = run_licscan(tmp_path, "audit", str(wheel), "--no-cache").stdout.splitlines()
     assert ("  component NVIDIA cudart 12.8.x (sdk-library; linked from cudart_static.lib), license "
             "LicenseRef-NVIDIA-CUDA-EULA") in text
-    markdown = _run(tmp_path, "audit", str(wheel), "--no-cache", "--format", "markdown").stdout.splitlines()
+    markdown = run_licscan(tmp_path, "audit", str(wheel), "--no-cache", "--format", "markdown").stdout.splitlines()
     assert [line for line in markdown if line.startswith("| cudart |")] == [
         f"| cudart | NVIDIA | sdk-library (linked from cudart_static.lib) | 12.8.x | LicenseRef-NVIDIA-CUDA-EULA | "
         f"`{wheel}!/ctranslate2/ctranslate2.dll` |"]

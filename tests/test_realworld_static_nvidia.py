@@ -16,43 +16,21 @@ Runs with LICSCAN_REALWORLD=1 or when the wheels are cached (tests/census_wheels
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import census_wheels as cw
 import pytest
-from conftest import realworld_enabled
+from helpers import audit_json, run_licscan, sboms
 
 from licscan.identify.catalog_table import load_catalog
 from licscan.identify.versions import banner_claims
-from licscan.sbom.cyclonedx import validate_json
 
 pytestmark = pytest.mark.realworld
 EULA = "LicenseRef-NVIDIA-CUDA-EULA"
 PYNVJITLINK = "pynvjitlink/_nvjitlinklib.cpython-312-x86_64-linux-gnu.so"
 
 
-def _wheel(pytestconfig, dist: str, version: str, platform: str) -> Path:
-    try:
-        return cw.fetch(cw.Pin(dist, version, platform), realworld_enabled(pytestconfig))
-    except cw.Unavailable as error:
-        pytest.skip(str(error))
-
-
-def _run(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "licscan", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=900)
-    assert proc.returncode == code, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
-def _audit(cwd: Path, path: Path) -> dict:
-    _run(cwd, "audit", str(path), "--no-cache", "--format", "json", "-o", str(cwd / "report.json"))
-    return json.loads((cwd / "report.json").read_text())
 
 
 def _linked(report: dict) -> list[tuple[str, str | None, str | None, str, str, list[str]]]:
@@ -99,14 +77,14 @@ OTHERS = ("nvjitlink@13.4.92", "nvptxcompiler@13.4.92", "nvrtc-builtins@13.4.x",
 ])
 def test_statically_linked_nvidia_libraries_are_components(pytestconfig, tmp_path, dist, version, platform, expected,
                                                            findings):
-    report = _audit(tmp_path, _wheel(pytestconfig, dist, version, platform))
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, dist, version, platform))
     assert _linked(report) == expected
     assert sorted((f["rule"], f["severity"], f["component"]) for f in report["findings"]) == findings
     assert report["diagnostics"] == []
 
 
 def test_release_evidence_of_pynvjitlink(pytestconfig, tmp_path):
-    report = _audit(tmp_path, _wheel(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX))
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX))
     jitlink, = (c for c in report["components"] if c["name"] == "nvJitLink")
     assert [e.split("!/", 1)[1] for e in jitlink["evidence"]] == [
         f"{PYNVJITLINK}: marker 'Cuda compilation tools, release 12.9, V12.9.86' at 0x62d2cc0, the release of all 5 "
@@ -114,7 +92,7 @@ def test_release_evidence_of_pynvjitlink(pytestconfig, tmp_path):
         f"{PYNVJITLINK}: nvJitLink: linked from libnvJitLink_static.a: 'Ptx optimizing assembler' at 0x6794689, "
         "'bad input: does not match type NVJITLINK_INPUT_PTX' at 0x6193b38 (rules/catalog/nvidia.yaml: nvJitLink "
         "static)"]
-    data = zipfile.ZipFile(_wheel(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX)).read(PYNVJITLINK)
+    data = zipfile.ZipFile(cw.wheel_or_skip(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX)).read(PYNVJITLINK)
     assert (data.find(b"Cuda compilation tools, release 12.9, V12.9.86"), data.find(b"Ptx optimizing assembler"),
             data.find(b"bad input: does not match type NVJITLINK_INPUT_PTX")) == (0x62d2cc0, 0x6794689, 0x6193b38)
     assert data.count(b"Cuda compilation tools, release ") == 7  # 5 lines and 2 format strings ("release %d.%d")
@@ -128,7 +106,7 @@ def test_release_evidence_of_pynvjitlink(pytestconfig, tmp_path):
     ("torchvision", "0.29.1", cw.LINUX),  # bundles libnvjpeg, which loads nvJitLink
     ("cumm-cu128", "0.8.2", cw.LINUX)])  # bundles libnvrtc 12.8.93 (auditwheel-grafted): the file is NVRTC
 def test_binaries_that_load_them_link_none(pytestconfig, tmp_path, dist, version, platform):
-    report = _audit(tmp_path, _wheel(pytestconfig, dist, version, platform))
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, dist, version, platform))
     assert [part for part in _linked(report) if not part[0].startswith("sdk-library:nvidia/cudart@")] == []
     assert report["diagnostics"] == []
 
@@ -136,7 +114,7 @@ def test_binaries_that_load_them_link_none(pytestconfig, tmp_path, dist, version
 def test_a_bundled_nvrtc_is_the_file_not_a_linked_part(pytestconfig, tmp_path):
     """cumm-cu128 ships NVRTC's shared libraries (renamed by auditwheel): they hold NVRTC's and the PTX compiler's
     strings and are named as NVRTC, by name, not as binaries NVRTC is linked into."""
-    report = _audit(tmp_path, _wheel(pytestconfig, "cumm-cu128", "0.8.2", cw.LINUX))
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, "cumm-cu128", "0.8.2", cw.LINUX))
     assert sorted((c["id"], c["properties"].get("linked_from"), [p.rsplit("!/", 1)[1] for p in c["paths"]])
                   for c in report["components"] if c["name"] in ("nvrtc", "nvrtc-builtins", "nvptxcompiler")) == [
         ("sdk-library:nvidia/nvrtc-builtins@12.8.93", None, ["cumm_cu128.libs/libnvrtc-builtins-eccaa824.so.12.8.93"]),
@@ -162,12 +140,7 @@ NVIDIA_LIBRARIES = [
 
 @pytest.mark.parametrize("pin,member,entries,release", NVIDIA_LIBRARIES)
 def test_catalog_evidence_is_in_nvidias_libraries(pytestconfig, pin, member, entries, release):
-    try:
-        wheel = cw.fetch(pin, realworld_enabled(pytestconfig))
-    except cw.Unavailable as error:
-        pytest.skip(str(error))
-    with zipfile.ZipFile(wheel) as zf:
-        data = zf.read(member)
+    data = cw.member_or_skip(pytestconfig, pin, member)
     cat = load_catalog()
     held = {e.name for e in cat.entries if e.static is not None and e.static.gate is not None
             and any(all(lit in data for lit in group) for group in e.static.evidence)}
@@ -177,7 +150,7 @@ def test_catalog_evidence_is_in_nvidias_libraries(pytestconfig, pin, member, ent
 
 def test_builtins_hold_the_marker_of_their_release(pytestconfig):
     """libnvrtc-builtins' headers state the CUDART_VERSION the static builtins are named by; libnvrtc holds none."""
-    wheel = _wheel(pytestconfig, "nvidia-cuda-nvrtc", "13.4.92", cw.LINUX)
+    wheel = cw.wheel_or_skip(pytestconfig, "nvidia-cuda-nvrtc", "13.4.92", cw.LINUX)
     with zipfile.ZipFile(wheel) as zf:
         builtins = zf.read("nvidia/cu13/lib/libnvrtc-builtins.so.13.4")
         nvrtc = zf.read("nvidia/cu13/lib/libnvrtc.so.13")
@@ -186,14 +159,8 @@ def test_builtins_hold_the_marker_of_their_release(pytestconfig):
 
 
 def test_sbom_links_each_part_into_its_binary(pytestconfig, tmp_path):
-    wheel = _wheel(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX)
-    spdx, cdx = tmp_path / "out.spdx.json", tmp_path / "out.cdx.json"
-    _run(tmp_path, "sbom", str(wheel), "--no-cache", "--format", "spdx-json", "-o", str(spdx))
-    _run(tmp_path, "sbom", str(wheel), "--no-cache", "--format", "cyclonedx-json", "-o", str(cdx))
-    parsed = subprocess.run([str(Path(sys.executable).parent / "pyspdxtools"), "-i", str(spdx)], capture_output=True,
-                            text=True)
-    assert parsed.returncode == 0, parsed.stderr[-2000:]
-    doc = json.loads(spdx.read_text())
+    wheel = cw.wheel_or_skip(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX)
+    doc, bom = sboms(tmp_path, wheel)
     parts = {p["name"]: p for p in doc["packages"] if p["name"] in ("nvJitLink", "nvPTXCompiler")}
     assert {name: (p["versionInfo"], p["licenseConcluded"]) for name, p in parts.items()} == {
         "nvJitLink": ("12.9.86", "LicenseRef-NVIDIA-CUDA-EULA-2025-01-07"),
@@ -204,21 +171,19 @@ def test_sbom_links_each_part_into_its_binary(pytestconfig, tmp_path):
     assert links == sorted([(so["SPDXID"], parts["nvJitLink"]["SPDXID"], "linked from libnvJitLink_static.a"),
                             (so["SPDXID"], parts["nvPTXCompiler"]["SPDXID"],
                              "linked from libnvptxcompiler_static.a")])
-    validate_json(cdx.read_text())
-    bom = json.loads(cdx.read_text())
     deps = {d["ref"]: d.get("dependsOn", []) for d in bom["dependencies"]}
     assert {parts["nvJitLink"]["SPDXID"], parts["nvPTXCompiler"]["SPDXID"]} <= set(deps[so["SPDXID"]])
 
 
 def test_reports_say_how_each_part_is_there(pytestconfig, tmp_path):
-    wheel = _wheel(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX)
-    text = _run(tmp_path, "audit", str(wheel), "--no-cache").stdout.splitlines()
+    wheel = cw.wheel_or_skip(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX)
+    text = run_licscan(tmp_path, "audit", str(wheel), "--no-cache").stdout.splitlines()
     assert [line for line in text if "linked from" in line] == [
         "  component NVIDIA nvJitLink 12.9.86 (sdk-library; linked from libnvJitLink_static.a), license "
         "LicenseRef-NVIDIA-CUDA-EULA",
         "  component NVIDIA nvptxcompiler 12.9.86 (sdk-library; linked from libnvptxcompiler_static.a), license "
         "LicenseRef-NVIDIA-CUDA-EULA"]
-    markdown = _run(tmp_path, "audit", str(wheel), "--no-cache", "--format", "markdown").stdout.splitlines()
+    markdown = run_licscan(tmp_path, "audit", str(wheel), "--no-cache", "--format", "markdown").stdout.splitlines()
     assert [line for line in markdown if "linked from" in line] == [
         f"| nvJitLink | NVIDIA | sdk-library (linked from libnvJitLink_static.a) | 12.9.86 | {EULA} | "
         f"`{wheel}!/{PYNVJITLINK}` |",
@@ -227,10 +192,10 @@ def test_reports_say_how_each_part_is_there(pytestconfig, tmp_path):
 
 
 def test_inspect_lists_the_libraries_linked_into_a_module(pytestconfig, tmp_path):
-    wheel = _wheel(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX)
+    wheel = cw.wheel_or_skip(pytestconfig, "pynvjitlink-cu12", "0.7.0", cw.LINUX)
     with zipfile.ZipFile(wheel) as zf:
         module = Path(zf.extract(PYNVJITLINK, tmp_path))
-    lines = _run(tmp_path, "inspect", str(module)).stdout.splitlines()
+    lines = run_licscan(tmp_path, "inspect", str(module)).stdout.splitlines()
     assert [line for line in lines if line.startswith("  LINKED")] == [
         "  LINKED   NVIDIA nvJitLink 12.9.86 (marker) from libnvJitLink_static.a",
         "  LINKED   NVIDIA nvPTXCompiler 12.9.86 (marker) from libnvptxcompiler_static.a"]

@@ -55,12 +55,6 @@ NVJPEG2K = "nvidia-nvjpeg2k-cu12", "0.11.0.51"
 NVJPEG2K_LICENSE = "LicenseRef-NVIDIA-nvJPEG2000-SLA"
 
 
-def _wheel(pytestconfig, dist: str, version: str, platform: str) -> Path:
-    try:
-        return cw.fetch(cw.Pin(dist, version, platform), realworld_enabled(pytestconfig))
-    except cw.Unavailable as error:
-        pytest.skip(str(error))
-
 
 def _audit(cwd: Path, *paths: str, extra: tuple[str, ...] = (), code: int = 0) -> dict:
     out = cwd / "report.json"
@@ -80,7 +74,7 @@ def _named(report: dict) -> list[tuple[str, str | None, str | None, str, str]]:
     (cw.LINUX, "nvidia/nvjpeg2k/lib/libnvjpeg2k.so.0", "distribution-metadata"),
     (cw.WINDOWS, "nvidia/nvjpeg2k/bin/nvjpeg2k_0.dll", "marker")])
 def test_nvjpeg2k_is_named(pytestconfig, tmp_path, platform, member, source):
-    wheel = _wheel(pytestconfig, *NVJPEG2K, platform)
+    wheel = cw.wheel_or_skip(pytestconfig, *NVJPEG2K, platform)
     report = _audit(tmp_path, str(wheel))
     assert _named(report) == [("nvjpeg2k", "0.11.0.51", source, NVJPEG2K_LICENSE, member)]
     assert report["findings"] == [] and report["diagnostics"] == []
@@ -88,7 +82,7 @@ def test_nvjpeg2k_is_named(pytestconfig, tmp_path, platform, member, source):
 
 
 def test_cufile_abi_numbers_are_not_releases(pytestconfig, tmp_path):
-    wheel = _wheel(pytestconfig, "nvidia-cufile-cu12", "1.14.1.1", cw.LINUX)
+    wheel = cw.wheel_or_skip(pytestconfig, "nvidia-cufile-cu12", "1.14.1.1", cw.LINUX)
     report = _audit(tmp_path, str(wheel))
     eula = "LicenseRef-NVIDIA-CUDA-EULA"
     assert _named(report) == [
@@ -99,7 +93,7 @@ def test_cufile_abi_numbers_are_not_releases(pytestconfig, tmp_path):
 
 def test_numba_cuda_windows_ptx_with_crlf_line_ends(pytestconfig, tmp_path):
     def ptx(platform: str) -> list[tuple[str, str, str, str, str]]:
-        wheel = _wheel(pytestconfig, "numba-cuda", "0.30.4", platform)
+        wheel = cw.wheel_or_skip(pytestconfig, "numba-cuda", "0.30.4", platform)
         report = _audit(tmp_path, str(wheel))
         assert report["findings"] == [] and report["diagnostics"] == []
         return sorted((d["path"].rsplit("!/", 1)[1], d["kind"], d["arch"], d["ptx_isa"], d["toolkit"]["exact"])
@@ -125,7 +119,7 @@ def test_numba_cuda_windows_ptx_with_crlf_line_ends(pytestconfig, tmp_path):
      ["bin/compute-sanitizer.exe", "bin/x86_64/InterceptorInjectionTarget.dll",
       "bin/x86_64/TreeLauncherTargetInjection.dll"])])
 def test_sanitizer_api_libraries_are_named(pytestconfig, tmp_path, platform, api, tool):
-    wheel = _wheel(pytestconfig, "nvidia-cuda-sanitizer-api", "13.5.25", platform)
+    wheel = cw.wheel_or_skip(pytestconfig, "nvidia-cuda-sanitizer-api", "13.5.25", platform)
     report = _audit(tmp_path, str(wheel))
     named = {(c["name"], c["kind"], c["version"], c["properties"].get("version_source")):
              sorted(p.rsplit("!/", 1)[1].removeprefix("nvidia/cu13/") for p in c["paths"])
@@ -190,7 +184,7 @@ def test_renamed_dlls_are_named(renamed):
 
 def test_renamed_shared_object_is_read_by_its_soname(pytestconfig, tmp_path):
     """libcudart.so.12 shipped as libmyrt.so: named by its SONAME, and listed in Attachment A by it."""
-    wheel = _wheel(pytestconfig, "nvidia-cuda-runtime-cu12", "12.9.79", cw.LINUX)
+    wheel = cw.wheel_or_skip(pytestconfig, "nvidia-cuda-runtime-cu12", "12.9.79", cw.LINUX)
     (tmp_path / "dist").mkdir()
     with zipfile.ZipFile(wheel) as zf:
         (tmp_path / "dist" / "libmyrt.so").write_bytes(zf.read("nvidia/cuda_runtime/lib/libcudart.so.12"))
@@ -223,7 +217,7 @@ def test_delvewheel_vendored_dlls_are_named_and_listed(pytestconfig, tmp_path):
 
 
 def test_npp_dlls_bundled_state_their_version(pytestconfig, tmp_path):
-    wheel = _wheel(pytestconfig, "nvidia-npp", "13.2.0.93", cw.WINDOWS)
+    wheel = cw.wheel_or_skip(pytestconfig, "nvidia-npp", "13.2.0.93", cw.WINDOWS)
     (tmp_path / "dist").mkdir()
     with zipfile.ZipFile(wheel) as zf:
         for name in ("nppc64_13.dll", "nppidei64_13.dll"):
@@ -276,7 +270,7 @@ def test_export_names_and_version_resources_agree_with_lief(renamed):
     ("cupy-cuda12x", "14.2.0", cw.WINDOWS, "cupy/cuda/cub.cp312-win_amd64.pyd", 13)])
 def test_device_code_equals_cuobjdump(pytestconfig, tmp_path, dist, version, platform, member, images):
     oracle.require_cuobjdump()
-    wheel = _wheel(pytestconfig, dist, version, platform)
+    wheel = cw.wheel_or_skip(pytestconfig, dist, version, platform)
     target = tmp_path / member.rsplit("/", 1)[1]
     with zipfile.ZipFile(wheel) as zf:
         target.write_bytes(zf.read(member))
@@ -288,7 +282,7 @@ def test_device_code_equals_cuobjdump(pytestconfig, tmp_path, dist, version, pla
 
 
 def test_triton_windows(pytestconfig, tmp_path):
-    wheel = _wheel(pytestconfig, "triton-windows", "3.8.0.post29", cw.WINDOWS)
+    wheel = cw.wheel_or_skip(pytestconfig, "triton-windows", "3.8.0.post29", cw.WINDOWS)
     report = _audit(tmp_path, str(wheel))
     named = sorted((c["name"], c["version"], c["kind"], p.rsplit("!/", 1)[1]) for c in report["components"]
                    if c["vendor"] == "NVIDIA" for p in c["paths"])
@@ -304,7 +298,7 @@ def test_triton_windows(pytestconfig, tmp_path):
 
 
 def test_onnxruntime_gpu_windows(pytestconfig, tmp_path):
-    wheel = _wheel(pytestconfig, "onnxruntime-gpu", "1.31.1", cw.WINDOWS)
+    wheel = cw.wheel_or_skip(pytestconfig, "onnxruntime-gpu", "1.31.1", cw.WINDOWS)
     report = _audit(tmp_path, str(wheel))
     capi = "onnxruntime/capi/"
     deps = sorted((d["path"].rsplit("!/", 1)[1], d["needs"], d["component"], tuple(d["shipped"]))
@@ -326,7 +320,7 @@ def test_onnxruntime_gpu_windows(pytestconfig, tmp_path):
     (cw.LINUX, ["tensorrt_lean_libs/libnvinfer_lean.so.11", "tensorrt_lean_libs/libnvinfer_vc_plugin.so.11"]),
     (cw.WINDOWS, ["tensorrt_lean_libs/nvinfer_lean_11.dll", "tensorrt_lean_libs/nvinfer_vc_plugin_11.dll"])])
 def test_tensorrt_lean_libs(pytestconfig, tmp_path, platform, members):
-    wheel = _wheel(pytestconfig, "tensorrt-lean-cu12-libs", "11.4.0.106", platform)
+    wheel = cw.wheel_or_skip(pytestconfig, "tensorrt-lean-cu12-libs", "11.4.0.106", platform)
     report = _audit(tmp_path, str(wheel))
     assert _named(report) == [("tensorrt", "11.4.0.106", "distribution-metadata", "LicenseRef-NVIDIA-TensorRT-SLA", m)
                               for m in members]
