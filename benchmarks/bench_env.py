@@ -12,9 +12,10 @@ Figures (wall time of a fresh process each; page cache warm: every input is read
 - env: ``audit --no-cache site-packages`` (default jobs) vs ``find -type f | xargs cat`` of the tree; also
   ``--jobs 1``;
 - cache: the same tree audited with ``--no-cache`` and with an empty cache (cold: what keying the cache costs),
-  again (warm: the same-boot memo), a copy of the tree in a new folder (new inodes and times: content digests), and
-  a fresh copy into that folder (the CI case: a checkout into the same folder, whose reports were kept) -- each
-  re-audit against the cold run;
+  again (warm: the same-boot memo), a copy of the tree in a new folder (new inodes and times: content digests;
+  each run from a copy of the cold run's cache, as a CI job restores one), and a fresh copy into that folder (the
+  CI case: a checkout into the same folder, whose reports were kept) -- each re-audit, and ``cat`` of the tree
+  (the floor of a copy: one read), against the cold run;
 - wheel: ``audit --no-cache torch-2.14.1-*.whl`` vs ``unzip -tq`` of the wheel;
 - images: ``audit --no-cache`` of the docker-save and OCI (gzip, zstd) tarballs vs reading their layers once
   (``tar -xOf IMAGE LAYER | gzip -dc`` / ``zstd -dc`` per layer, to /dev/null).
@@ -191,11 +192,15 @@ def env_section(n: int) -> list[dict]:
 def cache_section(n: int) -> list[dict]:
     """The cold run with the cache against ``--no-cache`` (what keying the cache costs), then re-audits from the
     cache: the unchanged tree, a copy in a new folder, and a fresh copy into the folder of an audited copy (new
-    inodes and times at the same path: a CI job that checks out into the same folder every run)."""
+    inodes and times at the same path: a CI job that checks out into the same folder every run). Each re-audit of
+    a copy starts from a copy of the cold run's cache (``cp -a``, as ``actions/cache`` restores one), so that none
+    finds the copy by the ``treeid`` entry an earlier run wrote; the floor of a copy is one read of every byte
+    (docs/cache.md, "The floor"): ``cat`` of the tree is shown against the cold run too."""
     tree = build_env.site_packages()
     out = []
     with tempfile.TemporaryDirectory(prefix="licscan-bench-") as scratch:
-        timed(["sh", "-c", f"find '{tree}' -type f -print0 | xargs -0 cat > /dev/null"])  # page cache warm
+        cat = ["sh", "-c", f"find '{tree}' -type f -print0 | xargs -0 cat > /dev/null"]
+        timed(cat)  # page cache warm
         plain = best(n, licscan("--no-cache", tree.name), cwd=tree.parent)
         print(f"content cache on {tree}")
         out.append(row("audit --no-cache", plain))
@@ -203,22 +208,37 @@ def cache_section(n: int) -> list[dict]:
         for i in range(n):  # each with an empty cache of its own; the re-audits below use the last one
             cache = os.path.join(scratch, f"cache{i}")
             colds.append(once(licscan("--cache-dir", cache, tree.name), cwd=tree.parent))
-        cold = Timing((min(c[0] for c in colds), (max(c[1][0] for c in colds), max(c[1][1] for c in colds)),
-                       colds[-1][2]))
-        cold.walls, cold.cpus = [w for c in colds for w in c.walls], [x for c in colds for x in c.cpus]
+        cold = _merged(colds)
         out.append(row("audit, empty cache (cold)", cold, plain, "no-cache"))
         out.append(_files_row(cache))
+        out.append(row("find -type f | xargs cat (warm floor)", best(n, cat), cold, "cold", memory=False))
         out.append(row("audit, unchanged tree (same-boot memo)",
                        best(n, licscan("--cache-dir", cache, tree.name), cwd=tree.parent), cold, "cold"))
         copy = Path(scratch, "copy", "site-packages")
         shutil.copytree(tree, copy, symlinks=True)
-        out.append(row("audit, copy in a new folder (content digests)",
-                       once(licscan("--cache-dir", cache, tree.name), cwd=copy.parent), cold, "cold"))
+        copies = [once(licscan("--cache-dir", _restored(cache, scratch, i), tree.name), cwd=copy.parent)
+                  for i in range(n)]
+        out.append(row("audit, copy in a new folder (content digests)", _merged(copies), cold, "cold"))
         shutil.rmtree(copy)
         shutil.copytree(tree, copy, symlinks=True)
         out.append(row("audit, fresh copy in that folder (CI checkout)",
-                       once(licscan("--cache-dir", cache, tree.name), cwd=copy.parent), cold, "cold"))
+                       once(licscan("--cache-dir", _restored(cache, scratch, n), tree.name), cwd=copy.parent),
+                       cold, "cold"))
     return out
+
+
+def _merged(runs: list[Timing]) -> Timing:
+    """Runs of one command made one at a time (each with a cache of its own) as one :class:`Timing`."""
+    out = Timing((min(r[0] for r in runs), (max(r[1][0] for r in runs), max(r[1][1] for r in runs)), runs[-1][2]))
+    out.walls, out.cpus = [w for r in runs for w in r.walls], [x for r in runs for x in r.cpus]
+    return out
+
+
+def _restored(cache: str, scratch: str, i: int) -> str:
+    """A copy of the cache folder (``cp -a``: modes and the packs' hard links kept, as ``tar`` does)."""
+    restored = os.path.join(scratch, f"restored{i}")
+    subprocess.run(["cp", "-a", cache, restored], check=True)
+    return restored
 
 
 def _files_row(cache: str) -> dict:
