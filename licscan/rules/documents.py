@@ -162,7 +162,6 @@ class Document:
         rows = (r for r in table if r.platform is None or platform is None or r.platform == platform)
         return not rng.is_unknown and all(contains(r.versions, rng) is Tri.FALSE for r in rows)
 
-
     def unmapped_row(self, rng: ToolkitRange) -> Unmapped | None:
         """The ``unmapped_texts`` row that holds every release ``rng`` may be (CUDA 13.5.37: ">=13.2"), else None."""
         if rng.is_unknown:
