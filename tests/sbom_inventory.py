@@ -11,6 +11,7 @@ import hashlib
 from helpers import fixture
 
 from licscan.binary.inspect import inspect_file
+from licscan.findings import Clause, Finding, Severity, Verdict
 from licscan.inventory.items import Distribution, Ecosystem
 from licscan.model import (
     Component,
@@ -88,8 +89,9 @@ def build(extra_components=(), extra_records=()):
     return inventory, records, digests.get
 
 
-FINDINGS = [{
-    "rule": "CUDA-EULA-ATTACH-A", "severity": "note", "verdict": "violation", "path": CUDART,
-    "message": "libcudart.so.13 is listed in Attachment A (redistributable)",
-    "clause": {"document": "CUDA EULA (2021-10-08)", "section": "Attachment A", "text": "CUDA Runtime ..."},
-    "evidence": ["SONAME libcudart.so.13"], "waived": False, "fingerprint": "0123456789abcdef"}]
+FINDINGS = [Finding(
+    rule="CUDA-EULA-ATTACH-A", title="Attachment A", severity=Severity.NOTE, verdict=Verdict.VIOLATION, path=CUDART,
+    component=None, message="libcudart.so.13 is listed in Attachment A (redistributable)", remediation="",
+    clause=Clause(document="CUDA EULA (2021-10-08)", section="Attachment A", text="CUDA Runtime ...",
+                  date="2021-10-08"),
+    evidence=("SONAME libcudart.so.13",), fingerprint="0123456789abcdef")]

@@ -13,12 +13,13 @@ from spdx_tools.spdx.model.document import Document
 from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream as write_json
 from spdx_tools.spdx.writer.tagvalue.tagvalue_writer import write_document_to_stream as write_tag_value
 
+from licscan.findings import Finding
 from licscan.model import Inventory
 from licscan.sbom import cyclonedx, spdx
 from licscan.sbom.ids import created_now
 from licscan.sbom.nodes import Digests, Plan
 from licscan.sbom.packages import root_supplier
-from licscan.sbom.plan import Finding, build_plan
+from licscan.sbom.plan import build_plan
 
 if TYPE_CHECKING:
     from licscan.scan import FileRecord

@@ -9,9 +9,10 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from licscan import __version__
+from licscan.findings import Finding
 from licscan.model import Component, ComponentKind, Distribution, FileFormat, Inventory
 from licscan.sbom import ids
 from licscan.sbom.data import DriverTables, driver_tables
@@ -37,7 +38,6 @@ from licscan.vpath import innermost
 if TYPE_CHECKING:
     from licscan.scan import FileRecord
 
-Finding = Mapping[str, Any]  # a finding in its JSON form (licscan.findings.Finding.to_json())
 
 
 @dataclass(frozen=True)
@@ -222,21 +222,20 @@ def _notes(findings: Iterable[Finding], file_ids: Mapping[str, str], components:
     root."""
     notes = []
     for finding in findings:
-        path = finding.get("path") or ""
+        path = finding.path
         target = file_ids.get(path)
         if target is None:
             target = next((component_ids[c.id] for c in components
                            if path in c.paths and c.id in component_ids), None)
-        clause = finding.get("clause") or {}
-        text = (f"licscan finding {finding.get('rule')} [{finding.get('severity')}, {finding.get('verdict')}"
-                + (", waived" if finding.get("waived") else "") + f"] {path}: {finding.get('message')}")
-        if clause:
-            text += (f" | clause: {clause.get('document')} {clause.get('section')}: "
-                     f"\"{' '.join(str(clause.get('text') or '').split())}\"")
-        if finding.get("evidence"):
-            text += " | evidence: " + "; ".join(str(e) for e in finding["evidence"])
-        if finding.get("fingerprint"):
-            text += f" | fingerprint {finding['fingerprint']}"
+        text = (f"licscan finding {finding.rule} [{finding.severity.value}, {finding.verdict.value}"
+                + (", waived" if finding.waived else "") + f"] {path}: {finding.message}")
+        if finding.clause is not None:
+            text += (f" | clause: {finding.clause.document} {finding.clause.section}: "
+                     f"\"{' '.join(finding.clause.text.split())}\"")
+        if finding.evidence:
+            text += " | evidence: " + "; ".join(finding.evidence)
+        if finding.fingerprint:
+            text += f" | fingerprint {finding.fingerprint}"
         notes.append(Note(target or root, text))
     return tuple(sorted(set(notes), key=lambda n: (n.target, n.text)))
 
