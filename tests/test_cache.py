@@ -1049,3 +1049,28 @@ def test_cache_max_size_option_bounds_the_folder(scanned, tmp_path):
     assert total <= 1024
     assert sum(kinds(cache).values()) < 9  # of the 9 (or 10, with a tree memo) entries the first audit wrote
     assert (cache / "v2" / "secret").exists()  # the key is never evicted
+
+
+def test_trim_removes_the_folders_of_older_formats_and_nothing_they_link_to(tmp_path):
+    """A cache written by format 1 (pickled entries) is never read again: its ``v1`` folder goes at the next trim, the
+    way the size bound would have removed its entries; a link inside it is removed, not followed, and a link named
+    like an old format's folder, a folder of a newer format and other files stay."""
+    from licscan.cache.keys import FORMAT
+
+    root = tmp_path / "c"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"not the cache's")
+    old = root / "v1" / "ab"
+    old.mkdir(parents=True)
+    (old / "x.entry").write_bytes(b"\x80\x04pickled")
+    (old / "link").symlink_to(outside)
+    (root / "v0").symlink_to(outside, target_is_directory=True)
+    (root / f"v{FORMAT + 1}").mkdir()
+    (root / "notes.txt").write_text("mine")
+    store = Cache.open(str(root), "s")
+    assert store.put(store.key("file", "a"), "file", "a")
+    store.trim()
+    assert sorted(p.name for p in root.iterdir()) == sorted(["v0", f"v{FORMAT}", f"v{FORMAT + 1}", "notes.txt"])
+    assert (outside / "keep").read_bytes() == b"not the cache's"
+    assert store.get(store.key("file", "a"), "file") == "a"

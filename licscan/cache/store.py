@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import json
 import os
+import re
+import shutil
 import stat
 import time
 from collections.abc import Sequence
@@ -25,6 +27,7 @@ _MAX_ENTRY_BYTES = 256 << 20  # an entry file larger than this is not read (lics
 _ZLIB_ERROR = cast("type[Exception]", zlib_ng.error)  # a class (its stub declares an instance)
 #: The kinds of entry a scan writes one of per batch or archive: written together (licscan.cache.pack)
 PACKED = frozenset({"batch", "memo", "archive"})
+_OLD_FORMAT = re.compile(r"v([0-9]{1,4})")  # <cache>/v1, ...: the folders of earlier formats (trim removes them)
 _SIZES = "sizes"  # <cache>/v2/sizes, the name and kind of the entry that keeps each entry folder's bytes (trim)
 
 
@@ -241,6 +244,7 @@ class Cache:
         looks at the 256 folders, not at every entry. The entries this process keeps for the folder are written
         first (:meth:`flush`)."""
         self.flush()
+        self._remove_old_formats()
         try:
             with os.scandir(self.directory) as listing:
                 folders = [(e.name, e.path, e.stat(follow_symlinks=False)) for e in listing
@@ -270,6 +274,22 @@ class Cache:
         except OSError:
             pass
         return self._evict([path for _name, path, _st in folders])
+
+    def _remove_old_formats(self) -> None:
+        """Remove the folders of older cache formats (``v1``: pickled entries, never read again since format 2)
+        beside this one: nothing reads them, and the size bound counts only this format's folder. Only folders of
+        this user, not links (``shutil.rmtree`` walks by file descriptor and does not follow links inside)."""
+        if not shutil.rmtree.avoids_symlink_attacks:
+            return
+        try:
+            with os.scandir(self.root) as listing:
+                old = [e.path for e in listing if (m := _OLD_FORMAT.fullmatch(e.name)) and int(m[1]) < FORMAT
+                       and e.is_dir(follow_symlinks=False)
+                       and (not hasattr(os, "geteuid") or e.stat(follow_symlinks=False).st_uid == os.geteuid())]
+        except OSError:
+            return
+        for path in old:
+            shutil.rmtree(path, ignore_errors=True)
 
     def _sizes(self) -> dict[str, tuple[int, int, int, int]]:
         """The ``sizes`` file: folder name -> (inode, mtime ns, ctime ns, bytes of its files) when last counted."""
