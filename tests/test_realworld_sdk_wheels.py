@@ -189,7 +189,9 @@ def test_nvshmem_library_shipped_by_a_third_party_is_not_in_attachment_a(request
     assert finding["message"] == (
         "libnvshmem_host.so.3 (nvshmem 3.8.0) is a file of NVSHMEM, which is not part of the CUDA Toolkit but which "
         "NVIDIA ships under the governing text as its licence; Attachment A of " + finding["clause"]["document"]
-        + " does not list it as distributable.")
+        + " does not list it as distributable. libnvshmem_host.so.3 (a file for Linux) is not in Attachment A of the "
+        "License Agreement for NVIDIA Software Development Kits (Release Date: July 26, 2018) + CUDA Toolkit "
+        "Supplement (August 16, 2018), which lists no file of nvshmem under any component.")
     assert "marker 'NVSHMEM_ARTIFACT_VERSION=3.8.0' at 0x2bb070" in finding["evidence"]
     assert any(e.endswith("(the text that governs it): libnvshmem_host.so.3 is unlisted") for e in finding["evidence"])
 

@@ -200,3 +200,55 @@ def test_inspect_lists_the_libraries_linked_into_a_module(pytestconfig, tmp_path
         "  LINKED   NVIDIA nvJitLink 12.9.86 (marker) from libnvJitLink_static.a",
         "  LINKED   NVIDIA nvPTXCompiler 12.9.86 (marker) from libnvptxcompiler_static.a"]
     module.unlink()
+
+
+TITLE_2024 = "NVIDIA CUDA Toolkit End User License Agreement (Last updated: January 12, 2024)"
+GRANT_2_2 = "The portions of the SDK that are distributable under the Agreement are listed in Attachment A."
+GRANT_1_1_1 = ("Distribute those portions of the SDK that are identified in this Agreement as distributable, as "
+               "incorporated in object code format into a software application that meets the distribution "
+               "requirements indicated in this Agreement.")
+#: what the examined texts list instead, per part of warp.dll (tests/test_attachment_a_static.py has the texts)
+_NVRTC_WINDOWS = ('"NVIDIA Runtime Compilation Library and Header" for Windows only nvrtc.dll, nvrtc-builtins.dll')
+_READ_AS_2024 = "2024-01-12, 2025-01-07 (not examined; read as 2024-01-12) and 2026-01-26 (not examined; read as " \
+                "2024-01-12)"
+_ALL_TEXTS = "2018-07-26, 2020-11-02, 2021-10-08, 2024-01-12, 2025-01-07 and 2026-01-26"
+WARP_DLL_UNLISTED = {
+    "sdk-library:nvidia/nvrtc@13.4.92":
+        f"nvrtc_static.lib (a static library for Windows) is not in Attachment A of the texts of {_ALL_TEXTS}: the "
+        f"texts of 2018-07-26, 2020-11-02 and 2021-10-08 list under {_NVRTC_WINDOWS} (no static library there for "
+        f"any platform); the texts of {_READ_AS_2024} list under {_NVRTC_WINDOWS} (static libraries there: "
+        "libnvrtc_static.a, libnvrtc-builtins_static.a, not Windows files).",
+    "sdk-library:nvidia/nvrtc-builtins@13.4.x":
+        f"nvrtc-builtins_static.lib (a static library for Windows) is not in Attachment A of the texts of "
+        f"{_ALL_TEXTS}: the texts of 2018-07-26, 2020-11-02 and 2021-10-08 list under {_NVRTC_WINDOWS} (no static "
+        f"library there for any platform); the texts of {_READ_AS_2024} list under {_NVRTC_WINDOWS} (static "
+        "libraries there: libnvrtc_static.a, libnvrtc-builtins_static.a, not Windows files).",
+    "sdk-library:nvidia/nvjitlink@13.4.92":
+        f"nvJitLink_static.lib (a static library for Windows) is not in Attachment A of the texts of {_ALL_TEXTS}: "
+        "the texts of 2018-07-26, 2020-11-02 and 2021-10-08 list no file of nvJitLink under any component; the "
+        f'texts of {_READ_AS_2024} list under "NVIDIA JIT Linking Library" for Windows only libnvJitLink.dll, '
+        "libnvJitLink.lib (static libraries there: libnvJitLink_static.a, not Windows files).",
+    "sdk-library:nvidia/nvptxcompiler@13.4.92":
+        f"nvptxcompiler_static.lib (a static library for Windows) is not in Attachment A of the texts of "
+        f"{_ALL_TEXTS}: the texts of 2018-07-26, 2020-11-02 and 2021-10-08 list no file of nvptxcompiler under any "
+        f'component; the texts of {_READ_AS_2024} list under "NVIDIA CUDA Driver Libraries" no file for Windows '
+        "(static libraries there: libnvptxcompiler_static.a, not Windows files)."}
+
+
+def test_warp_dll_static_libraries_against_attachment_a(pytestconfig, tmp_path):
+    """warp.dll (CUDA 13.4: no text is mapped to it, so every text licscan knows is read): cudart_static.lib is in
+    the "CUDA Runtime" Windows row of every text, so the runtime gets no CUDA-EULA-NOT-REDISTRIBUTABLE; the four
+    other static libraries are in no text's Windows row, each a review citing 2.2 (Attachment A) of the 2024 text
+    (the newest examined, which the 2025 and 2026 texts are read as), the message saying per text what it lists
+    instead. Every part also gets the CUDA-EULA-TEXT-UNKNOWN review (1.1.1(3))."""
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, "warp-lang", "1.19.0", cw.WINDOWS))
+    assert sorted((f["rule"], f["verdict"], f["severity"], f["component"], f["path"].rsplit("!/", 1)[1],
+                   f["clause"]["document"], f["clause"]["section"], f["clause"]["text"])
+                  for f in report["findings"]) == sorted(
+        [("CUDA-EULA-NOT-REDISTRIBUTABLE", "review", "warning", component, "warp/bin/warp.dll", TITLE_2024, "2.2",
+          GRANT_2_2) for component in WARP_DLL_UNLISTED]
+        + [("CUDA-EULA-TEXT-UNKNOWN", "review", "warning", f"sdk-library:nvidia/{p}", "warp/bin/warp.dll",
+            TITLE_2024, "1.1.1(3)", GRANT_1_1_1) for p in ("cudart@13.4.x",) + OTHERS])
+    said = {f["component"]: f["message"].split(" does not list it as distributable. ", 1)[1].split(" Review: ")[0]
+            for f in report["findings"] if f["rule"] == "CUDA-EULA-NOT-REDISTRIBUTABLE"}
+    assert said == WARP_DLL_UNLISTED

@@ -129,7 +129,7 @@ def test_what_a_condition_reads():
                                     {"together_with": {"scope": "device_code", "within": "path",
                                                        "match": {"field": "kind", "equals": "ptx"}}}]})
     assert memo.reads(condition) == memo.Reads(("vendor", "basename", "properties.linked_from",
-                                                "properties.declared_name"), True, (("device_code", "path"),))
+                                                "properties.declared_name", "name"), True, (("device_code", "path"),))
 
 
 def test_a_configured_translation_clause_is_read_per_fact(monkeypatch):

@@ -60,6 +60,7 @@ class Result:
     reasons: tuple[str, ...] = ()
     others: tuple[Fact, ...] = ()
     notes: tuple[str, ...] = ()  # evidence that holds whatever the truth (e.g. the EULA text used)
+    found: tuple[str, ...] = ()  # what a test found, for the rule's message ({found}): why a file is unlisted
 
 
 FALSE = Result(Tri.FALSE)
@@ -78,6 +79,7 @@ class All(Condition):
         reasons: list[str] = []
         others: list[Fact] = []
         notes: list[str] = []
+        found: list[str] = []
         truth = Tri.TRUE
         for child in self.children:
             result = child.evaluate(fact, ctx)
@@ -87,7 +89,9 @@ class All(Condition):
             reasons += result.reasons
             others += result.others
             notes += result.notes
-        return Result(truth, tuple(reasons) if truth is Tri.UNKNOWN else (), tuple(others), tuple(notes))
+            found += result.found
+        return Result(truth, tuple(reasons) if truth is Tri.UNKNOWN else (), tuple(others), tuple(notes),
+                      tuple(found))
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,8 @@ class Any_(Condition):
                 unknown.append(result)
         if unknown:
             return Result(Tri.UNKNOWN, tuple(r for u in unknown for r in u.reasons),
-                          tuple(o for u in unknown for o in u.others), tuple(n for u in unknown for n in u.notes))
+                          tuple(o for u in unknown for o in u.others), tuple(n for u in unknown for n in u.notes),
+                          tuple(f for u in unknown for f in u.found))
         return FALSE
 
 
@@ -156,6 +161,9 @@ class AttachmentTest(Condition):
                                               fact.get("properties.declared_name"))
         statuses = {text.id: data.status(basename, text) for text, _ in candidates}
         hits = {tid for tid, status in statuses.items() if status == self.value}
+        name = fact.get("name")
+        found = (data.unlisted_because(basename, name if isinstance(name, str) else None,
+                                       [text for text, _ in candidates]),) if self.value == "unlisted" and hits else ()
         titles = {t.id: t.title for t, _ in candidates}
         inferred = tuple(f"the {t.title} was not examined; its Attachment A is read as that of the "
                          f"{data.basis(t).title}" for t, _ in candidates if data.basis(t) is not t)
@@ -165,12 +173,12 @@ class AttachmentTest(Condition):
             first = f"EULA texts possible for {why}: " + "; ".join(f"{tid}: {s}" for tid, s in statuses.items())
         note = (first, *inferred)
         if hits and len(hits) == len(statuses):
-            return Result(Tri.TRUE, (), (), note)
+            return Result(Tri.TRUE, (), (), note, found)
         if not hits and "unknown" not in statuses.values():
             return Result(Tri.FALSE, (), (), note)
         return Result(Tri.UNKNOWN, (f"{basename} is {self.value} in the texts of {', '.join(sorted(hits))} but "
                                     f"not in {', '.join(sorted(set(statuses) - hits))}, and {why} does not decide "
-                                    f"which text applies",), (), note)
+                                    f"which text applies",), (), note, found)
 
 
 @dataclass(frozen=True)

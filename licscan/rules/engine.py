@@ -50,13 +50,13 @@ def render(template: str, context: Mapping[str, Any]) -> str:
 
 
 def _context(rule: Rule, fact: Fact, others: tuple[Fact, ...], reasons: tuple[str, ...],
-             settings: Mapping[str, str]) -> dict[str, Any]:
+             settings: Mapping[str, str], found: tuple[str, ...] = ()) -> dict[str, Any]:
     context: dict[str, Any] = dict(fact.fields)
     if others:
         context.update({f"other.{k}": v for k, v in others[0].fields.items()})
     context.update({"rule.id": rule.id, "rule.title": rule.title, "clause.document": rule.clause.document,
                     "clause.section": rule.clause.section, "clause.date": rule.clause.date,
-                    "why": "; ".join(reasons)})
+                    "why": "; ".join(reasons), "found": " ".join(found)})
     context.update(settings)
     return context
 
@@ -94,7 +94,7 @@ def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config: Con
                     continue
                 groups.setdefault((fact.path, fact.component or ""), []).append(
                     (fact, _Result(truth, result.reasons + applies.reasons, result.others,
-                                   result.notes + applies.notes), applies))
+                                   result.notes + applies.notes, result.found), applies))
         for (path, component), hits in groups.items():
             findings.append(_finding(rule, path, component or None, hits, settings, policy, ctx))
     if config is not None:
@@ -103,10 +103,12 @@ def evaluate(document: Mapping[str, Any], packs: Iterable[RulePack], config: Con
 
 
 class _Result:
-    __slots__ = ("notes", "others", "reasons", "truth")
+    __slots__ = ("found", "notes", "others", "reasons", "truth")
 
-    def __init__(self, truth: Tri, reasons: Iterable[str], others: Iterable[Fact], notes: Iterable[str]):
+    def __init__(self, truth: Tri, reasons: Iterable[str], others: Iterable[Fact], notes: Iterable[str],
+                 found: Iterable[str] = ()):
         self.truth, self.reasons, self.others, self.notes = truth, tuple(reasons), tuple(others), tuple(notes)
+        self.found = tuple(found)
 
 
 class Applies:
@@ -222,7 +224,7 @@ def _finding(rule: Rule, path: str, component: str | None, found: list[Hit], set
     reasons = tuple(dict.fromkeys(r for _, res, _ in hits for r in res.reasons if res.truth is Tri.UNKNOWN))
     readings = tuple(dict.fromkeys(applies.readings)) if firm else ()
     verdict, severity = _verdict(rule, result.truth, readings)
-    context = _context(rule, fact, result.others, reasons if not firm else (), settings)
+    context = _context(rule, fact, result.others, reasons if not firm else (), settings, result.found)
     message = render(rule.message, context)
     if verdict is Verdict.REVIEW and rule.verdict is Verdict.VIOLATION:
         message += f" Review: this rests on a reading ({'; '.join(readings)})."

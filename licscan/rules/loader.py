@@ -57,7 +57,8 @@ CLAUSE_KEYS = {"document": True, "section": True, "text": True, "date": True, "u
 APPLIES_KEYS = {"document": True, "clause": False, "lacks": False}
 RULE_VERDICTS = (Verdict.VIOLATION.value, Verdict.REVIEW.value)
 #: Template fields besides the fact's own: the first joined fact (``other.*``), the rule and its clause, settings.
-EXTRA_TEMPLATE_FIELDS = ("rule.id", "rule.title", "clause.document", "clause.section", "clause.date", "why")
+EXTRA_TEMPLATE_FIELDS = ("rule.id", "rule.title", "clause.document", "clause.section", "clause.date", "why",
+                         "found")
 
 
 def lower(severity: Severity) -> Severity:

@@ -54,7 +54,8 @@ def reads(condition: Condition) -> Reads | None:
     if isinstance(condition, AttachmentTest):
         # The name Attachment A is read for: the static library a part was linked from, else the name the file
         # declares, else its basename (attachment.attachment_name). warp.so holds five linked parts of one toolkit.
-        return Reads(("basename", "properties.linked_from", "properties.declared_name"), True, ())
+        # The part's name says what the text lists for it instead ({found} of CUDA-EULA-NOT-REDISTRIBUTABLE).
+        return Reads(("basename", "properties.linked_from", "properties.declared_name", "name"), True, ())
     if isinstance(condition, TogetherWith):
         return Reads((), False, ((condition.scope, condition.within),))
     children: tuple[Condition, ...]
