@@ -152,3 +152,32 @@ def test_a_child_killed_while_it_writes_a_member_ends_the_walk_of_the_tar_with_d
     assert files[:2] == ["t.tar.zst!/lib/small.txt", "t.tar.zst!/lib/libcublasLt.so.12"]
     assert "t.tar.zst!/lib/zeros.bin" not in files
     assert any(i[0] == "diagnostic" and "zstd decompression process ended unexpectedly" in i[3] for i in got)
+
+
+@pytest.mark.parametrize("staged", [0, 5 * 3 * (1 << 16)])
+def test_members_decompressed_while_the_walker_holds_every_room_are_what_the_threads_read(here, monkeypatch,
+                                                                                           staged):
+    """A walker that takes its time over many small members holds every room: the child decompresses the next
+    batches into its memory file (``staged`` bytes, 0: none) and hands them on when a room is given back; the
+    walk yields what the threads' walk yields, and the spooled members after them are whole with their sha256."""
+    import time
+
+    monkeypatch.setattr(inflow, "BATCH", 1 << 16)
+    monkeypatch.setattr(inflow, "AHEAD", 2)
+    monkeypatch.setattr(unzstd, "STAGED_BYTES", staged)
+    members = [(f"lib/small{k:03d}.py", _RNG.randbytes(k * 37)) for k in range(120)] + MEMBERS
+    with open("t.tar.zst", "wb") as handle:
+        handle.write(tar_bytes(members, "zst"))
+    monkeypatch.setattr(unzstd, "SPAWN_MIN", 1 << 40)
+    threads = _items("t.tar.zst", LIMITS["whole"])
+    monkeypatch.setattr(unzstd, "SPAWN_MIN", 0)
+    process = []
+    for item in walk(["t.tar.zst"], LIMITS["whole"], digests=lambda name: True):
+        if isinstance(item, FileBlob):
+            time.sleep(0.002)  # the walker's work on each member: the child runs ahead of it
+            process.append(("file", item.vpath, hashlib.sha256(bytes(item.data)).hexdigest(), item.sha256))
+        elif isinstance(item, Diagnostic):
+            process.append(("diagnostic", item.path, item.kind, item.message, item.offset))
+    assert process == threads
+    assert [i[1] for i in process] == [f"t.tar.zst!/{name}" for name, _ in members]
+    assert sum(i[3] is not None for i in process) == sum(len(data) > SPOOLED for _, data in MEMBERS)

@@ -235,3 +235,43 @@ def test_members_across_the_childs_batches_read_whole(here, monkeypatch, batch):
     assert len(lanes) == 1 and lanes[0] is not None and lanes[0].rooms == 2
     assert got == [(f"t.tar.zst!/{name}", data, hashlib.sha256(data).hexdigest() if len(data) > big // 2 else None)
                    for name, data in members]
+
+
+@pytest.mark.parametrize("cut", ["whole", "truncated", "damaged"])
+def test_staged_batches_are_the_batches_decompressed_into_a_room(tmp_path, monkeypatch, cut):
+    """Batches decompressed while the walker holds every room wait in the child's memory file and are then copied
+    into a room: the same bytes, piece ends, compressed counts, error and end as decompressed there directly,
+    whichever batches wait (the file's slots reused as they are taken)."""
+    monkeypatch.setattr(inflow, "BATCH", 3 * inflow.PIECE + 1)
+    blob = {"whole": BLOB, "truncated": BLOB[: len(BLOB) * 2 // 3], "damaged": _damaged(BLOB)}[cut]
+    fd = _file(tmp_path, blob)
+    room = inflow.batch_bytes()
+
+    def reader(source: unzstd._Exact):
+        return zstandard.ZstdDecompressor().stream_reader(source, read_size=compressed.ZSTD_READ_SIZE,
+                                                          read_across_frames=True, closefd=False)
+
+    def seen(batch: inflow.Batch) -> tuple:
+        return (bytes(batch.view[: batch.size]), batch.ends, batch.counts, repr(batch.error), batch.last)
+
+    def stopped() -> bool:
+        return False
+
+    try:
+        direct = unzstd._Exact(fd, OFFSET, len(blob), compressed.ZstdFrames(len(blob)))
+        stream, buffer, expected = reader(direct), memoryview(bytearray(room)), []
+        while not expected or not expected[-1][-1]:
+            expected.append(seen(inflow.fill(stream, direct, buffer, stopped)))
+        staged = unzstd._Staged(3 * room, room)
+        source = unzstd._Exact(fd, OFFSET, len(blob), compressed.ZstdFrames(len(blob)))
+        stream, got, rng, last = reader(source), [], random.Random(len(blob)), False
+        while not got or not got[-1][-1]:
+            while not last and staged.has_room() and rng.random() < 0.7:  # 0 to 3 batches wait
+                last = staged.fill(stream, source, stopped).last
+            target = memoryview(bytearray(room))
+            got.append(seen(staged.take(target) if staged.waiting else inflow.fill(stream, source, target, stopped)))
+        staged.close()
+    finally:
+        os.close(fd)
+    assert got == expected
+    assert len(expected) > 10 and (expected[-1][3] != "None") == (cut == "damaged")  # a cut stream just ends

@@ -250,6 +250,21 @@ class Told:
         while self._conn.poll():
             self.handle(self._conn.recv())
 
+    def room_now(self) -> int | None:
+        """A room to decompress the next batch into, if one is free or given back and the writer is done with it;
+        None without waiting."""
+        if not self._free:
+            ready = next((room for room in self._given_back if self._writer.reusable(room, wait=False)), None)
+            if ready is None:
+                return None
+            self._given_back.remove(ready)
+            self._free.append(ready)
+        return self._free.pop()
+
+    def walker_holds_all(self) -> bool:
+        """Whether every room is with the walker (none is free or only waiting for the writer)."""
+        return not self._free and not self._given_back
+
     def room(self, stopped: Callable[[], bool]) -> int | None:
         """A room to decompress the next batch into (None: stopped): one the walker gave back and the writer is
         done with, waiting for the first given back if need be."""

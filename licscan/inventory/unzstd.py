@@ -20,6 +20,9 @@ What crosses, and how the reads stay exact:
   counts, the same error at the same piece) into rooms of a shared memory area (``memfd_create``): batches of
   ``BATCH_FACTOR`` x ``inflow.BATCH`` bytes, as many rooms as hold the thread's ``AHEAD`` batches; it sends where
   each piece ends and the counts, and the walker reads the room in place (no copy) and gives it back when done;
+- batches decompressed while the walker holds every room (it is busy with many small members): staged in a
+  memory file of the child (:data:`STAGED_BYTES`, not mapped) and copied into the next room given back, the same
+  pieces and counts sent in the same order: the child decompresses ahead of the walker instead of waiting for it;
 - a member spooled from its first byte: written and hashed by the child from its rooms (offload.py);
 - the walk of the zstd frames (compressed.ZstdFrames) is fed by the child with the bytes it reads, and its result
   sent at the end of the stream.
@@ -41,6 +44,7 @@ import socket
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recvfds, sendfds
 from typing import BinaryIO, cast
@@ -59,8 +63,12 @@ SPAWN_MIN = 16 << 20  # compressed bytes of a stream worth the process (starting
 # batch costs the tar's thread two messages, and each message gives up the GIL, which the thread then waits for
 # while the walker's thread runs Python (up to the 5 ms switch interval).
 BATCH_FACTOR = 4
+# Batches decompressed while the walker holds every room wait in a file of this many bytes (:class:`_Staged`) instead of
+# stopping the decompression: a stretch of small members (torch's 11,337 files before its two libraries) keeps the
+# walker's threads busy for seconds, during which the child decompresses what comes after them.
+STAGED_BYTES = 512 << 20
 _CODE = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
-         "from licscan.inventory.unzstd import serve; serve(*map(int, sys.argv[2:7]))")
+         "from licscan.inventory.unzstd import serve; serve(*map(int, sys.argv[2:8]))")
 
 
 class FramesResult:
@@ -108,7 +116,7 @@ class Decompressor:
             batch, rooms = inflow.BATCH * BATCH_FACTOR, max(2, inflow.AHEAD * 2 // BATCH_FACTOR)
             os.ftruncate(shm_fd, rooms * batch_bytes(batch) + 1)
             self._shm = mmap.mmap(shm_fd, 0)
-            args = (theirs.fileno(), shm_fd, os.getpid(), batch, rooms)
+            args = (theirs.fileno(), shm_fd, os.getpid(), batch, rooms, STAGED_BYTES)
             self._process = subprocess.Popen(
                 [sys.executable, "-c", _CODE, json.dumps(sys.path), *map(str, args)],
                 pass_fds=(theirs.fileno(), shm_fd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -331,9 +339,71 @@ class _Exact:
         return data
 
 
-def serve(sock_fd: int, shm_fd: int, parent: int, batch: int, ahead: int) -> None:
+class _Staged:
+    """Batches decompressed while the walker held every room, in order, in a memory file (``memfd_create``, not
+    mapped: no resident page of either process) of ``capacity`` bytes, one slot a batch; copied into a room when
+    one is given back, and sent from there as they would have been sent (the same pieces, counts and error)."""
+
+    def __init__(self, capacity: int, room_bytes: int) -> None:
+        self._room_bytes = room_bytes
+        self._slots = capacity // room_bytes
+        self._fd = -1
+        self._free: list[int] = []
+        self._scratch: memoryview | None = None  # where a batch is decompressed before it is written to its slot
+        self.waiting: deque[tuple[int, Batch]] = deque()  # (slot, batch) in stream order
+
+    def has_room(self) -> bool:
+        if self._fd < 0 and self._slots:
+            try:
+                self._fd = os.memfd_create("licscan-unzstd-staged", os.MFD_CLOEXEC)
+            except (OSError, AttributeError):
+                self._slots = 0
+            self._free = list(range(self._slots - 1, -1, -1))
+            self._scratch = memoryview(bytearray(self._room_bytes))
+        return bool(self._free)
+
+    def fill(self, reader: BinaryIO, source: _Exact, stopped: Callable[[], bool]) -> Batch:
+        """The next batch of the stream, decompressed into the next free slot."""
+        assert self._scratch is not None
+        batch = fill(reader, source, self._scratch, stopped)
+        slot = self._free.pop()
+        with self._scratch[: batch.size] as data:
+            _write_all(self._fd, data, slot * self._room_bytes)
+        self.waiting.append((slot, batch))
+        return batch
+
+    def take(self, target: memoryview) -> Batch:
+        """The first batch waiting, copied into ``target`` (a room)."""
+        slot, batch = self.waiting.popleft()
+        with target[: batch.size] as data:
+            got = 0
+            while got < len(data):
+                read = os.preadv(self._fd, [data[got:]], slot * self._room_bytes + got)
+                if read <= 0:
+                    raise OSError("the staged batches of the zstd stream are cut short")
+                got += read
+        self._free.append(slot)
+        batch.view = target
+        return batch
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            self._scratch.release()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _write_all(fd: int, data: memoryview, offset: int) -> None:
+    written = 0
+    while written < len(data):
+        written += os.pwrite(fd, data[written:], offset + written)
+
+
+def serve(sock_fd: int, shm_fd: int, parent: int, batch: int, ahead: int, staged: int) -> None:
     """The child: the streams it is sent, one after the other, until told to quit or the walker is gone; its
-    batches are the walker's (``batch`` bytes, ``ahead`` rooms)."""
+    batches are the walker's (``batch`` bytes, ``ahead`` rooms); up to ``staged`` bytes of batches wait for a room
+    (:class:`_Staged`)."""
     from licscan.workers import die_with_parent
 
     die_with_parent(parent)
@@ -353,13 +423,14 @@ def serve(sock_fd: int, shm_fd: int, parent: int, batch: int, ahead: int) -> Non
         if message[0] == "stream":
             fd = recvfds(sock, 1)[0]
             try:
-                _stream(conn, sock, shm, _Exact(fd, int(message[1]), int(message[2]), ZstdFrames(int(message[2]))))
+                _stream(conn, sock, shm, _Exact(fd, int(message[1]), int(message[2]), ZstdFrames(int(message[2]))),
+                        staged)
             finally:
                 os.close(fd)
         # nothing else is sent between two streams
 
 
-def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exact) -> None:
+def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exact, staged_bytes: int) -> None:
     # compressed.open_stream's reader, over the bytes read from the file
     reader = zstandard.ZstdDecompressor().stream_reader(cast(BinaryIO, source), read_size=ZSTD_READ_SIZE,
                                                         read_across_frames=True, closefd=False)
@@ -369,6 +440,8 @@ def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exac
     send = Sender(conn)  # this thread's and the writer's (the members written to their spool files: offload.py)
     writer = Writer(view, room_bytes, send)
     told = Told(conn, sock, list(range(inflow.AHEAD - 1, -1, -1)), writer)
+    staged = _Staged(staged_bytes, room_bytes)
+    decompressed = False  # the stream's last batch was decompressed (into a room or staged)
 
     def stopped() -> bool:
         return shm[flag] != 0
@@ -376,10 +449,16 @@ def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exac
     try:
         while not stopped():
             told.poll()
-            room = told.room(stopped)
+            room = told.room_now()
+            if room is None and not decompressed and told.walker_holds_all() and staged.has_room():
+                decompressed = staged.fill(reader, source, stopped).last
+                continue
             if room is None:
-                break
-            batch = fill(reader, source, view[room * room_bytes : (room + 1) * room_bytes], stopped)
+                room = told.room(stopped)
+                if room is None:
+                    break
+            target = view[room * room_bytes : (room + 1) * room_bytes]
+            batch = staged.take(target) if staged.waiting else fill(reader, source, target, stopped)
             writer.filled(room, batch.size)
             send(("batch", room, array.array("q", batch.ends).tobytes(), array.array("q", batch.counts).tobytes(),
                   _portable(batch.error), batch.last))
@@ -389,6 +468,7 @@ def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exac
             told.handle(conn.recv())
     finally:
         writer.close()
+        staged.close()
         view.release()
     frames = source.frames
     result = frames.result
