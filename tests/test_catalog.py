@@ -203,6 +203,27 @@ def test_version_order_of_trust_and_distribution_scope():
     (m,) = identify("x.deb!/usr/lib/x86_64-linux-gnu/libcudart.so.11.0", _elf("libcudart.so.11.0"),
                     _dist("libcudart11.0", "11.2.152~11.2.2-3+deb11u3", eco=Ecosystem.DEBIAN))
     assert (m.version, m.version_source) == ("11.2.152", VersionSource.DEBIAN)
+    # Debian trixie's libcurand10 "11.1.1+~10.3.5.147~12.4.1-2": the "+~" prefix only sorts it higher; cuRAND
+    # 10.3.5.147 (was 11.1.1, contradicting the SONAME: 10.x)
+    (m,) = identify("x.deb!/usr/lib/x86_64-linux-gnu/libcurand.so.10", _elf("libcurand.so.10"),
+                    _dist("libcurand10", "11.1.1+~10.3.5.147~12.4.1-2", eco=Ecosystem.DEBIAN))
+    assert (m.version, m.version_source, m.version_range) == ("10.3.5.147", VersionSource.DEBIAN, None)
+    assert "distribution libcurand10 10.3.5.147 (control)" in "; ".join(m.evidence)
+    # Debian's nvidia-cuda-gdb 12.4.127~12.4.1-2: the binaries state no version; the package does (was unknown)
+    (m,) = identify("x.deb!/usr/bin/cuda-gdb", _elf(elf_type="ET_EXEC"),
+                    _dist("nvidia-cuda-gdb", "12.4.127~12.4.1-2", eco=Ecosystem.DEBIAN))
+    assert (m.name, m.version, m.version_source) == ("cuda-gdb", "12.4.127", VersionSource.DEBIAN)
+
+
+@pytest.mark.parametrize("version, part", [
+    ("11.2.152~11.2.2-3+deb11u3", "11.2.152"), ("11.8.89~11.8.0-5~deb12u1", "11.8.89"),
+    ("11.1.1+~10.3.5.147~12.4.1-2", "10.3.5.147"), ("11.1.1+~10.2.3.152~11.2.2-3+deb11u3", "10.2.3.152"),
+    ("12.4.127~12.4.1-8.2+b1", "12.4.127"), ("550.163.01-2", "550.163.01"), ("12.4.1-2", "12.4.1"),
+    ("1:2.3-1", "2.3"), ("2.0", "2.0")])
+def test_debian_part_version(version, part):
+    from licscan.identify.versions import debian_part_version
+
+    assert debian_part_version(version) == part
 
 
 def test_modified_copy_facts():

@@ -227,14 +227,28 @@ def distribution_claim(entry: Entry, distribution: Distribution) -> VersionClaim
     if not version:
         return None
     if eco is Ecosystem.DEBIAN:
-        # "[epoch:]upstream[-debian]"; NVIDIA packages write "11.2.152~11.2.2-3+deb11u3"
-        version = version.split(":", 1)[-1].split("~", 1)[0].rsplit("-", 1)[0]
+        version = debian_part_version(version)
     m = re.match(r"\d+(?:\.\d+)*", version)
     if not m:
         return None
     value = m.group(0)
     return VersionClaim(_ECOSYSTEM[eco], value, value.count(".") >= 2,
                         f"distribution {distribution.name} {version} ({_LABEL[eco]})")
+
+
+def debian_part_version(version: str) -> str:
+    """The version of the part a Debian package of the CUDA toolkit holds. Debian Policy 5.6.12: the version is
+    "[epoch:]upstream_version[-debian_revision]" and "~" sorts before anything, so Debian's nvidia-cuda-toolkit
+    source writes "<part>~<CUDA release>" ("11.2.152~11.2.2-3+deb11u3": CUDA Runtime 11.2.152 of CUDA 11.2.2);
+    where a part's number went back, it prefixes one that sorts higher and a "+~": "11.1.1+~10.3.5.147~12.4.1-2" is
+    cuRAND 10.3.5.147 of CUDA 12.4.1, not 11.1.1."""
+    upstream = version.split(":", 1)[-1]
+    if "-" in upstream:
+        upstream = upstream.rsplit("-", 1)[0]
+    parts = upstream.split("~")
+    while len(parts) > 1 and parts[0].endswith("+"):
+        parts.pop(0)
+    return parts[0]
 
 
 def _consistent(value: str, prefix: str) -> bool:
@@ -262,5 +276,5 @@ def choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | None
     return None, None, None, conflicts
 
 
-__all__ = ["banner_claims", "choose", "code_claims", "device_code_claim", "distribution_claim", "marker_claims", "name_claim",
+__all__ = ["banner_claims", "choose", "code_claims", "debian_part_version", "device_code_claim", "distribution_claim", "marker_claims", "name_claim",
            "release_claim", "trusted_first"]
