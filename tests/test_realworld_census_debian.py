@@ -1,0 +1,60 @@
+"""Debian's packages of the CUDA toolkit (source nvidia-cuda-toolkit, trixie), audited as a reviewer would; docs/census.md
+lists every input of the sweep these come from.
+
+Debian Policy 5.6.12: a version is "[epoch:]upstream_version[-debian_revision]" and "~" sorts before anything. The
+packages write "<part>~<CUDA release>-<revision>"; where a part's own number went back, one that sorts higher comes
+first with "+~".
+
+* nvidia-cuda-gdb 12.4.127~12.4.1-2: CUDA-GDB had no version (its binaries print "NVIDIA (R) cuda-gdb %d.%d" from
+  numbers in code); it is 12.4.127, from the package, and stays under the GPL v3 the CUDA EULA's Attachment B names.
+* libcurand10 11.1.1+~10.3.5.147~12.4.1-2: the package's version was read as cuRAND 11.1.1 (in the evidence, and
+  contradicting the SONAME libcurand.so.10); it is 10.3.5.147, as the file name libcurand.so.10.3.5.147 says.
+
+Runs with LICSCAN_REALWORLD=1 or when the packages are cached (tests/licence_copies.py: apt-get download into the test
+cache; 45 MB)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import licence_copies
+import pytest
+from conftest import realworld_enabled
+from helpers import audit_json
+
+pytestmark = pytest.mark.realworld
+
+
+def _deb(request, name: str, version: str) -> Path:
+    try:
+        return licence_copies.debian_package(name, version, realworld_enabled(request.config))
+    except licence_copies.Unavailable as error:
+        pytest.skip(str(error))
+
+
+def _nvidia(report: dict) -> list[tuple[str, str | None, str | None, list[str]]]:
+    return sorted((c["name"], c["version"], c["properties"].get("version_source"),
+                   sorted(p.split("!/", 1)[1] for p in c["paths"]))
+                  for c in report["components"] if c["vendor"] == "NVIDIA" and c["kind"] != "license-text")
+
+
+def test_cuda_gdb_version_from_the_debian_package(request, tmp_path):
+    deb = _deb(request, "nvidia-cuda-gdb", "12.4.127~12.4.1-2")
+    report = audit_json(tmp_path, deb)
+    assert report["summary"]["complete"] is True and report["diagnostics"] == [] and report["findings"] == []
+    assert _nvidia(report) == [("cuda-gdb", "12.4.127", "debian-metadata", ["usr/bin/cuda-gdb",
+                                                                            "usr/bin/cuda-gdbserver"])]
+    governing = {g["path"].split("!/", 1)[1]: (g["license"], g["document"], g["basis"]) for g in report["governing"]}
+    assert governing["usr/bin/cuda-gdb"] == ("GPL-3.0-only", "cuda-gdb", "primary")
+    assert governing["usr/bin/cuda-gdbserver"] == ("GPL-3.0-only", "cuda-gdb", "primary")
+
+
+def test_curand_version_behind_debians_plus_tilde(request, tmp_path):
+    deb = _deb(request, "libcurand10", "11.1.1+~10.3.5.147~12.4.1-2")
+    report = audit_json(tmp_path, deb)
+    assert report["summary"]["complete"] is True and report["diagnostics"] == [] and report["findings"] == []
+    assert _nvidia(report) == [("curand", "10.3.5.147", "file-name",
+                                ["usr/lib/x86_64-linux-gnu/libcurand.so.10.3.5.147"])]
+    (curand,) = [c for c in report["components"] if c["name"] == "curand"]
+    assert [e.split(": ", 1)[1] for e in curand["evidence"] if ": distribution " in e] == [
+        "distribution libcurand10 10.3.5.147 (control)"]
+    assert not any("conflict" in e for e in curand["evidence"])
