@@ -305,7 +305,7 @@ def part_of(fields: Json, toolkit: ToolkitRange) -> str:
     ``component_texts``: NVSHMEM under the CUDA EULA), that product's name and that it is not part of the toolkit."""
     document = fields.get("governing.document")
     own = gov.own_table(str(document) if document else None, fields)
-    if own is not None:
+    if own is not None and document == "cuda-eula":
         from licscan.identify.catalog_table import load_catalog  # only for such a part: the catalog's display name
 
         display = next((e.display for e in load_catalog().entries if e.name == own), own)

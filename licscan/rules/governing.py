@@ -42,6 +42,7 @@ LICENSE_DOCUMENTS = {
     "LicenseRef-NVIDIA-nvJPEG2000-SLA": "nvjpeg2k-sla",
     "LicenseRef-NVIDIA-cuDSS-SLA": "cudss-sla",
     "LicenseRef-NVIDIA-nvCOMP-SLA": "nvcomp-sla",
+    "LicenseRef-NVIDIA-cuQuantum-SLA": "cuquantum-sla",
     "LicenseRef-Spectral-SCALE-Free": "scale-free",
 }
 #: Licence-text catalog ids (rules/catalog/license-texts.yaml) -> (document, text).
@@ -62,6 +63,7 @@ TEXT_IDS = {
     "nvjpeg2k-sla": ("nvjpeg2k-sla", "2020-11-14"),
     "cudss-sla": ("cudss-sla", "2022-02-10"),
     "nvcomp-sla": ("nvcomp-sla", "2022-04-26"),
+    "cuquantum-sla": ("cuquantum-sla", "2021-08-18"),
     "nccl-bsd": ("nccl", "bsd-3-clause"),
     "cuda-samples-bsd": ("cuda-samples-bsd", "bsd-3-clause"),
     "scale-free-edition-v1": ("scale-free", "2024-07-10"),
@@ -214,7 +216,7 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
     doc = documents.load().document(document)
     if not doc.texts:
         return Governing(document, None, (), "primary", f"{doc.name}: {doc.governs}")
-    if len(doc.texts) == 1 and not doc.releases:
+    if len(doc.texts) == 1 and not doc.releases and not doc.components:  # else: a release no row maps is unknown
         (text,) = doc.texts.values()
         return Governing(document, text.id, (), documents.PRIMARY, f"{doc.name} ({text.label})")
     if policy == "newest":
