@@ -49,7 +49,9 @@ class Unavailable(RuntimeError):
     """The wheel is not cached and could not (or may not) be downloaded."""
 
 
-def _matches(pin: Pin, name: str) -> bool:
+def built_for(pin: Pin, name: str) -> bool:
+    """Whether wheel file ``name`` is ``pin``'s distribution and version built for its platform (x86-64 Linux or
+    Windows): the test cache holds the wheels of every platform side by side."""
     stem = f"{re.sub(r'[-_.]+', '_', pin.dist)}-{pin.version}-"
     if not name.lower().startswith(stem.lower()) or not name.endswith(".whl"):
         return False
@@ -59,7 +61,7 @@ def _matches(pin: Pin, name: str) -> bool:
 
 
 def cached(pin: Pin) -> Path | None:
-    found = sorted(p for p in oracle.cache_dir().glob("*.whl") if _matches(pin, p.name))
+    found = sorted(p for p in oracle.cache_dir().glob("*.whl") if built_for(pin, p.name))
     return found[0] if found else None
 
 

@@ -56,6 +56,15 @@ def _wheel_glob(w: Wheel) -> str:
     return f"{w.dist.replace('-', '_')}-{w.version}-*.whl"
 
 
+def _wheels_for(w: Wheel, cache: Path) -> list[Path]:
+    """The cached wheels of ``w`` built for its platform (``--platform`` of its pip arguments, else Linux): the
+    cache also holds the other platforms' wheels of the same version (tests/census_wheels.py fetches both), and a
+    wheel's platform tag is the last part of its name (PEP 427: ``{dist}-{version}-{python}-{abi}-{platform}.whl``)."""
+    args = list(w.pip_args)
+    platform = args[args.index("--platform") + 1] if "--platform" in args else "linux"
+    return [p for p in sorted(cache.glob(_wheel_glob(w))) if platform in p.name[:-len(".whl")].rsplit("-", 1)[-1]]
+
+
 def fetch(key: str) -> Path:
     """The member of wheel ``key`` extracted into the cache dir (downloaded on first use)."""
     w = WHEELS[key]
@@ -63,7 +72,7 @@ def fetch(key: str) -> Path:
     target = cache / w.target
     if target.exists():
         return target
-    wheels = sorted(cache.glob(_wheel_glob(w)))
+    wheels = _wheels_for(w, cache)
     if not wheels:
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", *w.pip_args,
@@ -71,7 +80,7 @@ def fetch(key: str) -> Path:
              "-d", str(cache), f"{w.dist}=={w.version}"],
             capture_output=True, text=True,
         )
-        wheels = sorted(cache.glob(_wheel_glob(w)))
+        wheels = _wheels_for(w, cache)
         if proc.returncode != 0 or not wheels:
             raise Unavailable(f"pip download {w.dist}=={w.version} failed: {proc.stderr.strip()[-1000:]}")
     tmp = target.with_name(target.name + ".part")

@@ -89,13 +89,18 @@ def _wheel(dist: str, version: str) -> Path:
     from tests.oracle import cache_dir
 
     cache = cache_dir()
-    pattern = f"{dist.replace('-', '_')}-{version}-*.whl"
-    found = sorted(cache.glob(pattern))
+    from tests.census_wheels import LINUX, Pin, built_for
+
+    def found_wheels() -> list[Path]:  # this platform's wheel: the cache may hold other platforms' of one version
+        return sorted(p for p in cache.glob(f"{dist.replace('-', '_')}-{version}-*.whl")
+                      if built_for(Pin(dist, version, LINUX), p.name))
+
+    found = found_wheels()
     if not found:
         proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                                "--disable-pip-version-check", "-d", str(cache), f"{dist}=={version}"],
                               capture_output=True, text=True, timeout=900)
-        found = sorted(cache.glob(pattern))
+        found = found_wheels()
         if proc.returncode or not found:
             pytest.skip(f"cannot download {dist}=={version}: {proc.stderr.strip()[-300:]}")
     return found[0]
