@@ -189,3 +189,28 @@ def test_linked_parts_of_one_binary_are_read_each_for_its_own_name():
     assert ("CUDA-EULA-NOT-REDISTRIBUTABLE", "part-cudart") not in found
     document["components"].reverse()
     assert sorted(found) == sorted((f.rule, f.component) for f in evaluate(document, PACKS))
+
+
+def _unversioned_jitlink_beside(folder: str, text_document: str) -> list[dict]:
+    """libnvJitLink.so with no release (no toolkit to pick a text by) and a CUDA EULA text in the same folder."""
+    return [{"evidence": [], "id": f"jit-{folder}", "kind": "sdk-library", "license": "LicenseRef-NVIDIA-CUDA-EULA",
+             "name": "nvJitLink", "paths": [f"dist/{folder}/libnvJitLink.so"], "properties": {}, "vendor": "NVIDIA",
+             "version": None},
+            {"evidence": [], "id": f"txt-{folder}", "kind": "license-text", "license": None, "name": text_document,
+             "paths": [f"dist/{folder}/EULA.txt"], "properties": {"document": text_document}, "vendor": "NVIDIA",
+             "version": None}]
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_attachment_a_is_memoized_per_governing_text(first):
+    """Two copies of libnvJitLink.so that agree on every field Attachment A reads and on their (unknown) toolkit,
+    each beside a different EULA text, which then governs it: the 2024 text lists libnvJitLink.so, the 2018 text
+    does not. Before, the first copy's result was reused for the second (no finding at all, or a violation of the
+    2024 text for the listed copy, by the order of the components)."""
+    document = json.loads((CASES / "CUDA-EULA-NOT-REDISTRIBUTABLE" / "positive" / "report.json").read_text())
+    document["distributions"] = []
+    parts = {"a": _unversioned_jitlink_beside("a", "cuda-eula-2024-01-12"),
+             "b": _unversioned_jitlink_beside("b", "nvidia-sdk-eula-2018")}
+    document["components"] = parts[first] + parts["b" if first == "a" else "a"]
+    assert [(f.rule, f.path, f.verdict.value, f.clause.date) for f in evaluate(document, PACKS)] == [
+        ("CUDA-EULA-NOT-REDISTRIBUTABLE", "dist/b/libnvJitLink.so", "violation", "2018-07-26")]

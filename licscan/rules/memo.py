@@ -1,7 +1,8 @@
 """Evaluate a rule's condition once per distinct set of the values it reads, not once per fact.
 
-A condition is a function of the facts' fields it names (``{field: ...}``), of the fact's toolkit and basename
-(``attachment_a``) and of the fact's group (``together_with``), and of the evaluation's context (the fact index and
+A condition is a function of the facts' fields it names (``{field: ...}``), of the fact's toolkit, basename and
+governing licence (``attachment_a``: with no toolkit to pick by, the text that governs the part, e.g. the licence
+file shipped beside it, decides) and of the fact's group (``together_with``), and of the evaluation's context (the fact index and
 the settings, the same for every fact of one evaluation). Facts that agree on all of those get the same
 :class:`~licscan.rules.conditions.Result`: the 19,234 device images of an installed CUDA environment are a few
 dozen such sets (every image of a library has the same vendor, kind and input), so a rule over device code is
@@ -36,7 +37,7 @@ class Reads:
     """What of a fact one condition reads."""
 
     fields: tuple[str, ...]  # Fact.get(name)
-    toolkit: bool  # Fact.toolkit (attachment_a)
+    toolkit: bool  # Fact.toolkit and Fact.governing[policy] (attachment_a)
     joins: tuple[tuple[str, str], ...]  # (scope, within) of every together_with: Fact.groups[within]
 
     def __or__(self, other: Reads) -> Reads:
@@ -94,6 +95,7 @@ class Memo:
         values = [get(name) for name in self.fields]
         if self.toolkit:
             values.append(fact.toolkit)
+            values.append(fact.governing.get(ctx.policy))
         if self.withins:
             groups = fact.groups
             values += [groups.get(within) for within in self.withins]
