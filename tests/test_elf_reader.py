@@ -20,6 +20,7 @@ from elftools.elf.enums import ENUM_NOTE_N_TYPE
 
 from licscan.binary import archive
 from licscan.binary.elf import ElfView, gnu_build_id, read_elf
+from licscan.binary.elfnames import E_MACHINE, E_TYPE
 from licscan.binary.errors import FormatError
 from licscan.binary.stream import WindowStream
 
@@ -149,6 +150,20 @@ def test_built_images_of_each_class_and_byte_order(elf_class, little, extended):
     assert gnu_build_id(view) == bytes(range(20)).hex()
     bss, text = view.sections[5], view.sections[6]
     assert not bss.has_bytes and text.is_exec and not text.is_data and view.sections[2].is_alloc
+
+
+def test_type_and_machine_names_are_pyelftools():
+    # licscan/binary/elfnames.py holds pyelftools' names turned around (elftools.elf.enums is not imported by the
+    # reader: it imports pdb); every number either names must name the same, 168 its later name EM_ECOG1X.
+    def reverse(table: dict) -> dict[int, str]:
+        return {value: key for key, value in table.items() if isinstance(value, int)}
+
+    assert reverse(enums.ENUM_E_TYPE) == E_TYPE and reverse(enums.ENUM_E_MACHINE) == E_MACHINE
+    assert E_MACHINE[168] == "EM_ECOG1X" and E_MACHINE[190] == "EM_CUDA" and E_TYPE[3] == "ET_DYN"
+    # An unnamed number is reported as the number, as before.
+    data = bytearray(_build(64, True))
+    struct.pack_into("<H", data, 18, 0x7777)
+    assert read_elf(bytes(data)).machine_name == str(0x7777) and 0x7777 not in E_MACHINE
 
 
 def test_an_image_inside_a_larger_buffer_reads_relative_to_its_start():

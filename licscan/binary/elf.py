@@ -3,8 +3,8 @@
 
 Reads lazily and only what the facts need. Section *contents* are returned as (offset, size) so that callers slice
 the mmap themselves. Layouts are the System V gABI's (https://www.sco.com/developers/gabi/latest/ch4.eheader.html,
-ch4.sheader.html, ch5.dynamic.html); the ELF type and machine names are pyelftools' (``elftools.elf.enums``), so
-that reports name them as they always did. Static archives of relocatable objects hold tens of thousands of
+ch4.sheader.html, ch5.dynamic.html); the ELF type and machine names are pyelftools' (``elftools.elf.enums``, in
+licscan/binary/elfnames.py), so that reports name them as they always did. Static archives of relocatable objects hold tens of thousands of
 sections (CUPTI's ``libcupti_static.a``: 35,000 in one object), which is why the table is unpacked in one
 ``iter_unpack`` call rather than header by header; ``tests/test_elf_reader.py`` checks every fact against pyelftools.
 """
@@ -12,14 +12,14 @@ sections (CUPTI's ``libcupti_static.a``: 35,000 in one object), which is why the
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from itertools import repeat
 from typing import NamedTuple
 
 from licscan.binary import readlog
 from licscan.binary.buffer import Buffer
+from licscan.binary.elfnames import E_MACHINE, E_TYPE
 from licscan.binary.errors import FormatError
 
 EM_CUDA = 190
@@ -192,11 +192,10 @@ def read_elf(buf: Buffer | memoryview, start: int = 0, size: int | None = None, 
             _read_dynamic(image, layout, raw, sections, offset, sh_size, link, dynamic)
         elif read_notes and sh_type == SHT_NOTE and sh_size <= note_limit:
             notes.extend(_read_notes(image, layout, section.name, offset, sh_size))
-    e_types, machines = _names()
     return ElfView(
         elf_class=header.elf_class, little_endian=header.little_endian,
-        e_type=e_types.get(header.e_type, str(header.e_type)), e_machine=header.e_machine,
-        machine_name=machines.get(header.e_machine, str(header.e_machine)), e_version=header.e_version,
+        e_type=E_TYPE.get(header.e_type, str(header.e_type)), e_machine=header.e_machine,
+        machine_name=E_MACHINE.get(header.e_machine, str(header.e_machine)), e_version=header.e_version,
         e_flags=header.e_flags, abi_version=header.e_ident[8], os_abi=header.e_ident[7], sections=sections,
         needed=tuple(dynamic.needed), soname=dynamic.soname, runpath=tuple(dynamic.runpath),
         rpath=tuple(dynamic.rpath), notes=tuple(notes))
@@ -379,18 +378,6 @@ def _read_notes(image: _Image, layout: _Layout, section: str, offset: int, size:
         notes.append(Note(section, name, n_type, desc))
         at += (descsz + 3) & ~3
     return notes
-
-
-@lru_cache(maxsize=1)
-def _names() -> tuple[dict[int, str], dict[int, str]]:
-    """e_type and e_machine names as pyelftools gives them (a later name for the same number wins, as in its
-    construct mapping)."""
-    from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE
-
-    def reverse(table: Mapping[str, object]) -> dict[int, str]:
-        return {value: key for key, value in table.items() if isinstance(value, int)}
-
-    return reverse(ENUM_E_TYPE), reverse(ENUM_E_MACHINE)
 
 
 def gnu_build_id(view: ElfView) -> str | None:
