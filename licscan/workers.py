@@ -9,19 +9,25 @@ import atexit
 import contextlib
 import ctypes
 import gc
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 
 def fork_context() -> BaseContext | None:
     """The ``fork`` start method where the platform has it (workers inherit the parent's loaded tables), else the
     default."""
+    # Imported here: importing multiprocessing costs 6-10 ms of CPU, and every command imports this module
+    # (licscan.cli.main: freeze_at_exit), most without a worker to start (licscan inspect of one file).
+    import multiprocessing
+
     return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
 
 
