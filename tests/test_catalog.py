@@ -159,6 +159,38 @@ def test_non_nvidia_names(name):
     assert identify(name, None, None, None) == ()
 
 
+def _name_corpus() -> list[str]:
+    """Names to hold each union against the patterns it stands for: the catalog's named files and the non-NVIDIA
+    names above, each also upper-cased, with a suffix, a prefix, an auditwheel graft, a version, a static suffix."""
+    base = [n[0] for n in NAMES] + ["libcudart.so.12.bak", "libcuda_stub.txt", "libtorch_cuda.so", "libcufft.dylib",
+                                    "libcufft.12.dylib", "libcudart_static_nocallback.a", "libnvrtc.alt.so.12",
+                                    "libnvptxcompiler_static.a", "nvptxcompiler_static.lib", "libcuda.so", "lib.so"]
+    out = set()
+    for name in base:
+        stem, dot, ext = name.partition(".")
+        out |= {name, name.upper(), name.lower(), name + ".1", name + ".bak", "x" + name, name[1:], name[:-1],
+                f"{stem}-0123abcd.{ext}" if dot else name + "-0123abcd", f"{stem}_static.a", f"{stem}.so.12.4.127",
+                f"{stem}.so.x", f"{stem}64_12.dll", f"{stem}.LIB"}
+    return sorted(out)
+
+
+def test_unions_match_the_names_their_patterns_match():
+    # Catalog.any_name and Entry.names join the patterns' texts (the `linux` stems factored: lib(?:S1|S2|...) and
+    # the stem suffixes); they must match exactly the names the patterns, compiled one by one, do.
+    cat = catalog.load_catalog()
+    names = _name_corpus()
+    for entry in cat.entries:
+        want = [n for n in names if any(p.regex.fullmatch(n) for p in entry.patterns)]
+        assert [n for n in names if entry.names.fullmatch(n)] == want, entry.name
+        assert all(entry.first_match(n) is not None for n in want)
+    want = [n for n in names if any(p.regex.fullmatch(n) for e in cat.entries for p in e.patterns)]
+    assert [n for n in names if cat.any_name.fullmatch(n)] == want
+    assert "libcudart-0123abcd.so.12" in want and "CUDART64_12.DLL" in want and "libtorch_cuda.so" not in want
+    # Every expected SONAME is a name the union matches (the SONAME test is skipped for any other).
+    sonames = [n for n in names for e in cat.entries if e.soname is not None and e.soname.fullmatch(n)]
+    assert sonames and all(cat.any_name.fullmatch(n) for n in sonames)
+
+
 def test_licences_and_kinds():
     by = {n[0]: identify(n[0], None, None, None, with_signals=False)[0] for n in NAMES}
     assert by["libcudart.so.12"].license == "LicenseRef-NVIDIA-CUDA-EULA"

@@ -47,6 +47,7 @@ from licscan.binary.buffer import Buffer
 from licscan.binary.elf import Section, read_elf
 from licscan.binary.errors import FormatError
 from licscan.binary.pe import PeSection, read_pe
+from licscan.model import FileFacts, FileFormat
 
 _ELF_CONSTANT_NAMES = (".rodata", ".rodata1", ".lrodata")
 _ELF_CONSTANT_PREFIXES = (".rodata.", ".lrodata.", ".gnu.linkonce.r.")
@@ -63,6 +64,16 @@ _PH_FIELDS = {64: ((32, "Q"), (54, "H"), (56, "H")), 32: ((28, "I"), (42, "H"), 
 # p_align Xword (56 bytes). Elf32_Phdr: p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_flags, p_align
 # (eight Words, 32 bytes).
 _PHDR = {64: "IIQQQQQQ", 32: "IIIIIIII"}
+
+
+def host_format(facts: FileFacts | None) -> str | None:
+    """``elf`` for an ELF executable or shared object, ``pe`` for a PE image: a binary another may be linked into
+    (None for anything else: objects and archives are linked later, not into)."""
+    if facts is None:
+        return None
+    if facts.elf is not None and facts.elf.elf_type in ("ET_EXEC", "ET_DYN"):
+        return "elf"
+    return "pe" if facts.format is FileFormat.PE else None
 
 
 class Region(NamedTuple):

@@ -92,7 +92,13 @@ def execute(args: argparse.Namespace) -> int:
 
 def _linked(path: str, facts: FileFacts) -> tuple[ComponentMatch, ...]:
     """The NVIDIA libraries linked into the file, named as the audit names them (a second read of the file: the
-    evidence is searched in all of it). A file that cannot be read again has its diagnostic from the inspection."""
+    evidence is searched in all of it). A file that cannot be read again has its diagnostic from the inspection.
+    Only a binary another is linked into holds one (:func:`licscan.binary.regions.host_format`): for an object, an
+    archive or a fatbin the naming layer is not loaded (its modules and catalog cost ~13 ms of CPU)."""
+    from licscan.binary.regions import host_format
+
+    if host_format(facts) is None:
+        return ()
     from licscan.binary.paged import file_bytes
     from licscan.identify.catalog import linked_into
 

@@ -1,11 +1,18 @@
 """The NVIDIA component catalog (``rules/catalog/nvidia.yaml``) compiled: each component's name patterns, expected
-SONAME, version markers, tool banner and packaging (the schema is at the top of that file)."""
+SONAME, version markers, tool banner and packaging (the schema is at the top of that file).
+
+A regex is compiled the first time it is used, not when the catalog is loaded: compiling the catalog's 382 name
+patterns, its 43 SONAME patterns and their union cost ~50 ms of CPU in every process, while a file the catalog does
+not name needs only the union (:attr:`Catalog.any_name`), and a file it names only the patterns of the entries
+whose union (:attr:`Entry.names`) matches it. :func:`prepare` compiles what every named file needs, before an
+audit forks its workers.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -16,8 +23,15 @@ from licscan.model import ComponentKind
 
 @dataclass(frozen=True)
 class NamePattern:
-    regex: re.Pattern[str]
+    """A base-name regex of an entry (full match), compiled when first used."""
+
+    text: str
     linux_stem: bool  # built from a `linux` stem: the SONAME check applies
+    ignore_case: bool = False  # a `windows` name: Windows compares file names without case
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.text, re.IGNORECASE if self.ignore_case else 0)
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,7 @@ class Entry:
     kind: ComponentKind
     license: str | None
     patterns: tuple[NamePattern, ...]
-    soname: re.Pattern[str] | None
+    stems: tuple[str, ...]  # the `linux` stems (regex fragments)
     name_version: str
     distributions: dict[str, tuple[str, ...]]
     markers: tuple[Marker, ...]
@@ -98,6 +112,24 @@ class Entry:
     embeds: tuple[str, ...] = ()  # tools whose banner this tool's bytes also hold (nvlink holds ptxas's)
     static: Static | None = None  # the library as it shows when linked into another binary
 
+    @functools.cached_property
+    def soname(self) -> re.Pattern[str] | None:
+        """The SONAME NVIDIA gives the library: ``libS.so[.<digits>]`` of one of its stems S (None: no stem)."""
+        stems = self.stems
+        return re.compile("|".join(rf"lib(?:{s})\.so(?:\.\d+)*" for s in stems)) if stems else None
+
+    @functools.cached_property
+    def names(self) -> re.Pattern[str]:
+        """Matches a name when one of :attr:`patterns` does (:func:`_union`): which pattern, and its groups, is asked
+        of an entry this matches only."""
+        return re.compile(_union(self.name, [self]))
+
+    def first_match(self, name: str) -> re.Match[str] | None:
+        """The match of the first of :attr:`patterns` that matches ``name`` whole, else None."""
+        if not self.names.fullmatch(name):
+            return None
+        return next((m for p in self.patterns for m in (p.regex.fullmatch(name),) if m), None)
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -106,7 +138,12 @@ class Catalog:
     copyright: bytes
     probe_limit: int
     kernel_licenses: dict[str, tuple[str, str]]
-    any_name: re.Pattern[str]  # matches every name some entry's pattern matches (fewer names: a prefilter)
+
+    @functools.cached_property
+    def any_name(self) -> re.Pattern[str]:
+        """Matches every name some entry's pattern matches, and fewer names (a prefilter): a name it does not match
+        is no catalogued name, and no entry's SONAME either (``libS.so[.<digits>]`` is a name of stem S)."""
+        return re.compile(_union("catalog", self.entries))
 
     def entry(self, name: str) -> Entry:
         return next(e for e in self.entries if e.name == name)
@@ -115,13 +152,17 @@ class Catalog:
 _VERSION = r"(?P<version>\d+(?:\.\d+)*)"
 
 
+# The base names of a `linux` stem S (rules/catalog/nvidia.yaml): "lib" + S + one of these.
+_STEM_SUFFIXES = (
+    rf"\.so(?:\.{_VERSION})?",
+    rf"-(?P<graft>[0-9a-f]{{8}})\.so(?:\.{_VERSION})?",
+    r"(?:_static(?:_nocallback)?)?\.a",
+    rf"(?:\.{_VERSION})?\.dylib",
+)
+
+
 def _stem_patterns(stem: str) -> list[str]:
-    return [
-        rf"lib(?:{stem})\.so(?:\.{_VERSION})?",
-        rf"lib(?:{stem})-(?P<graft>[0-9a-f]{{8}})\.so(?:\.{_VERSION})?",
-        rf"lib(?:{stem})(?:_static(?:_nocallback)?)?\.a",
-        rf"lib(?:{stem})(?:\.{_VERSION})?\.dylib",
-    ]
+    return [rf"lib(?:{stem}){suffix}" for suffix in _STEM_SUFFIXES]
 
 
 def _marker(name: str, spec: Mapping[str, Any]) -> Marker:
@@ -149,19 +190,18 @@ def _static(name: str, spec: Mapping[str, Any] | None) -> Static | None:
 
 
 def _entry(name: str, spec: Mapping[str, Any], licenses: Mapping[str, str]) -> Entry:
-    patterns: list[NamePattern] = []
-    for stem in spec.get("linux", ()):
-        patterns.extend(NamePattern(re.compile(p), True) for p in _stem_patterns(stem))
-    patterns.extend(NamePattern(re.compile(p), False) for p in spec.get("names", ()))
-    patterns.extend(NamePattern(re.compile(p, re.IGNORECASE), False) for p in spec.get("windows", ()))
-    stems = spec.get("linux", ())
-    soname = re.compile("|".join(rf"lib(?:{s})\.so(?:\.\d+)*" for s in stems)) if stems else None
+    stems = tuple(str(stem) for stem in spec.get("linux", ()))
+    names = tuple(str(p) for p in spec.get("names", ()))
+    windows = tuple(str(p) for p in spec.get("windows", ()))
+    patterns = [NamePattern(p, True) for stem in stems for p in _stem_patterns(stem)]
+    patterns.extend(NamePattern(p, False) for p in names)
+    patterns.extend(NamePattern(p, False, ignore_case=True) for p in windows)
     markers = tuple(_marker(name, m) for m in spec.get("markers", ()))
     tool = spec.get("tool") or {}
     return Entry(
         name=name, display=spec["display"], kind=ComponentKind(spec["kind"]),
         license=licenses.get(spec.get("license") or "", spec.get("license")), patterns=tuple(patterns),
-        soname=soname, name_version=spec.get("name_version", "release"),
+        stems=stems, name_version=spec.get("name_version", "release"),
         distributions={k: tuple(v) for k, v in (spec.get("distributions") or {}).items()},
         markers=markers, banner=tool["banner"].encode() if tool.get("banner") else None,
         kernel_module=bool(spec.get("kernel_module")), executable=bool(spec.get("executable")),
@@ -180,23 +220,42 @@ def load_catalog() -> Catalog:
             raise ValueError(f"rules/catalog/nvidia.yaml: {entry.name} embeds {unknown}, which are no tools with a banner")
     kernel = {k: (v["license"], v["flavour"]) for k, v in data["kernel_licenses"].items()}
     return Catalog(tuple(entries), data["release_banner"].encode(), data["nvidia_copyright"].encode(),
-                   int(data["probe_limit"]), kernel, _any_name(entries))
+                   int(data["probe_limit"]), kernel)
 
 
-def _any_name(entries: list[Entry]) -> re.Pattern[str]:
-    """One regex that matches a name when some entry's pattern does: the alternation of every pattern with its
-    named groups made plain (group names repeat across patterns; nothing refers back to them) and its
-    IGNORECASE kept as an inline flag. A file name it does not match is no catalogued name (13,000 files of an
-    installed environment each took 346 ``fullmatch`` calls)."""
-    parts = []
+def _union(name: str, entries: Iterable[Entry]) -> str:
+    """One regex that matches a name when one of the patterns of ``entries`` does: the alternation of every pattern
+    with its named groups made plain (group names repeat across patterns; nothing refers back to them) and a
+    ``windows`` pattern's IGNORECASE kept as an inline flag. The `linux` stems share one alternative,
+    ``lib(?:S1|S2|...)`` followed by the alternation of the stem suffixes: the same names as the alternation of each
+    stem's four patterns, in a quarter of the text (the catalog's union compiles in 5 ms of CPU instead of 21 ms). A
+    file name the catalog's union does not match is no catalogued name (13,000 files of an installed environment
+    each took 346 ``fullmatch`` calls)."""
+
+    def plain(text: str) -> str:
+        if "(?P=" in text or "(?(" in text:
+            raise ValueError(f"rules/catalog/nvidia.yaml: {name}: back-references are not supported")
+        return re.sub(r"\(\?P<\w+>", "(?:", text)
+
+    entries = list(entries)
+    stems = [stem for entry in entries for stem in entry.stems]
+    parts = [f"lib(?:{plain('|'.join(stems))})(?:{'|'.join(plain(s) for s in _STEM_SUFFIXES)})"] if stems else []
     for entry in entries:
-        for pattern in entry.patterns:
-            text = pattern.regex.pattern
-            if "(?P=" in text or "(?(" in text:
-                raise ValueError(f"rules/catalog/nvidia.yaml: {entry.name}: back-references are not supported")
-            text = re.sub(r"\(\?P<\w+>", "(?:", text)
-            parts.append(f"(?i:{text})" if pattern.regex.flags & re.IGNORECASE else f"(?:{text})")
-    return re.compile("|".join(parts) or "(?!)")
+        parts += [f"(?i:{plain(p.text)})" if p.ignore_case else f"(?:{plain(p.text)})" for p in entry.patterns
+                  if not p.linux_stem]
+    return "|".join(parts) or "(?!)"
 
 
-__all__ = ["Catalog", "Entry", "Marker", "NamePattern", "Static", "StaticRelease", "VersionCode", "load_catalog"]
+def prepare() -> Catalog:
+    """The catalog with every regex a named file needs compiled (:attr:`Catalog.any_name`, each entry's
+    :attr:`Entry.names`), for processes forked afterwards to inherit; an entry's own patterns and SONAME are
+    compiled where a file is named by it."""
+    catalog = load_catalog()
+    for entry in catalog.entries:
+        _ = entry.names
+    _ = catalog.any_name
+    return catalog
+
+
+__all__ = ["Catalog", "Entry", "Marker", "NamePattern", "Static", "StaticRelease", "VersionCode", "load_catalog",
+           "prepare"]

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from licscan.binary.buffer import Buffer
 from licscan.binary.modinfo import modinfo
 from licscan.binary.probe import Literals, LiteralSet, first_offsets_in, window
-from licscan.binary.regions import host_regions
-from licscan.identify import signals
+from licscan.binary.regions import host_format, host_regions
 from licscan.identify.catalog_table import Catalog, Entry, Static, StaticRelease, load_catalog
 from licscan.identify.versions import (
     banner_claims,
@@ -54,11 +53,21 @@ _CATALOG = "rules/catalog/nvidia.yaml"
 def literal_set() -> LiteralSet:
     """Every literal the catalog and the translation-layer signals look for in a whole file: searched together,
     in one pass over the file, the first time one of them is asked for."""
+    from licscan.identify import signal_table  # the signals' literals only, read from the table's data
+
+    return LiteralSet(catalog_literal_set().needles + signal_table.literals())
+
+
+@functools.cache
+def catalog_literal_set() -> LiteralSet:
+    """The literals of :func:`literal_set` the catalog looks for (release line, copyright, tool banners, version
+    markers): the whole-file pass of a file no signal runs on (``licscan inspect``). A literal is found at the same
+    offset in either set's pass (:func:`licscan.binary.probe.first_offsets`)."""
     cat = load_catalog()
     own = [cat.release_banner, cat.copyright]
     own += [e.banner for e in cat.entries if e.banner is not None]
     own += [marker.literal for e in cat.entries for marker in e.markers if not marker.resource]
-    return LiteralSet(tuple(own) + signals.literal_set().needles)
+    return LiteralSet(tuple(own))
 
 
 @functools.cache
@@ -142,8 +151,7 @@ def observe(vpath: str, facts: FileFacts | None, data: Buffer | None = None, *,
     """Read what naming needs from the file at ``vpath``: its facts and its bytes (``data``; None: no content
     probe runs). ``with_signals``: also the translation-layer and GPU runtime signals."""
     cat = load_catalog()
-    size = facts.size if facts is not None else (len(data) if data is not None else 0)
-    file = _File(vpath, basename(vpath), facts, size, Literals(data, literal_set()))
+    file = _file(vpath, facts, data, literal_set if with_signals else catalog_literal_set)
     found = _by_name(cat, file)
     if found:
         # A catalogued file is hashed for its RECORD comparison (identify/examine.py): should its literals be
@@ -153,8 +161,24 @@ def observe(vpath: str, facts: FileFacts | None, data: Buffer | None = None, *,
     if content_tool is not None:
         found = [f for f in found if f.entry.kind is not ComponentKind.DEVELOPER_TOOL] + [content_tool]
     seen = tuple(_content(cat, f, file) for f in found) or _linked(cat, file)
-    layers = signals.detect(vpath, facts, data, file.literals) if with_signals else ()
+    layers: tuple[ComponentMatch, ...] = ()
+    if with_signals:
+        from licscan.identify import signals  # not imported where no signal runs (licscan inspect)
+
+        layers = signals.detect(vpath, facts, data, file.literals)
     return Observation(vpath, facts, seen, layers)
+
+
+def links_any(vpath: str, facts: FileFacts | None, data: Buffer) -> bool:
+    """Whether the file's constant data holds the evidence of a catalogued static library (:func:`_linked`), whether
+    or not the catalog names the file: where it holds none, :func:`observe` finds no part linked into it, and
+    naming it (its name against every entry, its banners) can be left out by one that wants those parts only."""
+    return bool(_linked(load_catalog(), _file(vpath, facts, data, catalog_literal_set)))
+
+
+def _file(vpath: str, facts: FileFacts | None, data: Buffer | None, literals: Callable[[], LiteralSet]) -> _File:
+    size = facts.size if facts is not None else (len(data) if data is not None else 0)
+    return _File(vpath, basename(vpath), facts, size, Literals(data, literals))
 
 
 def _by_name(cat: Catalog, file: _File) -> list[Seen]:
@@ -166,7 +190,7 @@ def _by_name(cat: Catalog, file: _File) -> list[Seen]:
     found = []
     if cat.any_name.fullmatch(file.name):
         for entry in cat.entries:
-            m = next((m for p in entry.patterns for m in (p.regex.fullmatch(file.name),) if m), None)
+            m = entry.first_match(file.name)
             if m is not None:
                 found.append(Seen(entry, m, "file name"))
     declared = _by_declared(cat, file)
@@ -179,7 +203,9 @@ def _by_declared(cat: Catalog, file: _File) -> list[Seen]:
     """The entries the name the file declares makes it: the first entry whose expected SONAME is the ELF file's,
     else :func:`_by_pe_names`."""
     elf = file.elf
-    if elf is not None and elf.soname:
+    # An expected SONAME (libS.so[.<digits>]) is a name of its stem S: one the catalog's union does not match is
+    # no entry's, and no entry's SONAME regex is compiled for it (libtorch_cuda.so).
+    if elf is not None and elf.soname and cat.any_name.fullmatch(elf.soname):
         for entry in cat.entries:
             if entry.soname is not None and entry.soname.fullmatch(elf.soname):
                 return [Seen(entry, None, "SONAME", declared=elf.soname)]
@@ -199,20 +225,10 @@ def _by_pe_names(cat: Catalog, pe: PeFacts | None) -> list[Seen]:
         if not other or not cat.any_name.fullmatch(other):
             continue
         found = [Seen(entry, None, f"{what} {other!r} ({_CATALOG}: {entry.name})", declared=other)
-                 for entry in cat.entries if any(p.regex.fullmatch(other) for p in entry.patterns)]
+                 for entry in cat.entries if entry.names.fullmatch(other)]
         if found:
             return found
     return []
-
-
-def _host(facts: FileFacts | None) -> str | None:
-    """``elf`` for an ELF executable or shared object, ``pe`` for a PE image: a binary another may be linked into
-    (None for anything else: objects and archives are linked later, not into)."""
-    if facts is None:
-        return None
-    if facts.elf is not None and facts.elf.elf_type in ("ET_EXEC", "ET_DYN"):
-        return "elf"
-    return "pe" if facts.format is FileFormat.PE else None
 
 
 def _linked(cat: Catalog, file: _File) -> tuple[Seen, ...]:
@@ -224,7 +240,7 @@ def _linked(cat: Catalog, file: _File) -> tuple[Seen, ...]:
     ``.rdata`` (PE), so only those sections (and a PE image's import tables) are read, whatever the size of the
     file (licscan/binary/regions.py); a file whose headers do not parse is searched whole, up to the catalog's
     ``probe_limit``."""
-    host = _host(file.facts)
+    host = host_format(file.facts)
     data = file.literals.data
     if host is None or data is None:
         return ()
@@ -361,4 +377,5 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
     return Seen(found.entry, found.name_match, found.how, tuple(claims), no_banner, info, found.declared)
 
 
-__all__ = ["Observation", "Seen", "gated_literal_set", "literal_set", "observe", "static_literal_set"]
+__all__ = ["Observation", "Seen", "catalog_literal_set", "gated_literal_set", "links_any", "literal_set", "observe",
+           "static_literal_set"]

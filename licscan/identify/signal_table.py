@@ -156,17 +156,26 @@ def load_signals() -> SignalTable:
     symbol_patterns = [p.pattern for s in signals for p in s.exports + s.imported]
     limits = data["limits"]
     prefilter = re.compile("|".join(f"(?:{p})" for p in symbol_patterns) or "(?!)")
-    literals = tuple(dict.fromkeys(lit for s in signals if s.kind is not SignalKind.MAGIC
-                                   for lit in s.all_of + s.any_of + s.none_of))
     return SignalTable(layers, signals, re.compile(data["cuda_named"]), int(limits["strings"]),
                        int(limits["named"]), int(limits["magic_window"]), int(limits["symbols"]), prefilter,
-                       literals)
+                       literals())
+
+
+@functools.cache
+def literals() -> tuple[bytes, ...]:
+    """Every literal a signal looks for in the whole file (``all_of``, ``any_of``, ``none_of`` of every signal but
+    a magic one, whose literals are searched in its magic window only), in table order: read from the table's data, no
+    signal compiled (the naming layer's one pass over a file searches them beside the catalog's)."""
+    return tuple(dict.fromkeys(lit for s in catalog_table("translation-layers")["signals"]
+                               if SignalKind(s["kind"]) is not SignalKind.MAGIC
+                               for lit in _lit(s.get("all_of")) + _lit(s.get("any_of")) + _lit(s.get("none_of"))))
 
 
 @functools.cache
 def literal_set() -> LiteralSet:
     """The literals of :func:`load_signals` as one :class:`LiteralSet`."""
-    return LiteralSet(load_signals().literals)
+    return LiteralSet(literals())
 
 
-__all__ = ["RANK", "Layer", "Platform", "Signal", "SignalKind", "SignalTable", "literal_set", "load_signals"]
+__all__ = ["RANK", "Layer", "Platform", "Signal", "SignalKind", "SignalTable", "literal_set", "literals",
+           "load_signals"]
