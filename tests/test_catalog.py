@@ -258,6 +258,21 @@ def test_debian_part_version(version, part):
     assert debian_part_version(version) == part
 
 
+def test_the_ptx_compiler_wheel_gives_its_version():
+    # nvidia-nvptxcompiler (13.0.48 to 13.5.37 on PyPI; no -cuNN name) ships the static PTX compiler alone: the
+    # archive's name says no release, the wheel's METADATA does (before, the catalog did not list the wheel: version
+    # unknown, and with it which CUDA EULA text governs it).
+    vpath = "nvidia_nvptxcompiler-13.4.92-py3-none-manylinux2014_x86_64.whl!/nvidia/cu13/lib/libnvptxcompiler_static.a"
+    (m,) = identify(vpath, None, _dist("nvidia-nvptxcompiler", "13.4.92"))
+    assert (m.name, m.display, m.kind, m.license, m.version, m.version_source, m.distribution) == (
+        "nvptxcompiler", "nvPTXCompiler", ComponentKind.SDK_LIBRARY, "LicenseRef-NVIDIA-CUDA-EULA", "13.4.92",
+        VersionSource.DISTRIBUTION, "nvidia-nvptxcompiler")
+    assert m.license_declared == "LicenseRef-NVIDIA-Proprietary"
+    # A wheel of another name is no source of its version.
+    (m,) = identify(vpath, None, _dist("nvidia-nvptxcompiler-extra", "13.4.92"))
+    assert (m.name, m.version, m.version_source) == ("nvptxcompiler", None, None)
+
+
 def test_modified_copy_facts():
     (m,) = identify("w.whl!/nvidia/cuda_runtime/lib/libcudart.so.12", _elf(None), None)
     assert m.modifications == (Modification.SONAME_MISSING,)

@@ -121,6 +121,21 @@ def test_a_bundled_nvrtc_is_the_file_not_a_linked_part(pytestconfig, tmp_path):
         ("sdk-library:nvidia/nvrtc@12.8.93", None, ["cumm_cu128.libs/libnvrtc-2bb82d1a.so.12.8.93"])]
 
 
+def test_the_ptx_compiler_wheel_is_nvidias(pytestconfig, tmp_path):
+    """nvidia-nvptxcompiler 13.4.92 (NVIDIA's "PTX Compiler Libraries" wheel) ships libnvptxcompiler_static.a: the
+    PTX compiler at the wheel's version, under the CUDA EULA text shipped beside it (no text is known to be published
+    with CUDA 13.4). Before the catalog listed the wheel: nvptxcompiler@unknown, governed by no known release."""
+    report = audit_json(tmp_path, cw.wheel_or_skip(pytestconfig, "nvidia-nvptxcompiler", "13.4.92", cw.LINUX))
+    assert [(c["id"], c["license"], c["properties"].get("version_source"), c["properties"].get("distribution"),
+             [p.rsplit("!/", 1)[1] for p in c["paths"]]) for c in report["components"]
+            if c["id"].startswith("sdk-library:")] == [
+        ("sdk-library:nvidia/nvptxcompiler@13.4.92", EULA, "distribution-metadata", "nvidia-nvptxcompiler",
+         ["nvidia/cu13/lib/libnvptxcompiler_static.a"])]
+    assert [(g["component"], g["license"], g["basis"]) for g in report["governing"]
+            if g["component"].startswith("sdk-library:")] == [
+        ("sdk-library:nvidia/nvptxcompiler@13.4.92", "LicenseRef-NVIDIA-CUDA-EULA-2018-07-26", "shipped")]
+
+
 #: NVIDIA's own libraries: (pin, member, the evidence the catalog finds there by entry, the release of its lines)
 NVIDIA_LIBRARIES = [
     (cw.Pin("nvidia-nvptxcompiler", "13.4.92", cw.LINUX), "nvidia/cu13/lib/libnvptxcompiler_static.a",
