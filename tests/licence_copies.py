@@ -71,8 +71,10 @@ def debian_package(name: str, version: str, allow_download: bool) -> Path:
     return found[0]
 
 
+# pip matches an explicit --platform literally: manylinux2014 does not take a wheel tagged only manylinux_2_17 (its
+# PEP 600 name; nvidia-cudss-cu12 1.0.0.35 is one), so both spellings are given.
 _LINUX = ("--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_27_x86_64", "--platform",
-          "manylinux2014_x86_64")
+          "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64")
 
 
 def wheel(name: str, version: str, allow_download: bool, platform: str | None = None) -> Path:
