@@ -237,8 +237,9 @@ def test_members_across_the_childs_batches_read_whole(here, monkeypatch, batch):
                    for name, data in members]
 
 
+@pytest.mark.parametrize("where", ["folder", "memory"])
 @pytest.mark.parametrize("cut", ["whole", "truncated", "damaged"])
-def test_staged_batches_are_the_batches_decompressed_into_a_room(tmp_path, monkeypatch, cut):
+def test_staged_batches_are_the_batches_decompressed_into_a_room(tmp_path, monkeypatch, cut, where):
     """Batches decompressed while the walker holds every room wait in the child's memory file and are then copied
     into a room: the same bytes, piece ends, compressed counts, error and end as decompressed there directly,
     whichever batches wait (the file's slots reused as they are taken)."""
@@ -262,7 +263,7 @@ def test_staged_batches_are_the_batches_decompressed_into_a_room(tmp_path, monke
         stream, buffer, expected = reader(direct), memoryview(bytearray(room)), []
         while not expected or not expected[-1][-1]:
             expected.append(seen(inflow.fill(stream, direct, buffer, stopped)))
-        staged = unzstd._Staged(3 * room, room)
+        staged = unzstd._Staged(3 * room, room, str(tmp_path) if where == "folder" else "")
         source = unzstd._Exact(fd, OFFSET, len(blob), compressed.ZstdFrames(len(blob)))
         stream, got, rng, last = reader(source), [], random.Random(len(blob)), False
         while not got or not got[-1][-1]:
@@ -274,4 +275,5 @@ def test_staged_batches_are_the_batches_decompressed_into_a_room(tmp_path, monke
     finally:
         os.close(fd)
     assert got == expected
+    assert os.listdir(tmp_path) == ["image.bin"]  # the staging file was never named
     assert len(expected) > 10 and (expected[-1][3] != "None") == (cut == "damaged")  # a cut stream just ends

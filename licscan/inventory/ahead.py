@@ -169,7 +169,7 @@ class ReadAhead:
         self.lock = threading.Lock()
         self._offered: dict[int, tuple[Entry, _Batch, int]] = {}  # entries handed on and not yet passed
         self._early: dict[int, tuple[Entry, EarlyLane]] = {}  # ... those read by an early lane (early.py)
-        self.unzstd = Decompressor()  # the process decompressing a streamed tar's zstd stream (unzstd.py)
+        self.unzstd = Decompressor(self.files.folder)  # the process decompressing a streamed tar's zstd stream (unzstd.py)
 
     def close(self) -> None:
         self.unzstd.close()

@@ -20,9 +20,10 @@ What crosses, and how the reads stay exact:
   counts, the same error at the same piece) into rooms of a shared memory area (``memfd_create``): batches of
   ``BATCH_FACTOR`` x ``inflow.BATCH`` bytes, as many rooms as hold the thread's ``AHEAD`` batches; it sends where
   each piece ends and the counts, and the walker reads the room in place (no copy) and gives it back when done;
-- batches decompressed while the walker holds every room (it is busy with many small members): staged in a
-  memory file of the child (:data:`STAGED_BYTES`, not mapped) and copied into the next room given back, the same
-  pieces and counts sent in the same order: the child decompresses ahead of the walker instead of waiting for it;
+- batches decompressed while the walker holds every room (it is busy with many small members): staged in a file
+  of the child in the walk's private folder (:data:`STAGED_BYTES`, not mapped) and copied into the next room given
+  back, the same pieces and counts sent in the same order: the child decompresses ahead of the walker instead of
+  waiting for it;
 - a member spooled from its first byte: written and hashed by the child from its rooms (offload.py);
 - the walk of the zstd frames (compressed.ZstdFrames) is fed by the child with the bytes it reads, and its result
   sent at the end of the stream.
@@ -43,6 +44,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -56,6 +58,7 @@ from licscan.inventory.compressed import ZSTD_READ_SIZE, ZstdFrames
 from licscan.inventory.entries import ArchiveError
 from licscan.inventory.inflow import Batch, batch_bytes, fill
 from licscan.inventory.offload import Offloaded, Sender, Told, Writer
+from licscan.inventory.spool import preallocate
 from licscan.model import DiagnosticKind
 
 SPAWN_MIN = 16 << 20  # compressed bytes of a stream worth the process (starting it costs ~0.1 s of CPU, once)
@@ -80,9 +83,11 @@ class FramesResult:
 
 
 class Decompressor:
-    """The child of one walk (started on first use; :meth:`close` with the walk)."""
+    """The child of one walk (started on first use; :meth:`close` with the walk); ``folder()``: the walk's private
+    folder, where the child stages batches (:class:`_Staged`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Callable[[], str] | None = None) -> None:
+        self._folder = folder
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._sock: socket.socket | None = None
@@ -102,7 +107,8 @@ class Decompressor:
         assert self._conn is not None and self._sock is not None and self._shm is not None
         self._busy = True
         try:
-            return ProcessLane(self, self._conn, self._sock, self._shm, length, at)
+            return ProcessLane(self, self._conn, self._sock, self._shm, length, at,
+                               self._folder() if self._folder is not None else "")
         except OSError:
             self._busy = False
             self.broken()
@@ -170,7 +176,7 @@ class ProcessLane:
     used from one thread at a time."""
 
     def __init__(self, owner: Decompressor, conn: Connection, sock: socket.socket, shm: mmap.mmap, length: int,
-                 at: tuple[int, int]) -> None:
+                 at: tuple[int, int], folder: str = "") -> None:
         self._owner = owner
         self._conn = conn
         self._sock = sock
@@ -185,7 +191,7 @@ class ProcessLane:
         self._ended = False
         shm[len(shm) - 1] = 0  # the stop flag
         fd, offset = at
-        conn.send(("stream", offset, length))
+        conn.send(("stream", offset, length, folder))
         sendfds(sock, [fd])
 
     def get(self) -> Batch:
@@ -340,11 +346,14 @@ class _Exact:
 
 
 class _Staged:
-    """Batches decompressed while the walker held every room, in order, in a memory file (``memfd_create``, not
-    mapped: no resident page of either process) of ``capacity`` bytes, one slot a batch; copied into a room when
-    one is given back, and sent from there as they would have been sent (the same pieces, counts and error)."""
+    """Batches decompressed while the walker held every room, in order, in a file of ``capacity`` bytes, one slot a
+    batch (in the walk's private folder, never named, as the spool files: the system may write its pages out under
+    memory pressure; a memory file when there is no folder); not mapped: no resident page of either process. A
+    batch is copied into a room when one is given back, and sent from there as it would have been sent (the same
+    pieces, counts and error)."""
 
-    def __init__(self, capacity: int, room_bytes: int) -> None:
+    def __init__(self, capacity: int, room_bytes: int, folder: str = "") -> None:
+        self._folder = folder
         self._room_bytes = room_bytes
         self._slots = capacity // room_bytes
         self._fd = -1
@@ -355,7 +364,12 @@ class _Staged:
     def has_room(self) -> bool:
         if self._fd < 0 and self._slots:
             try:
-                self._fd = os.memfd_create("licscan-unzstd-staged", os.MFD_CLOEXEC)
+                if self._folder:
+                    with tempfile.TemporaryFile(dir=self._folder) as handle:
+                        self._fd = os.dup(handle.fileno())
+                    preallocate(self._fd, self._slots * self._room_bytes)
+                else:
+                    self._fd = os.memfd_create("licscan-unzstd-staged", os.MFD_CLOEXEC)
             except (OSError, AttributeError):
                 self._slots = 0
             self._free = list(range(self._slots - 1, -1, -1))
@@ -424,13 +438,14 @@ def serve(sock_fd: int, shm_fd: int, parent: int, batch: int, ahead: int, staged
             fd = recvfds(sock, 1)[0]
             try:
                 _stream(conn, sock, shm, _Exact(fd, int(message[1]), int(message[2]), ZstdFrames(int(message[2]))),
-                        staged)
+                        staged, str(message[3]))
             finally:
                 os.close(fd)
         # nothing else is sent between two streams
 
 
-def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exact, staged_bytes: int) -> None:
+def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exact, staged_bytes: int,
+            folder: str) -> None:
     # compressed.open_stream's reader, over the bytes read from the file
     reader = zstandard.ZstdDecompressor().stream_reader(cast(BinaryIO, source), read_size=ZSTD_READ_SIZE,
                                                         read_across_frames=True, closefd=False)
@@ -440,7 +455,7 @@ def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exac
     send = Sender(conn)  # this thread's and the writer's (the members written to their spool files: offload.py)
     writer = Writer(view, room_bytes, send)
     told = Told(conn, sock, list(range(inflow.AHEAD - 1, -1, -1)), writer)
-    staged = _Staged(staged_bytes, room_bytes)
+    staged = _Staged(staged_bytes, room_bytes, folder)
     decompressed = False  # the stream's last batch was decompressed (into a room or staged)
 
     def stopped() -> bool:
