@@ -521,3 +521,43 @@ def test_every_licenceref_the_catalog_assigns_has_an_sbom_text():
     assigned = {ref for entry in load_catalog().entries for ref in refs(entry.license)}
     assert "LicenseRef-NVIDIA-nvJPEG2000-SLA" in assigned
     assert sorted(ref for ref in assigned if license_tables().info(ref) is None) == []
+
+
+@pytest.mark.parametrize("name, lines, version", [
+    # Debian's nvidia-cuda-toolkit 12.4.131~12.4.1-2: usr/bin/nvdisasm holds two such lines, cicc one of its own
+    ("nvdisasm", [b"Cuda compilation tools, release 12.4, V12.4.127"] * 2, "12.4.127"),
+    ("cicc", [b"Cuda compilation tools, release 12.4, V12.4.131"], "12.4.131"),
+    ("nvprune", [b"Cuda compilation tools, release 12.4, V12.4.127", b"Cuda compilation tools, release "], "12.4.127"),
+    ("cu++filt", [b"Cuda compilation tools, release 12.4, V12.4.127"], "12.4.127"),
+    # two releases in one file: neither is the tool's
+    ("nvdisasm", [b"Cuda compilation tools, release 12.4, V12.4.127", b"Cuda compilation tools, release 13.1, V13.1.80"],
+     None),
+    ("nvdisasm", [], None)])
+def test_tools_without_a_banner_read_their_release_line(name, lines, version):
+    """nvdisasm, nvprune, cu++filt and cicc are named by their file name only (nvdisasm and nvprune print
+    "%s: NVIDIA (R) %s", cicc no banner): their version was never read, though their bytes state it (Debian's
+    toolkit and triton's nvdisasm: 12.8.55 in triton 3.6.0, 13.1.80 in 3.9.0)."""
+    from licscan.model import ElfFacts
+
+    data = b"\0".join([b"\x7fELF", *lines, b"NVIDIA Corporation", b""])
+    facts = FileFacts(f"dist/bin/{name}", FileFormat.ELF, len(data),
+                      elf=ElfFacts("ET_EXEC", "EM_X86_64", None, (), (), (), True, None))
+    (m,) = identify(f"dist/bin/{name}", facts, None, data)
+    assert (m.name, m.version) == (name, version)
+    assert m.version_source == (VersionSource.MARKER if version else None)
+
+
+@pytest.mark.parametrize("name, data, named", [
+    # Debian's nvidia-profiler 12.4.127~12.4.1-2: /usr/bin/nvprof
+    ("nvprof", b'#!/bin/sh\n\nexec /usr/lib/nvidia-cuda-toolkit/bin/nvprof "$@"\n', False),
+    ("nvcc", b'#!/bin/sh\nexec /usr/local/cuda/bin/nvcc -ccbin g++-12 "$@"\n', False),
+    ("ptxas", b"#!/usr/bin/env python3\nimport subprocess\n", False),
+    # a script that says it is NVIDIA's stays named; so does a file that is no script
+    ("nvcc", b"#!/bin/sh\n# Copyright (c) 2024, NVIDIA Corporation. All rights reserved.\nexec nvcc.bin\n", True),
+    ("nvcc", b"\x7fELF\x02\x01\x01", True)])
+def test_a_wrapper_script_is_not_nvidias_tool(name, data, named):
+    """A script named like NVIDIA's tool ("#!", interpreter file) is someone's wrapper unless it says "NVIDIA
+    Corporation": a project's bin/nvcc was CUDA-EULA-DEV-TOOL (a 'developer tool for internal use only')."""
+    facts = FileFacts(f"dist/bin/{name}", FileFormat.UNKNOWN, len(data))
+    found = identify(f"dist/bin/{name}", facts, None, data)
+    assert [m.name for m in found] == ([name] if named else [])

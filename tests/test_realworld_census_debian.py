@@ -9,9 +9,16 @@ first with "+~".
   numbers in code); it is 12.4.127, from the package, and stays under the GPL v3 the CUDA EULA's Attachment B names.
 * libcurand10 11.1.1+~10.3.5.147~12.4.1-2: the package's version was read as cuRAND 11.1.1 (in the evidence, and
   contradicting the SONAME libcurand.so.10); it is 10.3.5.147, as the file name libcurand.so.10.3.5.147 says.
+* nvidia-cuda-toolkit 12.4.131~12.4.1-2: cicc, nvdisasm, nvprune and cu++filt had no version (named by their file
+  name, with no banner of their own, their "Cuda compilation tools, release 12.4, V12.4.127" line was not read); the
+  package's version is nvcc's, not theirs. /usr/bin/nvcc, Debian's "#!/bin/sh" wrapper of
+  /usr/lib/nvidia-cuda-toolkit/bin/nvcc, was NVIDIA's nvcc: a script is someone's wrapper unless it says "NVIDIA
+  Corporation".
+* nvidia-profiler 12.4.127~12.4.1-2: /usr/bin/nvprof (a wrapper script too) was nvprof; the ELF had no version (it
+  prints "Release version %u.%u.%u"): 12.4.127, from the package.
 
 Runs with LICSCAN_REALWORLD=1 or when the packages are cached (tests/licence_copies.py: apt-get download into the test
-cache; 45 MB)."""
+cache; 134 MB)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,3 +65,31 @@ def test_curand_version_behind_debians_plus_tilde(request, tmp_path):
     assert [e.split(": ", 1)[1] for e in curand["evidence"] if ": distribution " in e] == [
         "distribution libcurand10 10.3.5.147 (control)"]
     assert not any("conflict" in e for e in curand["evidence"])
+
+
+def test_toolkit_tools_read_their_own_release_line(request, tmp_path):
+    deb = _deb(request, "nvidia-cuda-toolkit", "12.4.131~12.4.1-2")
+    report = audit_json(tmp_path, deb)
+    assert report["summary"]["complete"] is True and report["diagnostics"] == [] and report["findings"] == []
+    tools = sorted((c["name"], c["version"], c["properties"].get("version_source"))
+                   for c in report["components"] if c["kind"] == "developer-tool")
+    assert tools == [
+        ("bin2c", "12.4.131", "marker"), ("cicc", "12.4.131", "marker"),
+        ("compute-sanitizer", None, None),  # its own numbering (2024.1.1), in no release line
+        ("cu++filt", "12.4.127", "marker"), ("cudafe", "12.4.131", "marker"), ("cuobjdump", "12.4.127", "marker"),
+        ("fatbinary", "12.4.131", "marker"), ("nvcc", "12.4.131", "marker"),
+        ("nvdisasm", "12.4.127", "marker"), ("nvlink", "12.4.131", "marker"), ("nvprune", "12.4.127", "marker"),
+        ("ptxas", "12.4.131", "marker")]
+    (nvcc,) = [c for c in report["components"] if c["name"] == "nvcc"]
+    assert [p.split("!/", 1)[1] for p in nvcc["paths"]] == ["usr/lib/nvidia-cuda-toolkit/bin/nvcc"]
+    texts = {g["path"].rsplit("/", 1)[1]: (g["text"], g["basis"]) for g in report["governing"]
+             if g["scope"] == "component" and g["component"] and g["component"].startswith("developer-tool:")}
+    assert texts["nvdisasm"] == texts["cicc"] == ("2024-01-12", "primary")  # was the shipped text, release unknown
+
+
+def test_profiler_wrapper_script_is_not_nvprof(request, tmp_path):
+    deb = _deb(request, "nvidia-profiler", "12.4.127~12.4.1-2")
+    report = audit_json(tmp_path, deb)
+    assert report["summary"]["complete"] is True and report["diagnostics"] == [] and report["findings"] == []
+    assert _nvidia(report) == [("nvprof", "12.4.127", "debian-metadata",
+                                ["usr/lib/nvidia-cuda-toolkit/bin/nvprof"])]

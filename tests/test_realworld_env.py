@@ -66,7 +66,7 @@ def test_installed_environment_default_jobs_and_one_process_agree(tree):
         ("cuobjdump", "12.8.55", "triton"), ("cupti", "", "triton"), ("cupti", "12.8.90", "nvidia-cuda-cupti-cu12"),
         ("cupti", "2025.1.1", "triton"), ("libdevice", "", "triton"), ("nccl", "2.27.3", "nvidia-nccl-cu12"),
         ("nvJitLink", "12.8.93", "nvidia-nvjitlink-cu12"), ("nvblas", "12.8.4.1", "nvidia-cublas-cu12"),
-        ("nvdisasm", "", "triton"), ("nvrtc", "12.8.93", "nvidia-cuda-nvrtc-cu12"),
+        ("nvdisasm", "12.8.55", "triton"), ("nvrtc", "12.8.93", "nvidia-cuda-nvrtc-cu12"),
         ("nvrtc-builtins", "12.8.93", "nvidia-cuda-nvrtc-cu12"), ("ptxas", "12.8.93", "triton"),
         ("ptxas", "12.9.86", "triton")]
     # triton ships NVIDIA's tools and CUPTI's extras: the same reviews as the triton wheel audited alone.

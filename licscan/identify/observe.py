@@ -189,7 +189,10 @@ def _by_name(cat: Catalog, file: _File) -> list[Seen]:
     when it was linked."""
     found = []
     if cat.any_name.fullmatch(file.name):
+        script = _foreign_script(cat, file)
         for entry in cat.entries:
+            if script and entry.executable:
+                continue
             m = entry.first_match(file.name)
             if m is not None:
                 found.append(Seen(entry, m, "file name"))
@@ -197,6 +200,17 @@ def _by_name(cat: Catalog, file: _File) -> list[Seen]:
     if found and declared and not {f.entry.name for f in found} & {d.entry.name for d in declared}:
         return [replace(d, how=f"{d.how}, shipped as {file.name!r}") for d in declared]
     return found or declared
+
+
+def _foreign_script(cat: Catalog, file: _File) -> bool:
+    """A script ("#!": an interpreter file, POSIX exec) that does not say "NVIDIA Corporation": someone's wrapper
+    named like NVIDIA's tool, not the tool (Debian's nvidia-profiler 12.4.127~12.4.1-2 installs /usr/bin/nvprof as
+    "#!/bin/sh" + "exec /usr/lib/nvidia-cuda-toolkit/bin/nvprof", its nvidia-cuda-toolkit /usr/bin/nvcc likewise; a
+    project's bin/nvcc calling the installed compiler was a CUDA-EULA-DEV-TOOL finding)."""
+    data = file.literals.data
+    if data is None or window(data, 0, 2) != b"#!":
+        return False
+    return file.literals.find(cat.copyright) < 0
 
 
 def _by_declared(cat: Catalog, file: _File) -> list[Seen]:
@@ -374,6 +388,12 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
         else:
             no_banner = found.how == "file name" and file.facts is not None \
                 and file.facts.format is not FileFormat.UNKNOWN
+    elif found.entry.kind is ComponentKind.DEVELOPER_TOOL:
+        # a tool with no banner of its own to be known by: nvdisasm and nvprune print "%s: NVIDIA (R) %s", cicc
+        # nothing; their bytes still hold their toolkit's "Cuda compilation tools, release 12.4, V12.4.127" (Debian's
+        # nvidia-cuda-toolkit 12.4.131~12.4.1-2: nvdisasm, nvprune and cu++filt V12.4.127, cicc V12.4.131). Taken
+        # when every such line of the file states the same release.
+        claims.extend(banner_claims(data, cat.release_banner))
     return Seen(found.entry, found.name_match, found.how, tuple(claims), no_banner, info, found.declared)
 
 
