@@ -320,3 +320,41 @@ def test_spdx_does_not_import_the_cyclonedx_validator():
             "print(sorted(m for m in sys.modules if m.startswith(('cyclonedx.validation', 'rfc3987'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("items", [
+    [1, True], [0, False], [1, 1.0], ["1", 1], [None, 0], [[1, 2], [2, 1]], [{"a": 1}, {"a": True}],
+    [{"a": [1, {"b": "x"}]}, {"a": [1, {"b": "x"}]}], [{"a": 1, "b": 2}, {"b": 2, "a": 1}], [{}, []], [],
+    [{"bom-ref": f"r{i}", "dependsOn": [f"r{i + 1}"]} for i in range(50)]])
+def test_unique_items_as_jsonschema_reads_it(items):
+    """licscan's linear ``uniqueItems`` says what jsonschema's pairwise one says (true is not 1, 1 is 1.0)."""
+    from jsonschema._utils import uniq
+
+    from licscan.sbom.cyclonedx import _json_key
+
+    keys = [_json_key(i) for i in items]
+    assert (len(set(keys)) == len(keys)) is uniq(items)
+
+
+def test_cyclonedx_validation_is_linear_and_still_finds_duplicates(dist, monkeypatch):
+    """jsonschema compares every pair of an array of objects for ``uniqueItems`` (the CycloneDX SBOM of
+    flashinfer-cubin 0.6.13's 16,017 cubins took 677 s wall); licscan's validator never calls that comparison, and a
+    duplicate component is still an error."""
+    import json as _json
+
+    from jsonschema import _keywords
+
+    from licscan.sbom import cyclonedx
+
+    def pairwise(*args):
+        raise AssertionError("jsonschema's pairwise uniqueItems was called")
+
+    monkeypatch.setattr(_keywords, "uniq", pairwise)
+    inventory, records, digests = dist
+    text = cyclonedx.serialize(sbom.build_cyclonedx(inventory, records, digests=digests, findings=si.FINDINGS,
+                                                    created=datetime(2026, 1, 1, tzinfo=timezone.utc), **OPTS))
+    cyclonedx.validate_json(text)
+    doc = _json.loads(text)
+    doc["components"].append(doc["components"][0])
+    with pytest.raises(ValueError, match="has non-unique elements"):
+        cyclonedx.validate_json(_json.dumps(doc))
