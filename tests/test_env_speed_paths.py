@@ -115,3 +115,72 @@ def test_signals_of_libraries_asked_content_first_fire_as_when_all_are_asked(tmp
         for vpath in (path.name, "zluda/" + path.name, "opt/scale/targets/gfx90a/lib/" + path.name):
             expected = _every_signal(vpath, facts, data, monkeypatch)
             assert expected and signals.detect(vpath, facts, data) == expected
+
+
+# A file in which naming surely finds nothing gets its record without naming (identify.examine.quiet_record): the
+# record examine gives, and None (examine it) whenever something could be named. Its bytes decide its format.
+_LICENCE = b"NVIDIA Software License Agreement\n"
+_QUIET = [
+    ("torch/nn/functional.py", b"import torch\n\ndef relu(x):\n    return x.clamp(min=0)\n"),
+    ("torch/__init__.py", b""),
+    ("torch/include/ATen/core/Tensor.h", b"#pragma once\n#include <cstdint>\n"),
+    ("torch/py.typed", b"partial\n"),
+    ("torch/share/data.bin", bytes(range(256)) * 64),  # binary data of no format
+    ("scripts/run.sh", b"#!/bin/sh\nexec python -m torch \"$@\"\n"),  # a script, no layer's literals
+    ("x/porting.txt", b"'cudaMalloc': 'musaMalloc', 'cudaFree': 'musaFree'"),  # torchada's literals, not in a .py
+]
+_NAMED = [
+    ("torchada/rules.py", b"RULES = {'cudaMalloc': 'musaMalloc', 'cudaFree': 'musaFree'}\n"),  # torchada
+    ("numba/hip/__init__.py", b"def pose_as_cuda():\n    import numba.cuda\n"),
+    ("cuda/bindings/runtime.py", b"from rocm.bindings import hip\n"),  # hip-python's shim
+    ("opt/zluda/run.sh", _SCRIPT),
+    ("bin/preload", b"#!/bin/sh\nLD_PRELOAD=libzluda_ld.so exec \"$@\"\n"),
+    ("zluda/zluda.db", b"SQLite format 3\0 zluda_version backend_key compiler_version"),
+    ("nvidia/cuda_runtime/lib/libcudart.so.12", b"not an ELF file, named like the CUDA runtime\n"),  # catalog name
+    ("nvidia/cublas/LICENSE.txt", _LICENCE),  # named like a licence text
+    ("kernels/k.ptx", b"//\n.version 8.0\n.target sm_90\n.address_size 64\n.visible .entry k()\n{\n ret;\n}\n"),
+    ("lib/fake.so", b"\x7fELF" + bytes(60)),  # ELF magic: a header is read (an error diagnostic)
+    ("lib/fake.dll", b"MZ" + bytes(100)),  # MZ without a PE header: the signals read it as a PE image
+]
+
+
+def _examined(vpath, data):
+    from licscan.binary.inspect import head_facts, inspect_read
+    from licscan.identify.examine import examine, quiet_record
+
+    head = head_facts(data, vpath)
+    quick = quiet_record(vpath, head, data) if head is not None else None
+    return quick, examine(vpath, inspect_read(data, vpath), data, len(data))
+
+
+@pytest.mark.parametrize(("vpath", "data"), _QUIET + _NAMED)
+def test_a_quiet_record_is_the_record_examine_gives(vpath, data):
+    quick, full = _examined(vpath, data)
+    if (vpath, data) in _QUIET:
+        assert quick == full and not full.matches and full.license_text is None
+    else:
+        assert quick is None
+        if vpath.endswith((".py", ".db")) or "/run.sh" in vpath or "preload" in vpath:
+            assert full.matches  # a layer's signal fired: what quiet_record must never skip
+
+
+def test_quiet_records_of_the_fixtures_are_the_records_examine_gives():
+    from tests.helpers import FIXTURES
+
+    quiet = 0
+    for path in sorted(p for p in FIXTURES.rglob("*") if p.is_file() and p.stat().st_size <= 256 << 10):
+        vpath = path.relative_to(FIXTURES).as_posix()
+        quick, full = _examined(vpath, path.read_bytes())
+        assert quick is None or quick == full, vpath
+        quiet += quick is not None
+    assert quiet >= 10  # sources and scripts of the fixtures: the shortcut is taken
+
+
+@pytest.mark.parametrize(("vpath", "data"), _CASES + _QUIET + _NAMED)
+def test_silent_files_are_those_detect_finds_nothing_in(vpath, data):
+    name = vpath.rsplit("/", 1)[-1]
+    found = signals.detect(vpath, None, data)
+    if signals.silent(vpath, name, data):
+        assert found == ()
+    else:  # the files a layer's signal names, and those whose magic detect reads headers for
+        assert found or name in ("fake.so", "fake.dll")

@@ -2,7 +2,8 @@
 (licscan.identify.observe) and named once when its distribution is known (licscan.identify.catalog.name) -- at once
 for a plain file (the installed ``.dist-info`` is read first), after the walk for an archive member (a wheel's
 ``RECORD`` and ``METADATA`` come after its libraries; a tar's may come anywhere). The digest a ``RECORD``
-comparison needs is computed once, for named files only."""
+comparison needs is computed once, for named files only. (A plain file in which naming surely finds nothing gets
+its record from its bytes without being observed: licscan.identify.examine.quiet_record.)"""
 
 from __future__ import annotations
 
@@ -50,9 +51,19 @@ def _input(tmp_path: Path, shape: str) -> Path:
 @pytest.fixture()
 def counted(monkeypatch):
     """Calls of the naming layer's two steps and of the SHA-256, by virtual path (digests by call)."""
-    calls: dict[str, Counter[str]] = {"observe": Counter(), "name": Counter(), "identify": Counter()}
+    from licscan.scan import plain
+
+    calls: dict[str, Counter[str]] = {"observe": Counter(), "name": Counter(), "identify": Counter(),
+                                      "quiet": Counter()}
     hashed: list[str] = []
     observe, name, identify, digest = catalog.observe, catalog.name, catalog.identify, examine.digest
+    quiet_record = plain.quiet_record
+
+    def counting_quiet(vpath, *args, **kwargs):
+        record = quiet_record(vpath, *args, **kwargs)
+        if record is not None:
+            calls["quiet"][vpath] += 1
+        return record
 
     def counting_observe(vpath, *args, **kwargs):
         calls["observe"][vpath] += 1
@@ -74,6 +85,7 @@ def counted(monkeypatch):
     monkeypatch.setattr(catalog, "name", counting_name)
     monkeypatch.setattr(catalog, "identify", counting_identify)
     monkeypatch.setattr(examine, "digest", counting_digest)
+    monkeypatch.setattr(plain, "quiet_record", counting_quiet)
     return calls, hashed
 
 
@@ -86,11 +98,16 @@ def test_every_file_is_observed_once_and_named_once(tmp_path, counted, shape):
                for r in records}
     assert sorted(by_path) == sorted(name for name, _ in _files())
     observed = {v.rsplit("site-packages/", 1)[-1].split("!/", 1)[-1]: n for v, n in calls["observe"].items()}
-    assert observed == dict.fromkeys(by_path, 1)  # every file's bytes read by the naming layer once
+    quiet = {v.rsplit("site-packages/", 1)[-1]: n for v, n in calls["quiet"].items()}
     named = {v.rsplit("site-packages/", 1)[-1].split("!/", 1)[-1]: n for v, n in calls["name"].items()}
-    if shape == "installed":  # observed and named at once, whether something is found or not
-        assert named == dict.fromkeys(by_path, 1)
-    else:  # named once after the walk; a member in which nothing was observed has nothing to name
+    if shape == "installed":
+        # a plain file in which naming surely finds nothing gets its record at once (examine.quiet_record); every
+        # other one is observed and named at once, whether something is found or not
+        assert quiet == dict.fromkeys(["nvidia/__init__.py", f"{DIST}/METADATA", f"{DIST}/RECORD"], 1)
+        assert observed == named == {BUILTINS: 1, NVRTC: 1}
+    else:  # every file's bytes read by the naming layer once, named once after the walk; a member in which
+        # nothing was observed has nothing to name
+        assert observed == dict.fromkeys(by_path, 1) and not quiet
         assert named == {BUILTINS: 1, NVRTC: 1}
     assert not [v for v in calls["identify"] if str(tmp_path) in v]
     assert hashed == ["sha256", "sha256"]  # the two named files, once each: their RECORD lists a digest

@@ -70,12 +70,19 @@ def inspect_read(buf: Buffer, display: str, limits: Limits = Limits(), *, want_h
         return FileFacts(display, FileFormat.UNKNOWN, 0)
     head, kind = _sniff(buf, 0, len(buf))
     if kind not in _READERS:
-        # Nine files in ten of an installed environment (sources, headers, data): their facts are their format,
-        # read from the head alone.
         return FileFacts(display, kind, len(buf), bytes_read=len(head))
     with _collector_paused(), readlog.reading() as log, budget.file_budget(limits.max_file_seconds):
         facts = inspect_buffer(buf, display, limits, want_hash=want_hash, sniffed=(head, kind))
     return replace(facts, bytes_read=log.total())
+
+
+def head_facts(buf: Buffer, display: str) -> FileFacts | None:
+    """:func:`inspect_read` of a file whose head alone gives its facts -- empty, or of a format no reader reads
+    (nine files in ten of an installed environment: sources, headers, data) --, else None (a reader reads it)."""
+    if len(buf) == 0:
+        return FileFacts(display, FileFormat.UNKNOWN, 0)
+    head, kind = _sniff(buf, 0, len(buf))
+    return None if kind in _READERS else FileFacts(display, kind, len(buf), bytes_read=len(head))
 
 
 @contextlib.contextmanager

@@ -157,6 +157,18 @@ def _read_all(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
+def small_file(path: str) -> bytes | None:
+    """The bytes of the file at ``path`` when it is small (:data:`SMALL_FILE`: what :func:`file_bytes` reads whole),
+    else None; without :func:`file_bytes`'s context managers (4 us a file: 12,700 files of an installed
+    environment). Raises ``OSError`` when the file cannot be opened or read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        size = os.fstat(fd).st_size
+        return _read_all(fd, size) if size <= SMALL_FILE else None
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def file_bytes(path: str, *, random_access: bool = False) -> Iterator[Buffer]:
     """The bytes of the file at ``path``: read whole when it is small (:data:`SMALL_FILE`), else mapped read-only as
