@@ -15,6 +15,7 @@ from licscan.audit import Audit, AuditOptions
 from licscan.report import RenderOptions
 from licscan.scan import ScanConfig
 from licscan.scan import deferred as deferred_module
+from licscan.scan import plain as plain_module
 
 LIBRARY = "nvidia/cublas/lib/libcublasLt.so.12"
 
@@ -80,6 +81,7 @@ def spied(monkeypatch):
 def test_a_deferred_digest_gives_the_reports_of_hashing_first(tmp_path, monkeypatch, spied, record_matches,
                                                               folders):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    monkeypatch.setattr(plain_module, "_BATCH_FILES", 3)  # a batch a folder: enough batches for a worker to start
     site = _tree(tmp_path, record_matches, folders)
     text, code = _reports(site, jobs=2)
     # the library was named with its RECORD's digest, then hashed (by the worker when one was started) and checked

@@ -166,8 +166,9 @@ def test_a_distribution_found_after_the_workers_started(tmp_path, monkeypatch):
     assert one == three
     cudart = [m for r in three[1] if r.vpath.endswith("aaa/libcudart.so.13") for m in r.matches]
     assert [(m.name, m.version) for m in cudart] == [("cudart", "13.0.96")]
-    assert (("aaa/libcudart.so.13",), True) in checked
-    assert all(not answer for files, answer in checked if files != ("aaa/libcudart.so.13",))
+    # (without the cache a batch may hold files of several folders: the library's holds bbb's first files too)
+    assert [answer for files, answer in checked if "aaa/libcudart.so.13" in files] == [True]
+    assert all(not answer for files, answer in checked if "aaa/libcudart.so.13" not in files)
 
 
 def test_after_the_walk_the_costliest_batches_go_first(tmp_path, monkeypatch):

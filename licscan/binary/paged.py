@@ -157,14 +157,37 @@ def _read_all(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def small_file(path: str) -> bytes | None:
-    """The bytes of the file at ``path`` when it is small (:data:`SMALL_FILE`: what :func:`file_bytes` reads whole),
-    else None; without :func:`file_bytes`'s context managers (4 us a file: 12,700 files of an installed
-    environment). Raises ``OSError`` when the file cannot be opened or read."""
+def open_file(path: str) -> tuple[int, bytes | None]:
+    """The file at ``path`` opened once: ``(-1, its bytes)`` when it is small (:data:`SMALL_FILE`: read whole,
+    closed), else ``(descriptor, None)`` for :func:`mapped` (which closes it). Without :func:`file_bytes`'s context
+    managers (4 us a file: 12,700 files of an installed environment). Raises ``OSError`` when the file cannot be
+    opened or read."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         size = os.fstat(fd).st_size
-        return _read_all(fd, size) if size <= SMALL_FILE else None
+        if size > SMALL_FILE:
+            opened, fd = fd, -1
+            return opened, None
+        return -1, _read_all(fd, size)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def mapped(fd: int, *, random_access: bool = False) -> Iterator[PagedMap]:
+    """The whole file open at ``fd`` (from :func:`open_file`) mapped read-only as a :class:`PagedMap` whose pages
+    are all dropped from this process afterwards; ``fd`` is closed at the end (also when it cannot be mapped:
+    ``OSError``). ``random_access``: the reader touches headers scattered over the file (no read-ahead, so only
+    touched pages are read)."""
+    try:
+        with PagedMap.of(fd) as data:
+            if random_access and hasattr(mmap, "MADV_RANDOM"):
+                data.madvise(mmap.MADV_RANDOM)
+            try:
+                yield data
+            finally:
+                release_pages(data, 0, len(data) + mmap.PAGESIZE)
     finally:
         os.close(fd)
 
@@ -175,21 +198,12 @@ def file_bytes(path: str, *, random_access: bool = False) -> Iterator[Buffer]:
     a :class:`PagedMap` whose pages are all dropped from this process afterwards; ``random_access``: the reader
     touches headers scattered over the file (no read-ahead, so only touched pages are read). Raises ``OSError``
     when the file cannot be opened, read or mapped."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        size = os.fstat(fd).st_size
-        if size <= SMALL_FILE:
-            yield _read_all(fd, size)
-            return
-        with PagedMap.of(fd) as data:
-            if random_access and hasattr(mmap, "MADV_RANDOM"):
-                data.madvise(mmap.MADV_RANDOM)
-            try:
-                yield data
-            finally:
-                release_pages(data, 0, len(data) + mmap.PAGESIZE)
-    finally:
-        os.close(fd)
+    fd, small = open_file(path)
+    if small is not None:
+        yield small
+        return
+    with mapped(fd, random_access=random_access) as data:
+        yield data
 
 
 def with_mapping(path: str, use: Callable[[Buffer | None], Result]) -> Result:

@@ -109,7 +109,7 @@ class PlainFiles:
         # digests a worker checks after the scan (never with the cache, the SBOM's digests or no worker)
         self.deferred = deferred if self.workers and cache is None and not digests else None
         self.known: list[Distribution] = []  # installed distributions read ahead by the walk
-        self.batcher = Batcher()
+        self.batcher = Batcher(by_folder=cache is not None)
         self.waiting: deque[Batch] = deque()
         self.records: list[FileRecord] = []
         self.pool: _Pool | None = None

@@ -17,7 +17,7 @@ from licscan.binary import budget
 from licscan.binary.buffer import Buffer
 from licscan.binary.images import Limits
 from licscan.binary.inspect import head_facts, inspect_read, unreadable
-from licscan.binary.paged import PagedMap, file_bytes, small_file
+from licscan.binary.paged import PagedMap, mapped, open_file
 from licscan.cache import Cache, file_digest
 from licscan.identify import catalog, observe
 from licscan.identify.examine import FileRecord, examine, quiet_record
@@ -68,11 +68,11 @@ def _shared() -> Shared:
 def _examine_path(source: str, vpath: str, assume: bool = False) -> FileRecord:
     """Inspect one plain file and name what is in it, from one read or mapping of the file (opening it twice, once
     per step, cost 0.1 s of an installed environment); ``assume``: named with the digest its distribution's RECORD
-    states, not hashed (scan/deferred.py checks it later). A small file is read whole (:func:`small_file`), and
+    states, not hashed (scan/deferred.py checks it later). A small file is read whole (:func:`licscan.binary.paged.open_file`), and
     one in which naming surely finds nothing gets its record at once (:func:`quiet_record`)."""
     shared = _shared()
     try:
-        small = small_file(source)
+        fd, small = open_file(source)
     except OSError as error:
         return _unreadable(shared, vpath, error)
     if small is not None:
@@ -84,7 +84,7 @@ def _examine_path(source: str, vpath: str, assume: bool = False) -> FileRecord:
         return _examine_data(shared, vpath, small, assume)
     with contextlib.ExitStack() as stack:
         try:
-            data = stack.enter_context(file_bytes(source, random_access=True))
+            data = stack.enter_context(mapped(fd, random_access=True))
         except OSError as error:
             return _unreadable(shared, vpath, error)
         return _examine_data(shared, vpath, data, assume)
@@ -254,17 +254,22 @@ class Batch:
 
 
 class Batcher:
-    """Cuts the plain files, in walk order, into :class:`Batch` values as they come."""
+    """Cuts the plain files, in walk order, into :class:`Batch` values as they come; ``by_folder``: a batch holds
+    files of one folder only (a batch is one cache entry). Without the cache, files of several folders share a
+    batch: the environment tree's 12,846 files are 1,242 batches of one folder (403 of them of one file), and each
+    batch is a task and a result through the worker pool's pipes (the parent's pool thread alone took 0.1 s of CPU
+    receiving them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, by_folder: bool = True) -> None:
         self._files: list[tuple[str, str]] = []
         self._size = 0
         self._cost = 0.0
         self._folder: str | None = None
+        self._by_folder = by_folder
 
     def add(self, source: str, vpath: str, length: int) -> Batch | None:
         """Take one file; the batch it closes (the files before it), if any."""
-        here = vpath.rsplit("/", 1)[0] if "/" in vpath else ""
+        here = (vpath.rsplit("/", 1)[0] if "/" in vpath else "") if self._by_folder else None
         done = None
         if self._files and (here != self._folder or len(self._files) >= _BATCH_FILES
                             or self._size + length > _BATCH_BYTES):
