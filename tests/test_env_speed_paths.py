@@ -184,3 +184,62 @@ def test_silent_files_are_those_detect_finds_nothing_in(vpath, data):
         assert found == ()
     else:  # the files a layer's signal names, and those whose magic detect reads headers for
         assert found or name in ("fake.so", "fake.dll")
+
+
+def test_the_walk_reads_a_small_plain_file_whole_when_asked(tmp_path):
+    """walk(..., whole=N): a plain file of at most N bytes comes with its bytes (read by the read of its first
+    bytes); a larger one, an archive (walked), or any file without ``whole`` comes without."""
+    from inventory_builders import zip_bytes
+
+    from licscan.inventory import items
+    from licscan.inventory.walk import walk
+
+    tree = tmp_path / "t"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg/a.py").write_bytes(b"x = 1\n")
+    (tree / "pkg/empty.py").write_bytes(b"")
+    (tree / "pkg/big.bin").write_bytes(b"\1" * 5000)
+    (tree / "pkg/w.zip").write_bytes(zip_bytes([("m.txt", b"member")]))
+    for whole, expected in ((4096, {"a.py": b"x = 1\n", "empty.py": b"", "big.bin": None}),
+                            (0, {"a.py": None, "empty.py": None, "big.bin": None})):
+        blobs = {b.vpath.rsplit("/", 1)[1]: b for b in walk([str(tree)], whole=whole) if isinstance(b, items.FileBlob)}
+        assert {n: b.whole for n, b in blobs.items() if b.source is not None} == expected
+        assert blobs["m.txt"].data == b"member" and blobs["m.txt"].whole is None  # the zip was walked
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_records_given_where_files_are_walked_are_those_workers_give(tmp_path, monkeypatch, jobs):
+    """Without the cache, a small file the walk read whole in which naming surely finds nothing gets its record
+    in the scan's own process (licscan.scan._gather); the records are those of examining every file by path."""
+    import shutil
+
+    from licscan.scan import ScanConfig, scan
+    from licscan.scan import plain as plain_module
+    from tests.helpers import FIXTURES
+
+    tree = tmp_path / "site-packages"
+    for n in range(6):
+        folder = tree / f"pkg{n}"
+        folder.mkdir(parents=True)
+        for vpath, data in _QUIET + _NAMED:
+            (folder / vpath.replace("/", "_")).write_bytes(data)
+        shutil.copy(FIXTURES / "cuda13/exe_multi", folder / "exe")
+    import licscan.scan as scan_module
+    from licscan.identify import examine as examine_module
+
+    quiet = examine_module.quiet_record
+    here: list[str] = []  # the records given by the scan's _gather (it imports quiet_record when it runs)
+
+    def counting(vpath, facts, data):
+        record = quiet(vpath, facts, data)
+        here.extend([vpath] if record is not None else [])
+        return record
+
+    monkeypatch.setattr(examine_module, "quiet_record", counting)
+    monkeypatch.setattr(plain_module, "_BATCH_FILES", 4)  # several batches: a worker starts
+    given = scan([str(tree)], ScanConfig(jobs=jobs, cache_dir=None))
+    walked = len(here)
+    assert walked >= 6 * len(_QUIET)  # (flattened, some of _NAMED's paths name nothing)
+    monkeypatch.setattr(scan_module, "_QUIET_READ", 0)  # every file examined by path
+    assert given == scan([str(tree)], ScanConfig(jobs=jobs, cache_dir=None))
+    assert len(here) == walked

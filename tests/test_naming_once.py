@@ -85,7 +85,8 @@ def counted(monkeypatch):
     monkeypatch.setattr(catalog, "name", counting_name)
     monkeypatch.setattr(catalog, "identify", counting_identify)
     monkeypatch.setattr(examine, "digest", counting_digest)
-    monkeypatch.setattr(plain, "quiet_record", counting_quiet)
+    monkeypatch.setattr(plain, "quiet_record", counting_quiet)  # (a worker's, or with the cache)
+    monkeypatch.setattr(examine, "quiet_record", counting_quiet)  # (the scan's, for a file the walk read whole)
     return calls, hashed
 
 

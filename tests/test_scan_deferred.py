@@ -22,7 +22,8 @@ LIBRARY = "nvidia/cublas/lib/libcublasLt.so.12"
 
 def _tree(root: Path, record_matches: bool, folders: int) -> Path:
     """An installed nvidia-cublas-cu12 whose RECORD lists cuBLASLt's digest (right or wrong), and ``folders``
-    folders of Python sources beside it (enough batches for a worker process to start)."""
+    folders of Python sources beside it, each with a file named like a licence text (it is examined by path, not
+    given its record by the walk as the sources are: enough batches for a worker process to start)."""
     site = root / "site-packages"
     library = site / LIBRARY
     library.parent.mkdir(parents=True)
@@ -35,6 +36,8 @@ def _tree(root: Path, record_matches: bool, folders: int) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"VALUE = {n * 10 + m}\n")
             rows.append(f"nvidia/pkg{n}/mod{m}.py,,")
+        (path.parent / "LICENSE").write_text(f"Package {n}: no licence text licscan knows\n")
+        rows.append(f"nvidia/pkg{n}/LICENSE,,")
     digest = hashlib.sha256(body if record_matches else body + b"!").digest()
     encoded = base64.urlsafe_b64encode(digest).decode().rstrip("=")
     info = site / "nvidia_cublas_cu12-12.8.4.1.dist-info"
@@ -81,7 +84,7 @@ def spied(monkeypatch):
 def test_a_deferred_digest_gives_the_reports_of_hashing_first(tmp_path, monkeypatch, spied, record_matches,
                                                               folders):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    monkeypatch.setattr(plain_module, "_BATCH_FILES", 3)  # a batch a folder: enough batches for a worker to start
+    monkeypatch.setattr(plain_module, "_BATCH_FILES", 1)  # a batch a licence file: enough for a worker to start
     site = _tree(tmp_path, record_matches, folders)
     text, code = _reports(site, jobs=2)
     # the library was named with its RECORD's digest, then hashed (by the worker when one was started) and checked

@@ -143,7 +143,7 @@ def _read_into(update: Callable[[memoryview], None], fd: int, size: int) -> None
             pos += got
 
 
-def _read_all(fd: int, size: int) -> bytes:
+def read_all(fd: int, size: int) -> bytes:
     """The first ``size`` bytes of the file open at ``fd`` (its size when it was opened, as a mapping would take
     it), in one read unless the file shrank meanwhile (then up to its end)."""
     data = os.read(fd, size) if size else b""
@@ -168,7 +168,7 @@ def open_file(path: str) -> tuple[int, bytes | None]:
         if size > SMALL_FILE:
             opened, fd = fd, -1
             return opened, None
-        return -1, _read_all(fd, size)
+        return -1, read_all(fd, size)
     finally:
         if fd >= 0:
             os.close(fd)

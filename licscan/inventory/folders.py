@@ -20,6 +20,7 @@ import stat
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
+from licscan.binary.paged import read_all
 from licscan.inventory import distributions, images, imagewalk
 from licscan.inventory.archives import Level, Walker
 from licscan.inventory.fsread import FILE_FLAGS, link_note, open_beneath, readlink, special_kind
@@ -44,9 +45,11 @@ class _Folder:
     installed: list[Item] = field(default_factory=list)  # what its *.dist-info / *.egg-info folders gave
 
 
-def folder(walker: Walker, path: str, vpath: str, root: str, ahead: Ahead | None = None) -> Iterator[Item]:
+def folder(walker: Walker, path: str, vpath: str, root: str, ahead: Ahead | None = None,
+           whole: int = 0) -> Iterator[Item]:
     """The folder ``path`` (real path ``root``) and everything under it, depth first in name order. Iterative (a
-    stack of open folders, not recursion): a tree nested thousands of folders deep is walked like any other."""
+    stack of open folders, not recursion): a tree nested thousands of folders deep is walked like any other.
+    ``whole``: plain files up to this size are read whole (:func:`plain_file`)."""
     stack: list[_Folder] = []
     opened = yield from _open_folder(walker, path, vpath, root, ahead)
     if opened is not None:
@@ -75,7 +78,7 @@ def folder(walker: Walker, path: str, vpath: str, root: str, ahead: Ahead | None
         elif stat.S_ISREG(mode):
             if child in walker.deferred:
                 continue  # an image layer: walked with its image
-            yield from plain_file(walker, child, child_v, real=child_real)
+            yield from plain_file(walker, child, child_v, real=child_real, whole=whole)
         else:
             yield SpecialFile(child_v, special_kind(mode), note="not a regular file: never opened")
 
@@ -127,30 +130,33 @@ def _close_folder(walker: Walker, done: _Folder) -> Iterator[Item]:
 
 def plain_file(walker: Walker, path: str, vpath: str, *, visibility: images.Visibility | None = None,
                layer: str | None = None, beneath: tuple[str, str] | None = None,
-               real: str | None = None) -> Iterator[Item]:
+               real: str | None = None, whole: int = 0) -> Iterator[Item]:
     """A regular file: yielded as a FileBlob for the scan to map, or walked when it is an archive. ``beneath`` =
     (folder, relative path): open it without following a link on any component (an image layer named by a
-    manifest). ``real``: its real path when the caller knows it (else ``os.path.realpath``)."""
+    manifest). ``real``: its real path when the caller knows it (else ``os.path.realpath``). ``whole``: a file of
+    at most this many bytes is read whole by the read that gets its first bytes (one read either way), and a
+    plain one is yielded with its bytes (``FileBlob.whole``)."""
     try:
         fd = open_beneath(*beneath, FILE_FLAGS) if beneath is not None else os.open(path, FILE_FLAGS)
     except OSError as error:
         yield _open_error(error, path, vpath, beneath is not None, visibility is not None)
         return
     try:  # the descriptor itself, not a file object around it (a third of the walk's CPU per file)
-        yield from _opened_file(walker, fd, path, vpath, visibility, layer, real)
+        yield from _opened_file(walker, fd, path, vpath, visibility, layer, real, whole)
     finally:
         os.close(fd)
 
 
 def _opened_file(walker: Walker, fd: int, path: str, vpath: str, visibility: images.Visibility | None,
-                 layer: str | None, real: str | None) -> Iterator[Item]:
+                 layer: str | None, real: str | None, whole_max: int) -> Iterator[Item]:
     """:func:`plain_file` of the file open at ``fd``."""
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             yield SpecialFile(vpath, special_kind(st.st_mode), note="not a regular file: never opened")
             return
-        head = os.read(fd, HEAD_SIZE) if st.st_size else b""
+        whole = read_all(fd, st.st_size) if whole_max and st.st_size <= whole_max else None
+        head = whole[:HEAD_SIZE] if whole is not None else os.read(fd, HEAD_SIZE) if st.st_size else b""
     except OSError as error:
         yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror or error}")
         return
@@ -159,7 +165,7 @@ def _opened_file(walker: Walker, fd: int, path: str, vpath: str, visibility: ima
         if kind is not None:
             yield walker.depth_diagnostic(vpath)
         yield FileBlob(vpath, st.st_size, (), real or os.path.realpath(path), None, stat.S_IMODE(st.st_mode),
-                       layer, False)
+                       layer, False, whole=whole)
         return
     if visibility is None and walker.skip_archive is not None and walker.skip_archive(vpath, path, st):
         yield ArchiveSkipped(vpath, real or os.path.realpath(path))

@@ -35,6 +35,7 @@ class FileBlob:
     layer: str | None = None
     deleted_in_upper_layer: bool = False  # a whiteout in a later layer hides it, but the earlier layer still ships it
     sha256: str | None = None  # of ``data``, when computed while it was read (walk(..., digests=...))
+    whole: bytes | None = None  # a plain file's bytes, when the walk read them whole (walk(..., whole=...))
 
 
 @dataclass(frozen=True)

@@ -47,26 +47,28 @@ def walk(paths: Iterable[str], limits: WalkLimits = WalkLimits(), *,
          exclude: Callable[[str], bool] | None = None,
          skip_archive: Callable[[str, str, os.stat_result], bool] | None = None,
          digests: Callable[[str], bool] | None = None,
-         distributions_ahead: folders.Ahead | None = None) -> Iterator[Item]:
+         distributions_ahead: folders.Ahead | None = None, whole: int = 0) -> Iterator[Item]:
     """Everything in ``paths`` (files or folders, as the user passed them). ``exclude(vpath)`` True skips a file,
     folder or member (and what is inside it). A yielded FileBlob's ``data`` is valid until the walk is advanced.
     ``skip_archive(vpath, real_path, stat)`` True for an archive *file* yields :class:`ArchiveSkipped` instead of
     its contents (the content cache has them). ``digests(file_name)`` True for an archive member that is spooled:
     its ``FileBlob.sha256`` is computed while it is read (inventory/spool.py). ``distributions_ahead(distribution)``
     is told of every installed distribution (a ``*.dist-info`` / ``*.egg-info`` folder) when the folder holding it
-    is opened, before the files of that folder are yielded (the distribution itself is yielded after them)."""
+    is opened, before the files of that folder are yielded (the distribution itself is yielded after them).
+    ``whole``: a plain file of at most this many bytes is read whole where its first bytes are read (is it an
+    archive?), in the same read, and yielded with them (``FileBlob.whole``): the scan need not open it again."""
     walker = Walker(limits, exclude)
     walker.skip_archive = skip_archive
     walker.ahead.digests = digests
     try:
         for path in paths:
-            yield from _input(walker, path, distributions_ahead)
+            yield from _input(walker, path, distributions_ahead, whole)
             walker.forget()
     finally:
         walker.close()
 
 
-def _input(walker: Walker, path: str, ahead: folders.Ahead | None) -> Iterator[Item]:
+def _input(walker: Walker, path: str, ahead: folders.Ahead | None, whole: int) -> Iterator[Item]:
     """One input as the user named it (a link is followed: the user named it)."""
     vpath = names.display(path)
     if walker.excluded(vpath):
@@ -80,8 +82,8 @@ def _input(walker: Walker, path: str, ahead: folders.Ahead | None) -> Iterator[I
             yield Diagnostic(vpath, DiagnosticKind.UNREADABLE, f"cannot read: {error.strerror or error}")
         return
     if stat.S_ISDIR(st.st_mode):
-        yield from folders.folder(walker, path, vpath, os.path.realpath(path), ahead)
+        yield from folders.folder(walker, path, vpath, os.path.realpath(path), ahead, whole)
     elif stat.S_ISREG(st.st_mode):
-        yield from folders.plain_file(walker, path, vpath)
+        yield from folders.plain_file(walker, path, vpath, whole=whole)
     else:
         yield SpecialFile(vpath, special_kind(st.st_mode), note="not a regular file: never opened")

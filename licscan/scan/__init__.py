@@ -113,10 +113,14 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     plain = PlainFiles(config.limits, config.digests, config.jobs, cache, progress, deferred)
     with steady_heap():  # the loaded modules and tables: not walked by the collector, here or in the workers
         try:
+            # Without the cache (whose keys read every file anyway) a small plain file is read whole by the walk's
+            # read of its first bytes, and one in which naming surely finds nothing is examined here at once.
+            quiet = cache is None and not config.digests
             items_out = walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
                              if config.exclude else None,
                              skip_archive=archives.skip if archives is not None else None,
-                             digests=_named_by_catalog, distributions_ahead=plain.ahead)
+                             digests=_named_by_catalog, distributions_ahead=plain.ahead,
+                             whole=_QUIET_READ if quiet else 0)
             _gather(items_out, config, got, progress, plain)
             got.name_members()
             if archives is not None:
@@ -134,6 +138,12 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     return build_inventory(paths, got.records, got.distributions, got.specials, got.diagnostics), got.records
 
 
+# Plain files up to this size are read whole by the walk when the scan has no cache (as licscan.binary.paged reads a
+# file it examines: SMALL_FILE), so that a file in which naming surely finds nothing gets its record where it is
+# walked, without a worker opening it again or its record crossing a pipe (12,700 of the environment tree's files).
+_QUIET_READ = 256 << 10
+
+
 def _named_by_catalog(name: str) -> bool:
     """Whether the catalog may name a file called ``name``: such an archive member, when spooled, is hashed while
     it is read (examine compares its sha256 with the RECORD; hashing the spooled copy afterwards cost 2.4 s of the
@@ -148,14 +158,23 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
     """Sort what the walk hands out; archive members are observed now, while their bytes are valid (named after
     the walk); plain files go to ``plain`` (worker processes examine them meanwhile)."""
     from licscan.binary.buffer import release_pages
-    from licscan.binary.inspect import inspect_buffer
-    from licscan.identify.examine import observe
+    from licscan.binary.inspect import head_facts, inspect_buffer
+    from licscan.identify.examine import observe, quiet_record
     from licscan.inventory import items
     from licscan.model import Diagnostic, Distribution, FileFacts, FileFormat, SpecialFile
 
     for item in walked:
         if isinstance(item, items.FileBlob):
             if item.source is not None and not item.containers:
+                whole = item.whole
+                if whole is not None and not config.digests:
+                    quick = head_facts(whole, item.vpath)
+                    record = quiet_record(item.vpath, quick, whole) if quick is not None else None
+                    if record is not None:
+                        got.records.append(record)
+                        if progress is not None:
+                            progress(item.vpath)
+                        continue
                 plain.add(item.source, item.vpath, item.size)
                 continue
             data = item.data if item.data is not None else b""

@@ -36,7 +36,8 @@ def _bucket_of(bucket: ArchiveBucket, vpath: str) -> bool:
 
 @dataclass
 class Gathered:
-    """What the walk handed out, by kind (plain files go to licscan.scan.feed, examined by path; archive members are
+    """What the walk handed out, by kind (plain files go to licscan.scan.feed, examined by path, but for those the
+    walk read whole in which naming surely finds nothing: their records are here at once; archive members are
     observed while the walk holds their bytes and named after it)."""
 
     records: list[FileRecord] = field(default_factory=list)
