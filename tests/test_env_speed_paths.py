@@ -243,3 +243,31 @@ def test_records_given_where_files_are_walked_are_those_workers_give(tmp_path, m
     monkeypatch.setattr(scan_module, "_QUIET_READ", 0)  # every file examined by path
     assert given == scan([str(tree)], ScanConfig(jobs=jobs, cache_dir=None))
     assert len(here) == walked
+
+
+@pytest.mark.parametrize("shape", ["wheel", "tar"])
+def test_records_of_quiet_members_are_those_observe_gives(tmp_path, monkeypatch, shape):
+    """An archive member held in memory in which naming surely finds nothing gets its record where it is walked
+    (licscan.scan._gather); the records are those of observing and naming every member."""
+    from inventory_builders import tar_bytes, zip_bytes
+
+    from licscan.identify import examine as examine_module
+    from licscan.scan import ScanConfig, scan
+
+    members = [(f"pkg/{vpath}", data) for vpath, data in _QUIET + _NAMED]
+    path = tmp_path / ("x-1.0-py3-none-any.whl" if shape == "wheel" else "x.tar.gz")
+    path.write_bytes(zip_bytes(members) if shape == "wheel" else tar_bytes(members, "gz"))
+    quiet = examine_module.quiet_record
+    given: list[str] = []
+
+    def counting(vpath, *args, **kwargs):
+        record = quiet(vpath, *args, **kwargs)
+        given.extend([vpath] if record is not None else [])
+        return record
+
+    monkeypatch.setattr(examine_module, "quiet_record", counting)
+    _, records = scan([str(path)], ScanConfig(jobs=1, cache_dir=None))
+    assert sorted(v.split("!/pkg/", 1)[1] for v in given) == sorted(v for v, _ in _QUIET)
+    assert all(r.containers == (str(path),) for r in records)
+    monkeypatch.setattr(examine_module, "quiet_record", lambda *args, **kwargs: None)
+    assert records == scan([str(path)], ScanConfig(jobs=1, cache_dir=None))[1]

@@ -2,8 +2,8 @@
 (licscan.identify.observe) and named once when its distribution is known (licscan.identify.catalog.name) -- at once
 for a plain file (the installed ``.dist-info`` is read first), after the walk for an archive member (a wheel's
 ``RECORD`` and ``METADATA`` come after its libraries; a tar's may come anywhere). The digest a ``RECORD``
-comparison needs is computed once, for named files only. (A plain file in which naming surely finds nothing gets
-its record from its bytes without being observed: licscan.identify.examine.quiet_record.)"""
+comparison needs is computed once, for named files only. (A file or member in which naming surely finds nothing
+gets its record from its bytes without being observed: licscan.identify.examine.quiet_record.)"""
 
 from __future__ import annotations
 
@@ -99,17 +99,13 @@ def test_every_file_is_observed_once_and_named_once(tmp_path, counted, shape):
                for r in records}
     assert sorted(by_path) == sorted(name for name, _ in _files())
     observed = {v.rsplit("site-packages/", 1)[-1].split("!/", 1)[-1]: n for v, n in calls["observe"].items()}
-    quiet = {v.rsplit("site-packages/", 1)[-1]: n for v, n in calls["quiet"].items()}
+    quiet = {v.rsplit("site-packages/", 1)[-1].split("!/", 1)[-1]: n for v, n in calls["quiet"].items()}
     named = {v.rsplit("site-packages/", 1)[-1].split("!/", 1)[-1]: n for v, n in calls["name"].items()}
-    if shape == "installed":
-        # a plain file in which naming surely finds nothing gets its record at once (examine.quiet_record); every
-        # other one is observed and named at once, whether something is found or not
-        assert quiet == dict.fromkeys(["nvidia/__init__.py", f"{DIST}/METADATA", f"{DIST}/RECORD"], 1)
-        assert observed == named == {BUILTINS: 1, NVRTC: 1}
-    else:  # every file's bytes read by the naming layer once, named once after the walk; a member in which
-        # nothing was observed has nothing to name
-        assert observed == dict.fromkeys(by_path, 1) and not quiet
-        assert named == {BUILTINS: 1, NVRTC: 1}
+    # a file or member in which naming surely finds nothing gets its record at once (examine.quiet_record); every
+    # other one is observed once (its bytes read by the naming layer once) and named once: at once for a plain
+    # file, after the walk for an archive member
+    assert quiet == dict.fromkeys(["nvidia/__init__.py", f"{DIST}/METADATA", f"{DIST}/RECORD"], 1)
+    assert observed == named == {BUILTINS: 1, NVRTC: 1}
     assert not [v for v in calls["identify"] if str(tmp_path) in v]
     assert hashed == ["sha256", "sha256"]  # the two named files, once each: their RECORD lists a digest
 

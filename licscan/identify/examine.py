@@ -87,22 +87,26 @@ def examine(vpath: str, facts: FileFacts, data: Buffer | None, size: int, contai
                    digests=digests)
 
 
-def quiet_record(vpath: str, facts: FileFacts, data: bytes) -> FileRecord | None:
-    """:func:`examine` of a file (held whole in ``data``, no SBOM digests asked) in which naming surely finds
-    nothing, or None when that is not certain (then examine it). ``facts``: what its head alone gives
-    (:func:`licscan.binary.inspect.head_facts`). Such a file's head shows no format (an ELF or PE header would be
-    read), the catalog has no name pattern its name matches, it is named unlike a licence text, and no
-    translation-layer signal can fire on it (:func:`licscan.identify.signals.silent`). Its bytes decide its format;
-    its name only which name-keyed tests are asked, as in :func:`examine`. The record is the one :func:`examine`
-    gives (no components, no digest: no RECORD comparison is asked), made without setting up a literal search or
-    the naming of a file that names nothing (12,700 files of the environment tree: a third of their CPU)."""
+def quiet_record(vpath: str, facts: FileFacts, data: bytes, size: int | None = None,
+                 containers: tuple[str, ...] = ()) -> FileRecord | None:
+    """:func:`examine` of a plain file, or :func:`observe` of an archive member (``containers``; ``size``: its
+    size, default ``len(data)``), held whole in ``data``, with no SBOM digests asked, in which naming surely finds
+    nothing; None when that is not certain (then examine or observe it). ``facts``: what inspecting it gave (for a
+    plain file its head alone: :func:`licscan.binary.inspect.head_facts`). Such a file's facts show no format (an
+    ELF or PE header would be read), the catalog has no name pattern its name matches, it is named unlike a licence
+    text, and no translation-layer signal can fire on it (:func:`licscan.identify.signals.silent`). Its bytes
+    decide its format; its name only which name-keyed tests are asked, as in :func:`examine`. The record is the one
+    :func:`examine` (or :func:`observe`, with nothing to name after the walk) gives -- no components, no digest: no
+    RECORD comparison is asked --, made without setting up a literal search or the naming of a file that names
+    nothing (12,700 files of the environment tree: a third of their CPU)."""
     if facts.format is not FileFormat.UNKNOWN:
         return None
+    size = len(data) if size is None else size
     name = basename(vpath)
-    if load_catalog().any_name.fullmatch(name) is not None or licensetext.is_candidate(vpath, len(data)) \
+    if load_catalog().any_name.fullmatch(name) is not None or licensetext.is_candidate(vpath, size) \
             or not signals.silent(vpath, name, data):
         return None
-    return FileRecord(vpath, len(data), (), facts, (), None)
+    return FileRecord(vpath, size, containers, facts, (), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,8 +180,17 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
             data = item.data if item.data is not None else b""
             facts = inspect_buffer(data, item.vpath, replace(config.limits, jobs=1)) if len(data) else \
                 FileFacts(item.vpath, FileFormat.UNKNOWN, 0)
-            got.add(observe(item.vpath, facts, data, item.size, item.containers, digests=config.digests,
-                            layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer, sha256=item.sha256))
+            # a member held in memory in which naming surely finds nothing: its record at once (a wheel's sources)
+            quiet = quiet_record(item.vpath, facts, data, item.size, item.containers) \
+                if isinstance(data, bytes) and not config.digests else None
+            if quiet is not None:
+                if item.layer is not None or item.deleted_in_upper_layer:
+                    quiet = replace(quiet, layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer)
+                got.records.append(quiet)
+            else:
+                got.add(observe(item.vpath, facts, data, item.size, item.containers, digests=config.digests,
+                                layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer,
+                                sha256=item.sha256))
             release_pages(data, 0, len(data) + mmap.PAGESIZE)  # a spooled member's pages: not kept resident
             if progress is not None:
                 progress(item.vpath)
