@@ -3,6 +3,8 @@ what the files are named from, the metadata of the distribution that owns them, 
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 from pathlib import Path
 
@@ -42,3 +44,34 @@ def test_an_edited_metadata_beside_unchanged_files_is_seen_through_the_cache(tmp
     write_metadata(site, "13.0.97")
     assert cudart_versions(site, cache) == ["13.0.97"]
     assert cudart_versions(site, None) == ["13.0.97"]
+
+
+def test_a_fifo_or_link_put_in_a_walked_files_place_is_refused_not_waited_on_or_followed(tmp_path):
+    """A worker opens a plain file after the walk saw it regular: a FIFO put in its place is not waited on for a
+    writer (opened without blocking, refused as not a regular file), a link put there is not followed (nothing
+    outside the inputs is read); either is the file's unreadable diagnostic."""
+    import threading
+
+    from licscan.binary.images import Limits
+    from licscan.scan import plain
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret\n")
+    fifo, link = tmp_path / "site" / "was_a_file.py", tmp_path / "site" / "was_a_file_too.py"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    link.symlink_to(outside)
+    shared = plain.shared_context(Limits(), False, None, [])
+    got: dict[str, object] = {}
+
+    def examine() -> None:
+        for path in (fifo, link):
+            got[path.name] = plain.examine_here(shared, plain.Batch(((str(path), f"site/{path.name}"),), 0))
+
+    worker = threading.Thread(target=examine, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    messages = {name: [d.message for d in records[0].facts.diagnostics] for name, records in got.items()}
+    assert messages == {"was_a_file.py": ["cannot read: not a regular file"],
+                        "was_a_file_too.py": [f"cannot read: {os.strerror(errno.ELOOP)}"]}

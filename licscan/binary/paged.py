@@ -14,9 +14,11 @@ pages in and unmapping them (an installed environment is 13,000 files, nine in t
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import mmap
 import os
+import stat
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
@@ -157,18 +159,25 @@ def read_all(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def open_file(path: str) -> tuple[int, bytes | None]:
-    """The file at ``path`` opened once: ``(-1, its bytes)`` when it is small (:data:`SMALL_FILE`: read whole,
-    closed), else ``(descriptor, None)`` for :func:`mapped` (which closes it). Without :func:`file_bytes`'s context
-    managers (4 us a file: 12,700 files of an installed environment). Raises ``OSError`` when the file cannot be
-    opened or read."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+def open_file(path: str, *, follow: bool = True) -> tuple[int, bytes | None]:
+    """The regular file at ``path`` opened once: ``(-1, its bytes)`` when it is small (:data:`SMALL_FILE`: read
+    whole, closed), else ``(descriptor, None)`` for :func:`mapped` (which closes it). Without :func:`file_bytes`'s
+    context managers (4 us a file: 12,700 files of an installed environment). Opened without blocking: a FIFO put
+    in a file's place after it was walked is refused, not waited on for a writer; ``follow=False``: nor is a link
+    put there followed (a scan reads nothing outside its inputs). Raises ``OSError`` when the file cannot be
+    opened or read, or is not a regular file."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags if follow else flags | getattr(os, "O_NOFOLLOW", 0))
     try:
-        size = os.fstat(fd).st_size
-        if size > SMALL_FILE:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if st.st_size > SMALL_FILE:
             opened, fd = fd, -1
             return opened, None
-        return -1, read_all(fd, size)
+        return -1, read_all(fd, st.st_size)
     finally:
         if fd >= 0:
             os.close(fd)
@@ -193,12 +202,13 @@ def mapped(fd: int, *, random_access: bool = False) -> Iterator[PagedMap]:
 
 
 @contextlib.contextmanager
-def file_bytes(path: str, *, random_access: bool = False) -> Iterator[Buffer]:
-    """The bytes of the file at ``path``: read whole when it is small (:data:`SMALL_FILE`), else mapped read-only as
-    a :class:`PagedMap` whose pages are all dropped from this process afterwards; ``random_access``: the reader
-    touches headers scattered over the file (no read-ahead, so only touched pages are read). Raises ``OSError``
-    when the file cannot be opened, read or mapped."""
-    fd, small = open_file(path)
+def file_bytes(path: str, *, random_access: bool = False, follow: bool = True) -> Iterator[Buffer]:
+    """The bytes of the regular file at ``path``: read whole when it is small (:data:`SMALL_FILE`), else mapped
+    read-only as a :class:`PagedMap` whose pages are all dropped from this process afterwards; ``random_access``:
+    the reader touches headers scattered over the file (no read-ahead, so only touched pages are read);
+    ``follow``: see :func:`open_file`. Raises ``OSError`` when the file cannot be opened, read or mapped, or is not
+    a regular file."""
+    fd, small = open_file(path, follow=follow)
     if small is not None:
         yield small
         return

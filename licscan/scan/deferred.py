@@ -50,7 +50,7 @@ def min_bytes() -> int:
 def file_sha256(source: str) -> str | None:
     """The SHA-256 of the file at ``source`` (a worker's task); None when it cannot be read."""
     try:
-        with file_bytes(source) as data:
+        with file_bytes(source, follow=False) as data:
             return digest(data, "sha256")
     except OSError:
         return None

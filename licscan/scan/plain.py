@@ -72,7 +72,7 @@ def _examine_path(source: str, vpath: str, assume: bool = False) -> FileRecord:
     one in which naming surely finds nothing gets its record at once (:func:`quiet_record`)."""
     shared = _shared()
     try:
-        fd, small = open_file(source)
+        fd, small = open_file(source, follow=False)  # (a link put in the walked file's place is not followed)
     except OSError as error:
         return _unreadable(shared, vpath, error)
     if small is not None:
