@@ -561,3 +561,10 @@ def test_a_wrapper_script_is_not_nvidias_tool(name, data, named):
     facts = FileFacts(f"dist/bin/{name}", FileFormat.UNKNOWN, len(data))
     found = identify(f"dist/bin/{name}", facts, None, data)
     assert [m.name for m in found] == ([name] if named else [])
+    # in a distribution that ships the tool (nvidia-cuda-sanitizer-api 13.5.25's bin/compute-sanitizer is such a
+    # launcher) it is NVIDIA's: named
+    nvcc_wheel = _dist("nvidia-cuda-nvcc-cu12", "12.9.86")
+    if name == "nvcc":
+        assert [m.name for m in identify(f"dist/bin/{name}", facts, nvcc_wheel, data)] == ["nvcc"]
+    assert [m.name for m in identify(f"dist/bin/{name}", facts, _dist("someproject", "1.0"), data)] == \
+        ([name] if named else [])

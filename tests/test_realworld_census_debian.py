@@ -12,10 +12,10 @@ first with "+~".
 * nvidia-cuda-toolkit 12.4.131~12.4.1-2: cicc, nvdisasm, nvprune and cu++filt had no version (named by their file
   name, with no banner of their own, their "Cuda compilation tools, release 12.4, V12.4.127" line was not read); the
   package's version is nvcc's, not theirs. /usr/bin/nvcc, Debian's "#!/bin/sh" wrapper of
-  /usr/lib/nvidia-cuda-toolkit/bin/nvcc, was NVIDIA's nvcc: a script is someone's wrapper unless it says "NVIDIA
-  Corporation".
-* nvidia-profiler 12.4.127~12.4.1-2: /usr/bin/nvprof (a wrapper script too) was nvprof; the ELF had no version (it
-  prints "Release version %u.%u.%u"): 12.4.127, from the package.
+  /usr/lib/nvidia-cuda-toolkit/bin/nvcc, stays part of nvcc: a wrapper script is the tool in a package that ships
+  the tool (elsewhere someone's wrapper: tests/test_catalog.py::test_a_wrapper_script_is_not_nvidias_tool).
+* nvidia-profiler 12.4.127~12.4.1-2: nvprof (the ELF, and Debian's /usr/bin/nvprof wrapper of it) had no version
+  (it prints "Release version %u.%u.%u"): 12.4.127, from the package.
 
 Runs with LICSCAN_REALWORLD=1 or when the packages are cached (tests/licence_copies.py: apt-get download into the test
 cache; 134 MB)."""
@@ -77,19 +77,19 @@ def test_toolkit_tools_read_their_own_release_line(request, tmp_path):
         ("bin2c", "12.4.131", "marker"), ("cicc", "12.4.131", "marker"),
         ("compute-sanitizer", None, None),  # its own numbering (2024.1.1), in no release line
         ("cu++filt", "12.4.127", "marker"), ("cudafe", "12.4.131", "marker"), ("cuobjdump", "12.4.127", "marker"),
-        ("fatbinary", "12.4.131", "marker"), ("nvcc", "12.4.131", "marker"),
+        ("fatbinary", "12.4.131", "marker"), ("nvcc", "12.4.131", "debian-metadata,marker"),
         ("nvdisasm", "12.4.127", "marker"), ("nvlink", "12.4.131", "marker"), ("nvprune", "12.4.127", "marker"),
         ("ptxas", "12.4.131", "marker")]
     (nvcc,) = [c for c in report["components"] if c["name"] == "nvcc"]
-    assert [p.split("!/", 1)[1] for p in nvcc["paths"]] == ["usr/lib/nvidia-cuda-toolkit/bin/nvcc"]
+    assert sorted(p.split("!/", 1)[1] for p in nvcc["paths"]) == ["usr/bin/nvcc", "usr/lib/nvidia-cuda-toolkit/bin/nvcc"]
     texts = {g["path"].rsplit("/", 1)[1]: (g["text"], g["basis"]) for g in report["governing"]
              if g["scope"] == "component" and g["component"] and g["component"].startswith("developer-tool:")}
     assert texts["nvdisasm"] == texts["cicc"] == ("2024-01-12", "primary")  # was the shipped text, release unknown
 
 
-def test_profiler_wrapper_script_is_not_nvprof(request, tmp_path):
+def test_profiler_version_from_the_debian_package(request, tmp_path):
     deb = _deb(request, "nvidia-profiler", "12.4.127~12.4.1-2")
     report = audit_json(tmp_path, deb)
     assert report["summary"]["complete"] is True and report["diagnostics"] == [] and report["findings"] == []
     assert _nvidia(report) == [("nvprof", "12.4.127", "debian-metadata",
-                                ["usr/lib/nvidia-cuda-toolkit/bin/nvprof"])]
+                                ["usr/bin/nvprof", "usr/lib/nvidia-cuda-toolkit/bin/nvprof"])]

@@ -23,7 +23,7 @@ from licscan.binary.probe import find, window
 from licscan.identify.catalog_table import Catalog, Entry, load_catalog, prepare
 from licscan.identify.observe import Observation, Seen, gated_literal_set, links_any, literal_set, observe
 from licscan.identify.owner import recorded_sha256
-from licscan.identify.versions import choose, distribution_claim, name_claim, trusted_first
+from licscan.identify.versions import choose, distribution_claim, distribution_ships, name_claim, trusted_first
 from licscan.model import (
     ComponentMatch,
     Confidence,
@@ -75,7 +75,8 @@ def name(observed: Observation, distribution: Distribution | None = None, *,
     importing ``libamdhip64.so``) is reported as that layer, not as NVIDIA's.
     """
     cat = load_catalog()
-    matches = [_build(cat, seen, observed, distribution, sha256) for seen in observed.seen]
+    matches = [_build(cat, seen, observed, distribution, sha256) for seen in observed.seen
+               if not seen.script or (distribution is not None and distribution_ships(seen.entry, distribution))]
     layer_matches = observed.layers
     impostor = [s for s in layer_matches if s.confidence == Confidence.HIGH
                 and s.layer is not None and s.layer.replaces]

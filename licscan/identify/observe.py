@@ -108,6 +108,7 @@ class Seen:
     modinfo: tuple[tuple[str, str], ...] = ()  # a kernel module's .modinfo license=, version=, vermagic=
     declared: str | None = None  # named by the name it declares (SONAME, DLL name), not by the one it is shipped as
     linked_from: str | None = None  # linked into the file: the static library it came from
+    script: bool = False  # a wrapper script named like the tool: the tool only in a distribution that ships it
 
 
 @dataclass(frozen=True)
@@ -191,11 +192,9 @@ def _by_name(cat: Catalog, file: _File) -> list[Seen]:
     if cat.any_name.fullmatch(file.name):
         script = _foreign_script(cat, file)
         for entry in cat.entries:
-            if script and entry.executable:
-                continue
             m = entry.first_match(file.name)
             if m is not None:
-                found.append(Seen(entry, m, "file name"))
+                found.append(Seen(entry, m, "file name", script=script and entry.executable))
     declared = _by_declared(cat, file)
     if found and declared and not {f.entry.name for f in found} & {d.entry.name for d in declared}:
         return [replace(d, how=f"{d.how}, shipped as {file.name!r}") for d in declared]
@@ -203,10 +202,12 @@ def _by_name(cat: Catalog, file: _File) -> list[Seen]:
 
 
 def _foreign_script(cat: Catalog, file: _File) -> bool:
-    """A script ("#!": an interpreter file, POSIX exec) that does not say "NVIDIA Corporation": someone's wrapper
-    named like NVIDIA's tool, not the tool (Debian's nvidia-profiler 12.4.127~12.4.1-2 installs /usr/bin/nvprof as
-    "#!/bin/sh" + "exec /usr/lib/nvidia-cuda-toolkit/bin/nvprof", its nvidia-cuda-toolkit /usr/bin/nvcc likewise; a
-    project's bin/nvcc calling the installed compiler was a CUDA-EULA-DEV-TOOL finding)."""
+    """A script ("#!": an interpreter file, POSIX exec) that does not say "NVIDIA Corporation": a wrapper named like
+    NVIDIA's tool, the tool only in a distribution the catalog says ships it (nvidia-cuda-sanitizer-api 13.5.25's
+    bin/compute-sanitizer, three lines of "#!/bin/sh" and exec, is NVIDIA's launcher; catalog.name). Elsewhere it is
+    someone's wrapper: Debian's nvidia-profiler 12.4.127~12.4.1-2 installs /usr/bin/nvprof as "#!/bin/sh" + "exec
+    /usr/lib/nvidia-cuda-toolkit/bin/nvprof", its nvidia-cuda-toolkit /usr/bin/nvcc likewise; a project's bin/nvcc
+    calling the installed compiler was a CUDA-EULA-DEV-TOOL finding."""
     data = file.literals.data
     if data is None or window(data, 0, 2) != b"#!":
         return False
@@ -378,7 +379,8 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
     pe = file.facts is not None and file.facts.format is FileFormat.PE
     if data is None or file.size > cat.probe_limit:  # a PE image's version resource costs a few pages: still read
         claims = resource_claims(found.entry, data) if data is not None and pe else []
-        return Seen(found.entry, found.name_match, found.how, tuple(claims), modinfo=info, declared=found.declared)
+        return Seen(found.entry, found.name_match, found.how, tuple(claims), modinfo=info, declared=found.declared,
+                    script=found.script)
     claims = marker_claims(found.entry, file.literals) + (resource_claims(found.entry, data) if pe else [])
     no_banner = False
     if found.entry.banner is not None:
@@ -394,7 +396,8 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
         # nvidia-cuda-toolkit 12.4.131~12.4.1-2: nvdisasm, nvprune and cu++filt V12.4.127, cicc V12.4.131). Taken
         # when every such line of the file states the same release.
         claims.extend(banner_claims(data, cat.release_banner))
-    return Seen(found.entry, found.name_match, found.how, tuple(claims), no_banner, info, found.declared)
+    return Seen(found.entry, found.name_match, found.how, tuple(claims), no_banner, info, found.declared,
+                script=found.script)
 
 
 __all__ = ["Observation", "Seen", "catalog_literal_set", "gated_literal_set", "links_any", "literal_set", "observe",

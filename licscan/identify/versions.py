@@ -214,16 +214,21 @@ _ECO_KEY = {Ecosystem.PYPI: "pypi", Ecosystem.DEBIAN: "debian", Ecosystem.CONDA:
 _LABEL = {Ecosystem.PYPI: "METADATA", Ecosystem.DEBIAN: "control", Ecosystem.CONDA: "info/index.json"}
 
 
-def distribution_claim(entry: Entry, distribution: Distribution) -> VersionClaim | None:
-    """The claim of the enclosing distribution's version, when the catalog says that distribution ships ``entry``."""
+def distribution_ships(entry: Entry, distribution: Distribution) -> bool:
+    """Whether the catalog says ``distribution`` ships ``entry`` (its ``distributions`` patterns)."""
     # Imported here: packaging.utils imports packaging.tags (logging, platform, subprocess, sysconfig: ~10 ms of
     # start-up), which naming a file with no distribution (licscan inspect) does not need.
     from packaging.utils import canonicalize_name
 
-    eco = distribution.ecosystem
-    patterns = entry.distributions.get(_ECO_KEY[eco], ())
+    patterns = entry.distributions.get(_ECO_KEY[distribution.ecosystem], ())
     dname = canonicalize_name(distribution.name or "")
-    if not any(fnmatch.fnmatchcase(dname, p.lower()) for p in patterns):
+    return any(fnmatch.fnmatchcase(dname, p.lower()) for p in patterns)
+
+
+def distribution_claim(entry: Entry, distribution: Distribution) -> VersionClaim | None:
+    """The claim of the enclosing distribution's version, when the catalog says that distribution ships ``entry``."""
+    eco = distribution.ecosystem
+    if not distribution_ships(entry, distribution):
         return None
     version = distribution.version
     if not version:
@@ -278,5 +283,5 @@ def choose(claims: list[VersionClaim]) -> tuple[str | None, VersionSource | None
     return None, None, None, conflicts
 
 
-__all__ = ["banner_claims", "choose", "code_claims", "debian_part_version", "device_code_claim", "distribution_claim", "marker_claims", "name_claim",
+__all__ = ["banner_claims", "choose", "code_claims", "debian_part_version", "device_code_claim", "distribution_claim", "distribution_ships", "marker_claims", "name_claim",
            "release_claim", "trusted_first"]
