@@ -53,6 +53,13 @@ NAMES = [
     ("libnvjpeg2k.so.0", "nvjpeg2k", None, None, ()),
     ("nvjpeg2k_0.dll", "nvjpeg2k", None, None, ()),
     ("libnvjpeg2k_static.a", "nvjpeg2k", None, None, ()),
+    # NVIDIA's math libraries and nvTIFF on PyPI: the SONAME number is an ABI number, the release the wheel's
+    ("libcusolverMp.so.0", "cusolvermp", None, None, ()),
+    ("libcublasmp.so.0", "cublasmp", None, None, ()),
+    ("libcufftMp.so.11", "cufftmp", None, None, ()),
+    ("libmathdx.so.0", "mathdx", None, None, ()),
+    ("libnvtiff.so.0", "nvtiff", None, None, ()),
+    ("nvTIFF_0.dll", "nvtiff", None, None, ()),
     # nvidia-cuda-sanitizer-api 13.5.25: the Sanitizer API libraries and the tool's injection libraries
     ("libsanitizer-public.so", "sanitizer-api", None, None, ()),
     ("sanitizer-collection.dll", "sanitizer-api", None, None, ()),

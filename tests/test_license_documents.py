@@ -65,8 +65,11 @@ def test_only_short_quotations_are_committed():
     than a tenth of the smallest NVIDIA text it describes (the 18,174-byte cuDNN License.txt)."""
     quotes = [c.quote for t in DOCS.all_texts() for c in t.clauses.values()]
     assert max(len(q) for q in quotes) < 700
-    assert sum(len(q) for t in DOCS.all_texts() if t.document != "scale-free" for q in
-               (c.quote for c in t.clauses.values())) < 15000  # 2018 + 2020 + 2021 + 2024 texts share clauses
+    # distinct quotations: a sentence quoted word for word for several texts (the 2018 + 2020 + 2021 + 2024 EULAs,
+    # the Math Libraries agreement of cuDSS and of the other math libraries) is committed once; 14,936 characters
+    # counted per text (6,975 distinct) before the 15,000 bound per text was replaced by this one
+    assert sum(len(q) for q in {c.quote for t in DOCS.all_texts() if t.document != "scale-free"
+                                for c in t.clauses.values()}) < 8000
     for path in (ROOT / "rules").rglob("*"):
         if path.is_file():
             data = path.read_bytes()

@@ -111,8 +111,7 @@ def license_components(texts: list[tuple[LicenseTextMatch, str]]) -> list[Compon
     out = []
     for members in groups.values():
         match = members[0][0]
-        vendor = "NVIDIA" if match.document.startswith(("nvidia", "cuda", "cudnn", "tensorrt", "cusparselt",
-                                                        "cutensor")) else ""
+        vendor = match.vendor
         out.append(Component(component_id(vendor, match.document, match.date, ComponentKind.LICENSE_TEXT),
                              match.title, vendor, ComponentKind.LICENSE_TEXT, match.date, match.license,
                              tuple(sorted(v for _, v in members)), tuple(match.evidence), license_text=match))

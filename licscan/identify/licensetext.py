@@ -52,6 +52,7 @@ class _Doc:
     known: tuple[_Known, ...]
     file_names: re.Pattern[str] | None = None
     any_of: tuple[str, ...] = ()
+    vendor: str = ""
 
     def named(self, base: str, helpers: re.Pattern[str]) -> bool:
         """Whether a file of this base name can be this document (sample helpers only the helper documents)."""
@@ -77,7 +78,7 @@ def _table() -> _Table:
              tuple((x["id"], tuple(p.lower() for p in x["all_of"])) for x in v.get("variants", ())),
              tuple(_Known.of(k) for k in v.get("known", ())),
              re.compile(v["file_names"], re.IGNORECASE) if v.get("file_names") else None,
-             tuple(p.lower() for p in v.get("any_of", ())))
+             tuple(p.lower() for p in v.get("any_of", ())), v.get("vendor", ""))
         for k, v in data["documents"].items())
     return _Table(re.compile(data["file_names"], re.IGNORECASE), int(data["max_size"]),
                   data["translation_clause"].lower(), docs)
@@ -140,7 +141,7 @@ def _match(doc: _Doc, digest: str, ndigest: str, method: str, text: str, seen_in
         evidence.append("translation clause presence differs from the catalogued text")
     clause = doc.translation_clause if doc.translation_clause is not None else (True if clause_present else None)
     return LicenseTextMatch(doc.id, doc.title, doc.date, doc.license, digest, ndigest, method, clause, variant,
-                            seen_in, tuple(evidence))
+                            seen_in, tuple(evidence), doc.vendor)
 
 
 __all__ = ["LicenseTextMatch", "identify_license_text", "is_candidate", "normalize"]

@@ -111,6 +111,7 @@ class LicenseTextMatch:
     variant: str | None = None
     seen_in: str | None = None  # where the known copy with this hash was found
     evidence: tuple[str, ...] = ()
+    vendor: str = ""  # the document's `vendor` (rules/catalog/license-texts.yaml): "NVIDIA" or ""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ LICENSE_DOCUMENTS = {
     "LicenseRef-NVIDIA-cuDSS-SLA": "cudss-sla",
     "LicenseRef-NVIDIA-nvCOMP-SLA": "nvcomp-sla",
     "LicenseRef-NVIDIA-cuQuantum-SLA": "cuquantum-sla",
+    "LicenseRef-NVIDIA-Math-Libraries-SLA": "math-libraries-sla",
+    "LicenseRef-NVIDIA-nvTIFF-SLA": "nvtiff-sla",
     "LicenseRef-Spectral-SCALE-Free": "scale-free",
 }
 #: Licence-text catalog ids (rules/catalog/license-texts.yaml) -> (document, text).
@@ -64,6 +66,8 @@ TEXT_IDS = {
     "cudss-sla": ("cudss-sla", "2022-02-10"),
     "nvcomp-sla": ("nvcomp-sla", "2022-04-26"),
     "cuquantum-sla": ("cuquantum-sla", "2021-08-18"),
+    "math-libraries-sla": ("math-libraries-sla", "2022-02-10"),
+    "nvtiff-sla": ("nvtiff-sla", "2022-03-31"),
     "nccl-bsd": ("nccl", "bsd-3-clause"),
     "cuda-samples-bsd": ("cuda-samples-bsd", "bsd-3-clause"),
     "scale-free-edition-v1": ("scale-free", "2024-07-10"),
@@ -282,7 +286,7 @@ def release_range(document: str | None, fields: Mapping[str, Any], toolkit: Tool
     the part's own version for the SLA libraries and for a component with its own table (:func:`own_table`), else
     the toolkit range."""
     if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla", "cutensor-sla", "tensorrt-sla",
-                    "nvjpeg2k-sla", "cudss-sla", "nvcomp-sla") \
+                    "nvjpeg2k-sla", "cudss-sla", "nvcomp-sla", "nvtiff-sla") \
             or own_table(document, fields):
         version = str(fields.get("version") or "")
         return ToolkitRange.of_version(".".join(version.split(".")[:3])) if version else ToolkitRange.unknown()
