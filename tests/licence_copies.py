@@ -137,3 +137,15 @@ def copy_bytes(copy, allow_download: bool) -> bytes:
     if copy.registry == "debian":
         return deb_member(debian_package(copy.package, copy.version, allow_download), copy.member)
     raise Unavailable(f"no fetcher for registry {copy.registry!r}")
+
+
+def copy_or_skip(copy, config) -> bytes:
+    """:func:`copy_bytes`, fetched when the real-world tests are enabled; the calling test is skipped when the copy is
+    unavailable."""
+    import pytest
+    from conftest import realworld_enabled
+
+    try:
+        return copy_bytes(copy, realworld_enabled(config))
+    except Unavailable as error:
+        pytest.skip(str(error))

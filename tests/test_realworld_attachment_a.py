@@ -11,7 +11,6 @@ import re
 
 import licence_copies
 import pytest
-from conftest import realworld_enabled
 
 from licscan.knowledge import load_table
 from licscan.rules import attachment, documents
@@ -79,10 +78,7 @@ def _data(text_id: str) -> set[tuple[str, str]]:
 @pytest.mark.parametrize("pair", COPIES, ids=[f"{t.id}/{c.registry}:{c.package}={c.version}" for t, c in COPIES])
 def test_attachment_a_rows_match_the_primary_copy(pair, request):
     text, copy = pair
-    try:
-        raw = licence_copies.copy_bytes(copy, realworld_enabled(request.config))
-    except licence_copies.Unavailable as error:
-        pytest.skip(str(error))
+    raw = licence_copies.copy_or_skip(copy, request.config)
     rows = _rows(_lines(raw, copy.format))
     assert {(heading, name) for heading, _, name in rows} == _data(text.id)
     for heading, row, name in rows:
