@@ -225,24 +225,25 @@ def test_records_given_where_files_are_walked_are_those_workers_give(tmp_path, m
             (folder / vpath.replace("/", "_")).write_bytes(data)
         shutil.copy(FIXTURES / "cuda13/exe_multi", folder / "exe")
     import licscan.scan as scan_module
-    from licscan.identify import examine as examine_module
+    from licscan.scan import feed
 
-    quiet = examine_module.quiet_record
-    here: list[str] = []  # the records given by the scan's _gather (it imports quiet_record when it runs)
+    handed: list[str] = []  # the files the scan hands on to be examined by path (a worker, or this process)
+    add = feed.PlainFiles.add
 
-    def counting(vpath, facts, data):
-        record = quiet(vpath, facts, data)
-        here.extend([vpath] if record is not None else [])
-        return record
+    def counting(self, source, vpath, size):
+        handed.append(vpath)
+        return add(self, source, vpath, size)
 
-    monkeypatch.setattr(examine_module, "quiet_record", counting)
+    monkeypatch.setattr(feed.PlainFiles, "add", counting)
     monkeypatch.setattr(plain_module, "_BATCH_FILES", 4)  # several batches: a worker starts
+    files = 6 * (len(_QUIET) + len(_NAMED) + 1)
     given = scan([str(tree)], ScanConfig(jobs=jobs, cache_dir=None))
-    walked = len(here)
+    walked = files - len(handed)  # records given where the files were walked
     assert walked >= 6 * len(_QUIET)  # (flattened, some of _NAMED's paths name nothing)
+    handed.clear()
     monkeypatch.setattr(scan_module, "_QUIET_READ", 0)  # every file examined by path
     assert given == scan([str(tree)], ScanConfig(jobs=jobs, cache_dir=None))
-    assert len(here) == walked
+    assert len(handed) == files
 
 
 @pytest.mark.parametrize("shape", ["wheel", "tar"])

@@ -66,13 +66,11 @@ def inspect_file(path: str, display: str | None = None, limits: Limits = Limits(
 def inspect_read(buf: Buffer, display: str, limits: Limits = Limits(), *, want_hash: bool = False) -> FileFacts:
     """:func:`inspect_file` of a whole file already read or mapped (:func:`licscan.binary.paged.file_bytes`), for a
     caller that reads the same bytes afterwards (the scan names the file from them: one open, not two)."""
-    if len(buf) == 0:
-        return FileFacts(display, FileFormat.UNKNOWN, 0)
-    head, kind = _sniff(buf, 0, len(buf))
-    if kind not in _READERS:
-        return FileFacts(display, kind, len(buf), bytes_read=len(head))
+    quick = head_facts(buf, display)
+    if quick is not None:
+        return quick
     with _collector_paused(), readlog.reading() as log, budget.file_budget(limits.max_file_seconds):
-        facts = inspect_buffer(buf, display, limits, want_hash=want_hash, sniffed=(head, kind))
+        facts = inspect_buffer(buf, display, limits, want_hash=want_hash)
     return replace(facts, bytes_read=log.total())
 
 
@@ -122,12 +120,10 @@ def _sniff(buf: Buffer, start: int, size: int) -> tuple[bytes, FileFormat]:
 
 
 def inspect_buffer(buf: Buffer, display: str, limits: Limits = Limits(), *, start: int = 0, size: int | None = None,
-                   want_hash: bool = False, depth: int = 0,
-                   sniffed: tuple[bytes, FileFormat] | None = None) -> FileFacts:
-    """Inspect ``buf[start:start+size]`` (a file mapping, or an archive member inside one); ``sniffed``: its head
-    and format when the caller has already read them (:func:`_sniff`)."""
+                   want_hash: bool = False, depth: int = 0) -> FileFacts:
+    """Inspect ``buf[start:start+size]`` (a file mapping, or an archive member inside one)."""
     size = len(buf) - start if size is None else size
-    head, kind = _sniff(buf, start, size) if sniffed is None else sniffed
+    head, kind = _sniff(buf, start, size)
     readlog.record(start, len(head))
     reader = _READERS.get(kind)
     if reader is None:

@@ -158,18 +158,18 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
     """Sort what the walk hands out; archive members are observed now, while their bytes are valid (named after
     the walk); plain files go to ``plain`` (worker processes examine them meanwhile)."""
     from licscan.binary.buffer import release_pages
-    from licscan.binary.inspect import head_facts, inspect_buffer
+    from licscan.binary.inspect import inspect_buffer
     from licscan.identify.examine import observe, quiet_record
     from licscan.inventory import items
     from licscan.model import Diagnostic, Distribution, FileFacts, FileFormat, SpecialFile
+    from licscan.scan.plain import quiet_plain
 
     for item in walked:
         if isinstance(item, items.FileBlob):
             if item.source is not None and not item.containers:
                 whole = item.whole
                 if whole is not None and not config.digests:
-                    quick = head_facts(whole, item.vpath)
-                    record = quiet_record(item.vpath, quick, whole) if quick is not None else None
+                    record = quiet_plain(item.vpath, whole)
                     if record is not None:
                         got.records.append(record)
                         if progress is not None:

@@ -76,18 +76,21 @@ def _examine_path(source: str, vpath: str, assume: bool = False) -> FileRecord:
     except OSError as error:
         return _unreadable(shared, vpath, error)
     if small is not None:
-        if not shared.digests:
-            quick = head_facts(small, vpath)
-            record = quiet_record(vpath, quick, small) if quick is not None else None
-            if record is not None:
-                return record
-        return _examine_data(shared, vpath, small, assume)
+        record = quiet_plain(vpath, small) if not shared.digests else None
+        return record if record is not None else _examine_data(shared, vpath, small, assume)
     with contextlib.ExitStack() as stack:
         try:
             data = stack.enter_context(mapped(fd, random_access=True))
         except OSError as error:
             return _unreadable(shared, vpath, error)
         return _examine_data(shared, vpath, data, assume)
+
+
+def quiet_plain(vpath: str, data: bytes) -> FileRecord | None:
+    """The record of a plain file held whole in ``data`` when its head gives its facts and naming surely finds
+    nothing in it (:func:`quiet_record`), else None (examine it)."""
+    facts = head_facts(data, vpath)
+    return quiet_record(vpath, facts, data) if facts is not None else None
 
 
 def _examine_data(shared: Shared, vpath: str, data: Buffer, assume: bool) -> FileRecord:
