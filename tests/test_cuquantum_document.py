@@ -21,8 +21,8 @@ def test_each_library_by_its_own_release(component, version, expected):
 
 
 def test_the_catalog_licence_and_the_text_map_to_the_document():
-    assert governing.LICENSE_DOCUMENTS["LicenseRef-NVIDIA-cuQuantum-SLA"] == "cuquantum-sla"
-    assert governing.TEXT_IDS["cuquantum-sla"] == ("cuquantum-sla", "2021-08-18")
+    assert governing.document_of({"license": "LicenseRef-NVIDIA-cuQuantum-SLA"}) == "cuquantum-sla"
+    assert governing.license_text("cuquantum-sla") == ("cuquantum-sla", "2021-08-18")
     text = DOC.text("2021-08-18")
     assert (text.title, text.license, sorted(text.clauses)) == (
         "NVIDIA SOFTWARE LICENSE (version August 18, 2021), for the NVIDIA cuQuantum software",

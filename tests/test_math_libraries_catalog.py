@@ -94,10 +94,10 @@ def test_math_libraries_by_their_own_release(component, version, expected):
 
 
 def test_the_catalog_licences_and_texts_map_to_the_documents():
-    assert governing.LICENSE_DOCUMENTS[MATH] == "math-libraries-sla"
-    assert governing.LICENSE_DOCUMENTS[NVTIFF] == "nvtiff-sla"
-    assert governing.TEXT_IDS["math-libraries-sla"] == ("math-libraries-sla", "2022-02-10")
-    assert governing.TEXT_IDS["nvtiff-sla"] == ("nvtiff-sla", "2022-03-31")
+    assert governing.document_of({"license": MATH}) == "math-libraries-sla"
+    assert governing.document_of({"license": NVTIFF}) == "nvtiff-sla"
+    assert governing.license_text("math-libraries-sla") == ("math-libraries-sla", "2022-02-10")
+    assert governing.license_text("nvtiff-sla") == ("nvtiff-sla", "2022-03-31")
     text = documents.load().document("nvtiff-sla").text("2022-03-31")
     assert (text.title, text.license, sorted(text.clauses)) == (
         "License Agreement for NVIDIA Software Development Kits (v. March 31, 2022) with the nvTIFF Supplement",

@@ -1,12 +1,15 @@
 """The licence documents that govern NVIDIA parts (rules/licenses/documents.yaml), as frozen dataclasses.
 
-Per document and text version: title, date, copies (primary: a registry package; secondary: a URL), the quoted
-clauses with their sections, and the tables that map a toolkit or driver release to the text NVIDIA published with
-it (``basis`` primary or inferred). How each clause is read: docs/licenses.md.
+Per document: the catalog licence its parts are named under, and which release of a part picks its text (the
+toolkit's, the driver's, the part's own); per text version: title, date, the licence-text catalog ids that identify
+a file as it, copies (primary: a registry package; secondary: a URL), the quoted clauses with their sections; and the
+tables that map a release to the text NVIDIA published with it (``basis`` primary or inferred). How each clause is
+read: docs/licenses.md. Adding an NVIDIA licence is a change of the data only (tests/test_documents_data.py).
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +22,14 @@ from licscan.rules.versions import Tri, contains, contains_releases, parse_speci
 TABLE = "licenses/documents.yaml"
 PRIMARY, INFERRED = "primary", "inferred"
 PLATFORMS = ("linux", "windows")
+
+
+class TextsBy(enum.Enum):
+    """Which release of a part picks its text from the document's release table (documents.yaml: the table's key)."""
+
+    TOOLKIT = "toolkit_texts"  # the CUDA toolkit release of the part (device code: the toolkit that built it)
+    DRIVER = "driver_texts"  # the driver release: a driver part's own version
+    OWN = "own_texts"  # the part's own release (an SLA library, SCALE)
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ class Text:
     phrases: tuple[str, ...]
     clauses: dict[str, Clause]
     absent: frozenset[str]
+    license_texts: tuple[str, ...] = ()  # the license-texts.yaml ids that identify a file as this text
 
     @property
     def primary(self) -> bool:
@@ -113,11 +125,15 @@ class Document:
     spdx: str | None
     governs: str
     texts: dict[str, Text]
-    releases: tuple[Mapping, ...]  # toolkit_texts or driver_texts
+    releases: tuple[Mapping, ...]  # the release table: toolkit_texts, driver_texts or own_texts (``texts_by``)
     #: component_texts: catalog component -> its own release -> text table, for a part numbered on its own that
     #: NVIDIA ships under this document's text (NVSHMEM 3.x wheels carry the CUDA EULA's 2018 License.txt).
     components: dict[str, tuple[Mapping, ...]] = field(default_factory=dict)
     unmapped: tuple[Unmapped, ...] = ()  # unmapped_texts: ranges no row of ``releases`` maps, explained
+    #: The LicenseRef the catalog names this document's parts under (the SBOM's licence of such a part whose text
+    #: is unknown); None: parts come to the document otherwise (by name, kind or SPDX licence: governing.document_of).
+    license: str | None = None
+    texts_by: TextsBy = TextsBy.TOOLKIT  # which release of a part ``releases`` is keyed by
 
     def text(self, text_id: str) -> Text:
         return self.texts[text_id]
@@ -193,6 +209,9 @@ class Published:
 class Documents:
     documents: dict[str, Document]
     as_published: tuple[Published, ...] = ()
+    #: Catalog licence id -> document (each document's ``license``); licence-text catalog id -> its text.
+    by_catalog_license: dict[str, Document] = field(default_factory=dict)
+    by_license_text: dict[str, Text] = field(default_factory=dict)
 
     @property
     def published(self) -> frozenset[str]:
@@ -233,9 +252,23 @@ def _rows(where: str, rows: Any, texts: dict[str, Text]) -> tuple[Mapping, ...]:
 
 @functools.lru_cache(maxsize=1)
 def load() -> Documents:
+    """The built-in table (rules/licenses/documents.yaml, through its JSON snapshot)."""
     from licscan.knowledge import load_table
 
-    data = load_table(TABLE)
+    return parse(load_table(TABLE))
+
+
+def read(path: str) -> Documents:
+    """A documents table from a YAML file of documents.yaml's schema (a test's copy with a licence added)."""
+    from licscan.knowledge import _parse_yaml
+
+    with open(path, encoding="utf-8") as handle:
+        return parse(_parse_yaml(handle.read()))
+
+
+def parse(data: dict[str, Any]) -> Documents:
+    """The documents of a table's data, checked: a release table names texts of its document, one release table
+    per document, a catalog licence id names one document and a licence-text catalog id one text."""
     documents = {}
     for doc_id, doc in data["documents"].items():
         texts = {}
@@ -246,14 +279,44 @@ def load() -> Documents:
                                        None if text.get("date") is None else str(text["date"]),
                                        bool(text["examined"]), str(text["license"]),
                                        tuple(_copy(c) for c in text.get("copies") or ()),
-                                       tuple(text.get("phrases") or ()), clauses, frozenset(text.get("absent") or ()))
-        releases = _rows(doc_id, doc.get("toolkit_texts") or doc.get("driver_texts") or (), texts)
+                                       tuple(text.get("phrases") or ()), clauses, frozenset(text.get("absent") or ()),
+                                       tuple(str(t) for t in text.get("license_texts") or ()))
+        tables = [by for by in TextsBy if by.value in doc]
+        if len(tables) > 1:
+            raise ValueError(f"{TABLE}: {doc_id} has {' and '.join(t.value for t in tables)}: one release table only")
+        texts_by = tables[0] if tables else TextsBy.TOOLKIT
+        releases = _rows(doc_id, doc.get(texts_by.value) or (), texts)
         components = {str(name): _rows(f"{doc_id} ({name})", rows, texts)
                       for name, rows in (doc.get("component_texts") or {}).items()}
         documents[doc_id] = Document(doc_id, str(doc["name"]), str(doc["kind"]), doc.get("spdx"),
                                      " ".join(str(doc.get("governs", "")).split()), texts, releases, components,
-                                     _unmapped(doc_id, doc.get("unmapped_texts") or (), texts))
-    return Documents(documents, tuple(_published(row) for row in data.get("as_published") or ()))
+                                     _unmapped(doc_id, doc.get("unmapped_texts") or (), texts),
+                                     None if doc.get("license") is None else str(doc["license"]), texts_by)
+    return Documents(documents, tuple(_published(row) for row in data.get("as_published") or ()),
+                     _by_catalog_license(documents), _by_license_text(documents))
+
+
+def _by_catalog_license(documents: dict[str, Document]) -> dict[str, Document]:
+    out: dict[str, Document] = {}
+    for doc in documents.values():
+        if doc.license is None:
+            continue
+        if doc.license in out:
+            raise ValueError(f"{TABLE}: {doc.license} is the licence of {out[doc.license].id} and {doc.id}")
+        out[doc.license] = doc
+    return out
+
+
+def _by_license_text(documents: dict[str, Document]) -> dict[str, Text]:
+    out: dict[str, Text] = {}
+    for text in (t for d in documents.values() for t in d.texts.values()):
+        for catalog_id in text.license_texts:
+            if catalog_id in out:
+                other = out[catalog_id]
+                raise ValueError(f"{TABLE}: license text {catalog_id} is claimed by {other.document} {other.id} and "
+                                 f"{text.document} {text.id}")
+            out[catalog_id] = text
+    return out
 
 
 def _unmapped(where: str, rows: Any, texts: dict[str, Text]) -> tuple[Unmapped, ...]:

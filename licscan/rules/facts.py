@@ -104,7 +104,7 @@ def _beside(components: list[dict[str, Any]], dists: list[dict[str, Any]]) -> di
         if component.get("kind") != "license-text":
             continue
         props = component.get("properties") or {}
-        ident = gov.TEXT_IDS.get(str(props.get("document")))
+        ident = gov.license_text(props.get("document"))
         if ident is None:
             continue
         sha = str(props.get("sha256") or "")

@@ -5,8 +5,8 @@ The document follows from what the part is: its catalog licence, its kind (a dri
 GPL v3 by the CUDA EULA's Attachment B), or for device code the toolkit that produced it. The text follows from a
 policy (``.licscan.yaml`` ``eula.governing-text``):
 
-- ``published-with-toolkit`` (default): the text NVIDIA published with the part's toolkit or driver release
-  (rules/licenses/documents.yaml ``toolkit_texts`` / ``driver_texts``);
+- ``published-with-toolkit`` (default): the text NVIDIA published with the part's toolkit or driver release, or
+  with the part's own release (rules/licenses/documents.yaml ``toolkit_texts`` / ``driver_texts`` / ``own_texts``);
 - ``shipped-beside``: the licence file shipped in the same distribution (or folder), identified by its hash or
   phrases; the published text when none is;
 - ``newest``: the newest text of the document.
@@ -30,49 +30,6 @@ POLICIES = ("published-with-toolkit", "shipped-beside", "newest")
 #: Governing.basis of a part whose release is known but maps to no text (CUDA 13.2 and later, 11.3 to 11.5, ...).
 UNMAPPED = "unmapped"
 DEFAULT_POLICY = "published-with-toolkit"
-
-#: Catalog licence ids -> documents.yaml document (the licence a part is named under by the catalog).
-LICENSE_DOCUMENTS = {
-    "LicenseRef-NVIDIA-CUDA-EULA": "cuda-eula",
-    "LicenseRef-NVIDIA-Driver": "nvidia-driver",
-    "LicenseRef-NVIDIA-cuDNN-SLA": "cudnn-sla",
-    "LicenseRef-NVIDIA-cuSPARSELt-SLA": "cusparselt-sla",
-    "LicenseRef-NVIDIA-cuTENSOR-SLA": "cutensor-sla",
-    "LicenseRef-NVIDIA-TensorRT-SLA": "tensorrt-sla",
-    "LicenseRef-NVIDIA-nvJPEG2000-SLA": "nvjpeg2k-sla",
-    "LicenseRef-NVIDIA-cuDSS-SLA": "cudss-sla",
-    "LicenseRef-NVIDIA-nvCOMP-SLA": "nvcomp-sla",
-    "LicenseRef-NVIDIA-cuQuantum-SLA": "cuquantum-sla",
-    "LicenseRef-NVIDIA-Math-Libraries-SLA": "math-libraries-sla",
-    "LicenseRef-NVIDIA-nvTIFF-SLA": "nvtiff-sla",
-    "LicenseRef-Spectral-SCALE-Free": "scale-free",
-}
-#: Licence-text catalog ids (rules/catalog/license-texts.yaml) -> (document, text).
-TEXT_IDS = {
-    "nvidia-sdk-eula-2018": ("cuda-eula", "2018-07-26"),
-    "cuda-eula-2020-11-02": ("cuda-eula", "2020-11-02"),
-    "cuda-eula-2021-10-08": ("cuda-eula", "2021-10-08"),
-    "cuda-eula-2024-01-12": ("cuda-eula", "2024-01-12"),
-    "cuda-eula-2025-01-07": ("cuda-eula", "2025-01-07"),
-    "cuda-eula-2026-01-26": ("cuda-eula", "2026-01-26"),
-    "nvidia-driver-license": ("nvidia-driver", "customer-use"),
-    "nvidia-driver-agreement": ("nvidia-driver", "driver-agreement"),
-    "cudnn-sla": ("cudnn-sla", "2020-01-28"),
-    "cudnn-sla-2022-02-22": ("cudnn-sla", "2022-02-22"),
-    "cusparselt-sla": ("cusparselt-sla", "2020-10-12"),
-    "cutensor-sla": ("cutensor-sla", "2019-03-15"),
-    "tensorrt-sla-2021": ("tensorrt-sla", "sla-2021"),
-    "nvjpeg2k-sla": ("nvjpeg2k-sla", "2020-11-14"),
-    "cudss-sla": ("cudss-sla", "2022-02-10"),
-    "nvcomp-sla": ("nvcomp-sla", "2022-04-26"),
-    "cuquantum-sla": ("cuquantum-sla", "2021-08-18"),
-    "math-libraries-sla": ("math-libraries-sla", "2022-02-10"),
-    "nvtiff-sla": ("nvtiff-sla", "2022-03-31"),
-    "nccl-bsd": ("nccl", "bsd-3-clause"),
-    "cuda-samples-bsd": ("cuda-samples-bsd", "bsd-3-clause"),
-    "scale-free-edition-v1": ("scale-free", "2024-07-10"),
-    "scale-free-2025": ("scale-free", "2025-11-17"),
-}
 
 
 @dataclass(frozen=True)
@@ -166,7 +123,8 @@ def document_of(fields: Mapping[str, Any]) -> str | None:
     name, kind, license_id = fields.get("name"), fields.get("kind"), fields.get("license")
     props_doc = fields.get("properties.document")
     if kind == "license-text":
-        return TEXT_IDS.get(str(props_doc), (None,))[0] if props_doc else None
+        ident = license_text(props_doc) if props_doc else None
+        return ident[0] if ident is not None else None
     if fields.get("scope") == "device_code":
         return "cuda-eula" if fields.get("vendor") == "NVIDIA" else None
     if name == "cuda-gdb":
@@ -181,14 +139,16 @@ def document_of(fields: Mapping[str, Any]) -> str | None:
         return "cuda-eula"  # the toolkit's link stubs (lib64/stubs/libcuda.so) come with the toolkit, not the driver
     if kind == "driver" or (kind == "kernel-module" and license_id == "LicenseRef-NVIDIA-Driver"):
         return "nvidia-driver"
-    return LICENSE_DOCUMENTS.get(str(license_id)) if license_id else None
+    doc = documents.load().by_catalog_license.get(str(license_id)) if license_id else None
+    return doc.id if doc is not None else None
 
 
 def unread(license_id: object) -> Governing | None:
-    """An NVIDIA licence the catalog names a part under but no document of documents.yaml maps (cuQuantum's SLA):
-    no document governs it here, and the reason says so rather than "not an NVIDIA-licensed part"."""
+    """An NVIDIA licence the catalog names a part under but no document of documents.yaml has as its ``license``
+    (none today: tests/test_documents_data.py): no document governs it here, and the reason says so rather than
+    "not an NVIDIA-licensed part"."""
     name = str(license_id or "")
-    if not name.startswith("LicenseRef-NVIDIA-") or name in LICENSE_DOCUMENTS:
+    if not name.startswith("LicenseRef-NVIDIA-") or name in documents.load().by_catalog_license:
         return None
     return Governing(None, None, (), "none", f"{name}: NVIDIA's licence of this part, whose text licscan has not "
                                              f"read (docs/licenses.md); no rule judges it")
@@ -282,12 +242,12 @@ def own_table(document: str | None, fields: Mapping[str, Any]) -> str | None:
 
 
 def release_range(document: str | None, fields: Mapping[str, Any], toolkit: ToolkitRange) -> ToolkitRange:
-    """The release a part's text is looked up by: the driver version for driver parts, SCALE's version for SCALE,
-    the part's own version for the SLA libraries and for a component with its own table (:func:`own_table`), else
-    the toolkit range."""
-    if document in ("nvidia-driver", "scale-free", "cudnn-sla", "cusparselt-sla", "cutensor-sla", "tensorrt-sla",
-                    "nvjpeg2k-sla", "cudss-sla", "nvcomp-sla", "nvtiff-sla") \
-            or own_table(document, fields):
+    """The release a part's text is looked up by: the part's own version where the document's release table is
+    keyed by it (documents.yaml ``driver_texts``: the driver version of a driver part; ``own_texts``: SCALE's
+    version, an SLA library's) and for a component with its own table (:func:`own_table`), else the toolkit
+    range."""
+    by = documents.load().document(document).texts_by if document is not None else documents.TextsBy.TOOLKIT
+    if by is not documents.TextsBy.TOOLKIT or own_table(document, fields):
         version = str(fields.get("version") or "")
         return ToolkitRange.of_version(".".join(version.split(".")[:3])) if version else ToolkitRange.unknown()
     return toolkit
@@ -308,7 +268,9 @@ SAMPLES = {
 }
 
 
-def text_of_license_component(fields: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(document, text) of a licence-text component (kind license-text, properties.document)."""
-    return TEXT_IDS.get(str(fields.get("properties.document")))
+def license_text(catalog_id: object) -> tuple[str, str] | None:
+    """(document, text) of a licence-text catalog id (rules/catalog/license-texts.yaml; documents.yaml
+    ``license_texts``), None when it is no text of a document (a notice, Apache-2.0, a CUDA Samples helper)."""
+    text = documents.load().by_license_text.get(str(catalog_id))
+    return (text.document, text.id) if text is not None else None
 
