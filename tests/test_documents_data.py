@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sbom_inventory as si
 
 from licscan.identify.catalog_table import load_catalog
 from licscan.knowledge import builtin_rules_dir, catalog_table
-from licscan.model import ToolkitRange
+from licscan.model import Component, ComponentKind, ToolkitRange
 from licscan.rules import documents, facts, governing
-from licscan.sbom.governing import GENERIC_EULA
+from licscan.sbom.governing import GENERIC_EULA, governing_licences
 
 TABLE = documents.load()
 
@@ -55,6 +56,17 @@ def test_every_documents_licence_is_one_the_sbom_defines():
         assert doc.license is None or doc.license in defined, doc.id
         assert doc.license is None or doc.spdx is None, doc.id
     assert TABLE.document("cuda-eula").license == GENERIC_EULA
+
+
+def test_the_sbom_concludes_the_documents_licence_when_the_text_is_unknown():
+    """cuTENSOR 9.9 (no row of its own_texts): its SBOM licence is the document's, as for cuDNN and the CUDA EULA
+    (was: NOASSERTION for every SLA but cuDNN's, a list of four documents in licscan/sbom/governing.py)."""
+    part = Component("sdk-library:nvidia/cutensor@9.9.0", "cutensor", "NVIDIA", ComponentKind.SDK_LIBRARY, "9.9.0",
+                     "LicenseRef-NVIDIA-cuTENSOR-SLA", ("dist/lib/libcutensor.so.9",), ("file name 'libcutensor.so.9'",))
+    inventory, _records, _digests = si.build(extra_components=(part,))
+    licence, note = governing_licences(inventory)[part.id]
+    assert licence == "LicenseRef-NVIDIA-cuTENSOR-SLA"
+    assert note.startswith("governed by the NVIDIA cuTENSOR Software License Agreement; text unknown (")
 
 
 def test_every_licence_text_of_the_catalog_maps_to_a_text():

@@ -9,9 +9,6 @@ from licscan.model import Inventory, property_map
 from licscan.rules import documents, facts
 
 GENERIC_EULA = "LicenseRef-NVIDIA-CUDA-EULA"
-# The document's generic id when licscan cannot tell which of its texts governs.
-_GENERIC = {"cuda-eula": GENERIC_EULA, "nvidia-driver": "LicenseRef-NVIDIA-Driver",
-            "cudnn-sla": "LicenseRef-NVIDIA-cuDNN-SLA", "scale-free": "LicenseRef-Spectral-SCALE-Free"}
 
 
 def _facts_document(inventory: Inventory) -> dict[str, Any]:
@@ -37,10 +34,10 @@ def governing_licences(inventory: Inventory) -> dict[str, tuple[str | None, str]
         if governing is None or governing.document is None or fact.component is None:
             continue
         licence = governing.license_id()
-        if licence is None:
-            licence = _GENERIC.get(governing.document)
-            note = f"governed by the {documents.load().document(governing.document).name}; text unknown " \
-                   f"({governing.why})"
+        if licence is None:  # the document's generic id (documents.yaml ``license``) when no text can be told
+            document = documents.load().document(governing.document)
+            licence = document.license
+            note = f"governed by the {document.name}; text unknown ({governing.why})"
         else:
             note = f"governing licence: {governing.label} ({governing.why})"
         seen.setdefault(fact.component, set()).add((licence, note))
