@@ -113,9 +113,10 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     plain = PlainFiles(config.limits, config.digests, config.jobs, cache, progress, deferred)
     with steady_heap():  # the loaded modules and tables: not walked by the collector, here or in the workers
         try:
-            # Without the cache (whose keys read every file anyway) a small plain file is read whole by the walk's
-            # read of its first bytes, and one in which naming surely finds nothing is examined here at once.
-            quiet = cache is None and not config.digests
+            # A small plain file is read whole by the walk's read of its first bytes, and one in which naming surely
+            # finds nothing gets its record here at once (never batched, sent to a worker or cached: its record
+            # costs less to make again from its bytes than to key, encode and decode).
+            quiet = not config.digests
             items_out = walk(list(paths), walk_limits, exclude=(lambda v: _excluded(v, config.exclude))
                              if config.exclude else None,
                              skip_archive=archives.skip if archives is not None else None,
