@@ -40,6 +40,7 @@ from licscan.scan.deferred import Deferred
 from licscan.scan.plain import (
     Batch,
     Batcher,
+    Contexts,
     Shared,
     examine_batch,
     examine_here,
@@ -109,6 +110,7 @@ class PlainFiles:
         # digests a worker checks after the scan (never with the cache, the SBOM's digests or no worker)
         self.deferred = deferred if self.workers and cache is None and not digests else None
         self.known: list[Distribution] = []  # installed distributions read ahead by the walk
+        self.contexts: Contexts = {}  # the digests of their metadata (cache keys), computed once each
         self.batcher = Batcher(by_folder=cache is not None)
         self.waiting: deque[Batch] = deque()
         self.records: list[FileRecord] = []
@@ -201,7 +203,7 @@ class PlainFiles:
 
     # ---- the workers
     def _shared(self, distributions: Sequence[Distribution]) -> Shared:
-        return shared_context(self.limits, self.digests, self.cache, distributions)
+        return shared_context(self.limits, self.digests, self.cache, distributions, self.contexts)
 
     def _renew(self, shared: Callable[[], Shared]) -> None:
         """Start workers (with ``shared()``) when enough batches wait and there are none, or the ones there are
