@@ -8,9 +8,10 @@ distribution's ``RECORD`` lists a digest for: the *-MODIFIED rules compare them)
 
 ``--make-list`` scans the tree once with licscan (``--no-cache``) and writes one line per regular file: ``H`` and
 its path when the scan computed its SHA-256 (the record has a digest), ``R`` and its path otherwise. ``--list``
-does only the floor's work, on ``--jobs`` threads (default: every core), largest files first: each ``R`` file read
-with ``preadv`` into a 256 KiB buffer and dropped (as ``cat`` reads it, without the pipe), each ``H`` file read with
-``preadv`` into a 1 MiB buffer and fed to ``hashlib.sha256`` (OpenSSL; ``preadv`` and hashing release the GIL).
+does only the floor's work, on ``--jobs`` threads (default: every core; the files dealt out in advance, largest
+first): each ``R`` file read with ``preadv`` into a 256 KiB buffer and dropped (as ``cat`` reads it, without the
+pipe), each ``H`` file read with ``preadv`` into a 1 MiB buffer and fed to ``hashlib.sha256`` (OpenSSL, as licscan
+hashes; ``preadv`` and hashing release the GIL).
 No start-up of licscan, no walk beyond the list, no parsing: nothing but the reads and the digests.
 """
 
@@ -21,7 +22,6 @@ import hashlib
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 READ_BLOCK = 256 << 10
 HASH_BLOCK = 1 << 20
@@ -50,32 +50,42 @@ def make_list(out: str, tree: str) -> int:
 
 
 def floor(entries: list[tuple[bool, str]], jobs: int) -> None:
+    """Read (and hash where marked) every file of ``entries``, on ``jobs`` threads: the files dealt out in advance,
+    largest first, each to the thread with the least estimated work (a hashed byte counted as three read ones), so
+    that no thread takes a task per file."""
     sized = sorted(((os.stat(path).st_size, hashed, path) for hashed, path in entries), reverse=True)
-    local = threading.local()
+    shares: list[list[tuple[int, bool, str]]] = [[] for _ in range(max(1, jobs))]
+    work = [0] * len(shares)
+    for item in sized:
+        least = work.index(min(work))
+        shares[least].append(item)
+        work[least] += item[0] * (3 if item[1] else 1) + 4096
 
-    def one(item: tuple[int, bool, str]) -> None:
-        size, hashed, path = item
-        buffer = getattr(local, "buffers", None)
-        if buffer is None:
-            buffer = local.buffers = (memoryview(bytearray(READ_BLOCK)), memoryview(bytearray(HASH_BLOCK)))
-        view = buffer[1] if hashed else buffer[0]
-        digest = hashlib.sha256() if hashed else None
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            offset = 0
-            while offset < size:
-                n = os.preadv(fd, [view], offset)
-                if n <= 0:
-                    break
-                if digest is not None:
-                    digest.update(view[:n])
-                offset += n
-        finally:
-            os.close(fd)
+    def run(share: list[tuple[int, bool, str]]) -> None:
+        read = memoryview(bytearray(READ_BLOCK))
+        hashed_view = memoryview(bytearray(HASH_BLOCK))
+        for size, hashed, path in share:
+            view = hashed_view if hashed else read
+            digest = hashlib.sha256() if hashed else None
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                offset = 0
+                while offset < size:
+                    n = os.preadv(fd, [view], offset)
+                    if n <= 0:
+                        break
+                    if digest is not None:
+                        digest.update(view[:n])
+                    offset += n
+            finally:
+                os.close(fd)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for _ in pool.map(one, sized, chunksize=64):
-            pass
+    threads = [threading.Thread(target=run, args=(share,)) for share in shares[1:]]
+    for thread in threads:
+        thread.start()
+    run(shares[0])
+    for thread in threads:
+        thread.join()
 
 
 def main() -> int:
