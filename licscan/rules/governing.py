@@ -211,6 +211,12 @@ def resolve(document: str | None, release: ToolkitRange, beside: tuple[tuple[str
         return Governing(document, None, (), UNMAPPED, why, likely=row.likely if row else None,
                          advice=advice(doc, row))
     if len(mapped) > 1:
+        shipped = [(t, w) for t, w in mine if t in {m.id for m, _, _ in mapped}]
+        if fallback and len(mine) == 1 and shipped:  # the table cannot tell; the file shipped with it does
+            text_id, where = shipped[0]
+            return Governing(document, text_id, (), "shipped",
+                             f"{what} may fall under " + " or ".join(t.label for t, _, _ in mapped)
+                             + f"; the licence file shipped beside it: {where} ({doc.text(text_id).label})")
         return Governing(document, None, tuple(t.id for t, _, _ in mapped), "unknown",
                          f"{what} may fall under " + " or ".join(t.label for t, _, _ in mapped))
     text, basis, source = mapped[0]
