@@ -144,6 +144,9 @@ NAMES = [
     ("nvidia-drm.ko.zst", "nvidia-kernel-module", None, None, ()),
     ("nvidia-peermem.ko", "nvidia-kernel-module", None, None, ()),
     ("nvidia-modeset.ko", "nvidia-kernel-module", None, None, ()),
+    ("nv-kernel.o_binary", "nvidia-kernel-object", None, None, ()),
+    ("nv-modeset-kernel.o_binary", "nvidia-kernel-object", None, None, ()),
+    ("nv-kernel.o", "nvidia-kernel-object", None, None, ()),
 ]
 
 
@@ -336,6 +339,57 @@ def test_compressed_kernel_module(tmp_path, suffix):
               "zst": lambda b: zstandard.ZstdCompressor().compress(b)}[suffix](raw)
     (m,) = identify(f"lib/modules/nvidia-uvm.ko.{suffix}", None, None, packed)
     assert (m.license, m.version) == ("MIT OR GPL-2.0-only", "580.159.04")
+
+
+# The "nvidia id:" lines of the kernel objects of Debian trixie's nvidia-kernel-dkms (NVIDIA's prebuilt objects) and
+# nvidia-open-kernel-dkms (built by Debian from the open sources) 550.163.01-2: (file, line, licence, flavour).
+KERNEL_OBJECTS = [
+    ("nvidia/nv-kernel.o_binary", "NVIDIA UNIX x86_64 Kernel Module  550.163.01  Tue Apr  8 12:41:17 UTC 2025",
+     "LicenseRef-NVIDIA-Driver", "proprietary"),
+    ("nvidia-modeset/nv-modeset-kernel.o_binary",
+     "NVIDIA Kernel Mode Setting Driver for UNIX platforms  550.163.01  Tue Apr  8 12:09:34 UTC 2025",
+     "LicenseRef-NVIDIA-Driver", "proprietary"),
+    ("nvidia/nv-kernel.o_binary", "NVIDIA UNIX Open Kernel Module for x86_64  550.163.01  Release Build  "
+     "(buildd@debian)  Mon Jul 21 21:45:24 UTC 2025", "MIT OR GPL-2.0-only", "open"),
+    ("nvidia-modeset/nv-modeset-kernel.o_binary", "NVIDIA UNIX Open Kernel Mode Setting Driver for x86_64  "
+     "550.163.01  Release Build  (buildd@debian)  Mon Jul 21 21:45:24 UTC 2025", "MIT OR GPL-2.0-only", "open"),
+]
+
+
+def kernel_object(tmp_path: Path, line: str) -> bytes:
+    """A relocatable object holding the driver's "nvidia id:" line in .rodata, as nv-kernel.o_binary does (gcc),
+    else the line alone in bytes."""
+    if shutil.which("gcc") is None:
+        return b"\x7fELF\x02\x01\x01" + b"\0" * 64 + b"nvidia id: " + line.encode() + b"\0"
+    src = tmp_path / "nvid.c"
+    src.write_text(f'__attribute__((used)) static const char id[] = "nvidia id: {line}";\n'
+                   "int rm_init(void) { return 0; }\n")
+    out = tmp_path / "nvid.o"
+    subprocess.run(["gcc", "-c", "-O0", str(src), "-o", str(out)], check=True)
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("name,line,spdx,flavour", KERNEL_OBJECTS, ids=["nv-kernel", "nv-modeset", "open-nv-kernel",
+                                                                        "open-nv-modeset"])
+def test_kernel_object_licence_from_its_nvidia_id(tmp_path, name, line, spdx, flavour):
+    """NVIDIA's prebuilt kernel objects (nv-kernel.o_binary: the driver, under the driver's licence) and those
+    built from the open sources (MIT OR GPL-2.0-only) have no .modinfo: the "nvidia id:" line tells them apart. Both
+    were named nothing in the sweep of December 7 (docs/census.md)."""
+    data = kernel_object(tmp_path, line)
+    vpath = f"nvidia-kernel-dkms.deb!/data.tar.xz!/usr/src/nvidia-current-550.163.01/{name}"
+    (m,) = identify(vpath, inspect_file(str(tmp_path / "nvid.o")) if (tmp_path / "nvid.o").exists() else None,
+                    None, data)
+    assert (m.name, m.kind, m.license, m.flavour) == ("nvidia-kernel-object", ComponentKind.KERNEL_MODULE, spdx, flavour)
+    assert (m.version, m.version_source) == ("550.163.01", VersionSource.MARKER)
+    assert any(e.startswith("no .modinfo; nvidia id: ") and e.endswith(f"-> {spdx} ({flavour})") for e in m.evidence)
+
+
+def test_kernel_object_without_an_nvidia_id_stays_the_drivers():
+    data = b"\x7fELF\x02\x01\x01" + b"\0" * 256
+    (m,) = identify("src/nvidia/nv-kernel.o", None, None, data)
+    assert (m.name, m.license, m.flavour, m.version) == ("nvidia-kernel-object", "LicenseRef-NVIDIA-Driver", None, None)
+    assert "module licence not read (no .modinfo license= field found)" in m.evidence
+    assert identify("src/nvidia/nv-kernel.c", None, None, b"int x;\n") == ()
 
 
 # ------------------------------------------------------------------------------------------- developer tools

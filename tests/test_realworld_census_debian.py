@@ -93,3 +93,21 @@ def test_profiler_version_from_the_debian_package(request, tmp_path):
     assert report["summary"]["complete"] is True and report["diagnostics"] == [] and report["findings"] == []
     assert _nvidia(report) == [("nvprof", "12.4.127", "debian-metadata",
                                 ["usr/bin/nvprof", "usr/lib/nvidia-cuda-toolkit/bin/nvprof"])]
+
+
+def test_dkms_kernel_objects_by_their_nvidia_id(request, tmp_path):
+    """nvidia-kernel-dkms ships NVIDIA's prebuilt kernel objects (the driver, under the NVIDIA Driver License
+    Agreement, which the package provides as its copyright file: no finding); nvidia-open-kernel-dkms the objects
+    Debian built from the open sources (MIT OR GPL-2.0-only). Neither was named before (docs/census.md)."""
+    for package, licence, flavour, document, text in (
+            ("nvidia-kernel-dkms", "LicenseRef-NVIDIA-Driver", "proprietary", "nvidia-driver", "driver-agreement"),
+            ("nvidia-open-kernel-dkms", "MIT OR GPL-2.0-only", "open", "nvidia-open-kernel-modules", None)):
+        report = audit_json(tmp_path, _deb(request, package, "550.163.01-2"))
+        assert report["summary"]["complete"] is True and report["diagnostics"] == [] and report["findings"] == []
+        folder = "nvidia-current-550.163.01" if flavour == "proprietary" else "nvidia-current-open-550.163.01"
+        assert [(c["name"], c["version"], c["license"], c["properties"].get("flavour"),
+                 sorted(p.split("!/", 1)[1] for p in c["paths"]))
+                for c in report["components"] if c["kind"] == "kernel-module"] == [
+            ("nvidia-kernel-object", "550.163.01", licence, flavour,
+             [f"usr/src/{folder}/nvidia-modeset/nv-modeset-kernel.o_binary", f"usr/src/{folder}/nvidia/nv-kernel.o_binary"])]
+        assert {(g["document"], g["text"]) for g in report["governing"] if "o_binary" in g["path"]} == {(document, text)}

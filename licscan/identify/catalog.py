@@ -209,6 +209,10 @@ def _kernel_module(cat: Catalog, draft: _Draft, info: dict[str, str]) -> None:
         draft.license, flavour = cat.kernel_licenses.get(declared, (None, "unknown"))
         draft.flavour = flavour
         draft.evidence.append(f".modinfo license={declared!r} -> {draft.license or 'unknown licence'} ({flavour})")
+    elif "nvidia_id" in info and cat.kernel_id(info["nvidia_id"]) is not None:
+        draft.license, draft.flavour = cat.kernel_id(info["nvidia_id"]) or (None, None)
+        draft.evidence.append(f"no .modinfo; {cat.kernel_id_literal.decode()}{info['nvidia_id']!r} -> {draft.license} "
+                              f"({draft.flavour})")
     else:
         draft.confidence = Confidence.MEDIUM
         draft.evidence.append("module licence not read (no .modinfo license= field found)")

@@ -138,6 +138,14 @@ class Catalog:
     copyright: bytes
     probe_limit: int
     kernel_licenses: dict[str, tuple[str, str]]
+    #: A kernel object's "nvidia id:" line (``kernel_id_literal``, then the text the ``kernel_ids`` regexes match
+    #: at its start) -> (licence, flavour), for an object without a .modinfo licence (nv-kernel.o_binary).
+    kernel_id_literal: bytes = b"nvidia id: "
+    kernel_ids: tuple[tuple[re.Pattern[str], str, str], ...] = ()
+
+    def kernel_id(self, line: str) -> tuple[str, str] | None:
+        """(licence, flavour) of the text after a kernel object's ``nvidia id:`` literal, else None."""
+        return next(((lic, flavour) for regex, lic, flavour in self.kernel_ids if regex.match(line)), None)
 
     @functools.cached_property
     def any_name(self) -> re.Pattern[str]:
@@ -219,8 +227,10 @@ def load_catalog() -> Catalog:
         if unknown:
             raise ValueError(f"rules/catalog/nvidia.yaml: {entry.name} embeds {unknown}, which are no tools with a banner")
     kernel = {k: (v["license"], v["flavour"]) for k, v in data["kernel_licenses"].items()}
+    ids = tuple((re.compile(str(v["regex"]), re.ASCII), str(v["license"]), str(v["flavour"]))
+                for v in data.get("kernel_ids") or ())
     return Catalog(tuple(entries), data["release_banner"].encode(), data["nvidia_copyright"].encode(),
-                   int(data["probe_limit"]), kernel)
+                   int(data["probe_limit"]), kernel, str(data.get("kernel_id_literal") or "nvidia id: ").encode(), ids)
 
 
 def _union(name: str, entries: Iterable[Entry]) -> str:

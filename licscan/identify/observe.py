@@ -64,7 +64,7 @@ def catalog_literal_set() -> LiteralSet:
     markers): the whole-file pass of a file no signal runs on (``licscan inspect``). A literal is found at the same
     offset in either set's pass (:func:`licscan.binary.probe.first_offsets`)."""
     cat = load_catalog()
-    own = [cat.release_banner, cat.copyright]
+    own = [cat.release_banner, cat.copyright, cat.kernel_id_literal]
     own += [e.banner for e in cat.entries if e.banner is not None]
     own += [marker.literal for e in cat.entries for marker in e.markers if not marker.resource]
     return LiteralSet(tuple(own))
@@ -382,6 +382,10 @@ def _content(cat: Catalog, found: Seen, file: _File) -> Seen:
         return Seen(found.entry, found.name_match, found.how, tuple(claims), modinfo=info, declared=found.declared,
                     script=found.script)
     claims = marker_claims(found.entry, file.literals) + (resource_claims(found.entry, data) if pe else [])
+    if found.entry.kernel_module and "license" not in dict(info):  # an object before it is linked: no .modinfo
+        at = file.literals.find(cat.kernel_id_literal)
+        if at >= 0:
+            info += (("nvidia_id", _cstring(data, at + len(cat.kernel_id_literal), 160)),)
     no_banner = False
     if found.entry.banner is not None:
         at = file.literals.find(cat.release_banner)
