@@ -58,6 +58,15 @@ NAMES = [
     ("libcublasmp.so.0", "cublasmp", None, None, ()),
     ("libcufftMp.so.11", "cufftmp", None, None, ()),
     ("libmathdx.so.0", "mathdx", None, None, ()),
+    # their Windows wheels (nvidia-libmathdx-cu12 0.3.1.9, nvidia-cudss-cu12 1.0.0.35, nvidia-libnvcomp-cu12 6.0.0.12
+    # win_amd64): these were named nothing
+    ("mathdx64_0.dll", "mathdx", None, None, ()),
+    ("mathdx.lib", "mathdx", None, None, ()),
+    ("cudss_mtlayer_vcomp14064_1.dll", "cudss", None, None, ()),
+    ("cudss.lib", "cudss", None, None, ()),
+    ("cudss_mtlayer_vcomp140.lib", "cudss", None, None, ()),
+    ("nvcomp_cpu64_6.dll", "nvcomp", None, None, ()),
+    ("nvcomp.lib", "nvcomp", None, None, ()),
     ("libnvtiff.so.0", "nvtiff", None, None, ()),
     ("nvTIFF_0.dll", "nvtiff", None, None, ()),
     # nvidia-cuda-sanitizer-api 13.5.25: the Sanitizer API libraries and the tool's injection libraries

@@ -66,3 +66,23 @@ def test_named_and_governed_by_the_licence_its_wheel_ships(pytestconfig, tmp_pat
         (title,) = {g["title"] for g in report["governing"] if g["component"] == library[0]}
         assert title == text[3]
     assert [f["rule_id"] for f in report["findings"]] == [] and report["diagnostics"] == []
+
+
+def test_mathdx_windows_wheel(pytestconfig, tmp_path):
+    """nvidia-libmathdx-cu12 0.3.1.9 win_amd64 ships nvidia/cu12/bin/mathdx64_0.dll and lib/x64/mathdx.lib under the
+    same agreement (dist-info LICENSE.txt): both were named nothing (the catalog had MathDx's Linux name only; likewise
+    cuDSS's threading layer and import libraries and nvCOMP's CPU DLL and import library, tests/test_catalog.py)."""
+    wheel = cw.wheel_or_skip(pytestconfig, "nvidia-libmathdx-cu12", "0.3.1.9", cw.WINDOWS)
+    proc = subprocess.run([sys.executable, "-m", "licscan", "audit", str(wheel), "--no-cache", "--format", "json"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    named = sorted((c["name"], c["version"], c["license"], sorted(p.rsplit("!/", 1)[1] for p in c["paths"]))
+                   for c in report["components"] if c["vendor"] == "NVIDIA" and c["kind"] == "sdk-library")
+    assert named == [("mathdx", "0.3.1.9", "LicenseRef-NVIDIA-Math-Libraries-SLA",
+                      ["nvidia/cu12/bin/mathdx64_0.dll", "nvidia/cu12/lib/x64/mathdx.lib"])]
+    governing = {g["path"].rsplit("/", 1)[1]: (g["document"], g["text"], g["basis"]) for g in report["governing"]
+                 if g["scope"] == "component" and "mathdx" in (g["component"] or "")}
+    assert governing == {"mathdx64_0.dll": ("math-libraries-sla", "2022-02-10", "primary"),
+                         "mathdx.lib": ("math-libraries-sla", "2022-02-10", "primary")}
+    assert report["findings"] == [] and report["diagnostics"] == []
