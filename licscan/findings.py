@@ -59,7 +59,7 @@ class FailOn(enum.Enum):
 
 
 class ExitCode(enum.IntEnum):
-    """The exit codes of every licscan command (README, "Commands")."""
+    """The exit codes of every licscan command (README, "Exit codes")."""
 
     CLEAN = 0  # read completely, no finding at or above --fail-on
     FINDINGS = 1  # an unwaived finding at or above --fail-on

@@ -417,6 +417,16 @@ def test_item9_standard_output_closed_early(tmp_path):
     assert _one_line(err) == "licscan: standard output was closed before the whole report was written"
 
 
+@pytest.mark.parametrize("command", ["audit", "inspect"])
+def test_item9_standard_output_closed_from_the_start(tmp_path, command):
+    """`licscan audit dist >&-`: Python has no sys.stdout at all; one line and exit 2, not an internal error."""
+    _demo(tmp_path / "dist")
+    args = {"audit": ["audit", "dist", "--no-cache", "--format", "json"], "inspect": ["inspect", "dist/libkern.so"]}
+    proc = _run(*args[command], cwd=tmp_path, stdout=None, preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 2
+    assert _one_line(proc.stderr) == "licscan: standard output is closed: nowhere to write the report (give -o FILE)"
+
+
 def test_item9_sigint_is_one_line_and_exit_130(tmp_path):
     """A real SIGINT during the scan (delivered by the process to itself from inside the scan, so the test does not
     depend on timing): one line, exit 130, no traceback."""

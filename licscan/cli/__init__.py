@@ -4,9 +4,9 @@ Exit codes (README.md, "Exit codes"): 0 clean; 1 findings at or above --fail-on;
 or output error; 3 scan incomplete; 4 internal error (a licscan bug); 130 interrupted (SIGINT). Every error ends
 in one line on standard error, never a traceback (LICSCAN_DEBUG=1 adds the traceback of an internal error).
 
-One module per command (``main_audit``, ``main_sbom``, ``main_inspect``, ``main_rules``), each with
-``configure(subparsers)`` and ``execute(args) -> int``; this module parses, dispatches and turns every failure into
-one line and an exit code.
+One module per command (``main_audit``, ``main_sbom``, ``main_inspect``), each with ``configure(subparsers)`` and
+``execute(args) -> int``; ``main_rules`` (``rules`` and ``waive``) sets each parser's ``func``. This module parses,
+dispatches and turns every failure into one line and an exit code.
 """
 
 from __future__ import annotations

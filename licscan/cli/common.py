@@ -34,14 +34,14 @@ def size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def limit_options(command: argparse.ArgumentParser, *, archives: bool = True) -> None:
-    """The resource limits (docs/security.md: every input is hostile), one option per entry of licscan/inventory/limits.py (each also a
-    `limits:` key of .licscan.yaml); each refusal is a `limit` diagnostic. `inspect` reads one file: the walker's
-    archive limits do not apply to it."""
+def limit_options(command: argparse.ArgumentParser, *, archives: bool = True, configured: bool = False) -> None:
+    """The resource limits (docs/security.md: every input is hostile), one option per entry of licscan/inventory/limits.py
+    (for ``audit``, the one command that reads .licscan.yaml: ``configured``, each also a `limits:` key of it); each
+    refusal is a `limit` diagnostic. `inspect` reads one file: the walker's archive limits do not apply to it."""
     from licscan.inventory import limits
 
-    group = command.add_argument_group("resource limits (exceeding one gives a `limit` diagnostic, exit 3; "
-                                       "also keys of `limits:` in .licscan.yaml)")
+    also = "; also keys of `limits:` in .licscan.yaml" if configured else ""
+    group = command.add_argument_group(f"resource limits (exceeding one gives a `limit` diagnostic, exit 3{also})")
     for option in limits.OPTIONS:
         if option.archives and not archives:
             continue
@@ -186,6 +186,8 @@ def write_outputs(outputs: Sequence[tuple[str, str | bytes]]) -> None:
 
 
 def write_stdout(text: str) -> None:
+    if sys.stdout is None:  # started with standard output closed (`licscan audit dist >&-`)
+        raise OutputError("standard output is closed: nowhere to write the report (give -o FILE)")
     sys.stdout.write(text)
     sys.stdout.flush()
 
@@ -232,8 +234,9 @@ def scan_config(args: argparse.Namespace, *, digests: bool = False, exclude: tup
     return limited
 
 
-def scan_options(command: argparse.ArgumentParser) -> None:
-    """The options of every command that scans a tree (audit, sbom): workers, cache, exclusions, notes, limits."""
+def scan_options(command: argparse.ArgumentParser, *, configured: bool = False) -> None:
+    """The options of every command that scans a tree (audit, sbom): workers, cache, exclusions, notes, limits
+    (``configured``: the command reads the limits of .licscan.yaml too)."""
     command.add_argument("--jobs", type=positive, default=os.cpu_count() or 1,
                        help="processes examining plain files: this one and N-1 workers (default: all cores)")
     command.add_argument("--cache-dir", help="content cache folder (default: $XDG_CACHE_HOME/licscan)")
@@ -244,4 +247,4 @@ def scan_options(command: argparse.ArgumentParser) -> None:
                        help="skip virtual paths matching GLOB (repeatable)")
     command.add_argument("--notes", choices=("auto", "always", "never"), default="auto",
                        help="decode compressed cubins as far as their toolkit notes (see `licscan inspect`)")
-    limit_options(command)
+    limit_options(command, configured=configured)

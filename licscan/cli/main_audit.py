@@ -44,7 +44,7 @@ def configure(commands: Subcommands) -> None:
                        "its repository root, never inside a PATH; docs/security.md)")
     audit.add_argument("--rules", action="append", default=[], metavar="PACK",
                        help="an extra rule pack (repeatable)")
-    scan_options(audit)
+    scan_options(audit, configured=True)
 
 
 def execute(args: argparse.Namespace) -> int:
