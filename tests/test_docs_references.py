@@ -23,7 +23,7 @@ _TOP = r"(?:licscan|rules|tests|docs|benchmarks|scripts|examples|fuzz|\.ci)"
 #: A repository path (placeholders `<...>` and `*` allowed), optionally followed by ::test_name; or a `::test_name`
 #: that continues the last tests/ path; or a dotted licscan.module.name; or a backticked path followed by `name`.
 _REF = re.compile(
-    rf"(?<![\w./<-])(?P<path>{_TOP}/[\w./*<>-]*[\w*>/])(?:::(?P<test>\w+))?(?:`,? *\(?`(?P<name>\w+)(?:\(\))?`)?"
+    rf"(?<![\w./<-])(?P<path>{_TOP}/[\w./*<>-]*[\w*>/])(?:::(?P<test>\w+))?(?:`,? *\(?`(?P<name>\w+(?:\.\w+)?)(?:\(\))?`)?"
     r"|(?<![\w:])::(?P<more>test_\w+)"
     r"|(?<![\w./-])(?P<dotted>licscan(?:\.\w+)+)"
     r"|`(?P<rel>(?:binary|inventory|identify|scan|cache|rules|report|sbom|model|cli)/\w+\.py)`")
@@ -65,6 +65,38 @@ def _class_members(node: ast.ClassDef) -> set[str]:
         elif isinstance(item, ast.Assign):
             members.update(t.id for t in item.targets if isinstance(t, ast.Name))
     return members
+
+
+def _defines(source: Path, name: str) -> bool:
+    """``name`` (``function``, ``Class`` or ``Class.member``) is defined at the top of ``source``."""
+    first, _, member = name.partition(".")
+    node = _defined(source).get(first)
+    if node is None:
+        return False
+    return not member or not isinstance(node, ast.ClassDef) or member in _class_members(node)
+
+
+_NAMED_IN = re.compile(r"((?:`[\w.]+(?:\(\))?`(?:, | and |, and ))*`[\w.]+(?:\(\))?`) in \[?`([\w/.]+\.py)`")
+#: A code name, not a word of prose (`cuobjdump` in `tests/test_oracle_diff.py` names the tool).
+_CODE_NAME = re.compile(r"\w*(?:_|[A-Z]|\.)\w*")
+
+
+def names_in_files(name: str, text: str, root: Path = ROOT) -> list[str]:
+    """"`host_of` in `fatbin.py`", "`Flag`, `compression_of` and `host_of` in [`fatbin.py`](...)": each name is
+    defined in that file (a bare file name: in some licscan/ file of that name)."""
+    problems = []
+    for match in _NAMED_IN.finditer(text):
+        file = match.group(2)
+        if file.split("/")[0] in ("licscan", "tests", "benchmarks", "fuzz", "scripts"):
+            candidates = [root / file]
+        else:
+            candidates = sorted((root / "licscan").rglob(file))
+        candidates = [c for c in candidates if c.is_file()]
+        for wanted in re.findall(r"`([\w.]+)(?:\(\))?`", match.group(1)):
+            if _CODE_NAME.fullmatch(wanted) and not any(_defines(c, wanted) for c in candidates):
+                where = f"{name}:{text.count(chr(10), 0, match.start()) + 1}"
+                problems.append(f"{where}: no {file} defines {wanted!r}")
+    return problems
 
 
 def _module_file(root: Path, parts: list[str]) -> Path | None:
@@ -120,7 +152,7 @@ def broken_references(name: str, text: str, root: Path = ROOT) -> list[str]:
                 last_tests = root / path
             target = root / path
             for wanted in (test, match.group("name")):
-                if wanted and target.suffix == ".py" and wanted not in _defined(target):
+                if wanted and target.suffix == ".py" and not _defines(target, wanted):
                     problems.append(f"{where}: {path} defines no {wanted!r}")
         elif more is not None:
             if last_tests is not None and more not in _defined(last_tests):
@@ -134,6 +166,15 @@ def broken_references(name: str, text: str, root: Path = ROOT) -> list[str]:
         elif rel is not None and not (root / "licscan" / rel).is_file():
             problems.append(f"{where}: {rel}: no such file under licscan/")
     return problems
+
+
+_LINK = re.compile(r"\]\((?!https?:|#|mailto:)(?P<target>[^)#\s]+)(?:#[^)]*)?\)")
+
+
+def broken_links(doc: Path, text: str) -> list[str]:
+    """Markdown links to files of the repository, relative to the document (`[fatbin.py](../licscan/binary/fatbin.py)`)."""
+    return [f"{doc.name}:{text.count(chr(10), 0, m.start()) + 1}: link {m.group('target')}: no such file"
+            for m in _LINK.finditer(text) if not (doc.parent / m.group("target")).exists()]
 
 
 def _layout_rows(text: str) -> list[str]:
@@ -150,7 +191,7 @@ def _layout_rows(text: str) -> list[str]:
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_every_reference_of_the_docs_exists(doc):
     text = doc.read_text(encoding="utf-8")
-    problems = broken_references(doc.name, text)
+    problems = broken_references(doc.name, text) + broken_links(doc, text) + names_in_files(doc.name, text)
     if doc.name == "README.md":
         problems += _layout_rows(text)
     assert not problems, "\n".join(problems)
@@ -178,5 +219,12 @@ def test_a_broken_reference_is_found():
         "licscan/sbom/spdx.py defines no 'invalidate'",
         "scan/fed.py: no such file under licscan/",
     ], problems
+    assert names_in_files("x.md", "`Flag`, `compression_of` and `host_of` in [`fatbin.py`](x), `_cubin_traits` in "
+                                  "`images.py`, `cuobjdump` in `tests/test_oracle_diff.py`, `DocumentReader.nothing` "
+                                  "in `licscan/rules/facts.py`") == [
+        "x.md:1: no images.py defines '_cubin_traits'", "x.md:1: no licscan/rules/facts.py defines 'DocumentReader.nothing'"]
+    assert broken_links(ROOT / "docs" / "x.md", "[a](../licscan/vpath.py), [b](../licscan/nosuch.py#L1), "
+                                                 "[c](https://example.com/x.py)") == [
+        "x.md:1: link ../licscan/nosuch.py: no such file"]
     assert _layout_rows("| `licscan/binary/` | `elf.py`, `nosuch.py` |") == [
         "README.md:1: nosuch.py is in none of ['licscan/binary']"]
