@@ -23,6 +23,7 @@ from licscan.cache import KnownDigests
 from licscan.cache.memo import TreeMemo
 from licscan.findings import ExitCode, FailOn, Finding, exit_code
 from licscan.rules.config import Config, resolve_config
+from licscan.streamed import Streamed, text_of
 
 if TYPE_CHECKING:
     from licscan.identify.examine import FileRecord
@@ -81,13 +82,23 @@ class Remembered:
     judgement: Judgement
 
 
+#: A report of more device images than this is written piece by piece, and not kept for replay (the JSON report of
+#: 4,096 images is about 8 MB).
+KEPT_IMAGES = 4096
+
+
 @dataclass(frozen=True)
 class Reports:
     """The reports an audit was asked for, in the order asked, and what the command says after writing them."""
 
-    texts: tuple[str, ...]
+    outputs: tuple[str | Streamed, ...]  # a Streamed report is made as it is written (licscan/streamed.py)
     exit_code: ExitCode
     diagnostics: int  # how many inputs or parts could not be read (the inventory's diagnostics)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Every report as one string."""
+        return tuple(text_of(output) for output in self.outputs)
 
 
 @dataclass(frozen=True)
@@ -246,9 +257,16 @@ class Audit:
         return Reports(tuple(texts), result.exit_code, len(result.inventory.diagnostics))
 
     def _render(self, fmt: str, options: RenderOptions, result: AuditResult,
-                render: Callable[[str, AuditResult, RenderOptions], str]) -> str:
-        from licscan.report import _shared  # (not on the replay's path: it imports the model)
+                render: Callable[[str, AuditResult, RenderOptions], str]) -> str | Streamed:
+        """The report ``fmt``: written piece by piece when it can be (:data:`licscan.report.STREAMED`) and will
+        not be kept for replay (no tree memo, or more than :data:`KEPT_IMAGES` device images: its tree memo is
+        kept, and rendering it again from there costs less than holding it whole); else rendered whole, and kept
+        when it can be."""
+        from licscan.report import STREAMED, _shared  # (not on the replay's path: it imports the model)
 
+        if fmt in STREAMED and (self.memo is None or not self._remembered
+                                or len(result.inventory.device_code) > KEPT_IMAGES):
+            return STREAMED[fmt](result, options)
         reads, folder_reads = clock.real_reads, _shared.cwd_reads
         text = render(fmt, result, options)
         if clock.real_reads == reads:

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "licscan"
 # Imports under `if TYPE_CHECKING:` are for annotations only and never run: they are not counted.
 LAYERS = [
     {"licscan", "licscan.knowledge", "licscan.model", "licscan.findings", "licscan.vpath", "licscan.clock",
-     "licscan.escape", "licscan.schemas"},
+     "licscan.escape", "licscan.schemas", "licscan.streamed"},
     {"licscan.binary"},
     {"licscan.inventory"},
     {"licscan.identify"},

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
 import os
 import stat
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, TypeAlias
+
+from licscan.streamed import Streamed
 
 if TYPE_CHECKING:
     from licscan.scan import ScanConfig
 
     #: What ``add_subparsers()`` returns: each command module's ``configure`` adds its parser to it.
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+#: What an output file is written from: text, bytes, or a text made as it is written.
+Output: TypeAlias = str | bytes | Streamed
 
 
 def positive(text: str) -> int:
@@ -128,38 +134,56 @@ def _temporary(path: str, target: str, info: os.stat_result | None) -> tuple[int
     return fd, temporary
 
 
-def _fill(path: str, fd: int, info: os.stat_result | None, data: bytes) -> None:
+def _fill(path: str, fd: int, info: os.stat_result | None, data: Output) -> None:
     """Write ``data`` to the temporary file ``fd`` (with the mode of the file it replaces) and flush it to disk."""
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb", buffering=_BUFFER) as out:
             if info is not None:
                 os.fchmod(out.fileno(), stat.S_IMODE(info.st_mode))
-            out.write(data)
+            _put(out, data)
             out.flush()
             os.fsync(out.fileno())
     except OSError as error:
         raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
 
 
-def _write_in_place(path: str, data: bytes) -> None:
+def _write_in_place(path: str, data: Output) -> None:
     try:
-        with open(path, "wb") as out:
-            out.write(data)
+        with open(path, "wb", buffering=_BUFFER) as out:
+            _put(out, data)
     except OSError as error:
         raise OutputError(f"{path}: cannot write the output: {error.strerror}") from None
 
 
-def write_outputs(outputs: Sequence[tuple[str, str | bytes]]) -> None:
+_BUFFER = 1 << 20
+
+
+def _put(out: BinaryIO, data: Output) -> None:
+    """``data`` as UTF-8 (a :class:`~licscan.streamed.Streamed` text written piece by piece, each piece encoded as
+    the whole text would have been: the same bytes)."""
+    if isinstance(data, bytes):
+        out.write(data)
+    elif isinstance(data, str):
+        out.write(data.encode("utf-8", ENCODING_ERRORS))
+    else:
+        text = io.TextIOWrapper(out, encoding="utf-8", errors=ENCODING_ERRORS, newline="")  # "\n" as written
+        try:
+            data.write_to(text)
+            text.flush()
+        finally:
+            text.detach()  # ``out`` stays open for its owner to flush, sync and close
+
+
+def write_outputs(outputs: Sequence[tuple[str, Output]]) -> None:
     """Write every ``(path, text)`` atomically: each to a temporary file beside its target, flushed to disk, and
     renamed over the target only when all of them were written (a full disk leaves every earlier report as it was
     and no truncated file). A target that exists and is not a regular file (``/dev/null``, a FIFO, a terminal), or
-    that may be written in a folder that may not, is written in place. A read-only target is refused. Raises
-    OutputError."""
+    that may be written in a folder that may not, is written in place. A text may be
+    :class:`~licscan.streamed.Streamed`: made as it is written, never held whole. Raises OutputError."""
     staged: list[tuple[str, str]] = []  # (temporary file, target)
-    direct: list[tuple[str, bytes]] = []
+    direct: list[tuple[str, Output]] = []
     try:
-        for path, text in outputs:
-            data = text if isinstance(text, bytes) else text.encode("utf-8", ENCODING_ERRORS)
+        for path, data in outputs:
             target, info = _target(path)
             opened = _temporary(path, target, info) if info is None or stat.S_ISREG(info.st_mode) else None
             if opened is None:
@@ -185,10 +209,13 @@ def write_outputs(outputs: Sequence[tuple[str, str | bytes]]) -> None:
                 pass
 
 
-def write_stdout(text: str) -> None:
+def write_stdout(text: str | Streamed) -> None:
     if sys.stdout is None:  # started with standard output closed (`licscan audit dist >&-`)
         raise OutputError("standard output is closed: nowhere to write the report (give -o FILE)")
-    sys.stdout.write(text)
+    if isinstance(text, str):
+        sys.stdout.write(text)
+    else:
+        text.write_to(sys.stdout)
     sys.stdout.flush()
 
 

@@ -19,7 +19,7 @@ from licscan.cli.common import (
 from licscan.findings import ExitCode
 
 if TYPE_CHECKING:
-    from licscan.cli.common import Subcommands
+    from licscan.cli.common import Output, Subcommands
 
 
 def configure(commands: Subcommands) -> None:
@@ -80,8 +80,8 @@ def execute(args: argparse.Namespace) -> int:
     for planted in planted_configs(args.paths):
         say(f"note: {planted} lies inside a scanned input and is not applied (configuration comes from --config "
                "or the working directory, never from the scanned tree)")
-    files: list[tuple[str, str]] = []
-    for (_fmt, path), text in zip(outputs, reports.texts):
+    files: list[tuple[str, Output]] = []
+    for (_fmt, path), text in zip(outputs, reports.outputs):
         if path:
             files.append((path, text))
         else:

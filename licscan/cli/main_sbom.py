@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 from typing import TYPE_CHECKING
 
 from licscan.cli.common import (
@@ -39,10 +38,9 @@ def execute(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     check_outputs([args.output])
     inventory, records = scan_tree(args.paths, scan_config(args, digests=True))
-    text = io.StringIO()
-    sbom.render(inventory, records, args.format, text, creator_org=args.organization,
-                name=args.name, digests=sbom.plan.filesystem_digests)
-    write_outputs([(args.output, text.getvalue())])
+    # built, validated and written piece by piece into the output's temporary file (never held whole)
+    write_outputs([(args.output, sbom.api.streamed(inventory, records, args.format, creator_org=args.organization,
+                                                   name=args.name, digests=sbom.plan.filesystem_digests))])
     for notice in sbom.api.notices(inventory, args.organization):
         say(notice)
     if inventory.diagnostics:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from licscan.audit import AuditResult
+    from licscan.streamed import Streamed
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,14 @@ RENDERERS: dict[str, Callable[[AuditResult, RenderOptions], str]] = {
 
 def render(fmt: str, result: AuditResult, options: RenderOptions = RenderOptions()) -> str:
     return RENDERERS[fmt](result, options)
+
+
+def _json_streamed(result: AuditResult, options: RenderOptions) -> Streamed:
+    from licscan.report import json_report
+
+    return json_report.streamed(result.inventory, list(result.findings), result.governing)
+
+
+#: Formats that can also be written piece by piece (the same text as their :data:`RENDERERS` entry, never held
+#: whole): a report written to its file as it is made.
+STREAMED: dict[str, Callable[[AuditResult, RenderOptions], Streamed]] = {"json": _json_streamed}

@@ -10,7 +10,7 @@ import enum
 import functools
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from licscan import __version__
@@ -167,6 +167,22 @@ class Encoded(list[str]):
     """List items that are JSON text already (:func:`dumps` writes them as they are)."""
 
 
+class EncodedLater:
+    """List items that are JSON text already, made one at a time as they are written (:func:`pieces`): ``count``
+    items, from ``make()``. A report of tens of thousands of images never holds their lines all at once."""
+
+    __slots__ = ("count", "make")
+
+    def __init__(self, count: int, make: Callable[[], Iterable[str]]) -> None:
+        self.count, self.make = count, make
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.make())
+
+
 @functools.lru_cache(maxsize=4096, typed=True)
 def _value(value: object) -> str:
     """JSON of a hashable field value; thousands of images share a few dozen distinct paths, archs, toolkits."""
@@ -192,15 +208,19 @@ def device_code_line(image: DeviceImage) -> str:
 
 
 def device_code_lines(images: Sequence[DeviceImage]) -> list[str]:
-    """:func:`device_code_line` of every image. The fields images share (path, arch, toolkit, tool ...) are
-    encoded once per distinct combination, the per-image numbers and strings in between: the generic encoder took
-    longer than the scan of a large library. Combinations are told apart by the identity of their enum members and
-    shared values (every image is alive during the call, so an id is not reused), which hashes without calling
-    their Python ``__hash__``."""
+    """:func:`device_code_line` of every image."""
+    return list(iter_device_code_lines(images))
+
+
+def iter_device_code_lines(images: Sequence[DeviceImage]) -> Iterator[str]:
+    """:func:`device_code_line` of every image, one at a time. The fields images share (path, arch, toolkit, tool
+    ...) are encoded once per distinct combination, the per-image numbers and strings in between: the generic
+    encoder took longer than the scan of a large library. Combinations are told apart by the identity of their
+    enum members and shared values (every image is alive while ``images`` is, so an id is not reused), which
+    hashes without calling their Python ``__hash__``."""
     n = _number
     encode = _ENCODER.encode
     templates: dict[tuple[object, ...], tuple[str, str, str, str]] = {}
-    out = []
     for image in images:
         key = (image.path, id(image.container), id(image.kind), image.arch, image.ptx_isa, id(image.toolkit),
                id(image.compression), image.arch_full, id(image.producer), id(image.tool), id(image.linked_from),
@@ -212,10 +232,9 @@ def device_code_lines(images: Sequence[DeviceImage]) -> list[str]:
                 image.arch_full, image.producer, image.tool, image.linked_from, image.cubin_abi, image.virtual_arch,
                 image.debug, image.host, image.ptxas_options)
         head, middle, tail, end = parts
-        out.append(f"{head}{n(image.size)}{middle}{n(image.uncompressed_size)}{tail}{_value(image.identifier)}{end}"
-                   f"{n(image.fatbin_offset)}, \"entry_offset\": {n(image.entry_offset)}, "
-                   f"\"sha256\": {encode(image.sha256)}}}")
-    return out
+        yield (f"{head}{n(image.size)}{middle}{n(image.uncompressed_size)}{tail}{_value(image.identifier)}{end}"
+               f"{n(image.fatbin_offset)}, \"entry_offset\": {n(image.entry_offset)}, "
+               f"\"sha256\": {encode(image.sha256)}}}")
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
@@ -241,19 +260,25 @@ def dumps(document: dict[str, Any]) -> str:
     """JSON with one top-level key per line and one list item per line: diff-friendly, and written by the C
     encoder (``indent=`` would switch to the pure-Python one, which is slower than the whole scan of a large
     library)."""
+    return "".join(pieces(document))
+
+
+def pieces(document: dict[str, Any]) -> Iterator[str]:
+    """The text of :func:`dumps`, one line (with its line end) at a time: what a report written to its file holds
+    at once is one list item, not the report (:class:`EncodedLater` items are made as they are written)."""
     compact = _ENCODER.encode  # one encoder: json.dumps with options builds a new one per call
-    lines = ["{"]
+    yield "{\n"
     keys = list(document)
     for n, key in enumerate(keys):
         value = document[key]
         comma = "," if n < len(keys) - 1 else ""
-        if isinstance(value, list) and value:
-            lines.append(f"  {compact(key)}: [")
-            texts = value if isinstance(value, Encoded) else [compact(item) for item in value]
-            last = len(texts) - 1
-            lines.extend(f"    {text}{',' if i < last else ''}" for i, text in enumerate(texts))
-            lines.append(f"  ]{comma}")
+        if isinstance(value, (list, EncodedLater)) and len(value):
+            yield f"  {compact(key)}: [\n"
+            texts = value if isinstance(value, (Encoded, EncodedLater)) else (compact(item) for item in value)
+            last = len(value) - 1
+            for i, text in enumerate(texts):
+                yield f"    {text}{',' if i < last else ''}\n"
+            yield f"  ]{comma}\n"
         else:
-            lines.append(f"  {compact(key)}: {compact(value)}{comma}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+            yield f"  {compact(key)}: {compact([] if isinstance(value, EncodedLater) else value)}{comma}\n"
+    yield "}\n"

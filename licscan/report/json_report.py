@@ -11,7 +11,15 @@ from licscan import __version__
 from licscan.findings import Finding
 from licscan.model import Component, Distribution, Inventory, SpecialFile, property_map, to_json
 from licscan.report._shared import DISCLAIMER
-from licscan.report.inspect_json import Encoded, device_code_entries, device_code_lines, diagnostic_entry, dumps
+from licscan.report.inspect_json import (
+    EncodedLater,
+    device_code_entries,
+    diagnostic_entry,
+    dumps,
+    iter_device_code_lines,
+    pieces,
+)
+from licscan.streamed import Streamed
 
 SCHEMA_ID = "licscan-report/1"
 
@@ -48,7 +56,7 @@ def _governing(report: dict[str, Any]) -> list[dict[str, Any]]:
     return governing_entries(report)
 
 
-def _document(inventory: Inventory, findings: list[Finding], device_code: list[Any]) -> dict[str, Any]:
+def _document(inventory: Inventory, findings: list[Finding], device_code: list[Any] | EncodedLater) -> dict[str, Any]:
     counts = {"error": 0, "warning": 0, "note": 0}
     for finding in findings:
         if not finding.waived:
@@ -73,24 +81,42 @@ def _document(inventory: Inventory, findings: list[Finding], device_code: list[A
 
 
 def _encoded(inventory: Inventory, findings: list[Finding]) -> dict[str, Any]:
-    """:func:`document` without ``governing``, its device code as JSON text already (what :func:`dumps` writes
-    for those dicts, byte for byte; encoded once per distinct path, toolkit and tool: tens of thousands of images)."""
-    return _document(inventory, findings, Encoded(device_code_lines(inventory.device_code)))
+    """:func:`document` without ``governing``, its device code as JSON text made as it is written (what
+    :func:`dumps` writes for those dicts, byte for byte; encoded once per distinct path, toolkit and tool: tens of
+    thousands of images)."""
+    images = inventory.device_code
+    return _document(inventory, findings, EncodedLater(len(images), lambda: iter_device_code_lines(images)))
 
 
 def fingerprint(inventory: Inventory) -> str:
     """SHA-256 of the report of ``inventory`` without findings and governing texts: equal for equal inventories
-    (what the findings depend on besides the rules, the configuration and the date)."""
-    text = dumps(_encoded(inventory, []))
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    (what the findings depend on besides the rules, the configuration and the date). Hashed as it is made: the
+    text is never held whole."""
+    digest = hashlib.sha256()
+    for piece in pieces(_encoded(inventory, [])):
+        digest.update(piece.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 def render(inventory: Inventory, findings: list[Finding] | None = None,
            governing: Sequence[dict[str, Any]] | None = None) -> str:
     """The JSON report; ``governing``: its ``governing`` entries when the audit has them already (else computed)."""
+    return dumps(_final(inventory, findings, governing))
+
+
+def streamed(inventory: Inventory, findings: list[Finding] | None = None,
+             governing: Sequence[dict[str, Any]] | None = None) -> Streamed:
+    """:func:`render`'s text, written line by line when it is written (what a report of tens of thousands of
+    device images holds at once is one line)."""
+    out = _final(inventory, findings, governing)
+    return Streamed.of_pieces(lambda: pieces(out))
+
+
+def _final(inventory: Inventory, findings: list[Finding] | None,
+           governing: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
     out = _encoded(inventory, findings or [])
     out["governing"] = list(governing) if governing is not None else _governing(document(inventory, governing=False))
-    return dumps(out)
+    return out
 
 
-__all__ = ["SCHEMA_ID", "document", "fingerprint", "render", "to_json"]
+__all__ = ["SCHEMA_ID", "document", "fingerprint", "render", "streamed", "to_json"]

@@ -6,7 +6,7 @@ import io
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TextIO
 
 from cyclonedx.model.bom import Bom
 from spdx_tools.spdx.model.document import Document
@@ -20,6 +20,7 @@ from licscan.sbom.ids import created_now
 from licscan.sbom.nodes import Digests, Plan
 from licscan.sbom.packages import root_supplier
 from licscan.sbom.plan import build_plan
+from licscan.streamed import Streamed
 
 if TYPE_CHECKING:
     from licscan.scan import FileRecord
@@ -94,13 +95,49 @@ def render(inventory: Inventory, records: Sequence[FileRecord], fmt: str, out: s
            namespace_seed: str | None = None, creator_org: str | None = None, created: datetime | None = None,
            digests: Digests | None = None, findings: Iterable[Finding] | None = None, name: str | None = None,
            root_version: str | None = None) -> None:
-    """Build the document ``fmt`` needs and write it: what ``licscan sbom --format FMT -o FILE`` does."""
-    plan = build_plan_for(inventory, records, namespace_seed=namespace_seed, creator_org=creator_org,
-                          created=created, digests=digests, findings=findings, name=name, root_version=root_version)
-    if fmt == "cyclonedx-json":
-        write(cyclonedx.to_bom(plan), fmt, out)
-    else:
-        write(spdx.to_document(plan), fmt, out)  # validated before it is written
+    """Build the document ``fmt`` needs and write it: what ``licscan sbom --format FMT -o FILE`` does (built,
+    validated and written piece by piece: :func:`streamed`)."""
+    text = streamed(inventory, records, fmt, namespace_seed=namespace_seed, creator_org=creator_org, created=created,
+                    digests=digests, findings=findings, name=name, root_version=root_version)
+    if not isinstance(out, (str, os.PathLike)):
+        text.write_to(out)  # type: ignore[arg-type]  # any text stream
+        return
+    with open(out, "w", encoding="utf-8", newline="\n") as handle:
+        text.write_to(handle)
+
+
+def streamed(inventory: Inventory, records: Sequence[FileRecord], fmt: str, *, namespace_seed: str | None = None,
+             creator_org: str | None = None, created: datetime | None = None, digests: Digests | None = None,
+             findings: Iterable[Finding] | None = None, name: str | None = None,
+             root_version: str | None = None) -> Streamed:
+    """What :func:`render` writes, made when it is written: the document is built, validated and written piece by
+    piece then (a validation error is raised before anything is written), and what only building needs (the plan,
+    the CycloneDX model) is let go before the text is written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown SBOM format {fmt!r} (one of {', '.join(FORMATS)})")
+    if created is None:
+        created = created_now()  # when asked, as render does
+
+    def plan() -> Plan:
+        return build_plan_for(inventory, records, namespace_seed=namespace_seed, creator_org=creator_org,
+                              created=created, digests=digests, findings=findings, name=name,
+                              root_version=root_version)
+
+    def write_to(out: TextIO) -> None:
+        if fmt == "cyclonedx-json":
+            data = cyclonedx.as_data(cyclonedx.to_bom(plan()))  # the model is let go here
+            cyclonedx.validate_data(data)
+            cyclonedx.write_data(data, out)
+            return
+        document = spdx.to_document(plan())
+        spdx.validate(document)
+        if fmt == "spdx-json":
+            write_json(document, out, validate=False, drop_duplicates=True)
+            out.write("\n")
+        else:
+            write_tag_value(document, out, validate=False, drop_duplicates=True)
+
+    return Streamed(write_to)
 
 
 def notices(inventory: Inventory, creator_org: str | None) -> list[str]:

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 from uuid import UUID
 
 from cyclonedx.model import AttachedText, HashAlgorithm, HashType, Property, XsUri
@@ -173,12 +173,33 @@ def to_bom(plan: Plan) -> Bom:
 
 
 def serialize(bom: Bom) -> str:
-    return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
+    return json.dumps(as_data(bom), indent=2) + "\n"
+
+
+def as_data(bom: Bom) -> dict[str, Any]:
+    """The JSON document of ``bom`` as data: what ``JsonV1Dot6(bom).output_as_string(indent=2)`` encodes (that
+    method is ``json.dumps(self._bom_json, indent=indent)``; cyclonedx-python-lib is pinned). ``json.dump`` of it
+    to a stream writes the same text piece by piece, and it is what ``json.loads`` of that text gives back."""
+    outputter = JsonV1Dot6(bom)
+    outputter.generate()
+    data: dict[str, Any] = outputter._bom_json
+    return data
+
+
+def write_data(data: dict[str, Any], out: IO[str]) -> None:
+    """:func:`serialize`'s text of the document ``data`` (:func:`as_data`), written piece by piece."""
+    json.dump(data, out, indent=2)
+    out.write("\n")
 
 
 def validate_json(text: str) -> None:
     """Strict CycloneDX 1.6 JSON schema validation; raises ValueError when the document does not validate."""
-    error = next(iter(_strict_validator().iter_errors(json.loads(text))), None)
+    validate_data(json.loads(text))
+
+
+def validate_data(data: Any) -> None:
+    """:func:`validate_json` of the document that ``json.loads`` reads back (:func:`as_data`)."""
+    error = next(iter(_strict_validator().iter_errors(data)), None)
     if error is not None:
         raise ValueError(f"CycloneDX 1.6 validation failed: {error}")
 
