@@ -16,7 +16,7 @@ import mmap
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from licscan.binary.limits import Limits
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from licscan.scan.archives import ArchiveBucket, Gathered
     from licscan.scan.deferred import Deferred
     from licscan.scan.feed import PlainFiles
+    from licscan.scan.members import MemberFeed
 
 # The readers, the walker, the naming layer and the model are imported where a scan starts, not with this module:
 # an audit replayed from the cache (licscan.audit) needs ScanConfig only.
@@ -104,6 +105,7 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     from licscan.inventory.walk import walk
     from licscan.scan.archives import Archives, Gathered
     from licscan.scan.feed import PlainFiles
+    from licscan.scan.members import MemberFeed, setting
     from licscan.workers import steady_heap
 
     walk_limits = config.walk_limits or WalkLimits()
@@ -111,6 +113,8 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
     archives = Archives(cache) if cache is not None else None
     got = Gathered()
     plain = PlainFiles(config.limits, config.digests, config.jobs, cache, progress, deferred)
+    members = MemberFeed(setting(config.limits, config.digests), config.jobs - 1, got, progress) \
+        if config.jobs > 1 else None
     with steady_heap():  # the loaded modules and tables: not walked by the collector, here or in the workers
         try:
             # A small plain file is read whole by the walk's read of its first bytes, and one in which naming surely
@@ -122,13 +126,17 @@ def scan(paths: Sequence[str], config: ScanConfig = ScanConfig(),
                              skip_archive=archives.skip if archives is not None else None,
                              digests=_named_by_catalog, distributions_ahead=plain.ahead,
                              whole=_QUIET_READ if quiet else 0)
-            _gather(items_out, config, got, progress, plain)
+            _gather(items_out, config, got, progress, plain, members)
+            if members is not None:
+                members.finish()
             got.name_members()
             if archives is not None:
                 archives.store(got)
                 archives.replay(got)
             got.records.extend(plain.finish(got.distributions, meanwhile))
         finally:
+            if members is not None:
+                members.close()
             plain.close()
     got.records.sort(key=lambda r: r.vpath)
     if cache is not None:
@@ -155,15 +163,18 @@ def _named_by_catalog(name: str) -> bool:
 
 
 def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progress: Progress | None,
-            plain: PlainFiles) -> None:
+            plain: PlainFiles, members: MemberFeed | None = None) -> None:
     """Sort what the walk hands out; archive members are observed now, while their bytes are valid (named after
-    the walk); plain files go to ``plain`` (worker processes examine them meanwhile)."""
+    the walk), an image layer's members held in memory by worker processes when ``members`` is given
+    (licscan.scan.members); plain files go to ``plain`` (worker processes examine them meanwhile)."""
     from licscan.binary.buffer import release_pages
-    from licscan.binary.inspect import inspect_buffer
-    from licscan.identify.examine import observe, quiet_record
+    from licscan.identify.examine import Observed
     from licscan.inventory import items
-    from licscan.model import Diagnostic, Distribution, FileFacts, FileFormat, SpecialFile
+    from licscan.model import Diagnostic, Distribution, SpecialFile
+    from licscan.scan.members import as_member, examine_member, setting
     from licscan.scan.plain import quiet_plain
+
+    how = setting(config.limits, config.digests)
 
     for item in walked:
         if isinstance(item, items.FileBlob):
@@ -179,19 +190,14 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
                 plain.add(item.source, item.vpath, item.size)
                 continue
             data = item.data if item.data is not None else b""
-            facts = inspect_buffer(data, item.vpath, replace(config.limits, jobs=1)) if len(data) else \
-                FileFacts(item.vpath, FileFormat.UNKNOWN, 0)
-            # a member held in memory in which naming surely finds nothing: its record at once (a wheel's sources)
-            quiet = quiet_record(item.vpath, facts, data, item.size, item.containers) \
-                if isinstance(data, bytes) and not config.digests else None
-            if quiet is not None:
-                if item.layer is not None or item.deleted_in_upper_layer:
-                    quiet = replace(quiet, layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer)
-                got.records.append(quiet)
+            if members is not None and item.layer is not None and isinstance(data, bytes):
+                members.add(as_member(item, data))  # an image member held in memory: a worker examines it
+                continue
+            result = examine_member(as_member(item, data), how)
+            if isinstance(result, Observed):
+                got.add(result)
             else:
-                got.add(observe(item.vpath, facts, data, item.size, item.containers, digests=config.digests,
-                                layer=item.layer, deleted_in_upper_layer=item.deleted_in_upper_layer,
-                                sha256=item.sha256))
+                got.records.append(result)
             release_pages(data, 0, len(data) + mmap.PAGESIZE)  # a spooled member's pages: not kept resident
             if progress is not None:
                 progress(item.vpath)

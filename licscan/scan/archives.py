@@ -4,12 +4,13 @@ digest of their bytes (:func:`licscan.cache.file_digest`), with everything they 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from licscan.binary import budget
 from licscan.cache import Cache, file_digest
 from licscan.identify.examine import FileRecord, Observed, name
-from licscan.model import Diagnostic, Distribution, SpecialFile
+from licscan.model import Diagnostic, Distribution, FileFacts, FileFormat, SpecialFile
 from licscan.scan.plain import Identity, identity
 from licscan.vpath import SEP
 
@@ -34,6 +35,11 @@ def _bucket_of(bucket: ArchiveBucket, vpath: str) -> bool:
         all(_inside(d.vpath, vpath) for d in bucket.distributions)
 
 
+Slots = tuple[int, int, int]  # places kept in Gathered.records and Gathered.observed, and how many (reserve)
+_HOLE = FileRecord("", 0, (), FileFacts("", FileFormat.UNKNOWN, 0), (), None)  # a place kept (by identity)
+_HOLE_OBSERVED = Observed(_HOLE, None)
+
+
 @dataclass
 class Gathered:
     """What the walk handed out, by kind (plain files go to licscan.scan.feed, examined by path, but for those the
@@ -45,6 +51,7 @@ class Gathered:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     distributions: list[Distribution] = field(default_factory=list)
     specials: list[SpecialFile] = field(default_factory=list)
+    holes: int = 0  # places kept (reserve) and not yet filled
 
     def add(self, observed: Observed) -> None:
         """An archive member observed while its bytes were held: kept to be named after the walk, or its record
@@ -54,9 +61,40 @@ class Gathered:
         else:
             self.observed.append(observed)
 
+    def reserve(self, count: int) -> Slots:
+        """Keep the places of ``count`` members examined elsewhere (scan/members.py), in walk order: :meth:`fill`
+        puts each member's result where :meth:`add` would have put it then."""
+        at = (len(self.records), len(self.observed), count)
+        self.records.extend([_HOLE] * count)
+        self.observed.extend([_HOLE_OBSERVED] * count)
+        self.holes += count
+        return at
+
+    def fill(self, slots: Slots, results: Sequence[FileRecord | Observed]) -> None:
+        """The results of the members whose places ``slots`` kept, in the same order."""
+        records, observed, count = slots
+        assert len(results) == count
+        for index, result in enumerate(results):
+            if isinstance(result, Observed):
+                if result.observation is None:
+                    self.records[records + index] = result.record
+                else:
+                    self.observed[observed + index] = result
+            else:
+                self.records[records + index] = result
+        self.holes -= count
+
+    def settle(self) -> None:
+        """Drop the places kept and not filled (every member's result is in its place: :meth:`fill`)."""
+        if self.holes:
+            raise RuntimeError("members examined elsewhere have no results")
+        self.records = [r for r in self.records if r is not _HOLE]
+        self.observed = [o for o in self.observed if o is not _HOLE_OBSERVED]
+
     def name_members(self) -> None:
         """Name every observed archive member once, now that the walk has read every distribution: a wheel's
         RECORD and METADATA come after its libraries, and a member may belong to an enclosing archive's."""
+        self.settle()
         self.records.extend(name(observed, self.distributions) for observed in self.observed)
         self.observed.clear()
 
