@@ -280,3 +280,31 @@ def test_staged_batches_are_the_batches_decompressed_into_a_room(tmp_path, monke
     assert got == expected
     assert os.listdir(tmp_path) == ["image.bin"]  # the staging file was never named
     assert len(expected) > 10 and (expected[-1][3] != "None") == (cut == "damaged")  # a cut stream just ends
+
+
+@pytest.mark.parametrize("batch", [3 * inflow.PIECE + 1, 1 << 16, 4 << 20])
+@pytest.mark.parametrize("cut", ["whole", "truncated", "damaged"])
+def test_fill_into_the_pieces_of_a_room_is_fill_into_the_room(tmp_path, monkeypatch, cut, batch):
+    """The child fills a room through its windows of PIECE bytes (inflow.pieces_of, made once): the same bytes,
+    piece ends, compressed counts, error and end as windows made per piece."""
+    monkeypatch.setattr(inflow, "BATCH", batch)
+    blob = {"whole": BLOB, "truncated": BLOB[: len(BLOB) * 2 // 3], "damaged": _damaged(BLOB)}[cut]
+    fd = _file(tmp_path, blob)
+    room = inflow.batch_bytes()
+
+    def batches(pieces: bool) -> list[tuple]:
+        source = unzstd._Exact(fd, OFFSET, len(blob), compressed.ZstdFrames(len(blob)))
+        stream = zstandard.ZstdDecompressor().stream_reader(source, read_size=compressed.ZSTD_READ_SIZE,
+                                                            read_across_frames=True, closefd=False)
+        target = memoryview(bytearray(room))
+        cut_room = inflow.pieces_of(target) if pieces else None
+        out: list[tuple] = []
+        while not out or not out[-1][-1]:
+            got = inflow.fill(stream, source, target, lambda: False, cut_room)
+            out.append((bytes(got.view[: got.size]), got.ends, got.counts, repr(got.error), got.last))
+        return out + [(source.frames.done, repr(source.frames.result))]
+
+    try:
+        assert batches(True) == batches(False)
+    finally:
+        os.close(fd)

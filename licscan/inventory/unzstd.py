@@ -56,7 +56,7 @@ import zstandard
 from licscan.inventory import inflow
 from licscan.inventory.compressed import ZSTD_READ_SIZE, ZstdFrames
 from licscan.inventory.entries import ArchiveError
-from licscan.inventory.inflow import Batch, batch_bytes, fill
+from licscan.inventory.inflow import Batch, batch_bytes, fill, pieces_of
 from licscan.inventory.offload import Offloaded, Sender, Told, Writer
 from licscan.inventory.spool import preallocate
 from licscan.model import DiagnosticKind
@@ -359,6 +359,7 @@ class _Staged:
         self._fd = -1
         self._free: list[int] = []
         self._scratch: memoryview | None = None  # where a batch is decompressed before it is written to its slot
+        self._pieces: list[memoryview] = []  # its windows of inflow.PIECE bytes (fill)
         self.waiting: deque[tuple[int, Batch]] = deque()  # (slot, batch) in stream order
 
     def has_room(self) -> bool:
@@ -374,12 +375,13 @@ class _Staged:
                 self._slots = 0
             self._free = list(range(self._slots - 1, -1, -1))
             self._scratch = memoryview(bytearray(self._room_bytes))
+            self._pieces = pieces_of(self._scratch)
         return bool(self._free)
 
     def fill(self, reader: BinaryIO, source: _Exact, stopped: Callable[[], bool]) -> Batch:
         """The next batch of the stream, decompressed into the next free slot."""
         assert self._scratch is not None
-        batch = fill(reader, source, self._scratch, stopped)
+        batch = fill(reader, source, self._scratch, stopped, self._pieces)
         slot = self._free.pop()
         with self._scratch[: batch.size] as data:
             _write_all(self._fd, data, slot * self._room_bytes)
@@ -401,6 +403,8 @@ class _Staged:
         return batch
 
     def close(self) -> None:
+        for piece in self._pieces:
+            piece.release()
         if self._scratch is not None:
             self._scratch.release()
         if self._fd >= 0:
@@ -457,6 +461,7 @@ def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exac
     told = Told(conn, sock, list(range(inflow.AHEAD - 1, -1, -1)), writer)
     staged = _Staged(staged_bytes, room_bytes, folder)
     decompressed = False  # the stream's last batch was decompressed (into a room or staged)
+    pieces: dict[int, list[memoryview]] = {}  # each room's windows of inflow.PIECE bytes (fill)
 
     def stopped() -> bool:
         return shm[flag] != 0
@@ -473,7 +478,13 @@ def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exac
                 if room is None:
                     break
             target = view[room * room_bytes : (room + 1) * room_bytes]
-            batch = staged.take(target) if staged.waiting else fill(reader, source, target, stopped)
+            if staged.waiting:
+                batch = staged.take(target)
+            else:
+                cut = pieces.get(room)
+                if cut is None:
+                    cut = pieces[room] = pieces_of(target)
+                batch = fill(reader, source, target, stopped, cut)
             writer.filled(room, batch.size)
             send(("batch", room, array.array("q", batch.ends).tobytes(), array.array("q", batch.counts).tobytes(),
                   _portable(batch.error), batch.last))
@@ -484,6 +495,9 @@ def _stream(conn: Connection, sock: socket.socket, shm: mmap.mmap, source: _Exac
     finally:
         writer.close()
         staged.close()
+        for cut in pieces.values():
+            for piece in cut:
+                piece.release()
         view.release()
     frames = source.frames
     result = frames.result
