@@ -132,9 +132,11 @@ def _needed_path(rel: str) -> bool:
     if rel.startswith("info/") or rel == "control" or (rel.startswith("usr/share/doc/")
                                                        and rel.endswith("/copyright")):
         return True
-    folders = rel.split("/")[:-1]
-    return bool(folders) and (folders[0] == "EGG-INFO" or any(f.endswith((".dist-info", ".egg-info"))
-                                                             for f in folders))
+    end = rel.rfind("/")
+    if end < 0:
+        return False
+    folders = rel[: end + 1]  # every folder with its "/": one ends with ".dist-info" iff ".dist-info/" is in it
+    return folders.startswith("EGG-INFO/") or ".dist-info/" in folders or ".egg-info/" in folders
 
 
 def _metadata_file(vpath: str, rel: str) -> bool:

@@ -139,6 +139,8 @@ class Visibility:
     def hidden(self, path: str, is_dir: bool = False) -> bool:
         if path in self._gone or (not is_dir and path in self._replaced):
             return True
+        if not self._gone and not self._opaque:  # (the top layer: nothing above it hides a folder)
+            return False
         parent = posixpath.dirname(path)
         while parent:
             if parent in self._gone or parent in self._opaque:

@@ -54,6 +54,8 @@ def is_tar_header(head: bytes) -> bool:
 
 def _checksum_ok(head: bytes) -> bool:
     field = head[148:156].split(b"\0", 1)[0].strip()
+    if field.translate(None, _OCTAL):  # a byte int(field, 8) never accepts: not a header (no exception raised:
+        return False  # most members sniffed are text, and a raised ValueError cost more than the sum below)
     try:
         stored = int(field, 8)
     except ValueError:
@@ -66,6 +68,7 @@ def _checksum_ok(head: bytes) -> bool:
 
 
 _HIGH = bytes(range(128, 256))
+_OCTAL = b"01234567+-_oO \t\n\r\x0b\x0c"  # what int(field, 8) may accept: digits, sign, separators, prefix, spaces
 
 
 def archive_kind(head: bytes) -> ArchiveKind | None:
