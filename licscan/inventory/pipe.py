@@ -20,6 +20,7 @@ The tar's thread does not decompress: another does, ahead of it (inflow.py).
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -164,7 +165,8 @@ class TarAhead:
                     reader = entry.reader()
                     opened = self._stream.opened if self._stream is not None else None  # this entry's (inflow.py)
                     step.held = spool.hold(reader, tally, charge=not entry.charged, packed=entry.packed,
-                                           declared=entry.size, digest=wants_digest(self._ahead.digests, entry),
+                                           declared=entry.size,
+                                           digest=functools.partial(wants_digest, self._ahead.digests, entry),
                                            offload=opened.offload if opened is not None else None)
                 except Exception as error:  # noqa: BLE001 - raised by take, where the walker reads the member
                     step.error = error

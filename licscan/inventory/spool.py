@@ -157,12 +157,22 @@ class Sha256:
         return self._sha.hexdigest()
 
 
+# Whether a spooled member is hashed while written: a flag, or a function asked only when the member is spooled (a
+# member kept in memory is never hashed here: a streamed tar's thread asked the catalog's name pattern of every
+# member, 8 % of its time on torch's 11,000 small members).
+Digest = bool | Callable[[], bool]
+
+
+def _asked(digest: Digest) -> bool:
+    return digest() if callable(digest) else digest
+
+
 class _Out:
     """Where :meth:`Spool.hold` puts a member's bytes: kept in memory, then (past the bounds) written to a spool file
     and hashed there; or, offloaded, not at all: the process that decompresses them writes and hashes them from
     the same memory (offload.py) and :meth:`held` waits for its answer."""
 
-    def __init__(self, spool: Spool, digest: bool, offloaded: tuple[BinaryIO, Offloaded] | None) -> None:
+    def __init__(self, spool: Spool, digest: Digest, offloaded: tuple[BinaryIO, Offloaded] | None) -> None:
         self._spool = spool
         self._digest = digest
         self.kept: list[bytes] = []
@@ -173,7 +183,7 @@ class _Out:
             self.spill, self._offloaded = offloaded
 
     def to_file(self) -> None:
-        self.spill, self.sha = self._spool._spill(self.kept, self._digest)
+        self.spill, self.sha = self._spool._spill(self.kept, _asked(self._digest))
         self.kept = []
 
     def put(self, chunk: Sequence[bytes | memoryview]) -> None:
@@ -231,12 +241,12 @@ class Spool:
             self._dir = None
 
     def hold(self, reader: Reader, budget: Budget, *, charge: bool = True, packed: int | Callable[[], int] | None = None,
-             declared: int | None = None, digest: bool = False,
+             declared: int | None = None, digest: Digest = False,
              offload: Callable[[int, bool], Offloaded | None] | None = None) -> Held:
         """Read ``reader`` to its end within the limits. ``packed`` is the member's compressed size, or a function
         giving the compressed bytes consumed so far by the stream it comes from; ``charge`` False when the stream
-        below already charged the budget. ``digest``: a spooled member's sha256 is computed as its bytes are
-        written (:attr:`Held.sha256`), so the RECORD comparison that needs it does not read the spool file again
+        below already charged the budget. ``digest`` (or a function asked once the member is spooled): a spooled
+        member's sha256 is computed as its bytes are written (:attr:`Held.sha256`), so the RECORD comparison that needs it does not read the spool file again
         (a member kept in memory is hashed where needed, from memory). A reader with ``read_parts`` (a streamed
         tar's member, inflow.py) hands its bytes over as windows of its buffers: written to the spool file from
         there, or copied once into the bytes kept in memory. ``declared``: the size the member's header declares, when
@@ -277,7 +287,7 @@ class Spool:
             out.close()
 
     def _offload(self, offload: Callable[[int, bool], Offloaded | None] | None, declared: int | None,
-                 digest: bool) -> tuple[BinaryIO, Offloaded] | None:
+                 digest: Digest) -> tuple[BinaryIO, Offloaded] | None:
         """The spool file of a member spooled from its first byte (``in_memory_bytes`` 0: a large member read by a
         thread, member.py), when the process that decompresses it writes and hashes it (``offload``: a streamed
         tar's member, offload.py)."""
@@ -285,7 +295,7 @@ class Spool:
             return None
         spill = self._file()
         try:
-            job = offload(spill.fileno(), digest)
+            job = offload(spill.fileno(), _asked(digest))
         except OSError:  # the process is gone: the member's read ends with the stream's error
             job = None
         if job is None:
