@@ -36,8 +36,8 @@ from licscan.scan.archives import Gathered, Slots
 from licscan.workers import die_with_parent, fork_context
 
 BATCH_MEMBERS = 128
-BATCH_BYTES = 2 << 20
-WINDOW_PER_WORKER = 16
+BATCH_BYTES = 1 << 20
+WINDOW_PER_WORKER = 8
 
 # (vpath, bytes (a spooled member's mapping, in this process), size, containers, layer, deleted in an upper layer,
 # sha256)
