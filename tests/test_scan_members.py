@@ -34,6 +34,8 @@ def _image(compression: str) -> bytes:
         lower += [(f"usr/lib/p{n}/{vpath}", data) for vpath, data in _QUIET + _NAMED]
         lower.append((f"usr/lib/p{n}/exe", exe))
     lower += [("usr/lib/twice.txt", b"first\n"), ("usr/lib/twice.txt", b"second\n"), ("usr/lib/gone.py", b"x = 1\n")]
+    # one name, a member sent to a worker and then one examined here (over SEND_MAX): their records in walk order
+    lower += [("usr/lib/big.txt", b"small\n"), ("usr/lib/big.txt", b"large " * (members.SEND_MAX // 5))]
     upper = [("usr/lib/.wh.gone.py", b""), ("app/run.py", b"print('hi')\n"), ("app/exe", exe)]
     media = "tar+zstd" if compression == "zst" else "tar+gzip"
     layers = [_blob(tar_bytes(lower, compression)), _blob(tar_bytes(upper, compression))]
@@ -80,6 +82,8 @@ def test_image_members_examined_by_workers_are_those_examined_where_walked(tmp_p
     assert records == alone_records and inventory == alone
     twice = [r for r in records if r.vpath.endswith("!/usr/lib/twice.txt")]
     assert [r.size for r in twice] == [6, 7]  # in walk order
+    big = [r.size for r in records if r.vpath.endswith("!/usr/lib/big.txt")]
+    assert big[0] == 6 and big[1] > members.SEND_MAX
     assert [r.deleted_in_upper_layer for r in records if r.vpath.endswith("!/usr/lib/gone.py")] == [True]
     assert any(r.matches for r in records) and any(r.facts.elf is not None for r in records)
 

@@ -171,7 +171,7 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
     from licscan.identify.examine import Observed
     from licscan.inventory import items
     from licscan.model import Diagnostic, Distribution, SpecialFile
-    from licscan.scan.members import as_member, examine_member, setting
+    from licscan.scan.members import SEND_MAX, as_member, examine_member, setting
     from licscan.scan.plain import quiet_plain
 
     how = setting(config.limits, config.digests)
@@ -190,7 +190,8 @@ def _gather(walked: Iterable[object], config: ScanConfig, got: Gathered, progres
                 plain.add(item.source, item.vpath, item.size)
                 continue
             data = item.data if item.data is not None else b""
-            if members is not None and item.layer is not None and isinstance(data, bytes):
+            if members is not None and item.layer is not None and isinstance(data, bytes) \
+                    and len(data) <= SEND_MAX:
                 members.add(as_member(item, data))  # an image member held in memory: a worker examines it
                 continue
             result = examine_member(as_member(item, data), how)

@@ -35,7 +35,7 @@ def _bucket_of(bucket: ArchiveBucket, vpath: str) -> bool:
         all(_inside(d.vpath, vpath) for d in bucket.distributions)
 
 
-Slots = tuple[int, int, int]  # places kept in Gathered.records and Gathered.observed, and how many (reserve)
+Place = tuple[int, int]  # a member's place kept in Gathered.records and in Gathered.observed (reserve)
 _HOLE = FileRecord("", 0, (), FileFacts("", FileFormat.UNKNOWN, 0), (), None)  # a place kept (by identity)
 _HOLE_OBSERVED = Observed(_HOLE, None)
 
@@ -61,28 +61,26 @@ class Gathered:
         else:
             self.observed.append(observed)
 
-    def reserve(self, count: int) -> Slots:
-        """Keep the places of ``count`` members examined elsewhere (scan/members.py), in walk order: :meth:`fill`
-        puts each member's result where :meth:`add` would have put it then."""
-        at = (len(self.records), len(self.observed), count)
-        self.records.extend([_HOLE] * count)
-        self.observed.extend([_HOLE_OBSERVED] * count)
-        self.holes += count
-        return at
+    def reserve(self) -> Place:
+        """Keep the place of a member examined elsewhere (scan/members.py), in walk order: :meth:`fill` puts its
+        result where :meth:`add` would have put it then."""
+        self.records.append(_HOLE)
+        self.observed.append(_HOLE_OBSERVED)
+        self.holes += 1
+        return len(self.records) - 1, len(self.observed) - 1
 
-    def fill(self, slots: Slots, results: Sequence[FileRecord | Observed]) -> None:
-        """The results of the members whose places ``slots`` kept, in the same order."""
-        records, observed, count = slots
-        assert len(results) == count
-        for index, result in enumerate(results):
+    def fill(self, places: Sequence[Place], results: Sequence[FileRecord | Observed]) -> None:
+        """The results of the members whose places :meth:`reserve` kept, in the same order."""
+        assert len(places) == len(results)
+        for (record, observed), result in zip(places, results):
             if isinstance(result, Observed):
                 if result.observation is None:
-                    self.records[records + index] = result.record
+                    self.records[record] = result.record
                 else:
-                    self.observed[observed + index] = result
+                    self.observed[observed] = result
             else:
-                self.records[records + index] = result
-        self.holes -= count
+                self.records[record] = result
+        self.holes -= len(places)
 
     def settle(self) -> None:
         """Drop the places kept and not filled (every member's result is in its place: :meth:`fill`)."""

@@ -32,12 +32,13 @@ from licscan.identify import examine as examining
 from licscan.identify.examine import FileRecord, Observed
 from licscan.inventory.items import FileBlob
 from licscan.model import FileFacts, FileFormat
-from licscan.scan.archives import Gathered, Slots
+from licscan.scan.archives import Gathered, Place
 from licscan.workers import die_with_parent, fork_context
 
 BATCH_MEMBERS = 128
 BATCH_BYTES = 1 << 20
 WINDOW_PER_WORKER = 8
+SEND_MAX = 256 << 10  # larger members are examined here: the bytes in flight stay under ~9 MiB per worker
 
 # (vpath, bytes (a spooled member's mapping, in this process), size, containers, layer, deleted in an upper layer,
 # sha256)
@@ -109,7 +110,7 @@ def _start(how: _Setting, parent: int) -> None:
 @dataclass
 class _Sent:
     batch: list[Member]
-    slots: Slots
+    places: list[Place]
 
 
 class MemberFeed:
@@ -123,13 +124,16 @@ class MemberFeed:
         self.got = got
         self.progress = progress
         self.batch: list[Member] = []
+        self.places: list[Place] = []
         self.bytes = 0
         self.executor: ProcessPoolExecutor | None = None
         self.in_flight: dict[Future[list[FileRecord | FileFacts]], _Sent] = {}
         self.broken = False
 
     def add(self, member: Member) -> None:
-        """One member (held in memory), in walk order; its result takes its place in ``got``."""
+        """One member (held in memory, at most :data:`SEND_MAX` bytes), in walk order; its result takes its place
+        in ``got``, kept now."""
+        self.places.append(self.got.reserve())
         self.batch.append(member)
         self.bytes += len(member[1])
         if len(self.batch) >= BATCH_MEMBERS or self.bytes >= BATCH_BYTES:
@@ -148,13 +152,12 @@ class MemberFeed:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _send(self) -> None:
-        batch, self.batch, self.bytes = self.batch, [], 0
+        batch, places, self.batch, self.places, self.bytes = self.batch, self.places, [], [], 0
         if not batch:
             return
-        slots = self.got.reserve(len(batch))
         self._collect(block=False)
         if self.broken or len(self.in_flight) >= self.workers * WINDOW_PER_WORKER:
-            self._here(batch, slots)
+            self._here(batch, places)
             return
         if self.executor is None:
             from licscan.scan.plain import prepare_workers
@@ -166,12 +169,12 @@ class MemberFeed:
             future = self.executor.submit(examine_members, batch)
         except (BrokenProcessPool, RuntimeError):
             self.broken = True
-            self._here(batch, slots)
+            self._here(batch, places)
             return
-        self.in_flight[future] = _Sent(batch, slots)
+        self.in_flight[future] = _Sent(batch, places)
 
-    def _here(self, batch: list[Member], slots: Slots) -> None:
-        self._fill(slots, [examine_member(member, self.how) for member in batch])
+    def _here(self, batch: list[Member], places: list[Place]) -> None:
+        self._fill(places, [examine_member(member, self.how) for member in batch])
 
     def _collect(self, block: bool) -> None:
         if block and self.in_flight:
@@ -182,18 +185,18 @@ class MemberFeed:
                 results = future.result()
             except BrokenProcessPool:  # a worker died (killed, out of memory): its members are examined here
                 self.broken = True
-                self._here(sent.batch, sent.slots)
+                self._here(sent.batch, sent.places)
                 continue
-            self._fill(sent.slots, [result if isinstance(result, FileRecord) else
+            self._fill(sent.places, [result if isinstance(result, FileRecord) else
                                     observe_member(member, result, self.how)
                                     for member, result in zip(sent.batch, results)])
 
-    def _fill(self, slots: Slots, results: list[FileRecord | Observed]) -> None:
-        self.got.fill(slots, results)
+    def _fill(self, places: list[Place], results: list[FileRecord | Observed]) -> None:
+        self.got.fill(places, results)
         if self.progress is not None:
             for result in results:
                 self.progress(result.vpath if isinstance(result, FileRecord) else result.record.vpath)
 
 
-__all__ = ["BATCH_BYTES", "BATCH_MEMBERS", "WINDOW_PER_WORKER", "Member", "MemberFeed", "as_member",
+__all__ = ["BATCH_BYTES", "BATCH_MEMBERS", "SEND_MAX", "WINDOW_PER_WORKER", "Member", "MemberFeed", "as_member",
            "examine_member", "examine_members", "member_facts", "observe_member", "setting"]
