@@ -18,8 +18,6 @@ from licscan.inventory import unzstd
 from licscan.scan import ScanConfig, members, scan
 from tests.helpers import FIXTURES
 
-pytestmark = pytest.mark.unit
-
 
 def _blob(data: bytes) -> tuple[str, bytes]:
     return "sha256:" + hashlib.sha256(data).hexdigest(), data
