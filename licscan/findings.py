@@ -78,17 +78,27 @@ class Clause:
     text: str
     date: str
     url: str | None = None
+    #: The governing text these words are quoted in place of, when it was not examined (its clause is taken to be
+    #: as in this earlier text: docs/licenses.md, "Which text governs"); None when this text governs itself.
+    read_for: str | None = None
+
+    @property
+    def stand_in(self) -> str:
+        """What a report adds after the date when the words stand in for a text that was not examined."""
+        return f", in place of the {self.read_for}, which was not examined" if self.read_for else ""
 
     def to_json(self) -> dict[str, Any]:
         out = {"document": self.document, "section": self.section, "text": self.text, "date": self.date}
         if self.url:
             out["url"] = self.url
+        if self.read_for:
+            out["read_for"] = self.read_for
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Clause:
         return cls(document=data["document"], section=data["section"], text=data["text"], date=data["date"],
-                   url=data.get("url"))
+                   url=data.get("url"), read_for=data.get("read_for"))
 
 
 @dataclass(frozen=True)

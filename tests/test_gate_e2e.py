@@ -71,6 +71,9 @@ def test_zluda_shaped_dist_with_cuda13_device_code(tmp_path):
     translation = next(f for f in report["findings"] if f["rule"] == "CUDA-EULA-TRANSLATION")
     assert translation["clause"]["section"] == "1.2(8)" and translation["clause"]["date"] == "2024-01-12"
     assert any("(Last updated: January 7, 2025) was not examined" in e for e in translation["evidence"])
+    # the clause names the text its words stand in for (docs/licenses.md, "not examined")
+    assert translation["clause"]["read_for"] == \
+        "NVIDIA CUDA Toolkit End User License Agreement (Last updated: January 7, 2025)"
     assert "PTX" in translation["message"] and translation["clause"]["text"]
     assert audit(tmp_path, "--fail-on", "warning")[0] == 1
     kinds = {(c["name"], c["kind"]) for c in report["components"]}
@@ -86,6 +89,10 @@ def test_pre_11_6_device_code_is_not_a_translation_violation(tmp_path):
     assert not [f for f in found if f[0] == "CUDA-EULA-TRANSLATION"]
     assert ("CUDA-EULA-TRANSLATION-PRE-CLAUSE", "note", "review", "dist/app/libk112.so") in found
     assert ("CUDA-EULA-NVIDIA-GPU-ONLY", "warning", "review", "dist/app/libk112.so") in found
+    # CUDA 11.2's own text (November 2, 2020) was examined: its words are quoted, standing in for no other text
+    gpu_only = next(f for f in report["findings"] if f["rule"] == "CUDA-EULA-NVIDIA-GPU-ONLY")
+    assert (gpu_only["clause"]["section"], gpu_only["clause"]["date"]) == ("2.1", "2020-11-02")
+    assert "read_for" not in gpu_only["clause"]
     assert code == 0  # warnings and notes pass the default gate ...
     code, _ = audit(tmp_path, "--fail-on", "warning")
     assert code == 1  # ... and fail a stricter one

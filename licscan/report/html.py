@@ -114,7 +114,7 @@ def _finding(f: Finding, number: int) -> str:
         url = f" — {_e(clause.url)}" if clause.url else ""
         parts.append(f"<blockquote><p>“{_e(' '.join(clause.text.split()))}”</p>"
                      f"<footer>{_e(clause.document)}, section {_e(clause.section)}; "
-                     f"EULA text dated <b>{_e(clause.date)}</b>{url}</footer></blockquote>")
+                     f"EULA text dated <b>{_e(clause.date)}</b>{_e(clause.stand_in)}{url}</footer></blockquote>")
     evidence = f.evidence
     if evidence:
         parts.append(f"<div><b>Evidence chain</b> ({len(evidence)})<ol class=\"evidence\">"

@@ -47,7 +47,7 @@ def _finding(f: Finding) -> list[str]:
              f"  {cell(f.message)}"]
     if clause:
         lines.append(f"  > {cell(clause.text)}  ")
-        lines.append(f"  > — {cell(clause.document)} {cell(clause.section)} (text of {cell(clause.date)})")
+        lines.append(f"  > — {cell(clause.document)} {cell(clause.section)} (text of {cell(clause.date)}{cell(clause.stand_in)})")
     if f.remediation:
         lines.append(f"  *Fix:* {cell(f.remediation)} (fingerprint {code(f.fingerprint)})")
     return lines

@@ -182,7 +182,7 @@ def _result(finding: Finding, rule_index: dict[str, int], artifacts: _Artifacts)
     text = sarif_text(finding.message)
     clause = finding.clause
     if clause:
-        text += f" [{clause.document} {clause.section}, text of {clause.date}]"
+        text += f" [{clause.document} {clause.section}, text of {clause.date}{clause.stand_in}]"
     result: dict[str, Any] = {
         "ruleId": finding.rule,
         "ruleIndex": rule_index[finding.rule],

@@ -56,7 +56,7 @@ def _finding_lines(f: Finding) -> list[str]:
     lines = [head, f"          {_e(' '.join(f.message.split()))}"]
     clause = f.clause
     if clause:
-        date = f", text of {clause.date}" if clause.date else ""
+        date = (f", text of {clause.date}" if clause.date else "") + clause.stand_in
         lines.append(f"          [dim]clause:[/] {_e(clause.document)} {_e(clause.section)}{_e(date)}")
     if f.waiver is not None:
         w = f.waiver

@@ -252,24 +252,29 @@ def _finding(rule: Rule, path: str, component: str | None, found: list[Hit], set
         component=component,
         message=message,
         remediation=render(rule.remediation, context),
-        clause=_clause(rule, applies),
+        clause=_clause(rule, applies, fact.governing.get(policy)),
         references=tuple(rule.references),
         evidence=tuple(dict.fromkeys(evidence)),
         fingerprint=fingerprint(rule.id, path, component),
     )
 
 
-def _clause(rule: Rule, applies: Applies) -> Clause:
+def _clause(rule: Rule, applies: Applies, governing: gov.Governing | None) -> Clause:
     """The clause the finding cites: the words of the governing text (or, for a text that was not examined, of
-    the text its clause is taken from), else the rule's own clause."""
+    the text its clause is taken from, naming the text it stands in for), else the rule's own clause."""
     target = rule.applies_to
     text = applies.text
     if target is None or target.clause is None or text is None or target.clause not in text.clauses:
         return rule.clause
     quoted = text.clauses[target.clause]
     url = next((c.url for c in text.copies if c.url), None) or rule.clause.url
+    read_for = None
+    if governing is not None and governing.document is not None and governing.text is not None:
+        governed = documents.load().text(governing.document, governing.text)
+        if governed.label != text.label:
+            read_for = governed.label
     return Clause(document=text.title, section=quoted.section, text=quoted.quote, date=text.date or "undated",
-                  url=url)
+                  url=url, read_for=read_for)
 
 
 def _alternatives(rule: Rule, fact: Fact, policy: str, ctx: Context, condition: _Result, verdict: Verdict) -> list[str]:
