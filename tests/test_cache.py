@@ -265,6 +265,8 @@ def test_environment_tree_reports_cold_cached_and_copied_are_identical(tmp_path,
     plain = audit(tree.parent, "--no-cache")
     assert plain[0] == 0
     assert audit(tree.parent, "--cache-dir", cache) == plain
+    # the report (19,000 device images) is kept beside the tree entry: the re-audit of the unchanged tree replays it
+    assert kinds(Path(cache))["report"] == 1
     assert audit(tree.parent, "--cache-dir", cache) == plain
     copy = tmp_path / "copy"
     try:  # the copy is 4.2 GiB: never leave it behind, passed or failed
